@@ -1,0 +1,55 @@
+using System.Reflection;
+
+namespace DirectorsConsole.Hosting;
+
+/// <summary>
+/// How the embedded Garnet server is started: where its assembly is and which options it needs.
+/// Garnet's defaults are sized for big servers (16 GB of log memory) and keep nothing on disk;
+/// these options keep it small, persist every write to an append-only file under the data
+/// directory and recover from it on the next start.
+/// </summary>
+public static class GarnetCommandLine
+{
+    /// <summary>The GarnetServer.dll that the build downloaded (build/GarnetServer.targets).</summary>
+    public static string LocateServerAssembly(Assembly? buildAssembly = null)
+    {
+        var recorded = (buildAssembly ?? Assembly.GetEntryAssembly() ?? typeof(GarnetCommandLine).Assembly)
+            .GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "GarnetServerDll")?.Value;
+        if (!string.IsNullOrEmpty(recorded) && File.Exists(recorded))
+        {
+            return recorded;
+        }
+
+        throw new FileNotFoundException(
+            $"GarnetServer.dll was not found at '{recorded}'. Run 'dotnet restore' (the build downloads the " +
+            "garnet-server package), or point ConnectionStrings__redis at an existing Redis.");
+    }
+
+    /// <summary>Arguments for <c>dotnet GarnetServer.dll</c>. <paramref name="dataDirectory"/> holds the
+    /// checkpoints and the append-only file; pass null for a throw-away in-memory server.</summary>
+    public static IReadOnlyList<string> BuildArguments(string serverAssembly, int port, string? dataDirectory)
+    {
+        var args = new List<string>
+        {
+            serverAssembly,
+            "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--bind", "127.0.0.1",
+            "--memory", "128m", "--page", "1m", "--segment", "64m", "--object-log-segment", "64m",
+            "--index", "4m",
+            "--lua",
+            // The native Linux device needs libaio, which a fresh Debian does not have.
+            "--device-type", "RandomAccess",
+            "--logger-level", "Warning",
+        };
+        if (dataDirectory is not null)
+        {
+            args.AddRange([
+                "--aof", "--aof-memory", "16m", "--aof-page-size", "4m", "--aof-segment-size", "64m",
+                "--aof-commit-freq", "10", "--recover", "--checkpointdir", dataDirectory,
+            ]);
+        }
+
+        return args;
+    }
+}

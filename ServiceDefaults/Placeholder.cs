@@ -1,0 +1,1 @@
+namespace DirectorsConsole.ServiceDefaults; internal static class Placeholder { }

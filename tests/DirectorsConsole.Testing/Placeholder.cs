@@ -1,0 +1,1 @@
+namespace DirectorsConsole.Testing; internal static class Placeholder { }
