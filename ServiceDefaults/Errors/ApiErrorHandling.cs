@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace DirectorsConsole.ServiceDefaults.Errors;
+
+/// <summary>
+/// The suite's error format (ENGINEERING.md §5): every error body has a string <c>detail</c> beside the
+/// RFC 9457 fields, request-body problems are 422 with FastAPI's list form, and no bad input is a 500.
+/// </summary>
+public static class ApiErrorHandling
+{
+    public static IServiceCollection AddApiErrorHandling(this IServiceCollection services)
+    {
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            var problem = context.ProblemDetails;
+            problem.Detail ??= problem.Title ?? "The request failed.";
+            problem.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier;
+        });
+        services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.AddExceptionHandler<UnhandledExceptionHandler>();
+        // Minimal APIs then throw BadHttpRequestException for unreadable bodies instead of a bare 400,
+        // so BadRequestExceptionHandler can answer with a body that says what is wrong.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        return services;
+    }
+
+    /// <summary>Turns an unreadable or missing JSON body into the 422 FastAPI clients expect.</summary>
+    internal sealed class BadRequestExceptionHandler(ILogger<BadRequestExceptionHandler> logger) : IExceptionHandler
+    {
+        public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+        {
+            if (exception is not BadHttpRequestException badRequest)
+            {
+                return false;
+            }
+
+            logger.LogInformation("Rejected request {Method} {Path}: {Reason}", httpContext.Request.Method, httpContext.Request.Path, badRequest.Message);
+            if (badRequest.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                await WriteProblemAsync(httpContext, StatusCodes.Status413PayloadTooLarge, "The request body is larger than this endpoint accepts.");
+                return true;
+            }
+
+            var errors = new ValidationErrorList();
+            switch (badRequest.InnerException)
+            {
+                case JsonException json:
+                    var location = new List<object> { "body" };
+                    location.AddRange(JsonPathSegments(json.Path));
+                    errors.Add("json_invalid", $"JSON decode error: {FirstSentence(json.Message)}", null, location.ToArray());
+                    break;
+                default:
+                    if (badRequest.Message.Contains("body", StringComparison.OrdinalIgnoreCase))
+                    {
+                        errors.Missing(null, "body");
+                    }
+                    else
+                    {
+                        errors.Add("value_error", badRequest.Message, null, "request");
+                    }
+
+                    break;
+            }
+
+            httpContext.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
+            await httpContext.Response.WriteAsJsonAsync(errors.ToResponse(), cancellationToken);
+            return true;
+        }
+
+        private static IEnumerable<object> JsonPathSegments(string? path)
+        {
+            if (string.IsNullOrEmpty(path) || path == "$")
+            {
+                yield break;
+            }
+
+            foreach (var part in path.TrimStart('$').Split('.', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var bracket = part.IndexOf('[');
+                var name = bracket < 0 ? part : part[..bracket];
+                if (name.Length > 0)
+                {
+                    yield return name.Trim('\'', '[', ']');
+                }
+
+                if (bracket >= 0 && int.TryParse(part[(bracket + 1)..].TrimEnd(']'), out var index))
+                {
+                    yield return index;
+                }
+            }
+        }
+
+        private static string FirstSentence(string message) => message.Split(". ", 2)[0].TrimEnd('.');
+    }
+
+    /// <summary>The last resort: log the exception with its trace and answer 500 without internals.</summary>
+    internal sealed class UnhandledExceptionHandler(ILogger<UnhandledExceptionHandler> logger) : IExceptionHandler
+    {
+        public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+        {
+            if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
+            {
+                // The client went away; there is nobody to answer.
+                return true;
+            }
+
+            logger.LogError(exception, "Unhandled error in {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
+            await WriteProblemAsync(httpContext, StatusCodes.Status500InternalServerError,
+                "An unexpected error occurred; it has been logged with the trace id of this request.");
+            return true;
+        }
+    }
+
+    private static Task WriteProblemAsync(HttpContext httpContext, int status, string detail)
+    {
+        httpContext.Response.StatusCode = status;
+        var writer = httpContext.RequestServices.GetRequiredService<IProblemDetailsService>();
+        return writer.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            ProblemDetails = new ProblemDetails { Status = status, Detail = detail },
+        }).AsTask();
+    }
+}

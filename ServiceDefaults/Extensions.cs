@@ -1,0 +1,133 @@
+using System.Reflection;
+using System.Text.Json;
+using DirectorsConsole.ServiceDefaults.Configuration;
+using DirectorsConsole.ServiceDefaults.Errors;
+using DirectorsConsole.ServiceDefaults.Hosting;
+using DirectorsConsole.ServiceDefaults.Logging;
+using DirectorsConsole.ServiceDefaults.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Microsoft.OpenApi;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// What every DirectorsConsole service shares, in one call each: configuration (appsettings, config.yaml,
+/// environment), OpenTelemetry, console and rolling-file logs, health checks, the error format, OpenAPI and
+/// the Redis client.
+/// </summary>
+public static class ServiceDefaultsExtensions
+{
+    public const string HealthPath = "/health";
+    public const string AlivePath = "/alive";
+    public const string OpenApiPath = "/openapi/v1.json";
+    private const string LiveTag = "live";
+
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder, string defaultServiceName)
+        where TBuilder : IHostApplicationBuilder
+    {
+        var serviceName = builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } configured ? configured : defaultServiceName;
+        var identity = new ServiceIdentity(
+            serviceName,
+            ServiceIdentity.VersionOf(Assembly.GetEntryAssembly()),
+            builder.Configuration["OTEL_SERVICE_INSTANCE_ID"] ?? $"{serviceName}-{Environment.ProcessId}");
+        builder.Services.AddSingleton(identity);
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        builder.AddOrchestratorConfiguration();
+        builder.AddLogFile(serviceName);
+        builder.AddOpenTelemetryByHand(serviceName);
+
+        builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
+        builder.AddRedisClient();
+        builder.Services.AddApiErrorHandling();
+        builder.Services.AddHostedService<ParentProcessWatcher>();
+
+        builder.Services.AddEndpointsApiExplorer();
+        builder.Services.AddSwaggerGen(options =>
+        {
+            options.SwaggerDoc("v1", new OpenApiInfo { Title = serviceName, Version = identity.Version });
+            options.SupportNonNullableReferenceTypes();
+        });
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds config.yaml (<c>ORCHESTRATOR_CONFIG</c>, default <c>./config.yaml</c>) above appsettings.json and
+    /// <c>ORCHESTRATOR_*</c> variables above that, then the plain environment and command line as before.
+    /// Binds and validates <see cref="OrchestratorOptions"/>.
+    /// </summary>
+    public static IHostApplicationBuilder AddOrchestratorConfiguration(this IHostApplicationBuilder builder)
+    {
+        var configFile = OrchestratorOptions.LocateConfigFile(builder.Configuration);
+        var sources = builder.Configuration.Sources;
+        var afterJson = sources.Select((source, index) => (source, index))
+            .LastOrDefault(s => s.source is JsonConfigurationSource).index + 1;
+        var orchestratorVariables = new ConfigurationBuilder().AddEnvironmentVariables("ORCHESTRATOR_").Sources[0];
+        sources.Insert(afterJson, new YamlConfigurationSource(configFile));
+        sources.Insert(afterJson + 1, orchestratorVariables);
+
+        builder.Services.AddOptions<OrchestratorOptions>()
+            .Bind(builder.Configuration)
+            .Configure(options => options.ConfigFile = configFile)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        return builder;
+    }
+
+    /// <summary>Logs to <c>{log_dir}/{service}.log</c> as well as the console.</summary>
+    public static IHostApplicationBuilder AddLogFile(this IHostApplicationBuilder builder, string serviceName)
+    {
+        var options = new OrchestratorOptions { ConfigFile = OrchestratorOptions.LocateConfigFile(builder.Configuration) };
+        builder.Configuration.Bind(options);
+        var path = Path.Combine(options.LogDirectory, $"{serviceName}.log");
+        builder.Logging.AddProvider(new RollingFileLoggerProvider(path));
+        return builder;
+    }
+
+    /// <summary>Maps <c>/health</c> (readiness: every check, Redis included), <c>/alive</c> (liveness) and
+    /// <c>/openapi/v1.json</c>, and installs the error handlers. The Gateway, whose <c>/health</c> speaks for
+    /// the whole suite, maps its own readiness at another <paramref name="healthPath"/>.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, string healthPath = HealthPath)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
+        app.MapHealthChecks(healthPath, new HealthCheckOptions { ResponseWriter = WriteHealthAsync });
+        app.MapHealthChecks(AlivePath, new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains(LiveTag),
+            ResponseWriter = WriteHealthAsync,
+        });
+        app.UseSwagger(options => options.RouteTemplate = "openapi/{documentName}.json");
+        return app;
+    }
+
+    private static Task WriteHealthAsync(HttpContext context, HealthReport report)
+    {
+        var identity = context.RequestServices.GetRequiredService<ServiceIdentity>();
+        context.Response.ContentType = "application/json";
+        var body = new
+        {
+            status = report.Status.ToString().ToLowerInvariant(),
+            service = identity.Name,
+            instance = identity.InstanceId,
+            version = identity.Version,
+            checks = report.Entries.ToDictionary(
+                entry => entry.Key,
+                entry => new
+                {
+                    status = entry.Value.Status.ToString().ToLowerInvariant(),
+                    description = entry.Value.Description ?? entry.Value.Exception?.Message,
+                    duration_ms = Math.Round(entry.Value.Duration.TotalMilliseconds, 1),
+                }),
+        };
+        return JsonSerializer.SerializeAsync(context.Response.Body, body, cancellationToken: context.RequestAborted);
+    }
+}

@@ -1,1 +1,0 @@
-namespace DirectorsConsole.ServiceDefaults; internal static class Placeholder { }

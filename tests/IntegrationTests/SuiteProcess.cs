@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json.Nodes;
+using DirectorsConsole.Testing;
+
+namespace DirectorsConsole.IntegrationTests;
+
+/// <summary>
+/// The whole suite started as the README does (<c>dotnet run --project AppHost</c>, here the already built
+/// AppHost so the test does not rebuild while other test projects run), in a private working directory
+/// (config.yaml, data and logs live there) with the Gateway on a free port. Every process the AppHost starts
+/// inherits a marker variable, so the test can find them and prove none is left behind.
+/// </summary>
+public sealed partial class SuiteProcess : IAsyncDisposable
+{
+    private const string MarkerVariable = "DC_TEST_SUITE_ID";
+    private static readonly string[] Services = ["job-service", "backend-service", "gallery-service", "path-service"];
+
+    private readonly StringBuilder _output = new();
+    private readonly string _marker = Guid.NewGuid().ToString("n");
+    private Process? _appHost;
+
+    public SuiteProcess(string workingDirectory, params string[] arguments)
+    {
+        WorkingDirectory = workingDirectory;
+        Arguments = arguments;
+        Port = TestPorts.GetFreeTcpPort();
+        Gateway = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Port}"), Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public string WorkingDirectory { get; }
+
+    public IReadOnlyList<string> Arguments { get; }
+
+    public int Port { get; }
+
+    public HttpClient Gateway { get; }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var startInfo = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = WorkingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        startInfo.ArgumentList.Add(LocateAppHost());
+        foreach (var argument in Arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        startInfo.Environment["ORCHESTRATOR_PORT"] = Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        startInfo.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        startInfo.Environment[MarkerVariable] = _marker;
+        startInfo.Environment.Remove("ConnectionStrings__redis");
+        startInfo.Environment.Remove("ORCHESTRATOR_CONFIG");
+
+        _appHost = Process.Start(startInfo) ?? throw new InvalidOperationException("The AppHost did not start.");
+        _appHost.OutputDataReceived += (_, e) => Append(e.Data);
+        _appHost.ErrorDataReceived += (_, e) => Append(e.Data);
+        _appHost.BeginOutputReadLine();
+        _appHost.BeginErrorReadLine();
+
+        await WaitForHealthAsync(status => status == "ok", TimeSpan.FromMinutes(3), cancellationToken);
+    }
+
+    /// <summary>Polls the Gateway's <c>/health</c> until <paramref name="accept"/> holds for its status.</summary>
+    public async Task<JsonObject> WaitForHealthAsync(Func<string?, bool> accept, TimeSpan timeout, CancellationToken cancellationToken, Func<JsonObject, bool>? also = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        JsonObject? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_appHost is { HasExited: true })
+            {
+                throw new InvalidOperationException($"The AppHost exited with {_appHost.ExitCode}.\n{Output}");
+            }
+
+            try
+            {
+                last = await Gateway.GetFromJsonAsync<JsonObject>("/health", cancellationToken);
+                if (last is not null && accept((string?)last["status"]) && (also?.Invoke(last) ?? true))
+                {
+                    return last;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // The Gateway is not listening yet.
+            }
+
+            await Task.Delay(500, cancellationToken);
+        }
+
+        throw new TimeoutException($"The suite's health did not reach the expected state; last: {last?.ToJsonString()}\n{Output}");
+    }
+
+    public static bool AllServicesHealthy(JsonObject health) =>
+        Services.All(name => (string?)health["services"]?[name] == "healthy");
+
+    /// <summary>Processes started for this suite (the AppHost's children), found through the marker variable.</summary>
+    public IReadOnlyList<(int Pid, string CommandLine)> FindSuiteProcesses()
+    {
+        var found = new List<(int, string)>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid) || pid == _appHost?.Id)
+            {
+                continue;
+            }
+
+            try
+            {
+                var environment = File.ReadAllText(Path.Combine(directory, "environ"));
+                if (environment.Contains($"{MarkerVariable}={_marker}\0", StringComparison.Ordinal))
+                {
+                    found.Add((pid, File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ')));
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The process ended while we looked at it.
+            }
+        }
+
+        return found;
+    }
+
+    public int FindServicePid(string assemblyName) =>
+        FindSuiteProcesses().First(p => p.CommandLine.Contains($"{assemblyName}.dll", StringComparison.Ordinal)).Pid;
+
+    /// <summary>Stops the suite as Ctrl+C or a service manager would, with SIGTERM, and waits for the AppHost.</summary>
+    public async Task<int> StopAsync(CancellationToken cancellationToken)
+    {
+        if (_appHost is null || _appHost.HasExited)
+        {
+            return _appHost?.ExitCode ?? 0;
+        }
+
+        SendSignal(_appHost.Id, Sigterm);
+        await _appHost.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        return _appHost.ExitCode;
+    }
+
+    public static void Kill(int pid) => SendSignal(pid, Sigkill);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_appHost is { HasExited: false })
+        {
+            SendSignal(_appHost.Id, Sigterm);
+            if (!_appHost.WaitForExit(TimeSpan.FromSeconds(30)))
+            {
+                _appHost.Kill(entireProcessTree: true);
+            }
+        }
+
+        // Whatever the outcome of the test, nothing it started may outlive it.
+        foreach (var (pid, _) in FindSuiteProcesses())
+        {
+            SendSignal(pid, Sigkill);
+        }
+
+        _appHost?.Dispose();
+        Gateway.Dispose();
+        await Task.CompletedTask;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    private static string LocateAppHost()
+    {
+        var configuration = typeof(SuiteProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "DirectorsConsole.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        var path = Path.Combine(directory?.FullName ?? throw new DirectoryNotFoundException("DirectorsConsole.sln not found above the test folder."),
+            "AppHost", "bin", configuration, "net10.0", "DirectorsConsole.AppHost.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first; the AppHost is missing.", path);
+    }
+
+    private const int Sigkill = 9;
+    private const int Sigterm = 15;
+
+    private static void SendSignal(int pid, int signal) => _ = NativeKill(pid, signal);
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int NativeKill(int pid, int signal);
+}

@@ -1,0 +1,162 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+namespace DirectorsConsole.IntegrationTests;
+
+/// <summary>One suite, started as the README does with two PathService replicas, shared by these tests.</summary>
+public sealed class RunningSuiteFixture : IAsyncLifetime
+{
+    private readonly string _workingDirectory = Directory.CreateTempSubdirectory("dc-suite-").FullName;
+
+    public SuiteProcess Suite { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Suite = new SuiteProcess(_workingDirectory, "--replicas", "path-service=2");
+        await Suite.StartAsync(TestContext.Current.CancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Suite.DisposeAsync();
+        Directory.Delete(_workingDirectory, recursive: true);
+    }
+}
+
+[CollectionDefinition(nameof(SuiteCollection))]
+public sealed class SuiteCollection : ICollectionFixture<RunningSuiteFixture>;
+
+[Collection(nameof(SuiteCollection))]
+public sealed class SuiteTests(RunningSuiteFixture fixture)
+{
+    private SuiteProcess Suite => fixture.Suite;
+
+    [Fact]
+    public async Task HealthIsOkAndListsEveryService()
+    {
+        // Act
+        var health = await Suite.Gateway.GetFromJsonAsync<JsonObject>("/health", TestContext.Current.CancellationToken);
+        var alias = await Suite.Gateway.GetFromJsonAsync<JsonObject>("/api/health", TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal("ok", (string?)health!["status"]);
+        Assert.Equal("orchestrator-api", (string?)health["service"]);
+        Assert.True(SuiteProcess.AllServicesHealthy(health), health.ToJsonString());
+        Assert.NotNull(health["timestamp"]);
+        Assert.NotNull(health["version"]);
+        Assert.NotNull(health["backends_online"]);
+        Assert.Equal("ok", (string?)alias!["status"]);
+    }
+
+    [Fact]
+    public async Task DocsRedocAndOpenApiShowPathServiceEndpoints()
+    {
+        // Act
+        var document = await Suite.Gateway.GetFromJsonAsync<JsonObject>("/openapi.json", TestContext.Current.CancellationToken);
+        using var docs = await Suite.Gateway.GetAsync("/docs/index.html", TestContext.Current.CancellationToken);
+        using var redoc = await Suite.Gateway.GetAsync("/redoc/index.html", TestContext.Current.CancellationToken);
+
+        // Assert
+        var paths = document!["paths"]!.AsObject();
+        Assert.Contains("/api/path-mappings", paths.Select(p => p.Key));
+        Assert.Contains("/api/path-mappings/{id}", paths.Select(p => p.Key));
+        Assert.Contains("/api/translate-path", paths.Select(p => p.Key));
+        Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
+        Assert.Contains("text/html", docs.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(HttpStatusCode.OK, redoc.StatusCode);
+        Assert.Contains("text/html", redoc.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task MappingCreatedThroughGatewayIsSeenByEveryReplica()
+    {
+        // Arrange
+        var name = $"NAS {Guid.NewGuid():n}";
+        var ct = TestContext.Current.CancellationToken;
+
+        // Act
+        using var created = await Suite.Gateway.PostAsJsonAsync("/api/path-mappings",
+            new { name, windows = @"W:\", linux = "/mnt/Mandalore", macos = "/Volumes/Mandalore" }, ct);
+        var lists = new List<JsonObject>();
+        for (var i = 0; i < 12; i++)
+        {
+            lists.Add((await Suite.Gateway.GetFromJsonAsync<JsonObject>("/api/path-mappings", ct))!);
+        }
+
+        using var translated = await Suite.Gateway.PostAsJsonAsync("/api/translate-path",
+            new { path = @"W:\VFX\Eliot\renders", target_os = "linux" }, ct);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.All(lists, list => Assert.Contains(list["mappings"]!.AsArray(), m => (string?)m!["name"] == name));
+        Assert.Equal(HttpStatusCode.OK, translated.StatusCode);
+        var body = (await translated.Content.ReadFromJsonAsync<JsonObject>(ct))!;
+        Assert.Equal("/mnt/Mandalore/VFX/Eliot/renders", (string?)body["translated"]);
+    }
+
+    [Fact]
+    public async Task KilledServiceMakesHealthDegradedUntilTheAppHostRestartsIt()
+    {
+        // Arrange
+        var ct = TestContext.Current.CancellationToken;
+        var pid = Suite.FindServicePid("DirectorsConsole.GalleryService");
+
+        // Act
+        SuiteProcess.Kill(pid);
+        var degraded = await Suite.WaitForHealthAsync(status => status == "degraded", TimeSpan.FromSeconds(30), ct);
+        var recovered = await Suite.WaitForHealthAsync(status => status == "ok", TimeSpan.FromSeconds(90), ct,
+            SuiteProcess.AllServicesHealthy);
+
+        // Assert
+        Assert.NotEqual("healthy", (string?)degraded["services"]!["gallery-service"]);
+        Assert.Contains("gallery-service", degraded.ToJsonString());
+        Assert.Equal("healthy", (string?)recovered["services"]!["gallery-service"]);
+        Assert.NotEqual(pid, Suite.FindServicePid("DirectorsConsole.GalleryService"));
+    }
+}
+
+/// <summary>Starts and stops whole suites, so it runs after the shared suite's tests, in the same collection.</summary>
+[Collection(nameof(SuiteCollection))]
+public sealed class SuiteRestartTests
+{
+    [Fact]
+    public async Task MappingsSurviveAFullRestartAndSigtermLeavesNoProcess()
+    {
+        // Arrange
+        var ct = TestContext.Current.CancellationToken;
+        var workingDirectory = Directory.CreateTempSubdirectory("dc-restart-").FullName;
+        try
+        {
+            string id;
+            await using (var first = new SuiteProcess(workingDirectory))
+            {
+                await first.StartAsync(ct);
+                using var created = await first.Gateway.PostAsJsonAsync("/api/path-mappings",
+                    new { name = "Kessel", windows = @"R:\", linux = "/mnt/Kessel" }, ct);
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+                id = (string)(await created.Content.ReadFromJsonAsync<JsonObject>(ct))!["mapping"]!["id"]!;
+
+                // Act: stop as a service manager would
+                var exitCode = await first.StopAsync(ct);
+
+                // Assert: clean exit, nothing left running
+                Assert.Equal(0, exitCode);
+                Assert.Empty(first.FindSuiteProcesses());
+            }
+
+            await using var second = new SuiteProcess(workingDirectory);
+            await second.StartAsync(ct);
+
+            // Assert: the mapping is back after the restart
+            var mapping = await second.Gateway.GetFromJsonAsync<JsonObject>($"/api/path-mappings/{id}", ct);
+            Assert.Equal("Kessel", (string?)mapping!["name"] ?? (string?)mapping["mapping"]?["name"]);
+            Assert.True(Directory.Exists(Path.Combine(workingDirectory, "data")));
+            Assert.True(Directory.Exists(Path.Combine(workingDirectory, "logs")));
+        }
+        finally
+        {
+            Directory.Delete(workingDirectory, recursive: true);
+        }
+    }
+}
