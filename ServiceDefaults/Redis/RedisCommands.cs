@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace DirectorsConsole.ServiceDefaults.Redis;
+
+/// <summary>Typed helpers for the commands the services use. Each is one <see cref="IRedisConnection.ExecuteAsync"/>.</summary>
+public static class RedisCommands
+{
+    // SHA1 of each script text, so EVALSHA can be sent without hashing the script on every call.
+    private static readonly ConcurrentDictionary<string, string> ScriptHashes = new(StringComparer.Ordinal);
+
+    /// <summary>Sends PING and returns the round-trip time.</summary>
+    public static async Task<TimeSpan> PingAsync(this IRedisConnection redis, CancellationToken cancellationToken = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await redis.ExecuteAsync(["PING"], cancellationToken).ConfigureAwait(false);
+        return Stopwatch.GetElapsedTime(started);
+    }
+
+    public static async Task<string?> StringGetAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["GET", key], cancellationToken).ConfigureAwait(false)).AsString();
+
+    public static async Task<byte[]?> StringGetBytesAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["GET", key], cancellationToken).ConfigureAwait(false)).AsBytes();
+
+    /// <summary>SET with an optional expiry; with <paramref name="onlyIfNotExists"/> (NX) returns false when the key existed.</summary>
+    public static async Task<bool> StringSetAsync(
+        this IRedisConnection redis, string key, RedisArg value, TimeSpan? expiry = null, bool onlyIfNotExists = false,
+        CancellationToken cancellationToken = default)
+    {
+        List<RedisArg> command = ["SET", key, value];
+        if (expiry is { } ttl)
+        {
+            command.AddRange(["PX", ToMilliseconds(ttl)]);
+        }
+
+        if (onlyIfNotExists)
+        {
+            command.Add("NX");
+        }
+
+        // NX that did not set answers null; every successful SET answers OK.
+        return !(await redis.ExecuteAsync(command, cancellationToken).ConfigureAwait(false)).IsNull;
+    }
+
+    public static async Task<long> StringIncrementAsync(this IRedisConnection redis, string key, long by = 1, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["INCRBY", key, by], cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    public static async Task<bool> KeyDeleteAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["DEL", key], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+
+    /// <summary>Deletes several keys; returns how many existed.</summary>
+    public static async Task<long> KeyDeleteAsync(this IRedisConnection redis, IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(keys.Count);
+        return (await redis.ExecuteAsync([(RedisArg)"DEL", .. keys.Select(k => (RedisArg)k)], cancellationToken).ConfigureAwait(false)).AsInt64();
+    }
+
+    public static async Task<bool> KeyExistsAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["EXISTS", key], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+
+    /// <summary>Sets a time to live; false when the key does not exist.</summary>
+    public static async Task<bool> KeyExpireAsync(this IRedisConnection redis, string key, TimeSpan expiry, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["PEXPIRE", key, ToMilliseconds(expiry)], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+
+    /// <summary>Sets one field; true when the field is new.</summary>
+    public static async Task<bool> HashSetAsync(this IRedisConnection redis, string key, string field, RedisArg value, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["HSET", key, field, value], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+
+    /// <summary>Sets several fields in one command; returns how many were new.</summary>
+    public static async Task<long> HashSetManyAsync(
+        this IRedisConnection redis, string key, IEnumerable<KeyValuePair<string, RedisArg>> fields, CancellationToken cancellationToken = default)
+    {
+        List<RedisArg> command = ["HSET", key];
+        foreach (var (field, value) in fields)
+        {
+            command.Add(field);
+            command.Add(value);
+        }
+
+        if (command.Count == 2)
+        {
+            throw new ArgumentException("At least one field is required.", nameof(fields));
+        }
+
+        return (await redis.ExecuteAsync(command, cancellationToken).ConfigureAwait(false)).AsInt64();
+    }
+
+    public static async Task<string?> HashGetAsync(this IRedisConnection redis, string key, string field, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["HGET", key, field], cancellationToken).ConfigureAwait(false)).AsString();
+
+    /// <summary>Every field of a hash (empty when the key does not exist). Reads both the RESP2 flat array and the RESP3 map.</summary>
+    public static async Task<IReadOnlyDictionary<string, string>> HashGetAllAsync(
+        this IRedisConnection redis, string key, CancellationToken cancellationToken = default)
+    {
+        var items = (await redis.ExecuteAsync(["HGETALL", key], cancellationToken).ConfigureAwait(false)).Items;
+        var result = new Dictionary<string, string>(items.Count / 2, StringComparer.Ordinal);
+        for (var i = 0; i + 1 < items.Count; i += 2)
+        {
+            result[items[i].AsString()!] = items[i + 1].AsString()!;
+        }
+
+        return result;
+    }
+
+    public static async Task<bool> HashDeleteAsync(this IRedisConnection redis, string key, string field, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["HDEL", key, field], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+
+    /// <summary>RPUSH; returns the new length of the list.</summary>
+    public static async Task<long> ListRightPushAsync(this IRedisConnection redis, string key, RedisArg value, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["RPUSH", key, value], cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    /// <summary>LPUSH; returns the new length of the list.</summary>
+    public static async Task<long> ListLeftPushAsync(this IRedisConnection redis, string key, RedisArg value, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["LPUSH", key, value], cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    /// <summary>LRANGE with inclusive indexes; -1 is the last element.</summary>
+    public static async Task<IReadOnlyList<string>> ListRangeAsync(
+        this IRedisConnection redis, string key, long start = 0, long stop = -1, CancellationToken cancellationToken = default) =>
+        ToStrings(await redis.ExecuteAsync(["LRANGE", key, start, stop], cancellationToken).ConfigureAwait(false));
+
+    /// <summary>ZADD of one member; true when the member is new.</summary>
+    public static async Task<bool> SortedSetAddAsync(
+        this IRedisConnection redis, string key, string member, double score, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["ZADD", key, score, member], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+
+    /// <summary>Members with min &lt;= score &lt;= max, lowest score first, optionally paged.</summary>
+    public static async Task<IReadOnlyList<string>> SortedSetRangeByScoreAsync(
+        this IRedisConnection redis, string key, double min = double.NegativeInfinity, double max = double.PositiveInfinity,
+        long skip = 0, long take = -1, CancellationToken cancellationToken = default)
+    {
+        List<RedisArg> command = ["ZRANGEBYSCORE", key, min, max];
+        if (skip != 0 || take >= 0)
+        {
+            command.AddRange(["LIMIT", skip, take]);
+        }
+
+        return ToStrings(await redis.ExecuteAsync(command, cancellationToken).ConfigureAwait(false));
+    }
+
+    public static async Task<bool> SortedSetRemoveAsync(this IRedisConnection redis, string key, string member, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["ZREM", key, member], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+
+    /// <summary>Publishes a message; returns how many subscribers received it.</summary>
+    public static async Task<long> PublishAsync(this IRedisConnection redis, string channel, string message, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["PUBLISH", channel, message], cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    /// <summary>Publishes a binary message; returns how many subscribers received it.</summary>
+    public static async Task<long> PublishAsync(
+        this IRedisConnection redis, string channel, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["PUBLISH", channel, message], cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    /// <summary>Runs a Lua script by its SHA1 (EVALSHA) and sends the script itself (EVAL) only when the
+    /// server does not have it cached yet (NOSCRIPT), e.g. after a restart.</summary>
+    public static async Task<RedisReply> ScriptEvaluateAsync(
+        this IRedisConnection redis, string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args,
+        CancellationToken cancellationToken = default)
+    {
+        var sha = ScriptHashes.GetOrAdd(script, static s => Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(s))));
+        try
+        {
+            return await redis.ExecuteAsync(BuildEval("EVALSHA", sha, keys, args), cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.ErrorPrefix == "NOSCRIPT")
+        {
+            return await redis.ExecuteAsync(BuildEval("EVAL", script, keys, args), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static List<RedisArg> BuildEval(string verb, string scriptOrSha, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args)
+    {
+        var command = new List<RedisArg>(3 + keys.Count + args.Count) { verb, scriptOrSha, keys.Count };
+        foreach (var key in keys)
+        {
+            command.Add(key);
+        }
+
+        command.AddRange(args);
+        return command;
+    }
+
+    private static IReadOnlyList<string> ToStrings(RedisReply reply) =>
+        reply.IsNull ? [] : reply.Items.Select(item => item.AsString()!).ToArray();
+
+    private static long ToMilliseconds(TimeSpan value)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(value, TimeSpan.Zero);
+        return Math.Max(1, (long)Math.Ceiling(value.TotalMilliseconds));
+    }
+}

@@ -1,0 +1,352 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.ServiceDefaults.Redis;
+
+/// <summary>
+/// One socket shared by every caller. Commands go through a single writer that batches flushes; replies
+/// come back in order and are matched to a FIFO of pending commands. The socket is opened lazily and
+/// re-opened in the background with back-off, so a service starts even while Redis is down.
+/// </summary>
+public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
+{
+    // Flushing after this many bytes keeps a long burst of commands from building one huge buffer.
+    private const int FlushThresholdBytes = 64 * 1024;
+
+    private readonly RedisEndpointSettings _settings;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly Channel<PendingCommand> _commands =
+        Channel.CreateUnbounded<PendingCommand>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly Lock _startLock = new();
+    private volatile Task? _run;
+    private volatile Session? _session;
+    private volatile string? _lastError;
+    private int _disposed;
+
+    public RedisConnection(IOptions<RedisOptions> options, ILogger<RedisConnection> logger, TimeProvider timeProvider)
+        : this(options.Value, logger, timeProvider)
+    {
+    }
+
+    public RedisConnection(RedisOptions options, ILogger? logger = null, TimeProvider? timeProvider = null)
+    {
+        _settings = options.Resolve();
+        _logger = logger ?? NullLogger.Instance;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+    }
+
+    public bool IsConnected => _session is not null;
+
+    /// <summary>Why the last connection attempt failed or the last connection ended; null if none has.</summary>
+    public string? LastError => _lastError;
+
+    /// <summary>The server this connection talks to, as host:port.</summary>
+    public string Endpoint => _settings.Endpoint;
+
+    public async Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentOutOfRangeException.ThrowIfZero(command.Count);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        EnsureStarted();
+
+        using var activity = StartActivity(command);
+        var pending = new PendingCommand(command);
+        using var timeout = new CancellationTokenSource(_settings.CommandTimeout, _timeProvider);
+        using var timeoutRegistration = timeout.Token.UnsafeRegister(
+            static state => ((TimeoutState)state!).Fire(), new TimeoutState(this, pending));
+        using var cancelRegistration = cancellationToken.UnsafeRegister(
+            static (state, token) => ((PendingCommand)state!).Cancel(token), pending);
+        if (!_commands.Writer.TryWrite(pending))
+        {
+            throw new ObjectDisposedException(nameof(RedisConnection));
+        }
+
+        RedisReply reply;
+        try
+        {
+            reply = await pending.Task.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+
+        if (reply.Kind == RedisReplyKind.Error)
+        {
+            var error = new RedisServerException(reply.AsString()!);
+            activity?.SetStatus(ActivityStatusCode.Error, error.ErrorPrefix);
+            throw error;
+        }
+
+        return reply;
+    }
+
+    private Activity? StartActivity(IReadOnlyList<RedisArg> command)
+    {
+        if (!RedisTelemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var operation = command[0].ToString().ToUpperInvariant();
+        var activity = RedisTelemetry.Source.StartActivity(operation, ActivityKind.Client);
+        activity?.SetTag("db.system", "redis");
+        activity?.SetTag("db.operation", operation);
+        activity?.SetTag("server.address", _settings.Host);
+        activity?.SetTag("server.port", _settings.Port);
+        return activity;
+    }
+
+    private void OnTimeout(PendingCommand pending)
+    {
+        var operation = pending.Command[0].ToString();
+        if (pending.TryAbandonBeforeWrite() && !IsConnected)
+        {
+            pending.TrySetException(new RedisConnectionException(
+                $"{operation} failed: not connected to Redis at {_settings.Endpoint} within {_settings.CommandTimeout.TotalMilliseconds:0} ms" +
+                (_lastError is null ? "." : $" ({_lastError}).")));
+            return;
+        }
+
+        // A written command keeps its place in the queue: its reply may still come and must be matched to
+        // it, or every later reply would go to the wrong caller.
+        pending.TrySetException(new RedisTimeoutException(
+            $"Redis at {_settings.Endpoint} did not answer {operation} within {_settings.CommandTimeout.TotalMilliseconds:0} ms."));
+    }
+
+    private void EnsureStarted()
+    {
+        if (_run is not null)
+        {
+            return;
+        }
+
+        lock (_startLock)
+        {
+            _run ??= Task.Run(RunAsync);
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var backoff = new ReconnectBackoff(_settings.ReconnectMinDelay, _settings.ReconnectMaxDelay);
+        var token = _shutdown.Token;
+        var everConnected = false;
+        var failedAttempts = 0;
+        while (!token.IsCancellationRequested)
+        {
+            RespTransport transport;
+            try
+            {
+                transport = await RespTransport.ConnectAsync(_settings, _logger, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                _lastError = ex.Message;
+                // Warn once per outage; every further attempt would only repeat it.
+                _logger.Log(failedAttempts++ == 0 ? LogLevel.Warning : LogLevel.Debug, ex,
+                    "Connecting to Redis at {Endpoint} failed; retrying with back-off", _settings.Endpoint);
+                if (!await DelayAsync(backoff.Next(), token).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            backoff.Reset();
+            failedAttempts = 0;
+            _logger.LogInformation(everConnected ? "Reconnected to Redis at {Endpoint}" : "Connected to Redis at {Endpoint}", _settings.Endpoint);
+            everConnected = true;
+            var reason = await RunSessionAsync(transport, token).ConfigureAwait(false);
+            if (token.IsCancellationRequested)
+            {
+                break;
+            }
+
+            _lastError = reason.Message;
+            _logger.LogWarning(reason, "Disconnected from Redis at {Endpoint}; reconnecting", _settings.Endpoint);
+            if (!await DelayAsync(backoff.Next(), token).ConfigureAwait(false))
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task<bool> DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Runs the writer and the reader on one socket until either stops, then fails every command
+    /// that was written and not answered. Returns why the session ended.</summary>
+    private async Task<Exception> RunSessionAsync(RespTransport transport, CancellationToken shutdown)
+    {
+        var session = new Session(transport);
+        using var sessionEnd = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
+        _session = session;
+        var writer = WriteLoopAsync(session, sessionEnd.Token);
+        var reader = ReadLoopAsync(session, sessionEnd.Token);
+        var first = await Task.WhenAny(writer, reader).ConfigureAwait(false);
+        _session = null;
+        sessionEnd.Cancel();
+        transport.Abort();
+        try
+        {
+            await Task.WhenAll(writer, reader).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The first loop to stop says why; the other only stopped because the socket was aborted.
+        }
+
+        await transport.DisposeAsync().ConfigureAwait(false);
+        var reason = first.Exception?.InnerException switch
+        {
+            RedisException redis => redis,
+            { } other => new RedisConnectionException($"The connection to Redis at {_settings.Endpoint} failed: {other.Message}", other),
+            null => new RedisConnectionException($"The connection to Redis at {_settings.Endpoint} was closed."),
+        };
+        while (session.Pending.TryDequeue(out var pending))
+        {
+            pending.TrySetException(reason is RedisProtocolException
+                ? new RedisProtocolException(reason.Message, reason)
+                : new RedisConnectionException(
+                    $"The connection to Redis at {_settings.Endpoint} was lost before {pending.Command[0]} was answered: {reason.Message}", reason));
+        }
+
+        return reason;
+    }
+
+    private async Task WriteLoopAsync(Session session, CancellationToken cancellationToken)
+    {
+        var output = session.Transport.Output;
+        var commands = _commands.Reader;
+        while (await commands.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var written = false;
+            while (commands.TryRead(out var pending))
+            {
+                if (!pending.TryClaimForWrite())
+                {
+                    continue;
+                }
+
+                // Queued before it is written, so its reply can never arrive ahead of its slot.
+                session.Pending.Enqueue(pending);
+                RespWriter.WriteCommand(output, pending.Command);
+                written = true;
+                if (output.UnflushedBytes >= FlushThresholdBytes)
+                {
+                    await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    written = false;
+                }
+            }
+
+            if (written)
+            {
+                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task ReadLoopAsync(Session session, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var reply = await session.Transport.ReadReplyAsync(cancellationToken).ConfigureAwait(false);
+            if (reply.Kind == RedisReplyKind.Push)
+            {
+                // RESP3 out-of-band data (e.g. client-side caching invalidations) answers no command.
+                continue;
+            }
+
+            if (!session.Pending.TryDequeue(out var pending))
+            {
+                throw new RedisProtocolException($"Redis sent a reply ({reply}) when no command was waiting for one.");
+            }
+
+            pending.TrySetResult(reply);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _commands.Writer.TryComplete();
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        Task? run;
+        lock (_startLock)
+        {
+            run = _run;
+        }
+
+        if (run is not null)
+        {
+            await run.ConfigureAwait(false);
+        }
+
+        while (_commands.Reader.TryRead(out var pending))
+        {
+            pending.TrySetException(new ObjectDisposedException(nameof(RedisConnection)));
+        }
+
+    }
+
+    private sealed class Session(RespTransport transport)
+    {
+        public RespTransport Transport { get; } = transport;
+
+        public ConcurrentQueue<PendingCommand> Pending { get; } = new();
+    }
+
+    private sealed record TimeoutState(RedisConnection Connection, PendingCommand Pending)
+    {
+        public void Fire() => Connection.OnTimeout(Pending);
+    }
+
+    private sealed class PendingCommand(IReadOnlyList<RedisArg> command)
+        : TaskCompletionSource<RedisReply>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        private const int Queued = 0, Written = 1, Abandoned = 2;
+        private int _state;
+
+        public IReadOnlyList<RedisArg> Command { get; } = command;
+
+        public bool TryClaimForWrite() => Interlocked.CompareExchange(ref _state, Written, Queued) == Queued;
+
+        /// <summary>True when the command had not been written yet and now never will be.</summary>
+        public bool TryAbandonBeforeWrite() => Interlocked.CompareExchange(ref _state, Abandoned, Queued) == Queued;
+
+        public void Cancel(CancellationToken token)
+        {
+            TryAbandonBeforeWrite();
+            TrySetCanceled(token);
+        }
+    }
+}

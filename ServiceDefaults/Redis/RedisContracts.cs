@@ -1,0 +1,99 @@
+namespace DirectorsConsole.ServiceDefaults.Redis;
+
+/// <summary>
+/// The multiplexed command connection: every caller shares one pipelined socket.
+/// Replies are returned in the order the commands were written.
+/// </summary>
+public interface IRedisConnection
+{
+    /// <summary>Sends one command (name first, then arguments) and returns its reply.
+    /// Throws <see cref="RedisServerException"/> for an error reply, <see cref="RedisTimeoutException"/> when
+    /// no reply arrives within the configured timeout and <see cref="RedisConnectionException"/> when the
+    /// server cannot be reached.</summary>
+    Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default);
+
+    /// <summary>True while the command socket is connected.</summary>
+    bool IsConnected { get; }
+}
+
+/// <summary>Pub/sub on its own socket, re-subscribing every channel after a reconnect.</summary>
+public interface IRedisSubscriber
+{
+    /// <summary>Subscribes to a channel (or a glob pattern when <paramref name="pattern"/> is true).
+    /// <paramref name="onMessage"/> receives (channel, payload). <paramref name="onResubscribed"/> runs after
+    /// every reconnect, once the subscription is active again, so the caller can re-read state it may have
+    /// missed. Disposing the returned handle unsubscribes.</summary>
+    Task<IAsyncDisposable> SubscribeAsync(
+        string channel,
+        Func<string, ReadOnlyMemory<byte>, CancellationToken, Task> onMessage,
+        Func<CancellationToken, Task>? onResubscribed = null,
+        bool pattern = false,
+        CancellationToken cancellationToken = default);
+}
+
+/// <summary>Typed events over pub/sub. Messages carry the W3C trace context of the publisher.</summary>
+public interface IEventBus
+{
+    Task PublishAsync<TEvent>(string channel, TEvent @event, CancellationToken cancellationToken = default);
+
+    Task<IAsyncDisposable> SubscribeAsync<TEvent>(
+        string channel,
+        Func<TEvent, CancellationToken, Task> handler,
+        Func<CancellationToken, Task>? onResubscribed = null,
+        CancellationToken cancellationToken = default);
+}
+
+/// <summary>An at-least-once work queue with a visibility timeout: a message taken and not acknowledged
+/// within the timeout becomes visible again and is delivered to another consumer. Handlers must be
+/// idempotent.</summary>
+public interface IDurableQueue
+{
+    /// <summary>Adds a message; returns its id. Messages carry the W3C trace context of the producer.</summary>
+    Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>Takes the next visible message, or null when none is visible.</summary>
+    Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default);
+
+    /// <summary>Waits (polling with back-off, at most <paramref name="wait"/>) for the next visible message.</summary>
+    Task<QueueDelivery<TMessage>?> ReceiveAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes a delivered message for good. False when the delivery's lease was lost
+    /// (it timed out and was taken by another consumer).</summary>
+    Task<bool> AckAsync(QueueDeliveryInfo delivery, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes a delivered message visible again after <paramref name="delay"/>.</summary>
+    Task<bool> ReleaseAsync(QueueDeliveryInfo delivery, TimeSpan delay, CancellationToken cancellationToken = default);
+
+    /// <summary>Extends the lease of a message that is still being worked on.</summary>
+    Task<bool> ExtendAsync(QueueDeliveryInfo delivery, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default);
+
+    /// <summary>Counts of messages waiting and in flight.</summary>
+    Task<QueueCounts> GetCountsAsync(string queue, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Identifies one delivery of a message: the lease token changes on every delivery, so a consumer
+/// whose lease expired cannot acknowledge a message that another consumer now holds.</summary>
+public record QueueDeliveryInfo(string Queue, string MessageId, string LeaseToken, int DeliveryCount);
+
+public sealed record QueueDelivery<TMessage>(
+    string Queue, string MessageId, string LeaseToken, int DeliveryCount, TMessage Message, DateTimeOffset EnqueuedAt)
+    : QueueDeliveryInfo(Queue, MessageId, LeaseToken, DeliveryCount)
+{
+    /// <summary>The producer's trace context, carried with the message.</summary>
+    public System.Diagnostics.ActivityContext ProducerContext { get; init; }
+
+    /// <summary>Starts the activity for handling this message, parented by the producer's trace context so the
+    /// trace continues across the queue. Dispose it when the handling ends.</summary>
+    public System.Diagnostics.Activity? StartProcessingActivity()
+    {
+        var activity = RedisTelemetry.Source.StartActivity($"process {Queue}", System.Diagnostics.ActivityKind.Consumer, ProducerContext);
+        activity?.SetTag("messaging.system", "redis");
+        activity?.SetTag("messaging.destination.name", Queue);
+        activity?.SetTag("messaging.message.id", MessageId);
+        return activity;
+    }
+}
+
+public sealed record QueueCounts(long Waiting, long InFlight);

@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace DirectorsConsole.ServiceDefaults.Redis;
+
+/// <summary>
+/// At-least-once queues built from hashes, sorted sets and Lua only (Garnet has no streams). Per queue:
+/// <list type="bullet">
+/// <item><c>dc:q:{q}:msg</c> hash id → envelope JSON</item>
+/// <item><c>dc:q:{q}:ready</c> sorted set id scored by the time it becomes visible (ms); ids are zero-padded
+/// sequence numbers, so equal scores still come out first-in first-out</item>
+/// <item><c>dc:q:{q}:inflight</c> sorted set id scored by its lease deadline (ms)</item>
+/// <item><c>dc:q:{q}:lease</c> hash id → lease token of the current delivery</item>
+/// <item><c>dc:q:{q}:deliveries</c> hash id → number of deliveries so far</item>
+/// <item><c>dc:q:{q}:seq</c> the id counter</item>
+/// </list>
+/// Every script reads the clock with <c>TIME</c> on the server, so consumers on machines whose clocks
+/// disagree still agree on when a lease has expired.
+/// </summary>
+public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurableQueue> logger, TimeProvider timeProvider) : IDurableQueue
+{
+    private const string Now = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        """;
+
+    // A lease is held while the token matches and the id is still in flight (not yet moved back to ready).
+    // KEYS[2] is the in-flight set and KEYS[3] the lease hash in every script that uses this.
+    private const string RequireLease = """
+        if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+          return 0
+        end
+        """;
+
+    // KEYS: msg, ready, seq. ARGV: envelope.
+    private const string EnqueueScript = Now + "\n" + """
+        local id = string.format('%016d', redis.call('INCR', KEYS[3]))
+        redis.call('HSET', KEYS[1], id, ARGV[1])
+        redis.call('ZADD', KEYS[2], now, id)
+        return id
+        """;
+
+    // KEYS: msg, ready, inflight, lease, deliveries. ARGV: visibility ms, new lease token.
+    // Expired leases go back to ready at their deadline, so a redelivery keeps its place ahead of newer work.
+    private const string ReceiveScript = Now + "\n" + """
+        local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
+        for i = 1, #expired, 2 do
+          redis.call('ZREM', KEYS[3], expired[i])
+          redis.call('ZADD', KEYS[2], expired[i + 1], expired[i])
+        end
+        while true do
+          local ready = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1)
+          if #ready == 0 then return false end
+          local id = ready[1]
+          redis.call('ZREM', KEYS[2], id)
+          local envelope = redis.call('HGET', KEYS[1], id)
+          if envelope then
+            local count = redis.call('HINCRBY', KEYS[5], id, 1)
+            redis.call('HSET', KEYS[4], id, ARGV[2])
+            redis.call('ZADD', KEYS[3], now + tonumber(ARGV[1]), id)
+            return {id, envelope, count}
+          end
+          redis.call('HDEL', KEYS[4], id)
+          redis.call('HDEL', KEYS[5], id)
+        end
+        """;
+
+    // KEYS: msg, inflight, lease, deliveries. ARGV: id, token.
+    private const string AckScript = RequireLease + "\n" + """
+        redis.call('ZREM', KEYS[2], ARGV[1])
+        redis.call('HDEL', KEYS[1], ARGV[1])
+        redis.call('HDEL', KEYS[3], ARGV[1])
+        redis.call('HDEL', KEYS[4], ARGV[1])
+        return 1
+        """;
+
+    // KEYS: ready, inflight, lease. ARGV: id, token, delay ms.
+    private const string ReleaseScript = RequireLease + "\n" + Now + "\n" + """
+        redis.call('ZREM', KEYS[2], ARGV[1])
+        redis.call('HDEL', KEYS[3], ARGV[1])
+        redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+        return 1
+        """;
+
+    // KEYS: msg, inflight, lease. ARGV: id, token, visibility ms.
+    private const string ExtendScript = RequireLease + "\n" + Now + "\n" + """
+        redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+        return 1
+        """;
+
+    private static readonly TimeSpan FirstPollDelay = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan MaxPollDelay = TimeSpan.FromSeconds(1);
+
+    public async Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, CancellationToken cancellationToken = default)
+    {
+        var keys = QueueKeys.For(queue);
+        using var activity = RedisTelemetry.Source.StartActivity($"send {queue}", ActivityKind.Producer);
+        activity?.SetTag("messaging.system", "redis");
+        activity?.SetTag("messaging.destination.name", queue);
+        var (traceParent, traceState) = TraceContext.Capture(activity);
+        var envelope = new QueueEnvelope(
+            typeof(TMessage).Name,
+            JsonSerializer.SerializeToElement(message, RedisEventBus.DataJson),
+            traceParent,
+            traceState,
+            timeProvider.GetUtcNow().UtcDateTime);
+        var reply = await redis.ScriptEvaluateAsync(
+            EnqueueScript,
+            [keys.Messages, keys.Ready, keys.Sequence],
+            [JsonSerializer.Serialize(envelope, RedisEventBus.EnvelopeJson)],
+            cancellationToken).ConfigureAwait(false);
+        var id = reply.AsString()!;
+        activity?.SetTag("messaging.message.id", id);
+        return id;
+    }
+
+    public async Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default)
+    {
+        var keys = QueueKeys.For(queue);
+        var leaseToken = Guid.NewGuid().ToString("N");
+        var reply = await redis.ScriptEvaluateAsync(
+            ReceiveScript,
+            [keys.Messages, keys.Ready, keys.InFlight, keys.Leases, keys.Deliveries],
+            [ToMilliseconds(visibilityTimeout), leaseToken],
+            cancellationToken).ConfigureAwait(false);
+        if (reply.IsNull)
+        {
+            return null;
+        }
+
+        var items = reply.Items;
+        var id = items[0].AsString()!;
+        var envelope = JsonSerializer.Deserialize<QueueEnvelope>(items[1].AsString()!, RedisEventBus.EnvelopeJson)
+            ?? throw new RedisProtocolException($"Message {id} in queue '{queue}' has an empty envelope.");
+        var deliveryCount = (int)items[2].AsInt64();
+        var producer = TraceContext.Parse(envelope.Traceparent, envelope.Tracestate);
+        using var activity = RedisTelemetry.Source.StartActivity($"receive {queue}", ActivityKind.Consumer, producer);
+        activity?.SetTag("messaging.system", "redis");
+        activity?.SetTag("messaging.destination.name", queue);
+        activity?.SetTag("messaging.message.id", id);
+        activity?.SetTag("messaging.redis.delivery_count", deliveryCount);
+        TMessage message;
+        try
+        {
+            message = envelope.Payload.Deserialize<TMessage>(RedisEventBus.DataJson)!;
+        }
+        catch (JsonException ex)
+        {
+            logger.LogError(ex, "Message {MessageId} in queue {Queue} is not a {MessageType}", id, queue, typeof(TMessage).Name);
+            throw;
+        }
+
+        return new QueueDelivery<TMessage>(
+            queue, id, leaseToken, deliveryCount, message,
+            new DateTimeOffset(DateTime.SpecifyKind(envelope.EnqueuedAt, DateTimeKind.Utc)))
+        {
+            ProducerContext = producer,
+        };
+    }
+
+    public async Task<QueueDelivery<TMessage>?> ReceiveAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default)
+    {
+        var started = timeProvider.GetTimestamp();
+        var delay = FirstPollDelay;
+        while (true)
+        {
+            var delivery = await TryReceiveAsync<TMessage>(queue, visibilityTimeout, cancellationToken).ConfigureAwait(false);
+            var remaining = wait - timeProvider.GetElapsedTime(started);
+            if (delivery is not null || remaining <= TimeSpan.Zero)
+            {
+                return delivery;
+            }
+
+            await Task.Delay(delay < remaining ? delay : remaining, timeProvider, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxPollDelay.Ticks));
+        }
+    }
+
+    public async Task<bool> AckAsync(QueueDeliveryInfo delivery, CancellationToken cancellationToken = default)
+    {
+        var keys = QueueKeys.For(delivery.Queue);
+        var reply = await redis.ScriptEvaluateAsync(
+            AckScript,
+            [keys.Messages, keys.InFlight, keys.Leases, keys.Deliveries],
+            [delivery.MessageId, delivery.LeaseToken],
+            cancellationToken).ConfigureAwait(false);
+        return reply.AsInt64() == 1;
+    }
+
+    public async Task<bool> ReleaseAsync(QueueDeliveryInfo delivery, TimeSpan delay, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+        var keys = QueueKeys.For(delivery.Queue);
+        var reply = await redis.ScriptEvaluateAsync(
+            ReleaseScript,
+            [keys.Ready, keys.InFlight, keys.Leases],
+            [delivery.MessageId, delivery.LeaseToken, (long)Math.Ceiling(delay.TotalMilliseconds)],
+            cancellationToken).ConfigureAwait(false);
+        return reply.AsInt64() == 1;
+    }
+
+    public async Task<bool> ExtendAsync(QueueDeliveryInfo delivery, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default)
+    {
+        var keys = QueueKeys.For(delivery.Queue);
+        var reply = await redis.ScriptEvaluateAsync(
+            ExtendScript,
+            [keys.Messages, keys.InFlight, keys.Leases],
+            [delivery.MessageId, delivery.LeaseToken, ToMilliseconds(visibilityTimeout)],
+            cancellationToken).ConfigureAwait(false);
+        return reply.AsInt64() == 1;
+    }
+
+    /// <summary>Waiting counts every message not in flight, including those released with a delay.
+    /// A lease that expired but was not yet reclaimed by a receive still counts as in flight.</summary>
+    public async Task<QueueCounts> GetCountsAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        var keys = QueueKeys.For(queue);
+        var waiting = redis.ExecuteAsync(["ZCARD", keys.Ready], cancellationToken);
+        var inFlight = redis.ExecuteAsync(["ZCARD", keys.InFlight], cancellationToken);
+        return new QueueCounts((await waiting.ConfigureAwait(false)).AsInt64(), (await inFlight.ConfigureAwait(false)).AsInt64());
+    }
+
+    private static long ToMilliseconds(TimeSpan visibilityTimeout)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(visibilityTimeout, TimeSpan.Zero);
+        return (long)Math.Ceiling(visibilityTimeout.TotalMilliseconds);
+    }
+
+    private sealed record QueueKeys(string Messages, string Ready, string InFlight, string Leases, string Deliveries, string Sequence)
+    {
+        // The hash tag {q} keeps every key of a queue in one Redis Cluster slot, which multi-key Lua needs.
+        public static QueueKeys For(string queue)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(queue);
+            var prefix = string.Create(CultureInfo.InvariantCulture, $"dc:q:{{{queue}}}:");
+            return new(prefix + "msg", prefix + "ready", prefix + "inflight", prefix + "lease", prefix + "deliveries", prefix + "seq");
+        }
+    }
+
+    internal sealed record QueueEnvelope(string Type, JsonElement Payload, string? Traceparent, string? Tracestate, DateTime EnqueuedAt);
+}

@@ -1,1 +1,0 @@
-namespace DirectorsConsole.Testing; internal static class Placeholder { }

@@ -1,0 +1,170 @@
+using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
+
+public sealed class RedisDurableQueueTests(RedisTestServers servers)
+{
+    private static readonly TimeSpan Visibility = TimeSpan.FromSeconds(30);
+
+    public sealed record RenderCommand(string JobId, int Frame);
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task MessagesAreReceivedInFifoOrderAndAckedForGood(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("fifo");
+
+        var ids = new List<string>();
+        for (var frame = 0; frame < 5; frame++)
+        {
+            ids.Add(await queue.EnqueueAsync(name, new RenderCommand("job", frame), ct));
+        }
+
+        Assert.Equal(new QueueCounts(5, 0), await queue.GetCountsAsync(name, ct));
+        for (var frame = 0; frame < 5; frame++)
+        {
+            var delivery = await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct);
+            Assert.NotNull(delivery);
+            Assert.Equal(ids[frame], delivery.MessageId);
+            Assert.Equal(new RenderCommand("job", frame), delivery.Message);
+            Assert.Equal(1, delivery.DeliveryCount);
+            Assert.InRange(delivery.EnqueuedAt, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddMinutes(1));
+            Assert.Equal(new QueueCounts(4 - frame, 1), await queue.GetCountsAsync(name, ct));
+            Assert.True(await queue.AckAsync(delivery, ct));
+            Assert.False(await queue.AckAsync(delivery, ct));
+        }
+
+        Assert.Null(await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct));
+        Assert.Equal(new QueueCounts(0, 0), await queue.GetCountsAsync(name, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task MessageOfAConsumerThatDiedIsDeliveredToAnotherAfterTheVisibilityTimeout(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("redeliver");
+        var id = await queue.EnqueueAsync(name, new RenderCommand("job", 1), ct);
+
+        var died = await queue.TryReceiveAsync<RenderCommand>(name, TimeSpan.FromSeconds(1), ct);
+        Assert.NotNull(died);
+        Assert.Null(await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct));
+        var second = await queue.ReceiveAsync<RenderCommand>(name, Visibility, TimeSpan.FromSeconds(10), ct);
+
+        Assert.NotNull(second);
+        Assert.Equal(id, second.MessageId);
+        Assert.Equal(2, second.DeliveryCount);
+        Assert.NotEqual(died.LeaseToken, second.LeaseToken);
+        Assert.False(await queue.AckAsync(died, ct));
+        Assert.False(await queue.ExtendAsync(died, Visibility, ct));
+        Assert.False(await queue.ReleaseAsync(died, TimeSpan.Zero, ct));
+        Assert.True(await queue.AckAsync(second, ct));
+        Assert.Equal(new QueueCounts(0, 0), await queue.GetCountsAsync(name, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task ReleasedMessageComesBackAfterItsDelay(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("release");
+        await queue.EnqueueAsync(name, new RenderCommand("job", 1), ct);
+
+        var first = await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct);
+        Assert.NotNull(first);
+        Assert.True(await queue.ReleaseAsync(first, TimeSpan.FromMilliseconds(500), ct));
+        Assert.False(await queue.AckAsync(first, ct));
+        Assert.Equal(new QueueCounts(1, 0), await queue.GetCountsAsync(name, ct));
+        Assert.Null(await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct));
+        var again = await queue.ReceiveAsync<RenderCommand>(name, Visibility, TimeSpan.FromSeconds(10), ct);
+
+        Assert.NotNull(again);
+        Assert.Equal(first.MessageId, again.MessageId);
+        Assert.Equal(2, again.DeliveryCount);
+        Assert.True(await queue.AckAsync(again, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task ExtendedLeaseIsNotRedelivered(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("extend");
+        await queue.EnqueueAsync(name, new RenderCommand("job", 1), ct);
+
+        var delivery = await queue.TryReceiveAsync<RenderCommand>(name, TimeSpan.FromSeconds(1), ct);
+        Assert.NotNull(delivery);
+        Assert.True(await queue.ExtendAsync(delivery, Visibility, ct));
+        // Past the original one-second lease: the extension must hold it.
+        Assert.Null(await queue.ReceiveAsync<RenderCommand>(name, Visibility, TimeSpan.FromMilliseconds(1500), ct));
+
+        Assert.Equal(new QueueCounts(0, 1), await queue.GetCountsAsync(name, ct));
+        Assert.True(await queue.AckAsync(delivery, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task ReceiveWaitsForAMessageEnqueuedLater(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("wait");
+
+        var receive = queue.ReceiveAsync<RenderCommand>(name, Visibility, TimeSpan.FromSeconds(10), ct);
+        await Task.Delay(200, ct);
+        var id = await queue.EnqueueAsync(name, new RenderCommand("job", 9), ct);
+
+        var delivery = await receive;
+        Assert.NotNull(delivery);
+        Assert.Equal(id, delivery.MessageId);
+        Assert.True(await queue.AckAsync(delivery, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task TheProducersTraceContextTravelsWithTheMessage(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var listener = RedisEventBusTests.ListenTo(RedisTelemetry.ActivitySourceName, "DirectorsConsole.Tests.Queue");
+        using var testSource = new System.Diagnostics.ActivitySource("DirectorsConsole.Tests.Queue");
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("trace");
+
+        System.Diagnostics.ActivityTraceId producerTrace;
+        using (var producer = testSource.StartActivity("producer"))
+        {
+            producerTrace = producer!.TraceId;
+            await queue.EnqueueAsync(name, new RenderCommand("job", 1), ct);
+        }
+
+        var delivery = await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct);
+        Assert.NotNull(delivery);
+        using var processing = delivery.StartProcessingActivity();
+
+        Assert.Equal(producerTrace, delivery.ProducerContext.TraceId);
+        Assert.Equal(producerTrace, processing!.TraceId);
+        Assert.True(await queue.AckAsync(delivery, ct));
+    }
+
+    private async Task<RedisConnection> ConnectAsync(RedisServerKind kind)
+    {
+        var server = await servers.GetAsync(kind);
+        return new RedisConnection(RedisTestServers.Options(server.ConnectionString));
+    }
+
+    private static RedisDurableQueue NewQueue(IRedisConnection redis) =>
+        new(redis, NullLogger<RedisDurableQueue>.Instance, TimeProvider.System);
+}

@@ -1,0 +1,83 @@
+using System.Text;
+using System.Threading.Channels;
+using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Testing;
+
+namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
+
+public sealed class RedisSubscriberTests(RedisTestServers servers)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.KindsAndProtocols), MemberType = typeof(RedisTestServers))]
+    public async Task HandlersRunInOrderSurviveFailuresAndStopAfterTheLastHandleIsDisposed(RedisServerKind kind, bool resp3)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var server = await servers.GetAsync(kind);
+        var options = RedisTestServers.Options(server.ConnectionString + (resp3 ? ",protocol=resp3" : ""));
+        await using var redis = new RedisConnection(options);
+        await using var subscriber = new RedisSubscriber(options);
+        var channel = RedisTestServers.UniqueName("sub");
+        var first = Channel.CreateUnbounded<string>();
+        var second = Channel.CreateUnbounded<string>();
+
+        var failing = await subscriber.SubscribeAsync(channel, async (_, payload, _) =>
+        {
+            var text = Encoding.UTF8.GetString(payload.Span);
+            // A slow first message must not be overtaken by the next one.
+            await Task.Delay(text == "0" ? 100 : 0, ct);
+            await first.Writer.WriteAsync(text, ct);
+            throw new InvalidOperationException("handler failure must not stop the subscription");
+        }, cancellationToken: ct);
+        var other = await subscriber.SubscribeAsync(channel, (_, payload, _) =>
+            second.Writer.WriteAsync(Encoding.UTF8.GetString(payload.Span), ct).AsTask(), cancellationToken: ct);
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(1, await redis.PublishAsync(channel, i.ToString(System.Globalization.CultureInfo.InvariantCulture), ct));
+        }
+
+        for (var i = 0; i < 5; i++)
+        {
+            var expected = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(expected, await first.Reader.ReadAsync(ct).AsTask().WaitAsync(Patience, ct));
+            Assert.Equal(expected, await second.Reader.ReadAsync(ct).AsTask().WaitAsync(Patience, ct));
+        }
+
+        await failing.DisposeAsync();
+        Assert.Equal(1, await redis.PublishAsync(channel, "still", ct));
+        Assert.Equal("still", await second.Reader.ReadAsync(ct).AsTask().WaitAsync(Patience, ct));
+
+        await other.DisposeAsync();
+        // The UNSUBSCRIBE is written before DisposeAsync returns; the PUBLISH goes over another socket, so
+        // wait for the server to count no subscribers rather than for a fixed time.
+        var deadline = DateTime.UtcNow + Patience;
+        while (await redis.PublishAsync(channel, "gone", ct) != 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, ct);
+        }
+
+        Assert.Equal(0, await redis.PublishAsync(channel, "gone", ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task PatternSubscriptionReceivesMatchingChannels(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var server = await servers.GetAsync(kind);
+        var options = RedisTestServers.Options(server.ConnectionString);
+        await using var redis = new RedisConnection(options);
+        await using var subscriber = new RedisSubscriber(options);
+        var prefix = RedisTestServers.UniqueName("psub");
+        var received = Channel.CreateUnbounded<(string Channel, string Payload)>();
+
+        await using var subscription = await subscriber.SubscribeAsync(prefix + ":*",
+            (channel, payload, _) => received.Writer.WriteAsync((channel, Encoding.UTF8.GetString(payload.Span)), ct).AsTask(),
+            pattern: true, cancellationToken: ct);
+        await redis.PublishAsync(prefix + ":a", "1", ct);
+
+        Assert.Equal((prefix + ":a", "1"), await received.Reader.ReadAsync(ct).AsTask().WaitAsync(Patience, ct));
+    }
+}
