@@ -1,1 +1,13 @@
-var app = WebApplication.CreateBuilder(args).Build(); app.Run();
+using DirectorsConsole.PathService.Apis;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults("path-service");
+builder.AddApplicationServices();
+
+var app = builder.Build();
+
+app.MapDefaultEndpoints();
+app.MapPathMappingsApi();
+
+app.Run();

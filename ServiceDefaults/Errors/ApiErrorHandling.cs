@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
@@ -24,6 +25,7 @@ public static class ApiErrorHandling
             problem.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier;
         });
         services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.AddExceptionHandler<DependencyUnavailableExceptionHandler>();
         services.AddExceptionHandler<UnhandledExceptionHandler>();
         // Minimal APIs then throw BadHttpRequestException for unreadable bodies instead of a bare 400,
         // so BadRequestExceptionHandler can answer with a body that says what is wrong.
@@ -98,6 +100,25 @@ public static class ApiErrorHandling
         }
 
         private static string FirstSentence(string message) => message.Split(". ", 2)[0].TrimEnd('.');
+    }
+
+    /// <summary>Redis unreachable or too slow is the suite's dependency being down, not the caller's fault: 503.</summary>
+    internal sealed class DependencyUnavailableExceptionHandler(ILogger<DependencyUnavailableExceptionHandler> logger) : IExceptionHandler
+    {
+        public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+        {
+            if (exception is not (RedisConnectionException or RedisTimeoutException))
+            {
+                return false;
+            }
+
+            logger.LogWarning("{Method} {Path} failed because Redis is unavailable: {Reason}",
+                httpContext.Request.Method, httpContext.Request.Path, exception.Message);
+            httpContext.Response.Headers.RetryAfter = "5";
+            await WriteProblemAsync(httpContext, StatusCodes.Status503ServiceUnavailable,
+                $"The shared store (Redis) is unavailable, so the request could not be completed: {exception.Message}");
+            return true;
+        }
     }
 
     /// <summary>The last resort: log the exception with its trace and answer 500 without internals.</summary>

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DirectorsConsole.ServiceDefaults.Errors;
+using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -28,13 +29,14 @@ public sealed class ErrorFormatTests : IAsyncLifetime
         builder.Configuration["ORCHESTRATOR_CONFIG"] = Path.Combine(_folder, "config.yaml");
         builder.Configuration["log_dir"] = Path.Combine(_folder, "logs");
         // Nothing listens on port 1: the service starts anyway and reports Redis as unhealthy.
-        builder.Configuration["ConnectionStrings:redis"] = "127.0.0.1:1,connectTimeout=200";
+        builder.Configuration["ConnectionStrings:redis"] = "127.0.0.1:1,connectTimeout=200,syncTimeout=500";
         builder.AddServiceDefaults("error-test");
         _app = builder.Build();
         _app.MapDefaultEndpoints();
         _app.MapPost("/shots", (ShotRequest request) => TypedResults.Ok(request));
         _app.MapPost("/validated", () =>
             TypedResults.UnprocessableEntity(new ValidationErrorList().Missing(new JsonObject(), "body", "workflow_id").ToResponse()));
+        _app.MapGet("/needs-redis", async (IRedisConnection redis) => await redis.StringGetAsync("anything"));
         _app.MapGet("/explode", string () => throw new InvalidOperationException("secret internals"));
         await _app.StartAsync(TestContext.Current.CancellationToken);
         _client = _app.GetTestClient();
@@ -113,6 +115,18 @@ public sealed class ErrorFormatTests : IAsyncLifetime
         Assert.Contains("trace id", (string?)body["detail"]);
         Assert.DoesNotContain("secret internals", body.ToJsonString());
         Assert.NotNull(body["traceId"]);
+    }
+
+    [Fact]
+    public async Task RedisOutageIs503WithDetail()
+    {
+        // Act
+        using var response = await _client.GetAsync("/needs-redis", TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Contains("Redis", (string?)(await ReadJsonAsync(response))["detail"]);
+        Assert.True(response.Headers.Contains("Retry-After"));
     }
 
     [Fact]
