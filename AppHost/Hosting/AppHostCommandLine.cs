@@ -1,0 +1,90 @@
+using System.Globalization;
+
+namespace DirectorsConsole.AppHost.Hosting;
+
+/// <summary>What <c>dotnet run --project AppHost -- ...</c> was asked for.</summary>
+public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replicas, int? Port, bool Help)
+{
+    public const int MaxReplicas = 16;
+
+    public const string Usage = """
+        Starts the DirectorsConsole suite: the embedded Redis (Garnet), every service and the Gateway.
+
+        Usage: dotnet run --project AppHost [-- options]
+
+        Options:
+          --replicas NAME=N   run N replicas (1-16) of a service, e.g. --replicas job-service=2 (repeatable;
+                              the gateway cannot have replicas)
+          --port N            the Gateway's port (overrides ORCHESTRATOR_PORT; default 9820)
+          --help              show this help
+
+        Settings (environment, then config.yaml, then default):
+          ORCHESTRATOR_CONFIG        config.yaml path (default ./config.yaml)
+          ORCHESTRATOR_DATA_DIR      data_dir (default ./data, relative to config.yaml's folder)
+          ORCHESTRATOR_LOG_DIR       log_dir (default ./logs, relative to config.yaml's folder)
+          ConnectionStrings__redis   redis: an existing Redis/Valkey/Garnet instead of the embedded Garnet
+          ORCHESTRATOR_HOST          the Gateway's address (default 127.0.0.1)
+          ORCHESTRATOR_PORT          the Gateway's port (default 9820)
+          ORCHESTRATOR_COMFY_NODES   ComfyUI nodes, comma-separated host:port or URLs (default: config.yaml backends)
+
+        """;
+
+    public static bool WantsHelp(IEnumerable<string> args) => args.Any(a => a is "--help" or "-h" or "-?");
+
+    public static AppHostCommandLine Parse(IReadOnlyList<string> args)
+    {
+        var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
+        int? port = null;
+        var help = false;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var (option, inlineValue) = args[i].Split('=', 2) is [var name, var value] && name.StartsWith("--", StringComparison.Ordinal)
+                ? (name, value)
+                : (args[i], (string?)null);
+            switch (option)
+            {
+                case "--help" or "-h" or "-?":
+                    help = true;
+                    break;
+                case "--replicas":
+                    var (service, count) = ParseReplicas(inlineValue ?? ValueAfter(args, ref i, option));
+                    if (!replicas.TryAdd(service, count))
+                    {
+                        throw new AppHostConfigurationException($"--replicas names '{service}' twice.");
+                    }
+
+                    break;
+                case "--port":
+                    port = ParsePort(inlineValue ?? ValueAfter(args, ref i, option), "--port");
+                    break;
+                default:
+                    throw new AppHostConfigurationException($"Unknown argument '{args[i]}'. Run with --help for the options.");
+            }
+        }
+
+        return new AppHostCommandLine(replicas, port, help);
+    }
+
+    public static int ParsePort(string value, string source) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535
+            ? port
+            : throw new AppHostConfigurationException($"{source} must be a TCP port from 1 to 65535, not '{value}'.");
+
+    private static string ValueAfter(IReadOnlyList<string> args, ref int i, string option) =>
+        ++i < args.Count && !args[i].StartsWith("--", StringComparison.Ordinal)
+            ? args[i]
+            : throw new AppHostConfigurationException($"{option} needs a value. Run with --help for the options.");
+
+    private static (string Service, int Count) ParseReplicas(string value)
+    {
+        if (value.Split('=', 2) is not [var service, var count] || service.Length == 0)
+        {
+            throw new AppHostConfigurationException($"--replicas expects NAME=N (e.g. job-service=2), not '{value}'.");
+        }
+
+        return int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= MaxReplicas
+            ? (service, n)
+            : throw new AppHostConfigurationException(
+                $"--replicas {service}= needs a whole number of replicas from 1 to {MaxReplicas}, not '{count}'.");
+    }
+}

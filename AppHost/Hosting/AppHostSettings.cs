@@ -1,0 +1,61 @@
+namespace DirectorsConsole.AppHost.Hosting;
+
+/// <summary>
+/// Everything the AppHost reads, validated once at start: the command line, the environment and
+/// config.yaml, in that order of precedence. Directories are absolute (relative ones are resolved
+/// against config.yaml's folder, or the current directory when there is no file).
+/// </summary>
+public sealed record AppHostSettings(
+    string ConfigFile,
+    string DataDirectory,
+    string LogDirectory,
+    string? RedisConnectionString,
+    IReadOnlyList<Uri> ComfyNodes,
+    string Host,
+    int Port,
+    IReadOnlyDictionary<string, int> Replicas,
+    string WorkingDirectory)
+{
+    public const string DefaultConfigFile = "./config.yaml";
+    public const string DefaultDataDir = "./data";
+    public const string DefaultLogDir = "./logs";
+    public const string DefaultHost = "127.0.0.1";
+    public const int DefaultPort = 9820;
+
+    public Uri GatewayUrl => new($"http://{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}");
+
+    public static AppHostSettings Load(IReadOnlyList<string> args) =>
+        Load(AppHostCommandLine.Parse(args), Environment.GetEnvironmentVariable, Directory.GetCurrentDirectory());
+
+    public static AppHostSettings Load(AppHostCommandLine commandLine, Func<string, string?> environment, string currentDirectory)
+    {
+        string? Env(string name) => environment(name) is { Length: > 0 } value ? value : null;
+
+        var configFile = Path.GetFullPath(Env("ORCHESTRATOR_CONFIG") ?? DefaultConfigFile, currentDirectory);
+        var file = SuiteConfigFile.Read(configFile);
+        var baseDirectory = File.Exists(configFile) ? Path.GetDirectoryName(configFile)! : currentDirectory;
+
+        var host = Env("ORCHESTRATOR_HOST") ?? DefaultHost;
+        if (Uri.CheckHostName(host.Trim('[', ']')) == UriHostNameType.Unknown)
+        {
+            throw new AppHostConfigurationException($"ORCHESTRATOR_HOST must be a host name or IP address, not '{host}'.");
+        }
+
+        var port = commandLine.Port
+            ?? (Env("ORCHESTRATOR_PORT") is { } portText ? AppHostCommandLine.ParsePort(portText, "ORCHESTRATOR_PORT") : DefaultPort);
+        var comfyNodes = Env("ORCHESTRATOR_COMFY_NODES") is { } nodes
+            ? ComfyNodeAddress.ParseList(nodes, "ORCHESTRATOR_COMFY_NODES")
+            : file.ComfyNodes;
+
+        return new AppHostSettings(
+            configFile,
+            Path.GetFullPath(Env("ORCHESTRATOR_DATA_DIR") ?? file.DataDir ?? DefaultDataDir, baseDirectory),
+            Path.GetFullPath(Env("ORCHESTRATOR_LOG_DIR") ?? file.LogDir ?? DefaultLogDir, baseDirectory),
+            Env("ConnectionStrings__redis") ?? (string.IsNullOrWhiteSpace(file.Redis) ? null : file.Redis),
+            comfyNodes,
+            host.Trim('[', ']'),
+            port,
+            commandLine.Replicas,
+            currentDirectory);
+    }
+}
