@@ -1,0 +1,58 @@
+using System.Text.Json;
+using DirectorsConsole.Gateway;
+using DirectorsConsole.Gateway.Health;
+using DirectorsConsole.Gateway.Hosting;
+using DirectorsConsole.Gateway.OpenApi;
+using DirectorsConsole.Gateway.Routing;
+using DirectorsConsole.ServiceDefaults.Hosting;
+using Microsoft.AspNetCore.Cors.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>The gateway's dependencies: options, the reverse proxy, suite health, the merged OpenAPI
+/// document and CORS. Its own JSON (health) is snake_case like the original's.</summary>
+internal static class Extensions
+{
+    public static WebApplicationBuilder AddApplicationServices(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.ConfigureApiJson(JsonNamingPolicy.SnakeCaseLower);
+        services.AddOptions<GatewayOptions>()
+            .Bind(builder.Configuration)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        // An address given to the host (ASPNETCORE_URLS from the AppHost, --urls, ASPNETCORE_HTTP_PORTS in a
+        // container) wins; otherwise host and port from config.yaml or ORCHESTRATOR_HOST/PORT.
+        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey])
+            && string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.HttpPortsKey]))
+        {
+            builder.WebHost.UseUrls((builder.Configuration.Get<GatewayOptions>() ?? new GatewayOptions()).DefaultUrl);
+        }
+
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<GatewayOptions>>(
+            (kestrel, gateway) => kestrel.Limits.MaxRequestBodySize = gateway.Value.MaxRequestBodyBytes);
+        services.AddHostedService<NetworkExposureWarning>();
+
+        services.AddCors();
+        services.AddOptions<CorsOptions>().Configure<IOptions<GatewayOptions>>(
+            (cors, gateway) => cors.AddDefaultPolicy(GatewayCors.Policy(gateway.Value.CorsOrigins)));
+
+        services.AddSingleton(provider => SuiteTopology.FromConfiguration(provider.GetRequiredService<IConfiguration>()));
+        services.AddReverseProxy();
+        services.AddSingleton<IProxyConfigProvider>(provider => new InMemoryConfigProvider(
+            ProxyConfigFactory.Routes(),
+            ProxyConfigFactory.Clusters(provider.GetRequiredService<SuiteTopology>(), provider.GetRequiredService<IOptions<GatewayOptions>>().Value)));
+        services.AddSingleton<IPassiveHealthCheckPolicy, ConnectionFailurePolicy>();
+
+        services.AddHttpClient(SuiteTopology.HttpClientName);
+        services.AddSingleton<SuiteHealthChecker>();
+        services.AddSingleton<MergedOpenApiDocument>();
+        return builder;
+    }
+}
