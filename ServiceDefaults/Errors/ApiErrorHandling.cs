@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.AspNetCore.Diagnostics;
@@ -20,9 +19,12 @@ public static class ApiErrorHandling
     {
         services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
         {
+            // ASP.NET Core adds the RFC 9457 "traceId" itself; only the detail clients parse is ours to ensure.
             var problem = context.ProblemDetails;
-            problem.Detail ??= problem.Title ?? "The request failed.";
-            problem.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier;
+            var request = context.HttpContext.Request;
+            problem.Detail ??= problem.Status == StatusCodes.Status404NotFound && context.HttpContext.GetEndpoint() is null
+                ? $"No endpoint matches {request.Method} {request.Path}."
+                : problem.Title ?? "The request failed.";
         });
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         services.AddExceptionHandler<DependencyUnavailableExceptionHandler>();
@@ -56,7 +58,7 @@ public static class ApiErrorHandling
                 case JsonException json:
                     var location = new List<object> { "body" };
                     location.AddRange(JsonPathSegments(json.Path));
-                    errors.Add("json_invalid", $"JSON decode error: {FirstSentence(json.Message)}", null, location.ToArray());
+                    errors.Add("json_invalid", JsonErrorMessage(json), null, location.ToArray());
                     break;
                 default:
                     if (badRequest.Message.Contains("body", StringComparison.OrdinalIgnoreCase))
@@ -99,7 +101,14 @@ public static class ApiErrorHandling
             }
         }
 
-        private static string FirstSentence(string message) => message.Split(". ", 2)[0].TrimEnd('.');
+        // System.Text.Json's messages name .NET types; say what is wrong in the caller's terms instead.
+        private static string JsonErrorMessage(JsonException json)
+        {
+            var where = json.LineNumber is { } line ? $" (line {line + 1}, position {json.BytePositionInLine + 1})" : "";
+            return string.IsNullOrEmpty(json.Path) || json.Path == "$"
+                ? $"JSON decode error: the body is not valid JSON or not a JSON object{where}"
+                : $"JSON decode error: the value of '{json.Path.TrimStart('$', '.')}' is malformed or of the wrong type{where}";
+        }
     }
 
     /// <summary>Redis unreachable or too slow is the suite's dependency being down, not the caller's fault: 503.</summary>

@@ -14,7 +14,7 @@ namespace DirectorsConsole.IntegrationTests;
 /// (config.yaml, data and logs live there) with the Gateway on a free port. Every process the AppHost starts
 /// inherits a marker variable, so the test can find them and prove none is left behind.
 /// </summary>
-public sealed partial class SuiteProcess : IAsyncDisposable
+public sealed class SuiteProcess : IAsyncDisposable
 {
     private const string MarkerVariable = "DC_TEST_SUITE_ID";
     private static readonly string[] Services = ["job-service", "backend-service", "gallery-service", "path-service"];
@@ -214,6 +214,6 @@ public sealed partial class SuiteProcess : IAsyncDisposable
 
     private static void SendSignal(int pid, int signal) => _ = NativeKill(pid, signal);
 
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int NativeKill(int pid, int signal);
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int NativeKill(int pid, int signal);
 }
