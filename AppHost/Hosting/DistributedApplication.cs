@@ -61,6 +61,8 @@ public sealed class DistributedApplication : IAsyncDisposable
 
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, RequestStop);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, RequestStop);
+        // Closing the terminal must stop the suite as cleanly as Ctrl+C; the children no longer see the hang-up.
+        using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, RequestStop);
         var exitCode = 0;
         try
         {

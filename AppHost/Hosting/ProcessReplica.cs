@@ -173,7 +173,9 @@ internal sealed class ProcessReplica(
 
     private Process Start(IReadOnlyList<string> arguments, StreamWriter output)
     {
-        var info = new ProcessStartInfo(resource.Command)
+        // setsid execs in place (the child is not a process group leader), so the PID stays the child's.
+        var (program, programArguments) = ProcessSession.Wrap(resource.Command, arguments);
+        var info = new ProcessStartInfo(program)
         {
             WorkingDirectory = resource.WorkingDirectory,
             UseShellExecute = false,
@@ -182,7 +184,7 @@ internal sealed class ProcessReplica(
             // Children must not read the AppHost's terminal; they get an empty pipe that stays open.
             RedirectStandardInput = true,
         };
-        foreach (var argument in arguments)
+        foreach (var argument in programArguments)
         {
             info.ArgumentList.Add(argument);
         }

@@ -160,6 +160,9 @@ public sealed class SuiteProcess : IAsyncDisposable
 
     public static void Kill(int pid) => SendSignal(pid, Sigkill);
 
+    /// <summary>Stops a process from running without ending it (SIGSTOP): it stops answering but does not exit.</summary>
+    public static void Freeze(int pid) => SendSignal(pid, Sigstop);
+
     public async ValueTask DisposeAsync()
     {
         if (_appHost is { HasExited: false })
@@ -211,6 +214,7 @@ public sealed class SuiteProcess : IAsyncDisposable
 
     private const int Sigkill = 9;
     private const int Sigterm = 15;
+    private const int Sigstop = 19;
 
     private static void SendSignal(int pid, int signal) => _ = NativeKill(pid, signal);
 

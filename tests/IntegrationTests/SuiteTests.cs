@@ -102,9 +102,11 @@ public sealed class SuiteTests(RunningSuiteFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var pid = Suite.FindServicePid("DirectorsConsole.GalleryService");
 
-        // Act
-        SuiteProcess.Kill(pid);
+        // Act: freeze it first, so the degraded state lasts until we have seen it (a killed service is back
+        // within a couple of seconds), then kill it for the AppHost to restart.
+        SuiteProcess.Freeze(pid);
         var degraded = await Suite.WaitForHealthAsync(status => status == "degraded", TimeSpan.FromSeconds(30), ct);
+        SuiteProcess.Kill(pid);
         var recovered = await Suite.WaitForHealthAsync(status => status == "ok", TimeSpan.FromSeconds(90), ct,
             SuiteProcess.AllServicesHealthy);
 
