@@ -23,7 +23,7 @@ try
     builder.AddProject("gateway").WithExternalHttpEndpoint(builder.Settings.Host, builder.Settings.Port)
         .WithReference(redis).WaitFor(redis).WithReference(paths).WaitFor(paths).WithReference(jobs).WaitFor(jobs)
         .WithReference(backends).WaitFor(backends).WithReference(gallery).WaitFor(gallery)
-        .WithHttpHealthCheck("/health");
+        .WithHttpHealthCheck("/health/self");
 
     await using var app = builder.Build();
     Console.WriteLine($"Gateway: {builder.Settings.GatewayUrl.GetLeftPart(UriPartial.Authority)}  (docs: /docs)");

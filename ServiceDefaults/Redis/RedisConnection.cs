@@ -26,7 +26,7 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
     private readonly Lock _startLock = new();
     private volatile Task? _run;
     private volatile Session? _session;
-    private volatile string? _lastError;
+    private readonly RespReconnectLoop _reconnectLoop;
     private int _disposed;
 
     public RedisConnection(IOptions<RedisOptions> options, ILogger<RedisConnection> logger, TimeProvider timeProvider)
@@ -39,12 +39,13 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
         _settings = options.Resolve();
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
+        _reconnectLoop = new RespReconnectLoop(_settings, _logger, _timeProvider, "Command connection");
     }
 
     public bool IsConnected => _session is not null;
 
     /// <summary>Why the last connection attempt failed or the last connection ended; null if none has.</summary>
-    public string? LastError => _lastError;
+    public string? LastError => _reconnectLoop.LastError;
 
     /// <summary>The server this connection talks to, as host:port.</summary>
     public string Endpoint => _settings.Endpoint;
@@ -113,7 +114,7 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
         {
             pending.TrySetException(new RedisConnectionException(
                 $"{operation} failed: not connected to Redis at {_settings.Endpoint} within {_settings.CommandTimeout.TotalMilliseconds:0} ms" +
-                (_lastError is null ? "." : $" ({_lastError}).")));
+                (LastError is null ? "." : $" ({LastError}).")));
             return;
         }
 
@@ -132,76 +133,13 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
 
         lock (_startLock)
         {
-            _run ??= Task.Run(RunAsync);
-        }
-    }
-
-    private async Task RunAsync()
-    {
-        var backoff = new ReconnectBackoff(_settings.ReconnectMinDelay, _settings.ReconnectMaxDelay);
-        var token = _shutdown.Token;
-        var everConnected = false;
-        var failedAttempts = 0;
-        while (!token.IsCancellationRequested)
-        {
-            RespTransport transport;
-            try
-            {
-                transport = await RespTransport.ConnectAsync(_settings, _logger, token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                _lastError = ex.Message;
-                // Warn once per outage; every further attempt would only repeat it.
-                _logger.Log(failedAttempts++ == 0 ? LogLevel.Warning : LogLevel.Debug, ex,
-                    "Connecting to Redis at {Endpoint} failed; retrying with back-off", _settings.Endpoint);
-                if (!await DelayAsync(backoff.Next(), token).ConfigureAwait(false))
-                {
-                    break;
-                }
-
-                continue;
-            }
-
-            backoff.Reset();
-            failedAttempts = 0;
-            _logger.LogInformation(everConnected ? "Reconnected to Redis at {Endpoint}" : "Connected to Redis at {Endpoint}", _settings.Endpoint);
-            everConnected = true;
-            var reason = await RunSessionAsync(transport, token).ConfigureAwait(false);
-            if (token.IsCancellationRequested)
-            {
-                break;
-            }
-
-            _lastError = reason.Message;
-            _logger.LogWarning(reason, "Disconnected from Redis at {Endpoint}; reconnecting", _settings.Endpoint);
-            if (!await DelayAsync(backoff.Next(), token).ConfigureAwait(false))
-            {
-                break;
-            }
-        }
-    }
-
-    private async Task<bool> DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
+            _run ??= Task.Run(() => _reconnectLoop.RunAsync(RunSessionAsync, _shutdown.Token));
         }
     }
 
     /// <summary>Runs the writer and the reader on one socket until either stops, then fails every command
     /// that was written and not answered. Returns why the session ended.</summary>
-    private async Task<Exception> RunSessionAsync(RespTransport transport, CancellationToken shutdown)
+    private async Task<Exception?> RunSessionAsync(RespTransport transport, CancellationToken shutdown)
     {
         var session = new Session(transport);
         using var sessionEnd = CancellationTokenSource.CreateLinkedTokenSource(shutdown);

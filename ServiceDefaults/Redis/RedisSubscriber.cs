@@ -25,7 +25,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
     private readonly Lock _startLock = new();
     private volatile Task? _run;
     private RespTransport? _transport;
-    private volatile string? _lastError;
+    private readonly RespReconnectLoop _reconnectLoop;
     private int _disposed;
 
     public RedisSubscriber(IOptions<RedisOptions> options, ILogger<RedisSubscriber> logger, TimeProvider timeProvider)
@@ -38,6 +38,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
         _settings = options.Resolve();
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
+        _reconnectLoop = new RespReconnectLoop(_settings, _logger, _timeProvider, "Subscriber");
     }
 
     public bool IsConnected => Volatile.Read(ref _transport) is not null;
@@ -91,7 +92,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
                 throw IsConnected
                     ? new RedisTimeoutException($"Redis at {_settings.Endpoint} did not confirm the subscription to '{channel}' within {_settings.CommandTimeout.TotalMilliseconds:0} ms.")
                     : new RedisConnectionException($"Could not subscribe to '{channel}': not connected to Redis at {_settings.Endpoint}" +
-                        (_lastError is null ? "." : $" ({_lastError})."));
+                        (_reconnectLoop.LastError is null ? "." : $" ({_reconnectLoop.LastError})."));
             }
 
             throw;
@@ -147,76 +148,24 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
 
         lock (_startLock)
         {
-            _run ??= Task.Run(RunAsync);
+            _run ??= Task.Run(() => _reconnectLoop.RunAsync(RunSessionAsync, _shutdown.Token));
         }
     }
 
-    private async Task RunAsync()
+    /// <summary>Subscribes the new socket to every channel held, reads messages until the socket breaks,
+    /// then marks every subscription inactive until the next socket. Returns why the session ended.</summary>
+    private async Task<Exception?> RunSessionAsync(RespTransport transport, CancellationToken token)
     {
-        var backoff = new ReconnectBackoff(_settings.ReconnectMinDelay, _settings.ReconnectMaxDelay);
-        var token = _shutdown.Token;
-        var everConnected = false;
-        var failedAttempts = 0;
-        while (!token.IsCancellationRequested)
+        Exception? reason = null;
+        try
         {
-            RespTransport transport;
+            await _gate.WaitAsync(token).ConfigureAwait(false);
             try
             {
-                transport = await RespTransport.ConnectAsync(_settings, _logger, token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                _lastError = ex.Message;
-                _logger.Log(failedAttempts++ == 0 ? LogLevel.Warning : LogLevel.Debug, ex,
-                    "Connecting the Redis subscriber to {Endpoint} failed; retrying with back-off", _settings.Endpoint);
-                if (!await DelayAsync(backoff.Next(), token).ConfigureAwait(false))
+                Volatile.Write(ref _transport, transport);
+                foreach (var key in _subscriptions.Keys)
                 {
-                    break;
-                }
-
-                continue;
-            }
-
-            backoff.Reset();
-            failedAttempts = 0;
-            _logger.LogInformation(everConnected ? "Subscriber reconnected to Redis at {Endpoint}" : "Subscriber connected to Redis at {Endpoint}",
-                _settings.Endpoint);
-            everConnected = true;
-            Exception? reason = null;
-            try
-            {
-                await _gate.WaitAsync(token).ConfigureAwait(false);
-                try
-                {
-                    Volatile.Write(ref _transport, transport);
-                    foreach (var key in _subscriptions.Keys)
-                    {
-                        await transport.SendAsync([key.SubscribeVerb, key.Channel], token).ConfigureAwait(false);
-                    }
-                }
-                finally
-                {
-                    _gate.Release();
-                }
-
-                await ReadLoopAsync(transport, token).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                reason = ex;
-            }
-
-            await _gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-            try
-            {
-                Volatile.Write(ref _transport, null);
-                foreach (var subscription in _subscriptions.Values)
-                {
-                    subscription.Deactivate();
+                    await transport.SendAsync([key.SubscribeVerb, key.Channel], token).ConfigureAwait(false);
                 }
             }
             finally
@@ -224,32 +173,29 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
                 _gate.Release();
             }
 
-            await transport.DisposeAsync().ConfigureAwait(false);
-            if (token.IsCancellationRequested)
-            {
-                break;
-            }
-
-            _lastError = reason?.Message;
-            _logger.LogWarning(reason, "Subscriber disconnected from Redis at {Endpoint}; reconnecting", _settings.Endpoint);
-            if (!await DelayAsync(backoff.Next(), token).ConfigureAwait(false))
-            {
-                break;
-            }
+            await ReadLoopAsync(transport, token).ConfigureAwait(false);
         }
-    }
+        catch (Exception ex)
+        {
+            reason = ex;
+        }
 
-    private async Task<bool> DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
-    {
+        await _gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
-            await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
-            return true;
+            Volatile.Write(ref _transport, null);
+            foreach (var subscription in _subscriptions.Values)
+            {
+                subscription.Deactivate();
+            }
         }
-        catch (OperationCanceledException)
+        finally
         {
-            return false;
+            _gate.Release();
         }
+
+        await transport.DisposeAsync().ConfigureAwait(false);
+        return reason;
     }
 
     /// <summary>Reads RESP2 arrays or RESP3 push frames: subscribe confirmations and messages.</summary>

@@ -108,7 +108,8 @@ public sealed class SuiteProcess : IAsyncDisposable
             await Task.Delay(500, cancellationToken);
         }
 
-        throw new TimeoutException($"The suite's health did not reach the expected state; last: {last?.ToJsonString()}\n{Output}");
+        throw new TimeoutException(
+            $"The suite's health did not reach the expected state; last: {last?.ToJsonString()}\n{DescribeProcesses()}\n{Output}");
     }
 
     public static bool AllServicesHealthy(JsonObject health) =>
@@ -140,6 +141,31 @@ public sealed class SuiteProcess : IAsyncDisposable
         }
 
         return found;
+    }
+
+    /// <summary>The run state (R, S, T stopped, Z zombie…) of the AppHost and each suite process, for failure messages.</summary>
+    public string DescribeProcesses()
+    {
+        static string StateOf(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
+            }
+            catch (IOException)
+            {
+                return "gone";
+            }
+        }
+
+        var lines = new StringBuilder($"AppHost pid {_appHost?.Id} state {(_appHost is null ? "-" : StateOf(_appHost.Id))}\n");
+        foreach (var (pid, commandLine) in FindSuiteProcesses())
+        {
+            lines.Append("  pid ").Append(pid).Append(" state ").Append(StateOf(pid)).Append(' ').AppendLine(commandLine);
+        }
+
+        return lines.ToString();
     }
 
     public int FindServicePid(string assemblyName) =>
