@@ -23,8 +23,6 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
     private readonly Channel<PendingCommand> _commands =
         Channel.CreateUnbounded<PendingCommand>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _shutdown = new();
-    private readonly Lock _startLock = new();
-    private volatile Task? _run;
     private volatile Session? _session;
     private readonly RespReconnectLoop _reconnectLoop;
     private int _disposed;
@@ -39,7 +37,7 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
         _settings = options.Resolve();
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _reconnectLoop = new RespReconnectLoop(_settings, _logger, _timeProvider, "Command connection");
+        _reconnectLoop = new RespReconnectLoop(_settings, _logger, _timeProvider, "Command connection", RunSessionAsync, _shutdown.Token);
     }
 
     public bool IsConnected => _session is not null;
@@ -56,7 +54,7 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfZero(command.Count);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
-        EnsureStarted();
+        _reconnectLoop.EnsureStarted();
 
         using var activity = StartActivity(command);
         var pending = new PendingCommand(command);
@@ -122,19 +120,6 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
         // it, or every later reply would go to the wrong caller.
         pending.TrySetException(new RedisTimeoutException(
             $"Redis at {_settings.Endpoint} did not answer {operation} within {_settings.CommandTimeout.TotalMilliseconds:0} ms."));
-    }
-
-    private void EnsureStarted()
-    {
-        if (_run is not null)
-        {
-            return;
-        }
-
-        lock (_startLock)
-        {
-            _run ??= Task.Run(() => _reconnectLoop.RunAsync(RunSessionAsync, _shutdown.Token));
-        }
     }
 
     /// <summary>Runs the writer and the reader on one socket until either stops, then fails every command
@@ -238,16 +223,7 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
 
         _commands.Writer.TryComplete();
         await _shutdown.CancelAsync().ConfigureAwait(false);
-        Task? run;
-        lock (_startLock)
-        {
-            run = _run;
-        }
-
-        if (run is not null)
-        {
-            await run.ConfigureAwait(false);
-        }
+        await _reconnectLoop.Completion.ConfigureAwait(false);
 
         while (_commands.Reader.TryRead(out var pending))
         {

@@ -22,8 +22,6 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
     // for one channel reach the server in the order the state changed.
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly CancellationTokenSource _shutdown = new();
-    private readonly Lock _startLock = new();
-    private volatile Task? _run;
     private RespTransport? _transport;
     private readonly RespReconnectLoop _reconnectLoop;
     private int _disposed;
@@ -38,7 +36,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
         _settings = options.Resolve();
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _reconnectLoop = new RespReconnectLoop(_settings, _logger, _timeProvider, "Subscriber");
+        _reconnectLoop = new RespReconnectLoop(_settings, _logger, _timeProvider, "Subscriber", RunSessionAsync, _shutdown.Token);
     }
 
     public bool IsConnected => Volatile.Read(ref _transport) is not null;
@@ -53,7 +51,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(channel);
         ArgumentNullException.ThrowIfNull(onMessage);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        EnsureStarted();
+        _reconnectLoop.EnsureStarted();
 
         var key = new SubscriptionKey(channel, pattern);
         var handler = new Handler(onMessage, onResubscribed);
@@ -136,19 +134,6 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
             // everything in _subscriptions, which already reflects this change.
             _logger.LogDebug(ex, "Sending {Command} to Redis failed", command[0]);
             transport.Abort();
-        }
-    }
-
-    private void EnsureStarted()
-    {
-        if (_run is not null)
-        {
-            return;
-        }
-
-        lock (_startLock)
-        {
-            _run ??= Task.Run(() => _reconnectLoop.RunAsync(RunSessionAsync, _shutdown.Token));
         }
     }
 
@@ -254,16 +239,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
 
         await _shutdown.CancelAsync().ConfigureAwait(false);
         Volatile.Read(ref _transport)?.Abort();
-        Task? run;
-        lock (_startLock)
-        {
-            run = _run;
-        }
-
-        if (run is not null)
-        {
-            await run.ConfigureAwait(false);
-        }
+        await _reconnectLoop.Completion.ConfigureAwait(false);
 
         foreach (var subscription in _subscriptions.Values)
         {

@@ -7,15 +7,49 @@ namespace DirectorsConsole.ServiceDefaults.Redis;
 /// owner's session on the socket until it ends, and reconnects with back-off until shut down. Remembers the
 /// last connection error so commands that fail meanwhile can say why.
 /// </summary>
-internal sealed class RespReconnectLoop(RedisEndpointSettings settings, ILogger logger, TimeProvider timeProvider, string role)
+/// <param name="runSession">Uses the socket until it breaks or <paramref name="shutdown"/> fires; cleans up the
+/// socket and returns why the session ended.</param>
+internal sealed class RespReconnectLoop(
+    RedisEndpointSettings settings,
+    ILogger logger,
+    TimeProvider timeProvider,
+    string role,
+    Func<RespTransport, CancellationToken, Task<Exception?>> runSession,
+    CancellationToken shutdown)
 {
+    private readonly Lock _startLock = new();
+    private volatile Task? _run;
     private volatile string? _lastError;
 
     public string? LastError => _lastError;
 
-    /// <param name="runSession">Uses the socket until it breaks or <paramref name="shutdown"/> fires; cleans up
-    /// the socket and returns why the session ended.</param>
-    public async Task RunAsync(Func<RespTransport, CancellationToken, Task<Exception?>> runSession, CancellationToken shutdown)
+    /// <summary>Ends when the loop has stopped after shutdown; at once when it never started.</summary>
+    public Task Completion
+    {
+        get
+        {
+            lock (_startLock)
+            {
+                return _run ?? Task.CompletedTask;
+            }
+        }
+    }
+
+    /// <summary>Starts connecting in the background on first use, so a service starts even while Redis is down.</summary>
+    public void EnsureStarted()
+    {
+        if (_run is not null)
+        {
+            return;
+        }
+
+        lock (_startLock)
+        {
+            _run ??= Task.Run(RunAsync);
+        }
+    }
+
+    private async Task RunAsync()
     {
         var backoff = new ReconnectBackoff(settings.ReconnectMinDelay, settings.ReconnectMaxDelay);
         var everConnected = false;
