@@ -51,8 +51,11 @@ internal static class HealthMonitor
         }
     }
 
-    /// <returns>Null when healthy, otherwise why not.</returns>
-    private static async Task<string?> CheckAsync(IHealthProbe probe, Uri endpoint, CancellationToken cancellationToken)
+    /// <returns>Null when healthy, otherwise why not. When <paramref name="cancellationToken"/> is cancelled
+    /// while a probe is under way (the process exited, or the AppHost is stopping) the answer does not matter:
+    /// the caller sees the token and ends. The cancellation must not escape as an exception, or the supervisor
+    /// awaiting this monitor would end with it and never restart the process.</returns>
+    internal static async Task<string?> CheckAsync(IHealthProbe probe, Uri endpoint, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(ProbeTimeout);
@@ -60,11 +63,15 @@ internal static class HealthMonitor
         {
             return await probe.CheckAsync(endpoint, timeout.Token) ? null : $"the health check of {endpoint} answered unhealthy";
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return "the health check was cancelled";
+        }
+        catch (OperationCanceledException)
         {
             return $"no health answer from {endpoint} within {ProbeTimeout.TotalSeconds:0} s";
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
             return $"health check of {endpoint} failed: {ex.Message}";
         }

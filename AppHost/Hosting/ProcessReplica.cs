@@ -28,8 +28,27 @@ internal sealed class ProcessReplica(
 
     public string OutputFile { get; } = outputFile;
 
-    /// <summary>Runs until <paramref name="stopping"/> is cancelled; the process is then left to <see cref="StopAsync"/>.</summary>
+    /// <summary>Runs until <paramref name="stopping"/> is cancelled; the process is then left to <see cref="StopAsync"/>.
+    /// Never throws: a fault in the supervision itself is logged and shown as <see cref="ResourceState.Failed"/>,
+    /// because a supervisor that ended silently would leave a crashed service down for good.</summary>
     public async Task RunAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await SuperviseUntilStoppedAsync(stopping);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Supervising {Replica} failed; it is no longer restarted", Status.Name);
+            Status.Set(ResourceState.Failed, null, $"supervision failed: {ex.Message}");
+        }
+    }
+
+    private async Task SuperviseUntilStoppedAsync(CancellationToken stopping)
     {
         var port = resource.Ports[Status.Index];
         var endpoint = resource.Endpoints[Status.Index];
