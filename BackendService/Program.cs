@@ -1,3 +1,5 @@
+using DirectorsConsole.BackendService.Apis;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults("backend-service");
@@ -6,5 +8,7 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapBackendsApi();
+app.MapBackendViewApi();
 
 app.Run();

@@ -1,14 +1,49 @@
 using System.Text.Json;
+using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.ServiceDefaults.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>The backend service's dependencies. The render-node registry, probing and dispatch arrive with the render-node issue; their wire format is snake_case.</summary>
+/// <summary>The backend service's dependencies: the render-node registry (seeded from config.yaml and
+/// <c>ORCHESTRATOR_COMFY_NODES</c>), runtime state, per-backend leases and the workers each lease runs. The wire
+/// format is snake_case.</summary>
 internal static class Extensions
 {
     public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)
     {
-        builder.Services.ConfigureApiJson(JsonNamingPolicy.SnakeCaseLower);
+        var services = builder.Services;
+        services.ConfigureApiJson(JsonNamingPolicy.SnakeCaseLower);
+
+        services.AddOptions<BackendSeedOptions>()
+            .Configure<IConfiguration>(BackendSeedOptions.Read)
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BackendSeedOptions>, BackendSeedOptionsValidator>();
+        services.AddOptions<BackendLeaseOptions>()
+            .Bind(builder.Configuration.GetSection(BackendLeaseOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddOptions<BackendProbeOptions>()
+            .Bind(builder.Configuration.GetSection(BackendProbeOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        services.AddHttpClient(ComfyHttpClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => BackendHostPolicy.CreateHandler(connectTimeout: TimeSpan.FromSeconds(5)))
+            .AddTypedClient<ComfyHttpClient>();
+
+        services.AddSingleton<BackendRegistry>();
+        services.AddSingleton<BackendStateStore>();
+        services.AddSingleton<BackendReplica>();
+        services.AddHostedService<BackendSeeder>();
+
+        // Every IBackendWorker runs once per backend whose lease this replica holds.
+        services.AddSingleton<IBackendWorker, BackendProbeWorker>();
+        builder.AddRenderDispatch();
+
+        services.AddSingleton<BackendLeaseManager>();
+        services.AddHostedService(sp => sp.GetRequiredService<BackendLeaseManager>());
         return builder;
     }
 }

@@ -1,0 +1,784 @@
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.ServiceDefaults.Redis;
+
+namespace DirectorsConsole.BackendService.Dispatch;
+
+/// <summary>
+/// Dispatch to one backend for as long as this replica holds its lease. The socket (opened before anything is
+/// posted, with the backend's client id from Redis), the intake of commands, cancel requests and a health tick all
+/// feed one work queue that a single loop handles in order, so a prompt's events are never handled before its post
+/// has finished and no two handlers race on the same prompt.
+/// </summary>
+public sealed class BackendDispatchSession
+{
+    private static readonly TimeSpan IntakeWait = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan HistoryRetryDelay = TimeSpan.FromMilliseconds(200);
+    private const int HistoryAttempts = 3;
+
+    private readonly BackendDefinition _backend;
+    private readonly IDurableQueue _queue;
+    private readonly IEventBus _eventBus;
+    private readonly DispatchStore _store;
+    private readonly RenderEventPublisher _publisher;
+    private readonly BackendStateStore _states;
+    private readonly ComfyPromptClient _comfy;
+    private readonly DispatchOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Uri _node;
+    private readonly string _backendQueue;
+    private readonly Channel<SessionWork> _work = Channel.CreateUnbounded<SessionWork>(new UnboundedChannelOptions { SingleReader = true });
+
+    // Only the loop touches these.
+    private readonly Dictionary<string, TrackedPrompt> _prompts = new(StringComparer.Ordinal);
+    private string? _runningPromptId;
+    private DateTimeOffset? _disconnectedSince;
+    private DateTimeOffset _lastReconcile;
+
+    // Read by the intake loop.
+    private volatile bool _online;
+    private volatile string? _status;
+    private int _tickQueued;
+    private ComfySocket? _socket;
+    private string _clientId = "";
+
+    public BackendDispatchSession(
+        BackendDefinition backend,
+        IDurableQueue queue,
+        IEventBus eventBus,
+        DispatchStore store,
+        RenderEventPublisher publisher,
+        BackendStateStore states,
+        ComfyPromptClient comfy,
+        DispatchOptions options,
+        TimeProvider timeProvider,
+        ILogger<BackendDispatchSession> logger)
+    {
+        _backend = backend;
+        _queue = queue;
+        _eventBus = eventBus;
+        _store = store;
+        _publisher = publisher;
+        _states = states;
+        _comfy = comfy;
+        _options = options;
+        _time = timeProvider;
+        _logger = logger;
+        _node = backend.BaseAddress;
+        _backendQueue = RenderChannels.BackendQueue(backend.Id);
+        _lastReconcile = timeProvider.GetUtcNow();
+    }
+
+    private ComfySocket Socket => _socket ?? throw new InvalidOperationException("The session has not started.");
+
+    public async Task RunAsync(CancellationToken leaseLost)
+    {
+        _clientId = await _store.GetOrCreateClientIdAsync(_backend.Id, leaseLost);
+        _socket = new ComfySocket(_node, _clientId, _options.ToSocketSettings(), _logger, _time);
+        // Prompts posted by the previous holder of the lease: reconciled once the socket is open.
+        foreach (var prompt in await _store.ListInFlightAsync(_backend.Id, leaseLost))
+        {
+            Track(prompt);
+        }
+
+        _logger.LogInformation("Dispatching to backend {BackendId} at {Node} with client id {ClientId}; {Count} prompts in flight",
+            _backend.Id, _node, _clientId, _prompts.Count);
+        await using var cancelSubscription = await _eventBus.SubscribeAsync<CancelPromptRequested>(
+            RenderChannels.CancelRequests,
+            (request, _) =>
+            {
+                if (request.BackendId is null || request.BackendId == _backend.Id)
+                {
+                    _work.Writer.TryWrite(new CancelWork(request.PromptId));
+                }
+
+                return Task.CompletedTask;
+            },
+            // Requests published while the subscription was down are still in their cancel keys.
+            _ =>
+            {
+                _work.Writer.TryWrite(CheckCancelsWork.Instance);
+                return Task.CompletedTask;
+            },
+            leaseLost);
+
+        await Task.WhenAll(
+            Socket.RunAsync(leaseLost),
+            PumpSocketAsync(),
+            TickAsync(leaseLost),
+            IntakeAsync(leaseLost),
+            LoopAsync(leaseLost));
+    }
+
+    /// <summary>Moves socket events into the work queue; ends when the socket's run ends.</summary>
+    private async Task PumpSocketAsync()
+    {
+        await foreach (var socketEvent in Socket.Events.ReadAllAsync(CancellationToken.None))
+        {
+            _work.Writer.TryWrite(new SocketWork(socketEvent));
+        }
+    }
+
+    private async Task TickAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.HealthCheckInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                // A slow loop gets one tick, not a backlog of them.
+                if (Interlocked.Exchange(ref _tickQueued, 1) == 0)
+                {
+                    _work.Writer.TryWrite(TickWork.Instance);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Takes commands from the backend's queue while the node is online, connected and has a free slot.
+    /// While it is known offline or disabled, commands that did not name it go back to the router.</summary>
+    private async Task IntakeAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (_status is BackendStatuses.Offline or BackendStatuses.Disabled)
+                {
+                    await HandBackAsync(cancellationToken);
+                    await Task.Delay(_options.IntakePollInterval, _time, cancellationToken);
+                    continue;
+                }
+
+                if (!_online || !Socket.IsConnected
+                    || await _store.CountInFlightAsync(_backend.Id, cancellationToken) >= Math.Max(1, _backend.MaxConcurrentJobs))
+                {
+                    await Task.Delay(_options.IntakePollInterval, _time, cancellationToken);
+                    continue;
+                }
+
+                var delivery = await _queue.ReceiveAsync<RunPromptCommand>(_backendQueue, _options.BackendVisibilityTimeout, IntakeWait, cancellationToken);
+                if (delivery is null)
+                {
+                    continue;
+                }
+
+                var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _work.Writer.TryWrite(new PostWork(delivery, handled));
+                await handled.Task.WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                _logger.LogError(ex, "Taking commands for backend {BackendId} failed; retrying", _backend.Id);
+                await Task.Delay(_options.RouterRetryDelay, _time, cancellationToken);
+            }
+        }
+    }
+
+    private async Task HandBackAsync(CancellationToken cancellationToken)
+    {
+        var delivery = await _queue.TryReceiveAsync<RunPromptCommand>(_backendQueue, _options.BackendVisibilityTimeout, cancellationToken);
+        if (delivery is null)
+        {
+            return;
+        }
+
+        if (delivery.Message.BackendId is null)
+        {
+            await _queue.EnqueueAsync(RenderChannels.DispatchQueue, delivery.Message, cancellationToken);
+            await _queue.AckAsync(delivery, cancellationToken);
+            _logger.LogInformation("Backend {BackendId} is {Status}: prompt {PromptId} goes back to the router", _backend.Id, _status, delivery.Message.PromptId);
+        }
+        else
+        {
+            // It asked for this backend: it waits for it to come back.
+            await _queue.ReleaseAsync(delivery, _options.OfflineGrace, cancellationToken);
+        }
+    }
+
+    private async Task LoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var work in _work.Reader.ReadAllAsync(cancellationToken))
+            {
+                try
+                {
+                    await HandleAsync(work, cancellationToken);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    (work as PostWork)?.Handled.TrySetCanceled(cancellationToken);
+                    throw;
+                }
+                catch (Exception ex)
+                {
+                    // Redis or the node failed in the middle; the periodic reconcile repairs what this left undone.
+                    _logger.LogError(ex, "Handling {Work} for backend {BackendId} failed", work.GetType().Name, _backend.Id);
+                    (work as PostWork)?.Handled.TrySetResult();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private Task HandleAsync(SessionWork work, CancellationToken cancellationToken) => work switch
+    {
+        SocketWork { Event: ComfySocketConnected connected } => OnConnectedAsync(connected, cancellationToken),
+        SocketWork { Event: ComfySocketDisconnected } => OnDisconnected(),
+        SocketWork { Event: ComfySocketMessage message } => OnMessageAsync(message, cancellationToken),
+        SocketWork { Event: ComfySocketBinary binary } => OnBinaryAsync(binary.Frame, cancellationToken),
+        PostWork post => PostAsync(post, cancellationToken),
+        CancelWork cancel => OnCancelRequestedAsync(cancel.PromptId, cancellationToken),
+        CheckCancelsWork => CheckCancelsAsync(cancellationToken),
+        TickWork => OnTickAsync(cancellationToken),
+        _ => Task.CompletedTask,
+    };
+
+    // ---- posting -------------------------------------------------------------------------------------------
+
+    private async Task PostAsync(PostWork work, CancellationToken cancellationToken)
+    {
+        var delivery = work.Delivery;
+        var command = delivery.Message;
+        using var activity = delivery.StartProcessingActivity();
+        try
+        {
+            if (await _store.IsCancelRequestedAsync(command.PromptId, cancellationToken))
+            {
+                await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Interrupted, e => e with { Error = "cancelled before it started" }, cancellationToken);
+                await _queue.AckAsync(delivery, cancellationToken);
+                return;
+            }
+
+            var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken);
+            if (!claim.Mine || claim.IsFinal || _prompts.ContainsKey(command.PromptId))
+            {
+                _logger.LogInformation("Prompt {PromptId} is already {Status} on backend {Owner}; dropping the duplicate command",
+                    command.PromptId, claim.Status ?? "claimed", claim.Owner);
+                await _queue.AckAsync(delivery, cancellationToken);
+                return;
+            }
+
+            var prompt = command.Seed is { } seed ? SeedInjection.Apply(command.Prompt, seed, command.SeedNodes) : command.Prompt;
+            var record = new InFlightPrompt(command.PromptId, command.JobId, _time.GetUtcNow(), NodeClasses(prompt));
+
+            // A command delivered again after a crash may have been posted already: never post it twice.
+            if (await AdoptIfPostedAsync(record, claim, cancellationToken))
+            {
+                await _queue.AckAsync(delivery, cancellationToken);
+                return;
+            }
+
+            var result = await _comfy.PostPromptAsync(
+                _node, new ComfyPromptRequest(command.PromptId, _clientId, prompt, command.Workflow, command.Priority), cancellationToken);
+            switch (result)
+            {
+                case ComfyPromptAccepted accepted:
+                    await _store.AddInFlightAsync(_backend.Id, record, cancellationToken);
+                    Track(record);
+                    await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Accepted, e => e with { Error = accepted.DroppedOutputs }, cancellationToken);
+                    break;
+                case ComfyPromptRejected rejected:
+                    await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Failed,
+                        e => e with { Error = rejected.Message, ErrorType = RenderErrorTypes.InvalidWorkflow }, cancellationToken);
+                    break;
+            }
+
+            await _queue.AckAsync(delivery, cancellationToken);
+        }
+        catch (ComfyUnreachableException ex)
+        {
+            var failures = await _store.CountPostFailureAsync(command.PromptId, cancellationToken);
+            if (failures >= _options.PostAttempts)
+            {
+                await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Failed, e => e with
+                {
+                    Error = $"Render node {_backend.Name} could not be reached after {failures} attempts: {ex.Message}",
+                    ErrorType = RenderErrorTypes.BackendUnreachable,
+                }, cancellationToken);
+                await _queue.AckAsync(delivery, cancellationToken);
+            }
+            else
+            {
+                var delay = _options.PostRetryDelay * Math.Pow(2, failures - 1);
+                _logger.LogWarning("Posting prompt {PromptId} to backend {BackendId} failed (attempt {Attempt}); retrying in {Delay}: {Reason}",
+                    command.PromptId, _backend.Id, failures, delay, ex.Message);
+                await _queue.ReleaseAsync(delivery, delay, cancellationToken);
+            }
+        }
+        finally
+        {
+            work.Handled.TrySetResult();
+        }
+    }
+
+    /// <summary>True when the node already has the prompt (queued, running or in its history); it is then
+    /// tracked (and finished when it has ended) instead of posted.</summary>
+    private async Task<bool> AdoptIfPostedAsync(InFlightPrompt record, PromptClaim claim, CancellationToken cancellationToken)
+    {
+        // /queue before /history: a prompt leaves the queue only once its history is written.
+        var queue = await _comfy.GetQueueAsync(_node, cancellationToken);
+        var history = queue.Contains(record.PromptId) ? null : await _comfy.GetHistoryAsync(_node, record.PromptId, cancellationToken);
+        if (!queue.Contains(record.PromptId) && history is null)
+        {
+            return false;
+        }
+
+        _logger.LogInformation("Prompt {PromptId} was already posted to backend {BackendId}; tracking it", record.PromptId, _backend.Id);
+        await _store.AddInFlightAsync(_backend.Id, record, cancellationToken);
+        var tracked = Track(record);
+        if (claim.Status is null)
+        {
+            await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Accepted, e => e, cancellationToken);
+        }
+
+        if (history is not null)
+        {
+            await FinishAsync(tracked, history, cancellationToken);
+        }
+
+        return true;
+    }
+
+    // ---- socket events ---------------------------------------------------------------------------------------
+
+    private async Task OnConnectedAsync(ComfySocketConnected connected, CancellationToken cancellationToken)
+    {
+        _disconnectedSince = null;
+        // Events of the gap (or of the previous lease holder) are gone: ask the node what became of every prompt.
+        await ReconcileAsync(cancellationToken);
+        await CheckCancelsAsync(cancellationToken);
+    }
+
+    private Task OnDisconnected()
+    {
+        _disconnectedSince ??= _time.GetUtcNow();
+        return Task.CompletedTask;
+    }
+
+    private async Task OnMessageAsync(ComfySocketMessage message, CancellationToken cancellationToken)
+    {
+        var data = message.Data;
+        var promptId = (string?)data["prompt_id"];
+        switch (message.Type)
+        {
+            case "execution_start":
+                _runningPromptId = promptId;
+                if (Find(promptId) is { } started)
+                {
+                    await PublishAsync(started, RenderEventKinds.Started, e => e with { Percent = 0 }, cancellationToken);
+                }
+
+                break;
+            case "execution_cached":
+                Find(promptId)?.Progress.OnCached((data["nodes"] as JsonArray ?? []).Select(n => n?.ToString()).OfType<string>());
+                break;
+            case "executing":
+                // The frame sent to a socket that (re)connects mid-run names the node but not the prompt.
+                promptId ??= _runningPromptId;
+                var node = data["node"]?.ToString();
+                if (node is null)
+                {
+                    if (promptId == _runningPromptId)
+                    {
+                        _runningPromptId = null;
+                    }
+
+                    if (Find(promptId) is { } finished)
+                    {
+                        await FinishFromHistoryAsync(finished, cancellationToken);
+                    }
+                }
+                else
+                {
+                    _runningPromptId = promptId;
+                    if (Find(promptId) is { } executing)
+                    {
+                        await PublishProgressAsync(executing, executing.Progress.OnExecuting(node), cancellationToken);
+                    }
+                }
+
+                break;
+            case "progress":
+                if (Find(promptId ?? _runningPromptId) is { } progressing
+                    && data["value"] is JsonValue value && data["max"] is JsonValue max)
+                {
+                    var snapshot = progressing.Progress.OnProgress(data["node"]?.ToString(), (int)value.GetValue<double>(), (int)max.GetValue<double>());
+                    await PublishProgressAsync(progressing, snapshot, cancellationToken);
+                }
+
+                break;
+            case "execution_success":
+                if (Find(promptId) is { } succeeded)
+                {
+                    // History is written just after this message; "executing" with a null node follows it.
+                    var entry = await _comfy.GetHistoryAsync(_node, succeeded.Record.PromptId, cancellationToken);
+                    if (entry is not null)
+                    {
+                        await FinishAsync(succeeded, entry, cancellationToken);
+                    }
+                }
+
+                break;
+            case "execution_error":
+                if (Find(promptId) is { } failed)
+                {
+                    _prompts.Remove(failed.Record.PromptId);
+                    await PublishAsync(failed, RenderEventKinds.Failed, e => e with
+                    {
+                        Error = data["exception_message"]?.ToString().TrimEnd() ?? "The prompt failed on the backend.",
+                        ErrorType = data["exception_type"]?.ToString() ?? "execution_error",
+                        Node = data["node_id"]?.ToString(),
+                        NodeClass = data["node_type"]?.ToString(),
+                    }, cancellationToken);
+                }
+
+                break;
+            case "execution_interrupted":
+                if (Find(promptId) is { } interrupted)
+                {
+                    _prompts.Remove(interrupted.Record.PromptId);
+                    var error = await InterruptionReasonAsync(interrupted.Record.PromptId, cancellationToken);
+                    await PublishAsync(interrupted, RenderEventKinds.Interrupted, e => e with
+                    {
+                        Error = error,
+                        Node = data["node_id"]?.ToString(),
+                        NodeClass = data["node_type"]?.ToString(),
+                    }, cancellationToken);
+                }
+
+                break;
+        }
+    }
+
+    private async Task OnBinaryAsync(ComfyBinaryFrame frame, CancellationToken cancellationToken)
+    {
+        // Type 4 names its prompt; type 1 belongs to the prompt running on this socket.
+        if (frame.EventType == ComfyBinaryFrame.Text || frame.MimeType is null
+            || Find(frame.PromptId ?? _runningPromptId) is not { } tracked
+            || frame.Payload.Length > _options.PreviewMaxBytes)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        if (now - tracked.LastPreviewAt < _options.PreviewMinInterval)
+        {
+            return;
+        }
+
+        tracked.LastPreviewAt = now;
+        var dataUrl = $"data:{frame.MimeType};base64,{Convert.ToBase64String(frame.Payload.Span)}";
+        await PublishAsync(tracked, RenderEventKinds.Preview, e => e with { Preview = dataUrl, Node = frame.NodeId ?? tracked.Progress.CurrentNode }, cancellationToken);
+    }
+
+    private Task PublishProgressAsync(TrackedPrompt tracked, ProgressSnapshot snapshot, CancellationToken cancellationToken) =>
+        PublishAsync(tracked, RenderEventKinds.Progress, e => e with
+        {
+            Percent = snapshot.Percent,
+            Node = snapshot.Node,
+            NodeClass = snapshot.NodeClass,
+            StepsDone = snapshot.StepsDone,
+            StepsTotal = snapshot.StepsTotal,
+        }, cancellationToken);
+
+    // ---- ending prompts --------------------------------------------------------------------------------------
+
+    private async Task FinishFromHistoryAsync(TrackedPrompt tracked, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; attempt <= HistoryAttempts; attempt++)
+        {
+            var entry = await _comfy.GetHistoryAsync(_node, tracked.Record.PromptId, cancellationToken);
+            if (entry is not null)
+            {
+                await FinishAsync(tracked, entry, cancellationToken);
+                return;
+            }
+
+            await Task.Delay(HistoryRetryDelay, _time, cancellationToken);
+        }
+
+        _logger.LogWarning("Prompt {PromptId} ended on backend {BackendId} but its history is empty; the reconcile will decide",
+            tracked.Record.PromptId, _backend.Id);
+    }
+
+    private async Task FinishAsync(TrackedPrompt tracked, ComfyHistoryEntry entry, CancellationToken cancellationToken)
+    {
+        _prompts.Remove(tracked.Record.PromptId);
+        switch (entry.Outcome)
+        {
+            case ComfyOutcome.Succeeded:
+                await PublishAsync(tracked, RenderEventKinds.Completed, e => e with { Percent = 100, Outputs = entry.Outputs }, cancellationToken);
+                break;
+            case ComfyOutcome.Failed:
+                await PublishAsync(tracked, RenderEventKinds.Failed, e => e with
+                {
+                    Error = entry.Error, ErrorType = entry.ErrorType, Node = entry.Node, NodeClass = entry.NodeClass, Outputs = entry.Outputs,
+                }, cancellationToken);
+                break;
+            default:
+                var error = await InterruptionReasonAsync(tracked.Record.PromptId, cancellationToken);
+                await PublishAsync(tracked, RenderEventKinds.Interrupted, e => e with
+                {
+                    Error = error, Node = entry.Node, NodeClass = entry.NodeClass, Outputs = entry.Outputs,
+                }, cancellationToken);
+                break;
+        }
+    }
+
+    private async Task<string> InterruptionReasonAsync(string promptId, CancellationToken cancellationToken) =>
+        await _store.IsCancelRequestedAsync(promptId, cancellationToken) ? "cancelled" : "interrupted on the render node";
+
+    private async Task LoseAsync(TrackedPrompt tracked, string reason, CancellationToken cancellationToken)
+    {
+        _prompts.Remove(tracked.Record.PromptId);
+        await PublishAsync(tracked, RenderEventKinds.Failed, e => e with { Error = reason, ErrorType = RenderErrorTypes.BackendLost }, cancellationToken);
+    }
+
+    private async Task LoseAllAsync(string reason, CancellationToken cancellationToken)
+    {
+        _logger.LogWarning("Backend {BackendId}: {Reason} ({Count} prompts lost)", _backend.Id, reason, _prompts.Count);
+        foreach (var tracked in _prompts.Values.ToList())
+        {
+            await LoseAsync(tracked, reason, cancellationToken);
+        }
+    }
+
+    /// <summary>Asks the node what became of every in-flight prompt (including ones the hash has that this session
+    /// did not know): queued or running → still waiting; in history → ended as recorded; neither → lost.</summary>
+    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        _lastReconcile = _time.GetUtcNow();
+        foreach (var prompt in await _store.ListInFlightAsync(_backend.Id, cancellationToken))
+        {
+            if (!_prompts.ContainsKey(prompt.PromptId))
+            {
+                Track(prompt);
+            }
+        }
+
+        if (_prompts.Count == 0)
+        {
+            return;
+        }
+
+        var queue = await _comfy.GetQueueAsync(_node, cancellationToken);
+        foreach (var tracked in _prompts.Values.ToList())
+        {
+            var promptId = tracked.Record.PromptId;
+            if (queue.Contains(promptId))
+            {
+                continue;
+            }
+
+            var entry = await _comfy.GetHistoryAsync(_node, promptId, cancellationToken);
+            if (entry is null)
+            {
+                // Ask once more: it may have been taken from the pending list, or finished, between the two reads.
+                if ((await _comfy.GetQueueAsync(_node, cancellationToken)).Contains(promptId))
+                {
+                    continue;
+                }
+
+                entry = await _comfy.GetHistoryAsync(_node, promptId, cancellationToken);
+            }
+
+            if (entry is not null)
+            {
+                await FinishAsync(tracked, entry, cancellationToken);
+            }
+            else
+            {
+                await LoseAsync(tracked, $"Render node {_backend.Name} no longer has the prompt (it restarted or dropped it); retry it elsewhere.", cancellationToken);
+            }
+        }
+    }
+
+    // ---- cancel ----------------------------------------------------------------------------------------------
+
+    private async Task OnCancelRequestedAsync(string promptId, CancellationToken cancellationToken)
+    {
+        if (!_prompts.TryGetValue(promptId, out var tracked))
+        {
+            // Not posted here (yet): the cancel key stops it when it is taken from a queue.
+            return;
+        }
+
+        tracked.CancelRequested = true;
+        await CancelOnNodeAsync(tracked, cancellationToken);
+    }
+
+    private async Task CheckCancelsAsync(CancellationToken cancellationToken)
+    {
+        foreach (var tracked in _prompts.Values.ToList())
+        {
+            if (tracked.CancelRequested || await _store.IsCancelRequestedAsync(tracked.Record.PromptId, cancellationToken))
+            {
+                tracked.CancelRequested = true;
+                await CancelOnNodeAsync(tracked, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Deletes the prompt from the node's queue and interrupts it if it runs (never a global interrupt).
+    /// A running prompt then ends with <c>execution_interrupted</c>; a pending one simply disappears, so it is
+    /// reported here. Repeated by the tick until the prompt has ended, because an interrupt that arrives just as
+    /// the prompt is taken from the queue misses it.</summary>
+    private async Task CancelOnNodeAsync(TrackedPrompt tracked, CancellationToken cancellationToken)
+    {
+        var promptId = tracked.Record.PromptId;
+        await _comfy.CancelPromptAsync(_node, promptId, cancellationToken);
+        var queue = await _comfy.GetQueueAsync(_node, cancellationToken);
+        if (queue.Contains(promptId))
+        {
+            return;
+        }
+
+        var entry = await _comfy.GetHistoryAsync(_node, promptId, cancellationToken);
+        if (entry is not null)
+        {
+            await FinishAsync(tracked, entry, cancellationToken);
+            return;
+        }
+
+        _prompts.Remove(promptId);
+        await PublishAsync(tracked, RenderEventKinds.Interrupted, e => e with { Error = "cancelled before it started" }, cancellationToken);
+    }
+
+    // ---- health ----------------------------------------------------------------------------------------------
+
+    private async Task OnTickAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Exchange(ref _tickQueued, 0);
+        var state = await _states.GetAsync(_backend.Id, cancellationToken);
+        _status = _backend.Enabled ? state?.Status : BackendStatuses.Disabled;
+        _online = _backend.Enabled && state?.Online == true;
+        if (_prompts.Count == 0)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        if (_disconnectedSince is { } since && now - since >= _options.OfflineGrace)
+        {
+            await LoseAllAsync(
+                $"Render node {_backend.Name} went offline: its socket could not be reopened for {_options.OfflineGrace.TotalSeconds:0} s; retry the prompt elsewhere.",
+                cancellationToken);
+            return;
+        }
+
+        if (state is { Online: false } && !await RespondsAsync(cancellationToken))
+        {
+            await LoseAllAsync(
+                $"Render node {_backend.Name} went offline ({state.LastError ?? state.Status}); retry the prompt elsewhere.", cancellationToken);
+            return;
+        }
+
+        if (!Socket.IsConnected)
+        {
+            return;
+        }
+
+        if (now - Socket.LastFrameAt >= _options.SocketIdleTimeout)
+        {
+            Socket.Reconnect($"no frame for {_options.SocketIdleTimeout.TotalSeconds:0} s while prompts are in flight");
+        }
+        else if (now - _lastReconcile >= _options.ReconcileInterval)
+        {
+            await ReconcileAsync(cancellationToken);
+        }
+
+        foreach (var tracked in _prompts.Values.Where(p => p.CancelRequested).ToList())
+        {
+            await CancelOnNodeAsync(tracked, cancellationToken);
+        }
+    }
+
+    private async Task<bool> RespondsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _comfy.GetQueueAsync(_node, cancellationToken);
+            return true;
+        }
+        catch (ComfyUnreachableException)
+        {
+            return false;
+        }
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------------------------
+
+    private TrackedPrompt Track(InFlightPrompt record)
+    {
+        var tracked = new TrackedPrompt(record, new PromptProgress(record.Nodes));
+        _prompts[record.PromptId] = tracked;
+        return tracked;
+    }
+
+    private TrackedPrompt? Find(string? promptId) => promptId is not null && _prompts.TryGetValue(promptId, out var tracked) ? tracked : null;
+
+    private Task PublishAsync(TrackedPrompt tracked, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
+        PublishAsync(tracked.Record.PromptId, tracked.Record.JobId, kind, details, cancellationToken);
+
+    private Task PublishAsync(string promptId, string? jobId, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
+        _publisher.PublishAsync(details(new RenderEvent(kind, promptId, jobId, _backend.Id, _time.GetUtcNow())), cancellationToken);
+
+    private static Dictionary<string, string> NodeClasses(JsonObject prompt)
+    {
+        var classes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (nodeId, node) in prompt)
+        {
+            if ((string?)node?["class_type"] is { } classType)
+            {
+                classes[nodeId] = classType;
+            }
+        }
+
+        return classes;
+    }
+
+    private sealed class TrackedPrompt(InFlightPrompt record, PromptProgress progress)
+    {
+        public InFlightPrompt Record { get; } = record;
+
+        public PromptProgress Progress { get; } = progress;
+
+        public bool CancelRequested { get; set; }
+
+        public DateTimeOffset LastPreviewAt { get; set; } = DateTimeOffset.MinValue;
+    }
+
+    private abstract record SessionWork;
+
+    private sealed record SocketWork(ComfySocketEvent Event) : SessionWork;
+
+    private sealed record PostWork(QueueDelivery<RunPromptCommand> Delivery, TaskCompletionSource Handled) : SessionWork;
+
+    private sealed record CancelWork(string PromptId) : SessionWork;
+
+    private sealed record CheckCancelsWork : SessionWork
+    {
+        public static readonly CheckCancelsWork Instance = new();
+    }
+
+    private sealed record TickWork : SessionWork
+    {
+        public static readonly TickWork Instance = new();
+    }
+}

@@ -1,0 +1,134 @@
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.BackendService.Dispatch;
+
+/// <summary>Settings of prompt dispatch (section <c>Backends:Dispatch</c>), validated at start.</summary>
+public sealed class DispatchOptions
+{
+    public const string SectionName = "Backends:Dispatch";
+
+    /// <summary>How long the router holds a command from <c>render-dispatch</c> before another replica may take it.</summary>
+    public TimeSpan RouterVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a backend's worker holds a command while posting it before it is delivered again.</summary>
+    public TimeSpan BackendVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a command waits before it is tried again when no eligible backend is online or free.</summary>
+    public TimeSpan RouterRetryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How often a worker whose backend is full, offline or not connected looks again.</summary>
+    public TimeSpan IntakePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Timeout of every JSON call to ComfyUI (prompt, history, queue, interrupt).</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long the view proxy waits for the node's response headers before answering 504.</summary>
+    public TimeSpan ViewTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Attempts to post a prompt to an unreachable backend before it fails with <c>backend_unreachable</c>.</summary>
+    public int PostAttempts { get; set; } = 3;
+
+    /// <summary>Delay before the second post attempt; it doubles for each further attempt.</summary>
+    public TimeSpan PostRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan SocketConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>First delay before reopening a dropped socket; it doubles up to <see cref="SocketReconnectMaxDelay"/>.</summary>
+    public TimeSpan SocketReconnectMinDelay { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan SocketReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Interval of WebSocket pings; a pong missing for <see cref="SocketKeepAliveTimeout"/> drops the socket.</summary>
+    public TimeSpan SocketKeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan SocketKeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A socket silent this long while prompts are in flight is reopened (long-lived sockets can go
+    /// silent, ComfyUI#9393); the reopen is harmless because in-flight prompts are then reconciled.</summary>
+    public TimeSpan SocketIdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Largest WebSocket frame read (SaveImageWebsocket sends full-size PNGs); larger ones are skipped.</summary>
+    public int SocketMaxMessageBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>How long a backend may be unreachable (socket down, not reconnecting) before its in-flight prompts
+    /// fail with <c>backend_lost</c>.</summary>
+    public TimeSpan OfflineGrace { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the worker reads the backend's state (online, enabled) and checks its socket.</summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often every in-flight prompt is checked against the node's /queue and /history, a safety net
+    /// for events that never arrived.</summary>
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the last state of a prompt (<c>dc:render:prompt:{id}</c>) is kept.</summary>
+    public TimeSpan PromptStateExpiry { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How long a cancel request (<c>dc:render:cancel:{id}</c>) is remembered.</summary>
+    public TimeSpan CancelExpiry { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Previews larger than this are not published.</summary>
+    public int PreviewMaxBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>At most one preview per prompt in this interval.</summary>
+    public TimeSpan PreviewMinInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    public Comfy.ComfySocketSettings ToSocketSettings() => new(
+        SocketConnectTimeout, SocketKeepAliveInterval, SocketKeepAliveTimeout, SocketReconnectMinDelay, SocketReconnectMaxDelay, SocketMaxMessageBytes);
+}
+
+public sealed class DispatchOptionsValidator : IValidateOptions<DispatchOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DispatchOptions options)
+    {
+        var failures = new List<string>();
+        void Positive(TimeSpan value, string key)
+        {
+            if (value <= TimeSpan.Zero)
+            {
+                failures.Add($"{DispatchOptions.SectionName}:{key} must be a positive duration (it is {value}).");
+            }
+        }
+
+        Positive(options.RouterVisibilityTimeout, nameof(options.RouterVisibilityTimeout));
+        Positive(options.BackendVisibilityTimeout, nameof(options.BackendVisibilityTimeout));
+        Positive(options.RouterRetryDelay, nameof(options.RouterRetryDelay));
+        Positive(options.IntakePollInterval, nameof(options.IntakePollInterval));
+        Positive(options.RequestTimeout, nameof(options.RequestTimeout));
+        Positive(options.ViewTimeout, nameof(options.ViewTimeout));
+        Positive(options.PostRetryDelay, nameof(options.PostRetryDelay));
+        Positive(options.SocketConnectTimeout, nameof(options.SocketConnectTimeout));
+        Positive(options.SocketReconnectMinDelay, nameof(options.SocketReconnectMinDelay));
+        Positive(options.SocketReconnectMaxDelay, nameof(options.SocketReconnectMaxDelay));
+        Positive(options.SocketKeepAliveInterval, nameof(options.SocketKeepAliveInterval));
+        Positive(options.SocketKeepAliveTimeout, nameof(options.SocketKeepAliveTimeout));
+        Positive(options.SocketIdleTimeout, nameof(options.SocketIdleTimeout));
+        Positive(options.OfflineGrace, nameof(options.OfflineGrace));
+        Positive(options.HealthCheckInterval, nameof(options.HealthCheckInterval));
+        Positive(options.ReconcileInterval, nameof(options.ReconcileInterval));
+        Positive(options.PromptStateExpiry, nameof(options.PromptStateExpiry));
+        Positive(options.CancelExpiry, nameof(options.CancelExpiry));
+        Positive(options.PreviewMinInterval, nameof(options.PreviewMinInterval));
+        if (options.SocketReconnectMaxDelay < options.SocketReconnectMinDelay)
+        {
+            failures.Add($"{DispatchOptions.SectionName}:SocketReconnectMaxDelay must not be below SocketReconnectMinDelay.");
+        }
+
+        if (options.BackendVisibilityTimeout <= options.RequestTimeout)
+        {
+            failures.Add($"{DispatchOptions.SectionName}:BackendVisibilityTimeout must exceed RequestTimeout, or a slow post is delivered twice.");
+        }
+
+        if (options.PostAttempts < 1)
+        {
+            failures.Add($"{DispatchOptions.SectionName}:PostAttempts must be at least 1.");
+        }
+
+        if (options.SocketMaxMessageBytes < 1024 || options.PreviewMaxBytes < 1)
+        {
+            failures.Add($"{DispatchOptions.SectionName}:SocketMaxMessageBytes must be at least 1024 and PreviewMaxBytes at least 1.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

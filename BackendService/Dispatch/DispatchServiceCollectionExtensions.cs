@@ -1,0 +1,37 @@
+using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.BackendService.Dispatch;
+using DirectorsConsole.BackendService.Infrastructure;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.Hosting;
+
+public static class DispatchServiceCollectionExtensions
+{
+    /// <summary>Dispatch of prompts to ComfyUI nodes: the router on every replica, the per-backend worker run by the
+    /// lease manager, cancel, the ComfyUI prompt client and its options (section <c>Backends:Dispatch</c>).</summary>
+    public static IHostApplicationBuilder AddRenderDispatch(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<DispatchOptions>()
+            .Bind(builder.Configuration.GetSection(DispatchOptions.SectionName))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<DispatchOptions>, DispatchOptionsValidator>();
+
+        // The host policy refuses metadata and link-local addresses, which matters most for the view proxy.
+        builder.Services.AddHttpClient(ComfyPromptClient.HttpClientName)
+            .ConfigureHttpClient((services, client) => client.Timeout = services.GetRequiredService<IOptions<DispatchOptions>>().Value.RequestTimeout)
+            .ConfigurePrimaryHttpMessageHandler(services =>
+                BackendHostPolicy.CreateHandler(services.GetRequiredService<IOptions<DispatchOptions>>().Value.SocketConnectTimeout));
+        builder.Services.AddHttpClient(ComfyPromptClient.ViewHttpClientName)
+            .ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(services =>
+                BackendHostPolicy.CreateHandler(services.GetRequiredService<IOptions<DispatchOptions>>().Value.SocketConnectTimeout));
+        builder.Services.AddSingleton<ComfyPromptClient>();
+
+        builder.Services.AddSingleton<DispatchStore>();
+        builder.Services.AddSingleton<RenderEventPublisher>();
+        builder.Services.AddSingleton<RenderCancellation>();
+        builder.Services.AddSingleton<IBackendWorker, BackendDispatchWorker>();
+        builder.Services.AddHostedService<DispatchRouter>();
+        return builder;
+    }
+}

@@ -1,0 +1,117 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.ServiceDefaults.Redis;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.BackendService.Dispatch;
+
+/// <summary>Redis keys of dispatch that are not in <see cref="RenderChannels"/> or <see cref="BackendKeys"/>.</summary>
+public static class DispatchKeys
+{
+    /// <summary>The <c>clientId</c> of a backend's socket, kept so that a replica taking over the backend's lease
+    /// opens its socket with the same id and keeps receiving the events of prompts posted before.</summary>
+    public static string ClientId(string backendId) => $"dc:backend:{backendId}:client_id";
+
+    /// <summary>How many times posting a prompt failed because its backend could not be reached (expires after a day).</summary>
+    public static string PostFailures(string promptId) => $"dc:render:post-failures:{promptId}";
+}
+
+/// <summary>A prompt posted to a backend and not ended yet: one field of <see cref="BackendKeys.InFlight"/>.
+/// <paramref name="Nodes"/> (node id → class_type) lets progress be computed over the whole prompt.</summary>
+public sealed record InFlightPrompt(
+    string PromptId,
+    string? JobId,
+    DateTimeOffset PostedAt,
+    IReadOnlyDictionary<string, string> Nodes);
+
+/// <summary>Who holds a prompt according to its state hash: this backend, another one, and the last status.</summary>
+public sealed record PromptClaim(bool Mine, string? Owner, string? Status)
+{
+    public bool IsFinal => Status is not null && RenderEventKinds.IsFinal(Status);
+}
+
+/// <summary>The Redis side of dispatch: the in-flight hash of each backend, its socket's client id, claims on
+/// prompts and cancel flags. Every call goes through the Redis client, whose commands have timeouts.</summary>
+public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptions> options)
+{
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    // KEYS: prompt state. ARGV: backend id, job id, expiry ms. The first backend to claim a prompt owns it, so a
+    // command delivered twice (to two backend queues) is never posted on two nodes.
+    private const string ClaimScript = """
+        local owner = redis.call('HGET', KEYS[1], 'backend_id')
+        local status = redis.call('HGET', KEYS[1], 'status') or ''
+        if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status} end
+        redis.call('HSET', KEYS[1], 'backend_id', ARGV[1])
+        if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'job_id', ARGV[2]) end
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return {'mine', ARGV[1], status}
+        """;
+
+    public async Task<string> GetOrCreateClientIdAsync(string backendId, CancellationToken cancellationToken)
+    {
+        var key = DispatchKeys.ClientId(backendId);
+        await redis.StringSetAsync(key, Guid.NewGuid().ToString(), onlyIfNotExists: true, cancellationToken: cancellationToken);
+        return await redis.StringGetAsync(key, cancellationToken)
+            ?? throw new InvalidOperationException($"The client id of backend {backendId} vanished right after it was written.");
+    }
+
+    public Task AddInFlightAsync(string backendId, InFlightPrompt prompt, CancellationToken cancellationToken) =>
+        redis.HashSetAsync(BackendKeys.InFlight(backendId), prompt.PromptId, JsonSerializer.Serialize(prompt, Json), cancellationToken);
+
+    public Task RemoveInFlightAsync(string backendId, string promptId, CancellationToken cancellationToken) =>
+        redis.HashDeleteAsync(BackendKeys.InFlight(backendId), promptId, cancellationToken);
+
+    public async Task<long> CountInFlightAsync(string backendId, CancellationToken cancellationToken) =>
+        (await redis.ExecuteAsync(["HLEN", BackendKeys.InFlight(backendId)], cancellationToken)).AsInt64();
+
+    public async Task<IReadOnlyList<InFlightPrompt>> ListInFlightAsync(string backendId, CancellationToken cancellationToken)
+    {
+        var fields = await redis.HashGetAllAsync(BackendKeys.InFlight(backendId), cancellationToken);
+        var prompts = new List<InFlightPrompt>(fields.Count);
+        foreach (var (promptId, json) in fields)
+        {
+            try
+            {
+                prompts.Add(JsonSerializer.Deserialize<InFlightPrompt>(json, Json) ?? new InFlightPrompt(promptId, null, DateTimeOffset.MinValue, new Dictionary<string, string>()));
+            }
+            catch (JsonException)
+            {
+                // Still reconcile it: what ComfyUI knows about the prompt does not depend on the record.
+                prompts.Add(new InFlightPrompt(promptId, null, DateTimeOffset.MinValue, new Dictionary<string, string>()));
+            }
+        }
+
+        return prompts;
+    }
+
+    public async Task<PromptClaim> ClaimAsync(string promptId, string backendId, string? jobId, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ScriptEvaluateAsync(
+            ClaimScript,
+            [RenderChannels.PromptStateKey(promptId)],
+            [backendId, jobId ?? "", (long)options.Value.PromptStateExpiry.TotalMilliseconds],
+            cancellationToken);
+        var items = reply.Items;
+        var status = items[2].AsString();
+        return new PromptClaim(items[0].AsString() == "mine", items[1].AsString(), string.IsNullOrEmpty(status) ? null : status);
+    }
+
+    public Task<bool> IsCancelRequestedAsync(string promptId, CancellationToken cancellationToken) =>
+        redis.KeyExistsAsync(RenderChannels.CancelKey(promptId), cancellationToken);
+
+    /// <summary>Counts one failed attempt to reach the backend for this prompt; returns the count so far.</summary>
+    public async Task<long> CountPostFailureAsync(string promptId, CancellationToken cancellationToken)
+    {
+        var key = DispatchKeys.PostFailures(promptId);
+        var count = await redis.StringIncrementAsync(key, cancellationToken: cancellationToken);
+        await redis.KeyExpireAsync(key, TimeSpan.FromDays(1), cancellationToken);
+        return count;
+    }
+}

@@ -1,0 +1,32 @@
+namespace DirectorsConsole.BackendService.Infrastructure;
+
+/// <summary>Every Redis key and channel of the backend registry, runtime state and leases.</summary>
+public static class BackendKeys
+{
+    /// <summary>Hash: backend id → <see cref="Model.BackendDefinition"/> as snake_case JSON.</summary>
+    public const string Definitions = "dc:backends";
+
+    /// <summary>Set of ids of config.yaml / COMFY_NODES backends deleted through the API, so that seeding at the
+    /// next start does not bring them back. A POST of the same id removes it.</summary>
+    public const string DeletedSeeds = "dc:backends:deleted";
+
+    /// <summary>Hash: backend id → <see cref="Model.BackendRuntimeState"/> as snake_case JSON.</summary>
+    public const string States = "dc:backends:state";
+
+    /// <summary>Hash: backend id → its last saved status alone, so the save script can tell a status change
+    /// without parsing JSON in Lua.</summary>
+    public const string Statuses = "dc:backends:status";
+
+    /// <summary>Sorted set of live BackendService replicas, scored by the Unix time (ms) their heartbeat expires.</summary>
+    public const string Replicas = "dc:backends:replicas";
+
+    /// <summary>Pub/sub channel of <see cref="Model.BackendRegistryChanged"/>.</summary>
+    public const string RegistryChanges = "dc:events:backend-registry";
+
+    /// <summary>String holding the id of the replica that talks to the backend; expires unless renewed.</summary>
+    public static string Lease(string backendId) => $"dc:backend:{backendId}:lease";
+
+    /// <summary>Hash of the prompts the dispatcher has posted to the backend and not seen end (owned by the
+    /// dispatcher; its HLEN is the backend's <c>in_flight_jobs</c>).</summary>
+    public static string InFlight(string backendId) => $"dc:backend:{backendId}:inflight";
+}

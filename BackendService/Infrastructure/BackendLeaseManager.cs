@@ -1,0 +1,374 @@
+using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Redis;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.BackendService.Infrastructure;
+
+/// <summary>
+/// Makes exactly one replica at a time talk to each backend. Every <see cref="BackendLeaseOptions.RenewalInterval"/>
+/// (and at once when the registry changes) a replica heartbeats in <see cref="BackendKeys.Replicas"/>, renews
+/// its leases (<see cref="BackendKeys.Lease"/>, compare-and-pexpire), gives up a lease above its fair share
+/// (ceil(backends / live replicas)) so a replica that joined later gets some, and takes unheld backends up to
+/// that share; a backend without holder for more than one TTL is taken by anyone. For each held backend it runs
+/// every <see cref="IBackendWorker"/> with a token cancelled when the lease is lost or not renewed in time, the
+/// backend is deleted, or its definition changes (the workers then start again with the new definition).
+/// On shutdown the leases are released, so another replica takes over at its next round.
+/// </summary>
+public sealed class BackendLeaseManager(
+    BackendRegistry registry,
+    IRedisConnection redis,
+    IEventBus eventBus,
+    IEnumerable<IBackendWorker> workers,
+    BackendReplica replica,
+    IOptions<BackendLeaseOptions> options,
+    TimeProvider timeProvider,
+    ILogger<BackendLeaseManager> logger) : BackgroundService
+{
+    // KEYS: lease. ARGV: replica id, TTL in ms.
+    private const string RenewScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return 0
+        """;
+
+    // KEYS: lease. ARGV: replica id.
+    private const string ReleaseScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """;
+
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MaxWorkerRestartDelay = TimeSpan.FromSeconds(30);
+
+    private readonly IBackendWorker[] _workers = workers.ToArray();
+    private readonly Dictionary<string, HeldLease> _leases = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _unheldSince = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly BackendLeaseOptions _options = options.Value;
+
+    /// <summary>The value this replica writes into its leases.</summary>
+    public string ReplicaId => replica.Id;
+
+    public bool Holds(string backendId) => replica.Holds(backendId);
+
+    public IReadOnlyCollection<string> HeldBackends => replica.HeldBackends;
+
+    // Workers get a little less than the lease's remaining life, so they stop before another replica can start.
+    private TimeSpan SafetyMargin => TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(500).Ticks, _options.Ttl.Ticks / 10));
+
+    // How long a round waits for the workers of a stopped lease before going on with the other leases.
+    private TimeSpan WorkerStopWait => TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(2).Ticks, _options.Ttl.Ticks / 4));
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        logger.LogInformation("Backend lease manager started as replica {Replica} ({Workers} workers per backend)", replica.Id, _workers.Length);
+        IAsyncDisposable? subscription = null;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                subscription ??= await TrySubscribeAsync(stoppingToken);
+                using (var round = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
+                {
+                    round.CancelAfter(_options.Ttl);
+                    try
+                    {
+                        await ReconcileAsync(round.Token);
+                    }
+                    catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                    {
+                        break;
+                    }
+                    catch (Exception ex)
+                    {
+                        logger.LogWarning(ex, "Backend lease round failed; held leases stop when they expire unless the next round renews them");
+                    }
+                }
+
+                try
+                {
+                    if (await _wake.WaitAsync(_options.RenewalInterval, stoppingToken))
+                    {
+                        while (_wake.CurrentCount > 0)
+                        {
+                            await _wake.WaitAsync(0, stoppingToken);
+                        }
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            await ShutdownAsync();
+            if (subscription is not null)
+            {
+                try
+                {
+                    await subscription.DisposeAsync();
+                }
+                catch (Exception ex)
+                {
+                    logger.LogDebug(ex, "Could not unsubscribe from {Channel}", BackendKeys.RegistryChanges);
+                }
+            }
+        }
+    }
+
+    private async Task<IAsyncDisposable?> TrySubscribeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await eventBus.SubscribeAsync<BackendRegistryChanged>(
+                BackendKeys.RegistryChanges,
+                (_, _) =>
+                {
+                    _wake.Release();
+                    return Task.CompletedTask;
+                },
+                _ =>
+                {
+                    _wake.Release();
+                    return Task.CompletedTask;
+                },
+                cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Could not subscribe to {Channel}; registry changes are seen at the next renewal", BackendKeys.RegistryChanges);
+            return null;
+        }
+    }
+
+    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        var startedAt = timeProvider.GetUtcNow();
+        var ttl = _options.Ttl;
+        var nowMs = startedAt.ToUnixTimeMilliseconds();
+        await redis.ExecuteAsync(["ZADD", BackendKeys.Replicas, nowMs + (long)ttl.TotalMilliseconds, replica.Id], cancellationToken);
+        await redis.ExecuteAsync(["ZREMRANGEBYSCORE", BackendKeys.Replicas, "-inf", $"({nowMs}"], cancellationToken);
+        var live = (int)Math.Max(1, (await redis.ExecuteAsync(["ZCOUNT", BackendKeys.Replicas, nowMs, "+inf"], cancellationToken)).AsInt64());
+        var definitions = (await registry.ListAsync(cancellationToken)).ToDictionary(b => b.Id, StringComparer.Ordinal);
+        var fairShare = (definitions.Count + live - 1) / live;
+
+        foreach (var lease in _leases.Values.ToArray())
+        {
+            if (!definitions.TryGetValue(lease.BackendId, out var definition))
+            {
+                await ReleaseAsync(lease, "the backend was deleted", cancellationToken);
+                continue;
+            }
+
+            var renewed = (await redis.ScriptEvaluateAsync(
+                RenewScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id, (long)ttl.TotalMilliseconds], cancellationToken)).AsInt64() == 1;
+            if (!renewed)
+            {
+                logger.LogWarning("Lost the lease of backend {Id} (it expired or another replica holds it)", lease.BackendId);
+                await StopSessionAsync(lease);
+                _leases.Remove(lease.BackendId);
+                continue;
+            }
+
+            lease.ValidUntil = startedAt + ttl;
+            var changed = BackendRegistry.Serialize(definition) != lease.Session.DefinitionJson;
+            if (changed || lease.Session.Cancellation.IsCancellationRequested)
+            {
+                if (changed)
+                {
+                    logger.LogInformation("Backend {Id} changed; restarting its workers", lease.BackendId);
+                }
+
+                await StopSessionAsync(lease);
+                StartSession(lease, definition);
+            }
+            else
+            {
+                lease.Session.Cancellation.CancelAfter(Remaining(lease));
+            }
+        }
+
+        if (_leases.Count > fairShare)
+        {
+            var surplus = _leases.Values.MaxBy(l => l.AcquiredAt)!;
+            await ReleaseAsync(surplus, $"this replica holds {_leases.Count} backends and its fair share of {definitions.Count} among {live} replicas is {fairShare}",
+                cancellationToken);
+        }
+
+        foreach (var definition in definitions.Values.Where(d => !_leases.ContainsKey(d.Id)).OrderBy(d => HashCode.Combine(replica.Id, d.Id)))
+        {
+            var orphaned = _unheldSince.TryGetValue(definition.Id, out var since) && startedAt - since > ttl;
+            if (_leases.Count >= fairShare && !orphaned)
+            {
+                if (await redis.KeyExistsAsync(BackendKeys.Lease(definition.Id), cancellationToken))
+                {
+                    _unheldSince.Remove(definition.Id);
+                }
+                else
+                {
+                    _unheldSince.TryAdd(definition.Id, startedAt);
+                }
+
+                continue;
+            }
+
+            _unheldSince.Remove(definition.Id);
+            if (await redis.StringSetAsync(BackendKeys.Lease(definition.Id), replica.Id, ttl, onlyIfNotExists: true, cancellationToken: cancellationToken))
+            {
+                var lease = new HeldLease(definition.Id, startedAt) { ValidUntil = startedAt + ttl };
+                _leases[definition.Id] = lease;
+                StartSession(lease, definition);
+                logger.LogInformation("Took the lease of backend {Id}{Why}", definition.Id, orphaned ? " (it had no holder for more than one lease period)" : "");
+            }
+        }
+
+        foreach (var id in _unheldSince.Keys.Where(id => !definitions.ContainsKey(id)).ToArray())
+        {
+            _unheldSince.Remove(id);
+        }
+    }
+
+    private TimeSpan Remaining(HeldLease lease)
+    {
+        var remaining = lease.ValidUntil - timeProvider.GetUtcNow() - SafetyMargin;
+        return remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero;
+    }
+
+    private void StartSession(HeldLease lease, BackendDefinition definition)
+    {
+        var cancellation = new CancellationTokenSource(Remaining(lease), timeProvider);
+        var session = new LeaseSession(BackendRegistry.Serialize(definition), cancellation);
+        lease.Session = session;
+        replica.MarkHeld(lease.BackendId);
+        cancellation.Token.Register(() =>
+        {
+            // A session replaced by a newer one must not mark the backend released.
+            if (ReferenceEquals(lease.Session, session))
+            {
+                replica.MarkReleased(lease.BackendId);
+            }
+        });
+        session.Workers = _workers.Select(worker => Task.Run(() => SuperviseAsync(worker, definition, cancellation.Token))).ToArray();
+    }
+
+    /// <summary>Runs one worker until the session ends, starting it again (with back-off) if it fails or returns early.</summary>
+    private async Task SuperviseAsync(IBackendWorker worker, BackendDefinition backend, CancellationToken leaseLost)
+    {
+        var delay = TimeSpan.FromSeconds(1);
+        while (!leaseLost.IsCancellationRequested)
+        {
+            try
+            {
+                await worker.RunAsync(backend, leaseLost);
+                if (leaseLost.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                logger.LogWarning("{Worker} returned for backend {Id} while the lease is held; restarting it in {Delay}", worker.GetType().Name, backend.Id, delay);
+            }
+            catch (OperationCanceledException) when (leaseLost.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "{Worker} failed for backend {Id}; restarting it in {Delay}", worker.GetType().Name, backend.Id, delay);
+            }
+
+            try
+            {
+                await Task.Delay(delay, timeProvider, leaseLost);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxWorkerRestartDelay.Ticks));
+        }
+    }
+
+    private async Task StopSessionAsync(HeldLease lease)
+    {
+        var session = lease.Session;
+        await session.Cancellation.CancelAsync();
+        try
+        {
+            await Task.WhenAll(session.Workers).WaitAsync(WorkerStopWait);
+            session.Cancellation.Dispose();
+        }
+        catch (TimeoutException)
+        {
+            logger.LogWarning("The workers of backend {Id} did not stop within {Wait}; going on without them", lease.BackendId, WorkerStopWait);
+        }
+    }
+
+    private async Task ReleaseAsync(HeldLease lease, string reason, CancellationToken cancellationToken)
+    {
+        await StopSessionAsync(lease);
+        _leases.Remove(lease.BackendId);
+        replica.MarkReleased(lease.BackendId);
+        await redis.ScriptEvaluateAsync(ReleaseScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id], cancellationToken);
+        logger.LogInformation("Released the lease of backend {Id}: {Reason}", lease.BackendId, reason);
+    }
+
+    private async Task ShutdownAsync()
+    {
+        using var timeout = new CancellationTokenSource(ShutdownTimeout);
+        var leases = _leases.Values.ToArray();
+        await Task.WhenAll(leases.Select(StopSessionAsync));
+        foreach (var lease in leases)
+        {
+            replica.MarkReleased(lease.BackendId);
+            try
+            {
+                await redis.ScriptEvaluateAsync(ReleaseScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id], timeout.Token);
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "Could not release the lease of backend {Id}; it expires on its own", lease.BackendId);
+            }
+        }
+
+        _leases.Clear();
+        try
+        {
+            await redis.SortedSetRemoveAsync(BackendKeys.Replicas, replica.Id, timeout.Token);
+        }
+        catch (Exception ex)
+        {
+            logger.LogDebug(ex, "Could not remove replica {Replica} from {Key}", replica.Id, BackendKeys.Replicas);
+        }
+
+        logger.LogInformation("Backend lease manager stopped; released {Count} leases", leases.Length);
+    }
+
+    public override void Dispose()
+    {
+        _wake.Dispose();
+        base.Dispose();
+    }
+
+    private sealed class HeldLease(string backendId, DateTimeOffset acquiredAt)
+    {
+        public string BackendId { get; } = backendId;
+
+        public DateTimeOffset AcquiredAt { get; } = acquiredAt;
+
+        public DateTimeOffset ValidUntil { get; set; }
+
+        public LeaseSession Session { get; set; } = null!;
+    }
+
+    /// <summary>One run of the workers for one definition of a held backend.</summary>
+    private sealed class LeaseSession(string definitionJson, CancellationTokenSource cancellation)
+    {
+        public string DefinitionJson { get; } = definitionJson;
+
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+
+        public Task[] Workers { get; set; } = [];
+    }
+}

@@ -1,0 +1,168 @@
+using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.BackendService.Model;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.BackendService.Infrastructure;
+
+/// <summary>
+/// Probes a held backend: <c>/system_stats</c> and <c>/queue</c> every <see cref="BackendProbeOptions.Interval"/>,
+/// each bounded by <see cref="BackendProbeOptions.Timeout"/> (so a node that accepts connections but never
+/// answers is offline as surely as one that refuses them), and <c>/object_info</c> whenever the node comes
+/// (back) online and every <see cref="BackendProbeOptions.ObjectInfoInterval"/>. Saves the result as the
+/// backend's runtime state. A disabled backend is not probed; its state says <c>disabled</c>.
+/// </summary>
+public sealed class BackendProbeWorker(
+    IHttpClientFactory httpClientFactory,
+    BackendStateStore states,
+    BackendReplica replica,
+    IOptions<BackendProbeOptions> options,
+    TimeProvider timeProvider,
+    ILogger<BackendProbeWorker> logger) : IBackendWorker
+{
+    private readonly BackendProbeOptions _options = options.Value;
+
+    public async Task RunAsync(BackendDefinition backend, CancellationToken leaseLost)
+    {
+        try
+        {
+            var previous = await ReadPreviousAsync(backend, leaseLost);
+            if (!backend.Enabled)
+            {
+                await SaveAsync(previous with { Status = BackendStatuses.Disabled, UpdatedAt = timeProvider.GetUtcNow(), QueueRunning = 0, QueuePending = 0 }, leaseLost);
+                await Task.Delay(Timeout.InfiniteTimeSpan, timeProvider, leaseLost);
+                return;
+            }
+
+            // Capabilities an earlier holder discovered are shown until this session has read them again.
+            var session = new ProbeSession();
+            while (!leaseLost.IsCancellationRequested)
+            {
+                var started = timeProvider.GetUtcNow();
+                var state = await ProbeAsync(backend, previous, session, leaseLost);
+                await SaveAsync(state, leaseLost);
+                previous = state;
+                var wait = _options.Interval - (timeProvider.GetUtcNow() - started);
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, timeProvider, leaseLost);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (leaseLost.IsCancellationRequested)
+        {
+            // The lease ended: another replica (or this one, with a new definition) probes from now on.
+        }
+    }
+
+    private async Task<BackendRuntimeState> ProbeAsync(BackendDefinition backend, BackendRuntimeState previous, ProbeSession session, CancellationToken leaseLost)
+    {
+        var client = new ComfyHttpClient(httpClientFactory.CreateClient(ComfyHttpClient.HttpClientName));
+        var now = timeProvider.GetUtcNow();
+        ComfySystemStats stats;
+        ComfyQueueCounts queue;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(leaseLost))
+        {
+            timeout.CancelAfter(_options.Timeout);
+            var statsProbe = client.GetSystemStatsAsync(backend.BaseAddress, timeout.Token);
+            var queueProbe = client.GetQueueAsync(backend.BaseAddress, timeout.Token);
+            try
+            {
+                await Task.WhenAll(statsProbe, queueProbe);
+                stats = await statsProbe;
+                queue = await queueProbe;
+            }
+            catch (OperationCanceledException) when (!leaseLost.IsCancellationRequested)
+            {
+                session.ObjectInfoReadAt = null;
+                return Offline(previous, now, $"{backend.BaseAddress} did not answer /system_stats and /queue within {_options.Timeout.TotalSeconds:0.###} s");
+            }
+            catch (ComfyRequestException ex)
+            {
+                session.ObjectInfoReadAt = null;
+                return Offline(previous, now, $"{backend.BaseAddress}: {ex.Message}");
+            }
+        }
+
+        var discovered = previous.Discovered;
+        if (session.ObjectInfoReadAt is not { } readAt || now - readAt >= _options.ObjectInfoInterval)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(leaseLost);
+            timeout.CancelAfter(_options.ObjectInfoTimeout);
+            try
+            {
+                discovered = await client.GetObjectInfoAsync(backend.BaseAddress, now, timeout.Token);
+                session.ObjectInfoReadAt = now;
+                logger.LogInformation("Backend {Id} offers {Classes} node classes, {Checkpoints} checkpoints, {Unets} UNets, {Loras} LoRAs and {Vaes} VAEs",
+                    backend.Id, discovered.NodeClasses.Count, discovered.Checkpoints.Count, discovered.Unets.Count, discovered.Loras.Count, discovered.Vaes.Count);
+            }
+            catch (Exception ex) when (ex is ComfyRequestException || ex is OperationCanceledException && !leaseLost.IsCancellationRequested)
+            {
+                // The node answers, so it is online; its capabilities are read again at the next probe.
+                logger.LogWarning("Could not read /object_info of backend {Id}: {Reason}", backend.Id,
+                    ex is ComfyRequestException ? ex.Message : $"no answer within {_options.ObjectInfoTimeout.TotalSeconds:0.###} s");
+            }
+        }
+
+        var inFlight = await states.GetInFlightAsync(backend.Id, leaseLost);
+        long? vramUsed = stats.VramTotal is { } total && stats.VramFree is { } free ? total - free : null;
+        return new BackendRuntimeState(backend.Id, BackendStateStore.StatusOf(true, true, queue.Running, queue.Pending, inFlight), now)
+        {
+            GpuName = stats.GpuName,
+            GpuMemoryTotal = stats.VramTotal,
+            GpuMemoryFree = stats.VramFree,
+            GpuMemoryUsed = vramUsed,
+            GpuMemoryPercent = vramUsed is { } used && stats.VramTotal is > 0 ? Math.Round(100.0 * used / stats.VramTotal.Value, 1) : null,
+            RamTotal = stats.RamTotal,
+            RamFree = stats.RamFree,
+            RamUsed = stats.RamTotal is { } ramTotal && stats.RamFree is { } ramFree ? ramTotal - ramFree : null,
+            Os = stats.Os,
+            ComfyuiVersion = stats.ComfyuiVersion,
+            QueueRunning = queue.Running,
+            QueuePending = queue.Pending,
+            InFlightJobs = inFlight,
+            LastSeen = now,
+            LastError = null,
+            Discovered = discovered,
+        };
+    }
+
+    /// <summary>The node did not answer: what is known about its hardware stays, the queue is unknown (0).</summary>
+    private static BackendRuntimeState Offline(BackendRuntimeState previous, DateTimeOffset now, string error) =>
+        previous with { Status = BackendStatuses.Offline, UpdatedAt = now, QueueRunning = 0, QueuePending = 0, LastError = error };
+
+    private async Task<BackendRuntimeState> ReadPreviousAsync(BackendDefinition backend, CancellationToken leaseLost)
+    {
+        try
+        {
+            if (await states.GetAsync(backend.Id, leaseLost) is { } stored)
+            {
+                return stored;
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Could not read the last state of backend {Id}; starting from none", backend.Id);
+        }
+
+        return new BackendRuntimeState(backend.Id, BackendStatuses.Offline, timeProvider.GetUtcNow()) { LastError = "not probed yet" };
+    }
+
+    private async Task SaveAsync(BackendRuntimeState state, CancellationToken leaseLost)
+    {
+        try
+        {
+            await states.SaveAsync(state, replica.Id, leaseLost);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Could not save the state of backend {Id}; the next probe tries again", state.BackendId);
+        }
+    }
+
+    /// <summary>What one lease session remembers between probes: when <c>/object_info</c> was last read (null
+    /// after the node went offline, so it is read again on reconnect).</summary>
+    private sealed class ProbeSession
+    {
+        public DateTimeOffset? ObjectInfoReadAt { get; set; }
+    }
+}

@@ -1,0 +1,263 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Hosting;
+using DirectorsConsole.ServiceDefaults.Redis;
+
+namespace DirectorsConsole.BackendService.Infrastructure;
+
+public enum BackendWriteStatus
+{
+    Saved,
+    NotFound,
+    IdTaken,
+}
+
+/// <summary>
+/// The registered backends, in Redis (<see cref="BackendKeys.Definitions"/>) and nothing in memory, so every
+/// replica sees the same registry. Writes that must check and change together are single Lua scripts; every
+/// change is announced on <see cref="BackendKeys.RegistryChanges"/> so lease holders react at once.
+/// </summary>
+public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, TimeProvider timeProvider, ILogger<BackendRegistry> logger)
+{
+    // KEYS: definitions, deleted seeds. ARGV: id, JSON.
+    private const string CreateScript = """
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'id-taken' end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('SREM', KEYS[2], ARGV[1])
+        return 'saved'
+        """;
+
+    // KEYS: definitions. ARGV: id, JSON.
+    private const string UpdateScript = """
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'not-found' end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        return 'saved'
+        """;
+
+    // KEYS: definitions. ARGV: id, expected JSON, new JSON. Compare-and-set for read-modify-write changes.
+    private const string ReplaceScript = """
+        local current = redis.call('HGET', KEYS[1], ARGV[1])
+        if not current then return 'not-found' end
+        if current ~= ARGV[2] then return 'changed' end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+        return 'saved'
+        """;
+
+    // KEYS: definitions, deleted seeds. ARGV: id, JSON. A seed never overwrites, nor revives a deleted one.
+    private const string SeedScript = """
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'exists' end
+        if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'deleted' end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        return 'saved'
+        """;
+
+    // KEYS: definitions, states, statuses. ARGV: id, the definition JSON that was read. Removes it only if unchanged.
+    private const string RemoveIfUnchangedScript = """
+        if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 'changed' end
+        redis.call('HDEL', KEYS[1], ARGV[1])
+        redis.call('HDEL', KEYS[2], ARGV[1])
+        redis.call('HDEL', KEYS[3], ARGV[1])
+        return 'deleted'
+        """;
+
+    // KEYS: definitions, deleted seeds, states, statuses. ARGV: id.
+    private const string DeleteScript = """
+        local current = redis.call('HGET', KEYS[1], ARGV[1])
+        if not current then return 'not-found' end
+        redis.call('HDEL', KEYS[1], ARGV[1])
+        redis.call('HDEL', KEYS[3], ARGV[1])
+        redis.call('HDEL', KEYS[4], ARGV[1])
+        if not string.find(current, '"source":"api"', 1, true) then redis.call('SADD', KEYS[2], ARGV[1]) end
+        return 'deleted'
+        """;
+
+    private const int MaxReplaceAttempts = 10;
+
+    /// <summary>The stored JSON: snake_case like the API (<c>source</c> as <c>config|environment|api</c>).</summary>
+    public static JsonSerializerOptions Json { get; } = CreateJson();
+
+    public static string Serialize(BackendDefinition backend) => JsonSerializer.Serialize(backend, Json);
+
+    /// <summary>Every backend, ordered by id. Entries that cannot be read are logged and left out.</summary>
+    public async Task<IReadOnlyList<BackendDefinition>> ListAsync(CancellationToken cancellationToken)
+    {
+        var stored = await redis.HashGetAllAsync(BackendKeys.Definitions, cancellationToken);
+        var backends = new List<BackendDefinition>(stored.Count);
+        foreach (var (id, json) in stored)
+        {
+            if (Deserialize(id, json) is { } backend)
+            {
+                backends.Add(backend);
+            }
+        }
+
+        backends.Sort(static (a, b) => string.CompareOrdinal(a.Id, b.Id));
+        return backends;
+    }
+
+    public async Task<BackendDefinition?> FindAsync(string id, CancellationToken cancellationToken) =>
+        await redis.HashGetAsync(BackendKeys.Definitions, id, cancellationToken) is { } json ? Deserialize(id, json) : null;
+
+    /// <summary>Adds a backend; <see cref="BackendWriteStatus.IdTaken"/> when the id exists. Clears the id's tombstone.</summary>
+    public async Task<BackendWriteStatus> CreateAsync(BackendDefinition backend, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ScriptEvaluateAsync(
+            CreateScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds], [backend.Id, Serialize(backend)], cancellationToken);
+        var status = Parse(reply.AsString());
+        await AnnounceAsync(status, BackendRegistryChangeKinds.Created, backend.Id, cancellationToken);
+        return status;
+    }
+
+    /// <summary>Replaces an existing backend's definition.</summary>
+    public async Task<BackendWriteStatus> UpdateAsync(BackendDefinition backend, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ScriptEvaluateAsync(UpdateScript, [BackendKeys.Definitions], [backend.Id, Serialize(backend)], cancellationToken);
+        var status = Parse(reply.AsString());
+        await AnnounceAsync(status, BackendRegistryChangeKinds.Updated, backend.Id, cancellationToken);
+        return status;
+    }
+
+    /// <summary>Sets <c>enabled</c> without losing a concurrent change to the other fields; null when the
+    /// backend does not exist.</summary>
+    public async Task<BackendDefinition?> SetEnabledAsync(string id, bool enabled, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < MaxReplaceAttempts; attempt++)
+        {
+            var json = await redis.HashGetAsync(BackendKeys.Definitions, id, cancellationToken);
+            if (json is null || Deserialize(id, json) is not { } current)
+            {
+                return null;
+            }
+
+            var changed = current with { Enabled = enabled };
+            var reply = await redis.ScriptEvaluateAsync(ReplaceScript, [BackendKeys.Definitions], [id, json, Serialize(changed)], cancellationToken);
+            switch (reply.AsString())
+            {
+                case "saved":
+                    await AnnounceAsync(BackendRegistryChangeKinds.Updated, id, cancellationToken);
+                    return changed;
+                case "not-found":
+                    return null;
+            }
+        }
+
+        throw new InvalidOperationException($"Backend '{id}' kept changing while it was being {(enabled ? "enabled" : "disabled")}; try again.");
+    }
+
+    /// <summary>Removes a backend and its runtime state. A seeded backend's id is remembered, so the next start
+    /// does not seed it again.</summary>
+    public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ScriptEvaluateAsync(
+            DeleteScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.States, BackendKeys.Statuses], [id], cancellationToken);
+        var deleted = reply.AsString() == "deleted";
+        if (deleted)
+        {
+            await AnnounceAsync(BackendRegistryChangeKinds.Deleted, id, cancellationToken);
+        }
+
+        return deleted;
+    }
+
+    /// <summary>
+    /// Removes the backends an earlier <c>ORCHESTRATOR_COMFY_NODES</c> added that the variable no longer lists, so
+    /// nodes whose address changed (the AppHost's emulators get new ports on every start) do not pile up as
+    /// offline backends. Backends from config.yaml or the API are never removed here. Returns the removed ids.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RemoveUnlistedEnvironmentBackendsAsync(IReadOnlySet<string> listed, CancellationToken cancellationToken)
+    {
+        var removed = new List<string>();
+        var stored = await redis.HashGetAllAsync(BackendKeys.Definitions, cancellationToken);
+        foreach (var (id, json) in stored)
+        {
+            if (listed.Contains(id) || Deserialize(id, json) is not { Source: BackendSource.Environment })
+            {
+                continue;
+            }
+
+            var reply = await redis.ScriptEvaluateAsync(
+                RemoveIfUnchangedScript, [BackendKeys.Definitions, BackendKeys.States, BackendKeys.Statuses], [id, json], cancellationToken);
+            if (reply.AsString() == "deleted")
+            {
+                removed.Add(id);
+                await AnnounceAsync(BackendRegistryChangeKinds.Deleted, id, cancellationToken);
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Adds a backend from config.yaml or COMFY_NODES unless its id exists or was deleted through the
+    /// API. Several replicas seeding at once add each backend once. True when it was added.</summary>
+    public async Task<bool> SeedAsync(BackendDefinition backend, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ScriptEvaluateAsync(
+            SeedScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds], [backend.Id, Serialize(backend)], cancellationToken);
+        var answer = reply.AsString();
+        if (answer == "deleted")
+        {
+            logger.LogInformation("Not seeding backend {Id}: it was deleted through the API (POST it again to restore it)", backend.Id);
+        }
+
+        if (answer != "saved")
+        {
+            return false;
+        }
+
+        await AnnounceAsync(BackendRegistryChangeKinds.Seeded, backend.Id, cancellationToken);
+        return true;
+    }
+
+    private BackendDefinition? Deserialize(string id, string json)
+    {
+        try
+        {
+            var backend = JsonSerializer.Deserialize<BackendDefinition>(json, Json);
+            if (backend is not null && backend.Id == id)
+            {
+                return backend;
+            }
+
+            logger.LogWarning("Ignored the backend stored under {Id}: it names another id or is null", id);
+        }
+        catch (JsonException ex)
+        {
+            logger.LogWarning(ex, "Ignored the backend stored under {Id}: it is not valid JSON", id);
+        }
+
+        return null;
+    }
+
+    private static BackendWriteStatus Parse(string? answer) => answer switch
+    {
+        "saved" => BackendWriteStatus.Saved,
+        "id-taken" => BackendWriteStatus.IdTaken,
+        "not-found" => BackendWriteStatus.NotFound,
+        _ => throw new InvalidOperationException($"The backend registry script answered '{answer}'."),
+    };
+
+    private Task AnnounceAsync(BackendWriteStatus status, string change, string id, CancellationToken cancellationToken) =>
+        status == BackendWriteStatus.Saved ? AnnounceAsync(change, id, cancellationToken) : Task.CompletedTask;
+
+    private async Task AnnounceAsync(string change, string id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await eventBus.PublishAsync(BackendKeys.RegistryChanges, new BackendRegistryChanged(change, id, timeProvider.GetUtcNow()), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The change is saved; lease holders still see it at their next renewal.
+            logger.LogWarning(ex, "Saved a backend change ({Change} {Id}) but could not announce it", change, id);
+        }
+    }
+
+    private static JsonSerializerOptions CreateJson()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { TypeInfoResolver = new DefaultJsonTypeInfoResolver() };
+        ApiJson.Apply(options, JsonNamingPolicy.SnakeCaseLower);
+        options.MakeReadOnly();
+        return options;
+    }
+}

@@ -1,0 +1,187 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DirectorsConsole.BackendService.Tests.Dispatch;
+
+/// <summary>
+/// A private Garnet, ComfyUI emulators as processes (backends <c>emu-0</c>, <c>emu-1</c>… seeded from config), and
+/// BackendService replicas in memory on that Garnet, with short probe, lease and dispatch intervals. Commands are
+/// enqueued and events collected through a Redis client of the test's own, so they outlive any replica.
+/// </summary>
+public sealed class DispatchRig : IAsyncDisposable
+{
+    private readonly RedisServerProcess _garnet;
+    private readonly RedisConnection _redis;
+    private readonly RedisSubscriber _subscriber;
+    private readonly IAsyncDisposable _subscription;
+    private readonly int _maxConcurrentJobs;
+
+    private DispatchRig(RedisServerProcess garnet, RedisConnection redis, RedisSubscriber subscriber, IEventBus bus, IAsyncDisposable subscription,
+        RenderEventLog events, IReadOnlyList<ComfyEmulatorProcess> emulators, int maxConcurrentJobs)
+    {
+        _garnet = garnet;
+        _redis = redis;
+        _subscriber = subscriber;
+        _subscription = subscription;
+        _maxConcurrentJobs = maxConcurrentJobs;
+        Bus = bus;
+        Events = events;
+        Emulators = emulators;
+        Queue = new RedisDurableQueue(redis, NullLogger<RedisDurableQueue>.Instance, TimeProvider.System);
+    }
+
+    public IEventBus Bus { get; }
+
+    public IDurableQueue Queue { get; }
+
+    public IRedisConnection Redis => _redis;
+
+    public RenderEventLog Events { get; }
+
+    public IReadOnlyList<ComfyEmulatorProcess> Emulators { get; }
+
+    public List<ServiceFactory<Program>> Replicas { get; } = [];
+
+    public static string BackendId(int index) => $"emu-{index.ToString(CultureInfo.InvariantCulture)}";
+
+    public static async Task<DispatchRig> StartAsync(int emulators = 1, int replicas = 1, int maxConcurrentJobs = 1, IReadOnlyList<string>? emulatorOptions = null)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var garnet = await RedisServerProcess.StartGarnetAsync(cancellationToken: cancellationToken);
+        var options = new RedisOptions { ConnectionString = garnet.ConnectionString };
+        var redis = new RedisConnection(options);
+        var subscriber = new RedisSubscriber(options);
+        var bus = new RedisEventBus(redis, subscriber, NullLogger<RedisEventBus>.Instance, TimeProvider.System);
+        var events = new RenderEventLog();
+        var subscription = await bus.SubscribeAsync<RenderEvent>(RenderChannels.RenderEvents, events.AddAsync, cancellationToken: cancellationToken);
+        var nodes = await Task.WhenAll(Enumerable.Range(0, emulators).Select(_ => ComfyEmulatorProcess.StartAsync(emulatorOptions ?? ["--step-delay-ms", "20"], cancellationToken)));
+        var rig = new DispatchRig(garnet, redis, subscriber, bus, subscription, events, nodes, maxConcurrentJobs);
+        for (var i = 0; i < replicas; i++)
+        {
+            rig.AddReplica();
+        }
+
+        foreach (var index in Enumerable.Range(0, emulators))
+        {
+            await rig.WaitUntilOnlineAsync(BackendId(index));
+        }
+
+        return rig;
+    }
+
+    public ServiceFactory<Program> AddReplica()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Backends:Probe:Interval"] = "00:00:00.5",
+            ["Backends:Probe:Timeout"] = "00:00:01",
+            ["Backends:Leases:Ttl"] = "00:00:03",
+            ["Backends:Leases:RenewalInterval"] = "00:00:01",
+            ["Backends:Dispatch:HealthCheckInterval"] = "00:00:00.2",
+            ["Backends:Dispatch:ReconcileInterval"] = "00:00:02",
+            ["Backends:Dispatch:OfflineGrace"] = "00:00:05",
+            ["Backends:Dispatch:RequestTimeout"] = "00:00:05",
+            ["Backends:Dispatch:RouterVisibilityTimeout"] = "00:00:05",
+            ["Backends:Dispatch:BackendVisibilityTimeout"] = "00:00:08",
+            ["Backends:Dispatch:RouterRetryDelay"] = "00:00:00.2",
+            ["Backends:Dispatch:PostRetryDelay"] = "00:00:00.2",
+        };
+        for (var i = 0; i < Emulators.Count; i++)
+        {
+            var prefix = $"backends:{i.ToString(CultureInfo.InvariantCulture)}:";
+            settings[prefix + "id"] = BackendId(i);
+            settings[prefix + "host"] = "127.0.0.1";
+            settings[prefix + "port"] = Emulators[i].Port.ToString(CultureInfo.InvariantCulture);
+            settings[prefix + "max_concurrent_jobs"] = _maxConcurrentJobs.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var factory = new ServiceFactory<Program>(_garnet.ConnectionString, settings);
+        _ = factory.Services; // starts the host
+        Replicas.Add(factory);
+        return factory;
+    }
+
+    public async Task WaitUntilOnlineAsync(string backendId)
+    {
+        var states = Replicas[0].Services.GetRequiredService<BackendStateStore>();
+        var state = await Eventually.ReturnsAsync(
+            () => states.GetAsync(backendId, TestContext.Current.CancellationToken), s => s?.Online == true, TimeSpan.FromSeconds(30));
+        Assert.True(state?.Online, $"Backend {backendId} did not come online: {state?.Status} {state?.LastError}");
+    }
+
+    public async Task<RunPromptCommand> EnqueueAsync(JsonObject prompt, string? backendId = null, long? seed = null, string? jobId = null)
+    {
+        var command = new RunPromptCommand(Guid.NewGuid().ToString(), jobId ?? "job-" + Guid.NewGuid().ToString("N")[..8], backendId, prompt, DateTimeOffset.UtcNow)
+        {
+            Seed = seed,
+            Workflow = new JsonObject { ["nodes"] = new JsonArray(), ["links"] = new JsonArray(), ["version"] = 0.4 },
+        };
+        await Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, TestContext.Current.CancellationToken);
+        return command;
+    }
+
+    /// <summary>TestProgressImage → SaveImage, as in progress_success.jsonl.</summary>
+    public static JsonObject ProgressWorkflow(int steps, int delayMs, long seed = 1, bool fail = false) => new()
+    {
+        ["1"] = new JsonObject
+        {
+            ["class_type"] = "TestProgressImage",
+            ["inputs"] = new JsonObject { ["steps"] = steps, ["delay_ms"] = delayMs, ["seed"] = seed, ["width"] = 32, ["height"] = 24, ["fail"] = fail },
+        },
+        ["2"] = new JsonObject
+        {
+            ["class_type"] = "SaveImage",
+            ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = "dispatch/run" },
+        },
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var replica in Replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        foreach (var emulator in Emulators)
+        {
+            await emulator.DisposeAsync();
+        }
+
+        await _subscription.DisposeAsync();
+        await _subscriber.DisposeAsync();
+        await _redis.DisposeAsync();
+        await _garnet.DisposeAsync();
+    }
+}
+
+/// <summary>Every render event seen on the channel, in arrival order.</summary>
+public sealed class RenderEventLog
+{
+    private readonly ConcurrentQueue<RenderEvent> _events = new();
+
+    public Task AddAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    {
+        _events.Enqueue(renderEvent);
+        return Task.CompletedTask;
+    }
+
+    public IReadOnlyList<RenderEvent> For(string promptId) => _events.Where(e => e.PromptId == promptId).ToList();
+
+    /// <summary>Waits for the prompt's final event (or the event of <paramref name="kind"/>).</summary>
+    public async Task<RenderEvent> WaitForAsync(string promptId, string? kind = null, TimeSpan? timeout = null)
+    {
+        var found = await Eventually.ReturnsAsync(
+            () => Task.FromResult(For(promptId).FirstOrDefault(e => kind is null ? RenderEventKinds.IsFinal(e.Kind) : e.Kind == kind)),
+            e => e is not null,
+            timeout ?? TimeSpan.FromSeconds(30));
+        Assert.True(found is not null, $"No {kind ?? "final"} event for prompt {promptId}; saw: {string.Join(", ", For(promptId).Select(e => e.Kind))}");
+        return found;
+    }
+}

@@ -1,0 +1,299 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using DirectorsConsole.BackendService.Dispatch;
+using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DirectorsConsole.BackendService.Tests.Dispatch;
+
+/// <summary>Prompts dispatched by BackendService to the ComfyUI emulator, end to end through Redis.</summary>
+public sealed class DispatchTests
+{
+    private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47];
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task PromptRunsToCompletionWithProgressAndViewableOutput()
+    {
+        // Arrange
+        await using var rig = await DispatchRig.StartAsync();
+
+        // Act
+        var command = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 5, delayMs: 60), seed: 4242);
+        var completed = await rig.Events.WaitForAsync(command.PromptId);
+
+        // Assert: the events, in order
+        Assert.Equal(RenderEventKinds.Completed, completed.Kind);
+        var kinds = rig.Events.For(command.PromptId).Select(e => e.Kind).Where(k => k != RenderEventKinds.Preview).ToList();
+        Assert.Equal(RenderEventKinds.Accepted, kinds[0]);
+        Assert.True(kinds.IndexOf(RenderEventKinds.Started) is > 0, string.Join(",", kinds));
+        var progress = rig.Events.For(command.PromptId).Where(e => e.Kind == RenderEventKinds.Progress).ToList();
+        Assert.NotEmpty(progress);
+        Assert.Equal(progress.Select(p => p.Percent), progress.Select(p => p.Percent).Order());
+        Assert.Contains(progress, p => p is { StepsTotal: 5, StepsDone: > 0, Node: "1", NodeClass: "TestProgressImage" });
+        Assert.All(rig.Events.For(command.PromptId), e => Assert.Equal(DispatchRig.BackendId(0), e.BackendId));
+        Assert.Equal(command.JobId, completed.JobId);
+        Assert.Equal(100, completed.Percent);
+        var image = Assert.Single(completed.Outputs!, o => o.Kind == "images");
+        Assert.Equal("2", image.NodeId);
+        Assert.Equal("dispatch", image.Subfolder);
+
+        // Assert: the seed went into the prompt the node ran
+        var history = JsonNode.Parse(await rig.Emulators[0].Client.GetStringAsync($"history/{command.PromptId}", Token))!;
+        Assert.Equal(4242, (long)history[command.PromptId]!["prompt"]![2]!["1"]!["inputs"]!["seed"]!);
+
+        // Assert: the image comes through the view proxy
+        using var client = rig.Replicas[0].CreateClient();
+        using var response = await client.GetAsync(
+            $"/api/backends/{DispatchRig.BackendId(0)}/view?filename={Uri.EscapeDataString(image.Filename!)}&subfolder={image.Subfolder}&type={image.Type}", Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("image/png", response.Content.Headers.ContentType?.MediaType);
+        var bytes = await response.Content.ReadAsByteArrayAsync(Token);
+        Assert.Equal(PngSignature, bytes[..4]);
+
+        // Assert: the last state is kept and nothing is left in flight
+        Assert.Equal(RenderEventKinds.Completed, await rig.Redis.HashGetAsync(RenderChannels.PromptStateKey(command.PromptId), "status", Token));
+        Assert.Empty(await rig.Redis.HashGetAllAsync(BackendKeys.InFlight(DispatchRig.BackendId(0)), Token));
+    }
+
+    [Fact]
+    public async Task FailingNodeReportsComfyExceptionAndNode()
+    {
+        // Arrange
+        await using var rig = await DispatchRig.StartAsync();
+
+        // Act
+        var command = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 6, delayMs: 20, fail: true));
+        var failed = await rig.Events.WaitForAsync(command.PromptId);
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Failed, failed.Kind);
+        Assert.Equal("RuntimeError", failed.ErrorType);
+        Assert.Equal("1", failed.Node);
+        Assert.Equal("TestProgressImage", failed.NodeClass);
+        Assert.Contains("deliberate failure", failed.Error);
+    }
+
+    [Fact]
+    public async Task RefusedWorkflowFailsAsInvalidNamingNodeAndInput()
+    {
+        // Arrange
+        await using var rig = await DispatchRig.StartAsync();
+        var prompt = JsonNode.Parse("""
+            {"1": {"class_type": "EmptyImage", "inputs": {"width": 0, "height": 64, "batch_size": 1, "color": 0}},
+             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bad"}}}
+            """)!.AsObject();
+
+        // Act
+        var command = await rig.EnqueueAsync(prompt);
+        var failed = await rig.Events.WaitForAsync(command.PromptId);
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Failed, failed.Kind);
+        Assert.Equal(RenderErrorTypes.InvalidWorkflow, failed.ErrorType);
+        Assert.Contains("Node 1 (EmptyImage): input 'width'", failed.Error);
+        Assert.DoesNotContain(rig.Events.For(command.PromptId), e => e.Kind == RenderEventKinds.Accepted);
+    }
+
+    [Fact]
+    public async Task UnknownBackendFailsWithNoEligibleBackend()
+    {
+        // Arrange
+        await using var rig = await DispatchRig.StartAsync();
+
+        // Act
+        var command = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(1, 1), backendId: "no-such-node");
+        var failed = await rig.Events.WaitForAsync(command.PromptId);
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Failed, failed.Kind);
+        Assert.Equal(RenderErrorTypes.NoEligibleBackend, failed.ErrorType);
+        Assert.Contains("no-such-node", failed.Error);
+    }
+
+    [Fact]
+    public async Task CancelInterruptsOnlyThatPromptAndTheNextOneStillRuns()
+    {
+        // Arrange: two jobs on one node; the first runs long, the second waits behind it
+        await using var rig = await DispatchRig.StartAsync(maxConcurrentJobs: 2);
+        var cancellation = rig.Replicas[0].Services.GetRequiredService<RenderCancellation>();
+        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 400, delayMs: 50, seed: 11), backendId: DispatchRig.BackendId(0));
+        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
+        var second = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 3, delayMs: 20, seed: 12), backendId: DispatchRig.BackendId(0));
+        await rig.Events.WaitForAsync(second.PromptId, RenderEventKinds.Accepted);
+
+        // Act
+        await cancellation.RequestAsync(first.PromptId, null, Token);
+
+        // Assert
+        var interrupted = await rig.Events.WaitForAsync(first.PromptId);
+        Assert.Equal(RenderEventKinds.Interrupted, interrupted.Kind);
+        Assert.Equal("cancelled", interrupted.Error);
+        var next = await rig.Events.WaitForAsync(second.PromptId);
+        Assert.Equal(RenderEventKinds.Completed, next.Kind);
+        Assert.Contains(rig.Events.For(second.PromptId), e => e.Kind == RenderEventKinds.Started);
+    }
+
+    [Fact]
+    public async Task CancelBeforeThePromptStartsDropsIt()
+    {
+        // Arrange: the cancel is asked for before the command is even enqueued
+        await using var rig = await DispatchRig.StartAsync();
+        var cancellation = rig.Replicas[0].Services.GetRequiredService<RenderCancellation>();
+        var promptId = Guid.NewGuid().ToString();
+        await cancellation.RequestAsync(promptId, null, Token);
+
+        // Act
+        var command = new RunPromptCommand(promptId, "job-cancelled", null, DispatchRig.ProgressWorkflow(3, 10), DateTimeOffset.UtcNow);
+        await rig.Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, Token);
+        var interrupted = await rig.Events.WaitForAsync(promptId);
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Interrupted, interrupted.Kind);
+        Assert.Equal("cancelled before it started", interrupted.Error);
+        var history = JsonNode.Parse(await rig.Emulators[0].Client.GetStringAsync($"history/{promptId}", Token))!.AsObject();
+        Assert.Empty(history);
+    }
+
+    [Fact]
+    public async Task DroppedSocketMidRunStillCompletes()
+    {
+        // Arrange
+        await using var rig = await DispatchRig.StartAsync();
+        var command = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 20, delayMs: 50));
+        await rig.Events.WaitForAsync(command.PromptId, RenderEventKinds.Progress);
+
+        // Act
+        using var drop = await rig.Emulators[0].Client.PostAsync("_emulator/drop-sockets", null, Token);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.OK, drop.StatusCode);
+        var completed = await rig.Events.WaitForAsync(command.PromptId);
+        Assert.Equal(RenderEventKinds.Completed, completed.Kind);
+        Assert.Contains(completed.Outputs!, o => o.Kind == "images");
+    }
+
+    [Fact]
+    public async Task RestartedNodeLosesThePromptOnceAndKeepsWorking()
+    {
+        // Arrange
+        await using var rig = await DispatchRig.StartAsync();
+        var command = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 400, delayMs: 50));
+        await rig.Events.WaitForAsync(command.PromptId, RenderEventKinds.Progress);
+
+        // Act: as if ComfyUI restarted: the running prompt vanishes with its history
+        using var restart = await rig.Emulators[0].Client.PostAsync("_emulator/restart", null, Token);
+        var lost = await rig.Events.WaitForAsync(command.PromptId);
+        var next = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 5));
+        var completed = await rig.Events.WaitForAsync(next.PromptId);
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Failed, lost.Kind);
+        Assert.Equal(RenderErrorTypes.BackendLost, lost.ErrorType);
+        Assert.Equal(RenderEventKinds.Completed, completed.Kind);
+        Assert.Single(rig.Events.For(command.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
+    }
+
+    [Fact]
+    public async Task KilledNodeFailsItsPromptWithBackendLost()
+    {
+        // Arrange
+        await using var rig = await DispatchRig.StartAsync();
+        var command = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 400, delayMs: 50));
+        await rig.Events.WaitForAsync(command.PromptId, RenderEventKinds.Progress);
+
+        // Act
+        await rig.Emulators[0].KillAsync();
+        var lost = await rig.Events.WaitForAsync(command.PromptId, timeout: TimeSpan.FromSeconds(20));
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Failed, lost.Kind);
+        Assert.Equal(RenderErrorTypes.BackendLost, lost.ErrorType);
+        Assert.Contains("offline", lost.Error);
+        Assert.Empty(await rig.Redis.HashGetAllAsync(BackendKeys.InFlight(DispatchRig.BackendId(0)), Token));
+    }
+
+    [Fact]
+    public async Task DuplicateCommandIsPostedOnce()
+    {
+        // Arrange
+        await using var rig = await DispatchRig.StartAsync();
+        var command = new RunPromptCommand(Guid.NewGuid().ToString(), "job-dup", null, DispatchRig.ProgressWorkflow(3, 10, seed: 77), DateTimeOffset.UtcNow);
+
+        // Act: the same command delivered twice, as after a crash between enqueue and ack
+        await rig.Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, Token);
+        await rig.Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, Token);
+        var completed = await rig.Events.WaitForAsync(command.PromptId);
+        var drained = await Eventually.ReturnsAsync(
+            async () => (await rig.Queue.GetCountsAsync(RenderChannels.DispatchQueue, Token), await rig.Queue.GetCountsAsync(RenderChannels.BackendQueue(DispatchRig.BackendId(0)), Token)),
+            counts => counts.Item1 is { Waiting: 0, InFlight: 0 } && counts.Item2 is { Waiting: 0, InFlight: 0 });
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Completed, completed.Kind);
+        Assert.Equal(0, drained.Item2.Waiting + drained.Item2.InFlight);
+        Assert.Single(rig.Events.For(command.PromptId), e => e.Kind == RenderEventKinds.Accepted);
+        Assert.Single(rig.Events.For(command.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
+    }
+
+    [Fact]
+    public async Task TwoReplicasKeepOnePromptPerNodeAndHandOverOnDispose()
+    {
+        // Arrange: two nodes with max_concurrent_jobs 1 and two BackendService replicas on one Redis
+        await using var rig = await DispatchRig.StartAsync(emulators: 2, replicas: 2);
+        await Eventually.ReturnsAsync(() => Task.FromResult(HeldBy(rig)), held => held.All(h => h is not null), TimeSpan.FromSeconds(20));
+        var commands = new List<RunPromptCommand>();
+        for (var i = 0; i < 8; i++)
+        {
+            commands.Add(await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 6, delayMs: 80, seed: 100 + i)));
+        }
+
+        // Act: sample both nodes' queues and in-flight hashes while the prompts run; dispose the replica holding
+        // emu-0's lease once some prompts have finished
+        var maxOnNode = new int[2];
+        var maxInFlight = new long[2];
+        var disposed = false;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (commands.Any(c => !rig.Events.For(c.PromptId).Any(e => RenderEventKinds.IsFinal(e.Kind))) && DateTime.UtcNow < deadline)
+        {
+            for (var node = 0; node < 2; node++)
+            {
+                var queue = JsonNode.Parse(await rig.Emulators[node].Client.GetStringAsync("queue", Token))!;
+                maxOnNode[node] = Math.Max(maxOnNode[node], queue["queue_running"]!.AsArray().Count + queue["queue_pending"]!.AsArray().Count);
+                var inFlight = (await rig.Redis.ExecuteAsync(["HLEN", BackendKeys.InFlight(DispatchRig.BackendId(node))], Token)).AsInt64();
+                maxInFlight[node] = Math.Max(maxInFlight[node], inFlight);
+            }
+
+            if (!disposed && commands.Count(c => rig.Events.For(c.PromptId).Any(e => e.Kind == RenderEventKinds.Completed)) >= 2)
+            {
+                var holder = HeldBy(rig)[0];
+                if (holder is not null)
+                {
+                    rig.Replicas.Remove(holder);
+                    await holder.DisposeAsync();
+                    disposed = true;
+                }
+            }
+
+            await Task.Delay(30, Token);
+        }
+
+        // Assert
+        Assert.True(disposed, "No replica held emu-0's lease");
+        Assert.All(commands, c => Assert.Equal(RenderEventKinds.Completed, rig.Events.For(c.PromptId).LastOrDefault(e => RenderEventKinds.IsFinal(e.Kind))?.Kind));
+        Assert.All(commands, c => Assert.Single(rig.Events.For(c.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
+        Assert.Equal([1, 1], maxOnNode);
+        Assert.Equal([1L, 1L], maxInFlight);
+        Assert.Contains(commands, c => rig.Events.For(c.PromptId).Any(e => e.BackendId == DispatchRig.BackendId(0)));
+        Assert.Contains(commands, c => rig.Events.For(c.PromptId).Any(e => e.BackendId == DispatchRig.BackendId(1)));
+    }
+
+    /// <summary>For each backend, the replica holding its lease (null while none does).</summary>
+    private static ServiceFactory<Program>?[] HeldBy(DispatchRig rig) =>
+        Enumerable.Range(0, rig.Emulators.Count)
+            .Select(i => rig.Replicas.FirstOrDefault(r => r.Services.GetRequiredService<BackendLeaseManager>().Holds(DispatchRig.BackendId(i))))
+            .ToArray();
+}
