@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Messages;
 using DirectorsConsole.ServiceDefaults.Redis;
 

@@ -1,6 +1,7 @@
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.Extensions.Options;
 

@@ -64,9 +64,6 @@ public sealed class DispatchOptions
     /// <summary>How long the last state of a prompt (<c>dc:render:prompt:{id}</c>) is kept.</summary>
     public TimeSpan PromptStateExpiry { get; set; } = TimeSpan.FromDays(7);
 
-    /// <summary>How long a cancel request (<c>dc:render:cancel:{id}</c>) is remembered.</summary>
-    public TimeSpan CancelExpiry { get; set; } = TimeSpan.FromDays(1);
-
     /// <summary>Previews larger than this are not published.</summary>
     public int PreviewMaxBytes { get; set; } = 1024 * 1024;
 
@@ -107,7 +104,6 @@ public sealed class DispatchOptionsValidator : IValidateOptions<DispatchOptions>
         Positive(options.HealthCheckInterval, nameof(options.HealthCheckInterval));
         Positive(options.ReconcileInterval, nameof(options.ReconcileInterval));
         Positive(options.PromptStateExpiry, nameof(options.PromptStateExpiry));
-        Positive(options.CancelExpiry, nameof(options.CancelExpiry));
         Positive(options.PreviewMinInterval, nameof(options.PreviewMinInterval));
         if (options.SocketReconnectMaxDelay < options.SocketReconnectMinDelay)
         {

@@ -1,6 +1,7 @@
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.ServiceDefaults.Messages;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;

@@ -1,17 +1,18 @@
+using DirectorsConsole.ServiceDefaults.Backends;
 namespace DirectorsConsole.BackendService.Infrastructure;
 
 /// <summary>Every Redis key and channel of the backend registry, runtime state and leases.</summary>
 public static class BackendKeys
 {
-    /// <summary>Hash: backend id → <see cref="Model.BackendDefinition"/> as snake_case JSON.</summary>
-    public const string Definitions = "dc:backends";
+    /// <summary>Hash: backend id → <see cref="ServiceDefaults.Backends.BackendDefinition"/> as snake_case JSON.</summary>
+    public const string Definitions = BackendDirectoryKeys.Definitions;
 
     /// <summary>Set of ids of config.yaml / COMFY_NODES backends deleted through the API, so that seeding at the
     /// next start does not bring them back. A POST of the same id removes it.</summary>
     public const string DeletedSeeds = "dc:backends:deleted";
 
-    /// <summary>Hash: backend id → <see cref="Model.BackendRuntimeState"/> as snake_case JSON.</summary>
-    public const string States = "dc:backends:state";
+    /// <summary>Hash: backend id → <see cref="ServiceDefaults.Backends.BackendRuntimeState"/> as snake_case JSON.</summary>
+    public const string States = BackendDirectoryKeys.States;
 
     /// <summary>Hash: backend id → its last saved status alone, so the save script can tell a status change
     /// without parsing JSON in Lua.</summary>

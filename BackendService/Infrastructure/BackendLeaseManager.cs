@@ -1,4 +1,5 @@
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.Extensions.Options;
 

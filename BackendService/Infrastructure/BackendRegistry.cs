@@ -1,7 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
 using DirectorsConsole.BackendService.Model;
-using DirectorsConsole.ServiceDefaults.Hosting;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Redis;
 
 namespace DirectorsConsole.BackendService.Infrastructure;
@@ -75,7 +74,7 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
     private const int MaxReplaceAttempts = 10;
 
     /// <summary>The stored JSON: snake_case like the API (<c>source</c> as <c>config|environment|api</c>).</summary>
-    public static JsonSerializerOptions Json { get; } = CreateJson();
+    public static JsonSerializerOptions Json => BackendDirectory.Json;
 
     public static string Serialize(BackendDefinition backend) => JsonSerializer.Serialize(backend, Json);
 
@@ -251,13 +250,5 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
             // The change is saved; lease holders still see it at their next renewal.
             logger.LogWarning(ex, "Saved a backend change ({Change} {Id}) but could not announce it", change, id);
         }
-    }
-
-    private static JsonSerializerOptions CreateJson()
-    {
-        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { TypeInfoResolver = new DefaultJsonTypeInfoResolver() };
-        ApiJson.Apply(options, JsonNamingPolicy.SnakeCaseLower);
-        options.MakeReadOnly();
-        return options;
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.BackendService.Infrastructure;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Messages;
 using DirectorsConsole.ServiceDefaults.Redis;
 

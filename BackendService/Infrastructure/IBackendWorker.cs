@@ -1,4 +1,5 @@
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 
 namespace DirectorsConsole.BackendService.Infrastructure;
 

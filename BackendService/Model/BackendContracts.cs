@@ -1,3 +1,4 @@
+using DirectorsConsole.ServiceDefaults.Backends;
 namespace DirectorsConsole.BackendService.Model;
 
 /// <summary>The body of POST and PUT /api/backends. Every field is optional in JSON so that a missing host is

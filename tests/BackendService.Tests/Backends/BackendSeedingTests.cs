@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.Configuration;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 
 namespace DirectorsConsole.BackendService.Tests.Backends;
 

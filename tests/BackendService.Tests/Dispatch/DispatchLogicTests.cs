@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
 
 namespace DirectorsConsole.BackendService.Tests.Dispatch;
 

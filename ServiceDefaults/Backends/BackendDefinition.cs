@@ -1,4 +1,6 @@
-namespace DirectorsConsole.BackendService.Model;
+using System.Text.Json.Serialization;
+
+namespace DirectorsConsole.ServiceDefaults.Backends;
 
 /// <summary>Where a backend's definition came from: config.yaml seeds, <c>ORCHESTRATOR_COMFY_NODES</c>, or the API.</summary>
 public enum BackendSource
@@ -24,5 +26,6 @@ public sealed record BackendDefinition(
     BackendSource Source)
 {
     /// <summary>The ComfyUI base address, e.g. <c>http://192.168.1.100:8188/</c> (IPv6 hosts bracketed).</summary>
+    [JsonIgnore]
     public Uri BaseAddress => new UriBuilder(Uri.UriSchemeHttp, Host, Port).Uri;
 }

@@ -1,4 +1,6 @@
-namespace DirectorsConsole.BackendService.Model;
+using System.Text.Json.Serialization;
+
+namespace DirectorsConsole.ServiceDefaults.Backends;
 
 /// <summary>Values of <see cref="BackendRuntimeState.Status"/>, as the original's BackendInfo.</summary>
 public static class BackendStatuses
@@ -16,6 +18,7 @@ public static class BackendStatuses
 /// </summary>
 public sealed record BackendRuntimeState(string BackendId, string Status, DateTimeOffset UpdatedAt)
 {
+    [JsonIgnore]
     public bool Online => Status is BackendStatuses.Idle or BackendStatuses.Busy;
 
     public string? GpuName { get; init; }

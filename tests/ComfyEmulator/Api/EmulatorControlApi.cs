@@ -1,0 +1,66 @@
+using DirectorsConsole.ComfyEmulator.Control;
+using DirectorsConsole.ComfyEmulator.Execution;
+using DirectorsConsole.ComfyEmulator.Queue;
+using DirectorsConsole.ComfyEmulator.Realtime;
+using DirectorsConsole.ComfyEmulator.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace DirectorsConsole.ComfyEmulator.Api;
+
+public sealed record DroppedSockets(int Dropped);
+
+public sealed record ControlError(string Detail);
+
+/// <summary>
+/// The emulator's own control surface under <c>/_emulator</c>, a prefix ComfyUI never uses (and not repeated
+/// under <c>/api</c>), so a ComfyUI client cannot reach it by accident. Bodies are snake_case JSON.
+/// </summary>
+public static class EmulatorControlApi
+{
+    public static WebApplication MapEmulatorControlApi(this WebApplication app)
+    {
+        var control = app.MapGroup("/_emulator");
+        control.MapGet("/config", GetConfig);
+        control.MapPost("/config", PostConfig);
+        control.MapPost("/stall", Stall);
+        control.MapPost("/unstall", Unstall);
+        control.MapPost("/drop-sockets", DropSockets);
+        control.MapPost("/restart", Restart);
+        return app;
+    }
+
+    public static Ok<EmulatorSettings> GetConfig(EmulatorKnobs knobs) => TypedResults.Ok(knobs.Current);
+
+    public static Results<Ok<EmulatorSettings>, BadRequest<ControlError>> PostConfig(EmulatorSettingsChange change, EmulatorKnobs knobs) =>
+        knobs.TryApply(change) is { } problem ? TypedResults.BadRequest(new ControlError(problem)) : TypedResults.Ok(knobs.Current);
+
+    /// <summary>Prompts are still accepted and started, but each waits at its next node or step until un-stalled.</summary>
+    public static Ok<EmulatorSettings> Stall(EmulatorKnobs knobs)
+    {
+        knobs.Stall();
+        return TypedResults.Ok(knobs.Current);
+    }
+
+    public static Ok<EmulatorSettings> Unstall(EmulatorKnobs knobs)
+    {
+        knobs.Unstall();
+        return TypedResults.Ok(knobs.Current);
+    }
+
+    /// <summary>Aborts every WebSocket without a close handshake, like a network failure.</summary>
+    public static Ok<DroppedSockets> DropSockets(ClientHub hub) => TypedResults.Ok(new DroppedSockets(hub.DropAll()));
+
+    /// <summary>
+    /// Behaves as if ComfyUI were restarted: the running prompt vanishes without another message or a history entry,
+    /// the queue, history, cache and prompt counter are reset, the temp folder is emptied and every socket is dropped.
+    /// Output files stay, as they do on disk; new files continue their counters.
+    /// </summary>
+    public static NoContent Restart(PromptQueue queue, OutputCache cache, ClientHub hub, ComfyFolders folders)
+    {
+        queue.Restart();
+        cache.Clear();
+        hub.DropAll();
+        folders.ClearTemp();
+        return TypedResults.NoContent();
+    }
+}

@@ -1,0 +1,3 @@
+using DirectorsConsole.ComfyEmulator;
+
+return await EmulatorApp.RunAsync(args);
