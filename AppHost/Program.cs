@@ -16,7 +16,7 @@ try
 
     var paths = builder.AddProject("path-service").WithReference(redis).WaitFor(redis).WithHttpHealthCheck("/health");
     var jobs = builder.AddProject("job-service").WithReference(redis).WaitFor(redis).WithHttpHealthCheck("/health");
-    var backends = builder.AddProject("backend-service").WithReference(redis).WaitFor(redis).WithReference(comfyNodes)
+    var backends = builder.AddProject("backend-service").WithReference(redis).WaitFor(redis).WithComfyNodes(comfyNodes)
         .WithHttpHealthCheck("/health");
     var gallery = builder.AddProject("gallery-service").WithReference(redis).WaitFor(redis).WithHttpHealthCheck("/health");
 

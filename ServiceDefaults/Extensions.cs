@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.OpenApi;
@@ -47,7 +48,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
         builder.AddRedisClient();
         builder.Services.AddApiErrorHandling();
-        builder.Services.AddHostedService<ParentProcessWatcher>();
+        builder.Services.AddParentProcessWatcher();
 
         builder.Services.AddEndpointsApiExplorer();
         builder.Services.AddSwaggerGen(options =>
@@ -56,6 +57,15 @@ public static class ServiceDefaultsExtensions
             options.SupportNonNullableReferenceTypes();
         });
         return builder;
+    }
+
+    /// <summary>Stops the app when the AppHost that started it is gone (<see cref="ParentProcessWatcher"/>); also
+    /// used by the ComfyUI emulator, which otherwise shares nothing with the services.</summary>
+    public static IServiceCollection AddParentProcessWatcher(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHostedService<ParentProcessWatcher>();
+        return services;
     }
 
     /// <summary>

@@ -32,6 +32,22 @@ public static class ResourceBuilderExtensions
         return builder;
     }
 
+    /// <summary>Sets an environment variable whose value is computed when the process starts (after every port is chosen).</summary>
+    public static IResourceBuilder<T> WithEnvironment<T>(this IResourceBuilder<T> builder, string name, Func<string> value)
+        where T : Resource
+    {
+        builder.Resource.Environment[name] = value;
+        return builder;
+    }
+
+    /// <summary>The number of replicas unless <c>--replicas</c> says otherwise.</summary>
+    public static IResourceBuilder<T> WithReplicas<T>(this IResourceBuilder<T> builder, int replicas)
+        where T : ExecutableResource
+    {
+        builder.Resource.Replicas = replicas;
+        return builder;
+    }
+
     public static IResourceBuilder<T> WithHttpHealthCheck<T>(this IResourceBuilder<T> builder, string path)
         where T : Resource => builder.WithHealthProbe(new HttpHealthProbe(path));
 
@@ -46,6 +62,15 @@ public static class ResourceBuilderExtensions
         where T : ExecutableResource
     {
         builder.Resource.Arguments = argumentsForPort;
+        return builder;
+    }
+
+    /// <summary>Appends arguments to those the resource already has (a project's are <c>{assembly}</c>).</summary>
+    public static IResourceBuilder<T> WithAdditionalArgs<T>(this IResourceBuilder<T> builder, Func<int, IReadOnlyList<string>> argumentsForPort)
+        where T : ExecutableResource
+    {
+        var existing = builder.Resource.Arguments;
+        builder.Resource.Arguments = port => [.. existing(port), .. argumentsForPort(port)];
         return builder;
     }
 

@@ -46,6 +46,11 @@ public static class ResourceEnvironment
             }
         }
 
+        foreach (var (name, value) in resource.Environment)
+        {
+            environment[name] = value();
+        }
+
         return environment;
     }
 }

@@ -15,6 +15,9 @@ public abstract class Resource(string name)
 
     public IHealthProbe? HealthProbe { get; internal set; }
 
+    /// <summary>Variables computed once every port is chosen (Aspire's <c>WithEnvironment</c> callback form).</summary>
+    public Dictionary<string, Func<string>> Environment { get; } = new(StringComparer.Ordinal);
+
     public abstract IReadOnlyList<Uri> Endpoints { get; }
 }
 

@@ -10,7 +10,7 @@ namespace DirectorsConsole.ServiceDefaults.Hosting;
 /// hard-killed AppHost leaves no service running. Without the variable (a container, a real Aspire host)
 /// it does nothing.
 /// </summary>
-internal sealed class ParentProcessWatcher(
+public sealed class ParentProcessWatcher(
     IConfiguration configuration, IHostApplicationLifetime lifetime, ILogger<ParentProcessWatcher> logger, TimeProvider time)
     : BackgroundService
 {

@@ -129,6 +129,57 @@ public sealed class ModelTests : IDisposable
     }
 
     [Fact]
+    public void WithoutConfiguredNodesTwoEmulatorsRunAndTheBackendServiceIsToldTheirAddresses()
+    {
+        // Arrange
+        var settings = _root.Settings();
+        var builder = _root.Builder(settings);
+
+        // Act
+        var nodes = builder.AddComfyNodes("comfy-nodes");
+        var backend = builder.AddExecutable("backend-service", "true", "http", []).WithComfyNodes(nodes);
+        builder.Build();
+        var environment = ResourceEnvironment.For(backend.Resource, 0, settings, 1, null);
+
+        // Assert
+        var emulators = Assert.IsType<ExecutableResource>(nodes.Resource);
+        Assert.Equal(ComfyNodeExtensions.EmulatorName, emulators.Name);
+        Assert.Equal(2, emulators.Replicas);
+        var arguments = emulators.Arguments(emulators.Ports[1]);
+        Assert.EndsWith("ComfyEmulator.dll", arguments[0], StringComparison.Ordinal);
+        Assert.Equal(["--port", emulators.Ports[1].ToString(System.Globalization.CultureInfo.InvariantCulture)], arguments.Skip(1).Take(2));
+        Assert.Equal($"127.0.0.1:{emulators.Ports[0]},127.0.0.1:{emulators.Ports[1]}", environment["ORCHESTRATOR_COMFY_NODES"]);
+        Assert.Equal($"http://127.0.0.1:{emulators.Ports[1]}", environment["services__comfy-emulator__http__1"]);
+    }
+
+    [Fact]
+    public void TheNumberOfEmulatedNodesFollowsReplicas()
+    {
+        var builder = _root.Builder(_root.Settings(commandLine: AppHostCommandLine.Parse(["--replicas", "comfy-emulator=3"])));
+        var nodes = builder.AddComfyNodes("comfy-nodes");
+
+        builder.Build();
+
+        Assert.Equal(3, ((ExecutableResource)nodes.Resource).Ports.Count);
+    }
+
+    [Fact]
+    public void ConfiguredNodesAreNotPassedAsAVariableTheBackendServiceReadsThemItself()
+    {
+        var settings = _root.Settings(new() { ["ORCHESTRATOR_COMFY_NODES"] = "gpu1:8188" });
+        var builder = _root.Builder(settings);
+        var nodes = builder.AddComfyNodes("comfy-nodes");
+        var backend = builder.AddExecutable("backend-service", "true", "http", []).WithComfyNodes(nodes);
+        builder.Build();
+
+        var environment = ResourceEnvironment.For(backend.Resource, 0, settings, 1, null);
+
+        Assert.IsType<ExternalResource>(nodes.Resource);
+        Assert.False(environment.ContainsKey("ORCHESTRATOR_COMFY_NODES"));
+        Assert.Equal("http://gpu1:8188", environment["services__comfy-nodes__http__0"]);
+    }
+
+    [Fact]
     public void TheGatewayCannotHaveReplicas()
     {
         var settings = _root.Settings(commandLine: AppHostCommandLine.Parse(["--replicas", "gateway=2"]));

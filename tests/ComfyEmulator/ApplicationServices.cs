@@ -46,6 +46,7 @@ public static class ApplicationServices
         services.AddSingleton<OutputCache>();
         services.AddSingleton<PromptExecutor>();
         services.AddHostedService<PromptWorker>();
+        services.AddParentProcessWatcher();
         return builder;
     }
 
