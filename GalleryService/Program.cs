@@ -1,3 +1,5 @@
+using DirectorsConsole.GalleryService.Apis;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults("gallery-service");
@@ -6,5 +8,7 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapProjectApi();
+app.MapGalleryApi();
 
 app.Run();

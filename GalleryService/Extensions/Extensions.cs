@@ -1,14 +1,35 @@
 using System.Text.Json;
+using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
 using DirectorsConsole.ServiceDefaults.Hosting;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>The gallery service's dependencies. Projects and the gallery arrive with the gallery issue; spec/03 shows them in camelCase.</summary>
+/// <summary>The gallery service's dependencies: path confinement (shared by the project and gallery endpoints),
+/// the current project and the project endpoints' helpers. spec/03 shows them in camelCase.</summary>
 internal static class Extensions
 {
     public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)
     {
         builder.Services.ConfigureApiJson(JsonNamingPolicy.CamelCase);
+        builder.AddPathTranslation();
+        builder.Services.AddHttpContextAccessor();
+
+        builder.Services.AddSingleton<IConfigureOptions<ProjectRootsOptions>, ProjectRootsOptions.Setup>();
+        builder.Services.AddSingleton<IValidateOptions<ProjectRootsOptions>, ProjectRootsOptions.Validator>();
+        builder.Services.AddOptions<ProjectRootsOptions>().ValidateOnStart();
+        builder.Services.AddSingleton<CurrentProjectStore>();
+        builder.Services.AddSingleton<ProjectPathResolver>();
+        builder.Services.AddSingleton<IProjectPathResolver>(sp => sp.GetRequiredService<ProjectPathResolver>());
+        builder.Services.AddSingleton<IResponsePathFormatter, ResponsePathFormatter>();
+        builder.Services.AddSingleton<RenderOutputFetcher>();
+        builder.Services.AddHttpClient(RenderOutputFetcher.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(60))
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(10) });
+        // Ahead of ServiceDefaults' handlers, whose last one turns every exception into a 500.
+        builder.Services.Insert(0, ServiceDescriptor.Singleton<IExceptionHandler, PathExceptionHandler>());
+        builder.AddGallery();
         return builder;
     }
 }

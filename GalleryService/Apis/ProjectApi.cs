@@ -1,0 +1,735 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Net.Http.Headers;
+
+namespace DirectorsConsole.GalleryService.Apis;
+
+/// <summary>
+/// The project and file endpoints of spec/03 "Project Management" and reference §1.3. Every path passes
+/// <see cref="IProjectPathResolver"/> (403 outside the allowed roots, 422 when not a path) and responses carry
+/// this machine's paths, or the client's with <c>?os=</c> / <c>X-Client-OS</c>. Unlike the original, failures
+/// are real HTTP statuses with a <c>detail</c>, never 200 with <c>success:false</c>.
+/// </summary>
+public static class ProjectApi
+{
+    public const string DefaultProjectFile = "project.json";
+    public const string DefaultNamingTemplate = NamingPattern.Default;
+    public const string DefaultOrchestratorUrl = "http://localhost:9820";
+
+    /// <summary>Project files larger than this are not read (a project.json is a few megabytes at most).</summary>
+    public const long MaxProjectFileBytes = 64L * 1024 * 1024;
+
+    private static readonly TimeSpan BrowseTimeout = TimeSpan.FromSeconds(10);
+
+    private static readonly JsonSerializerOptions ProjectFileJson = new() { WriteIndented = true };
+
+    public static RouteGroupBuilder MapProjectApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api").WithTags("Project Management")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+
+        api.MapGet("/project", GetProjectAsync)
+            .WithName("GetProject")
+            .WithSummary("Get the current project, shared by every client and replica");
+        api.MapPost("/project", SetProjectAsync)
+            .WithName("SetProject")
+            .WithSummary("Set the current project; its folder must exist inside the configured project roots")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/save-project", SaveProjectAsync)
+            .WithName("SaveProject")
+            .WithSummary("Write a project file atomically, keeping the previous version as .bak")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        api.MapPost("/load-project", LoadProjectAsync)
+            .WithName("LoadProject")
+            .WithSummary("Read a project file, falling back to its .bak when it is missing or corrupt")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapGet("/list-projects", ListProjectsAsync)
+            .WithName("ListProjects")
+            .WithSummary("List project files (project*.json, *_project.json) in a folder, or in the roots and their folders")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/scan-project-images", ScanProjectImagesAsync)
+            .WithName("ScanProjectImages")
+            .WithSummary("Find the images and videos of a project folder that match its naming pattern, by panel and version")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/scan-project-panels", ScanProjectPanelsAsync)
+            .WithName("ScanProjectPanels")
+            .WithSummary("List every panel folder of a project with its images and videos, oldest first")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/scan-folder-images", ScanFolderImagesAsync)
+            .WithName("ScanFolderImages")
+            .WithSummary("List the images and videos directly in a folder, newest first")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapGet("/scan-versions", ScanVersionsFromQueryAsync)
+            .WithName("ScanVersionsGet")
+            .WithSummary("Find the highest version of each panel folder for a naming template")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/scan-versions", ScanVersionsAsync)
+            .WithName("ScanVersions")
+            .WithSummary("Find the highest version of each panel folder for a naming template (body form)")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapGet("/serve-image", ServeImageAsync)
+            .WithName("ServeImage")
+            .WithSummary("Send an image or video, with range requests (video seeking), ETag and Last-Modified")
+            .Produces(StatusCodes.Status206PartialContent)
+            .Produces(StatusCodes.Status304NotModified)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        api.MapDelete("/delete-image", DeleteImageAsync)
+            .WithName("DeleteImage")
+            .WithSummary("Delete an image or video and its .json sidecar")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/create-folder", CreateFolderAsync)
+            .WithName("CreateFolder")
+            .WithSummary("Create one folder inside an existing folder")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        api.MapGet("/browse-folders", BrowseFoldersAsync)
+            .WithName("BrowseFolders")
+            .WithSummary("List the allowed roots, or a folder's non-hidden folders and chosen files")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status504GatewayTimeout);
+        api.MapGet("/png-metadata", GetPngMetadataAsync)
+            .WithName("GetPngMetadata")
+            .WithSummary("Read the ComfyUI prompt, workflow and A1111 parameters from a PNG's text chunks")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/save-image", SaveImageAsync)
+            .WithName("SaveImage")
+            .WithSummary("Save a render output from a registered backend's /view URL (or a data: URL) into the project")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status502BadGateway);
+        api.MapPost("/save-base64-image", SaveBase64ImageAsync)
+            .WithName("SaveBase64Image")
+            .WithSummary("Save an image sent as a base64 data: URL into the project")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        return api;
+    }
+
+    public static async Task<Results<Ok<ProjectResponse>, NotFound<ProblemDetails>>> GetProjectAsync(
+        CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
+        await store.GetAsync(cancellationToken) is { } project
+            ? TypedResults.Ok(new ProjectResponse(ToDto(project, paths)))
+            : TypedResults.NotFound(Problem(StatusCodes.Status404NotFound, "No project set", "No project set; choose one with POST /api/project."));
+
+    public static async Task<Ok<ProjectResponse>> SetProjectAsync(
+        SetProjectRequest request, ProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths,
+        TimeProvider time, CancellationToken cancellationToken)
+    {
+        var fields = request.Project ?? request;
+        var field = request.Project is null ? "path" : "project.path";
+        if (string.IsNullOrEmpty(fields.Path))
+        {
+            throw new InvalidClientPathException(field, $"'{field}' is required: the project's folder.");
+        }
+
+        // Only the configured roots: a current project inside itself would let a client widen its own confinement.
+        var folder = await resolver.ResolveAbsoluteAsync(fields.Path, field, resolver.ConfiguredRoots(), cancellationToken);
+        RequireFolder(folder, field);
+        var name = fields.Name is { Length: > 0 } given ? ClientNames.Validate(given, "name") : Path.GetFileName(folder.FullPath);
+        var orchestratorUrl = fields.OrchestratorUrl ?? fields.OrchestratorUrlSnake ?? DefaultOrchestratorUrl;
+        if (orchestratorUrl.Length > 2048 || !Uri.TryCreate(orchestratorUrl, UriKind.Absolute, out _))
+        {
+            throw new InvalidClientPathException("orchestratorUrl", "'orchestratorUrl' must be an absolute URL.");
+        }
+
+        var now = time.GetUtcNow();
+        var previous = await store.GetAsync(cancellationToken);
+        var project = new CurrentProject(
+            string.IsNullOrEmpty(name) ? folder.FullPath : name,
+            folder.FullPath,
+            fields.NamingTemplate ?? fields.NamingTemplateSnake ?? previous?.NamingTemplate ?? DefaultNamingTemplate,
+            orchestratorUrl,
+            fields.AutoSave ?? fields.AutoSaveSnake ?? true,
+            fields.Description,
+            previous is not null && string.Equals(previous.Path, folder.FullPath, ProjectPathResolver.PathComparison) ? previous.CreatedAt : now,
+            now);
+        await store.SetAsync(project, cancellationToken);
+        resolver.RememberCurrentProject(project);
+        return TypedResults.Ok(new ProjectResponse(ToDto(project, paths)));
+    }
+
+    public static async Task<Ok<SaveProjectResponse>> SaveProjectAsync(
+        SaveProjectRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var (folderText, folderField) = Pick(request.FolderPath, "folderPath", request.FolderPathSnake, "folder_path");
+        var filename = ClientNames.Validate(request.Filename ?? DefaultProjectFile, "filename");
+        if (!filename.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidClientPathException("filename", "'filename' must end in .json.");
+        }
+
+        if (request.State is not { } state)
+        {
+            throw new InvalidClientPathException("state", "'state' is required: the project state as a JSON object.");
+        }
+
+        var folder = await resolver.ResolveAsync(folderText, folderField, cancellationToken);
+        RequireFolder(folder, folderField);
+        var file = await resolver.ResolveWithinAsync(folder, filename, "filename", cancellationToken);
+        var backup = await resolver.ResolveWithinAsync(folder, filename + ".bak", "filename", cancellationToken);
+        if (Directory.Exists(file.FullPath) || Directory.Exists(backup.FullPath))
+        {
+            throw ApiProblemException.Conflict($"{filename} (or its .bak) is a folder in {folder.FullPath}; choose another file name.");
+        }
+
+        var savedAt = state["saved_at"]?.ToString() is { Length: > 0 } given ? given : time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        state["saved_at"] = savedAt;
+        var content = JsonSerializer.SerializeToUtf8Bytes(state, ProjectFileJson);
+        if (content.Length > MaxProjectFileBytes)
+        {
+            throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge, "Too large", $"The project state is larger than {MaxProjectFileBytes} bytes.");
+        }
+
+        var backedUp = await AtomicFile.WriteWithBackupAsync(file.FullPath, content, backup.FullPath, cancellationToken);
+        return TypedResults.Ok(new SaveProjectResponse(paths.Format(file.FullPath), backedUp ? paths.Format(backup.FullPath) : null, content.Length, savedAt));
+    }
+
+    public static async Task<Ok<LoadProjectResponse>> LoadProjectAsync(
+        LoadProjectRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var (fileText, field) = Pick(request.FilePath, "filePath", request.FilePathSnake, "file_path");
+        var file = await resolver.ResolveAsync(fileText, field, cancellationToken);
+        if (!file.FullPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidClientPathException(field, $"'{field}' must name a .json project file.");
+        }
+
+        var folder = await resolver.ResolveAsync(Path.GetDirectoryName(file.FullPath), field, cancellationToken);
+        var backup = await resolver.ResolveWithinAsync(folder, Path.GetFileName(file.FullPath) + ".bak", field, cancellationToken);
+        var (state, problem) = await ReadProjectFileAsync(file.FullPath, cancellationToken);
+        if (state is not null)
+        {
+            return TypedResults.Ok(new LoadProjectResponse(paths.Format(file.FullPath), state, false, null, "Project loaded."));
+        }
+
+        var (backupState, backupProblem) = await ReadProjectFileAsync(backup.FullPath, cancellationToken);
+        if (backupState is not null)
+        {
+            return TypedResults.Ok(new LoadProjectResponse(
+                paths.Format(file.FullPath), backupState, true, paths.Format(backup.FullPath),
+                $"{Path.GetFileName(file.FullPath)} {problem}; loaded from backup {Path.GetFileName(backup.FullPath)} instead."));
+        }
+
+        if (!File.Exists(file.FullPath) && !File.Exists(backup.FullPath))
+        {
+            throw ApiProblemException.NotFound($"Project file not found: {paths.Format(file.FullPath)} (and no .bak).");
+        }
+
+        throw new ApiProblemException(StatusCodes.Status422UnprocessableEntity, "Project file unreadable",
+            $"{Path.GetFileName(file.FullPath)} {problem}, and the backup {backupProblem}.");
+    }
+
+    public static async Task<Ok<ListProjectsResponse>> ListProjectsAsync(
+        IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken,
+        [FromQuery] string? folderPath = null, [FromQuery(Name = "folder_path")] string? folderPathSnake = null)
+    {
+        var roots = await resolver.AllowedRootsAsync(cancellationToken);
+        List<string> folders;
+        if (folderPath is not null || folderPathSnake is not null)
+        {
+            var (text, field) = Pick(folderPath, "folderPath", folderPathSnake, "folder_path");
+            var folder = await resolver.ResolveAsync(text, field, cancellationToken);
+            RequireFolder(folder, field);
+            folders = [folder.FullPath];
+        }
+        else
+        {
+            folders = roots.Where(Directory.Exists)
+                .SelectMany(root => ProjectFileWalker.List(root, roots, cancellationToken).Where(e => e.IsDirectory).Select(e => e.Path).Prepend(root))
+                .Distinct(ProjectPathResolver.PathComparer)
+                .ToList();
+        }
+
+        var projects = new List<ProjectFileInfo>();
+        foreach (var folder in folders)
+        {
+            foreach (var entry in ProjectFileWalker.List(folder, roots, cancellationToken).Where(e => !e.IsDirectory && IsProjectFileName(Path.GetFileName(e.Path))))
+            {
+                var (state, _) = await ReadProjectFileAsync(entry.Path, cancellationToken);
+                var name = state?["project_settings"]?["name"]?.ToString() is { Length: > 0 } projectName ? projectName : Path.GetFileNameWithoutExtension(entry.Path);
+                var panels = state?["panels"] switch
+                {
+                    JsonArray array => array.Count,
+                    JsonObject map => map.Count,
+                    _ => 0,
+                };
+                projects.Add(new ProjectFileInfo(paths.Format(entry.Path), name, state?["saved_at"]?.ToString(), panels, entry.Modified));
+            }
+        }
+
+        return TypedResults.Ok(new ListProjectsResponse(
+            projects.OrderByDescending(p => p.Modified).ToList(), folders.Select(paths.Format).ToList()));
+    }
+
+    public static async Task<Ok<ScanProjectImagesResponse>> ScanProjectImagesAsync(
+        ScanProjectImagesRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var pattern = request.NamingPattern ?? request.NamingPatternSnake ?? DefaultNamingTemplate;
+        if (pattern.Length is 0 or > 1024)
+        {
+            throw new InvalidClientPathException("namingPattern", "'namingPattern' must hold 1 to 1024 characters.");
+        }
+
+        var folder = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
+        RequireFolder(folder, request.FolderField);
+        var regex = NamingPattern.ForScan(pattern.Replace('\\', '/'));
+        var byPath = pattern.Contains('/') || pattern.Contains('\\');
+        var (files, truncated) = ProjectFileWalker.Walk(folder.FullPath, await resolver.AllowedRootsAsync(cancellationToken), cancellationToken);
+        var images = new List<ProjectImage>();
+        foreach (var file in files.Where(f => MediaTypes.IsMedia(f.Path)))
+        {
+            var key = byPath ? file.RelativePath[..^Path.GetExtension(file.RelativePath).Length] : Path.GetFileNameWithoutExtension(file.Path);
+            Match match;
+            try
+            {
+                match = regex.Match(key);
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                continue;
+            }
+
+            if (!match.Success)
+            {
+                continue;
+            }
+
+            images.Add(new ProjectImage(
+                Path.GetFileName(file.Path), paths.Format(file.Path), file.RelativePath, file.Size, file.Modified, MediaTypes.KindOf(file.Path)!,
+                Number(match, "panel"), Number(match, "version"), match.Groups["project"] is { Success: true } project ? project.Value : null));
+        }
+
+        images.Sort((a, b) => (a.Panel ?? int.MaxValue).CompareTo(b.Panel ?? int.MaxValue) is var byPanel and not 0 ? byPanel
+            : (a.Version ?? int.MaxValue).CompareTo(b.Version ?? int.MaxValue) is var byVersion and not 0 ? byVersion
+            : string.Compare(a.RelativePath, b.RelativePath, StringComparison.OrdinalIgnoreCase));
+        return TypedResults.Ok(new ScanProjectImagesResponse(images, images.Count, pattern, truncated));
+    }
+
+    public static async Task<Ok<ScanProjectPanelsResponse>> ScanProjectPanelsAsync(
+        FolderRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var project = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
+        RequireFolder(project, request.FolderField);
+        var roots = await resolver.AllowedRootsAsync(cancellationToken);
+        var panels = ProjectFileWalker.List(project.FullPath, roots, cancellationToken)
+            .Where(entry => entry.IsDirectory)
+            .Select(panel => new ProjectPanel(
+                Path.GetFileName(panel.Path),
+                paths.Format(panel.Path),
+                MediaIn(panel.Path, roots, paths, cancellationToken).OrderBy(image => image.ModifiedTime).ToList()))
+            .ToList();
+        return TypedResults.Ok(new ScanProjectPanelsResponse(paths.Format(project.FullPath), panels, panels.Count, panels.Sum(p => p.Images.Count)));
+    }
+
+    public static async Task<Ok<ScanFolderImagesResponse>> ScanFolderImagesAsync(
+        FolderRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var folder = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
+        RequireFolder(folder, request.FolderField);
+        var images = MediaIn(folder.FullPath, await resolver.AllowedRootsAsync(cancellationToken), paths, cancellationToken)
+            .OrderByDescending(image => image.ModifiedTime).ToList();
+        return TypedResults.Ok(new ScanFolderImagesResponse(paths.Format(folder.FullPath), images, images.Count));
+    }
+
+    public static Task<Ok<ScanVersionsResponse>> ScanVersionsFromQueryAsync(
+        IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken,
+        [FromQuery] string? folderPath = null, [FromQuery(Name = "folder_path")] string? folderPathSnake = null,
+        [FromQuery] string? path = null, [FromQuery] string? pattern = null) =>
+        ScanVersionsAsync(new ScanVersionsRequest { FolderPath = folderPath, FolderPathSnake = folderPathSnake, Path = path, Pattern = pattern },
+            resolver, store, paths, cancellationToken);
+
+    public static async Task<Ok<ScanVersionsResponse>> ScanVersionsAsync(
+        ScanVersionsRequest request, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var pattern = request.Pattern ?? DefaultNamingTemplate;
+        if (pattern.Length is 0 or > 1024)
+        {
+            throw new InvalidClientPathException("pattern", "'pattern' must hold 1 to 1024 characters.");
+        }
+
+        var folder = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
+        RequireFolder(folder, request.FolderField);
+        var projectName = (await store.GetAsync(cancellationToken))?.Name;
+        var roots = await resolver.AllowedRootsAsync(cancellationToken);
+        var versions = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var panel in ProjectFileWalker.List(folder.FullPath, roots, cancellationToken).Where(e => e.IsDirectory))
+        {
+            var panelName = Path.GetFileName(panel.Path);
+            var regex = NamingPattern.ForVersions(pattern, panelName, projectName);
+            var highest = -1;
+            foreach (var file in ProjectFileWalker.List(panel.Path, roots, cancellationToken).Where(e => !e.IsDirectory && MediaTypes.IsMedia(e.Path)))
+            {
+                try
+                {
+                    if (regex.Match(Path.GetFileNameWithoutExtension(file.Path)) is { Success: true } match && Number(match, "version") is { } version)
+                    {
+                        highest = Math.Max(highest, version);
+                    }
+                }
+                catch (RegexMatchTimeoutException)
+                {
+                    // A pathological template; the file simply does not count.
+                }
+            }
+
+            if (highest >= 0)
+            {
+                versions[panelName] = highest.ToString("D3", System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return TypedResults.Ok(new ScanVersionsResponse(paths.Format(folder.FullPath), versions));
+    }
+
+    public static async Task<PhysicalFileHttpResult> ServeImageAsync(
+        string? path, IProjectPathResolver resolver, HttpContext httpContext, CancellationToken cancellationToken)
+    {
+        var file = await resolver.ResolveAsync(path, "path", cancellationToken);
+        var info = new FileInfo(file.FullPath);
+        if (!info.Exists)
+        {
+            throw ApiProblemException.NotFound($"File not found: {path}");
+        }
+
+        var contentType = MediaTypes.ContentTypeOf(file.FullPath)
+            ?? throw new ApiProblemException(StatusCodes.Status415UnsupportedMediaType, "Not an image or video",
+                $"serve-image sends images and videos only ({string.Join(", ", MediaTypes.Extensions)}), not '{Path.GetExtension(file.FullPath)}' files.");
+        httpContext.Response.Headers.CacheControl = "private, max-age=3600";
+        var lastModified = new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero);
+        var entityTag = new EntityTagHeaderValue($"\"{info.Length:x}-{info.LastWriteTimeUtc.Ticks:x}\"");
+        return TypedResults.PhysicalFile(file.FullPath, contentType, lastModified: lastModified, entityTag: entityTag, enableRangeProcessing: true);
+    }
+
+    public static async Task<Ok<DeleteImageResponse>> DeleteImageAsync(
+        [FromBody(EmptyBodyBehavior = Microsoft.AspNetCore.Mvc.ModelBinding.EmptyBodyBehavior.Allow)] DeleteImageRequest? request,
+        IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken, [FromQuery(Name = "path")] string? queryPath = null)
+    {
+        var (text, field) = request?.ImagePath is not null ? (request.ImagePath, "imagePath")
+            : request?.ImagePathSnake is not null ? (request.ImagePathSnake, "image_path")
+            : request?.Path is not null ? (request.Path, "path")
+            : (queryPath, "imagePath");
+        var file = await resolver.ResolveAsync(text, field, cancellationToken);
+        if (!File.Exists(file.FullPath))
+        {
+            throw ApiProblemException.NotFound($"File not found: {text}");
+        }
+
+        if (!MediaTypes.IsMedia(file.FullPath))
+        {
+            throw new ApiProblemException(StatusCodes.Status422UnprocessableEntity, "Not an image or video",
+                $"delete-image deletes images and videos only, not '{Path.GetExtension(file.FullPath)}' files.");
+        }
+
+        var deleted = new List<string>();
+        File.Delete(file.FullPath);
+        deleted.Add(paths.Format(file.FullPath));
+        try
+        {
+            var sidecar = await resolver.ResolveAsync(Path.ChangeExtension(file.FullPath, ".json"), field, cancellationToken);
+            if (File.Exists(sidecar.FullPath))
+            {
+                File.Delete(sidecar.FullPath);
+                deleted.Add(paths.Format(sidecar.FullPath));
+            }
+        }
+        catch (PathNotAllowedException)
+        {
+            // A sidecar that is a link out of the roots is not ours to delete.
+        }
+
+        return TypedResults.Ok(new DeleteImageResponse(deleted));
+    }
+
+    public static async Task<Created<CreateFolderResponse>> CreateFolderAsync(
+        CreateFolderRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var (parentText, parentField) = Pick(request.ParentPath, "parentPath", request.ParentPathSnake, "parent_path");
+        var (nameText, nameField) = Pick(request.FolderName, "folderName", request.FolderNameSnake, "folder_name");
+        var name = ClientNames.Validate(nameText, nameField);
+        var parent = await resolver.ResolveAsync(parentText, parentField, cancellationToken);
+        RequireFolder(parent, parentField);
+        var folder = await resolver.ResolveWithinAsync(parent, name, nameField, cancellationToken);
+        if (Directory.Exists(folder.FullPath) || File.Exists(folder.FullPath))
+        {
+            throw ApiProblemException.Conflict($"'{name}' already exists in {paths.Format(parent.FullPath)}.");
+        }
+
+        Directory.CreateDirectory(folder.FullPath);
+        var shown = paths.Format(folder.FullPath);
+        return TypedResults.Created($"/api/browse-folders?path={Uri.EscapeDataString(shown)}", new CreateFolderResponse(shown));
+    }
+
+    public static async Task<Ok<BrowseFoldersResponse>> BrowseFoldersAsync(
+        IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken,
+        [FromQuery] string? path = null, [FromQuery] string? showFiles = null, [FromQuery(Name = "show_files")] string? showFilesSnake = null)
+    {
+        var roots = await resolver.AllowedRootsAsync(cancellationToken);
+        if (string.IsNullOrEmpty(path))
+        {
+            var rootItems = roots.Where(Directory.Exists)
+                .Select(root => new BrowseEntry(Path.GetFileName(root) is { Length: > 0 } name ? name : root, paths.Format(root), "root", null, null))
+                .ToList();
+            return TypedResults.Ok(new BrowseFoldersResponse(null, null, rootItems, false));
+        }
+
+        var extensions = (showFiles ?? showFilesSnake ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(extension => extension.StartsWith('.') ? extension : "." + extension)
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var folder = await resolver.ResolveAsync(path, "path", cancellationToken);
+        RequireFolder(folder, "path");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(BrowseTimeout);
+        IReadOnlyList<WalkEntry> entries;
+        const int MaxItems = 10_000;
+        try
+        {
+            entries = ProjectFileWalker.List(folder.FullPath, roots, timeout.Token, MaxItems + 1);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ApiProblemException(StatusCodes.Status504GatewayTimeout, "Listing timed out",
+                $"Directory listing timed out after {BrowseTimeout.TotalSeconds:0} s; the share may be slow or offline.");
+        }
+
+        var items = entries.Where(e => e.IsDirectory)
+            .Select(e => new BrowseEntry(Path.GetFileName(e.Path), paths.Format(e.Path), "folder", null, e.Modified))
+            .Concat(entries.Where(e => !e.IsDirectory && extensions.Contains(Path.GetExtension(e.Path)))
+                .Select(e => new BrowseEntry(Path.GetFileName(e.Path), paths.Format(e.Path), "file", e.Size, e.Modified)))
+            .Take(MaxItems)
+            .ToList();
+        var parentPath = Path.GetDirectoryName(folder.FullPath);
+        var parent = parentPath is not null && roots.Any(root => ProjectPathResolver.IsInside(parentPath, root)) ? paths.Format(parentPath) : null;
+        return TypedResults.Ok(new BrowseFoldersResponse(paths.Format(folder.FullPath), parent, items, entries.Count > MaxItems));
+    }
+
+    public static async Task<Ok<PngMetadataResponse>> GetPngMetadataAsync(
+        string? path, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var file = await resolver.ResolveAsync(path, "path", cancellationToken);
+        if (!File.Exists(file.FullPath))
+        {
+            throw ApiProblemException.NotFound($"File not found: {path}");
+        }
+
+        IReadOnlyDictionary<string, string> text;
+        try
+        {
+            text = PngMetadataReader.Read(file.FullPath);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new ApiProblemException(StatusCodes.Status422UnprocessableEntity, "Not a readable PNG", $"{Path.GetFileName(file.FullPath)}: {ex.Message}");
+        }
+
+        return TypedResults.Ok(new PngMetadataResponse(
+            paths.Format(file.FullPath), JsonOrText(text, "prompt"), JsonOrText(text, "workflow"), text.GetValueOrDefault("parameters"), text));
+    }
+
+    public static async Task<Created<SaveImageResponse>> SaveImageAsync(
+        SaveImageRequest request, IProjectPathResolver resolver, RenderOutputFetcher fetcher, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var (url, urlField) = Pick(request.ImageUrl, "imageUrl", request.ImageUrlSnake, "image_url");
+        if (string.IsNullOrEmpty(url))
+        {
+            throw new ApiProblemException(StatusCodes.Status422UnprocessableEntity, "Invalid image URL", $"'{urlField}' is required.");
+        }
+
+        var (folder, target) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
+        if (url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        {
+            using var data = new MemoryStream(RenderOutputFetcher.DecodeDataUrl(url, urlField));
+            return await SaveAsync(folder, target, data, request.Overwrite ?? false, paths, cancellationToken);
+        }
+
+        var viewUrl = await fetcher.ResolveViewUrlAsync(url, urlField, cancellationToken);
+        using var response = await fetcher.OpenAsync(viewUrl, cancellationToken);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        return await SaveAsync(folder, target, body, request.Overwrite ?? false, paths, cancellationToken);
+    }
+
+    public static async Task<Created<SaveImageResponse>> SaveBase64ImageAsync(
+        SaveBase64ImageRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var (url, urlField) = Pick(request.DataUrl, "dataUrl", request.DataUrlSnake, "data_url");
+        var bytes = RenderOutputFetcher.DecodeDataUrl(url, urlField);
+        var (folder, target) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
+        using var data = new MemoryStream(bytes);
+        return await SaveAsync(folder, target, data, request.Overwrite ?? false, paths, cancellationToken);
+    }
+
+    // The folder must exist; the file name may hold subfolders, each a valid name, created on demand inside it.
+    private static async Task<(ConfinedPath Folder, ConfinedPath Target)> ResolveSaveTargetAsync(
+        SaveImageTarget request, IProjectPathResolver resolver, CancellationToken cancellationToken)
+    {
+        var (folderText, folderField) = Pick(request.FolderPath, "folderPath", request.FolderPathSnake, "folder_path");
+        if (string.IsNullOrEmpty(request.Filename))
+        {
+            throw new InvalidClientPathException("filename", "'filename' is required.");
+        }
+
+        var parts = request.Filename.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length is 0 or > 8)
+        {
+            throw new InvalidClientPathException("filename", "'filename' must be a file name, optionally below at most 7 subfolders.");
+        }
+
+        foreach (var part in parts)
+        {
+            ClientNames.Validate(part, "filename");
+        }
+
+        if (!MediaTypes.IsMedia(parts[^1]))
+        {
+            throw new InvalidClientPathException("filename", $"'filename' must end in an image or video extension ({string.Join(", ", MediaTypes.Extensions)}).");
+        }
+
+        var folder = await resolver.ResolveAsync(folderText, folderField, cancellationToken);
+        RequireFolder(folder, folderField);
+        var target = await resolver.ResolveWithinAsync(folder, string.Join('/', parts), "filename", cancellationToken);
+        if (Directory.Exists(target.FullPath))
+        {
+            throw ApiProblemException.Conflict($"{request.Filename} is a folder.");
+        }
+
+        if (File.Exists(target.FullPath) && request.Overwrite != true)
+        {
+            throw ApiProblemException.Conflict($"{request.Filename} already exists; send overwrite: true to replace it.");
+        }
+
+        return (folder, target);
+    }
+
+    private static async Task<Created<SaveImageResponse>> SaveAsync(
+        ConfinedPath folder, ConfinedPath target, Stream content, bool overwrite, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    {
+        var created = CreateParents(folder.FullPath, Path.GetDirectoryName(target.FullPath)!);
+        var existed = File.Exists(target.FullPath);
+        try
+        {
+            var size = await AtomicFile.WriteNewAsync(target.FullPath, content, RenderOutputFetcher.MaxImageBytes, overwrite, cancellationToken);
+            var shown = paths.Format(target.FullPath);
+            return TypedResults.Created($"/api/serve-image?path={Uri.EscapeDataString(shown)}",
+                new SaveImageResponse(shown, Path.GetFileName(target.FullPath), size, existed && overwrite));
+        }
+        catch
+        {
+            // Leave the folder as it was: remove the subfolders this request made, innermost first, if still empty.
+            foreach (var folderMade in created.AsEnumerable().Reverse())
+            {
+                try
+                {
+                    Directory.Delete(folderMade);
+                }
+                catch (IOException)
+                {
+                    break;
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private static List<string> CreateParents(string folder, string parent)
+    {
+        var missing = new List<string>();
+        for (var current = parent; !ProjectPathResolver.PathComparer.Equals(current, folder) && !Directory.Exists(current); current = Path.GetDirectoryName(current)!)
+        {
+            missing.Add(current);
+        }
+
+        missing.Reverse();
+        foreach (var folderToMake in missing)
+        {
+            Directory.CreateDirectory(folderToMake);
+        }
+
+        return missing;
+    }
+
+    private static IEnumerable<MediaFile> MediaIn(string folder, IReadOnlyList<string> roots, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
+        ProjectFileWalker.List(folder, roots, cancellationToken)
+            .Where(entry => !entry.IsDirectory && MediaTypes.IsMedia(entry.Path))
+            .Select(entry => new MediaFile(Path.GetFileName(entry.Path), paths.Format(entry.Path), entry.RelativePath, entry.Size, entry.Modified, MediaTypes.KindOf(entry.Path)!));
+
+    private static async Task<(JsonObject? State, string? Problem)> ReadProjectFileAsync(string path, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists)
+        {
+            return (null, "is missing");
+        }
+
+        if (info.Length > MaxProjectFileBytes)
+        {
+            return (null, $"is larger than {MaxProjectFileBytes} bytes");
+        }
+
+        try
+        {
+            await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 81920, useAsync: true);
+            return await JsonNode.ParseAsync(stream, cancellationToken: cancellationToken) is JsonObject state
+                ? (state, null)
+                : (null, "is corrupt (not a JSON object)");
+        }
+        catch (JsonException ex)
+        {
+            return (null, $"is corrupt ({ex.Message})");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return (null, $"could not be read ({ex.Message})");
+        }
+    }
+
+    private static bool IsProjectFileName(string name) =>
+        name.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+        && (name.StartsWith("project", StringComparison.OrdinalIgnoreCase) || name.EndsWith("_project.json", StringComparison.OrdinalIgnoreCase));
+
+    private static JsonNode? JsonOrText(IReadOnlyDictionary<string, string> text, string key)
+    {
+        if (!text.TryGetValue(key, out var value))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonNode.Parse(value) ?? JsonValue.Create(value);
+        }
+        catch (JsonException)
+        {
+            return JsonValue.Create(value);
+        }
+    }
+
+    private static int? Number(Match match, string group) =>
+        match.Groups[group] is { Success: true } captured && int.TryParse(captured.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number)
+            ? number
+            : null;
+
+    private static void RequireFolder(ConfinedPath folder, string field)
+    {
+        if (!Directory.Exists(folder.FullPath))
+        {
+            throw ApiProblemException.NotFound($"'{field}': folder not found: {folder.FullPath}");
+        }
+    }
+
+    private static (string? Value, string Field) Pick(string? camel, string camelField, string? snake, string snakeField) =>
+        camel is not null ? (camel, camelField) : snake is not null ? (snake, snakeField) : (null, camelField);
+
+    private static ProjectDto ToDto(CurrentProject project, IResponsePathFormatter paths) =>
+        new(project.Name, paths.Format(project.Path), project.NamingTemplate, project.OrchestratorUrl, project.AutoSave,
+            project.Description, project.CreatedAt, project.UpdatedAt);
+
+    private static ProblemDetails Problem(int status, string title, string detail) => new() { Status = status, Title = title, Detail = detail };
+}

@@ -1,0 +1,172 @@
+namespace DirectorsConsole.GalleryService.Gallery.Files;
+
+/// <summary>One file to move or rename (full paths, both already confined to the project).</summary>
+public sealed record FileMove(string Source, string Target);
+
+/// <summary>
+/// Moves a set of files all or nothing, in two phases: every source first gets a temporary hidden name beside
+/// itself, then every temporary file takes its target name. So swaps and chains (a→b, b→a) work, and a failure at
+/// any step (a target that appeared meanwhile, a permission error, a file that became a folder) puts back every
+/// file already moved, in reverse order. Files to be overwritten are first set aside the same way and deleted
+/// only when the caller commits, after it has saved the gallery; if saving fails the caller undoes the moves.
+/// Modification times are kept (moves across file systems copy).
+/// </summary>
+public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
+{
+    public MovedFiles Execute(IReadOnlyList<FileMove> moves, IReadOnlyCollection<string> overwritten)
+    {
+        var token = Guid.NewGuid().ToString("N")[..12];
+        var done = new List<(string From, string To)>();
+        var createdFolders = new List<string>();
+        var asideFiles = new List<string>();
+        var current = "";
+        try
+        {
+            foreach (var folder in moves.Select(move => Path.GetDirectoryName(move.Target)!).Distinct())
+            {
+                current = $"creating {folder}";
+                CreateFolder(folder, createdFolders);
+            }
+
+            foreach (var path in overwritten.Where(File.Exists))
+            {
+                var aside = Beside(path, token, $"r{asideFiles.Count}");
+                current = $"setting aside {path}";
+                MoveOne(path, aside);
+                done.Add((path, aside));
+                asideFiles.Add(aside);
+            }
+
+            var temporary = new string[moves.Count];
+            var times = new DateTime[moves.Count];
+            for (var i = 0; i < moves.Count; i++)
+            {
+                temporary[i] = Beside(moves[i].Source, token, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                current = $"moving {moves[i].Source} to a temporary name";
+                times[i] = File.GetLastWriteTimeUtc(moves[i].Source);
+                MoveOne(moves[i].Source, temporary[i]);
+                done.Add((moves[i].Source, temporary[i]));
+            }
+
+            for (var i = 0; i < moves.Count; i++)
+            {
+                current = $"moving {moves[i].Source} to {moves[i].Target}";
+                MoveOne(temporary[i], moves[i].Target);
+                done.Add((temporary[i], moves[i].Target));
+                if (File.GetLastWriteTimeUtc(moves[i].Target) != times[i])
+                {
+                    File.SetLastWriteTimeUtc(moves[i].Target, times[i]);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var notUndone = RollBack(done, createdFolders);
+            logger.LogWarning(ex, "Moving {Count} files failed while {Step}; rolled back {Undone} steps", moves.Count, current, done.Count - notUndone.Count);
+            if (notUndone.Count == 0)
+            {
+                throw new GalleryException(StatusCodes.Status409Conflict, "Files not moved",
+                    $"Nothing was changed: the operation failed while {current} ({ex.Message}), and every file already moved was put back.");
+            }
+
+            throw new GalleryException(StatusCodes.Status500InternalServerError, "Files partly moved",
+                $"The operation failed while {current} ({ex.Message}) and could not put everything back: {string.Join("; ", notUndone)}.");
+        }
+
+        return new MovedFiles(this, done, createdFolders, asideFiles);
+    }
+
+    /// <summary>One rename on disk; never replaces an existing file. Tests override it to fail on purpose.</summary>
+    protected virtual void MoveOne(string source, string target) => File.Move(source, target, overwrite: false);
+
+    internal List<string> RollBack(List<(string From, string To)> done, List<string> createdFolders)
+    {
+        var failures = new List<string>();
+        for (var i = done.Count - 1; i >= 0; i--)
+        {
+            var (from, to) = done[i];
+            try
+            {
+                File.Move(to, from, overwrite: false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                logger.LogError(ex, "Could not put {To} back to {From}", to, from);
+                failures.Add($"{from} is now {to} ({ex.Message})");
+            }
+        }
+
+        for (var i = createdFolders.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                Directory.Delete(createdFolders[i]);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                logger.LogDebug(ex, "Left the folder {Folder} created for the failed move", createdFolders[i]);
+            }
+        }
+
+        return failures;
+    }
+
+    private static void CreateFolder(string folder, List<string> created)
+    {
+        var missing = new Stack<string>();
+        for (var path = folder; !Directory.Exists(path); path = Path.GetDirectoryName(path)!)
+        {
+            missing.Push(path);
+        }
+
+        while (missing.TryPop(out var path))
+        {
+            Directory.CreateDirectory(path);
+            created.Add(path);
+        }
+    }
+
+    private static string Beside(string path, string token, string suffix) =>
+        Path.Combine(Path.GetDirectoryName(path)!, $".dc-{token}-{suffix}.tmp");
+
+    internal void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning(ex, "Could not delete the replaced file kept at {Path}", path);
+        }
+    }
+}
+
+/// <summary>Moves that are done on disk but not yet final: <see cref="Commit"/> deletes the files they replaced,
+/// <see cref="Undo"/> puts everything back (when the gallery could not be saved).</summary>
+public sealed class MovedFiles
+{
+    private readonly FileMoveExecutor _executor;
+    private readonly List<(string From, string To)> _done;
+    private readonly List<string> _createdFolders;
+    private readonly List<string> _asideFiles;
+
+    internal MovedFiles(FileMoveExecutor executor, List<(string From, string To)> done, List<string> createdFolders, List<string> asideFiles)
+    {
+        _executor = executor;
+        _done = done;
+        _createdFolders = createdFolders;
+        _asideFiles = asideFiles;
+    }
+
+    public void Commit()
+    {
+        foreach (var aside in _asideFiles)
+        {
+            _executor.TryDelete(aside);
+        }
+    }
+
+    /// <summary>Returns what could not be put back (empty when all went back).</summary>
+    public IReadOnlyList<string> Undo() => _executor.RollBack(_done, _createdFolders);
+}

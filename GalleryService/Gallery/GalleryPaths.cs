@@ -1,0 +1,109 @@
+using DirectorsConsole.GalleryService.Paths;
+
+namespace DirectorsConsole.GalleryService.Gallery;
+
+/// <summary>
+/// The gallery's use of <see cref="IProjectPathResolver"/>: the project folder of a request, paths given beside it
+/// (relative to it, or absolute, and always inside it), and the re-check of links that a scan found before they are
+/// read, hashed or moved. Keys of gallery.json are paths relative to the project with <c>/</c>.
+/// </summary>
+public sealed class GalleryPaths(IProjectPathResolver resolver, ILogger<GalleryPaths> logger)
+{
+    /// <summary>The project folder; it must exist (404 otherwise).</summary>
+    public async Task<ConfinedPath> ProjectAsync(string? projectPath, string field, CancellationToken cancellationToken)
+    {
+        var project = await resolver.ResolveAsync(projectPath, field, cancellationToken);
+        if (!Directory.Exists(project.FullPath))
+        {
+            throw File.Exists(project.FullPath)
+                ? GalleryException.BadRequest($"'{field}' is a file, not a project folder: {project.FullPath}")
+                : GalleryException.NotFound($"Project folder not found: {project.FullPath}");
+        }
+
+        return project;
+    }
+
+    /// <summary>A folder inside the project (empty or absent: the project itself); it must exist.</summary>
+    public async Task<ConfinedPath> FolderAsync(ConfinedPath project, string? folderPath, string field, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(folderPath))
+        {
+            return project;
+        }
+
+        var folder = await resolver.ResolveWithinAsync(project, folderPath, field, cancellationToken);
+        if (!Directory.Exists(folder.FullPath))
+        {
+            throw File.Exists(folder.FullPath)
+                ? GalleryException.BadRequest($"'{field}' is a file, not a folder: {folder.FullPath}")
+                : GalleryException.NotFound($"Folder not found: {folder.FullPath}");
+        }
+
+        return folder;
+    }
+
+    /// <summary>A path inside the project that need not exist (a destination).</summary>
+    public Task<ConfinedPath> WithinAsync(ConfinedPath project, string? clientPath, string field, CancellationToken cancellationToken) =>
+        resolver.ResolveWithinAsync(project, clientPath, field, cancellationToken);
+
+    /// <summary>An existing file inside the project, outside <c>.gallery/</c> (404 when it is not there).</summary>
+    public async Task<ConfinedPath> FileAsync(ConfinedPath project, string? filePath, string field, CancellationToken cancellationToken)
+    {
+        var file = await resolver.ResolveWithinAsync(project, filePath, field, cancellationToken);
+        if (IsInGalleryFolder(project, file.FullPath))
+        {
+            throw new PathNotAllowedException(field, $"'{field}' points into the project's {MediaTypes.GalleryFolder} folder, which only the gallery itself changes.");
+        }
+
+        if (!File.Exists(file.FullPath))
+        {
+            throw Directory.Exists(file.FullPath)
+                ? GalleryException.BadRequest($"'{field}' is a folder, not a file: {file.FullPath}")
+                : GalleryException.NotFound($"File not found: {file.FullPath}");
+        }
+
+        return file;
+    }
+
+    /// <summary>Every file of a list, each resolved and required to exist; duplicates are dropped.</summary>
+    public async Task<IReadOnlyList<ConfinedPath>> FilesAsync(ConfinedPath project, IReadOnlyList<string?>? filePaths, string field, CancellationToken cancellationToken)
+    {
+        var files = new List<ConfinedPath>();
+        var seen = new HashSet<string>(ProjectPathResolver.PathComparer);
+        for (var i = 0; i < (filePaths?.Count ?? 0); i++)
+        {
+            var file = await FileAsync(project, filePaths![i], $"{field}[{i}]", cancellationToken);
+            if (seen.Add(file.FullPath))
+            {
+                files.Add(file);
+            }
+        }
+
+        return files;
+    }
+
+    /// <summary>For an entry a scan found that is a symbolic link: true when what it leads to is still inside the
+    /// project. Entries that are not links lie inside the folder being walked by construction.</summary>
+    public async Task<bool> LinkStaysInsideAsync(ConfinedPath project, string foundPath, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await resolver.ResolveWithinAsync(project, foundPath, "found", cancellationToken);
+            return true;
+        }
+        catch (Exception ex) when (ex is PathNotAllowedException or InvalidClientPathException)
+        {
+            logger.LogDebug("Skipped {Path}, a link that leads outside {Project}: {Reason}", foundPath, project.FullPath, ex.Message);
+            return false;
+        }
+    }
+
+    /// <summary>The gallery.json key of a file of the project.</summary>
+    public static string KeyOf(ConfinedPath project, string fullPath) => KeyOf(project.FullPath, fullPath);
+
+    public static string KeyOf(string projectRoot, string fullPath) =>
+        Path.GetRelativePath(projectRoot, fullPath).Replace('\\', '/');
+
+    public static bool IsInGalleryFolder(ConfinedPath project, string fullPath) =>
+        ProjectPathResolver.IsInside(fullPath, Path.Combine(project.FullPath, MediaTypes.GalleryFolder));
+}

@@ -1,0 +1,330 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DirectorsConsole.GalleryService.Gallery.Files;
+using DirectorsConsole.GalleryService.Gallery.Storage;
+using DirectorsConsole.GalleryService.Paths;
+
+namespace DirectorsConsole.GalleryService.Gallery.Trash;
+
+/// <summary>What the trash knows of one trashed file, in <c>.gallery/.trash/{id}.json</c> beside the folder
+/// <c>.gallery/.trash/{id}/</c> that holds the file (and its sidecar). <see cref="Record"/> is the file's gallery
+/// entry (rating, tags, notes) when it was trashed, so a restore brings them back.</summary>
+public sealed record TrashInfo(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("original_path")] string OriginalPath,
+    [property: JsonPropertyName("sidecar")] string? Sidecar,
+    [property: JsonPropertyName("size")] long Size,
+    [property: JsonPropertyName("trashed_at")] DateTimeOffset TrashedAt,
+    [property: JsonPropertyName("record")] GalleryFileRecord? Record);
+
+/// <summary>
+/// Soft delete into <c>{project}/.gallery/.trash/</c>. One folder and one info file per trashed file (no shared
+/// manifest, so two writers never rewrite each other's list). Trashing writes the info first, moves the files all or
+/// nothing, then takes the entries out of gallery.json (and updates the info if the entry changed meanwhile).
+/// Restoring re-checks the stored original path like any client path, adds <c>_N</c> when the name is taken again,
+/// and puts the rating and tags back.
+/// </summary>
+public sealed class GalleryTrash(
+    GalleryPaths paths,
+    GalleryStore store,
+    FileMoveExecutor executor,
+    IResponsePathFormatter formatter,
+    TimeProvider time,
+    ILogger<GalleryTrash> logger)
+{
+    public const string TrashFolder = ".trash";
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public static string TrashOf(string projectRoot) => Path.Combine(GalleryStore.GalleryFolderOf(projectRoot), TrashFolder);
+
+    public async Task<TrashResponse> TrashAsync(TrashRequest request, CancellationToken cancellationToken)
+    {
+        new RequestValidation(request)
+            .Required(request.ProjectPath, "projectPath")
+            .Required(request.Files, "files")
+            .Check(request.Files is not { Count: 0 }, "files", "at least one file is required", request.Files)
+            .ThrowIfInvalid();
+        var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
+        var files = await paths.FilesAsync(project, request.Files, "files", cancellationToken);
+        var trash = TrashOf(project.FullPath);
+        return await store.WithLockAsync(project.FullPath, async transaction =>
+        {
+            var infos = new List<TrashInfo>();
+            var moves = new List<FileMove>();
+            foreach (var file in files)
+            {
+                var id = Guid.NewGuid().ToString();
+                var key = GalleryPaths.KeyOf(project, file.FullPath);
+                var sidecar = MediaTypes.SidecarOf(file.FullPath);
+                var hasSidecar = !string.Equals(sidecar, file.FullPath, StringComparison.Ordinal) && File.Exists(sidecar);
+                var name = Path.GetFileName(file.FullPath);
+                infos.Add(new TrashInfo(id, name, key, hasSidecar ? Path.GetFileName(sidecar) : null, new FileInfo(file.FullPath).Length,
+                    time.GetUtcNow(), transaction.Current.Files.GetValueOrDefault(key)));
+                moves.Add(new FileMove(file.FullPath, Path.Combine(trash, id, name)));
+                if (hasSidecar)
+                {
+                    moves.Add(new FileMove(sidecar, Path.Combine(trash, id, Path.GetFileName(sidecar))));
+                }
+            }
+
+            Directory.CreateDirectory(trash);
+            foreach (var info in infos)
+            {
+                await WriteInfoAsync(trash, info, cancellationToken);
+            }
+
+            MovedFiles moved;
+            try
+            {
+                moved = executor.Execute(moves, []);
+            }
+            catch
+            {
+                DeleteInfos(trash, infos);
+                throw;
+            }
+
+            Dictionary<string, GalleryFileRecord?> records;
+            try
+            {
+                records = await transaction.UpdateAsync(document => infos.ToDictionary(info => info.Id, info => document.TakeOut(info.OriginalPath)));
+            }
+            catch
+            {
+                moved.Undo();
+                DeleteInfos(trash, infos);
+                throw;
+            }
+
+            moved.Commit();
+            foreach (var info in infos.Where(info => !SameRecord(info.Record, records[info.Id])))
+            {
+                // Rated or tagged by another writer between our read and the save: keep what it was at the end.
+                await WriteInfoAsync(trash, info with { Record = records[info.Id] }, cancellationToken);
+            }
+
+            return new TrashResponse(infos.Select(info => new TrashedFile(info.Id, info.Name,
+                formatter.Format(Path.Combine(project.FullPath, info.OriginalPath)), info.OriginalPath)).ToList());
+        }, cancellationToken);
+    }
+
+    public async Task<TrashListResponse> ListAsync(string? projectPath, CancellationToken cancellationToken)
+    {
+        RequestValidation.Query().Required(projectPath, "projectPath").ThrowIfInvalid();
+        var project = await paths.ProjectAsync(projectPath, "projectPath", cancellationToken);
+        var document = await store.ReadAsync(project.FullPath, cancellationToken);
+        var trash = TrashOf(project.FullPath);
+        var items = ReadInfos(trash)
+            .Where(info => File.Exists(Path.Combine(trash, info.Id, info.Name)))
+            .OrderByDescending(info => info.TrashedAt)
+            .Select(info => new TrashItem(info.Id, info.Name, formatter.Format(Path.Combine(trash, info.Id, info.Name)),
+                formatter.Format(Path.Combine(project.FullPath, info.OriginalPath)), info.OriginalPath, info.Size, info.TrashedAt,
+                MediaTypes.TypeOf(info.Name), info.Record?.Rating ?? 0,
+                info.Record?.TagIds.Where(document.Tags.ContainsKey).ToList() ?? []))
+            .ToList();
+        return new TrashListResponse(items, items.Count, items.Sum(item => item.Size));
+    }
+
+    public async Task<RestoreResponse> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken)
+    {
+        var validation = new RequestValidation(request)
+            .Required(request.ProjectPath, "projectPath")
+            .Required(request.TrashIds, "trashIds")
+            .Check(request.TrashIds is not { Count: 0 }, "trashIds", "at least one trash id is required", request.TrashIds);
+        for (var i = 0; i < (request.TrashIds?.Count ?? 0); i++)
+        {
+            validation.Check(Guid.TryParse(request.TrashIds![i], out _), $"trashIds[{i}]", "not a trash id (a UUID)", request.TrashIds[i]);
+        }
+
+        validation.ThrowIfInvalid();
+        var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
+        var trash = TrashOf(project.FullPath);
+        return await store.WithLockAsync(project.FullPath, async transaction =>
+        {
+            var infos = new List<TrashInfo>();
+            foreach (var id in request.TrashIds!.Select(id => Guid.Parse(id!).ToString()).Distinct())
+            {
+                var info = ReadInfo(Path.Combine(trash, id + ".json"));
+                if (info is null || !File.Exists(Path.Combine(trash, id, info.Name)))
+                {
+                    throw GalleryException.NotFound($"No item {id} in the trash of {project.FullPath}.");
+                }
+
+                infos.Add(info);
+            }
+
+            var moves = new List<FileMove>();
+            var restored = new List<(TrashInfo Info, string Target)>();
+            var taken = new HashSet<string>(ProjectPathResolver.PathComparer);
+            foreach (var info in infos)
+            {
+                // The info file is data on disk like any other: its path must still lead inside the project.
+                var original = await paths.WithinAsync(project, info.OriginalPath, "original_path", cancellationToken);
+                var target = FreeTarget(original.FullPath, info.Sidecar is not null, taken);
+                taken.Add(target);
+                moves.Add(new FileMove(Path.Combine(trash, info.Id, info.Name), target));
+                if (info.Sidecar is not null && File.Exists(Path.Combine(trash, info.Id, info.Sidecar)))
+                {
+                    taken.Add(MediaTypes.SidecarOf(target));
+                    moves.Add(new FileMove(Path.Combine(trash, info.Id, info.Sidecar), MediaTypes.SidecarOf(target)));
+                }
+
+                restored.Add((info, target));
+            }
+
+            var moved = executor.Execute(moves, []);
+            try
+            {
+                await transaction.UpdateAsync(document =>
+                {
+                    foreach (var (info, target) in restored.Where(r => r.Info.Record is not null))
+                    {
+                        document.PutBack(GalleryPaths.KeyOf(project, target), info.Record!);
+                    }
+
+                    return true;
+                });
+            }
+            catch
+            {
+                moved.Undo();
+                throw;
+            }
+
+            moved.Commit();
+            DeleteInfos(trash, infos);
+            return new RestoreResponse(restored.Select(r => new RestoredFile(r.Info.Id, formatter.Format(r.Target), GalleryPaths.KeyOf(project, r.Target))).ToList());
+        }, cancellationToken);
+    }
+
+    public async Task<EmptyTrashResponse> EmptyAsync(EmptyTrashRequest request, CancellationToken cancellationToken)
+    {
+        var validation = new RequestValidation(request).Required(request.ProjectPath, "projectPath");
+        for (var i = 0; i < (request.TrashIds?.Count ?? 0); i++)
+        {
+            validation.Check(Guid.TryParse(request.TrashIds![i], out _), $"trashIds[{i}]", "not a trash id (a UUID)", request.TrashIds[i]);
+        }
+
+        validation.ThrowIfInvalid();
+        var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
+        var trash = TrashOf(project.FullPath);
+        return await store.WithLockAsync(project.FullPath, transaction =>
+        {
+            var all = ReadInfos(trash).ToList();
+            var wanted = request.TrashIds is { Count: > 0 } ids ? ids.Select(id => Guid.Parse(id!).ToString()).ToHashSet() : null;
+            if (wanted is not null && wanted.FirstOrDefault(id => all.All(info => info.Id != id)) is { } unknown)
+            {
+                throw GalleryException.NotFound($"No item {unknown} in the trash of {project.FullPath}.");
+            }
+
+            var deleted = 0;
+            long freed = 0;
+            foreach (var info in all.Where(info => wanted is null || wanted.Contains(info.Id)))
+            {
+                var folder = Path.Combine(trash, info.Id);
+                freed += Directory.Exists(folder) ? new DirectoryInfo(folder).EnumerateFiles().Sum(file => file.Length) : 0;
+                if (Directory.Exists(folder))
+                {
+                    Directory.Delete(folder, recursive: true);
+                }
+
+                File.Delete(Path.Combine(trash, info.Id + ".json"));
+                deleted++;
+            }
+
+            logger.LogInformation("Emptied {Count} items ({Bytes} bytes) from the trash of {Project}", deleted, freed, project.FullPath);
+            return Task.FromResult(new EmptyTrashResponse(deleted, freed));
+        }, cancellationToken);
+    }
+
+    private IEnumerable<TrashInfo> ReadInfos(string trash)
+    {
+        if (!Directory.Exists(trash))
+        {
+            yield break;
+        }
+
+        foreach (var file in Directory.EnumerateFiles(trash, "*.json"))
+        {
+            if (ReadInfo(file) is { } info)
+            {
+                yield return info;
+            }
+        }
+    }
+
+    private TrashInfo? ReadInfo(string file)
+    {
+        try
+        {
+            var info = JsonSerializer.Deserialize<TrashInfo>(File.ReadAllBytes(file), Json);
+            // The id names folders: accept only what this service writes.
+            return info is not null && Guid.TryParse(info.Id, out _) && Path.GetFileNameWithoutExtension(file) == info.Id
+                && Path.GetFileName(info.Name) == info.Name && (info.Sidecar is null || Path.GetFileName(info.Sidecar) == info.Sidecar)
+                ? info
+                : null;
+        }
+        catch (Exception ex) when (ex is JsonException or IOException)
+        {
+            if (ex is JsonException)
+            {
+                logger.LogWarning(ex, "Ignored the unreadable trash info {File}", file);
+            }
+
+            return null;
+        }
+    }
+
+    private static async Task WriteInfoAsync(string trash, TrashInfo info, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(trash, info.Id + ".json");
+        var temporary = Path.Combine(trash, $".{info.Id}.{Guid.NewGuid():N}.tmp");
+        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(info, Json), cancellationToken);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private void DeleteInfos(string trash, IEnumerable<TrashInfo> infos)
+    {
+        foreach (var info in infos)
+        {
+            try
+            {
+                File.Delete(Path.Combine(trash, info.Id + ".json"));
+                var folder = Path.Combine(trash, info.Id);
+                if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any())
+                {
+                    Directory.Delete(folder);
+                }
+            }
+            catch (IOException ex)
+            {
+                logger.LogWarning(ex, "Could not remove the trash info of {Id}", info.Id);
+            }
+        }
+    }
+
+    private static bool SameRecord(GalleryFileRecord? a, GalleryFileRecord? b) =>
+        JsonSerializer.Serialize(a, Json) == JsonSerializer.Serialize(b, Json);
+
+    private static string FreeTarget(string original, bool withSidecar, HashSet<string> taken)
+    {
+        bool Free(string path) => !taken.Contains(path) && !File.Exists(path) && !Directory.Exists(path)
+            && (!withSidecar || (!taken.Contains(MediaTypes.SidecarOf(path)) && !File.Exists(MediaTypes.SidecarOf(path))));
+        if (Free(original))
+        {
+            return original;
+        }
+
+        var folder = Path.GetDirectoryName(original)!;
+        for (var n = 1; ; n++)
+        {
+            var candidate = Path.Combine(folder, $"{Path.GetFileNameWithoutExtension(original)}_{n}{Path.GetExtension(original)}");
+            if (Free(candidate))
+            {
+                return candidate;
+            }
+        }
+    }
+}

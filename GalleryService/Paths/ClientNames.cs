@@ -1,0 +1,88 @@
+using System.Text;
+
+namespace DirectorsConsole.GalleryService.Paths;
+
+/// <summary>
+/// Checks a single file or folder name chosen by a client (a new file name, a folder to create, a rename
+/// target). A name is one path segment that every OS of the suite can hold, so a file saved from a Linux
+/// client stays usable from a Windows workstation on the same share.
+/// </summary>
+public static class ClientNames
+{
+    /// <summary>Linux and macOS limit a name to 255 bytes, Windows to 255 UTF-16 units; the bytes are stricter.</summary>
+    public const int MaxNameBytes = 255;
+
+    private static readonly HashSet<string> ReservedDeviceNames = new(
+        ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+         "COM0", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³",
+         "LPT0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³"],
+        StringComparer.OrdinalIgnoreCase);
+
+    private const string WindowsForbidden = "<>:\"|?*";
+
+    /// <summary>Returns the name unchanged when it is usable; otherwise throws
+    /// <see cref="InvalidClientPathException"/> (HTTP 422) naming <paramref name="field"/> and the rule broken.</summary>
+    public static string Validate(string? name, string field)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new InvalidClientPathException(field, $"'{field}' is required and may not be empty.");
+        }
+
+        if (name.Contains('\0'))
+        {
+            throw new InvalidClientPathException(field, $"'{field}' contains a NUL character.");
+        }
+
+        if (name.FirstOrDefault(char.IsControl) is var control and not '\0')
+        {
+            throw new InvalidClientPathException(field, $"'{field}' contains the control character U+{(int)control:X4}.");
+        }
+
+        if (name.IndexOfAny(['/', '\\']) >= 0)
+        {
+            throw new InvalidClientPathException(field, $"'{field}' must be a single name without '/' or '\\' separators.");
+        }
+
+        if (name is "." or "..")
+        {
+            throw new InvalidClientPathException(field, $"'{field}' may not be '.' or '..'.");
+        }
+
+        if (Encoding.UTF8.GetByteCount(name) > MaxNameBytes)
+        {
+            throw new InvalidClientPathException(field, $"'{field}' is longer than {MaxNameBytes} bytes.");
+        }
+
+        if (name.IndexOfAny(WindowsForbidden.ToCharArray()) is var index and >= 0)
+        {
+            throw new InvalidClientPathException(field, $"'{field}' contains '{name[index]}', which Windows does not allow in a name.");
+        }
+
+        if (name.EndsWith('.') || name.EndsWith(' '))
+        {
+            throw new InvalidClientPathException(field, $"'{field}' may not end with a dot or a space (Windows drops them, so the name would change).");
+        }
+
+        if (name.StartsWith(' '))
+        {
+            throw new InvalidClientPathException(field, $"'{field}' may not start with a space.");
+        }
+
+        if (IsReservedDeviceName(name))
+        {
+            throw new InvalidClientPathException(field, $"'{field}' is the Windows device name '{DeviceStem(name)}', which cannot be a file or folder name.");
+        }
+
+        return name;
+    }
+
+    /// <summary>True for <c>CON</c>, <c>nul.txt</c>, <c>COM1.png</c>…: Windows treats them as devices whatever the extension.</summary>
+    public static bool IsReservedDeviceName(string segment) => ReservedDeviceNames.Contains(DeviceStem(segment));
+
+    private static string DeviceStem(string segment)
+    {
+        var dot = segment.IndexOf('.');
+        return (dot < 0 ? segment : segment[..dot]).TrimEnd(' ');
+    }
+}

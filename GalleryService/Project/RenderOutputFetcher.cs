@@ -1,0 +1,175 @@
+using System.Text.Json;
+using DirectorsConsole.ServiceDefaults.Redis;
+
+namespace DirectorsConsole.GalleryService.Project;
+
+/// <summary>A registered render node as the backend registry stores it (<c>dc:backends</c>, snake_case JSON).</summary>
+public sealed record RegisteredBackend(string Id, string Host, int Port);
+
+/// <summary>
+/// Opens the image a save-image request names, from the only places an image may come from: a
+/// <c>data:</c> URL, or a ComfyUI <c>/view</c> of a backend registered in <c>dc:backends</c> (written as the
+/// node's own <c>http://host:port/view?…</c> or as BackendService's <c>/api/backends/{id}/view?…</c>). Any other
+/// host, path or scheme is refused before a connection is made, so the endpoint cannot be used to reach other
+/// machines (reference §5: the original fetched any URL). Only <c>filename</c>, <c>subfolder</c> and <c>type</c>
+/// are passed on, redirects are not followed, and the answer is read with a size limit.
+/// </summary>
+public sealed class RenderOutputFetcher(IRedisConnection redis, IHttpClientFactory httpClientFactory, ILogger<RenderOutputFetcher> logger)
+{
+    public const string HttpClientName = "render-outputs";
+
+    /// <summary>The hash the backend registry (BackendService) keeps: id → definition JSON with <c>host</c>, <c>port</c>.</summary>
+    public const string BackendsKey = "dc:backends";
+
+    /// <summary>The largest image saved.</summary>
+    public const long MaxImageBytes = 1024L * 1024 * 1024;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>The bytes of a <c>data:[type];base64,…</c> URL; 422 for anything else or bad base64.</summary>
+    public static byte[] DecodeDataUrl(string? dataUrl, string field)
+    {
+        if (string.IsNullOrEmpty(dataUrl))
+        {
+            throw Unprocessable($"'{field}' is required.");
+        }
+
+        var comma = dataUrl.IndexOf(',');
+        if (!dataUrl.StartsWith("data:", StringComparison.OrdinalIgnoreCase) || comma < 0
+            || !dataUrl.AsSpan(0, comma).EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
+        {
+            throw Unprocessable($"'{field}' must be a base64 data URL (data:image/png;base64,…).");
+        }
+
+        var mediaType = dataUrl[5..(comma - 7)];
+        if (mediaType.Length > 0 && !mediaType.StartsWith("image/", StringComparison.OrdinalIgnoreCase) && !mediaType.StartsWith("video/", StringComparison.OrdinalIgnoreCase))
+        {
+            throw Unprocessable($"'{field}' holds '{mediaType}', not an image or a video.");
+        }
+
+        try
+        {
+            var bytes = Convert.FromBase64String(dataUrl[(comma + 1)..]);
+            return bytes.Length > 0 ? bytes : throw Unprocessable($"'{field}' holds no data.");
+        }
+        catch (FormatException)
+        {
+            throw Unprocessable($"'{field}' is not valid base64 after the comma.");
+        }
+    }
+
+    /// <summary>Where <paramref name="imageUrl"/> may be fetched from: the backend's own <c>/view</c> URL. 403
+    /// for a host or path that is not a registered backend's <c>/view</c>, 422 for a malformed URL.</summary>
+    public async Task<Uri> ResolveViewUrlAsync(string imageUrl, string field, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(imageUrl, UriKind.RelativeOrAbsolute, out var uri))
+        {
+            throw Unprocessable($"'{field}' is not a URL.");
+        }
+
+        var absolute = uri.IsAbsoluteUri ? uri : new Uri(new Uri("http://relative.invalid"), uri);
+        if (uri.IsAbsoluteUri && absolute.Scheme is not ("http" or "https"))
+        {
+            throw Forbidden($"'{field}' uses the scheme '{absolute.Scheme}'; only http(s) /view URLs of registered backends and data: URLs are accepted.");
+        }
+
+        if (!string.IsNullOrEmpty(absolute.UserInfo))
+        {
+            throw Forbidden($"'{field}' carries credentials; they are never sent on.");
+        }
+
+        var segments = absolute.AbsolutePath.Trim('/').Split('/');
+        var backends = await ReadBackendsAsync(cancellationToken);
+        RegisteredBackend? backend;
+        if (segments is ["api", "backends", var id, "view"])
+        {
+            var backendId = Uri.UnescapeDataString(id);
+            backend = backends.FirstOrDefault(b => b.Id == backendId)
+                ?? throw Forbidden($"'{field}' names the backend '{backendId}', which is not registered.");
+        }
+        else if (uri.IsAbsoluteUri && segments is ["view"] or ["api", "view"])
+        {
+            backend = backends.FirstOrDefault(b => string.Equals(b.Host, absolute.Host, StringComparison.OrdinalIgnoreCase) && b.Port == absolute.Port)
+                ?? throw Forbidden($"'{field}' points at {absolute.Host}:{absolute.Port}, which is not a registered backend; images are fetched only from registered render nodes.");
+        }
+        else
+        {
+            throw Forbidden($"'{field}' must be a /view URL of a registered backend (http://host:port/view?filename=… or /api/backends/{{id}}/view?filename=…) or a data: URL.");
+        }
+
+        var query = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(absolute.Query);
+        if (!query.TryGetValue("filename", out var filename) || string.IsNullOrEmpty(filename))
+        {
+            throw Unprocessable($"'{field}' has no filename parameter.");
+        }
+
+        var forwarded = new Dictionary<string, string?> { ["filename"] = filename.ToString() };
+        foreach (var name in new[] { "subfolder", "type" })
+        {
+            if (query.TryGetValue(name, out var value))
+            {
+                forwarded[name] = value.ToString();
+            }
+        }
+
+        var baseAddress = new UriBuilder(Uri.UriSchemeHttp, backend.Host, backend.Port, "/view").Uri.ToString();
+        return new Uri(Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString(baseAddress, forwarded));
+    }
+
+    /// <summary>Opens the image at a URL from <see cref="ResolveViewUrlAsync"/>; 502 when the backend fails.</summary>
+    public async Task<HttpResponseMessage> OpenAsync(Uri viewUrl, CancellationToken cancellationToken)
+    {
+        var client = httpClientFactory.CreateClient(HttpClientName);
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.GetAsync(viewUrl, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning(ex, "Fetching {Url} failed", viewUrl);
+            throw new ApiProblemException(StatusCodes.Status502BadGateway, "Backend unreachable", $"The backend could not be reached for {viewUrl}: {ex.Message}");
+        }
+
+        if (!response.IsSuccessStatusCode)
+        {
+            var status = (int)response.StatusCode;
+            response.Dispose();
+            throw new ApiProblemException(StatusCodes.Status502BadGateway, "Backend failed", $"The backend answered {status} for {viewUrl}.");
+        }
+
+        if (response.Content.Headers.ContentLength > MaxImageBytes)
+        {
+            response.Dispose();
+            throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge, "Too large", $"The image is larger than {MaxImageBytes} bytes.");
+        }
+
+        return response;
+    }
+
+    private async Task<IReadOnlyList<RegisteredBackend>> ReadBackendsAsync(CancellationToken cancellationToken)
+    {
+        var stored = await redis.HashGetAllAsync(BackendsKey, cancellationToken);
+        var backends = new List<RegisteredBackend>(stored.Count);
+        foreach (var (id, json) in stored)
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize<RegisteredBackend>(json, Json) is { Host.Length: > 0 } backend)
+                {
+                    backends.Add(backend with { Id = id });
+                }
+            }
+            catch (JsonException ex)
+            {
+                logger.LogWarning(ex, "The backend stored under {Id} in {Key} is not valid JSON; ignoring it", id, BackendsKey);
+            }
+        }
+
+        return backends;
+    }
+
+    private static ApiProblemException Unprocessable(string detail) => new(StatusCodes.Status422UnprocessableEntity, "Invalid image URL", detail);
+
+    private static ApiProblemException Forbidden(string detail) => new(StatusCodes.Status403Forbidden, "Image source not allowed", detail);
+}

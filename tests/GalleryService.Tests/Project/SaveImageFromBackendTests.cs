@@ -1,0 +1,117 @@
+using System.Net;
+using System.Net.Http.Json;
+using DirectorsConsole.GalleryService.Tests.Paths;
+using DirectorsConsole.ServiceDefaults.Redis;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace DirectorsConsole.GalleryService.Tests.Project;
+
+/// <summary>A stand-in ComfyUI <c>/view</c> on a loopback port, registered in <c>dc:backends</c> as BackendService does.</summary>
+public sealed class BackendEnvironment : ProjectEnvironment
+{
+    public static readonly byte[] Render = TestPng.WithPrompt("from the backend");
+
+    private WebApplication? _backend;
+
+    public int BackendPort { get; private set; }
+
+    public List<string> Requests { get; } = [];
+
+    public override async ValueTask InitializeAsync()
+    {
+        await base.InitializeAsync();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        _backend = builder.Build();
+        _backend.MapGet("/view", (HttpRequest request) =>
+        {
+            lock (Requests)
+            {
+                Requests.Add(request.QueryString.Value ?? "");
+            }
+
+            return request.Query["filename"] == "ComfyUI_00001_.png" ? Results.Bytes(Render, "image/png") : Results.NotFound();
+        });
+        await _backend.StartAsync(TestContext.Current.CancellationToken);
+        BackendPort = new Uri(_backend.Urls.First()).Port;
+        var redis = Service.Services.GetRequiredService<IRedisConnection>();
+        await redis.HashSetAsync("dc:backends", "node-1",
+            $$"""{"id":"node-1","name":"Node 1","host":"127.0.0.1","port":{{BackendPort}},"enabled":true,"capabilities":[],"max_concurrent_jobs":1,"tags":[],"source":"api"}""",
+            TestContext.Current.CancellationToken);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (_backend is not null)
+        {
+            await _backend.DisposeAsync();
+        }
+
+        await base.DisposeAsync();
+    }
+}
+
+public sealed class SaveImageFromBackendTests(BackendEnvironment environment) : IClassFixture<BackendEnvironment>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task SavesFromTheBackendsOwnViewUrlPassingOnlyTheViewParameters()
+    {
+        // Arrange
+        var url = $"http://127.0.0.1:{environment.BackendPort}/view?filename=ComfyUI_00001_.png&subfolder=&type=output&extra=../../etc";
+
+        // Act
+        using var response = await environment.Client.PostAsJsonAsync("/api/save-image",
+            new { imageUrl = url, folderPath = environment.ProjectFolder, filename = "Panel_01/Eliot_Panel01_v010.png" }, Ct);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(BackendEnvironment.Render, await File.ReadAllBytesAsync(Path.Combine(environment.ProjectFolder, "Panel_01", "Eliot_Panel01_v010.png"), Ct));
+        lock (environment.Requests)
+        {
+            Assert.Contains(environment.Requests, q => q.Contains("filename=ComfyUI_00001_.png", StringComparison.Ordinal) && !q.Contains("extra", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task SavesFromABackendServiceViewUrlByBackendId()
+    {
+        // Act
+        using var response = await environment.Client.PostAsJsonAsync("/api/save-image",
+            new { image_url = "/api/backends/node-1/view?filename=ComfyUI_00001_.png&type=output", folder_path = environment.ProjectFolder, filename = "by-id.png" }, Ct);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(BackendEnvironment.Render, await File.ReadAllBytesAsync(Path.Combine(environment.ProjectFolder, "by-id.png"), Ct));
+    }
+
+    [Fact]
+    public async Task ABackendErrorIsABadGatewayAndLeavesNoFileOrFolder()
+    {
+        // Act
+        using var response = await environment.Client.PostAsJsonAsync("/api/save-image",
+            new { imageUrl = $"http://127.0.0.1:{environment.BackendPort}/view?filename=missing.png", folderPath = environment.ProjectFolder, filename = "New_Panel/missing.png" }, Ct);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.NotNull((string?)(await ProjectEnvironment.ReadJsonAsync(response))["detail"]);
+        Assert.False(Directory.Exists(Path.Combine(environment.ProjectFolder, "New_Panel")));
+    }
+
+    [Fact]
+    public async Task AnotherPortOfTheSameHostIsNotTheBackend()
+    {
+        // Act
+        using var response = await environment.Client.PostAsJsonAsync("/api/save-image",
+            new { imageUrl = $"http://127.0.0.1:{environment.BackendPort + 1}/view?filename=ComfyUI_00001_.png", folderPath = environment.ProjectFolder, filename = "other-port.png" }, Ct);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.False(File.Exists(Path.Combine(environment.ProjectFolder, "other-port.png")));
+    }
+}
