@@ -1,7 +1,9 @@
-namespace DirectorsConsole.BackendService.Tests;
+using Xunit;
 
-/// <summary>Waits for a condition the service reaches on its own schedule (probes, lease rounds), polling
-/// instead of sleeping a fixed time. Returns the last value, so the assertion that follows shows what was seen.</summary>
+namespace DirectorsConsole.Testing;
+
+/// <summary>Waits for a condition a service reaches on its own schedule (probes, lease rounds, health checks),
+/// polling instead of sleeping a fixed time. Returns the last value, so the assertion that follows shows what was seen.</summary>
 public static class Eventually
 {
     public static async Task<T> ReturnsAsync<T>(Func<Task<T>> probe, Func<T, bool> condition, TimeSpan? timeout = null)
