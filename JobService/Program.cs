@@ -1,10 +1,18 @@
+using DirectorsConsole.JobService.Apis;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults("job-service");
 builder.AddApplicationServices();
+builder.AddJobApis();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.UseWebSockets();
+app.MapJobsApi();
+app.MapJobGroupsApi();
+app.MapJobStreamsApi();
+app.MapWorkflowsApi();
 
 app.Run();

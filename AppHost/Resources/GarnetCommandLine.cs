@@ -37,7 +37,9 @@ public static class GarnetCommandLine
             "--bind", "127.0.0.1",
             "--memory", "128m", "--page", "1m", "--segment", "64m", "--object-log-segment", "64m",
             "--index", "4m",
-            "--lua",
+            // Every store here relies on a script running as one step (check, then write), as Redis runs them;
+            // Garnet interleaves scripts of different connections unless told to lock their keys.
+            "--lua", "--lua-transaction-mode",
             // The native Linux device needs libaio, which a fresh Debian does not have.
             "--device-type", "RandomAccess",
             "--logger-level", "Warning",

@@ -275,7 +275,7 @@ public sealed class BackendDispatchSession
                 return;
             }
 
-            var prompt = command.Seed is { } seed ? SeedInjection.Apply(command.Prompt, seed, command.SeedNodes) : command.Prompt;
+            var prompt = command.Seed is { } seed ? PromptSeeds.Apply(command.Prompt, seed, command.SeedNodes) : command.Prompt;
             var record = new InFlightPrompt(command.PromptId, command.JobId, _time.GetUtcNow(), NodeClasses(prompt));
 
             // A command delivered again after a crash may have been posted already: never post it twice.

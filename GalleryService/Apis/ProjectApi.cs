@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using DirectorsConsole.GalleryService.Paths;
 using DirectorsConsole.GalleryService.Project;
+using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
@@ -30,9 +31,10 @@ public static class ProjectApi
 
     public static RouteGroupBuilder MapProjectApi(this IEndpointRouteBuilder app)
     {
+        // 422 is an unusable path, name or field, in FastAPI's list form (the document holds one schema per status).
         var api = app.MapGroup("/api").WithTags("Project Management")
             .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+            .WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status422UnprocessableEntity, typeof(ValidationErrorResponse), ["application/json"]));
 
         api.MapGet("/project", GetProjectAsync)
             .WithName("GetProject")
@@ -133,11 +135,13 @@ public static class ProjectApi
         // Only the configured roots: a current project inside itself would let a client widen its own confinement.
         var folder = await resolver.ResolveAbsoluteAsync(fields.Path, field, resolver.ConfiguredRoots(), cancellationToken);
         RequireFolder(folder, field);
-        var name = fields.Name is { Length: > 0 } given ? ClientNames.Validate(given, "name") : Path.GetFileName(folder.FullPath);
+        var prefix = request.Project is null ? "" : "project.";
+        var name = fields.Name is { Length: > 0 } given ? ClientNames.Validate(given, prefix + "name") : Path.GetFileName(folder.FullPath);
         var orchestratorUrl = fields.OrchestratorUrl ?? fields.OrchestratorUrlSnake ?? DefaultOrchestratorUrl;
         if (orchestratorUrl.Length > 2048 || !Uri.TryCreate(orchestratorUrl, UriKind.Absolute, out _))
         {
-            throw new InvalidClientPathException("orchestratorUrl", "'orchestratorUrl' must be an absolute URL.");
+            var urlField = prefix + (fields.OrchestratorUrl is null ? "orchestrator_url" : "orchestratorUrl");
+            throw new InvalidClientPathException(urlField, $"'{urlField}' must be an absolute URL.", input: orchestratorUrl);
         }
 
         var now = time.GetUtcNow();
@@ -163,7 +167,7 @@ public static class ProjectApi
         var filename = ClientNames.Validate(request.Filename ?? DefaultProjectFile, "filename");
         if (!filename.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
-            throw new InvalidClientPathException("filename", "'filename' must end in .json.");
+            throw new InvalidClientPathException("filename", "'filename' must end in .json.", input: filename);
         }
 
         if (request.State is not { } state)
@@ -199,7 +203,7 @@ public static class ProjectApi
         var file = await resolver.ResolveAsync(fileText, field, cancellationToken);
         if (!file.FullPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
-            throw new InvalidClientPathException(field, $"'{field}' must name a .json project file.");
+            throw new InvalidClientPathException(field, $"'{field}' must name a .json project file.", input: fileText);
         }
 
         var folder = await resolver.ResolveAsync(Path.GetDirectoryName(file.FullPath), field, cancellationToken);
@@ -275,7 +279,8 @@ public static class ProjectApi
         var pattern = request.NamingPattern ?? request.NamingPatternSnake ?? DefaultNamingTemplate;
         if (pattern.Length is 0 or > 1024)
         {
-            throw new InvalidClientPathException("namingPattern", "'namingPattern' must hold 1 to 1024 characters.");
+            var patternField = request.NamingPattern is null && request.NamingPatternSnake is not null ? "naming_pattern" : "namingPattern";
+            throw new InvalidClientPathException(patternField, $"'{patternField}' must hold 1 to 1024 characters.", input: pattern);
         }
 
         var folder = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
@@ -343,16 +348,21 @@ public static class ProjectApi
         IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken,
         [FromQuery] string? folderPath = null, [FromQuery(Name = "folder_path")] string? folderPathSnake = null,
         [FromQuery] string? path = null, [FromQuery] string? pattern = null) =>
-        ScanVersionsAsync(new ScanVersionsRequest { FolderPath = folderPath, FolderPathSnake = folderPathSnake, Path = path, Pattern = pattern },
-            resolver, store, paths, cancellationToken);
+        ScanVersionsCoreAsync(new ScanVersionsRequest { FolderPath = folderPath, FolderPathSnake = folderPathSnake, Path = path, Pattern = pattern },
+            InvalidClientPathException.Query, resolver, store, paths, cancellationToken);
 
-    public static async Task<Ok<ScanVersionsResponse>> ScanVersionsAsync(
-        ScanVersionsRequest request, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken)
+    public static Task<Ok<ScanVersionsResponse>> ScanVersionsAsync(
+        ScanVersionsRequest request, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
+        ScanVersionsCoreAsync(request, InvalidClientPathException.Body, resolver, store, paths, cancellationToken);
+
+    // location: where the fields came from (the query for GET, the body for POST), for the 422's loc.
+    private static async Task<Ok<ScanVersionsResponse>> ScanVersionsCoreAsync(
+        ScanVersionsRequest request, string location, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken)
     {
         var pattern = request.Pattern ?? DefaultNamingTemplate;
         if (pattern.Length is 0 or > 1024)
         {
-            throw new InvalidClientPathException("pattern", "'pattern' must hold 1 to 1024 characters.");
+            throw new InvalidClientPathException("pattern", "'pattern' must hold 1 to 1024 characters.", location, pattern);
         }
 
         var folder = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
@@ -415,7 +425,8 @@ public static class ProjectApi
         var (text, field) = request?.ImagePath is not null ? (request.ImagePath, "imagePath")
             : request?.ImagePathSnake is not null ? (request.ImagePathSnake, "image_path")
             : request?.Path is not null ? (request.Path, "path")
-            : (queryPath, "imagePath");
+            : queryPath is not null ? (queryPath, "path")
+            : (null, "imagePath");
         var file = await resolver.ResolveAsync(text, field, cancellationToken);
         if (!File.Exists(file.FullPath))
         {
@@ -474,7 +485,10 @@ public static class ProjectApi
         var roots = await resolver.AllowedRootsAsync(cancellationToken);
         if (string.IsNullOrEmpty(path))
         {
+            // The current project counts as a root only when it lies outside the configured ones; inside one, it is
+            // reached from there and listing it again would show the same folder twice.
             var rootItems = roots.Where(Directory.Exists)
+                .Where(root => !roots.Any(other => !ProjectPathResolver.PathComparer.Equals(root, other) && ProjectPathResolver.IsInside(root, other)))
                 .Select(root => new BrowseEntry(Path.GetFileName(root) is { Length: > 0 } name ? name : root, paths.Format(root), "root", null, null))
                 .ToList();
             return TypedResults.Ok(new BrowseFoldersResponse(null, null, rootItems, false));
@@ -572,13 +586,13 @@ public static class ProjectApi
         var (folderText, folderField) = Pick(request.FolderPath, "folderPath", request.FolderPathSnake, "folder_path");
         if (string.IsNullOrEmpty(request.Filename))
         {
-            throw new InvalidClientPathException("filename", "'filename' is required.");
+            throw new InvalidClientPathException("filename", "'filename' is required.", input: request.Filename);
         }
 
         var parts = request.Filename.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length is 0 or > 8)
         {
-            throw new InvalidClientPathException("filename", "'filename' must be a file name, optionally below at most 7 subfolders.");
+            throw new InvalidClientPathException("filename", "'filename' must be a file name, optionally below at most 7 subfolders.", input: request.Filename);
         }
 
         foreach (var part in parts)
@@ -588,7 +602,7 @@ public static class ProjectApi
 
         if (!MediaTypes.IsMedia(parts[^1]))
         {
-            throw new InvalidClientPathException("filename", $"'filename' must end in an image or video extension ({string.Join(", ", MediaTypes.Extensions)}).");
+            throw new InvalidClientPathException("filename", $"'filename' must end in an image or video extension ({string.Join(", ", MediaTypes.Extensions)}).", input: request.Filename);
         }
 
         var folder = await resolver.ResolveAsync(folderText, folderField, cancellationToken);

@@ -20,6 +20,7 @@ internal static class Extensions
         builder.Services.AddSingleton<IConfigureOptions<ProjectRootsOptions>, ProjectRootsOptions.Setup>();
         builder.Services.AddSingleton<IValidateOptions<ProjectRootsOptions>, ProjectRootsOptions.Validator>();
         builder.Services.AddOptions<ProjectRootsOptions>().ValidateOnStart();
+        builder.Services.AddHostedService<ProjectRootsStartup>();
         builder.Services.AddSingleton<CurrentProjectStore>();
         builder.Services.AddSingleton<ProjectPathResolver>();
         builder.Services.AddSingleton<IProjectPathResolver>(sp => sp.GetRequiredService<ProjectPathResolver>());

@@ -21,57 +21,57 @@ public static class ClientNames
     private const string WindowsForbidden = "<>:\"|?*";
 
     /// <summary>Returns the name unchanged when it is usable; otherwise throws
-    /// <see cref="InvalidClientPathException"/> (HTTP 422) naming <paramref name="field"/> and the rule broken.</summary>
+    /// <see cref="InvalidClientPathException"/> (HTTP 422) naming <paramref name="field"/> (a body field) and the rule broken.</summary>
     public static string Validate(string? name, string field)
     {
         if (string.IsNullOrEmpty(name))
         {
-            throw new InvalidClientPathException(field, $"'{field}' is required and may not be empty.");
+            throw new InvalidClientPathException(field, $"'{field}' is required and may not be empty.", input: name);
         }
 
         if (name.Contains('\0'))
         {
-            throw new InvalidClientPathException(field, $"'{field}' contains a NUL character.");
+            throw new InvalidClientPathException(field, $"'{field}' contains a NUL character.", input: name);
         }
 
         if (name.FirstOrDefault(char.IsControl) is var control and not '\0')
         {
-            throw new InvalidClientPathException(field, $"'{field}' contains the control character U+{(int)control:X4}.");
+            throw new InvalidClientPathException(field, $"'{field}' contains the control character U+{(int)control:X4}.", input: name);
         }
 
         if (name.IndexOfAny(['/', '\\']) >= 0)
         {
-            throw new InvalidClientPathException(field, $"'{field}' must be a single name without '/' or '\\' separators.");
+            throw new InvalidClientPathException(field, $"'{field}' must be a single name without '/' or '\\' separators.", input: name);
         }
 
         if (name is "." or "..")
         {
-            throw new InvalidClientPathException(field, $"'{field}' may not be '.' or '..'.");
+            throw new InvalidClientPathException(field, $"'{field}' may not be '.' or '..'.", input: name);
         }
 
         if (Encoding.UTF8.GetByteCount(name) > MaxNameBytes)
         {
-            throw new InvalidClientPathException(field, $"'{field}' is longer than {MaxNameBytes} bytes.");
+            throw new InvalidClientPathException(field, $"'{field}' is longer than {MaxNameBytes} bytes.", input: name);
         }
 
         if (name.IndexOfAny(WindowsForbidden.ToCharArray()) is var index and >= 0)
         {
-            throw new InvalidClientPathException(field, $"'{field}' contains '{name[index]}', which Windows does not allow in a name.");
+            throw new InvalidClientPathException(field, $"'{field}' contains '{name[index]}', which Windows does not allow in a name.", input: name);
         }
 
         if (name.EndsWith('.') || name.EndsWith(' '))
         {
-            throw new InvalidClientPathException(field, $"'{field}' may not end with a dot or a space (Windows drops them, so the name would change).");
+            throw new InvalidClientPathException(field, $"'{field}' may not end with a dot or a space (Windows drops them, so the name would change).", input: name);
         }
 
         if (name.StartsWith(' '))
         {
-            throw new InvalidClientPathException(field, $"'{field}' may not start with a space.");
+            throw new InvalidClientPathException(field, $"'{field}' may not start with a space.", input: name);
         }
 
         if (IsReservedDeviceName(name))
         {
-            throw new InvalidClientPathException(field, $"'{field}' is the Windows device name '{DeviceStem(name)}', which cannot be a file or folder name.");
+            throw new InvalidClientPathException(field, $"'{field}' is the Windows device name '{DeviceStem(name)}', which cannot be a file or folder name.", input: name);
         }
 
         return name;

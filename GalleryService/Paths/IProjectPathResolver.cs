@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace DirectorsConsole.GalleryService.Paths;
 
 /// <summary>
@@ -36,8 +38,21 @@ public sealed class PathNotAllowedException(string field, string detail) : Excep
     public string Field { get; } = field;
 }
 
-/// <summary>HTTP 422: the value is not a usable path or name (NUL bytes, reserved names, separators in a name…).</summary>
-public sealed class InvalidClientPathException(string field, string detail) : Exception(detail)
+/// <summary>HTTP 422 in FastAPI's list form: the value is not a usable path or name (NUL bytes, reserved names,
+/// separators in a name…).</summary>
+/// <param name="field">The request field, dotted and indexed as the client wrote it (<c>project.path</c>, <c>files[2]</c>).</param>
+/// <param name="location">Where the field was sent: <c>body</c>, <c>query</c> or <c>header</c> (the first element of <c>loc</c>).</param>
+/// <param name="input">The offending value as sent, echoed back as the error's <c>input</c>.</param>
+public sealed class InvalidClientPathException(string field, string detail, string location = InvalidClientPathException.Body, JsonNode? input = null)
+    : Exception(detail)
 {
+    public const string Body = "body";
+    public const string Query = "query";
+    public const string Header = "header";
+
     public string Field { get; } = field;
+
+    public string Location { get; } = location;
+
+    public JsonNode? Input { get; } = input;
 }

@@ -1,21 +1,33 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using DirectorsConsole.GalleryService.Project;
+using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 
 namespace DirectorsConsole.GalleryService.Paths;
 
-/// <summary>Answers <see cref="PathNotAllowedException"/> with 403 and <see cref="InvalidClientPathException"/>
-/// with 422 (and the project endpoints' <see cref="ApiProblemException"/> with its status), all as ProblemDetails whose <c>detail</c> names the rule and whose <c>field</c> names the request
-/// field, for every endpoint of the service. Registered ahead of ServiceDefaults' handlers (whose last one
-/// answers everything with 500).</summary>
-public sealed class PathExceptionHandler(IProblemDetailsService problemDetails, ILogger<PathExceptionHandler> logger) : IExceptionHandler
+/// <summary>Answers, for every endpoint of the service, <see cref="InvalidClientPathException"/> with a 422 in
+/// FastAPI's list form (<c>{"detail": [{type, loc, msg, input}]}</c>, as request validation is everywhere in the
+/// suite), <see cref="PathNotAllowedException"/> with a 403 ProblemDetails whose <c>detail</c> names the rule and
+/// whose <c>field</c> names the request field, and the project endpoints' <see cref="ApiProblemException"/> with
+/// its status. Registered ahead of ServiceDefaults' handlers (whose last one answers everything with 500).</summary>
+public sealed partial class PathExceptionHandler(IProblemDetailsService problemDetails, ILogger<PathExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
+        if (exception is InvalidClientPathException invalid)
+        {
+            Log(httpContext, StatusCodes.Status422UnprocessableEntity, exception);
+            var errors = new ValidationErrorList().Invalid(invalid.Message, invalid.Input, [invalid.Location, .. LocationSegments(invalid.Field)]);
+            httpContext.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
+            await httpContext.Response.WriteAsJsonAsync(errors.ToResponse(), cancellationToken);
+            return true;
+        }
+
         var (status, title, field) = exception switch
         {
             PathNotAllowedException notAllowed => (StatusCodes.Status403Forbidden, "Path not allowed", notAllowed.Field),
-            InvalidClientPathException invalid => (StatusCodes.Status422UnprocessableEntity, "Invalid path or name", invalid.Field),
             ApiProblemException apiProblem => (apiProblem.Status, apiProblem.Title, null),
             _ => (0, null, null),
         };
@@ -24,7 +36,7 @@ public sealed class PathExceptionHandler(IProblemDetailsService problemDetails, 
             return false;
         }
 
-        logger.LogInformation("Refused {Method} {Path} with {Status}: {Reason}", httpContext.Request.Method, httpContext.Request.Path, status, exception.Message);
+        Log(httpContext, status, exception);
         httpContext.Response.StatusCode = status;
         var problem = new ProblemDetails { Status = status, Title = title, Detail = exception.Message };
         if (field is not null)
@@ -34,4 +46,21 @@ public sealed class PathExceptionHandler(IProblemDetailsService problemDetails, 
 
         return await problemDetails.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
     }
+
+    /// <summary><c>project.path</c> → <c>project</c>, <c>path</c>; <c>files[2]</c> → <c>files</c>, <c>2</c>: FastAPI's <c>loc</c> after the location.</summary>
+    private static IEnumerable<object> LocationSegments(string field)
+    {
+        foreach (Match segment in FieldSegment().Matches(field))
+        {
+            yield return segment.Groups["index"].Success
+                ? int.Parse(segment.Groups["index"].Value, NumberStyles.None, CultureInfo.InvariantCulture)
+                : segment.Groups["name"].Value;
+        }
+    }
+
+    private void Log(HttpContext httpContext, int status, Exception exception) =>
+        logger.LogInformation("Refused {Method} {Path} with {Status}: {Reason}", httpContext.Request.Method, httpContext.Request.Path, status, exception.Message);
+
+    [GeneratedRegex(@"\[(?<index>[0-9]{1,9})\]|(?<name>[^.\[\]]+)", RegexOptions.CultureInvariant)]
+    private static partial Regex FieldSegment();
 }

@@ -37,18 +37,19 @@ public sealed partial class ProjectPathResolver(
 
     public async Task<ConfinedPath> ResolveAsync(string? clientPath, string field, CancellationToken cancellationToken)
     {
-        CheckText(clientPath, field);
+        var source = SourceOf(field, clientPath);
+        CheckText(clientPath, source);
         var text = clientPath!;
         if (!IsAbsoluteInAnyForm(text))
         {
             var project = await GetCurrentProjectAsync(cancellationToken)
-                ?? throw new InvalidClientPathException(field,
+                ?? throw source.Invalid(
                     $"'{field}' is a relative path ('{Shorten(text)}') and no current project is set to resolve it against; send an absolute path or set the project first (POST /api/project).");
             text = Join(project.Path, text);
         }
 
         var roots = await AllowedRootsAsync(cancellationToken);
-        return await ResolveAbsoluteAsync(text, field, roots, cancellationToken);
+        return await ResolveAbsoluteAsync(text, source, roots, cancellationToken);
     }
 
     /// <summary>Resolves <paramref name="clientPath"/> (relative to <paramref name="folder"/>, or absolute) and
@@ -57,9 +58,10 @@ public sealed partial class ProjectPathResolver(
     public async Task<ConfinedPath> ResolveWithinAsync(ConfinedPath folder, string? clientPath, string field, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(folder);
-        CheckText(clientPath, field);
+        var source = SourceOf(field, clientPath);
+        CheckText(clientPath, source);
         var text = IsAbsoluteInAnyForm(clientPath!) ? clientPath! : Join(folder.FullPath, clientPath!);
-        var resolved = await ResolveAbsoluteAsync(text, field, await AllowedRootsAsync(cancellationToken), cancellationToken);
+        var resolved = await ResolveAbsoluteAsync(text, source, await AllowedRootsAsync(cancellationToken), cancellationToken);
         if (!IsInside(resolved.FullPath, folder.FullPath))
         {
             throw new PathNotAllowedException(field, $"'{field}' must lie inside {folder.FullPath}, but it is {resolved.FullPath}.");
@@ -89,10 +91,15 @@ public sealed partial class ProjectPathResolver(
     }
 
     /// <summary>Resolves an absolute path against <paramref name="roots"/> (real, absolute folders).</summary>
-    public async Task<ConfinedPath> ResolveAbsoluteAsync(string text, string field, IReadOnlyList<string> roots, CancellationToken cancellationToken)
+    public Task<ConfinedPath> ResolveAbsoluteAsync(string text, string field, IReadOnlyList<string> roots, CancellationToken cancellationToken) =>
+        ResolveAbsoluteAsync(text, SourceOf(field, text), roots, cancellationToken);
+
+    // text is the client's value, or the absolute path made from it; source keeps the value as the client sent it.
+    private async Task<ConfinedPath> ResolveAbsoluteAsync(string text, ClientValue source, IReadOnlyList<string> roots, CancellationToken cancellationToken)
     {
-        CheckText(text, field);
-        CheckSegments(text, field);
+        var field = source.Field;
+        CheckText(text, source);
+        CheckSegments(text, source);
         var climbs = SplitSegments(text).Any(segment => segment == "..");
         var translator = await translators.GetFreshAsync(cancellationToken);
         PathTranslation translation;
@@ -110,7 +117,7 @@ public sealed partial class ProjectPathResolver(
         }
         catch (PathTranslationException ex)
         {
-            throw new InvalidClientPathException(field, $"'{field}' is not a usable path: {ex.Reason}.");
+            throw source.Invalid($"'{field}' is not a usable path: {ex.Reason}.");
         }
 
         if (translation.Outcome == PathTranslationOutcome.NoMapping)
@@ -250,26 +257,41 @@ public sealed partial class ProjectPathResolver(
     private static string? FindRoot(string path, IReadOnlyList<string> roots) =>
         roots.Where(root => IsInside(path, root)).OrderByDescending(root => root.Length).FirstOrDefault();
 
-    private static void CheckText(string? text, string field)
+    /// <summary>Where a path field was sent: the query when the request's query string holds this value under
+    /// this name (GET endpoints, <c>?path=</c>), else the body. The input echoed back is the value as sent.</summary>
+    private ClientValue SourceOf(string field, string? value)
     {
+        var query = httpContextAccessor.HttpContext?.Request.Query;
+        var fromQuery = value is not null && query is not null && query.TryGetValue(field, out var values) && values.Contains(value);
+        return new ClientValue(field, fromQuery ? InvalidClientPathException.Query : InvalidClientPathException.Body, value);
+    }
+
+    private readonly record struct ClientValue(string Field, string Location, string? Input)
+    {
+        public InvalidClientPathException Invalid(string detail) => new(Field, detail, Location, Input);
+    }
+
+    private static void CheckText(string? text, ClientValue source)
+    {
+        var field = source.Field;
         if (string.IsNullOrEmpty(text))
         {
-            throw new InvalidClientPathException(field, $"'{field}' is required and may not be empty.");
+            throw source.Invalid($"'{field}' is required and may not be empty.");
         }
 
         if (text.Length > MaxPathLength)
         {
-            throw new InvalidClientPathException(field, $"'{field}' is longer than {MaxPathLength} characters.");
+            throw source.Invalid($"'{field}' is longer than {MaxPathLength} characters.");
         }
 
         if (text.Contains('\0'))
         {
-            throw new InvalidClientPathException(field, $"'{field}' contains a NUL character.");
+            throw source.Invalid($"'{field}' contains a NUL character.");
         }
 
         if (text.FirstOrDefault(char.IsControl) is var control and not '\0')
         {
-            throw new InvalidClientPathException(field, $"'{field}' contains the control character U+{(int)control:X4}.");
+            throw source.Invalid($"'{field}' contains the control character U+{(int)control:X4}.");
         }
 
         if (EncodedSpecialCharacter().Match(text) is { Success: true } match)
@@ -279,13 +301,14 @@ public sealed partial class ProjectPathResolver(
         }
     }
 
-    private static void CheckSegments(string text, string field)
+    private static void CheckSegments(string text, ClientValue source)
     {
+        var field = source.Field;
         foreach (var segment in SplitSegments(text))
         {
             if (Encoding.UTF8.GetByteCount(segment) > ClientNames.MaxNameBytes)
             {
-                throw new InvalidClientPathException(field, $"'{field}' holds a name longer than {ClientNames.MaxNameBytes} bytes ('{Shorten(segment)}').");
+                throw source.Invalid($"'{field}' holds a name longer than {ClientNames.MaxNameBytes} bytes ('{Shorten(segment)}').");
             }
 
             if (ClientNames.IsReservedDeviceName(segment))

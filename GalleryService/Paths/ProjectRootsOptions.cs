@@ -8,7 +8,8 @@ namespace DirectorsConsole.GalleryService.Paths;
 /// <c>ORCHESTRATOR_PROJECT_ROOTS</c> (configuration key <c>project_roots</c>, so the two merge), which holds
 /// several folders separated by the OS path-list separator (<c>:</c> on Linux and macOS, <c>;</c> on Windows,
 /// as in <c>PATH</c>). Relative folders are resolved against config.yaml's folder. With nothing configured,
-/// the only root is <c>{data_dir}/projects</c>, so a fresh install exposes nothing else.
+/// the only root is <c>{data_dir}/projects</c>, so a fresh install exposes nothing else; the service creates it
+/// at start (<see cref="ProjectRootsStartup"/>).
 /// </summary>
 public sealed class ProjectRootsOptions
 {
@@ -16,6 +17,9 @@ public sealed class ProjectRootsOptions
 
     /// <summary>Absolute, normalised folders (links not yet resolved).</summary>
     public IReadOnlyList<string> Roots { get; set; } = [];
+
+    /// <summary>True when nothing is configured and <see cref="Roots"/> is the data directory's <c>projects</c> folder.</summary>
+    public bool IsDefault { get; set; }
 
     /// <summary>Fills <see cref="Roots"/> from the section's children and from its own value (the list form).</summary>
     public sealed class Setup(IConfiguration configuration, IOptions<OrchestratorOptions> orchestrator) : IConfigureOptions<ProjectRootsOptions>
@@ -29,6 +33,7 @@ public sealed class ProjectRootsOptions
                 .Where(root => !string.IsNullOrEmpty(root))
                 .Select(root => root!)
                 .ToList();
+            options.IsDefault = configured.Count == 0;
             options.Roots = configured.Count == 0
                 ? [Path.Combine(orchestrator.Value.DataDirectory, "projects")]
                 : configured.Select(root => Path.TrimEndingDirectorySeparator(orchestrator.Value.Resolve(root)))

@@ -54,9 +54,9 @@ public sealed class ResponsePathFormatter(IHttpContextAccessor httpContextAccess
             return PathOs.Current;
         }
 
-        var (field, value) = context.Request.Query.TryGetValue(QueryParameter, out var query) && !string.IsNullOrWhiteSpace(query)
-            ? (QueryParameter, query.ToString())
-            : (HeaderName, context.Request.Headers[HeaderName].ToString());
+        var (field, location, value) = context.Request.Query.TryGetValue(QueryParameter, out var query) && !string.IsNullOrWhiteSpace(query)
+            ? (QueryParameter, InvalidClientPathException.Query, query.ToString())
+            : (HeaderName, InvalidClientPathException.Header, context.Request.Headers[HeaderName].ToString());
         if (string.IsNullOrWhiteSpace(value))
         {
             return PathOs.Current;
@@ -64,6 +64,6 @@ public sealed class ResponsePathFormatter(IHttpContextAccessor httpContextAccess
 
         return PathOs.TryParseName(value, out var os)
             ? os
-            : throw new InvalidClientPathException(field, $"'{field}' must be 'windows', 'linux' or 'macos', not '{value}'.");
+            : throw new InvalidClientPathException(field, $"'{field}' must be 'windows', 'linux' or 'macos', not '{value}'.", location, value);
     }
 }

@@ -9,6 +9,8 @@ internal static class Extensions
     public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)
     {
         builder.Services.ConfigureApiJson(JsonNamingPolicy.SnakeCaseLower);
+        builder.AddWorkflowLibrary();
+        builder.AddJobEngine();
         return builder;
     }
 }

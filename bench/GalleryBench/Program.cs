@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using DirectorsConsole.GalleryService.Gallery.Search;
-using DirectorsConsole.GalleryService.Tests.Paths;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 

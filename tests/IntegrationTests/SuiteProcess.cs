@@ -68,6 +68,8 @@ public sealed class SuiteProcess : IAsyncDisposable
         startInfo.Environment["ORCHESTRATOR_PORT"] = Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         startInfo.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         startInfo.Environment[MarkerVariable] = _marker;
+        // The repository's workflow library; the AppHost is built to AppHost/bin/{configuration}/net10.0/, four levels below the root.
+        startInfo.Environment["ORCHESTRATOR_WORKFLOWS_DIR"] = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(LocateAppHost())!, "..", "..", "..", "..", "workflows"));
         startInfo.Environment.Remove("ConnectionStrings__redis");
         startInfo.Environment.Remove("ORCHESTRATOR_CONFIG");
 

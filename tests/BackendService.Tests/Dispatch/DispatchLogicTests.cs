@@ -5,6 +5,7 @@ using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
+using DirectorsConsole.ServiceDefaults.Messages;
 
 namespace DirectorsConsole.BackendService.Tests.Dispatch;
 
@@ -25,7 +26,7 @@ public sealed class DispatchLogicTests
             """)!.AsObject();
 
         // Act
-        var seeded = SeedInjection.Apply(prompt, 424242, null);
+        var seeded = PromptSeeds.Apply(prompt, 424242, null);
 
         // Assert
         Assert.Equal(424242, (long)seeded["3"]!["inputs"]!["seed"]!);
@@ -44,7 +45,7 @@ public sealed class DispatchLogicTests
             """)!.AsObject();
 
         // Act
-        var seeded = SeedInjection.Apply(prompt, 99, ["8"]);
+        var seeded = PromptSeeds.Apply(prompt, 99, ["8"]);
 
         // Assert
         Assert.Equal(1, (long)seeded["3"]!["inputs"]!["seed"]!);

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using DirectorsConsole.GalleryService.Tests.Paths;
+using DirectorsConsole.Testing;
 using static DirectorsConsole.GalleryService.Tests.Gallery.GalleryClient;
 
 namespace DirectorsConsole.GalleryService.Tests.Gallery;

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using DirectorsConsole.GalleryService.Tests.Paths;
 using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.GalleryService.Tests.Gallery;

@@ -1,6 +1,6 @@
 using System.Net;
 using DirectorsConsole.GalleryService.Gallery.Search;
-using DirectorsConsole.GalleryService.Tests.Paths;
+using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DirectorsConsole.GalleryService.Tests.Gallery;

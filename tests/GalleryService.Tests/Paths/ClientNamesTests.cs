@@ -49,6 +49,8 @@ public sealed class ClientNamesTests
         var invalid = Assert.IsType<InvalidClientPathException>(error);
         Assert.Equal("folderName", invalid.Field);
         Assert.Contains("folderName", invalid.Message, StringComparison.Ordinal);
+        Assert.Equal(InvalidClientPathException.Body, invalid.Location);
+        Assert.Equal(name, (string?)invalid.Input);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.Testing;
 using Xunit;
 
 namespace DirectorsConsole.GalleryService.Tests.Paths;

@@ -122,12 +122,65 @@ public sealed class HostilePathTests(HostilePathEnvironment environment) : IClas
 
         // Assert
         Assert.Equal((HttpStatusCode)expectedStatus, response.StatusCode);
-        var detail = (string?)ProjectEnvironmentJson.Parse(text)["detail"];
-        Assert.False(string.IsNullOrWhiteSpace(detail), $"No detail in {text}");
+        var detail = ProjectEnvironmentJson.Parse(text)["detail"];
+        if (expectedStatus == 422)
+        {
+            // Request validation: FastAPI's list, located in the query for GET and in the body for POST.
+            var error = Assert.Single(Assert.IsType<System.Text.Json.Nodes.JsonArray>(detail));
+            Assert.Equal("value_error", (string?)error!["type"]);
+            Assert.Equal(method == "GET" ? "query" : "body", (string?)error["loc"]![0]);
+            Assert.True(error["loc"]!.AsArray().Count >= 2, $"No field in loc: {text}");
+            Assert.False(string.IsNullOrWhiteSpace((string?)error["msg"]), $"No msg in {text}");
+        }
+        else
+        {
+            Assert.False(string.IsNullOrWhiteSpace((string?)detail), $"No detail in {text}");
+        }
+
         Assert.DoesNotContain(ProjectEnvironment.Secret, text, StringComparison.Ordinal);
         Assert.Equal(before, environment.SnapshotOutsideRoot());
         Assert.Empty(Directory.GetFiles(environment.Root, "*.tmp", SearchOption.AllDirectories));
         Assert.False(File.Exists(Path.Combine(environment.ProjectFolder, "x.png")));
+    }
+
+    [Fact]
+    public async Task InvalidPathsAreValidationErrorsNamingWhereTheFieldWasAndWhatWasSent()
+    {
+        // Arrange
+        var ct = TestContext.Current.CancellationToken;
+        var nulPath = environment.ProjectFolder + "/Panel_01/a\0b.png";
+
+        // Act
+        using var fromQuery = await environment.Client.GetAsync("/api/serve-image?path=" + Uri.EscapeDataString(environment.ProjectFolder) + "/Panel_01/a%00b.png", ct);
+        using var fromBody = await environment.Client.PostAsync("/api/create-folder", new StringContent(
+            Expand("""{"parentPath":"{project}","folderName":"CON"}"""), Encoding.UTF8, "application/json"), ct);
+        using var nested = await environment.Client.PostAsync("/api/project", new StringContent(
+            """{"project":{"path":"/tmp/a\u0001b"}}""", Encoding.UTF8, "application/json"), ct);
+        using var header = new HttpRequestMessage(HttpMethod.Get, "/api/browse-folders");
+        header.Headers.Add("X-Client-OS", "plan9");
+        using var fromHeader = await environment.Client.SendAsync(header, ct);
+        using var forbidden = await environment.Client.GetAsync("/api/serve-image?path=" + Uri.EscapeDataString(environment.SecretFile), ct);
+
+        // Assert
+        var query = await ValidationErrorAsync(fromQuery, ct);
+        Assert.Equal(["query", "path"], query["loc"]!.AsArray().Select(segment => (string?)segment));
+        Assert.Equal(nulPath, (string?)query["input"]);
+        Assert.Contains("NUL", (string?)query["msg"], StringComparison.Ordinal);
+        var body = await ValidationErrorAsync(fromBody, ct);
+        Assert.Equal(["body", "folderName"], body["loc"]!.AsArray().Select(segment => (string?)segment));
+        Assert.Equal("CON", (string?)body["input"]);
+        Assert.Contains("device name", (string?)body["msg"], StringComparison.Ordinal);
+        var inner = await ValidationErrorAsync(nested, ct);
+        Assert.Equal(["body", "project", "path"], inner["loc"]!.AsArray().Select(segment => (string?)segment));
+        Assert.Equal("/tmp/a\u0001b", (string?)inner["input"]);
+        var os = await ValidationErrorAsync(fromHeader, ct);
+        Assert.Equal(["header", "X-Client-OS"], os["loc"]!.AsArray().Select(segment => (string?)segment));
+        Assert.Equal("plan9", (string?)os["input"]);
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        var problem = ProjectEnvironmentJson.Parse(await forbidden.Content.ReadAsStringAsync(ct));
+        Assert.Contains("outside the allowed roots", (string?)problem["detail"], StringComparison.Ordinal);
+        Assert.Equal("path", (string?)problem["field"]);
+        Assert.Equal(403, (int?)problem["status"]);
     }
 
     [Fact]
@@ -143,6 +196,14 @@ public sealed class HostilePathTests(HostilePathEnvironment environment) : IClas
         Assert.Equal(ProjectEnvironment.Secret, secret);
         Assert.Equal(["outside.png", "project.json", "secret.txt"], Directory.GetFiles(environment.Outside).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(["outside", "root"], Directory.GetFileSystemEntries(environment.Base).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    private static async Task<System.Text.Json.Nodes.JsonNode> ValidationErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var error = Assert.Single(ProjectEnvironmentJson.Parse(await response.Content.ReadAsStringAsync(ct))["detail"]!.AsArray())!;
+        Assert.Equal("value_error", (string?)error["type"]);
+        return error;
     }
 
     private string Expand(string text) => text

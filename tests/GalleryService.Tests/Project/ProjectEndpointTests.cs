@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using DirectorsConsole.GalleryService.Tests.Paths;
+using DirectorsConsole.Testing;
 using Xunit;
 
 namespace DirectorsConsole.GalleryService.Tests.Project;
@@ -331,7 +331,8 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, roots.StatusCode);
-        Assert.Contains((await ProjectEnvironment.ReadJsonAsync(roots))["items"]!.AsArray(), i => (string?)i!["path"] == environment.Root);
+        // The current project lies inside the root, so it is not listed as a root of its own.
+        Assert.Equal([environment.Root], (await ProjectEnvironment.ReadJsonAsync(roots))["items"]!.AsArray().Select(i => (string?)i!["path"]));
         var body = await ProjectEnvironment.ReadJsonAsync(folder);
         var items = body["items"]!.AsArray();
         Assert.Contains(items, i => (string?)i!["name"] == "Panel_01" && (string?)i["type"] == "folder");
@@ -356,6 +357,8 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
         }
 
         Assert.Equal("Project Management", (string?)paths["/api/save-project"]!["post"]!["tags"]![0]);
+        var unprocessable = paths["/api/create-folder"]!["post"]!["responses"]!["422"]!["content"]!;
+        Assert.Equal("#/components/schemas/ValidationErrorResponse", (string?)unprocessable["application/json"]?["schema"]?["$ref"]);
     }
 
     private string ServeUrl(string relative) => $"/api/serve-image?path={Uri.EscapeDataString(Path.Combine(environment.ProjectFolder, relative))}";

@@ -1,7 +1,6 @@
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using DirectorsConsole.GalleryService.Tests.Paths;
 using DirectorsConsole.Testing;
 using Xunit;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
-using DirectorsConsole.GalleryService.Tests.Paths;
 using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;

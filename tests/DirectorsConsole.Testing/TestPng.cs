@@ -2,9 +2,10 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 
-namespace DirectorsConsole.GalleryService.Tests.Paths;
+namespace DirectorsConsole.Testing;
 
-/// <summary>Writes small valid PNGs (1×1, with correct CRCs) carrying the text chunks a test needs.</summary>
+/// <summary>Writes small valid PNGs (1×1, with correct CRCs) carrying the text chunks a test needs (ComfyUI's
+/// <c>prompt</c> and <c>workflow</c>, A1111's <c>parameters</c>…).</summary>
 public static class TestPng
 {
     private static readonly uint[] CrcTable = CreateCrcTable();

@@ -1,10 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace DirectorsConsole.BackendService.Dispatch;
+namespace DirectorsConsole.ServiceDefaults.Messages;
 
-/// <summary>Writes a job's seed into an API-format prompt before it is posted.</summary>
-public static class SeedInjection
+/// <summary>
+/// Where a job's seed goes in an API-format prompt: every literal <c>seed</c> or <c>noise_seed</c> input
+/// (KSampler, KSamplerAdvanced, RandomNoise, SamplerCustom, TestProgressImage…), or only those of the listed nodes.
+/// JobService uses it to tell whether a seed has anywhere to go; BackendService writes the seed just before posting.
+/// </summary>
+public static class PromptSeeds
 {
     private static readonly string[] SeedInputs = ["seed", "noise_seed"];
 
@@ -14,8 +18,20 @@ public static class SeedInjection
     public static JsonObject Apply(JsonObject prompt, long seed, IReadOnlyList<string>? seedNodes)
     {
         var copy = (JsonObject)prompt.DeepClone();
+        foreach (var (nodeId, input) in Targets(copy, seedNodes))
+        {
+            copy[nodeId]!["inputs"]![input] = seed;
+        }
+
+        return copy;
+    }
+
+    /// <summary>The literal seed inputs <see cref="Apply"/> writes to, as (node id, input name), in prompt order.</summary>
+    public static IReadOnlyList<(string NodeId, string Input)> Targets(JsonObject prompt, IReadOnlyList<string>? seedNodes)
+    {
         var only = seedNodes is { Count: > 0 } ? new HashSet<string>(seedNodes, StringComparer.Ordinal) : null;
-        foreach (var (nodeId, node) in copy)
+        var targets = new List<(string, string)>();
+        foreach (var (nodeId, node) in prompt)
         {
             if (only is not null && !only.Contains(nodeId) || node?["inputs"] is not JsonObject inputs)
             {
@@ -26,11 +42,11 @@ public static class SeedInjection
             {
                 if (inputs[name] is JsonValue value && value.GetValueKind() == JsonValueKind.Number)
                 {
-                    inputs[name] = seed;
+                    targets.Add((nodeId, name));
                 }
             }
         }
 
-        return copy;
+        return targets;
     }
 }

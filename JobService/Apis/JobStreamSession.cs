@@ -1,0 +1,382 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Redis;
+
+namespace DirectorsConsole.JobService.Apis;
+
+/// <summary>The WebSocket streams' limits (configuration section <c>JobStreams</c>).</summary>
+public sealed class JobStreamOptions
+{
+    public const string SectionName = "JobStreams";
+
+    /// <summary>Events a client may fall behind by before it is dropped (close 1008); it reconnects with <c>?since=N</c>.</summary>
+    [Range(16, 1_000_000)]
+    public int ClientBufferSize { get; set; } = 1024;
+
+    /// <summary>Longest one message may take to send; a client slower than that is aborted.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.1", "00:10:00")]
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Interval of the server's WebSocket ping frames (keep-alive through proxies and NATs).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A client that does not answer a ping frame within this is aborted.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the server waits for the client's close frame after sending its own.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.1", "00:10:00")]
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// One WebSocket client of a job's or a group's event stream. It subscribes before it reads, so no event falls
+/// between the backlog and the live feed: it sends <c>initial_state</c> (or, with <c>?since=N</c>, every stored event
+/// after N), then every live event whose sequence is above the last one sent, filling any gap from the store. Live
+/// events wait in a bounded channel of their own, so a slow client never holds up the others; one that falls
+/// <see cref="JobStreamOptions.ClientBufferSize"/> events behind is closed with 1008 and the sequence to resume from.
+/// </summary>
+public sealed class JobStreamSession : IAsyncDisposable
+{
+    private static readonly byte[] Pong = """{"type":"pong"}"""u8.ToArray();
+    private const int MaxClientMessageBytes = 4096;
+
+    private readonly WebSocket _socket;
+    private readonly JobStreamId _stream;
+    private readonly IJobEventStream _events;
+    private readonly JobStreamOptions _options;
+    private readonly ILogger _logger;
+    private readonly Channel<OutgoingEvent> _live;
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private long _lastSent;
+    private bool _closeSent;
+
+    public JobStreamSession(WebSocket socket, JobStreamId stream, IJobEventStream events, JobStreamOptions options, ILogger logger)
+    {
+        _socket = socket;
+        _stream = stream;
+        _events = events;
+        _options = options;
+        _logger = logger;
+        _live = Channel.CreateBounded<OutgoingEvent>(new BoundedChannelOptions(options.ClientBufferSize) { SingleReader = true });
+    }
+
+    /// <summary>Streams until the client closes, asks to close, falls too far behind, or the server stops.</summary>
+    /// <param name="since">Null: start with <c>initial_state</c>; else replay every event after this sequence.</param>
+    /// <param name="readState">The current state as <c>initial_state</c> shows it (without <c>type</c> and
+    /// <c>sequence</c>); null when the job or group does not exist.</param>
+    /// <param name="notFoundReason">The close reason (1008) when <paramref name="readState"/> finds nothing.</param>
+    public async Task RunAsync(long? since, Func<CancellationToken, Task<JsonObject?>> readState, string notFoundReason, CancellationToken cancellationToken)
+    {
+        using var stopOnAbort = cancellationToken.Register(() => _stopping.Cancel());
+        try
+        {
+            await using var subscription = await _events.SubscribeAsync(_stream, OnEventAsync, cancellationToken);
+            if (!await SendStartAsync(since, readState, cancellationToken))
+            {
+                await CloseAsync(WebSocketCloseStatus.PolicyViolation, notFoundReason);
+                await DrainUntilClosedAsync();
+                return;
+            }
+
+            var sender = Task.Run(SendLiveAsync, CancellationToken.None);
+            await ReceiveAsync();
+            await _stopping.CancelAsync();
+            await sender;
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client left (or the server stops) before the stream started.
+        }
+        catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
+        {
+            _logger.LogWarning(ex, "The event stream {Stream} could not be read", _stream);
+            await CloseAsync(WebSocketCloseStatus.InternalServerError, $"The event store is unavailable; reconnect with ?since={_lastSent}");
+            await DrainUntilClosedAsync();
+        }
+    }
+
+    /// <summary>Sends <c>initial_state</c> or the replay; false when the job or group does not exist.</summary>
+    private async Task<bool> SendStartAsync(long? since, Func<CancellationToken, Task<JsonObject?>> readState, CancellationToken cancellationToken)
+    {
+        // The backlog is read before the state: the engine commits a change and its event together, so the state
+        // includes at least every event up to the last sequence read here; later ones come live (and may repeat what
+        // the state already shows, which is harmless).
+        var backlog = await _events.ReadAsync(_stream, since ?? 0, cancellationToken);
+        if (await readState(cancellationToken) is not { } state)
+        {
+            return false;
+        }
+
+        if (since is not null)
+        {
+            _lastSent = since.Value;
+            await SendEventsAsync(backlog);
+            return true;
+        }
+
+        _lastSent = backlog.Count > 0 ? backlog[^1].Sequence : 0;
+        var initial = new JsonObject { ["type"] = "initial_state", ["sequence"] = _lastSent };
+        foreach (var (name, value) in state)
+        {
+            initial[name] = value?.DeepClone();
+        }
+
+        await SendAsync(JsonSerializer.SerializeToUtf8Bytes(initial));
+        return true;
+    }
+
+    /// <summary>Closes with 1001 so clients reconnect (with <c>?since=N</c>) to another replica.</summary>
+    public Task StopAsync() => CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "The server is shutting down; reconnect with ?since=" + Interlocked.Read(ref _lastSent));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        _stopping.Dispose();
+        _sendLock.Dispose();
+    }
+
+    // Called by the event stream for every appended event; never blocks, so a slow client holds up nobody.
+    private Task OnEventAsync(JobStreamEvent streamEvent, CancellationToken cancellationToken)
+    {
+        if (!_live.Writer.TryWrite(new OutgoingEvent(streamEvent.Sequence, Serialize(streamEvent))))
+        {
+            _live.Writer.TryComplete(new ClientTooSlowException());
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task SendLiveAsync()
+    {
+        try
+        {
+            await foreach (var outgoing in _live.Reader.ReadAllAsync(_stopping.Token))
+            {
+                if (outgoing.Sequence <= _lastSent)
+                {
+                    continue;
+                }
+
+                if (outgoing.Sequence > _lastSent + 1)
+                {
+                    // A gap (the subscription reconnected to Redis): the store has what was missed, in order.
+                    await SendEventsAsync(await _events.ReadAsync(_stream, _lastSent, _stopping.Token));
+                    continue;
+                }
+
+                await SendAsync(outgoing.Message);
+                _lastSent = outgoing.Sequence;
+            }
+        }
+        catch (ClientTooSlowException)
+        {
+            _logger.LogWarning("Dropped a client of {Stream} that fell {Count} events behind", _stream, _options.ClientBufferSize);
+            await CloseAsync(WebSocketCloseStatus.PolicyViolation, $"Client too slow: more than {_options.ClientBufferSize} events behind; reconnect with ?since={_lastSent}");
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            // The session is ending (the client left, a send timed out, or the server stops).
+        }
+    }
+
+    private async Task SendEventsAsync(IReadOnlyList<JobStreamEvent> events)
+    {
+        foreach (var streamEvent in events)
+        {
+            if (streamEvent.Sequence > _lastSent)
+            {
+                await SendAsync(Serialize(streamEvent));
+                _lastSent = streamEvent.Sequence;
+            }
+        }
+    }
+
+    /// <summary>Answers <c>ping</c> (text or <c>{"type":"ping"}</c>) with <c>{"type":"pong"}</c> and <c>close</c> with a
+    /// normal close, until the client's close frame arrives or the socket fails.</summary>
+    private async Task ReceiveAsync()
+    {
+        var buffer = new byte[MaxClientMessageBytes];
+        try
+        {
+            while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+            {
+                var length = 0;
+                ValueWebSocketReceiveResult result;
+                do
+                {
+                    if (length == buffer.Length)
+                    {
+                        await CloseAsync(WebSocketCloseStatus.MessageTooBig, $"Messages to the server are at most {MaxClientMessageBytes} bytes");
+                        return;
+                    }
+
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
+                    length += result.Count;
+                }
+                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
+
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    await CloseAsync(WebSocketCloseStatus.NormalClosure, "");
+                    return;
+                }
+
+                switch (ClientCommand(buffer.AsSpan(0, length)))
+                {
+                    case "ping":
+                        await SendAsync(Pong);
+                        break;
+                    case "close":
+                        await CloseAsync(WebSocketCloseStatus.NormalClosure, "Closed at the client's request");
+                        break;
+                    default:
+                        await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+                        {
+                            ["type"] = "error",
+                            ["detail"] = "Unknown message; send ping or close (as text or {\"type\": …})",
+                        }));
+                        break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client went away or the socket was aborted after a send timeout.
+        }
+    }
+
+    private static string? ClientCommand(ReadOnlySpan<byte> message)
+    {
+        var text = Encoding.UTF8.GetString(message).Trim();
+        if (text is "ping" or "close")
+        {
+            return text;
+        }
+
+        try
+        {
+            return JsonNode.Parse(text) is JsonObject json && json["type"] is JsonValue type && type.TryGetValue<string>(out var name) ? name : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private async Task SendAsync(ReadOnlyMemory<byte> message)
+    {
+        await _sendLock.WaitAsync(_stopping.Token);
+        try
+        {
+            if (_closeSent)
+            {
+                return;
+            }
+
+            // Cancelling a send aborts the socket, which is what a client this slow deserves.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            timeout.CancelAfter(_options.SendTimeout);
+            await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>Sends the close frame once; the receive loop then waits for the client's, up to the close timeout.</summary>
+    private async Task CloseAsync(WebSocketCloseStatus status, string reason)
+    {
+        await _sendLock.WaitAsync(CancellationToken.None);
+        try
+        {
+            if (_closeSent || _socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+            {
+                return;
+            }
+
+            _closeSent = true;
+            using var timeout = new CancellationTokenSource(_options.SendTimeout);
+            await _socket.CloseOutputAsync(status, Truncate(reason), timeout.Token);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            return;
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+
+        _ = AbortIfNotClosedAsync();
+    }
+
+    private async Task AbortIfNotClosedAsync()
+    {
+        await Task.Delay(_options.CloseTimeout, CancellationToken.None);
+        if (_socket.State != WebSocketState.Closed)
+        {
+            _socket.Abort();
+        }
+    }
+
+    private async Task DrainUntilClosedAsync()
+    {
+        var buffer = new byte[MaxClientMessageBytes];
+        try
+        {
+            while (_socket.State == WebSocketState.CloseSent)
+            {
+                await _socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Aborted after the close timeout.
+        }
+    }
+
+    // A close reason is at most 123 bytes of UTF-8.
+    private static string Truncate(string reason)
+    {
+        if (Encoding.UTF8.GetByteCount(reason) <= 123)
+        {
+            return reason;
+        }
+
+        var cut = reason;
+        while (Encoding.UTF8.GetByteCount(cut) > 120)
+        {
+            cut = cut[..^1];
+        }
+
+        return cut + "…";
+    }
+
+    /// <summary>The event's payload with its <c>sequence</c>, <c>type</c> first.</summary>
+    private static byte[] Serialize(JobStreamEvent streamEvent)
+    {
+        var message = new JsonObject { ["type"] = streamEvent.Type, ["sequence"] = streamEvent.Sequence };
+        foreach (var (name, value) in streamEvent.Payload)
+        {
+            if (name is not ("type" or "sequence"))
+            {
+                message[name] = value?.DeepClone();
+            }
+        }
+
+        return JsonSerializer.SerializeToUtf8Bytes(message);
+    }
+
+    private readonly record struct OutgoingEvent(long Sequence, ReadOnlyMemory<byte> Message);
+
+    private sealed class ClientTooSlowException : Exception;
+}

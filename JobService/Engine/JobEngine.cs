@@ -1,0 +1,208 @@
+using System.Security.Cryptography;
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Messages;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>
+/// <see cref="IJobEngine"/> over Redis: submits store the job (or the group and its children) and queue it in one
+/// script; reads go to Redis; cancels ask BackendService to stop the prompt (queue delete + targeted interrupt) and
+/// end the job <c>cancelled</c> at once. Scheduling, render events and timeouts are the <see cref="JobEngineWorker"/>'s.
+/// </summary>
+public sealed class JobEngine(
+    JobStore store,
+    JobStateMachine machine,
+    RenderCancellation cancellation,
+    TimeProvider timeProvider,
+    ILogger<JobEngine> logger) : IJobEngine
+{
+    public async Task<JobRecord> SubmitJobAsync(JobSubmission submission, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+        ArgumentOutOfRangeException.ThrowIfLessThan(submission.TimeoutSeconds, 1);
+        var now = timeProvider.GetUtcNow();
+        var record = new JobRecord(Guid.NewGuid().ToString(), JobStatuses.Queued, now)
+        {
+            Prompt = submission.Prompt,
+            Workflow = submission.Workflow,
+            WorkflowId = submission.WorkflowId,
+            Parameters = submission.Parameters,
+            IgnoredParameters = submission.IgnoredParameters,
+            Metadata = submission.Metadata,
+            BackendAffinity = submission.BackendAffinity,
+            RequiredCapabilities = submission.RequiredCapabilities,
+            Priority = submission.Priority,
+            TimeoutSeconds = submission.TimeoutSeconds,
+            Seed = submission.Seed,
+            SeedNodes = submission.SeedNodes,
+            QueuedAt = now,
+        };
+        var state = new JobEngineState { QueueScore = await store.NextQueueScoreAsync(submission.Priority, cancellationToken) };
+        await machine.CreateJobAsync(record, state, cancellationToken);
+        logger.LogInformation("Queued job {JobId} (priority {Priority})", record.JobId, record.Priority);
+        return record;
+    }
+
+    public async Task<JobGroupView> SubmitGroupAsync(JobGroupSubmission submission, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+        ArgumentOutOfRangeException.ThrowIfZero(submission.BackendIds.Count);
+        ArgumentOutOfRangeException.ThrowIfLessThan(submission.TimeoutSeconds, 1);
+        if (submission.Seeds.Count != submission.BackendIds.Count)
+        {
+            throw new ArgumentException($"A group needs one seed per backend ({submission.BackendIds.Count}), not {submission.Seeds.Count}.", nameof(submission));
+        }
+
+        var now = timeProvider.GetUtcNow();
+        var groupId = NewId("jg_");
+        var preferred = submission.BackendIds.Distinct(StringComparer.Ordinal).ToList();
+        var children = new List<(JobRecord Record, JobEngineState State)>(submission.BackendIds.Count);
+        for (var i = 0; i < submission.BackendIds.Count; i++)
+        {
+            var backendId = submission.BackendIds[i];
+            var record = new JobRecord(NewId("j_"), JobStatuses.Queued, now)
+            {
+                GroupId = groupId,
+                Prompt = submission.Prompt,
+                Workflow = submission.Workflow,
+                WorkflowId = submission.WorkflowId,
+                Parameters = submission.Parameters,
+                IgnoredParameters = submission.IgnoredParameters,
+                Metadata = submission.Metadata,
+                BackendId = backendId,
+                PreferredBackendIds = preferred,
+                RequiredCapabilities = submission.RequiredCapabilities,
+                TimeoutSeconds = submission.TimeoutSeconds,
+                Seed = submission.Seeds[i],
+                SeedNodes = submission.SeedNodes,
+                QueuedAt = now,
+            };
+            children.Add((record, new JobEngineState { Target = backendId, QueueScore = await store.NextQueueScoreAsync(0, cancellationToken) }));
+        }
+
+        var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now)
+        {
+            ChildJobIds = children.Select(c => c.Record.JobId).ToList(),
+            BackendIds = submission.BackendIds,
+            SeedStrategy = submission.SeedStrategy,
+            BaseSeed = submission.BaseSeed,
+            Metadata = submission.Metadata,
+            TimeoutSeconds = submission.TimeoutSeconds,
+            RequiredCapabilities = submission.RequiredCapabilities,
+        };
+        await machine.CreateGroupAsync(group, children, cancellationToken);
+        logger.LogInformation("Queued job group {GroupId} with {Count} children on {Backends}", groupId, children.Count, string.Join(", ", submission.BackendIds));
+        return new JobGroupView(group, children.Select(c => c.Record).ToList());
+    }
+
+    public async Task<JobRecord?> GetJobAsync(string jobId, CancellationToken cancellationToken) =>
+        (await store.GetJobAsync(jobId, cancellationToken))?.Record;
+
+    public async Task<JobPage> ListJobsAsync(string? status, int offset, int limit, CancellationToken cancellationToken)
+    {
+        var index = status is null ? JobKeys.JobIndex : JobKeys.JobStatusIndex(status);
+        var ids = await store.RangeNewestFirstAsync(index, Math.Max(0, offset), limit, cancellationToken);
+        var jobs = await store.GetJobsAsync(ids, cancellationToken);
+        return new JobPage(jobs.Select(j => j.Record).ToList(), await store.CountAsync(index, cancellationToken), offset, limit);
+    }
+
+    public async Task<JobGroupView?> GetGroupAsync(string groupId, CancellationToken cancellationToken)
+    {
+        var group = await store.GetGroupAsync(groupId, cancellationToken);
+        return group is null ? null : await ViewAsync(group, cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<JobGroupView>> ListGroupsAsync(int offset, int limit, CancellationToken cancellationToken)
+    {
+        var ids = await store.RangeNewestFirstAsync(JobKeys.GroupIndex, Math.Max(0, offset), limit, cancellationToken);
+        var groups = await Task.WhenAll(ids.Select(id => GetGroupAsync(id, cancellationToken)));
+        return groups.OfType<JobGroupView>().ToList();
+    }
+
+    public async Task<JobRecord?> CancelJobAsync(string jobId, CancellationToken cancellationToken)
+    {
+        // Every prompt id the job has had while this runs is asked to stop before the job is marked cancelled, so a
+        // dispatch that lands in between is stopped too.
+        var requested = new HashSet<string>(StringComparer.Ordinal);
+        while (true)
+        {
+            var job = await store.GetJobAsync(jobId, cancellationToken);
+            if (job is null || JobStatuses.IsFinal(job.Record.Status))
+            {
+                return job?.Record;
+            }
+
+            if (job.Record.PromptId is { } promptId && requested.Add(promptId))
+            {
+                await cancellation.RequestAsync(promptId, job.Record.BackendId, cancellationToken);
+            }
+
+            var now = timeProvider.GetUtcNow();
+            var result = await machine.ChangeAsync(jobId, j =>
+                JobStatuses.IsFinal(j.Record.Status) || (j.Record.PromptId is { } current && !requested.Contains(current))
+                    ? null
+                    : JobRules.Cancel(j, now), cancellationToken);
+            switch (result.Outcome)
+            {
+                case ChangeOutcome.Applied:
+                    logger.LogInformation("Cancelled job {JobId} (prompt {PromptId})", jobId, job.Record.PromptId);
+                    return result.Job!.Record;
+                case ChangeOutcome.NotFound:
+                    return null;
+                default:
+                    if (JobStatuses.IsFinal(result.Job!.Record.Status))
+                    {
+                        return result.Job.Record;
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    public async Task<JobGroupCancelResult?> CancelGroupAsync(string groupId, CancellationToken cancellationToken)
+    {
+        var group = await machine.ChangeGroupAsync(groupId,
+            g => g.Record.Status is JobGroupStatuses.Running or JobGroupStatuses.Pending ? g.Record with { Status = JobGroupStatuses.Cancelled } : null,
+            cancellationToken);
+        if (group is null)
+        {
+            return null;
+        }
+
+        var interrupted = 0;
+        var alreadyComplete = 0;
+        var alreadyFailed = 0;
+        foreach (var child in await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken))
+        {
+            var before = child.Record.Status;
+            var after = JobStatuses.IsFinal(before) || group.Record.Status != JobGroupStatuses.Cancelled
+                ? before
+                : (await CancelJobAsync(child.Record.JobId, cancellationToken))?.Status ?? before;
+            if (!JobStatuses.IsFinal(before) && after == JobStatuses.Cancelled)
+            {
+                interrupted++;
+            }
+            else if (after == JobStatuses.Completed)
+            {
+                alreadyComplete++;
+            }
+            else if (JobStatuses.IsFinal(after))
+            {
+                alreadyFailed++;
+            }
+        }
+
+        logger.LogInformation("Cancel of job group {GroupId}: {Interrupted} stopped, {Complete} had completed, {Failed} had failed",
+            groupId, interrupted, alreadyComplete, alreadyFailed);
+        return new JobGroupCancelResult(group.Record.Status == JobGroupStatuses.Cancelled, interrupted, alreadyComplete, alreadyFailed);
+    }
+
+    private async Task<JobGroupView> ViewAsync(StoredGroup group, CancellationToken cancellationToken)
+    {
+        var children = await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken);
+        return new JobGroupView(group.Record, children.Select(c => c.Record).ToList());
+    }
+
+    private static string NewId(string prefix) => prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+}

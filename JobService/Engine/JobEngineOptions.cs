@@ -1,0 +1,96 @@
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>Settings of the job engine (section <c>Jobs</c>), validated at start.</summary>
+public sealed class JobEngineOptions
+{
+    public const string SectionName = "Jobs";
+
+    /// <summary>How often the scheduler looks at its queue when nothing wakes it (a submit, a job ending or a
+    /// reassignment on any replica wakes it at once).</summary>
+    public TimeSpan SchedulerInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often every job that has not ended is checked against its prompt's state in Redis, repairing
+    /// render events that pub/sub lost.</summary>
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often running jobs are checked against their <c>timeout_seconds</c>.</summary>
+    public TimeSpan TimeoutCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long finished jobs and groups are kept before the cleanup removes them.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
+
+    public TimeSpan CleanupInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How many times a job moves to another backend after its backend was lost (three backends in all by default).</summary>
+    public int MaxReassignments { get; set; } = 2;
+
+    /// <summary>How long a job waits for a backend that is offline (or for any capable backend to come online)
+    /// before it moves elsewhere or fails with <c>no_backend_left</c>.</summary>
+    public TimeSpan OfflineBackendGrace { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>A dispatch recorded but not confirmed for this long (the replica died between recording and
+    /// enqueueing) is enqueued again with the same prompt id; BackendService drops the duplicate if there is one.</summary>
+    public TimeSpan DispatchRecoveryAfter { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Only the replica holding this lease runs the scheduler, timeouts, reconcile and cleanup; it renews
+    /// the lease every round (at least every <see cref="SchedulerInterval"/>).</summary>
+    public TimeSpan LeaderLeaseTtl { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Queued jobs the scheduler considers per pass, in priority order.</summary>
+    public int SchedulerScanLimit { get; set; } = 500;
+
+    /// <summary>A stream subscriber re-reads its stream this often even without a notification, so a lost
+    /// notification delays an event by at most this much.</summary>
+    public TimeSpan StreamPollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Attempts of one state change when other replicas change the same job or group concurrently.</summary>
+    public int CommitAttempts { get; set; } = 20;
+}
+
+public sealed class JobEngineOptionsValidator : IValidateOptions<JobEngineOptions>
+{
+    public ValidateOptionsResult Validate(string? name, JobEngineOptions options)
+    {
+        var failures = new List<string>();
+        void Positive(TimeSpan value, string key)
+        {
+            if (value <= TimeSpan.Zero)
+            {
+                failures.Add($"{JobEngineOptions.SectionName}:{key} must be a positive duration (it is {value}).");
+            }
+        }
+
+        Positive(options.SchedulerInterval, nameof(options.SchedulerInterval));
+        Positive(options.ReconcileInterval, nameof(options.ReconcileInterval));
+        Positive(options.TimeoutCheckInterval, nameof(options.TimeoutCheckInterval));
+        Positive(options.Retention, nameof(options.Retention));
+        Positive(options.CleanupInterval, nameof(options.CleanupInterval));
+        Positive(options.OfflineBackendGrace, nameof(options.OfflineBackendGrace));
+        Positive(options.DispatchRecoveryAfter, nameof(options.DispatchRecoveryAfter));
+        Positive(options.LeaderLeaseTtl, nameof(options.LeaderLeaseTtl));
+        Positive(options.StreamPollInterval, nameof(options.StreamPollInterval));
+        if (options.SchedulerInterval * 2 > options.LeaderLeaseTtl)
+        {
+            failures.Add($"{JobEngineOptions.SectionName}:SchedulerInterval must be at most half of LeaderLeaseTtl: the lease is renewed every round and must survive one failed renewal.");
+        }
+
+        if (options.MaxReassignments is < 0 or > 100)
+        {
+            failures.Add($"{JobEngineOptions.SectionName}:MaxReassignments must be between 0 and 100 (it is {options.MaxReassignments}).");
+        }
+
+        if (options.SchedulerScanLimit < 1)
+        {
+            failures.Add($"{JobEngineOptions.SectionName}:SchedulerScanLimit must be at least 1.");
+        }
+
+        if (options.CommitAttempts < 1)
+        {
+            failures.Add($"{JobEngineOptions.SectionName}:CommitAttempts must be at least 1.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

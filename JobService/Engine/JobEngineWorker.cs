@@ -1,0 +1,199 @@
+using System.Threading.Channels;
+using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.ServiceDefaults.Redis;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>
+/// The engine's background work. On every replica: render events from pub/sub are applied, and on every (re)subscribe
+/// the prompt states are reconciled, because pub/sub loses what arrives while a subscriber is away. On the replica
+/// holding the <see cref="SchedulerLease"/>: the scheduler (woken by <see cref="JobKeys.SchedulerWake"/> or every
+/// <see cref="JobEngineOptions.SchedulerInterval"/>), timeouts, the periodic reconcile, recovery of unconfirmed
+/// dispatches and the retention cleanup.
+/// </summary>
+public sealed class JobEngineWorker(
+    IEventBus eventBus,
+    IRedisSubscriber subscriber,
+    RenderEventApplier applier,
+    JobScheduler scheduler,
+    JobMaintenance maintenance,
+    SchedulerLease lease,
+    IOptions<JobEngineOptions> options,
+    TimeProvider timeProvider,
+    ILogger<JobEngineWorker> logger) : BackgroundService
+{
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await using var subscriptions = await SubscribeAsync(stoppingToken);
+        if (subscriptions is null)
+        {
+            return;
+        }
+
+        await ReconcileAsync("start", stoppingToken);
+        var settings = options.Value;
+        var lastTimeouts = DateTimeOffset.MinValue;
+        var lastReconcile = timeProvider.GetUtcNow();
+        var lastCleanup = DateTimeOffset.MinValue;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    if (await lease.TryHoldAsync(stoppingToken))
+                    {
+                        await scheduler.RunPassAsync(stoppingToken);
+                        var now = timeProvider.GetUtcNow();
+                        if (now - lastTimeouts >= settings.TimeoutCheckInterval)
+                        {
+                            lastTimeouts = now;
+                            await maintenance.CheckTimeoutsAsync(stoppingToken);
+                        }
+
+                        if (now - lastReconcile >= settings.ReconcileInterval)
+                        {
+                            lastReconcile = now;
+                            await applier.ReconcileAsync(stoppingToken);
+                            await scheduler.RecoverDispatchesAsync(stoppingToken);
+                        }
+
+                        if (now - lastCleanup >= settings.CleanupInterval)
+                        {
+                            lastCleanup = now;
+                            await maintenance.CleanupAsync(stoppingToken);
+                        }
+                    }
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex)
+                {
+                    // Redis down or a record that cannot be read; the next round tries again.
+                    logger.LogError(ex, "A round of the job scheduler failed; retrying");
+                }
+
+                await WaitForWakeAsync(Min(settings.SchedulerInterval, settings.TimeoutCheckInterval), stoppingToken);
+            }
+        }
+        finally
+        {
+            await ReleaseLeaseAsync();
+        }
+    }
+
+    /// <summary>Subscribes to render events and scheduler wake-ups, retrying while Redis is unavailable; null when stopped first.</summary>
+    private async Task<Subscriptions?> SubscribeAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var renderEvents = await eventBus.SubscribeAsync<RenderEvent>(
+                    RenderChannels.RenderEvents, OnRenderEventAsync, token => ReconcileAsync("resubscribe", token), stoppingToken);
+                var wake = await subscriber.SubscribeAsync(JobKeys.SchedulerWake, (_, _, _) =>
+                {
+                    Wake();
+                    return Task.CompletedTask;
+                }, _ =>
+                {
+                    Wake();
+                    return Task.CompletedTask;
+                }, cancellationToken: stoppingToken);
+                return new Subscriptions(renderEvents, wake);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return null;
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Subscribing to render events failed; retrying");
+                try
+                {
+                    await Task.Delay(RetryDelay, timeProvider, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return null;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private async Task OnRenderEventAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await applier.ApplyAsync(renderEvent, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // The prompt state keeps the event; the reconcile applies it later.
+            logger.LogError(ex, "Applying {Kind} of prompt {PromptId} to job {JobId} failed", renderEvent.Kind, renderEvent.PromptId, renderEvent.JobId);
+        }
+    }
+
+    private async Task ReconcileAsync(string why, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await applier.ReconcileAsync(cancellationToken);
+            Wake();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogError(ex, "Reconciling jobs with their prompt states ({Why}) failed; the leader reconciles again periodically", why);
+        }
+    }
+
+    private void Wake() => _wake.Writer.TryWrite(true);
+
+    private async Task WaitForWakeAsync(TimeSpan timeout, CancellationToken stoppingToken)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        wait.CancelAfter(timeout);
+        try
+        {
+            await _wake.Reader.ReadAsync(wait.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // The interval passed (or the service stops; the loop checks).
+        }
+    }
+
+    private async Task ReleaseLeaseAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(ReleaseTimeout);
+            await lease.ReleaseAsync(timeout.Token);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Could not release the scheduler lease; it expires by itself");
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private sealed class Subscriptions(IAsyncDisposable renderEvents, IAsyncDisposable wake) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await renderEvents.DisposeAsync();
+            await wake.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,170 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Messages;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>The kinds of stream event; a group's stream names them <c>child_{kind}</c>, a job's own stream <c>job_{kind}</c>.</summary>
+public static class JobEventKinds
+{
+    public const string Started = "started";
+    public const string Progress = "progress";
+    public const string Completed = "completed";
+    public const string Failed = "failed";
+    public const string Timeout = "timeout";
+    public const string Cancelled = "cancelled";
+    public const string Reassigned = "reassigned";
+
+    /// <summary>The last event of a group's stream.</summary>
+    public const string GroupComplete = "group_complete";
+
+    public static string ForChild(string kind) => "child_" + kind;
+
+    public static string ForJob(string kind) => "job_" + kind;
+}
+
+/// <summary>A stream event before it is named for its stream (see <see cref="JobEventKinds"/>).</summary>
+public sealed record JobEventDraft(string Kind, JsonObject Payload);
+
+/// <summary>The payloads of spec/04's WebSocket events, built from job records.</summary>
+public static class JobEvents
+{
+    public static string Iso(DateTimeOffset value) =>
+        value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    private static JsonNode? Iso(DateTimeOffset? value) => value is { } v ? Iso(v) : null;
+
+    public static JobEventDraft Started(JobRecord job) => new(JobEventKinds.Started, new JsonObject
+    {
+        ["job_id"] = job.JobId,
+        ["backend_id"] = job.BackendId,
+        ["started_at"] = Iso(job.StartedAt),
+    });
+
+    public static JobEventDraft Progress(JobRecord job) => new(JobEventKinds.Progress, new JsonObject
+    {
+        ["job_id"] = job.JobId,
+        ["backend_id"] = job.BackendId,
+        ["progress"] = job.Progress,
+        ["current_step"] = job.CurrentStep,
+        ["steps_completed"] = job.StepsCompleted,
+        ["steps_total"] = job.StepsTotal,
+    });
+
+    public static JobEventDraft Completed(JobRecord job) => new(JobEventKinds.Completed, new JsonObject
+    {
+        ["job_id"] = job.JobId,
+        ["backend_id"] = job.BackendId,
+        ["seed"] = job.Seed,
+        ["outputs"] = job.Outputs?.DeepClone(),
+        ["completed_at"] = Iso(job.CompletedAt),
+    });
+
+    public static JobEventDraft Failed(JobRecord job) => new(JobEventKinds.Failed, new JsonObject
+    {
+        ["job_id"] = job.JobId,
+        ["backend_id"] = job.BackendId,
+        ["error"] = job.ErrorMessage,
+        ["error_type"] = job.ErrorType,
+        ["failed_at"] = Iso(job.CompletedAt),
+    });
+
+    public static JobEventDraft Timeout(JobRecord job) => new(JobEventKinds.Timeout, new JsonObject
+    {
+        ["job_id"] = job.JobId,
+        ["backend_id"] = job.BackendId,
+        ["timeout_seconds"] = job.TimeoutSeconds,
+        ["timed_out_at"] = Iso(job.CompletedAt),
+    });
+
+    public static JobEventDraft Cancelled(JobRecord job) => new(JobEventKinds.Cancelled, new JsonObject
+    {
+        ["job_id"] = job.JobId,
+        ["backend_id"] = job.BackendId,
+        ["cancelled_at"] = Iso(job.CompletedAt),
+    });
+
+    public static JobEventDraft Reassigned(string jobId, string? fromBackendId, string backendId, int attempt, string reason) =>
+        new(JobEventKinds.Reassigned, new JsonObject
+        {
+            ["job_id"] = jobId,
+            ["from_backend_id"] = fromBackendId,
+            ["backend_id"] = backendId,
+            ["attempt"] = attempt,
+            ["reason"] = reason,
+        });
+
+    /// <summary>The event that ends a job in <paramref name="job"/>'s final status.</summary>
+    public static JobEventDraft Final(JobRecord job) => job.Status switch
+    {
+        JobStatuses.Completed => Completed(job),
+        JobStatuses.Timeout => Timeout(job),
+        JobStatuses.Cancelled => Cancelled(job),
+        _ => Failed(job),
+    };
+
+    /// <summary>spec/04 <c>group_complete</c>: totals and one result per child, in the group's order.</summary>
+    public static JsonObject GroupComplete(JobGroupRecord group, IReadOnlyList<JobRecord> children) => new()
+    {
+        ["job_group_id"] = group.JobGroupId,
+        ["status"] = group.Status,
+        ["total"] = children.Count,
+        ["succeeded"] = children.Count(c => c.Status == JobStatuses.Completed),
+        ["failed"] = children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout),
+        ["results"] = new JsonArray(children.Select(c => (JsonNode)new JsonObject
+        {
+            ["job_id"] = c.JobId,
+            ["status"] = c.Status,
+            ["outputs"] = c.Status == JobStatuses.Completed ? c.Outputs?.DeepClone() : null,
+            ["error"] = c.Status == JobStatuses.Completed ? null : c.ErrorMessage,
+        }).ToArray()),
+    };
+
+    /// <summary>spec/04 JobGroupStatus from the children: running while any has not ended; then completed (all
+    /// succeeded), failed (none did) or partial_complete. A cancelled group stays cancelled.</summary>
+    public static string GroupStatus(string current, IReadOnlyList<JobRecord> children)
+    {
+        if (current == JobGroupStatuses.Cancelled)
+        {
+            return JobGroupStatuses.Cancelled;
+        }
+
+        if (children.Count == 0 || children.Any(c => !JobStatuses.IsFinal(c.Status)))
+        {
+            return JobGroupStatuses.Running;
+        }
+
+        var succeeded = children.Count(c => c.Status == JobStatuses.Completed);
+        return succeeded == children.Count ? JobGroupStatuses.Completed
+            : succeeded == 0 ? JobGroupStatuses.Failed
+            : JobGroupStatuses.PartialComplete;
+    }
+
+    /// <summary>ComfyUI outputs grouped by kind, as spec/04 shows them: files as <c>{filename, subfolder, type, url}</c>,
+    /// text as <c>{text}</c>.</summary>
+    public static JsonObject Outputs(IReadOnlyList<RenderOutput>? outputs)
+    {
+        var byKind = new JsonObject();
+        foreach (var output in outputs ?? [])
+        {
+            if (byKind[output.Kind] is not JsonArray list)
+            {
+                list = [];
+                byKind[output.Kind] = list;
+            }
+
+            list.Add(output.Text is not null && output.Filename is null
+                ? new JsonObject { ["text"] = output.Text }
+                : new JsonObject
+                {
+                    ["filename"] = output.Filename,
+                    ["subfolder"] = output.Subfolder ?? "",
+                    ["type"] = output.Type,
+                    ["url"] = output.Url,
+                });
+        }
+
+        return byKind;
+    }
+}

@@ -1,0 +1,57 @@
+using DirectorsConsole.JobService.Model;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>Every Redis key and channel of the job engine.</summary>
+public static class JobKeys
+{
+    /// <summary>Hash of one job: <c>record</c> (<see cref="JobRecord"/> JSON), <c>engine</c> (<see cref="JobEngineState"/>
+    /// JSON), <c>status</c>, <c>progress</c>, <c>prompt_id</c> and <c>version</c> (bumped by every change; the
+    /// change scripts compare it, so a change decided on an old version is refused and decided again).</summary>
+    public static string Job(string jobId) => $"dc:job:{jobId}";
+
+    /// <summary>Hash of one group: <c>record</c> (<see cref="JobGroupRecord"/> JSON), <c>status</c>, <c>version</c>
+    /// and <c>completed</c> (1 once <c>group_complete</c> was appended).</summary>
+    public static string Group(string groupId) => $"dc:jobgroup:{groupId}";
+
+    /// <summary>Sorted set of every job (single and child) scored by its submit time (Unix ms).</summary>
+    public const string JobIndex = "dc:jobs:index";
+
+    /// <summary>Sorted set of the jobs in one status, scored by submit time.</summary>
+    public static string JobStatusIndex(string status) => $"dc:jobs:index:{status}";
+
+    /// <summary>Sorted set of every group scored by its creation time (Unix ms).</summary>
+    public const string GroupIndex = "dc:jobs:groups";
+
+    /// <summary>The orchestrator's queue: jobs waiting for a backend slot, scored
+    /// <c>priority * 2^40 + sequence</c> (lower first, then first-in first-out).</summary>
+    public const string Queue = "dc:jobs:queue";
+
+    /// <summary>The counter behind the queue's sequence numbers.</summary>
+    public const string QueueSequence = "dc:jobs:queue:seq";
+
+    /// <summary>Set of the jobs this suite has dispatched to a backend and not seen end: its size is the
+    /// backend's used slots, compared with <c>max_concurrent_jobs</c>.</summary>
+    public static string Assigned(string backendId) => $"dc:jobs:assigned:{backendId}";
+
+    /// <summary>Sorted set of jobs whose dispatch is recorded but not confirmed as enqueued, scored by when (Unix ms).</summary>
+    public const string Dispatching = "dc:jobs:dispatching";
+
+    /// <summary>Sorted set of ended single jobs scored by their end time (Unix ms), for the retention cleanup.</summary>
+    public const string FinishedJobs = "dc:jobs:finished";
+
+    /// <summary>Sorted set of ended groups scored by their end time (Unix ms); children go with their group.</summary>
+    public const string FinishedGroups = "dc:jobs:groups:finished";
+
+    /// <summary>List of the events of one stream, oldest first; an event's sequence number is its index + 1.</summary>
+    public static string Stream(JobStreamId stream) => $"dc:jobs:stream:{stream.Kind}:{stream.Id}";
+
+    /// <summary>Pub/sub channel: the id of a stream (<c>group:jg_…</c>, <c>job:…</c>) each time events are appended to it.</summary>
+    public const string StreamNotifications = "dc:events:job-streams";
+
+    /// <summary>Pub/sub channel that wakes the scheduler (a job was queued or a slot freed).</summary>
+    public const string SchedulerWake = "dc:events:job-scheduler";
+
+    /// <summary>String holding the instance id of the replica running the scheduler; expires unless renewed.</summary>
+    public const string SchedulerLease = "dc:jobs:scheduler:leader";
+}

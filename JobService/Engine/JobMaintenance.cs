@@ -1,0 +1,83 @@
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Messages;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>Timeouts of running jobs and the retention cleanup of ended jobs and groups.</summary>
+public sealed class JobMaintenance(
+    JobStore store,
+    JobStateMachine machine,
+    RenderCancellation cancellation,
+    IOptions<JobEngineOptions> options,
+    TimeProvider timeProvider,
+    ILogger<JobMaintenance> logger)
+{
+    /// <summary>Ends every job that has run longer than its <c>timeout_seconds</c> (time in a queue does not count):
+    /// its prompt is cancelled on the node (queue delete + targeted interrupt) and the job becomes <c>timeout</c>.</summary>
+    public async Task CheckTimeoutsAsync(CancellationToken cancellationToken)
+    {
+        var running = await store.RangeAsync(JobKeys.JobStatusIndex(JobStatuses.Running), 0, 10_000, cancellationToken);
+        foreach (var job in await store.GetJobsAsync(running, cancellationToken))
+        {
+            var now = timeProvider.GetUtcNow();
+            if (!JobRules.IsTimedOut(job.Record, now))
+            {
+                continue;
+            }
+
+            // Cancel first: the interrupt that follows is then recognised as ours, whichever lands first.
+            if (job.Record.PromptId is { } promptId)
+            {
+                await cancellation.RequestAsync(promptId, job.Record.BackendId, cancellationToken);
+            }
+
+            var result = await machine.ChangeAsync(job.Record.JobId,
+                j => JobRules.IsTimedOut(j.Record, now) ? JobRules.Timeout(j, now) : null, cancellationToken);
+            if (result.Outcome == ChangeOutcome.Applied)
+            {
+                logger.LogInformation("Job {JobId} timed out after {Seconds} s on backend {BackendId}",
+                    job.Record.JobId, job.Record.TimeoutSeconds, job.Record.BackendId);
+            }
+        }
+    }
+
+    /// <summary>Removes single jobs and groups that ended longer than <see cref="JobEngineOptions.Retention"/> ago.</summary>
+    public async Task CleanupAsync(CancellationToken cancellationToken)
+    {
+        var before = (timeProvider.GetUtcNow() - options.Value.Retention).ToUnixTimeMilliseconds();
+        var removed = 0;
+        foreach (var jobId in await store.RangeByScoreAsync(JobKeys.FinishedJobs, before, 1000, cancellationToken))
+        {
+            if (await store.GetJobAsync(jobId, cancellationToken) is { } job)
+            {
+                await store.DeleteJobAsync(job, cancellationToken);
+            }
+            else
+            {
+                await store.RemoveFromSortedSetAsync(JobKeys.FinishedJobs, jobId, cancellationToken);
+            }
+
+            removed++;
+        }
+
+        foreach (var groupId in await store.RangeByScoreAsync(JobKeys.FinishedGroups, before, 200, cancellationToken))
+        {
+            if (await store.GetGroupAsync(groupId, cancellationToken) is { } group)
+            {
+                await store.DeleteGroupAsync(group, cancellationToken);
+            }
+            else
+            {
+                await store.RemoveFromSortedSetAsync(JobKeys.FinishedGroups, groupId, cancellationToken);
+            }
+
+            removed++;
+        }
+
+        if (removed > 0)
+        {
+            logger.LogInformation("Removed {Count} jobs and groups that ended more than {Retention} ago", removed, options.Value.Retention);
+        }
+    }
+}

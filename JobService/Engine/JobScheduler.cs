@@ -1,0 +1,144 @@
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Backends;
+using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.ServiceDefaults.Redis;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>
+/// Moves jobs from the orchestrator's queue to BackendService, in queue order (priority, then first-in first-out), only
+/// while the chosen backend has a free slot by this suite's own count (<see cref="JobKeys.Assigned"/>), so
+/// <c>max_concurrent_jobs</c> holds and a high-priority job never waits behind a lower one in a node's queue.
+/// A dispatch is recorded (slot, new prompt id, state <c>pending</c>) before the command is enqueued and confirmed
+/// after; a dispatch left pending by a replica that died is enqueued again with the same prompt id, which
+/// BackendService recognises, so one attempt never runs twice.
+/// </summary>
+public sealed class JobScheduler(
+    JobStore store,
+    JobStateMachine machine,
+    BackendDirectory directory,
+    IDurableQueue queue,
+    IOptions<JobEngineOptions> options,
+    TimeProvider timeProvider,
+    ILogger<JobScheduler> logger)
+{
+    public async Task<List<BackendLoad>> LoadBackendsAsync(CancellationToken cancellationToken)
+    {
+        var entries = await directory.ListAsync(cancellationToken);
+        var counts = await Task.WhenAll(entries.Select(e => store.CountSlotsAsync(e.Definition.Id, cancellationToken)));
+        return entries.Select((entry, i) => new BackendLoad(entry, counts[i])).ToList();
+    }
+
+    /// <summary>One pass over the queue; returns how many jobs were dispatched.</summary>
+    public async Task<int> RunPassAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var queued = await store.RangeAsync(JobKeys.Queue, 0, settings.SchedulerScanLimit, cancellationToken);
+        if (queued.Count == 0)
+        {
+            return 0;
+        }
+
+        var backends = await LoadBackendsAsync(cancellationToken);
+        var dispatched = 0;
+        foreach (var jobId in queued)
+        {
+            var job = await store.GetJobAsync(jobId, cancellationToken);
+            if (job is null || !JobEngineState.InQueue(job.Record, job.State))
+            {
+                // Left behind by a cleanup or a crash between writes; the job itself is not waiting.
+                await store.RemoveFromSortedSetAsync(JobKeys.Queue, jobId, cancellationToken);
+                continue;
+            }
+
+            var now = timeProvider.GetUtcNow();
+            switch (SchedulingPolicy.Decide(job, backends, now, settings.OfflineBackendGrace))
+            {
+                case DispatchTo to:
+                    var index = backends.IndexOf(to.Backend);
+                    var result = await DispatchAsync(jobId, to.Backend, cancellationToken);
+                    backends[index] = to.Backend with
+                    {
+                        Assigned = result == ChangeOutcome.Applied ? to.Backend.Assigned + 1 : await store.CountSlotsAsync(to.Backend.Id, cancellationToken),
+                    };
+                    dispatched += result == ChangeOutcome.Applied ? 1 : 0;
+                    break;
+                case MoveTo move:
+                    await machine.ChangeAsync(jobId, j => JobEngineState.InQueue(j.Record, j.State)
+                        ? JobRules.Move(j, move.ToBackendId, move.Reason, null, settings.MaxReassignments, now)
+                        : null, cancellationToken);
+                    logger.LogInformation("Job {JobId} cannot run on {BackendId} ({Reason}); moved to {Target}",
+                        jobId, job.State.Target, move.Reason, move.ToBackendId ?? "nowhere (failed)");
+                    break;
+                case FailWith fail:
+                    await machine.ChangeAsync(jobId, j => JobEngineState.InQueue(j.Record, j.State)
+                        ? JobRules.Fail(j, fail.ErrorType, fail.Message, now)
+                        : null, cancellationToken);
+                    logger.LogWarning("Job {JobId} failed before dispatch: {Message}", jobId, fail.Message);
+                    break;
+            }
+        }
+
+        return dispatched;
+    }
+
+    /// <summary>Enqueues again, with the same prompt id, every dispatch recorded longer ago than
+    /// <see cref="JobEngineOptions.DispatchRecoveryAfter"/> and not confirmed.</summary>
+    public async Task RecoverDispatchesAsync(CancellationToken cancellationToken)
+    {
+        var before = timeProvider.GetUtcNow() - options.Value.DispatchRecoveryAfter;
+        foreach (var jobId in await store.RangeByScoreAsync(JobKeys.Dispatching, before.ToUnixTimeMilliseconds(), 100, cancellationToken))
+        {
+            var job = await store.GetJobAsync(jobId, cancellationToken);
+            if (job is null || JobStatuses.IsFinal(job.Record.Status) || job.State.Dispatch != DispatchStates.Pending)
+            {
+                await store.RemoveFromSortedSetAsync(JobKeys.Dispatching, jobId, cancellationToken);
+                continue;
+            }
+
+            logger.LogWarning("The dispatch of job {JobId} (prompt {PromptId} on {BackendId}) was never confirmed; enqueueing it again",
+                jobId, job.Record.PromptId, job.Record.BackendId);
+            await SendAsync(job, cancellationToken);
+        }
+    }
+
+    private async Task<ChangeOutcome> DispatchAsync(string jobId, BackendLoad backend, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var promptId = Guid.NewGuid().ToString();
+        var claimed = await machine.ChangeAsync(jobId, job => JobEngineState.InQueue(job.Record, job.State)
+            ? new JobChange(
+                job.Record with { BackendId = backend.Id, PromptId = promptId, Attempts = [.. job.Record.Attempts, backend.Id] },
+                job.State with { Dispatch = DispatchStates.Pending, DispatchedAt = now })
+            {
+                SlotLimit = backend.Limit,
+            }
+            : null, cancellationToken);
+        if (claimed.Outcome != ChangeOutcome.Applied)
+        {
+            return claimed.Outcome;
+        }
+
+        await SendAsync(claimed.Job!, cancellationToken);
+        logger.LogInformation("Dispatched job {JobId} to backend {BackendId} as prompt {PromptId}", jobId, backend.Id, promptId);
+        return ChangeOutcome.Applied;
+    }
+
+    private async Task SendAsync(StoredJob job, CancellationToken cancellationToken)
+    {
+        var record = job.Record;
+        var command = new RunPromptCommand(record.PromptId!, record.JobId, record.BackendId, record.Prompt, job.State.DispatchedAt ?? timeProvider.GetUtcNow())
+        {
+            Workflow = record.Workflow,
+            Seed = record.Seed,
+            SeedNodes = record.SeedNodes,
+            RequiredCapabilities = record.RequiredCapabilities,
+            Priority = record.Priority,
+        };
+        await queue.EnqueueAsync(RenderChannels.DispatchQueue, command, cancellationToken);
+        await machine.ChangeAsync(record.JobId, j => j.State.Dispatch == DispatchStates.Pending && j.Record.PromptId == record.PromptId && !JobStatuses.IsFinal(j.Record.Status)
+            ? new JobChange(j.Record, j.State with { Dispatch = DispatchStates.Sent })
+            : null, cancellationToken);
+    }
+}

@@ -1,0 +1,257 @@
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Redis;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.JobService.Engine;
+
+public enum ChangeOutcome
+{
+    Applied,
+
+    /// <summary>The decision was to change nothing.</summary>
+    Unchanged,
+
+    NotFound,
+
+    /// <summary>The change needed a slot of a backend that is full.</summary>
+    SlotFull,
+}
+
+public sealed record ChangeResult(ChangeOutcome Outcome, StoredJob? Job);
+
+/// <summary>
+/// Applies decided changes to jobs and groups: read, decide, commit with the versions read, and on a conflict (another
+/// replica or request changed it first) read and decide again. Everything a change implies is derived here from the
+/// old and new state: status indexes, the queue, backend slots, the dispatching set, the finished index, stream events
+/// (<c>child_*</c> on the group's stream and <c>job_*</c> on the job's own), and for a child that ends, the group's
+/// status and its one <c>group_complete</c>.
+/// </summary>
+public sealed class JobStateMachine(
+    JobStore store, IRedisConnection redis, IOptions<JobEngineOptions> options, TimeProvider timeProvider, ILogger<JobStateMachine> logger)
+{
+    public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
+        ChangeAsync(jobId, job => Task.FromResult(decide(job)), cancellationToken);
+
+    public async Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, Task<JobChange?>> decide, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; attempt <= options.Value.CommitAttempts; attempt++)
+        {
+            var stored = await store.GetJobAsync(jobId, cancellationToken);
+            if (stored is null)
+            {
+                return new ChangeResult(ChangeOutcome.NotFound, null);
+            }
+
+            var change = await decide(stored);
+            if (change is null)
+            {
+                return new ChangeResult(ChangeOutcome.Unchanged, stored);
+            }
+
+            var commit = await BuildAsync(stored, change, cancellationToken);
+            var result = await store.CommitAsync(commit, cancellationToken);
+            switch (result.Status)
+            {
+                case CommitStatus.Committed:
+                    if (FreesOrQueues(stored, change))
+                    {
+                        await WakeSchedulerAsync(cancellationToken);
+                    }
+
+                    return new ChangeResult(ChangeOutcome.Applied, new StoredJob(change.Record, change.State, stored.Version + 1));
+                case CommitStatus.SlotFull:
+                    return new ChangeResult(ChangeOutcome.SlotFull, stored);
+                default:
+                    logger.LogDebug("Job {JobId} changed while a change was decided ({Status}); deciding again", jobId, result.Status);
+                    continue;
+            }
+        }
+
+        throw new InvalidOperationException($"Job {jobId} kept changing; {options.Value.CommitAttempts} attempts to change it conflicted.");
+    }
+
+    /// <summary>Changes a group record alone (a cancel); null from <paramref name="decide"/> changes nothing.</summary>
+    public async Task<StoredGroup?> ChangeGroupAsync(string groupId, Func<StoredGroup, JobGroupRecord?> decide, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; attempt <= options.Value.CommitAttempts; attempt++)
+        {
+            var stored = await store.GetGroupAsync(groupId, cancellationToken);
+            if (stored is null || decide(stored) is not { } record)
+            {
+                return stored;
+            }
+
+            var result = await store.CommitAsync(new JobCommit().WriteGroup(record, stored.Version, completes: false), cancellationToken);
+            if (result.Status == CommitStatus.Committed)
+            {
+                return stored with { Record = record, Version = stored.Version + 1 };
+            }
+        }
+
+        throw new InvalidOperationException($"Job group {groupId} kept changing; {options.Value.CommitAttempts} attempts to change it conflicted.");
+    }
+
+    public async Task CreateJobAsync(JobRecord record, JobEngineState state, CancellationToken cancellationToken)
+    {
+        var commit = new JobCommit().WriteJob(record, state, expectedVersion: null);
+        AddNewJobOps(commit, record, state);
+        if ((await store.CommitAsync(commit, cancellationToken)).Status != CommitStatus.Committed)
+        {
+            throw new InvalidOperationException($"Job {record.JobId} already exists.");
+        }
+
+        await WakeSchedulerAsync(cancellationToken);
+    }
+
+    public async Task CreateGroupAsync(JobGroupRecord group, IReadOnlyList<(JobRecord Record, JobEngineState State)> children, CancellationToken cancellationToken)
+    {
+        var commit = new JobCommit().WriteGroup(group, expectedVersion: null, completes: false);
+        commit.Op("ZADD", JobKeys.GroupIndex, group.CreatedAt.ToUnixTimeMilliseconds(), group.JobGroupId);
+        foreach (var (record, state) in children)
+        {
+            var single = new JobCommit().WriteJob(record, state, expectedVersion: null);
+            commit.Op("HSET", JobKeys.Job(record.JobId),
+                "record", single.JobRecordJson, "engine", single.JobEngineJson, "status", record.Status,
+                "progress", single.JobProgress, "prompt_id", "", "version", "1");
+            AddNewJobOps(commit, record, state);
+        }
+
+        if ((await store.CommitAsync(commit, cancellationToken)).Status != CommitStatus.Committed)
+        {
+            throw new InvalidOperationException($"Job group {group.JobGroupId} already exists.");
+        }
+
+        await WakeSchedulerAsync(cancellationToken);
+    }
+
+    /// <summary>Tells the scheduler (on whichever replica runs it) to look at its queue now.</summary>
+    public async Task WakeSchedulerAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await redis.PublishAsync(JobKeys.SchedulerWake, "1", cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogDebug(ex, "Could not wake the scheduler; it looks at its queue at its next interval");
+        }
+    }
+
+    private static void AddNewJobOps(JobCommit commit, JobRecord record, JobEngineState state)
+    {
+        var submitted = record.SubmittedAt.ToUnixTimeMilliseconds();
+        commit.Op("ZADD", JobKeys.JobIndex, submitted, record.JobId);
+        commit.Op("ZADD", JobKeys.JobStatusIndex(record.Status), submitted, record.JobId);
+        commit.Op("ZADD", JobKeys.Queue, state.QueueScore, record.JobId);
+    }
+
+    private static bool FreesOrQueues(StoredJob old, JobChange change) =>
+        (JobEngineState.HoldsSlot(old.Record, old.State) && !JobEngineState.HoldsSlot(change.Record, change.State))
+        || (!JobEngineState.InQueue(old.Record, old.State) && JobEngineState.InQueue(change.Record, change.State));
+
+    private async Task<JobCommit> BuildAsync(StoredJob old, JobChange change, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var record = change.Record;
+        var state = change.State;
+        var id = record.JobId;
+        var commit = new JobCommit().WriteJob(record, state, old.Version);
+
+        if (old.Record.Status != record.Status)
+        {
+            commit.Op("ZREM", JobKeys.JobStatusIndex(old.Record.Status), id);
+            commit.Op("ZADD", JobKeys.JobStatusIndex(record.Status), record.SubmittedAt.ToUnixTimeMilliseconds(), id);
+        }
+
+        var wasQueued = JobEngineState.InQueue(old.Record, old.State);
+        var isQueued = JobEngineState.InQueue(record, state);
+        if (wasQueued && !isQueued)
+        {
+            commit.Op("ZREM", JobKeys.Queue, id);
+        }
+        else if (!wasQueued && isQueued)
+        {
+            commit.Op("ZADD", JobKeys.Queue, state.QueueScore, id);
+        }
+
+        var oldSlot = JobEngineState.HoldsSlot(old.Record, old.State) ? old.Record.BackendId : null;
+        var newSlot = JobEngineState.HoldsSlot(record, state) ? record.BackendId : null;
+        if (oldSlot != newSlot)
+        {
+            if (oldSlot is not null)
+            {
+                commit.Op("SREM", JobKeys.Assigned(oldSlot), id);
+            }
+
+            if (newSlot is not null)
+            {
+                if (change.SlotLimit is { } limit)
+                {
+                    commit.RequireFreeSlot(JobKeys.Assigned(newSlot), limit);
+                }
+
+                commit.Op("SADD", JobKeys.Assigned(newSlot), id);
+            }
+        }
+
+        var wasPending = !JobStatuses.IsFinal(old.Record.Status) && old.State.Dispatch == DispatchStates.Pending;
+        var isPending = !JobStatuses.IsFinal(record.Status) && state.Dispatch == DispatchStates.Pending;
+        if (wasPending && !isPending)
+        {
+            commit.Op("ZREM", JobKeys.Dispatching, id);
+        }
+        else if (!wasPending && isPending)
+        {
+            commit.Op("ZADD", JobKeys.Dispatching, now.ToUnixTimeMilliseconds(), id);
+        }
+
+        var ends = JobStatuses.IsFinal(record.Status) && !JobStatuses.IsFinal(old.Record.Status);
+        if (ends && record.GroupId is null)
+        {
+            commit.Op("ZADD", JobKeys.FinishedJobs, (record.CompletedAt ?? now).ToUnixTimeMilliseconds(), id);
+        }
+
+        foreach (var draft in change.Events)
+        {
+            if (record.GroupId is { } groupId)
+            {
+                commit.Append(JobStreamId.Group(groupId), JobEventKinds.ForChild(draft.Kind), draft.Payload, now);
+            }
+
+            commit.Append(JobStreamId.Job(id), JobEventKinds.ForJob(draft.Kind), draft.Payload, now);
+        }
+
+        if (ends && record.GroupId is { } endedGroupId)
+        {
+            await AddGroupOutcomeAsync(commit, endedGroupId, record, now, cancellationToken);
+        }
+
+        return commit;
+    }
+
+    /// <summary>A child ended: the group's status follows, and the last child to end appends <c>group_complete</c>. The
+    /// group's version is checked too, so two children ending at once on two replicas are decided one after the other.</summary>
+    private async Task AddGroupOutcomeAsync(JobCommit commit, string groupId, JobRecord ended, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // The group first, then its children: a child that ends after this read bumps the group's version.
+        var group = await store.GetGroupAsync(groupId, cancellationToken);
+        if (group is null)
+        {
+            logger.LogWarning("Child {JobId} ended but its group {GroupId} is gone", ended.JobId, groupId);
+            return;
+        }
+
+        var children = (await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken))
+            .Select(c => c.Record.JobId == ended.JobId ? ended : c.Record)
+            .ToList();
+        var status = JobEvents.GroupStatus(group.Record.Status, children);
+        var completes = !group.Completed && children.Count == group.Record.ChildJobIds.Count && children.All(c => JobStatuses.IsFinal(c.Status));
+        var record = group.Record with { Status = status, CompletedAt = completes ? now : group.Record.CompletedAt };
+        commit.WriteGroup(record, group.Version, completes);
+        if (completes)
+        {
+            commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupComplete, JobEvents.GroupComplete(record, children), now);
+            commit.Op("ZADD", JobKeys.FinishedGroups, now.ToUnixTimeMilliseconds(), groupId);
+        }
+    }
+}

@@ -1,0 +1,337 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Redis;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>How a <see cref="JobCommit"/> ended.</summary>
+public enum CommitStatus
+{
+    Committed,
+
+    /// <summary>The job or group changed since it was read (another replica, or a cancel); read it and decide again.</summary>
+    Conflict,
+
+    /// <summary>The script refused the transition (a final job, progress going backwards, a cancelled group
+    /// being reopened, <c>group_complete</c> twice).</summary>
+    Refused,
+
+    /// <summary>The backend has no free slot.</summary>
+    SlotFull,
+}
+
+/// <summary>The outcome of a commit and the sequence number of each event appended, by stream.</summary>
+public sealed record CommitResult(CommitStatus Status, IReadOnlyList<(JobStreamId Stream, long Sequence)> Appended);
+
+/// <summary>
+/// One atomic change of Redis state: at most one job hash and one group hash, each guarded by its version, plus the
+/// index, queue, slot and stream commands that go with it, all applied by <see cref="JobStore.ChangeScript"/> or not at all.
+/// </summary>
+public sealed class JobCommit
+{
+    private readonly List<string> _keys = ["", ""];
+    private readonly List<RedisArg> _ops = [];
+    private readonly List<JobStreamId> _streams = [];
+
+    public string JobVersion { get; private set; } = "skip";
+    public string JobStatus { get; private set; } = "";
+    public string JobRecordJson { get; private set; } = "";
+    public string JobEngineJson { get; private set; } = "";
+    public string JobProgress { get; private set; } = "0";
+    public string JobPromptId { get; private set; } = "";
+    public string GroupVersion { get; private set; } = "";
+    public string GroupStatus { get; private set; } = "";
+    public string GroupRecordJson { get; private set; } = "";
+    public bool GroupCompletes { get; private set; }
+    public string SlotKeyIndex { get; private set; } = "";
+    public int SlotLimit { get; private set; }
+
+    public IReadOnlyList<string> Keys => _keys.Select(k => k.Length == 0 ? _keys.First(x => x.Length > 0) : k).ToList();
+
+    public IReadOnlyList<RedisArg> Ops => _ops;
+
+    /// <summary>The streams appended to, in the order of their RPUSH commands.</summary>
+    public IReadOnlyList<JobStreamId> Streams => _streams;
+
+    /// <summary>Writes the job; <paramref name="expectedVersion"/> null creates it (it must not exist).</summary>
+    public JobCommit WriteJob(JobRecord record, JobEngineState state, long? expectedVersion)
+    {
+        _keys[0] = JobKeys.Job(record.JobId);
+        JobVersion = expectedVersion?.ToString(CultureInfo.InvariantCulture) ?? "new";
+        JobStatus = record.Status;
+        JobRecordJson = JsonSerializer.Serialize(record, JobJson.Options);
+        JobEngineJson = JsonSerializer.Serialize(state, JobJson.Options);
+        JobProgress = record.Progress.ToString("R", CultureInfo.InvariantCulture);
+        JobPromptId = record.PromptId ?? "";
+        return this;
+    }
+
+    /// <summary>Writes the group; <paramref name="expectedVersion"/> null creates it. <paramref name="completes"/>: this
+    /// change appends <c>group_complete</c>, which the script allows once.</summary>
+    public JobCommit WriteGroup(JobGroupRecord record, long? expectedVersion, bool completes)
+    {
+        _keys[1] = JobKeys.Group(record.JobGroupId);
+        GroupVersion = expectedVersion?.ToString(CultureInfo.InvariantCulture) ?? "new";
+        GroupStatus = record.Status;
+        GroupRecordJson = JsonSerializer.Serialize(record, JobJson.Options);
+        GroupCompletes = completes;
+        return this;
+    }
+
+    /// <summary>Refuses the whole change when the set already has <paramref name="limit"/> members.</summary>
+    public JobCommit RequireFreeSlot(string assignedKey, int limit)
+    {
+        SlotKeyIndex = KeyIndex(assignedKey).ToString(CultureInfo.InvariantCulture);
+        SlotLimit = limit;
+        return this;
+    }
+
+    public JobCommit Op(string command, string key, params RedisArg[] args)
+    {
+        _ops.Add(command);
+        _ops.Add(KeyIndex(key));
+        _ops.Add(args.Length);
+        _ops.AddRange(args);
+        return this;
+    }
+
+    /// <summary>Appends an event to a stream; <paramref name="payload"/> is copied with <c>type</c> first.</summary>
+    public JobCommit Append(JobStreamId stream, string type, JsonObject payload, DateTimeOffset at)
+    {
+        var message = new JsonObject { ["type"] = type };
+        foreach (var (name, value) in payload)
+        {
+            message[name] = value?.DeepClone();
+        }
+
+        var stored = new JsonObject { ["type"] = type, ["at"] = JobEvents.Iso(at), ["payload"] = message };
+        _streams.Add(stream);
+        return Op("RPUSH", JobKeys.Stream(stream), stored.ToJsonString());
+    }
+
+    private int KeyIndex(string key)
+    {
+        var index = _keys.IndexOf(key, 2);
+        if (index < 0)
+        {
+            _keys.Add(key);
+            index = _keys.Count - 1;
+        }
+
+        return index + 1;
+    }
+}
+
+/// <summary>
+/// Jobs, groups and their event streams in Redis (layout in <see cref="JobKeys"/>). Nothing that matters is kept in
+/// memory, so every replica serves every request. Each change is one Lua script (<see cref="ChangeScript"/>) that
+/// checks the versions it was decided on and the transition rules, writes the records, moves the indexes and appends
+/// the stream events with their next sequence numbers together; a notification per stream follows.
+/// </summary>
+public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
+{
+    // KEYS[1] job hash, KEYS[2] group hash (either may be a placeholder when not written), KEYS[3..] keys of the ops.
+    // ARGV: 1 expected job version ('skip' = no job write, 'new' = create), 2 job status, 3 job record, 4 engine state,
+    //       5 progress, 6 prompt id, 7 expected group version ('' = no group write, 'new' = create), 8 group status,
+    //       9 group record, 10 '1' when group_complete is appended, 11 index of a slot set that must not be full ('' = none),
+    //       12 slot limit, 13.. ops: command, key index, argument count, arguments.
+    // Final job states are final; progress of a running attempt never goes backwards; a queued job has no progress;
+    // a cancelled group stays cancelled; group_complete is appended once.
+    public const string ChangeScript = """
+        local unpack = unpack or table.unpack
+        local final = {completed = true, failed = true, cancelled = true, timeout = true}
+        if ARGV[1] ~= 'skip' then
+          local cur = redis.call('HMGET', KEYS[1], 'version', 'status', 'progress', 'prompt_id')
+          if ARGV[1] == 'new' then
+            if cur[1] then return {'conflict'} end
+          else
+            if cur[1] ~= ARGV[1] then return {'conflict'} end
+            if final[cur[2]] then return {'refused'} end
+            if ARGV[2] == 'running' and cur[2] == 'running' and cur[4] == ARGV[6]
+              and tonumber(ARGV[5]) < tonumber(cur[3] or '0') then return {'refused'} end
+          end
+          if ARGV[2] == 'queued' and tonumber(ARGV[5]) > 0 then return {'refused'} end
+        end
+        if ARGV[7] ~= '' then
+          local g = redis.call('HMGET', KEYS[2], 'version', 'status', 'completed')
+          if ARGV[7] == 'new' then
+            if g[1] then return {'conflict'} end
+          else
+            if g[1] ~= ARGV[7] then return {'conflict'} end
+            if g[2] == 'cancelled' and ARGV[8] ~= 'cancelled' then return {'refused'} end
+            if ARGV[10] == '1' and g[3] == '1' then return {'refused'} end
+          end
+        end
+        if ARGV[11] ~= '' and redis.call('SCARD', KEYS[tonumber(ARGV[11])]) >= tonumber(ARGV[12]) then return {'full'} end
+        if ARGV[1] ~= 'skip' then
+          local version = 1
+          if ARGV[1] ~= 'new' then version = tonumber(ARGV[1]) + 1 end
+          redis.call('HSET', KEYS[1], 'record', ARGV[3], 'engine', ARGV[4], 'status', ARGV[2], 'progress', ARGV[5],
+            'prompt_id', ARGV[6], 'version', tostring(version))
+        end
+        if ARGV[7] ~= '' then
+          local version = 1
+          if ARGV[7] ~= 'new' then version = tonumber(ARGV[7]) + 1 end
+          local completed = ARGV[10]
+          if completed ~= '1' then completed = redis.call('HGET', KEYS[2], 'completed') or '0' end
+          redis.call('HSET', KEYS[2], 'record', ARGV[9], 'status', ARGV[8], 'version', tostring(version), 'completed', completed)
+        end
+        local appended = {}
+        local i = 13
+        while i <= #ARGV do
+          local command = ARGV[i]
+          local key = KEYS[tonumber(ARGV[i + 1])]
+          local count = tonumber(ARGV[i + 2])
+          local args = {}
+          for a = 1, count do args[a] = ARGV[i + 2 + a] end
+          local reply = redis.call(command, key, unpack(args))
+          if command == 'RPUSH' then appended[#appended + 1] = reply end
+          i = i + 3 + count
+        end
+        return {'ok', unpack(appended)}
+        """;
+
+    public async Task<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken)
+    {
+        List<RedisArg> args =
+        [
+            commit.JobVersion, commit.JobStatus, commit.JobRecordJson, commit.JobEngineJson, commit.JobProgress, commit.JobPromptId,
+            commit.GroupVersion, commit.GroupStatus, commit.GroupRecordJson, commit.GroupCompletes ? "1" : "0",
+            commit.SlotKeyIndex, commit.SlotLimit,
+        ];
+        args.AddRange(commit.Ops);
+        var reply = await redis.ScriptEvaluateAsync(ChangeScript, commit.Keys, args, cancellationToken);
+        var items = reply.Items;
+        var status = items[0].AsString() switch
+        {
+            "ok" => CommitStatus.Committed,
+            "conflict" => CommitStatus.Conflict,
+            "full" => CommitStatus.SlotFull,
+            _ => CommitStatus.Refused,
+        };
+        if (status != CommitStatus.Committed)
+        {
+            return new CommitResult(status, []);
+        }
+
+        var appended = commit.Streams.Select((stream, i) => (stream, items[i + 1].AsInt64())).ToList();
+        foreach (var stream in appended.Select(a => a.stream).Distinct())
+        {
+            try
+            {
+                await redis.PublishAsync(JobKeys.StreamNotifications, stream.ToString(), cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The events are stored; subscribers also poll, so they see them a little later.
+                logger.LogWarning(ex, "Appended events to stream {Stream} but could not notify its subscribers", stream);
+            }
+        }
+
+        return new CommitResult(status, appended);
+    }
+
+    public async Task<StoredJob?> GetJobAsync(string jobId, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ExecuteAsync(["HMGET", JobKeys.Job(jobId), "record", "engine", "version"], cancellationToken);
+        var items = reply.Items;
+        if (items[0].AsString() is not { } record)
+        {
+            return null;
+        }
+
+        return new StoredJob(
+            JsonSerializer.Deserialize<JobRecord>(record, JobJson.Options)!,
+            items[1].AsString() is { } engine ? JsonSerializer.Deserialize<JobEngineState>(engine, JobJson.Options)! : new JobEngineState(),
+            long.Parse(items[2].AsString() ?? "0", CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The jobs in the order of <paramref name="jobIds"/>; those that no longer exist are left out.</summary>
+    public async Task<IReadOnlyList<StoredJob>> GetJobsAsync(IEnumerable<string> jobIds, CancellationToken cancellationToken)
+    {
+        var jobs = await Task.WhenAll(jobIds.Select(id => GetJobAsync(id, cancellationToken)));
+        return jobs.OfType<StoredJob>().ToList();
+    }
+
+    public async Task<StoredGroup?> GetGroupAsync(string groupId, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ExecuteAsync(["HMGET", JobKeys.Group(groupId), "record", "version", "completed"], cancellationToken);
+        var items = reply.Items;
+        if (items[0].AsString() is not { } record)
+        {
+            return null;
+        }
+
+        return new StoredGroup(
+            JsonSerializer.Deserialize<JobGroupRecord>(record, JobJson.Options)!,
+            long.Parse(items[1].AsString() ?? "0", CultureInfo.InvariantCulture),
+            items[2].AsString() == "1");
+    }
+
+    /// <summary>A place in the queue: lower priorities first, then first-in first-out. Priorities are clamped to
+    /// ±4095 so that the score stays exact in a double.</summary>
+    public async Task<double> NextQueueScoreAsync(int priority, CancellationToken cancellationToken)
+    {
+        var sequence = await redis.StringIncrementAsync(JobKeys.QueueSequence, cancellationToken: cancellationToken);
+        return QueueScore(priority, sequence);
+    }
+
+    public static double QueueScore(int priority, long sequence) =>
+        Math.Clamp(priority, -4095, 4095) * (double)(1L << 40) + sequence;
+
+    /// <summary>Members of a sorted set, highest score first (newest first for the time indexes).</summary>
+    public async Task<IReadOnlyList<string>> RangeNewestFirstAsync(string key, int offset, int limit, CancellationToken cancellationToken)
+    {
+        if (limit <= 0)
+        {
+            return [];
+        }
+
+        var reply = await redis.ExecuteAsync(["ZREVRANGE", key, offset, offset + limit - 1], cancellationToken);
+        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+    }
+
+    public async Task<IReadOnlyList<string>> RangeAsync(string key, int offset, int limit, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ExecuteAsync(["ZRANGE", key, offset, offset + limit - 1], cancellationToken);
+        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+    }
+
+    public Task<IReadOnlyList<string>> RangeByScoreAsync(string key, double max, int limit, CancellationToken cancellationToken) =>
+        redis.SortedSetRangeByScoreAsync(key, double.NegativeInfinity, max, 0, limit, cancellationToken);
+
+    public async Task<long> CountAsync(string sortedSet, CancellationToken cancellationToken) =>
+        (await redis.ExecuteAsync(["ZCARD", sortedSet], cancellationToken)).AsInt64();
+
+    public async Task<long> CountSlotsAsync(string backendId, CancellationToken cancellationToken) =>
+        (await redis.ExecuteAsync(["SCARD", JobKeys.Assigned(backendId)], cancellationToken)).AsInt64();
+
+    public Task RemoveFromSortedSetAsync(string key, string member, CancellationToken cancellationToken) =>
+        redis.SortedSetRemoveAsync(key, member, cancellationToken);
+
+    /// <summary>Removes an ended single job for good: its hash, stream and index entries.</summary>
+    public async Task DeleteJobAsync(StoredJob job, CancellationToken cancellationToken)
+    {
+        var id = job.Record.JobId;
+        await redis.KeyDeleteAsync([JobKeys.Job(id), JobKeys.Stream(JobStreamId.Job(id))], cancellationToken);
+        await redis.ExecuteAsync(["ZREM", JobKeys.JobIndex, id], cancellationToken);
+        await redis.ExecuteAsync(["ZREM", JobKeys.JobStatusIndex(job.Record.Status), id], cancellationToken);
+        await redis.ExecuteAsync(["ZREM", JobKeys.FinishedJobs, id], cancellationToken);
+    }
+
+    /// <summary>Removes an ended group with its children and streams.</summary>
+    public async Task DeleteGroupAsync(StoredGroup group, CancellationToken cancellationToken)
+    {
+        foreach (var child in await GetJobsAsync(group.Record.ChildJobIds, cancellationToken))
+        {
+            await DeleteJobAsync(child, cancellationToken);
+        }
+
+        var id = group.Record.JobGroupId;
+        await redis.KeyDeleteAsync([JobKeys.Group(id), JobKeys.Stream(JobStreamId.Group(id))], cancellationToken);
+        await redis.ExecuteAsync(["ZREM", JobKeys.GroupIndex, id], cancellationToken);
+        await redis.ExecuteAsync(["ZREM", JobKeys.FinishedGroups, id], cancellationToken);
+    }
+}

@@ -1,0 +1,138 @@
+using System.Text.Json;
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.ServiceDefaults.Redis;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.JobService.Engine;
+
+/// <summary>
+/// Applies BackendService's render events to jobs: from pub/sub as they happen, and from the prompt state hashes
+/// (<see cref="RenderChannels.PromptStateKey"/>) when reconciling, which repairs whatever pub/sub lost while a replica
+/// was down or reconnecting. Every replica may apply the same event; the versioned change makes it count once. A
+/// prompt lost with its backend (<c>backend_lost</c>, <c>backend_unreachable</c>) moves the job to another backend.
+/// </summary>
+public sealed class RenderEventApplier(
+    JobStore store,
+    JobStateMachine machine,
+    JobScheduler scheduler,
+    RenderCancellation cancellation,
+    IRedisConnection redis,
+    IOptions<JobEngineOptions> options,
+    TimeProvider timeProvider,
+    ILogger<RenderEventApplier> logger)
+{
+    /// <summary>The JSON of the prompt state's <c>event</c> field (BackendService writes it with the web defaults).</summary>
+    private static readonly JsonSerializerOptions EventJson = new(JsonSerializerDefaults.Web);
+
+    public async Task ApplyAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    {
+        if (renderEvent.JobId is not { } jobId || renderEvent.Kind == RenderEventKinds.Preview)
+        {
+            return;
+        }
+
+        var result = await machine.ChangeAsync(jobId, async job =>
+        {
+            var decision = JobRules.OnRenderEvent(job, renderEvent);
+            if (!decision.BackendLost)
+            {
+                return decision.Change;
+            }
+
+            var backends = await scheduler.LoadBackendsAsync(cancellationToken);
+            var next = SchedulingPolicy.ChooseFailover(job, backends, job.Record.BackendId);
+            return JobRules.Move(job, next?.Id, renderEvent.ErrorType!, renderEvent.Error, options.Value.MaxReassignments, timeProvider.GetUtcNow());
+        }, cancellationToken);
+
+        if (result is { Outcome: ChangeOutcome.Applied, Job: { } changed } && changed.Record.PromptId is null && renderEvent.Kind == RenderEventKinds.Failed)
+        {
+            logger.LogWarning("Job {JobId} lost its backend {BackendId} ({ErrorType}); moved to {Target}",
+                jobId, renderEvent.BackendId, renderEvent.ErrorType, changed.State.Target);
+        }
+    }
+
+    /// <summary>Applies the last known state of the prompt of every job that has not ended. A job sent to a backend
+    /// that went offline before taking it (no state at all) and stayed offline past the grace is moved: its prompt is
+    /// cancelled first, so the command still waiting in BackendService is dropped if that backend comes back.</summary>
+    public async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        List<BackendLoad>? backends = null;
+        foreach (var status in new[] { JobStatuses.Queued, JobStatuses.Running })
+        {
+            var offset = 0;
+            const int page = 200;
+            while (true)
+            {
+                var ids = await store.RangeAsync(JobKeys.JobStatusIndex(status), offset, page, cancellationToken);
+                foreach (var job in await store.GetJobsAsync(ids, cancellationToken))
+                {
+                    if (job.Record.PromptId is not { } promptId || job.State.Dispatch == DispatchStates.None)
+                    {
+                        continue;
+                    }
+
+                    if (await ReadPromptStateAsync(promptId, cancellationToken) is { } last)
+                    {
+                        await ApplyAsync(last, cancellationToken);
+                    }
+                    else if (job.State.Dispatch == DispatchStates.Sent && job.Record.Status == JobStatuses.Queued)
+                    {
+                        backends ??= await scheduler.LoadBackendsAsync(cancellationToken);
+                        await MoveIfNeverTakenAsync(job, backends, cancellationToken);
+                    }
+                }
+
+                if (ids.Count < page)
+                {
+                    break;
+                }
+
+                offset += page;
+            }
+        }
+    }
+
+    private async Task MoveIfNeverTakenAsync(StoredJob job, IReadOnlyList<BackendLoad> backends, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var grace = options.Value.OfflineBackendGrace;
+        var backend = backends.FirstOrDefault(b => b.Id == job.Record.BackendId);
+        var offlineSince = backend?.Entry.State?.LastSeen is { } seen && seen > job.State.DispatchedAt ? seen : job.State.DispatchedAt ?? now;
+        if (backend is { Entry.Online: true } || now - offlineSince < grace)
+        {
+            return;
+        }
+
+        var promptId = job.Record.PromptId!;
+        await cancellation.RequestAsync(promptId, job.Record.BackendId, cancellationToken);
+        var next = SchedulingPolicy.ChooseFailover(job, backends, job.Record.BackendId);
+        var result = await machine.ChangeAsync(job.Record.JobId, j => j.Record.PromptId == promptId && j.Record.Status == JobStatuses.Queued
+            ? JobRules.Move(j, next?.Id, "backend_offline", $"Backend {job.Record.BackendId} went offline before it took the job.", options.Value.MaxReassignments, now)
+            : null, cancellationToken);
+        if (result.Outcome == ChangeOutcome.Applied)
+        {
+            logger.LogWarning("Job {JobId} waited for offline backend {BackendId} past the grace; moved to {Target}",
+                job.Record.JobId, job.Record.BackendId, next?.Id ?? "nowhere (failed)");
+        }
+    }
+
+    private async Task<RenderEvent?> ReadPromptStateAsync(string promptId, CancellationToken cancellationToken)
+    {
+        var json = await redis.HashGetAsync(RenderChannels.PromptStateKey(promptId), "event", cancellationToken);
+        if (json is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<RenderEvent>(json, EventJson);
+        }
+        catch (JsonException ex)
+        {
+            logger.LogWarning(ex, "Ignored the unreadable state of prompt {PromptId}", promptId);
+            return null;
+        }
+    }
+}

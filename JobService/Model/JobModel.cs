@@ -1,0 +1,199 @@
+using System.Text.Json.Nodes;
+using DirectorsConsole.ServiceDefaults.Messages;
+
+namespace DirectorsConsole.JobService.Model;
+
+/// <summary>Statuses of a job, single or a child of a group (spec/04 ChildJob, spec/02 phase 2).</summary>
+public static class JobStatuses
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string Completed = "completed";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+    public const string Timeout = "timeout";
+
+    public static bool IsFinal(string status) => status is Completed or Failed or Cancelled or Timeout;
+}
+
+/// <summary>Statuses of a job group (spec/04 JobGroupStatus).</summary>
+public static class JobGroupStatuses
+{
+    public const string Pending = "pending";
+    public const string Running = "running";
+    public const string PartialComplete = "partial_complete";
+    public const string Completed = "completed";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+}
+
+/// <summary>Job-level values of <see cref="JobRecord.ErrorType"/> beside BackendService's <see cref="RenderErrorTypes"/>
+/// and ComfyUI's exception types.</summary>
+public static class JobErrorTypes
+{
+    public const string Timeout = "timeout";
+    public const string Cancelled = "cancelled";
+
+    /// <summary>Every eligible backend was tried (or none is left) after the backend running it was lost.</summary>
+    public const string NoBackendLeft = "no_backend_left";
+}
+
+/// <summary>
+/// One job as stored in Redis and shown by the API (snake_case): a single job (<see cref="GroupId"/> null) or a
+/// child of a job group. Each attempt on a backend has its own ComfyUI prompt id (<see cref="PromptId"/>, our
+/// lowercase UUID); a reassigned child gets a new one.
+/// </summary>
+public sealed record JobRecord(string JobId, string Status, DateTimeOffset SubmittedAt)
+{
+    public string? GroupId { get; init; }
+
+    /// <summary>The prompt as it is sent (parameters applied; the seed is written by BackendService).</summary>
+    public JsonObject Prompt { get; init; } = [];
+
+    public JsonObject? Workflow { get; init; }
+
+    public string? WorkflowId { get; init; }
+
+    public JsonObject Parameters { get; init; } = [];
+
+    public IReadOnlyList<string> IgnoredParameters { get; init; } = [];
+
+    public JsonObject Metadata { get; init; } = [];
+
+    public string? BackendAffinity { get; init; }
+
+    /// <summary>For a group child: the group's backend ids, in order, tried first when it must move.</summary>
+    public IReadOnlyList<string> PreferredBackendIds { get; init; } = [];
+
+    public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
+
+    /// <summary>Lower runs first (ComfyUI's convention); equal priorities run first-in first-out.</summary>
+    public int Priority { get; init; }
+
+    public int TimeoutSeconds { get; init; } = 300;
+
+    public long? Seed { get; init; }
+
+    public IReadOnlyList<string>? SeedNodes { get; init; }
+
+    /// <summary>The backend of the current (or last) attempt; null while waiting for one.</summary>
+    public string? BackendId { get; init; }
+
+    public string? PromptId { get; init; }
+
+    /// <summary>Backends tried so far, in order; a job moves at most twice after a lost backend.</summary>
+    public IReadOnlyList<string> Attempts { get; init; } = [];
+
+    /// <summary>0–100.</summary>
+    public double Progress { get; init; }
+
+    /// <summary>The class of the node running now (spec/04 <c>current_step</c>, e.g. <c>KSampler</c>).</summary>
+    public string? CurrentStep { get; init; }
+
+    public int? StepsCompleted { get; init; }
+
+    public int? StepsTotal { get; init; }
+
+    /// <summary>ComfyUI outputs by kind, as spec/04: <c>{"images": [{filename, subfolder, type, url}], …}</c>.</summary>
+    public JsonObject? Outputs { get; init; }
+
+    public string? ErrorMessage { get; init; }
+
+    public string? ErrorType { get; init; }
+
+    public DateTimeOffset QueuedAt { get; init; }
+
+    public DateTimeOffset? StartedAt { get; init; }
+
+    public DateTimeOffset? CompletedAt { get; init; }
+}
+
+/// <summary>A job group as stored in Redis; its children are <see cref="JobRecord"/>s with <see cref="JobRecord.GroupId"/> set.</summary>
+public sealed record JobGroupRecord(string JobGroupId, string Status, DateTimeOffset CreatedAt)
+{
+    public IReadOnlyList<string> ChildJobIds { get; init; } = [];
+
+    public IReadOnlyList<string> BackendIds { get; init; } = [];
+
+    public string SeedStrategy { get; init; } = "random";
+
+    public ulong? BaseSeed { get; init; }
+
+    public JsonObject Metadata { get; init; } = [];
+
+    public int TimeoutSeconds { get; init; } = 300;
+
+    public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
+
+    public DateTimeOffset? CompletedAt { get; init; }
+}
+
+/// <summary>A group with its children, as the API and <c>initial_state</c> show it.</summary>
+public sealed record JobGroupView(JobGroupRecord Group, IReadOnlyList<JobRecord> Children);
+
+/// <summary>
+/// One event of a job's or a group's stream (spec/04 WebSocket events: <c>child_progress</c>, <c>child_completed</c>,
+/// <c>child_failed</c>, <c>child_timeout</c>, <c>child_cancelled</c>, <c>child_reassigned</c>, <c>group_complete</c>;
+/// a single job's stream uses <c>job_progress</c>, <c>job_completed</c>, … with the same payloads).
+/// <see cref="Sequence"/> starts at 1 and has no gaps within a stream, so a client that reconnects with
+/// <c>?since=N</c> gets exactly what it missed. <see cref="Payload"/> is the message as sent, <c>type</c> included.
+/// </summary>
+public sealed record JobStreamEvent(long Sequence, string Type, JsonObject Payload, DateTimeOffset At);
+
+/// <summary>A job ready to be queued: the workflow resolved and the parameters applied by the API.</summary>
+public sealed record JobSubmission(JsonObject Prompt)
+{
+    public JsonObject? Workflow { get; init; }
+
+    public string? WorkflowId { get; init; }
+
+    public JsonObject Parameters { get; init; } = [];
+
+    public IReadOnlyList<string> IgnoredParameters { get; init; } = [];
+
+    public JsonObject Metadata { get; init; } = [];
+
+    public string? BackendAffinity { get; init; }
+
+    public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
+
+    public int Priority { get; init; }
+
+    public int TimeoutSeconds { get; init; } = 300;
+
+    /// <summary>Null: the prompt's own seeds are kept.</summary>
+    public long? Seed { get; init; }
+
+    public IReadOnlyList<string>? SeedNodes { get; init; }
+}
+
+/// <summary>A validated job group: one child per entry of <see cref="BackendIds"/> (duplicates give two children on
+/// one node), with <see cref="Seeds"/>[i] for child i.</summary>
+public sealed record JobGroupSubmission(JsonObject Prompt, IReadOnlyList<string> BackendIds, IReadOnlyList<long> Seeds)
+{
+    public JsonObject? Workflow { get; init; }
+
+    public string? WorkflowId { get; init; }
+
+    public JsonObject Parameters { get; init; } = [];
+
+    public IReadOnlyList<string> IgnoredParameters { get; init; } = [];
+
+    public string SeedStrategy { get; init; } = "random";
+
+    public ulong? BaseSeed { get; init; }
+
+    public IReadOnlyList<string>? SeedNodes { get; init; }
+
+    public JsonObject Metadata { get; init; } = [];
+
+    public int TimeoutSeconds { get; init; } = 300;
+
+    public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
+}
+
+/// <summary>The answer to a group cancel (spec/04): how many children were interrupted and how many had ended.</summary>
+public sealed record JobGroupCancelResult(bool Cancelled, int Interrupted, int AlreadyComplete, int AlreadyFailed);
+
+/// <summary>One page of <c>GET /api/jobs</c>.</summary>
+public sealed record JobPage(IReadOnlyList<JobRecord> Jobs, long Total, int Offset, int Limit);

@@ -1,0 +1,213 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace DirectorsConsole.IntegrationTests;
+
+/// <summary>Jobs and job groups through the Gateway of the suite the README starts, rendered by its two emulated nodes.</summary>
+[Collection(nameof(SuiteCollection))]
+public sealed class JobTests(RunningSuiteFixture fixture)
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private SuiteProcess Suite => fixture.Suite;
+
+    [Fact]
+    public async Task AGroupOverBothBackendsStreamsToTwoWebSocketClientsAndEndsCompleted()
+    {
+        // Arrange
+        var backendIds = await OnlineBackendIdsAsync(2);
+        using var created = await Suite.Gateway.PostAsJsonAsync("/api/job-group", new
+        {
+            workflow_json = new JsonObject
+            {
+                ["1"] = new JsonObject
+                {
+                    ["class_type"] = "TestProgressImage",
+                    ["inputs"] = new JsonObject { ["steps"] = 5, ["delay_ms"] = 100, ["seed"] = 1, ["width"] = 32, ["height"] = 32 },
+                },
+                ["2"] = new JsonObject
+                {
+                    ["class_type"] = "SaveImage",
+                    ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = "jobtests/group" },
+                },
+            },
+            backend_ids = backendIds,
+            seed_strategy = "fibonacci",
+            base_seed = 1000,
+            metadata = new { panel_id = 3 },
+        }, Token);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = (string)(await created.Content.ReadFromJsonAsync<JsonObject>(Token))!["job_group_id"]!;
+
+        // Act: two clients at once, both through the Gateway
+        using var first = await ConnectAsync($"/ws/job-groups/{id}");
+        using var second = await ConnectAsync($"/ws/job-groups/{id}");
+        var streams = await Task.WhenAll(ReceiveUntilAsync(first, "group_complete"), ReceiveUntilAsync(second, "group_complete"));
+        await CloseAsync(first);
+        await CloseAsync(second);
+        var status = await Suite.Gateway.GetFromJsonAsync<JsonObject>($"/api/job-groups/{id}", Token);
+
+        // Assert
+        foreach (var messages in streams)
+        {
+            var initial = messages[0];
+            Assert.Equal("initial_state", (string?)initial["type"]);
+            Assert.Equal(id, (string?)initial["job_group_id"]);
+            var sequence = (long)initial["sequence"]!;
+            foreach (var message in messages.Skip(1))
+            {
+                Assert.Equal(++sequence, (long?)message["sequence"]);
+            }
+
+            Assert.Contains(messages, m => (string?)m["type"] == "child_progress");
+            var completed = messages.Where(m => (string?)m["type"] == "child_completed").ToArray();
+            Assert.Equal(2, completed.Length);
+            Assert.All(completed, m => Assert.EndsWith(".png", (string?)m["outputs"]!["images"]![0]!["filename"]));
+            Assert.Equal([1000L, 2000L], completed.Select(m => (long)m["seed"]!).Order().ToArray());
+            var end = messages[^1];
+            Assert.Equal(2, (int?)end["total"]);
+            Assert.Equal(2, (int?)end["succeeded"]);
+            Assert.Equal(0, (int?)end["failed"]);
+        }
+
+        Assert.Equal("completed", (string?)status!["status"]);
+        Assert.Equal(2, (int?)status["completed_count"]);
+        Assert.Equal(2, (int?)status["total_count"]);
+        Assert.Equal(backendIds.Order(), status["child_jobs"]!.AsArray().Select(c => (string)c!["backend_id"]!).Order());
+    }
+
+    [Fact]
+    public async Task AJobFromAShippedWorkflowRendersWithItsParametersAndSeedInThePng()
+    {
+        // Arrange
+        await OnlineBackendIdsAsync(2);
+
+        // Act
+        using var submitted = await Suite.Gateway.PostAsJsonAsync("/api/job", new
+        {
+            workflow_id = "test_progress",
+            parameters = new { steps = 3, delay_ms = 20, resolution = "48x32", filename_prefix = "jobtests/single" },
+            metadata = new { source = "integration" },
+            seed = 987654321,
+        }, Token);
+        var accepted = await submitted.Content.ReadFromJsonAsync<JsonObject>(Token);
+        var id = (string)accepted!["job_id"]!;
+        using var stream = await ConnectAsync($"/api/job/{id}/stream");
+        var messages = await ReceiveUntilAsync(stream, "job_completed", "job_failed", "job_timeout", "job_cancelled");
+        await CloseAsync(stream);
+        var job = await Suite.Gateway.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}", Token);
+        var image = job!["outputs"]!["images"]![0]!;
+        using var png = await Suite.Gateway.GetAsync(
+            $"/api/backends/{job["backend_id"]}/view?filename={Uri.EscapeDataString((string)image["filename"]!)}" +
+            $"&subfolder={Uri.EscapeDataString((string?)image["subfolder"] ?? "")}&type={(string?)image["type"] ?? "output"}", Token);
+        var chunks = ReadTextChunks(await png.Content.ReadAsByteArrayAsync(Token));
+        var prompt = JsonNode.Parse(chunks["prompt"])!;
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        Assert.Equal("accepted", (string?)accepted["status"]);
+        Assert.Empty(accepted["ignored_parameters"]!.AsArray());
+        Assert.Equal("initial_state", (string?)messages[0]["type"]);
+        Assert.Equal("job_completed", (string?)messages[^1]["type"]);
+        Assert.Equal("completed", (string?)job["status"]);
+        Assert.Equal(987654321, (long?)job["seed"]);
+        Assert.Equal(HttpStatusCode.OK, png.StatusCode);
+        var inputs = prompt["1"]!["inputs"]!;
+        Assert.Equal(3, (int?)inputs["steps"]);
+        Assert.Equal(20, (int?)inputs["delay_ms"]);
+        Assert.Equal(48, (int?)inputs["width"]);
+        Assert.Equal(32, (int?)inputs["height"]);
+        Assert.Equal(987654321, (long?)inputs["seed"]);
+        Assert.Equal("jobtests/single", (string?)prompt["2"]!["inputs"]!["filename_prefix"]);
+    }
+
+    private async Task<string[]> OnlineBackendIdsAsync(int count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        JsonObject? list;
+        do
+        {
+            list = await Suite.Gateway.GetFromJsonAsync<JsonObject>("/api/backends", Token);
+            if ((int?)list?["online"] >= count)
+            {
+                return list!["backends"]!.AsArray().Where(b => (bool?)b!["online"] == true).Select(b => (string)b!["id"]!).Take(count).ToArray();
+            }
+
+            await Task.Delay(250, Token);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        throw new TimeoutException($"Fewer than {count} backends came online: {list?.ToJsonString()}");
+    }
+
+    private async Task<ClientWebSocket> ConnectAsync(string path)
+    {
+        var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{Suite.Port}{path}"), Token);
+        return socket;
+    }
+
+    private static async Task<List<JsonObject>> ReceiveUntilAsync(ClientWebSocket socket, params string[] lastTypes)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        timeout.CancelAfter(TimeSpan.FromSeconds(90));
+        var messages = new List<JsonObject>();
+        var buffer = new byte[64 * 1024];
+        while (true)
+        {
+            using var message = new MemoryStream();
+            WebSocketReceiveResult result;
+            do
+            {
+                result = await socket.ReceiveAsync(buffer, timeout.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    throw new InvalidOperationException(
+                        $"The server closed the socket ({socket.CloseStatus} {socket.CloseStatusDescription}); got: {string.Join(", ", messages.Select(m => (string?)m["type"]))}");
+                }
+
+                message.Write(buffer, 0, result.Count);
+            }
+            while (!result.EndOfMessage);
+
+            var json = JsonNode.Parse(message.ToArray())!.AsObject();
+            messages.Add(json);
+            if (lastTypes.Contains((string?)json["type"]))
+            {
+                return messages;
+            }
+        }
+    }
+
+    private static async Task CloseAsync(ClientWebSocket socket)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
+    }
+
+    /// <summary>The tEXt chunks of a PNG, keyword → text (ComfyUI writes <c>prompt</c> and <c>workflow</c>).</summary>
+    private static Dictionary<string, string> ReadTextChunks(byte[] png)
+    {
+        Assert.True(png.AsSpan(0, 8).SequenceEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }), "not a PNG");
+        var chunks = new Dictionary<string, string>();
+        for (var offset = 8; offset + 12 <= png.Length;)
+        {
+            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(offset));
+            var type = Encoding.ASCII.GetString(png, offset + 4, 4);
+            if (type == "tEXt")
+            {
+                var data = png.AsSpan(offset + 8, length);
+                var separator = data.IndexOf((byte)0);
+                chunks[Encoding.Latin1.GetString(data[..separator])] = Encoding.Latin1.GetString(data[(separator + 1)..]);
+            }
+
+            offset += 12 + length;
+        }
+
+        return chunks;
+    }
+}

@@ -1,0 +1,78 @@
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.Testing;
+
+namespace DirectorsConsole.JobService.Tests.Engine;
+
+/// <summary>Lost render nodes and lost JobService instances, each on a rig of its own.</summary>
+public sealed class JobEngineRecoveryTests
+{
+    private static CancellationToken Token => EngineRig.Token;
+
+    [Fact]
+    public async Task ChildMovesToTheOtherBackendWhenItsNodeIsKilledMidRun()
+    {
+        // Arrange
+        await using var rig = await EngineRig.StartAsync([1, 1]);
+        var submission = new JobGroupSubmission(EngineRig.Prompt(steps: 60, delayMs: 50), [EngineRig.BackendId(0), EngineRig.BackendId(1)], [7, 8]) { TimeoutSeconds = 120 };
+        var view = await rig.Engine().SubmitGroupAsync(submission, Token);
+        var lostChild = view.Children[0];
+        var running = await rig.WaitForJobAsync(lostChild.JobId, j => j.Status == JobStatuses.Running && j.Progress > 0);
+
+        // Act
+        await rig.Emulators[0].KillAsync();
+        var ended = await rig.WaitForGroupEndAsync(view.Group.JobGroupId, TimeSpan.FromSeconds(90));
+
+        // Assert: the child was reassigned once, with a new prompt id, and completed on emu-1
+        Assert.Equal(JobGroupStatuses.Completed, ended.Group.Status);
+        var moved = ended.Children[0];
+        Assert.Equal(JobStatuses.Completed, moved.Status);
+        Assert.Equal(EngineRig.BackendId(1), moved.BackendId);
+        Assert.Equal([EngineRig.BackendId(0), EngineRig.BackendId(1)], moved.Attempts);
+        Assert.NotEqual(running.PromptId, moved.PromptId);
+        Assert.Contains(moved.PromptId!, await rig.HistoryAsync(1));
+        var events = await rig.Streams().ReadAsync(JobStreamId.Group(view.Group.JobGroupId), 0, Token);
+        var reassigned = Assert.Single(events, e => e.Type == "child_reassigned").Payload;
+        Assert.Equal(lostChild.JobId, (string?)reassigned["job_id"]);
+        Assert.Equal(EngineRig.BackendId(0), (string?)reassigned["from_backend_id"]);
+        Assert.Equal(EngineRig.BackendId(1), (string?)reassigned["backend_id"]);
+        Assert.Equal(2, (int)reassigned["attempt"]!);
+        Assert.Equal("backend_lost", (string?)reassigned["reason"]);
+        Assert.All(ended.Children, c => Assert.Single(events, e => e.Type == "child_completed" && (string?)e.Payload["job_id"] == c.JobId));
+        Assert.DoesNotContain(events, e => e.Type == "child_failed");
+        Assert.Single(events, e => e.Type == "group_complete");
+    }
+
+    [Fact]
+    public async Task AnotherInstanceFinishesTheGroupOfADisposedOneWithoutRunningAPromptTwice()
+    {
+        // Arrange: four children on two one-slot nodes, so two run and two wait
+        await using var rig = await EngineRig.StartAsync([1, 1]);
+        var backends = new[] { EngineRig.BackendId(0), EngineRig.BackendId(1), EngineRig.BackendId(0), EngineRig.BackendId(1) };
+        var submission = new JobGroupSubmission(EngineRig.Prompt(steps: 20, delayMs: 50), backends, [1, 2, 3, 4]) { TimeoutSeconds = 120 };
+        var view = await rig.Engine().SubmitGroupAsync(submission, Token);
+        await rig.WaitForJobAsync(view.Children[0].JobId, j => j.Status == JobStatuses.Running);
+
+        // Act: the only JobService goes away mid-group (renders go on without anyone listening), then another starts
+        var first = rig.JobReplicas[0];
+        rig.JobReplicas.Remove(first);
+        await first.DisposeAsync();
+        await Eventually.ReturnsAsync(() => rig.HistoryAsync(0), h => h.Count >= 1, TimeSpan.FromSeconds(30));
+        rig.AddJobReplica();
+        var ended = await rig.WaitForGroupEndAsync(view.Group.JobGroupId, TimeSpan.FromSeconds(90));
+
+        // Assert: every child ended once, each prompt ran once, and the nodes ran nothing else
+        Assert.Equal(JobGroupStatuses.Completed, ended.Group.Status);
+        Assert.All(ended.Children, c => Assert.Equal(JobStatuses.Completed, c.Status));
+        Assert.All(ended.Children, c => Assert.Single(c.Attempts));
+        var events = await rig.Streams().ReadAsync(JobStreamId.Group(view.Group.JobGroupId), 0, Token);
+        Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Sequence));
+        Assert.All(ended.Children, c => Assert.Single(events, e => e.Type == "child_completed" && (string?)e.Payload["job_id"] == c.JobId));
+        Assert.Single(events, e => e.Type == "group_complete");
+        var history = (await rig.HistoryAsync(0)).Concat(await rig.HistoryAsync(1)).ToList();
+        Assert.Equal(ended.Children.Select(c => c.PromptId!).Order(), history.Order());
+        for (var i = 0; i < backends.Length; i++)
+        {
+            Assert.Contains(ended.Children[i].PromptId!, await rig.HistoryAsync(i % 2));
+        }
+    }
+}
