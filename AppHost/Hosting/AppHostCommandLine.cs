@@ -14,7 +14,7 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
 
         Options:
           --replicas NAME=N   run N replicas (1-16) of a service, e.g. --replicas job-service=2 (repeatable;
-                              the gateway cannot have replicas)
+                              the gateway cannot have replicas); comfy-emulator=N sets the emulated nodes
           --port N            the Gateway's port (overrides ORCHESTRATOR_PORT; default 9820)
           --help              show this help
 
@@ -25,7 +25,8 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
           ConnectionStrings__redis   redis: an existing Redis/Valkey/Garnet instead of the embedded Garnet
           ORCHESTRATOR_HOST          the Gateway's address (default 127.0.0.1)
           ORCHESTRATOR_PORT          the Gateway's port (default 9820)
-          ORCHESTRATOR_COMFY_NODES   ComfyUI nodes, comma-separated host:port or URLs (default: config.yaml backends)
+          ORCHESTRATOR_COMFY_NODES   ComfyUI nodes, comma-separated host:port or URLs (default: config.yaml
+                                     backends; with neither, 2 emulated nodes are started)
 
         """;
 

@@ -113,20 +113,3 @@ public sealed class RenderRig : IAsyncDisposable
         await Garnet.DisposeAsync();
     }
 }
-
-/// <summary>Polls until a condition holds (tests never sleep a fixed time for something to happen).</summary>
-public static class Eventually
-{
-    public static async Task<T> ReturnsAsync<T>(Func<Task<T>> read, Func<T, bool> accept, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        var value = await read();
-        while (!accept(value) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-            value = await read();
-        }
-
-        return value;
-    }
-}
