@@ -125,6 +125,83 @@ public sealed class JobTests(RunningSuiteFixture fixture)
         Assert.Equal("jobtests/single", (string?)prompt["2"]!["inputs"]!["filename_prefix"]);
     }
 
+    [Fact]
+    public async Task AJobServiceKilledMidGroupStillCompletesEveryChildOnceWithNoPromptRunTwice()
+    {
+        // Arrange: four children, two per node, so some are running and some still queued when the kill comes
+        var backendIds = await OnlineBackendIdsAsync(2);
+        var prefix = $"jobtests/killed-{Guid.NewGuid():n}";
+        using var created = await Suite.Gateway.PostAsJsonAsync("/api/job-groups", new
+        {
+            workflow_json = new JsonObject
+            {
+                ["1"] = new JsonObject
+                {
+                    ["class_type"] = "TestProgressImage",
+                    ["inputs"] = new JsonObject { ["steps"] = 10, ["delay_ms"] = 150, ["seed"] = 1, ["width"] = 16, ["height"] = 16 },
+                },
+                ["2"] = new JsonObject
+                {
+                    ["class_type"] = "SaveImage",
+                    ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = prefix },
+                },
+            },
+            backend_ids = new[] { backendIds[0], backendIds[0], backendIds[1], backendIds[1] },
+            seed_strategy = "sequential",
+            base_seed = 7,
+        }, Token);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = (string)(await created.Content.ReadFromJsonAsync<JsonObject>(Token))!["job_group_id"]!;
+        await WaitForGroupAsync(id, group => group["child_jobs"]!.AsArray().Any(c => (string?)c!["status"] == "running"));
+
+        // Act: kill -9 the JobService; the AppHost restarts it and the new process picks the group up from Redis
+        var pid = Suite.FindServicePid("DirectorsConsole.JobService");
+        SuiteProcess.Kill(pid);
+        var finished = await WaitForGroupAsync(id, group => (string?)group["status"] is "completed" or "partial_complete" or "failed");
+
+        // Assert
+        Assert.Equal("completed", (string?)finished["status"]);
+        Assert.All(finished["child_jobs"]!.AsArray(), child =>
+        {
+            Assert.Equal("completed", (string?)child!["status"]);
+            Assert.Single(child["outputs"]!["images"]!.AsArray());
+        });
+        Assert.NotEqual(pid, Suite.FindServicePid("DirectorsConsole.JobService"));
+        var runsOnTheNodes = 0;
+        foreach (var backend in backendIds)
+        {
+            var info = await Suite.Gateway.GetFromJsonAsync<JsonObject>($"/api/backends/{backend}", Token);
+            using var node = new HttpClient { BaseAddress = new Uri($"http://{(string)info!["host"]!}:{(int)info["port"]!}/") };
+            var history = await node.GetFromJsonAsync<JsonObject>("history", Token);
+            runsOnTheNodes += history!.Count(entry => entry.Value?["prompt"]?[2]?["2"]?["inputs"]?["filename_prefix"]?.ToString() == prefix);
+        }
+
+        Assert.Equal(4, runsOnTheNodes);
+    }
+
+    /// <summary>Polls the group through the Gateway, riding out the moments the JobService is down (502/503).</summary>
+    private async Task<JsonObject> WaitForGroupAsync(string id, Func<JsonObject, bool> accept)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        JsonObject? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            using var response = await Suite.Gateway.GetAsync($"/api/job-groups/{id}", Token);
+            if (response.IsSuccessStatusCode)
+            {
+                last = await response.Content.ReadFromJsonAsync<JsonObject>(Token);
+                if (last is not null && accept(last))
+                {
+                    return last;
+                }
+            }
+
+            await Task.Delay(250, Token);
+        }
+
+        throw new TimeoutException($"Job group {id} did not reach the expected state; last: {last?.ToJsonString()}\n{Suite.DescribeProcesses()}");
+    }
+
     private async Task<string[]> OnlineBackendIdsAsync(int count)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
