@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using DirectorsConsole.BackendService.Infrastructure;
 
 namespace DirectorsConsole.BackendService.Comfy;
 
@@ -79,6 +80,9 @@ public sealed class ComfySocket(Uri backendBase, string clientId, ComfySocketSet
     {
         var failures = 0;
         var everConnected = false;
+        // The same connect policy as the HTTP clients: a host name that resolves to a link-local or metadata
+        // address is refused here too.
+        using var invoker = new HttpMessageInvoker(BackendHostPolicy.CreateHandler(settings.ConnectTimeout));
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -93,7 +97,7 @@ public sealed class ComfySocket(Uri backendBase, string clientId, ComfySocketSet
                     using (var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                     {
                         connect.CancelAfter(settings.ConnectTimeout);
-                        await socket.ConnectAsync(Address, connect.Token).ConfigureAwait(false);
+                        await socket.ConnectAsync(Address, invoker, connect.Token).ConfigureAwait(false);
                         await socket.SendAsync(FeatureFlags, WebSocketMessageType.Text, true, connect.Token).ConfigureAwait(false);
                     }
 
