@@ -55,7 +55,7 @@ public sealed class ScenarioValueTests
     public async Task CachedResubmitListsTheCachedNodesAndWritesNoNewFile()
     {
         await using var emulator = await EmulatorInstance.StartAsync();
-        var replay = new TranscriptReplay(Transcript.LoadOrSkip("cached_resubmit"), emulator);
+        var replay = new TranscriptReplay(Transcript.Load("cached_resubmit"), emulator);
         await replay.RunAsync();
         var cached = replay.Frames.Where(f => f.Actual.Type == "execution_cached").Select(f => string.Join(",", f.Actual.Data["nodes"]!.AsArray()));
         Assert.Equal(["", "1,2", "1"], cached);
@@ -67,7 +67,7 @@ public sealed class ScenarioValueTests
     public async Task QueueOpsDeletesClearsAndRunsTheFrontPromptFirst()
     {
         await using var emulator = await EmulatorInstance.StartAsync();
-        var replay = new TranscriptReplay(Transcript.LoadOrSkip("queue_ops"), emulator) { SeparateStatusStream = true };
+        var replay = new TranscriptReplay(Transcript.Load("queue_ops"), emulator) { SeparateStatusStream = true };
         await replay.RunAsync();
         var queues = replay.Responses.Where(r => r.Recorded.GetProperty("path").GetString() == "/queue" && r.Recorded.GetProperty("method").GetString() == "GET")
             .Select(r => JsonNode.Parse(r.Body)!).ToList();
@@ -90,7 +90,7 @@ public sealed class ScenarioValueTests
 
     private static async Task<TranscriptReplay> ReplayAsync(string scenario)
     {
-        var transcript = Transcript.LoadOrSkip(scenario);
+        var transcript = Transcript.Load(scenario);
         await using var emulator = await EmulatorInstance.StartAsync();
         var replay = new TranscriptReplay(transcript, emulator);
         await replay.RunAsync();

@@ -2,28 +2,17 @@ using System.Text.Json;
 
 namespace DirectorsConsole.ComfyEmulator.Tests;
 
-/// <summary>One recorded ComfyUI 0.3.64 scenario (../shared/comfyui-transcripts/*.jsonl), one JSON event a line.</summary>
+/// <summary>
+/// One recorded ComfyUI 0.3.64 scenario, one JSON event a line. The recordings (shared/comfyui-transcripts) are kept
+/// in this project's Transcripts folder, copied next to the tests, so they replay from any clone.
+/// </summary>
 public sealed record Transcript(string Scenario, IReadOnlyList<JsonElement> Events)
 {
-    public static string? FindDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "DirectorsConsole.sln")))
-            {
-                var transcripts = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "comfyui-transcripts"));
-                return Directory.Exists(transcripts) ? transcripts : null;
-            }
-        }
-        return null;
-    }
+    public static string RecordingsFolder { get; } = Path.Combine(AppContext.BaseDirectory, "Transcripts");
 
-    /// <summary>Loads a scenario, or skips the calling test when the recordings are not on this machine.</summary>
-    public static Transcript LoadOrSkip(string scenario)
+    public static Transcript Load(string scenario)
     {
-        var dir = FindDirectory();
-        Assert.SkipWhen(dir is null, "comfyui-transcripts folder not found next to the repository");
-        var events = File.ReadLines(Path.Combine(dir!, scenario + ".jsonl"))
+        var events = File.ReadLines(Path.Combine(RecordingsFolder, scenario + ".jsonl"))
             .Where(line => line.Length > 0)
             .Select(line => JsonDocument.Parse(line).RootElement.Clone())
             .ToList();

@@ -17,7 +17,7 @@ public sealed class TranscriptReplayTests
     [InlineData("history_ops")]
     public async Task ScenarioReplaysLikeComfyUi(string scenario)
     {
-        var transcript = Transcript.LoadOrSkip(scenario);
+        var transcript = Transcript.Load(scenario);
         await using var emulator = await EmulatorInstance.StartAsync();
         await new TranscriptReplay(transcript, emulator).RunAsync();
     }
@@ -25,7 +25,7 @@ public sealed class TranscriptReplayTests
     [Fact]
     public async Task QueueOpsReplaysLikeComfyUiWithStatusBroadcastsComparedAsTheirOwnStream()
     {
-        var transcript = Transcript.LoadOrSkip("queue_ops");
+        var transcript = Transcript.Load("queue_ops");
         await using var emulator = await EmulatorInstance.StartAsync();
         await new TranscriptReplay(transcript, emulator) { SeparateStatusStream = true }.RunAsync();
     }
