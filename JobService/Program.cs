@@ -4,7 +4,6 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults("job-service");
 builder.AddApplicationServices();
-builder.AddJobApis();
 
 var app = builder.Build();
 

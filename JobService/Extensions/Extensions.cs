@@ -1,9 +1,11 @@
 using System.Text.Json;
+using DirectorsConsole.JobService.Apis;
 using DirectorsConsole.ServiceDefaults.Hosting;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>The job service's dependencies. Jobs, job groups, workflows and scheduling arrive with the jobs issue (spec/04); their wire format is snake_case.</summary>
+/// <summary>The job service's dependencies: the workflow library (and inbox), the job engine (store, scheduler,
+/// render events, streams) and what the endpoints need. The wire format is snake_case (spec/04).</summary>
 internal static class Extensions
 {
     public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)
@@ -11,6 +13,7 @@ internal static class Extensions
         builder.Services.ConfigureApiJson(JsonNamingPolicy.SnakeCaseLower);
         builder.AddWorkflowLibrary();
         builder.AddJobEngine();
+        builder.AddJobApis();
         return builder;
     }
 }
