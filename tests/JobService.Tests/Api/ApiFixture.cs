@@ -1,5 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using DirectorsConsole.JobService.Tests.Engine;
 using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Redis;
 using DirectorsConsole.Testing;
@@ -29,7 +30,7 @@ public sealed class ApiFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _garnet = await RedisServerProcess.StartGarnetAsync(cancellationToken: TestContext.Current.CancellationToken);
-        await File.WriteAllTextAsync(Path.Combine(_workflows, WorkflowId + ".json"), RenderRig.ProgressWorkflow(3, 10).ToJsonString());
+        await File.WriteAllTextAsync(Path.Combine(_workflows, WorkflowId + ".json"), EngineRig.Prompt(3, 10).ToJsonString());
         await File.WriteAllTextAsync(Path.Combine(_workflows, WorkflowId + ".yaml"), """
             name: Progress test
             parameters:
@@ -50,7 +51,7 @@ public sealed class ApiFixture : IAsyncLifetime
     /// <summary>A valid group request over <paramref name="backendIds"/>; tests change one field at a time.</summary>
     public static JsonObject GroupRequest(params string[] backendIds) => new()
     {
-        ["workflow_json"] = RenderRig.ProgressWorkflow(3, 10),
+        ["workflow_json"] = EngineRig.Prompt(3, 10),
         ["backend_ids"] = new JsonArray(backendIds.Select(id => (JsonNode)id).ToArray()),
         ["seed_strategy"] = "sequential",
         ["base_seed"] = 100,

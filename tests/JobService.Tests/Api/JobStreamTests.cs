@@ -1,6 +1,7 @@
-using System.Net;
 using System.Net.Http.Json;
+using System.Net;
 using System.Text.Json.Nodes;
+using DirectorsConsole.JobService.Tests.Engine;
 
 namespace DirectorsConsole.JobService.Tests.Api;
 
@@ -14,12 +15,12 @@ public sealed class JobStreamTests
     public async Task ClientsOnTwoReplicasGetInitialStateThenEveryEventInOrderAndSinceReplaysWhatFollowed()
     {
         // Arrange
-        await using var rig = await RenderRig.StartAsync(emulators: 2, jobReplicas: 2);
+        await using var rig = await EngineRig.StartAsync([1, 1], jobReplicas: 2);
         using var client = rig.Client(0);
         using var created = await client.PostAsJsonAsync("/api/job-group", new
         {
-            workflow_json = RenderRig.ProgressWorkflow(steps: 6, delayMs: 150),
-            backend_ids = new[] { RenderRig.BackendId(0), RenderRig.BackendId(1) },
+            workflow_json = EngineRig.Prompt(steps: 6, delayMs: 150),
+            backend_ids = new[] { EngineRig.BackendId(0), EngineRig.BackendId(1) },
             seed_strategy = "sequential",
             base_seed = 7,
         }, Token);
@@ -76,11 +77,11 @@ public sealed class JobStreamTests
     public async Task ASingleJobIsAcceptedBeforeItRendersAndItsStreamEndsWithItsOutputs()
     {
         // Arrange
-        await using var rig = await RenderRig.StartAsync(emulators: 1, jobReplicas: 1);
+        await using var rig = await EngineRig.StartAsync([1], jobReplicas: 1);
         using var client = rig.Client();
 
         // Act: a render of 20 × 100 ms cannot have finished when the 202 comes back
-        using var submitted = await client.PostAsJsonAsync("/api/job", new { workflow_json = RenderRig.ProgressWorkflow(steps: 20, delayMs: 100) }, Token);
+        using var submitted = await client.PostAsJsonAsync("/api/job", new { workflow_json = EngineRig.Prompt(steps: 20, delayMs: 100) }, Token);
         var id = (string)(await JobsApiTests.ReadAsync(submitted))["job_id"]!;
         var right = await client.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}", Token);
         await using var stream = new StreamClient(await rig.ConnectAsync($"/api/job/{id}/stream"));
@@ -98,7 +99,7 @@ public sealed class JobStreamTests
         Assert.Contains("completed", (string?)final["type"]);
         Assert.Equal("completed", (string?)done!["status"]);
         Assert.Equal(100, (double?)done["progress"]);
-        Assert.Equal(RenderRig.BackendId(0), (string?)done["backend_id"]);
+        Assert.Equal(EngineRig.BackendId(0), (string?)done["backend_id"]);
         Assert.EndsWith(".png", (string?)outputs!["outputs"]!["images"]![0]!["filename"]);
     }
 

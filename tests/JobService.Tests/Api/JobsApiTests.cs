@@ -1,7 +1,8 @@
-using System.Net;
 using System.Net.Http.Json;
-using System.Text;
+using System.Net;
 using System.Text.Json.Nodes;
+using System.Text;
+using DirectorsConsole.JobService.Tests.Engine;
 
 namespace DirectorsConsole.JobService.Tests.Api;
 
@@ -85,7 +86,7 @@ public sealed class JobsApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         // Act
         using var response = await client.PostAsJsonAsync("/api/job", new
         {
-            workflow_json = RenderRig.ProgressWorkflow(2, 10),
+            workflow_json = EngineRig.Prompt(2, 10),
             backend_affinity = affinity,
             required_capabilities = new[] { "flux" },
         }, Token);
@@ -102,8 +103,8 @@ public sealed class JobsApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         using var client = fixture.CreateClient();
 
         // Act
-        using var missing = await client.PostAsJsonAsync("/api/job", new { workflow_json = RenderRig.ProgressWorkflow(2, 10), required_capabilities = new[] { "sdxl" } }, Token);
-        using var present = await client.PostAsJsonAsync("/api/job", new { workflow_json = RenderRig.ProgressWorkflow(2, 10), required_capabilities = new[] { "flux" } }, Token);
+        using var missing = await client.PostAsJsonAsync("/api/job", new { workflow_json = EngineRig.Prompt(2, 10), required_capabilities = new[] { "sdxl" } }, Token);
+        using var present = await client.PostAsJsonAsync("/api/job", new { workflow_json = EngineRig.Prompt(2, 10), required_capabilities = new[] { "flux" } }, Token);
 
         // Assert
         Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);

@@ -14,7 +14,8 @@ namespace DirectorsConsole.JobService.Tests.Engine;
 /// <summary>
 /// A private Garnet, two ComfyUI emulators as processes (<c>emu-0</c>, <c>emu-1</c>, with the given
 /// max_concurrent_jobs), a real BackendService in memory dispatching to them, and JobService replicas in memory whose
-/// engine the tests drive directly (short scheduler, reconcile and lease intervals).
+/// engine tests drive directly and whose API and WebSockets the API tests call (short scheduler, reconcile and lease
+/// intervals).
 /// </summary>
 public sealed class EngineRig : IAsyncDisposable
 {
@@ -100,6 +101,12 @@ public sealed class EngineRig : IAsyncDisposable
         JobReplicas.Add(replica);
         return replica;
     }
+
+    public HttpClient Client(int replica = 0) => JobReplicas[replica].CreateClient();
+
+    /// <summary>Opens a WebSocket to a JobService replica (in memory, through its test server).</summary>
+    public Task<System.Net.WebSockets.WebSocket> ConnectAsync(string pathAndQuery, int replica = 0) =>
+        JobReplicas[replica].Server.CreateWebSocketClient().ConnectAsync(new Uri($"ws://localhost{pathAndQuery}"), Token);
 
     public T Get<T>(int replica = 0)
         where T : notnull => JobReplicas[replica].Services.GetRequiredService<T>();
