@@ -1,62 +1,29 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
-using System.Text;
 
 namespace DirectorsConsole.Testing;
 
 /// <summary>
 /// The ComfyUI emulator (tests/ComfyEmulator) as a separate process on a free loopback port, as the AppHost runs
-/// it, so a test can stop, kill and restart a render node the way a real one fails. Extra command-line options
-/// (<c>--step-delay-ms 20</c>, <c>--os nt</c>…) are passed as given. Killed on dispose, and at process exit as a
-/// last resort.
+/// it, so a test can kill and restart a render node the way a real one fails (<see cref="TestServerProcess.KillAsync"/>,
+/// then <see cref="TestServerProcess.RestartAsync"/> for a node back with empty queue and history). Extra command-line
+/// options (<c>--step-delay-ms 20</c>, <c>--os nt</c>…) are passed as given.
 /// </summary>
-public sealed class ComfyEmulatorProcess : IAsyncDisposable
+public sealed class ComfyEmulatorProcess : TestServerProcess
 {
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
-    private static readonly ConcurrentDictionary<ComfyEmulatorProcess, byte> Running = new();
-    private readonly IReadOnlyList<string> _options;
-    private readonly StringBuilder _output = new();
-    private Process? _process;
-
-    static ComfyEmulatorProcess()
-    {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            foreach (var emulator in Running.Keys)
-            {
-                emulator.KillNow();
-            }
-        };
-    }
-
     private ComfyEmulatorProcess(int port, IReadOnlyList<string> options)
+        : base(port, "dotnet", [LocateAssembly(), "--port", port.ToString(CultureInfo.InvariantCulture), .. options])
     {
-        Port = port;
-        _options = options;
         Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
     }
-
-    public int Port { get; }
 
     public Uri BaseAddress => new($"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/");
 
     /// <summary>A client for the emulator's ComfyUI routes and its <c>/_emulator</c> control routes.</summary>
     public HttpClient Client { get; }
 
-    public int? ProcessId => _process?.Id;
-
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    protected override string Description => "The ComfyUI emulator";
 
     public static async Task<ComfyEmulatorProcess> StartAsync(IReadOnlyList<string>? options = null, CancellationToken cancellationToken = default)
     {
@@ -80,115 +47,30 @@ public sealed class ComfyEmulatorProcess : IAsyncDisposable
         return File.Exists(path) ? path : throw new FileNotFoundException("The ComfyUI emulator is not built.", path);
     }
 
-    /// <summary>Kills the emulator (as a crashed or unplugged node); its port stays reserved for <see cref="StartAgainAsync"/>.</summary>
-    public async Task KillAsync()
+    public override async ValueTask DisposeAsync()
     {
-        var process = _process;
-        if (process is null)
-        {
-            return;
-        }
-
-        KillNow();
-        await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-        process.Dispose();
-        _process = null;
-        Running.TryRemove(this, out _);
-    }
-
-    /// <summary>Starts the emulator again on the same port, with empty queue and history, as a restarted ComfyUI.</summary>
-    public async Task StartAgainAsync(CancellationToken cancellationToken = default)
-    {
-        await KillAsync().ConfigureAwait(false);
-        await StartProcessAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await KillAsync().ConfigureAwait(false);
+        await base.DisposeAsync().ConfigureAwait(false);
         Client.Dispose();
     }
 
-    private async Task StartProcessAsync(CancellationToken cancellationToken)
+    protected override void ConfigureStart(ProcessStartInfo startInfo)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        info.ArgumentList.Add(LocateAssembly());
-        info.ArgumentList.Add("--port");
-        info.ArgumentList.Add(Port.ToString(CultureInfo.InvariantCulture));
-        foreach (var option in _options)
-        {
-            info.ArgumentList.Add(option);
-        }
-
-        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        info.Environment.Remove("ASPNETCORE_URLS");
-        var process = Process.Start(info) ?? throw new InvalidOperationException("The ComfyUI emulator did not start.");
-        process.OutputDataReceived += (_, e) => Append(e.Data);
-        process.ErrorDataReceived += (_, e) => Append(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _process = process;
-        Running[this] = 0;
-
-        using var probe = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow + StartTimeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"The ComfyUI emulator exited with {process.ExitCode}:\n{Output}");
-            }
-
-            try
-            {
-                using var response = await probe.GetAsync("system_stats", cancellationToken).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
-            {
-                // Not listening yet.
-            }
-
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
-
-        KillNow();
-        throw new TimeoutException($"The ComfyUI emulator did not answer on port {Port} within {StartTimeout.TotalSeconds:0} s:\n{Output}");
+        startInfo.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        startInfo.Environment.Remove("ASPNETCORE_URLS");
     }
 
-    private void KillNow()
+    protected override async Task<bool> AnswersAsync(CancellationToken cancellationToken)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(2));
         try
         {
-            if (_process is { HasExited: false } process)
-            {
-                process.Kill(entireProcessTree: true);
-            }
+            using var response = await Client.GetAsync("system_stats", timeout.Token).ConfigureAwait(false);
+            return response.IsSuccessStatusCode;
         }
-        catch (InvalidOperationException)
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            // Already gone.
-        }
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.AppendLine(line);
+            return false;
         }
     }
 }

@@ -72,7 +72,7 @@ public sealed class BackendProbeTests(GarnetFixture garnet) : IClassFixture<Garn
         // Act
         await emulator.KillAsync();
         var afterKill = await Eventually.ReturnsAsync(() => client.GetBackendAsync(id, ct), b => (string?)b!["status"] == "offline", OfflineWithin);
-        await emulator.StartAgainAsync(ct);
+        await emulator.RestartAsync(ct);
         var afterRestart = await Eventually.ReturnsAsync(() => client.GetBackendAsync(id, ct), b => (string?)b!["status"] == "idle");
 
         // Assert
