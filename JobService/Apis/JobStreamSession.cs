@@ -106,10 +106,11 @@ public sealed class JobStreamSession : IAsyncDisposable
     /// <summary>Sends <c>initial_state</c> or the replay; false when the job or group does not exist.</summary>
     private async Task<bool> SendStartAsync(long? since, Func<CancellationToken, Task<JsonObject?>> readState, CancellationToken cancellationToken)
     {
-        // The backlog is read before the state: the engine commits a change and its event together, so the state
+        // The stream is read before the state: the engine commits a change and its event together, so the state
         // includes at least every event up to the last sequence read here; later ones come live (and may repeat what
-        // the state already shows, which is harmless).
-        var backlog = await _events.ReadAsync(_stream, since ?? 0, cancellationToken);
+        // the state already shows, which is harmless). Without ?since only that sequence is needed, not the events.
+        var backlog = since is null ? [] : await _events.ReadAsync(_stream, since.Value, cancellationToken);
+        var lastSequence = since is null ? await _events.GetLastSequenceAsync(_stream, cancellationToken) : 0;
         if (await readState(cancellationToken) is not { } state)
         {
             return false;
@@ -122,7 +123,7 @@ public sealed class JobStreamSession : IAsyncDisposable
             return true;
         }
 
-        _lastSent = backlog.Count > 0 ? backlog[^1].Sequence : 0;
+        _lastSent = lastSequence;
         var initial = new JsonObject { ["type"] = "initial_state", ["sequence"] = _lastSent };
         foreach (var (name, value) in state)
         {

@@ -37,6 +37,9 @@ public interface IJobEventStream
     /// <summary>Events of the stream after <paramref name="afterSequence"/> (0 for all), in order.</summary>
     Task<IReadOnlyList<JobStreamEvent>> ReadAsync(JobStreamId stream, long afterSequence, CancellationToken cancellationToken);
 
+    /// <summary>The sequence number of the stream's last event (0 when it has none).</summary>
+    Task<long> GetLastSequenceAsync(JobStreamId stream, CancellationToken cancellationToken);
+
     /// <summary>Calls <paramref name="onEvent"/> for every event appended from now on, in order, without gaps (a
     /// subscriber that reconnects re-reads what it missed). Dispose to stop.</summary>
     Task<IAsyncDisposable> SubscribeAsync(JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, CancellationToken cancellationToken);
