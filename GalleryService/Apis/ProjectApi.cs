@@ -192,7 +192,7 @@ public static class ProjectApi
             throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge, "Too large", $"The project state is larger than {MaxProjectFileBytes} bytes.");
         }
 
-        var backedUp = await AtomicFile.WriteWithBackupAsync(file.FullPath, content, backup.FullPath, cancellationToken);
+        var backedUp = await AtomicFile.WriteWithBackupAsync(file, content, Path.GetFileName(backup.FullPath), folderField, cancellationToken);
         return TypedResults.Ok(new SaveProjectResponse(paths.Format(file.FullPath), backedUp ? paths.Format(backup.FullPath) : null, content.Length, savedAt));
     }
 
@@ -208,13 +208,13 @@ public static class ProjectApi
 
         var folder = await resolver.ResolveAsync(Path.GetDirectoryName(file.FullPath), field, cancellationToken);
         var backup = await resolver.ResolveWithinAsync(folder, Path.GetFileName(file.FullPath) + ".bak", field, cancellationToken);
-        var (state, problem) = await ReadProjectFileAsync(file.FullPath, cancellationToken);
+        var (state, problem) = await ReadProjectFileAsync(file, field, cancellationToken);
         if (state is not null)
         {
             return TypedResults.Ok(new LoadProjectResponse(paths.Format(file.FullPath), state, false, null, "Project loaded."));
         }
 
-        var (backupState, backupProblem) = await ReadProjectFileAsync(backup.FullPath, cancellationToken);
+        var (backupState, backupProblem) = await ReadProjectFileAsync(backup, field, cancellationToken);
         if (backupState is not null)
         {
             return TypedResults.Ok(new LoadProjectResponse(
@@ -257,7 +257,7 @@ public static class ProjectApi
         {
             foreach (var entry in ProjectFileWalker.List(folder, roots, cancellationToken).Where(e => !e.IsDirectory && IsProjectFileName(Path.GetFileName(e.Path))))
             {
-                var (state, _) = await ReadProjectFileAsync(entry.Path, cancellationToken);
+                var (state, _) = await ReadProjectFileAsync(new ConfinedPath(entry.Path, RootOf(entry.Path, roots)), "folderPath", cancellationToken);
                 var name = state?["project_settings"]?["name"]?.ToString() is { Length: > 0 } projectName ? projectName : Path.GetFileNameWithoutExtension(entry.Path);
                 var panels = state?["panels"] switch
                 {
@@ -399,23 +399,29 @@ public static class ProjectApi
         return TypedResults.Ok(new ScanVersionsResponse(paths.Format(folder.FullPath), versions));
     }
 
-    public static async Task<PhysicalFileHttpResult> ServeImageAsync(
+    public static async Task<FileStreamHttpResult> ServeImageAsync(
         string? path, IProjectPathResolver resolver, HttpContext httpContext, CancellationToken cancellationToken)
     {
         var file = await resolver.ResolveAsync(path, "path", cancellationToken);
-        var info = new FileInfo(file.FullPath);
-        if (!info.Exists)
+        var contentType = MediaTypes.ContentTypeOf(file.FullPath)
+            ?? throw new ApiProblemException(StatusCodes.Status415UnsupportedMediaType, "Not an image or video",
+                $"serve-image sends images and videos only ({string.Join(", ", MediaTypes.Extensions)}), not '{Path.GetExtension(file.FullPath)}' files.");
+        FileStream stream;
+        try
+        {
+            stream = ConfinedFile.OpenRead(file, "path", 64 * 1024, FileOptions.SequentialScan);
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
         {
             throw ApiProblemException.NotFound($"File not found: {path}");
         }
 
-        var contentType = MediaTypes.ContentTypeOf(file.FullPath)
-            ?? throw new ApiProblemException(StatusCodes.Status415UnsupportedMediaType, "Not an image or video",
-                $"serve-image sends images and videos only ({string.Join(", ", MediaTypes.Extensions)}), not '{Path.GetExtension(file.FullPath)}' files.");
+        // The headers describe the opened file; the result streams it (ranges included) and disposes of it.
+        var facts = ConfinedFile.StatOf(stream);
         httpContext.Response.Headers.CacheControl = "private, max-age=3600";
-        var lastModified = new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero);
-        var entityTag = new EntityTagHeaderValue($"\"{info.Length:x}-{info.LastWriteTimeUtc.Ticks:x}\"");
-        return TypedResults.PhysicalFile(file.FullPath, contentType, lastModified: lastModified, entityTag: entityTag, enableRangeProcessing: true);
+        var lastModified = new DateTimeOffset(facts.LastWriteUtc, TimeSpan.Zero);
+        var entityTag = new EntityTagHeaderValue($"\"{facts.Length:x}-{facts.LastWriteUtc.Ticks:x}\"");
+        return TypedResults.File(stream, contentType, lastModified: lastModified, entityTag: entityTag, enableRangeProcessing: true);
     }
 
     public static async Task<Ok<DeleteImageResponse>> DeleteImageAsync(
@@ -440,14 +446,15 @@ public static class ProjectApi
         }
 
         var deleted = new List<string>();
-        File.Delete(file.FullPath);
+        // Deleted by name inside the verified folder: a folder swapped for a link meanwhile cannot redirect it.
+        using var folder = ConfinedFolder.Open(Path.GetDirectoryName(file.FullPath)!, file.Root, field);
+        folder.Delete(Path.GetFileName(file.FullPath));
         deleted.Add(paths.Format(file.FullPath));
         try
         {
             var sidecar = await resolver.ResolveAsync(Path.ChangeExtension(file.FullPath, ".json"), field, cancellationToken);
-            if (File.Exists(sidecar.FullPath))
+            if (File.Exists(sidecar.FullPath) && folder.TryDelete(Path.GetFileName(sidecar.FullPath)))
             {
-                File.Delete(sidecar.FullPath);
                 deleted.Add(paths.Format(sidecar.FullPath));
             }
         }
@@ -473,7 +480,15 @@ public static class ProjectApi
             throw ApiProblemException.Conflict($"'{name}' already exists in {paths.Format(parent.FullPath)}.");
         }
 
-        Directory.CreateDirectory(folder.FullPath);
+        using (var parentFolder = ConfinedFolder.Open(parent, parentField))
+        using (parentFolder.Subfolder(name, create: true, out var made))
+        {
+            if (!made)
+            {
+                throw ApiProblemException.Conflict($"'{name}' already exists in {paths.Format(parent.FullPath)}.");
+            }
+        }
+
         var shown = paths.Format(folder.FullPath);
         return TypedResults.Created($"/api/browse-folders?path={Uri.EscapeDataString(shown)}", new CreateFolderResponse(shown));
     }
@@ -528,15 +543,15 @@ public static class ProjectApi
         string? path, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
     {
         var file = await resolver.ResolveAsync(path, "path", cancellationToken);
-        if (!File.Exists(file.FullPath))
-        {
-            throw ApiProblemException.NotFound($"File not found: {path}");
-        }
-
         IReadOnlyDictionary<string, string> text;
         try
         {
-            text = PngMetadataReader.Read(file.FullPath);
+            using var stream = ConfinedFile.OpenRead(file, "path", 16 * 1024);
+            text = PngMetadataReader.Read(stream);
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
+        {
+            throw ApiProblemException.NotFound($"File not found: {path}");
         }
         catch (InvalidDataException ex)
         {
@@ -556,17 +571,17 @@ public static class ProjectApi
             throw new ApiProblemException(StatusCodes.Status422UnprocessableEntity, "Invalid image URL", $"'{urlField}' is required.");
         }
 
-        var (folder, target) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
+        var (folder, target, parts) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
         if (url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
         {
             using var data = new MemoryStream(RenderOutputFetcher.DecodeDataUrl(url, urlField));
-            return await SaveAsync(folder, target, data, request.Overwrite ?? false, paths, cancellationToken);
+            return await SaveAsync(folder, target, parts, data, request.Overwrite ?? false, paths, cancellationToken);
         }
 
         var viewUrl = await fetcher.ResolveViewUrlAsync(url, urlField, cancellationToken);
         using var response = await fetcher.OpenAsync(viewUrl, cancellationToken);
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-        return await SaveAsync(folder, target, body, request.Overwrite ?? false, paths, cancellationToken);
+        return await SaveAsync(folder, target, parts, body, request.Overwrite ?? false, paths, cancellationToken);
     }
 
     public static async Task<Created<SaveImageResponse>> SaveBase64ImageAsync(
@@ -574,13 +589,14 @@ public static class ProjectApi
     {
         var (url, urlField) = Pick(request.DataUrl, "dataUrl", request.DataUrlSnake, "data_url");
         var bytes = RenderOutputFetcher.DecodeDataUrl(url, urlField);
-        var (folder, target) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
+        var (folder, target, parts) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
         using var data = new MemoryStream(bytes);
-        return await SaveAsync(folder, target, data, request.Overwrite ?? false, paths, cancellationToken);
+        return await SaveAsync(folder, target, parts, data, request.Overwrite ?? false, paths, cancellationToken);
     }
 
-    // The folder must exist; the file name may hold subfolders, each a valid name, created on demand inside it.
-    private static async Task<(ConfinedPath Folder, ConfinedPath Target)> ResolveSaveTargetAsync(
+    // The folder must exist; the file name may hold subfolders below it (Panel_01/render.png, as the storyboard
+    // saves), each a valid name, created on demand inside it. A rooted name is a path where a name belongs: refused.
+    private static async Task<(ConfinedPath Folder, ConfinedPath Target, string[] Parts)> ResolveSaveTargetAsync(
         SaveImageTarget request, IProjectPathResolver resolver, CancellationToken cancellationToken)
     {
         var (folderText, folderField) = Pick(request.FolderPath, "folderPath", request.FolderPathSnake, "folder_path");
@@ -589,8 +605,14 @@ public static class ProjectApi
             throw new InvalidClientPathException("filename", "'filename' is required.", input: request.Filename);
         }
 
-        var parts = request.Filename.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length is 0 or > 8)
+        if (request.Filename[0] is '/' or '\\' || (request.Filename.Length >= 2 && request.Filename[1] == ':'))
+        {
+            throw new InvalidClientPathException("filename",
+                "'filename' must be a file name (optionally below subfolders of the folder), not an absolute path; send the folder as 'folderPath'.", input: request.Filename);
+        }
+
+        var parts = request.Filename.Split(['/', '\\']);
+        if (parts.Length > 8)
         {
             throw new InvalidClientPathException("filename", "'filename' must be a file name, optionally below at most 7 subfolders.", input: request.Filename);
         }
@@ -618,17 +640,29 @@ public static class ProjectApi
             throw ApiProblemException.Conflict($"{request.Filename} already exists; send overwrite: true to replace it.");
         }
 
-        return (folder, target);
+        return (folder, target, parts);
     }
 
+    // Written through verified folder handles from the request's folder down, so a subfolder swapped for a link after
+    // the path check cannot take the file elsewhere.
     private static async Task<Created<SaveImageResponse>> SaveAsync(
-        ConfinedPath folder, ConfinedPath target, Stream content, bool overwrite, IResponsePathFormatter paths, CancellationToken cancellationToken)
+        ConfinedPath folder, ConfinedPath target, string[] parts, Stream content, bool overwrite, IResponsePathFormatter paths, CancellationToken cancellationToken)
     {
-        var created = CreateParents(folder.FullPath, Path.GetDirectoryName(target.FullPath)!);
-        var existed = File.Exists(target.FullPath);
+        var opened = new List<ConfinedFolder> { ConfinedFolder.Open(folder, "folderPath") };
+        var created = new List<(ConfinedFolder Parent, string Name)>();
         try
         {
-            var size = await AtomicFile.WriteNewAsync(target.FullPath, content, RenderOutputFetcher.MaxImageBytes, overwrite, cancellationToken);
+            foreach (var part in parts[..^1])
+            {
+                opened.Add(opened[^1].Subfolder(part, create: true, out var made));
+                if (made)
+                {
+                    created.Add((opened[^2], part));
+                }
+            }
+
+            var existed = File.Exists(target.FullPath);
+            var size = await AtomicFile.WriteNewAsync(opened[^1], parts[^1], content, RenderOutputFetcher.MaxImageBytes, overwrite, cancellationToken);
             var shown = paths.Format(target.FullPath);
             return TypedResults.Created($"/api/serve-image?path={Uri.EscapeDataString(shown)}",
                 new SaveImageResponse(shown, Path.GetFileName(target.FullPath), size, existed && overwrite));
@@ -636,13 +670,9 @@ public static class ProjectApi
         catch
         {
             // Leave the folder as it was: remove the subfolders this request made, innermost first, if still empty.
-            foreach (var folderMade in created.AsEnumerable().Reverse())
+            foreach (var (parent, name) in created.AsEnumerable().Reverse())
             {
-                try
-                {
-                    Directory.Delete(folderMade);
-                }
-                catch (IOException)
+                if (!parent.TryDelete(name, isFolder: true))
                 {
                     break;
                 }
@@ -650,23 +680,13 @@ public static class ProjectApi
 
             throw;
         }
-    }
-
-    private static List<string> CreateParents(string folder, string parent)
-    {
-        var missing = new List<string>();
-        for (var current = parent; !ProjectPathResolver.PathComparer.Equals(current, folder) && !Directory.Exists(current); current = Path.GetDirectoryName(current)!)
+        finally
         {
-            missing.Add(current);
+            foreach (var handle in opened)
+            {
+                handle.Dispose();
+            }
         }
-
-        missing.Reverse();
-        foreach (var folderToMake in missing)
-        {
-            Directory.CreateDirectory(folderToMake);
-        }
-
-        return missing;
     }
 
     private static IEnumerable<MediaFile> MediaIn(string folder, IReadOnlyList<string> roots, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
@@ -674,22 +694,27 @@ public static class ProjectApi
             .Where(entry => !entry.IsDirectory && MediaTypes.IsMedia(entry.Path))
             .Select(entry => new MediaFile(Path.GetFileName(entry.Path), paths.Format(entry.Path), entry.RelativePath, entry.Size, entry.Modified, MediaTypes.KindOf(entry.Path)!));
 
-    private static async Task<(JsonObject? State, string? Problem)> ReadProjectFileAsync(string path, CancellationToken cancellationToken)
+    // Read through a verified handle: the size and the content are those of the file that was checked.
+    private static async Task<(JsonObject? State, string? Problem)> ReadProjectFileAsync(ConfinedPath file, string field, CancellationToken cancellationToken)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists)
+        FileStream opened;
+        try
+        {
+            opened = ConfinedFile.OpenRead(file, field, 81920);
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
         {
             return (null, "is missing");
         }
 
-        if (info.Length > MaxProjectFileBytes)
+        await using var stream = opened;
+        if (ConfinedFile.StatOf(stream).Length > MaxProjectFileBytes)
         {
             return (null, $"is larger than {MaxProjectFileBytes} bytes");
         }
 
         try
         {
-            await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 81920, useAsync: true);
             return await JsonNode.ParseAsync(stream, cancellationToken: cancellationToken) is JsonObject state
                 ? (state, null)
                 : (null, "is corrupt (not a JSON object)");
@@ -703,6 +728,9 @@ public static class ProjectApi
             return (null, $"could not be read ({ex.Message})");
         }
     }
+
+    private static string RootOf(string path, IReadOnlyList<string> roots) =>
+        roots.Where(root => ProjectPathResolver.IsInside(path, root)).OrderByDescending(root => root.Length).FirstOrDefault() ?? path;
 
     private static bool IsProjectFileName(string name) =>
         name.EndsWith(".json", StringComparison.OrdinalIgnoreCase)

@@ -48,6 +48,77 @@ public static class ConfinedFile
         }
     }
 
+    /// <summary>Opens a file a scan found (possibly a link that led inside when the scan looked) for reading: the
+    /// handle must be inside <paramref name="folder"/>, wherever there. 404 missing, 403 when it leads out now.</summary>
+    public static FileStream OpenFoundFile(string path, string folder, int bufferSize = 4096, FileOptions options = FileOptions.None)
+    {
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize, options);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw ApiProblemException.NotFound($"File not found: {path}");
+        }
+
+        if (NativeFiles.RealPathOf(stream.SafeFileHandle) is { } real && ProjectPathResolver.IsInside(real, folder))
+        {
+            return stream;
+        }
+
+        stream.Dispose();
+        throw new PathNotAllowedException("path", $"{path} now leads outside {folder}; it was not read.");
+    }
+
+    /// <summary>Renames <paramref name="source"/> to <paramref name="target"/> (full paths inside
+    /// <paramref name="root"/>) between their verified folders; an existing target is a 409, a move to another file
+    /// system too (nothing is ever copied).</summary>
+    public static void Move(string root, string source, string target)
+    {
+        using var from = ConfinedFolder.Open(Path.GetDirectoryName(source)!, root, "source");
+        var targetFolder = Path.GetDirectoryName(target)!;
+        using var to = ProjectPathResolver.PathComparer.Equals(targetFolder, from.FullPath) ? null : ConfinedFolder.Open(targetFolder, root, "destination");
+        from.Rename(Path.GetFileName(source), to ?? from, Path.GetFileName(target), replace: false);
+    }
+
+    /// <summary>Opens <paramref name="folder"/> (inside <paramref name="root"/>), making the folders that are missing
+    /// on the way down, each inside the verified one above it; <paramref name="created"/> gets those made.</summary>
+    public static ConfinedFolder OpenOrCreateFolder(string root, string folder, ICollection<string> created)
+    {
+        ArgumentNullException.ThrowIfNull(created);
+        var current = ConfinedFolder.Open(root, root, "destination");
+        try
+        {
+            var relative = Path.GetRelativePath(root, folder);
+            foreach (var name in relative == "." ? [] : relative.Split(Path.DirectorySeparatorChar))
+            {
+                var next = current.Subfolder(name, create: true, out var made);
+                current.Dispose();
+                current = next;
+                if (made)
+                {
+                    created.Add(current.FullPath);
+                }
+            }
+
+            return current;
+        }
+        catch
+        {
+            current.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Deletes the file (or empty folder) <paramref name="path"/> inside <paramref name="root"/> by its name in
+    /// its verified folder.</summary>
+    public static void Delete(string root, string path, bool isFolder = false)
+    {
+        using var folder = ConfinedFolder.Open(Path.GetDirectoryName(path)!, root, "path");
+        folder.Delete(Path.GetFileName(path), isFolder);
+    }
+
     /// <summary>Size and times of an open file, from its handle (not from a path that may name another file by now).</summary>
     public static FileFacts StatOf(FileStream stream) =>
         new(RandomAccess.GetLength(stream.SafeFileHandle), File.GetLastWriteTimeUtc(stream.SafeFileHandle), File.GetCreationTimeUtc(stream.SafeFileHandle));

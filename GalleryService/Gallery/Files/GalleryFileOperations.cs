@@ -358,7 +358,7 @@ public sealed class GalleryFileOperations(
     /// <summary>Moves the files, then saves the gallery; when saving fails the files are moved back.</summary>
     private async Task MoveAndSaveAsync(GalleryTransaction transaction, IReadOnlyList<FileMove> moves, IReadOnlyCollection<string> overwritten, Func<GalleryDocument, bool> apply)
     {
-        var moved = executor.Execute(moves, overwritten);
+        var moved = executor.Execute(transaction.ProjectRoot, moves, overwritten);
         try
         {
             await transaction.UpdateAsync(apply);
