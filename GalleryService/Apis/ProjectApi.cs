@@ -6,7 +6,9 @@ using DirectorsConsole.GalleryService.Project;
 using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using GalleryOptions = DirectorsConsole.GalleryService.Gallery.GalleryOptions;
 
 namespace DirectorsConsole.GalleryService.Apis;
 
@@ -274,34 +276,27 @@ public static class ProjectApi
     }
 
     public static async Task<Ok<ScanProjectImagesResponse>> ScanProjectImagesAsync(
-        ScanProjectImagesRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+        ScanProjectImagesRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, IOptions<GalleryOptions> options, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var pattern = request.NamingPattern ?? request.NamingPatternSnake ?? DefaultNamingTemplate;
+        var patternField = request.NamingPattern is null && request.NamingPatternSnake is not null ? "naming_pattern" : "namingPattern";
         if (pattern.Length is 0 or > 1024)
         {
-            var patternField = request.NamingPattern is null && request.NamingPatternSnake is not null ? "naming_pattern" : "namingPattern";
             throw new InvalidClientPathException(patternField, $"'{patternField}' must hold 1 to 1024 characters.", input: pattern);
         }
 
         var folder = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
         RequireFolder(folder, request.FolderField);
-        var regex = NamingPattern.ForScan(pattern.Replace('\\', '/'));
+        var budget = PatternBudget.Start(time, options.Value.PatternBudget, patternField, InvalidClientPathException.Body, pattern);
+        var regex = NamingPattern.ForScan(pattern.Replace('\\', '/'), budget.Budget);
         var byPath = pattern.Contains('/') || pattern.Contains('\\');
         var (files, truncated) = ProjectFileWalker.Walk(folder.FullPath, await resolver.AllowedRootsAsync(cancellationToken), cancellationToken);
         var images = new List<ProjectImage>();
         foreach (var file in files.Where(f => MediaTypes.IsMedia(f.Path)))
         {
             var key = byPath ? file.RelativePath[..^Path.GetExtension(file.RelativePath).Length] : Path.GetFileNameWithoutExtension(file.Path);
-            Match match;
-            try
-            {
-                match = regex.Match(key);
-            }
-            catch (RegexMatchTimeoutException)
-            {
-                continue;
-            }
-
+            var match = budget.Match(regex, key);
             if (!match.Success)
             {
                 continue;
@@ -345,19 +340,22 @@ public static class ProjectApi
     }
 
     public static Task<Ok<ScanVersionsResponse>> ScanVersionsFromQueryAsync(
-        IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken,
+        IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, IOptions<GalleryOptions> options, TimeProvider time,
+        CancellationToken cancellationToken,
         [FromQuery] string? folderPath = null, [FromQuery(Name = "folder_path")] string? folderPathSnake = null,
         [FromQuery] string? path = null, [FromQuery] string? pattern = null) =>
         ScanVersionsCoreAsync(new ScanVersionsRequest { FolderPath = folderPath, FolderPathSnake = folderPathSnake, Path = path, Pattern = pattern },
-            InvalidClientPathException.Query, resolver, store, paths, cancellationToken);
+            InvalidClientPathException.Query, resolver, store, paths, options, time, cancellationToken);
 
     public static Task<Ok<ScanVersionsResponse>> ScanVersionsAsync(
-        ScanVersionsRequest request, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
-        ScanVersionsCoreAsync(request, InvalidClientPathException.Body, resolver, store, paths, cancellationToken);
+        ScanVersionsRequest request, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths,
+        IOptions<GalleryOptions> options, TimeProvider time, CancellationToken cancellationToken) =>
+        ScanVersionsCoreAsync(request, InvalidClientPathException.Body, resolver, store, paths, options, time, cancellationToken);
 
     // location: where the fields came from (the query for GET, the body for POST), for the 422's loc.
     private static async Task<Ok<ScanVersionsResponse>> ScanVersionsCoreAsync(
-        ScanVersionsRequest request, string location, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken)
+        ScanVersionsRequest request, string location, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths,
+        IOptions<GalleryOptions> options, TimeProvider time, CancellationToken cancellationToken)
     {
         var pattern = request.Pattern ?? DefaultNamingTemplate;
         if (pattern.Length is 0 or > 1024)
@@ -370,23 +368,17 @@ public static class ProjectApi
         var projectName = (await store.GetAsync(cancellationToken))?.Name;
         var roots = await resolver.AllowedRootsAsync(cancellationToken);
         var versions = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var budget = PatternBudget.Start(time, options.Value.PatternBudget, "pattern", location, pattern);
         foreach (var panel in ProjectFileWalker.List(folder.FullPath, roots, cancellationToken).Where(e => e.IsDirectory))
         {
             var panelName = Path.GetFileName(panel.Path);
-            var regex = NamingPattern.ForVersions(pattern, panelName, projectName);
+            var regex = NamingPattern.ForVersions(pattern, panelName, projectName, budget.Budget);
             var highest = -1;
             foreach (var file in ProjectFileWalker.List(panel.Path, roots, cancellationToken).Where(e => !e.IsDirectory && MediaTypes.IsMedia(e.Path)))
             {
-                try
+                if (budget.Match(regex, Path.GetFileNameWithoutExtension(file.Path)) is { Success: true } match && Number(match, "version") is { } version)
                 {
-                    if (regex.Match(Path.GetFileNameWithoutExtension(file.Path)) is { Success: true } match && Number(match, "version") is { } version)
-                    {
-                        highest = Math.Max(highest, version);
-                    }
-                }
-                catch (RegexMatchTimeoutException)
-                {
-                    // A pathological template; the file simply does not count.
+                    highest = Math.Max(highest, version);
                 }
             }
 
