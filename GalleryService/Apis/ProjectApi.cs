@@ -210,13 +210,13 @@ public static class ProjectApi
 
         var folder = await resolver.ResolveAsync(Path.GetDirectoryName(file.FullPath), field, cancellationToken);
         var backup = await resolver.ResolveWithinAsync(folder, Path.GetFileName(file.FullPath) + ".bak", field, cancellationToken);
-        var (state, problem) = await ReadProjectFileAsync(file, field, cancellationToken);
+        var (state, problem) = await ReadProjectFileAsync(() => ConfinedFile.OpenRead(file, field, 81920), cancellationToken);
         if (state is not null)
         {
             return TypedResults.Ok(new LoadProjectResponse(paths.Format(file.FullPath), state, false, null, "Project loaded."));
         }
 
-        var (backupState, backupProblem) = await ReadProjectFileAsync(backup, field, cancellationToken);
+        var (backupState, backupProblem) = await ReadProjectFileAsync(() => ConfinedFile.OpenRead(backup, field, 81920), cancellationToken);
         if (backupState is not null)
         {
             return TypedResults.Ok(new LoadProjectResponse(
@@ -259,7 +259,17 @@ public static class ProjectApi
         {
             foreach (var entry in ProjectFileWalker.List(folder, roots, cancellationToken).Where(e => !e.IsDirectory && IsProjectFileName(Path.GetFileName(e.Path))))
             {
-                var (state, _) = await ReadProjectFileAsync(new ConfinedPath(entry.Path, RootOf(entry.Path, roots)), "folderPath", cancellationToken);
+                // A listed file may be a link that stayed inside the roots; it is read only if it still does.
+                JsonObject? state;
+                try
+                {
+                    (state, _) = await ReadProjectFileAsync(() => ConfinedFile.OpenFoundFile(entry.Path, RootOf(entry.Path, roots), 81920), cancellationToken);
+                }
+                catch (Exception ex) when (ex is PathNotAllowedException or ApiProblemException)
+                {
+                    continue;
+                }
+
                 var name = state?["project_settings"]?["name"]?.ToString() is { Length: > 0 } projectName ? projectName : Path.GetFileNameWithoutExtension(entry.Path);
                 var panels = state?["panels"] switch
                 {
@@ -563,17 +573,17 @@ public static class ProjectApi
             throw new ApiProblemException(StatusCodes.Status422UnprocessableEntity, "Invalid image URL", $"'{urlField}' is required.");
         }
 
-        var (folder, target, parts) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
+        var (folder, target) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
         if (url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
         {
             using var data = new MemoryStream(RenderOutputFetcher.DecodeDataUrl(url, urlField));
-            return await SaveAsync(folder, target, parts, data, request.Overwrite ?? false, paths, cancellationToken);
+            return await SaveAsync(folder, target, data, request.Overwrite ?? false, paths, cancellationToken);
         }
 
         var viewUrl = await fetcher.ResolveViewUrlAsync(url, urlField, cancellationToken);
         using var response = await fetcher.OpenAsync(viewUrl, cancellationToken);
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-        return await SaveAsync(folder, target, parts, body, request.Overwrite ?? false, paths, cancellationToken);
+        return await SaveAsync(folder, target, body, request.Overwrite ?? false, paths, cancellationToken);
     }
 
     public static async Task<Created<SaveImageResponse>> SaveBase64ImageAsync(
@@ -581,14 +591,14 @@ public static class ProjectApi
     {
         var (url, urlField) = Pick(request.DataUrl, "dataUrl", request.DataUrlSnake, "data_url");
         var bytes = RenderOutputFetcher.DecodeDataUrl(url, urlField);
-        var (folder, target, parts) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
+        var (folder, target) = await ResolveSaveTargetAsync(request, resolver, cancellationToken);
         using var data = new MemoryStream(bytes);
-        return await SaveAsync(folder, target, parts, data, request.Overwrite ?? false, paths, cancellationToken);
+        return await SaveAsync(folder, target, data, request.Overwrite ?? false, paths, cancellationToken);
     }
 
     // The folder must exist; the file name may hold subfolders below it (Panel_01/render.png, as the storyboard
     // saves), each a valid name, created on demand inside it. A rooted name is a path where a name belongs: refused.
-    private static async Task<(ConfinedPath Folder, ConfinedPath Target, string[] Parts)> ResolveSaveTargetAsync(
+    private static async Task<(ConfinedPath Folder, ConfinedPath Target)> ResolveSaveTargetAsync(
         SaveImageTarget request, IProjectPathResolver resolver, CancellationToken cancellationToken)
     {
         var (folderText, folderField) = Pick(request.FolderPath, "folderPath", request.FolderPathSnake, "folder_path");
@@ -632,14 +642,16 @@ public static class ProjectApi
             throw ApiProblemException.Conflict($"{request.Filename} already exists; send overwrite: true to replace it.");
         }
 
-        return (folder, target, parts);
+        return (folder, target);
     }
 
     // Written through verified folder handles from the request's folder down, so a subfolder swapped for a link after
     // the path check cannot take the file elsewhere.
     private static async Task<Created<SaveImageResponse>> SaveAsync(
-        ConfinedPath folder, ConfinedPath target, string[] parts, Stream content, bool overwrite, IResponsePathFormatter paths, CancellationToken cancellationToken)
+        ConfinedPath folder, ConfinedPath target, Stream content, bool overwrite, IResponsePathFormatter paths, CancellationToken cancellationToken)
     {
+        // The resolved target (links inside the folder already followed) below the folder, one name at a time.
+        var parts = Path.GetRelativePath(folder.FullPath, target.FullPath).Split(Path.DirectorySeparatorChar);
         var opened = new List<ConfinedFolder> { ConfinedFolder.Open(folder, "folderPath") };
         var created = new List<(ConfinedFolder Parent, string Name)>();
         try
@@ -687,12 +699,12 @@ public static class ProjectApi
             .Select(entry => new MediaFile(Path.GetFileName(entry.Path), paths.Format(entry.Path), entry.RelativePath, entry.Size, entry.Modified, MediaTypes.KindOf(entry.Path)!));
 
     // Read through a verified handle: the size and the content are those of the file that was checked.
-    private static async Task<(JsonObject? State, string? Problem)> ReadProjectFileAsync(ConfinedPath file, string field, CancellationToken cancellationToken)
+    private static async Task<(JsonObject? State, string? Problem)> ReadProjectFileAsync(Func<FileStream> open, CancellationToken cancellationToken)
     {
         FileStream opened;
         try
         {
-            opened = ConfinedFile.OpenRead(file, field, 81920);
+            opened = open();
         }
         catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
         {

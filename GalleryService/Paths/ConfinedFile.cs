@@ -309,7 +309,17 @@ public sealed class ConfinedFolder : IDisposable
             }
 
             var handle = NativeFiles.OpenAt(_handle, name, folderOnly: true);
-            return new ConfinedFolder(handle, path, Root, Field);
+            try
+            {
+                // A name is one segment; should one ever climb ('..'), the real location says so.
+                ConfinedFile.Verify(handle, path, Root, Field);
+                return new ConfinedFolder(handle, path, Root, Field);
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
         }
         catch (NativeFiles.NativeFileException ex)
         {

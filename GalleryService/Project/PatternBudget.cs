@@ -5,14 +5,15 @@ namespace DirectorsConsole.GalleryService.Project;
 
 /// <summary>
 /// The time one request may spend matching a client's pattern or regex against file names
-/// (<c>Gallery__PatternBudgetMilliseconds</c>). Every match of the request draws on it, so a pattern that is slow on
-/// each file cannot add up to minutes over a large folder: once the budget is spent the request is a 422 naming the
-/// field. The regex's own match timeout (set to the budget when it is built) stops a single match that runs away.
+/// (<c>Gallery__PatternBudgetMilliseconds</c>). Every match of the request draws on it (the time spent listing
+/// folders does not), so a pattern that is slow on each file cannot add up to minutes over a large folder: once the
+/// budget is spent the request is a 422 naming the field. The regex's own match timeout (set to the budget when it is
+/// built) stops a single match that runs away.
 /// </summary>
 public sealed class PatternBudget
 {
     private readonly TimeProvider _time;
-    private readonly long _started;
+    private TimeSpan _spent;
     private readonly string _field;
     private readonly string _location;
     private readonly string _pattern;
@@ -20,7 +21,6 @@ public sealed class PatternBudget
     private PatternBudget(TimeProvider time, TimeSpan budget, string field, string location, string pattern)
     {
         _time = time;
-        _started = time.GetTimestamp();
         Budget = budget;
         _field = field;
         _location = location;
@@ -38,6 +38,7 @@ public sealed class PatternBudget
     {
         ArgumentNullException.ThrowIfNull(regex);
         ThrowIfSpent();
+        var started = _time.GetTimestamp();
         try
         {
             return regex.Match(input);
@@ -46,12 +47,17 @@ public sealed class PatternBudget
         {
             throw Spent();
         }
+        finally
+        {
+            _spent += _time.GetElapsedTime(started);
+        }
     }
 
     public string Replace(Regex regex, string input, string replacement)
     {
         ArgumentNullException.ThrowIfNull(regex);
         ThrowIfSpent();
+        var started = _time.GetTimestamp();
         try
         {
             return regex.Replace(input, replacement);
@@ -60,11 +66,15 @@ public sealed class PatternBudget
         {
             throw Spent();
         }
+        finally
+        {
+            _spent += _time.GetElapsedTime(started);
+        }
     }
 
     private void ThrowIfSpent()
     {
-        if (_time.GetElapsedTime(_started) > Budget)
+        if (_spent > Budget)
         {
             throw Spent();
         }

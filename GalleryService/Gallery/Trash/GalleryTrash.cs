@@ -235,20 +235,28 @@ public sealed class GalleryTrash(
 
             var deleted = 0;
             long freed = 0;
+            using var trashFolder = OpenTrash(project.FullPath, create: false);
             foreach (var info in all.Where(info => wanted is null || wanted.Contains(info.Id)))
             {
-                var folder = Path.Combine(trash, info.Id);
-                freed += Directory.Exists(folder) ? new DirectoryInfo(folder).EnumerateFiles().Sum(file => file.Length) : 0;
-                if (Directory.Exists(folder))
+                // Each item's folder is opened without following a link, and its files are measured and deleted
+                // through that handle: a folder swapped for a link cannot make this delete or report other files.
+                if (trashFolder is not null && Directory.Exists(Path.Combine(trash, info.Id)))
                 {
-                    Directory.Delete(folder, recursive: true);
+                    using var item = trashFolder.Subfolder(info.Id, create: false, out _);
+                    foreach (var name in Directory.EnumerateFiles(item.FullPath).Select(Path.GetFileName).OfType<string>())
+                    {
+                        using (var file = item.OpenRead(name))
+                        {
+                            freed += ConfinedFile.StatOf(file).Length;
+                        }
+
+                        item.Delete(name);
+                    }
+
+                    trashFolder.Delete(info.Id, isFolder: true);
                 }
 
-                using (var trashFolder = OpenTrash(project.FullPath, create: false))
-                {
-                    trashFolder?.TryDelete(info.Id + ".json");
-                }
-
+                trashFolder?.TryDelete(info.Id + ".json");
                 deleted++;
             }
 
