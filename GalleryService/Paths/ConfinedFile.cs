@@ -35,6 +35,11 @@ public static class ConfinedFile
         {
             throw ApiProblemException.Conflict($"'{field}' is a folder, not a file: {fullPath}");
         }
+        catch (IOException ex) when (!IsDiskFull(ex))
+        {
+            // A link loop or a component that is no longer a folder: the tree changed under the request.
+            throw ApiProblemException.Conflict($"'{field}' ({fullPath}) could not be opened ({ex.Message}); it may have changed meanwhile, try again.");
+        }
 
         try
         {
