@@ -47,6 +47,7 @@ public static class ProjectApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/save-project", SaveProjectAsync)
             .WithName("SaveProject")
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Write a project file atomically, keeping the previous version as .bak")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
@@ -91,6 +92,7 @@ public static class ProjectApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/create-folder", CreateFolderAsync)
             .WithName("CreateFolder")
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Create one folder inside an existing folder")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
@@ -105,12 +107,14 @@ public static class ProjectApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/save-image", SaveImageAsync)
             .WithName("SaveImage")
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Save a render output from a registered backend's /view URL (or a data: URL) into the project")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status502BadGateway);
         api.MapPost("/save-base64-image", SaveBase64ImageAsync)
             .WithName("SaveBase64Image")
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Save an image sent as a base64 data: URL into the project")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);

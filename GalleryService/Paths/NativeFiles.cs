@@ -26,7 +26,6 @@ internal static partial class NativeFiles
 
     /// <summary>errno values that mean the same on Linux and macOS.</summary>
     public const int ENOENT = 2;
-    public const int EACCES = 13;
     public const int EEXIST = 17;
     public const int EXDEV = 18;
     public const int ENOTDIR = 20;
