@@ -56,12 +56,18 @@ public sealed class LinkRaceEnvironment : ProjectEnvironment
     }
 }
 
+/// <summary>10,000 requests load the machine: the race runs alone, after the other classes, so their lock waits
+/// are not starved.</summary>
+[CollectionDefinition(nameof(LinkRaceCollection), DisableParallelization = true)]
+public sealed class LinkRaceCollection;
+
 /// <summary>
 /// A thread swaps links between inside and outside targets (both by delete-and-create, which leaves a moment with
 /// no name, and by an atomic rename over the link) while 10,000 requests run over every endpoint that reads, stats,
 /// serves or writes a file. Measured: no answer carries the outside files' marker or size, nothing outside the root
 /// is created or changed, and no request is a 500; a race is a 403, 404 or 409.
 /// </summary>
+[Collection(nameof(LinkRaceCollection))]
 public sealed partial class LinkRaceTests(LinkRaceEnvironment environment) : IClassFixture<LinkRaceEnvironment>
 {
     private const int Requests = 10_000;
