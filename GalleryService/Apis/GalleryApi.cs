@@ -62,7 +62,8 @@ public static class GalleryApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .Produces<ValidationErrorResponse>(StatusCodes.Status422UnprocessableEntity)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage);
 
     public static async Task<Ok<ScanTreeResponse>> ScanTreeAsync(ScanTreeRequest request, GalleryBrowser browser, CancellationToken cancellationToken) =>
         TypedResults.Ok(await browser.ScanTreeAsync(request, cancellationToken));

@@ -6,7 +6,9 @@ using DirectorsConsole.GalleryService.Project;
 using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using GalleryOptions = DirectorsConsole.GalleryService.Gallery.GalleryOptions;
 
 namespace DirectorsConsole.GalleryService.Apis;
 
@@ -45,6 +47,7 @@ public static class ProjectApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/save-project", SaveProjectAsync)
             .WithName("SaveProject")
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Write a project file atomically, keeping the previous version as .bak")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
@@ -89,6 +92,7 @@ public static class ProjectApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/create-folder", CreateFolderAsync)
             .WithName("CreateFolder")
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Create one folder inside an existing folder")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
@@ -103,12 +107,14 @@ public static class ProjectApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/save-image", SaveImageAsync)
             .WithName("SaveImage")
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Save a render output from a registered backend's /view URL (or a data: URL) into the project")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status502BadGateway);
         api.MapPost("/save-base64-image", SaveBase64ImageAsync)
             .WithName("SaveBase64Image")
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Save an image sent as a base64 data: URL into the project")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
@@ -192,7 +198,7 @@ public static class ProjectApi
             throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge, "Too large", $"The project state is larger than {MaxProjectFileBytes} bytes.");
         }
 
-        var backedUp = await AtomicFile.WriteWithBackupAsync(file.FullPath, content, backup.FullPath, cancellationToken);
+        var backedUp = await AtomicFile.WriteWithBackupAsync(file, content, Path.GetFileName(backup.FullPath), folderField, cancellationToken);
         return TypedResults.Ok(new SaveProjectResponse(paths.Format(file.FullPath), backedUp ? paths.Format(backup.FullPath) : null, content.Length, savedAt));
     }
 
@@ -208,13 +214,13 @@ public static class ProjectApi
 
         var folder = await resolver.ResolveAsync(Path.GetDirectoryName(file.FullPath), field, cancellationToken);
         var backup = await resolver.ResolveWithinAsync(folder, Path.GetFileName(file.FullPath) + ".bak", field, cancellationToken);
-        var (state, problem) = await ReadProjectFileAsync(file.FullPath, cancellationToken);
+        var (state, problem) = await ReadProjectFileAsync(() => ConfinedFile.OpenRead(file, field, 81920), cancellationToken);
         if (state is not null)
         {
             return TypedResults.Ok(new LoadProjectResponse(paths.Format(file.FullPath), state, false, null, "Project loaded."));
         }
 
-        var (backupState, backupProblem) = await ReadProjectFileAsync(backup.FullPath, cancellationToken);
+        var (backupState, backupProblem) = await ReadProjectFileAsync(() => ConfinedFile.OpenRead(backup, field, 81920), cancellationToken);
         if (backupState is not null)
         {
             return TypedResults.Ok(new LoadProjectResponse(
@@ -257,7 +263,17 @@ public static class ProjectApi
         {
             foreach (var entry in ProjectFileWalker.List(folder, roots, cancellationToken).Where(e => !e.IsDirectory && IsProjectFileName(Path.GetFileName(e.Path))))
             {
-                var (state, _) = await ReadProjectFileAsync(entry.Path, cancellationToken);
+                // A listed file may be a link that stayed inside the roots; it is read only if it still does.
+                JsonObject? state;
+                try
+                {
+                    (state, _) = await ReadProjectFileAsync(() => ConfinedFile.OpenFoundFile(entry.Path, RootOf(entry.Path, roots), 81920), cancellationToken);
+                }
+                catch (Exception ex) when (ex is PathNotAllowedException or ApiProblemException)
+                {
+                    continue;
+                }
+
                 var name = state?["project_settings"]?["name"]?.ToString() is { Length: > 0 } projectName ? projectName : Path.GetFileNameWithoutExtension(entry.Path);
                 var panels = state?["panels"] switch
                 {
@@ -274,34 +290,27 @@ public static class ProjectApi
     }
 
     public static async Task<Ok<ScanProjectImagesResponse>> ScanProjectImagesAsync(
-        ScanProjectImagesRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
+        ScanProjectImagesRequest request, IProjectPathResolver resolver, IResponsePathFormatter paths, IOptions<GalleryOptions> options, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var pattern = request.NamingPattern ?? request.NamingPatternSnake ?? DefaultNamingTemplate;
+        var patternField = request.NamingPattern is null && request.NamingPatternSnake is not null ? "naming_pattern" : "namingPattern";
         if (pattern.Length is 0 or > 1024)
         {
-            var patternField = request.NamingPattern is null && request.NamingPatternSnake is not null ? "naming_pattern" : "namingPattern";
             throw new InvalidClientPathException(patternField, $"'{patternField}' must hold 1 to 1024 characters.", input: pattern);
         }
 
         var folder = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
         RequireFolder(folder, request.FolderField);
-        var regex = NamingPattern.ForScan(pattern.Replace('\\', '/'));
+        var budget = PatternBudget.Start(time, options.Value.PatternBudget, patternField, InvalidClientPathException.Body, pattern);
+        var regex = NamingPattern.ForScan(pattern.Replace('\\', '/'), budget.Budget);
         var byPath = pattern.Contains('/') || pattern.Contains('\\');
         var (files, truncated) = ProjectFileWalker.Walk(folder.FullPath, await resolver.AllowedRootsAsync(cancellationToken), cancellationToken);
         var images = new List<ProjectImage>();
         foreach (var file in files.Where(f => MediaTypes.IsMedia(f.Path)))
         {
             var key = byPath ? file.RelativePath[..^Path.GetExtension(file.RelativePath).Length] : Path.GetFileNameWithoutExtension(file.Path);
-            Match match;
-            try
-            {
-                match = regex.Match(key);
-            }
-            catch (RegexMatchTimeoutException)
-            {
-                continue;
-            }
-
+            var match = budget.Match(regex, key);
             if (!match.Success)
             {
                 continue;
@@ -345,19 +354,22 @@ public static class ProjectApi
     }
 
     public static Task<Ok<ScanVersionsResponse>> ScanVersionsFromQueryAsync(
-        IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken,
+        IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, IOptions<GalleryOptions> options, TimeProvider time,
+        CancellationToken cancellationToken,
         [FromQuery] string? folderPath = null, [FromQuery(Name = "folder_path")] string? folderPathSnake = null,
         [FromQuery] string? path = null, [FromQuery] string? pattern = null) =>
         ScanVersionsCoreAsync(new ScanVersionsRequest { FolderPath = folderPath, FolderPathSnake = folderPathSnake, Path = path, Pattern = pattern },
-            InvalidClientPathException.Query, resolver, store, paths, cancellationToken);
+            InvalidClientPathException.Query, resolver, store, paths, options, time, cancellationToken);
 
     public static Task<Ok<ScanVersionsResponse>> ScanVersionsAsync(
-        ScanVersionsRequest request, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
-        ScanVersionsCoreAsync(request, InvalidClientPathException.Body, resolver, store, paths, cancellationToken);
+        ScanVersionsRequest request, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths,
+        IOptions<GalleryOptions> options, TimeProvider time, CancellationToken cancellationToken) =>
+        ScanVersionsCoreAsync(request, InvalidClientPathException.Body, resolver, store, paths, options, time, cancellationToken);
 
     // location: where the fields came from (the query for GET, the body for POST), for the 422's loc.
     private static async Task<Ok<ScanVersionsResponse>> ScanVersionsCoreAsync(
-        ScanVersionsRequest request, string location, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken)
+        ScanVersionsRequest request, string location, IProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths,
+        IOptions<GalleryOptions> options, TimeProvider time, CancellationToken cancellationToken)
     {
         var pattern = request.Pattern ?? DefaultNamingTemplate;
         if (pattern.Length is 0 or > 1024)
@@ -370,23 +382,17 @@ public static class ProjectApi
         var projectName = (await store.GetAsync(cancellationToken))?.Name;
         var roots = await resolver.AllowedRootsAsync(cancellationToken);
         var versions = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var budget = PatternBudget.Start(time, options.Value.PatternBudget, "pattern", location, pattern);
         foreach (var panel in ProjectFileWalker.List(folder.FullPath, roots, cancellationToken).Where(e => e.IsDirectory))
         {
             var panelName = Path.GetFileName(panel.Path);
-            var regex = NamingPattern.ForVersions(pattern, panelName, projectName);
+            var regex = NamingPattern.ForVersions(pattern, panelName, projectName, budget.Budget);
             var highest = -1;
             foreach (var file in ProjectFileWalker.List(panel.Path, roots, cancellationToken).Where(e => !e.IsDirectory && MediaTypes.IsMedia(e.Path)))
             {
-                try
+                if (budget.Match(regex, Path.GetFileNameWithoutExtension(file.Path)) is { Success: true } match && Number(match, "version") is { } version)
                 {
-                    if (regex.Match(Path.GetFileNameWithoutExtension(file.Path)) is { Success: true } match && Number(match, "version") is { } version)
-                    {
-                        highest = Math.Max(highest, version);
-                    }
-                }
-                catch (RegexMatchTimeoutException)
-                {
-                    // A pathological template; the file simply does not count.
+                    highest = Math.Max(highest, version);
                 }
             }
 
@@ -399,23 +405,29 @@ public static class ProjectApi
         return TypedResults.Ok(new ScanVersionsResponse(paths.Format(folder.FullPath), versions));
     }
 
-    public static async Task<PhysicalFileHttpResult> ServeImageAsync(
+    public static async Task<FileStreamHttpResult> ServeImageAsync(
         string? path, IProjectPathResolver resolver, HttpContext httpContext, CancellationToken cancellationToken)
     {
         var file = await resolver.ResolveAsync(path, "path", cancellationToken);
-        var info = new FileInfo(file.FullPath);
-        if (!info.Exists)
+        var contentType = MediaTypes.ContentTypeOf(file.FullPath)
+            ?? throw new ApiProblemException(StatusCodes.Status415UnsupportedMediaType, "Not an image or video",
+                $"serve-image sends images and videos only ({string.Join(", ", MediaTypes.Extensions)}), not '{Path.GetExtension(file.FullPath)}' files.");
+        FileStream stream;
+        try
+        {
+            stream = ConfinedFile.OpenRead(file, "path", 64 * 1024, FileOptions.SequentialScan);
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
         {
             throw ApiProblemException.NotFound($"File not found: {path}");
         }
 
-        var contentType = MediaTypes.ContentTypeOf(file.FullPath)
-            ?? throw new ApiProblemException(StatusCodes.Status415UnsupportedMediaType, "Not an image or video",
-                $"serve-image sends images and videos only ({string.Join(", ", MediaTypes.Extensions)}), not '{Path.GetExtension(file.FullPath)}' files.");
+        // The headers describe the opened file; the result streams it (ranges included) and disposes of it.
+        var facts = ConfinedFile.StatOf(stream);
         httpContext.Response.Headers.CacheControl = "private, max-age=3600";
-        var lastModified = new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero);
-        var entityTag = new EntityTagHeaderValue($"\"{info.Length:x}-{info.LastWriteTimeUtc.Ticks:x}\"");
-        return TypedResults.PhysicalFile(file.FullPath, contentType, lastModified: lastModified, entityTag: entityTag, enableRangeProcessing: true);
+        var lastModified = new DateTimeOffset(facts.LastWriteUtc, TimeSpan.Zero);
+        var entityTag = new EntityTagHeaderValue($"\"{facts.Length:x}-{facts.LastWriteUtc.Ticks:x}\"");
+        return TypedResults.File(stream, contentType, lastModified: lastModified, entityTag: entityTag, enableRangeProcessing: true);
     }
 
     public static async Task<Ok<DeleteImageResponse>> DeleteImageAsync(
@@ -440,14 +452,15 @@ public static class ProjectApi
         }
 
         var deleted = new List<string>();
-        File.Delete(file.FullPath);
+        // Deleted by name inside the verified folder: a folder swapped for a link meanwhile cannot redirect it.
+        using var folder = ConfinedFolder.Open(Path.GetDirectoryName(file.FullPath)!, file.Root, field);
+        folder.Delete(Path.GetFileName(file.FullPath));
         deleted.Add(paths.Format(file.FullPath));
         try
         {
             var sidecar = await resolver.ResolveAsync(Path.ChangeExtension(file.FullPath, ".json"), field, cancellationToken);
-            if (File.Exists(sidecar.FullPath))
+            if (File.Exists(sidecar.FullPath) && folder.TryDelete(Path.GetFileName(sidecar.FullPath)))
             {
-                File.Delete(sidecar.FullPath);
                 deleted.Add(paths.Format(sidecar.FullPath));
             }
         }
@@ -473,7 +486,15 @@ public static class ProjectApi
             throw ApiProblemException.Conflict($"'{name}' already exists in {paths.Format(parent.FullPath)}.");
         }
 
-        Directory.CreateDirectory(folder.FullPath);
+        using (var parentFolder = ConfinedFolder.Open(parent, parentField))
+        using (parentFolder.Subfolder(name, create: true, out var made))
+        {
+            if (!made)
+            {
+                throw ApiProblemException.Conflict($"'{name}' already exists in {paths.Format(parent.FullPath)}.");
+            }
+        }
+
         var shown = paths.Format(folder.FullPath);
         return TypedResults.Created($"/api/browse-folders?path={Uri.EscapeDataString(shown)}", new CreateFolderResponse(shown));
     }
@@ -528,15 +549,15 @@ public static class ProjectApi
         string? path, IProjectPathResolver resolver, IResponsePathFormatter paths, CancellationToken cancellationToken)
     {
         var file = await resolver.ResolveAsync(path, "path", cancellationToken);
-        if (!File.Exists(file.FullPath))
-        {
-            throw ApiProblemException.NotFound($"File not found: {path}");
-        }
-
         IReadOnlyDictionary<string, string> text;
         try
         {
-            text = PngMetadataReader.Read(file.FullPath);
+            using var stream = ConfinedFile.OpenRead(file, "path", 16 * 1024);
+            text = PngMetadataReader.Read(stream);
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
+        {
+            throw ApiProblemException.NotFound($"File not found: {path}");
         }
         catch (InvalidDataException ex)
         {
@@ -579,7 +600,8 @@ public static class ProjectApi
         return await SaveAsync(folder, target, data, request.Overwrite ?? false, paths, cancellationToken);
     }
 
-    // The folder must exist; the file name may hold subfolders, each a valid name, created on demand inside it.
+    // The folder must exist; the file name may hold subfolders below it (Panel_01/render.png, as the storyboard
+    // saves), each a valid name, created on demand inside it. A rooted name is a path where a name belongs: refused.
     private static async Task<(ConfinedPath Folder, ConfinedPath Target)> ResolveSaveTargetAsync(
         SaveImageTarget request, IProjectPathResolver resolver, CancellationToken cancellationToken)
     {
@@ -589,8 +611,14 @@ public static class ProjectApi
             throw new InvalidClientPathException("filename", "'filename' is required.", input: request.Filename);
         }
 
-        var parts = request.Filename.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length is 0 or > 8)
+        if (request.Filename[0] is '/' or '\\' || (request.Filename.Length >= 2 && request.Filename[1] == ':'))
+        {
+            throw new InvalidClientPathException("filename",
+                "'filename' must be a file name (optionally below subfolders of the folder), not an absolute path; send the folder as 'folderPath'.", input: request.Filename);
+        }
+
+        var parts = request.Filename.Split(['/', '\\']);
+        if (parts.Length > 8)
         {
             throw new InvalidClientPathException("filename", "'filename' must be a file name, optionally below at most 7 subfolders.", input: request.Filename);
         }
@@ -621,14 +649,28 @@ public static class ProjectApi
         return (folder, target);
     }
 
+    // Written through verified folder handles from the request's folder down, so a subfolder swapped for a link after
+    // the path check cannot take the file elsewhere.
     private static async Task<Created<SaveImageResponse>> SaveAsync(
         ConfinedPath folder, ConfinedPath target, Stream content, bool overwrite, IResponsePathFormatter paths, CancellationToken cancellationToken)
     {
-        var created = CreateParents(folder.FullPath, Path.GetDirectoryName(target.FullPath)!);
-        var existed = File.Exists(target.FullPath);
+        // The resolved target (links inside the folder already followed) below the folder, one name at a time.
+        var parts = Path.GetRelativePath(folder.FullPath, target.FullPath).Split(Path.DirectorySeparatorChar);
+        var opened = new List<ConfinedFolder> { ConfinedFolder.Open(folder, "folderPath") };
+        var created = new List<(ConfinedFolder Parent, string Name)>();
         try
         {
-            var size = await AtomicFile.WriteNewAsync(target.FullPath, content, RenderOutputFetcher.MaxImageBytes, overwrite, cancellationToken);
+            foreach (var part in parts[..^1])
+            {
+                opened.Add(opened[^1].Subfolder(part, create: true, out var made));
+                if (made)
+                {
+                    created.Add((opened[^2], part));
+                }
+            }
+
+            var existed = File.Exists(target.FullPath);
+            var size = await AtomicFile.WriteNewAsync(opened[^1], parts[^1], content, RenderOutputFetcher.MaxImageBytes, overwrite, cancellationToken);
             var shown = paths.Format(target.FullPath);
             return TypedResults.Created($"/api/serve-image?path={Uri.EscapeDataString(shown)}",
                 new SaveImageResponse(shown, Path.GetFileName(target.FullPath), size, existed && overwrite));
@@ -636,13 +678,9 @@ public static class ProjectApi
         catch
         {
             // Leave the folder as it was: remove the subfolders this request made, innermost first, if still empty.
-            foreach (var folderMade in created.AsEnumerable().Reverse())
+            foreach (var (parent, name) in created.AsEnumerable().Reverse())
             {
-                try
-                {
-                    Directory.Delete(folderMade);
-                }
-                catch (IOException)
+                if (!parent.TryDelete(name, isFolder: true))
                 {
                     break;
                 }
@@ -650,23 +688,13 @@ public static class ProjectApi
 
             throw;
         }
-    }
-
-    private static List<string> CreateParents(string folder, string parent)
-    {
-        var missing = new List<string>();
-        for (var current = parent; !ProjectPathResolver.PathComparer.Equals(current, folder) && !Directory.Exists(current); current = Path.GetDirectoryName(current)!)
+        finally
         {
-            missing.Add(current);
+            foreach (var handle in opened)
+            {
+                handle.Dispose();
+            }
         }
-
-        missing.Reverse();
-        foreach (var folderToMake in missing)
-        {
-            Directory.CreateDirectory(folderToMake);
-        }
-
-        return missing;
     }
 
     private static IEnumerable<MediaFile> MediaIn(string folder, IReadOnlyList<string> roots, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
@@ -674,22 +702,27 @@ public static class ProjectApi
             .Where(entry => !entry.IsDirectory && MediaTypes.IsMedia(entry.Path))
             .Select(entry => new MediaFile(Path.GetFileName(entry.Path), paths.Format(entry.Path), entry.RelativePath, entry.Size, entry.Modified, MediaTypes.KindOf(entry.Path)!));
 
-    private static async Task<(JsonObject? State, string? Problem)> ReadProjectFileAsync(string path, CancellationToken cancellationToken)
+    // Read through a verified handle: the size and the content are those of the file that was checked.
+    private static async Task<(JsonObject? State, string? Problem)> ReadProjectFileAsync(Func<FileStream> open, CancellationToken cancellationToken)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists)
+        FileStream opened;
+        try
+        {
+            opened = open();
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
         {
             return (null, "is missing");
         }
 
-        if (info.Length > MaxProjectFileBytes)
+        await using var stream = opened;
+        if (ConfinedFile.StatOf(stream).Length > MaxProjectFileBytes)
         {
             return (null, $"is larger than {MaxProjectFileBytes} bytes");
         }
 
         try
         {
-            await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 81920, useAsync: true);
             return await JsonNode.ParseAsync(stream, cancellationToken: cancellationToken) is JsonObject state
                 ? (state, null)
                 : (null, "is corrupt (not a JSON object)");
@@ -703,6 +736,9 @@ public static class ProjectApi
             return (null, $"could not be read ({ex.Message})");
         }
     }
+
+    private static string RootOf(string path, IReadOnlyList<string> roots) =>
+        roots.Where(root => ProjectPathResolver.IsInside(path, root)).OrderByDescending(root => root.Length).FirstOrDefault() ?? path;
 
     private static bool IsProjectFileName(string name) =>
         name.EndsWith(".json", StringComparison.OrdinalIgnoreCase)

@@ -15,6 +15,11 @@ public sealed class GalleryOptions
     [Range(1, 60_000)]
     public int RegexTimeoutMilliseconds { get; set; } = 250;
 
+    /// <summary>How long one request may spend matching a client's naming pattern or regex against all its files
+    /// (scan-project-images, scan-versions, batch-rename) before it is refused with a 422.</summary>
+    [Range(10, 600_000)]
+    public int PatternBudgetMilliseconds { get; set; } = 2000;
+
     /// <summary>How long a writer waits for the project's Redis lock before answering 503.</summary>
     [Range(100, 600_000)]
     public int LockWaitMilliseconds { get; set; } = 15_000;
@@ -45,6 +50,8 @@ public sealed class GalleryOptions
     public int HashParallelism { get; set; } = 4;
 
     public TimeSpan RegexTimeout => TimeSpan.FromMilliseconds(RegexTimeoutMilliseconds);
+
+    public TimeSpan PatternBudget => TimeSpan.FromMilliseconds(PatternBudgetMilliseconds);
 
     public TimeSpan LockWait => TimeSpan.FromMilliseconds(LockWaitMilliseconds);
 

@@ -11,7 +11,8 @@ namespace DirectorsConsole.GalleryService.Paths;
 /// FastAPI's list form (<c>{"detail": [{type, loc, msg, input}]}</c>, as request validation is everywhere in the
 /// suite), <see cref="PathNotAllowedException"/> with a 403 ProblemDetails whose <c>detail</c> names the rule and
 /// whose <c>field</c> names the request field, and the project endpoints' <see cref="ApiProblemException"/> with
-/// its status. Registered ahead of ServiceDefaults' handlers (whose last one answers everything with 500).</summary>
+/// its status, and file-system errors of files that changed under a request as 404/409 (a full disk 507), never 500.
+/// Registered ahead of ServiceDefaults' handlers (whose last one answers everything with 500).</summary>
 public sealed partial class PathExceptionHandler(IProblemDetailsService problemDetails, ILogger<PathExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
@@ -29,6 +30,14 @@ public sealed partial class PathExceptionHandler(IProblemDetailsService problemD
         {
             PathNotAllowedException notAllowed => (StatusCodes.Status403Forbidden, "Path not allowed", notAllowed.Field),
             ApiProblemException apiProblem => (apiProblem.Status, apiProblem.Title, null),
+            // Files change while a request works on them (another client, a link swapped): that is a 404 or 409 for
+            // the caller to retry, a full disk a 507, never a 500.
+            // (BadHttpRequestException is an IOException too: a malformed request, answered by ServiceDefaults.)
+            BadHttpRequestException => (0, null, null),
+            FileNotFoundException or DirectoryNotFoundException => (StatusCodes.Status404NotFound, "Not found", null),
+            IOException when ConfinedFile.IsDiskFull(exception) => (StatusCodes.Status507InsufficientStorage, "Insufficient storage", null),
+            IOException => (StatusCodes.Status409Conflict, "File system conflict", null),
+            UnauthorizedAccessException => (StatusCodes.Status403Forbidden, "Permission denied", null),
             _ => (0, null, null),
         };
         if (status == 0)
@@ -38,7 +47,10 @@ public sealed partial class PathExceptionHandler(IProblemDetailsService problemD
 
         Log(httpContext, status, exception);
         httpContext.Response.StatusCode = status;
-        var problem = new ProblemDetails { Status = status, Title = title, Detail = exception.Message };
+        var detail = exception is ApiProblemException or PathNotAllowedException
+            ? exception.Message
+            : $"The file system refused the operation ({exception.Message}); the files may have changed meanwhile. Nothing more was changed; try again.";
+        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail };
         if (field is not null)
         {
             problem.Extensions["field"] = field;

@@ -112,6 +112,15 @@ public sealed class RenderOutputFetcher(IRedisConnection redis, IHttpClientFacto
             }
         }
 
+        // The node would refuse these itself (a 502 here); they are the caller's mistake, so they are named as such.
+        var subfolder = forwarded.GetValueOrDefault("subfolder") ?? "";
+        if (!IsPlainName(forwarded["filename"]!) || (subfolder.Length > 0 && !subfolder.Split('/', '\\').All(IsPlainName))
+            || forwarded.GetValueOrDefault("type") is { } type && type is not ("output" or "input" or "temp"))
+        {
+            throw Unprocessable(
+                $"'{field}' must be a /view URL of a registered backend with a plain filename (no '/', '\\' or '..'), a subfolder of plain names and a type of output, input or temp; got filename '{forwarded["filename"]}', subfolder '{subfolder}'.");
+        }
+
         var baseAddress = new UriBuilder(Uri.UriSchemeHttp, backend.Host, backend.Port, "/view").Uri.ToString();
         return new Uri(Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString(baseAddress, forwarded));
     }
@@ -168,6 +177,9 @@ public sealed class RenderOutputFetcher(IRedisConnection redis, IHttpClientFacto
 
         return backends;
     }
+
+    private static bool IsPlainName(string name) =>
+        name.Length is > 0 and <= 255 && name is not ("." or "..") && name.IndexOfAny(['/', '\\', '\0']) < 0 && !name.Any(char.IsControl);
 
     private static ApiProblemException Unprocessable(string detail) => new(StatusCodes.Status422UnprocessableEntity, "Invalid image URL", detail);
 

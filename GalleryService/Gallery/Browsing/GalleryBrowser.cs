@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using DirectorsConsole.GalleryService.Gallery.Storage;
 using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.GalleryService.Gallery.Browsing;
@@ -143,13 +144,18 @@ public sealed class GalleryBrowser(
         var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
         var file = await paths.FileAsync(project, request.FilePath, "filePath", cancellationToken);
         var document = await store.ReadAsync(project.FullPath, cancellationToken);
-        var entry = ToEntry(project, ProjectScanner.Stat(file.FullPath), document, includeDimensions: true);
+        // Size, times, dimensions and metadata all come from the one handle that was verified.
+        using var stream = ConfinedFile.OpenRead(file, "filePath");
+        var facts = ConfinedFile.StatOf(stream);
+        var found = new FoundFile(Path.GetFileName(file.FullPath), file.FullPath, facts.Length, facts.LastWriteUtc, facts.CreatedUtc);
+        var entry = ToEntry(project, found, document, includeDimensions: true, stream);
         PngMetadataView? metadata = null;
         if (MediaTypes.IsPng(file.FullPath))
         {
             try
             {
-                metadata = ToView(PngMetadataReader.Read(file.FullPath));
+                stream.Position = 0;
+                metadata = ToView(PngMetadataReader.Read(stream));
             }
             catch (InvalidDataException ex)
             {
@@ -204,7 +210,8 @@ public sealed class GalleryBrowser(
         return (project, folder);
     }
 
-    private FileEntry ToEntry(ConfinedPath project, FoundFile file, GalleryDocument document, bool includeDimensions)
+    /// <param name="opened">The file already open and verified, when the caller has it.</param>
+    private FileEntry ToEntry(ConfinedPath project, FoundFile file, GalleryDocument document, bool includeDimensions, FileStream? opened = null)
     {
         var key = GalleryPaths.KeyOf(project, file.FullPath);
         var type = MediaTypes.TypeOf(file.Name);
@@ -213,12 +220,20 @@ public sealed class GalleryBrowser(
         {
             try
             {
-                using var stream = new FileStream(file.FullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 4096);
-                size = ImageDimensions.TryRead(stream);
+                if (opened is not null)
+                {
+                    opened.Position = 0;
+                    size = ImageDimensions.TryRead(opened);
+                }
+                else
+                {
+                    using var stream = ConfinedFile.OpenFoundFile(file.FullPath, project.FullPath);
+                    size = ImageDimensions.TryRead(stream);
+                }
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
             {
-                // Gone or locked since the listing: shown without dimensions.
+                // Gone, locked or leading elsewhere since the listing: shown without dimensions.
             }
         }
 

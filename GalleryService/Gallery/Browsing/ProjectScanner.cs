@@ -139,10 +139,4 @@ public sealed class ProjectScanner(GalleryPaths paths)
             yield return new FoundFolder(folder, folders, files);
         }
     }
-
-    public static FoundFile Stat(string fullPath)
-    {
-        var info = new FileInfo(fullPath);
-        return new FoundFile(info.Name, info.FullName, info.Length, info.LastWriteTimeUtc, info.CreationTimeUtc);
-    }
 }

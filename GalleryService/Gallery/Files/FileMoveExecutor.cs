@@ -1,3 +1,6 @@
+using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
+
 namespace DirectorsConsole.GalleryService.Gallery.Files;
 
 /// <summary>One file to move or rename (full paths, both already confined to the project).</summary>
@@ -9,11 +12,12 @@ public sealed record FileMove(string Source, string Target);
 /// any step (a target that appeared meanwhile, a permission error, a file that became a folder) puts back every
 /// file already moved, in reverse order. Files to be overwritten are first set aside the same way and deleted
 /// only when the caller commits, after it has saved the gallery; if saving fails the caller undoes the moves.
-/// Modification times are kept (moves across file systems copy).
+/// Every step is a rename between folders opened and verified inside the project (<see cref="ConfinedFile"/>), so a
+/// folder swapped for a link meanwhile cannot take a file out; a move to another file system is refused, never copied.
 /// </summary>
 public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
 {
-    public MovedFiles Execute(IReadOnlyList<FileMove> moves, IReadOnlyCollection<string> overwritten)
+    public MovedFiles Execute(string projectRoot, IReadOnlyList<FileMove> moves, IReadOnlyCollection<string> overwritten)
     {
         var token = Guid.NewGuid().ToString("N")[..12];
         var done = new List<(string From, string To)>();
@@ -25,47 +29,48 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
             foreach (var folder in moves.Select(move => Path.GetDirectoryName(move.Target)!).Distinct())
             {
                 current = $"creating {folder}";
-                CreateFolder(folder, createdFolders);
+                ConfinedFile.OpenOrCreateFolder(projectRoot, folder, createdFolders).Dispose();
             }
 
             foreach (var path in overwritten.Where(File.Exists))
             {
                 var aside = Beside(path, token, $"r{asideFiles.Count}");
                 current = $"setting aside {path}";
-                MoveOne(path, aside);
+                MoveOne(projectRoot, path, aside);
                 done.Add((path, aside));
                 asideFiles.Add(aside);
             }
 
             var temporary = new string[moves.Count];
-            var times = new DateTime[moves.Count];
             for (var i = 0; i < moves.Count; i++)
             {
                 temporary[i] = Beside(moves[i].Source, token, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 current = $"moving {moves[i].Source} to a temporary name";
-                times[i] = File.GetLastWriteTimeUtc(moves[i].Source);
-                MoveOne(moves[i].Source, temporary[i]);
+                MoveOne(projectRoot, moves[i].Source, temporary[i]);
                 done.Add((moves[i].Source, temporary[i]));
             }
 
             for (var i = 0; i < moves.Count; i++)
             {
                 current = $"moving {moves[i].Source} to {moves[i].Target}";
-                MoveOne(temporary[i], moves[i].Target);
+                MoveOne(projectRoot, temporary[i], moves[i].Target);
                 done.Add((temporary[i], moves[i].Target));
-                if (File.GetLastWriteTimeUtc(moves[i].Target) != times[i])
-                {
-                    File.SetLastWriteTimeUtc(moves[i].Target, times[i]);
-                }
             }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
         {
-            var notUndone = RollBack(done, createdFolders);
+            var notUndone = RollBack(projectRoot, done, createdFolders);
             logger.LogWarning(ex, "Moving {Count} files failed while {Step}; rolled back {Undone} steps", moves.Count, current, done.Count - notUndone.Count);
             if (notUndone.Count == 0)
             {
-                throw new GalleryException(StatusCodes.Status409Conflict, "Files not moved",
+                // The status says why (a folder swapped for a link leading out: 403, a full disk: 507, else 409).
+                var status = ex switch
+                {
+                    PathNotAllowedException => StatusCodes.Status403Forbidden,
+                    ApiProblemException problem => problem.Status,
+                    _ => StatusCodes.Status409Conflict,
+                };
+                throw new GalleryException(status, "Files not moved",
                     $"Nothing was changed: the operation failed while {current} ({ex.Message}), and every file already moved was put back.");
             }
 
@@ -73,13 +78,14 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
                 $"The operation failed while {current} ({ex.Message}) and could not put everything back: {string.Join("; ", notUndone)}.");
         }
 
-        return new MovedFiles(this, done, createdFolders, asideFiles);
+        return new MovedFiles(this, projectRoot, done, createdFolders, asideFiles);
     }
 
-    /// <summary>One rename on disk; never replaces an existing file. Tests override it to fail on purpose.</summary>
-    protected virtual void MoveOne(string source, string target) => File.Move(source, target, overwrite: false);
+    /// <summary>One rename on disk, inside <paramref name="projectRoot"/>; never replaces an existing file. Tests
+    /// override it to fail on purpose.</summary>
+    protected virtual void MoveOne(string projectRoot, string source, string target) => ConfinedFile.Move(projectRoot, source, target);
 
-    internal List<string> RollBack(List<(string From, string To)> done, List<string> createdFolders)
+    internal List<string> RollBack(string projectRoot, List<(string From, string To)> done, List<string> createdFolders)
     {
         var failures = new List<string>();
         for (var i = done.Count - 1; i >= 0; i--)
@@ -87,9 +93,9 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
             var (from, to) = done[i];
             try
             {
-                File.Move(to, from, overwrite: false);
+                ConfinedFile.Move(projectRoot, to, from);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
             {
                 logger.LogError(ex, "Could not put {To} back to {From}", to, from);
                 failures.Add($"{from} is now {to} ({ex.Message})");
@@ -100,9 +106,9 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
         {
             try
             {
-                Directory.Delete(createdFolders[i]);
+                ConfinedFile.Delete(projectRoot, createdFolders[i], isFolder: true);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
             {
                 logger.LogDebug(ex, "Left the folder {Folder} created for the failed move", createdFolders[i]);
             }
@@ -111,31 +117,16 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
         return failures;
     }
 
-    private static void CreateFolder(string folder, List<string> created)
-    {
-        var missing = new Stack<string>();
-        for (var path = folder; !Directory.Exists(path); path = Path.GetDirectoryName(path)!)
-        {
-            missing.Push(path);
-        }
-
-        while (missing.TryPop(out var path))
-        {
-            Directory.CreateDirectory(path);
-            created.Add(path);
-        }
-    }
-
     private static string Beside(string path, string token, string suffix) =>
         Path.Combine(Path.GetDirectoryName(path)!, $".dc-{token}-{suffix}.tmp");
 
-    internal void TryDelete(string path)
+    internal void TryDelete(string projectRoot, string path)
     {
         try
         {
-            File.Delete(path);
+            ConfinedFile.Delete(projectRoot, path);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
         {
             logger.LogWarning(ex, "Could not delete the replaced file kept at {Path}", path);
         }
@@ -147,13 +138,15 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
 public sealed class MovedFiles
 {
     private readonly FileMoveExecutor _executor;
+    private readonly string _projectRoot;
     private readonly List<(string From, string To)> _done;
     private readonly List<string> _createdFolders;
     private readonly List<string> _asideFiles;
 
-    internal MovedFiles(FileMoveExecutor executor, List<(string From, string To)> done, List<string> createdFolders, List<string> asideFiles)
+    internal MovedFiles(FileMoveExecutor executor, string projectRoot, List<(string From, string To)> done, List<string> createdFolders, List<string> asideFiles)
     {
         _executor = executor;
+        _projectRoot = projectRoot;
         _done = done;
         _createdFolders = createdFolders;
         _asideFiles = asideFiles;
@@ -163,10 +156,10 @@ public sealed class MovedFiles
     {
         foreach (var aside in _asideFiles)
         {
-            _executor.TryDelete(aside);
+            _executor.TryDelete(_projectRoot, aside);
         }
     }
 
     /// <summary>Returns what could not be put back (empty when all went back).</summary>
-    public IReadOnlyList<string> Undo() => _executor.RollBack(_done, _createdFolders);
+    public IReadOnlyList<string> Undo() => _executor.RollBack(_projectRoot, _done, _createdFolders);
 }

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using DirectorsConsole.GalleryService.Gallery.Browsing;
 using DirectorsConsole.GalleryService.Gallery.Storage;
 using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.GalleryService.Gallery.Files;
@@ -18,6 +19,7 @@ public sealed class GalleryFileOperations(
     FileMoveExecutor executor,
     IResponsePathFormatter formatter,
     IOptions<GalleryOptions> options,
+    TimeProvider time,
     ILogger<GalleryFileOperations> logger)
 {
     public async Task<MoveFilesResponse> MoveAsync(MoveFilesRequest request, CancellationToken cancellationToken)
@@ -184,7 +186,8 @@ public sealed class GalleryFileOperations(
         var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
         var files = await paths.FilesAsync(project, request.Files, "files", cancellationToken);
         var template = mode == "sequential" ? (request.Prefix ?? "{folder}_") + "{index}" : request.Template;
-        var names = NewNames(project, files, request.StartNumber ?? 1, padWidth, request.ProjectName, template, regex, request.Replace ?? "");
+        var budget = regex is null ? null : PatternBudget.Start(time, options.Value.PatternBudget, "find", InvalidClientPathException.Body, request.Find!);
+        var names = NewNames(project, files, request.StartNumber ?? 1, padWidth, request.ProjectName, template, regex, budget, request.Replace ?? "");
         return await RenameBatchAsync(project, names, request.DryRun ?? true, cancellationToken);
     }
 
@@ -203,7 +206,7 @@ public sealed class GalleryFileOperations(
         // The scan keeps a link only when it still leads inside the project.
         var (_, found) = await scanner.ListAsync(project, folder.FullPath, name => MediaTypes.IsMedia(name), cancellationToken);
         var files = found.Select(file => new ConfinedPath(file.FullPath, project.Root)).ToList();
-        var names = NewNames(project, files, request.StartNumber ?? 1, 3, request.ProjectName, pattern, null, "");
+        var names = NewNames(project, files, request.StartNumber ?? 1, 3, request.ProjectName, pattern, null, null, "");
         return await RenameBatchAsync(project, names, request.DryRun ?? true, cancellationToken);
     }
 
@@ -237,7 +240,7 @@ public sealed class GalleryFileOperations(
     /// <summary>The new name of each file, in creation-time order (then by name), as the original numbered them.</summary>
     private static List<(ConfinedPath File, string? NewName, string? Invalid)> NewNames(
         ConfinedPath project, IReadOnlyList<ConfinedPath> files, int start, int padWidth, string? projectName,
-        string? template, Regex? regex, string replacement)
+        string? template, Regex? regex, PatternBudget? budget, string replacement)
     {
         var ordered = files
             .Select(file => (File: file, Info: new FileInfo(file.FullPath)))
@@ -252,15 +255,7 @@ public sealed class GalleryFileOperations(
             string name;
             if (regex is not null)
             {
-                try
-                {
-                    name = regex.Replace(stem, replacement) + info.Extension;
-                }
-                catch (RegexMatchTimeoutException)
-                {
-                    throw new GalleryValidationException(new DirectorsConsole.ServiceDefaults.Errors.ValidationErrorList().Invalid(
-                        $"the pattern took longer than {regex.MatchTimeout.TotalMilliseconds:0} ms on '{stem}'; simplify it", null, "body", "find"));
-                }
+                name = budget!.Replace(regex, stem, replacement) + info.Extension;
             }
             else
             {
@@ -358,7 +353,7 @@ public sealed class GalleryFileOperations(
     /// <summary>Moves the files, then saves the gallery; when saving fails the files are moved back.</summary>
     private async Task MoveAndSaveAsync(GalleryTransaction transaction, IReadOnlyList<FileMove> moves, IReadOnlyCollection<string> overwritten, Func<GalleryDocument, bool> apply)
     {
-        var moved = executor.Execute(moves, overwritten);
+        var moved = executor.Execute(transaction.ProjectRoot, moves, overwritten);
         try
         {
             await transaction.UpdateAsync(apply);

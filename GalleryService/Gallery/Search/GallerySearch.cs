@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using DirectorsConsole.GalleryService.Gallery.Browsing;
 using DirectorsConsole.GalleryService.Gallery.Storage;
 using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.GalleryService.Gallery.Search;
@@ -103,7 +104,7 @@ public sealed class GallerySearch(
             new ParallelOptions { MaxDegreeOfParallelism = options.Value.HashParallelism, CancellationToken = cancellationToken },
             async (i, token) =>
             {
-                hashes[i] = await HashAsync(candidates[i].FullPath, token);
+                hashes[i] = await HashAsync(candidates[i].FullPath, project.FullPath, token);
                 Interlocked.Increment(ref _filesHashed);
             });
 
@@ -123,15 +124,15 @@ public sealed class GallerySearch(
         return new DuplicatesResponse(groups, groups.Sum(group => group.Files.Count - 1), groups.Sum(group => group.Size * (group.Files.Count - 1)), candidates.Count);
     }
 
-    private static async Task<string?> HashAsync(string path, CancellationToken cancellationToken)
+    private static async Task<string?> HashAsync(string path, string projectRoot, CancellationToken cancellationToken)
     {
         try
         {
             // Unbuffered: the hash reads in large pooled chunks itself, and a buffer per file would cost more than the read.
-            await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            await using var stream = ConfinedFile.OpenFoundFile(path, projectRoot, bufferSize: 0, FileOptions.Asynchronous | FileOptions.SequentialScan);
             return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken));
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
         {
             // Removed or locked since the scan: it cannot be compared, so it is not reported.
             return null;

@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using DirectorsConsole.GalleryService.Gallery.Browsing;
 using DirectorsConsole.GalleryService.Gallery.Storage;
 using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.GalleryService.Gallery.Search;
@@ -56,7 +57,7 @@ public sealed class PngSearchIndex(IOptions<GalleryOptions> options, ILogger<Png
             (i, _) =>
             {
                 var file = files[i];
-                var fields = ReadFields(file.FullPath);
+                var fields = ReadFields(file.FullPath, project.FullPath);
                 Interlocked.Increment(ref _metadataReads);
                 result[i] = fields;
                 var chars = fields.Sum(field => (long)field.Key.Length + field.Value.Length);
@@ -96,14 +97,15 @@ public sealed class PngSearchIndex(IOptions<GalleryOptions> options, ILogger<Png
 
     /// <summary>Chunk keyword → text, plus <c>negative_prompt</c> when it can be told apart (A1111's
     /// "Negative prompt:" line, or the text of the ComfyUI node wired to a sampler's negative input).</summary>
-    private IReadOnlyDictionary<string, string> ReadFields(string path)
+    private IReadOnlyDictionary<string, string> ReadFields(string path, string projectRoot)
     {
         Dictionary<string, string> fields;
         try
         {
-            fields = new Dictionary<string, string>(PngMetadataReader.Read(path), StringComparer.Ordinal);
+            using var stream = ConfinedFile.OpenFoundFile(path, projectRoot, 16 * 1024);
+            fields = new Dictionary<string, string>(PngMetadataReader.Read(stream), StringComparer.Ordinal);
         }
-        catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
         {
             logger.LogDebug(ex, "No metadata from {Path}", path);
             return new Dictionary<string, string>();
@@ -165,7 +167,13 @@ public sealed class PngSearchIndex(IOptions<GalleryOptions> options, ILogger<Png
 
         try
         {
-            using var stream = File.OpenRead(path);
+            using var folder = GalleryStore.OpenGalleryFolder(projectRoot, create: false);
+            if (folder is null)
+            {
+                return new(StringComparer.Ordinal);
+            }
+
+            using var stream = folder.OpenRead(FileName);
             var stored = JsonSerializer.Deserialize<StoredIndex>(stream, Json);
             if (stored is not { Version: StoredIndex.CurrentVersion })
             {
@@ -176,7 +184,7 @@ public sealed class PngSearchIndex(IOptions<GalleryOptions> options, ILogger<Png
             Interlocked.Add(ref _heldChars, entries.Values.Sum(entry => entry.Fields.Sum(field => (long)field.Key.Length + field.Value.Length)));
             return entries;
         }
-        catch (Exception ex) when (ex is JsonException or IOException)
+        catch (Exception ex) when (ex is JsonException or IOException or ApiProblemException or PathNotAllowedException)
         {
             // Only a cache: rebuilt by reading the files again.
             logger.LogWarning(ex, "Ignored the unreadable search index {Path}", path);
@@ -196,16 +204,14 @@ public sealed class PngSearchIndex(IOptions<GalleryOptions> options, ILogger<Png
         await entries.SaveLock.WaitAsync(cancellationToken);
         try
         {
-            var path = Path.Combine(folder, FileName);
-            var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-            await using (var stream = File.Create(temporary))
+            using var galleryFolder = GalleryStore.OpenGalleryFolder(projectRoot, create: false);
+            if (galleryFolder is not null)
             {
-                await JsonSerializer.SerializeAsync(stream, new StoredIndex(StoredIndex.CurrentVersion, new Dictionary<string, Entry>(entries.Items)), Json, cancellationToken);
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(new StoredIndex(StoredIndex.CurrentVersion, new Dictionary<string, Entry>(entries.Items)), Json);
+                await AtomicFile.ReplaceAsync(galleryFolder, FileName, bytes, stillCurrent: null, cancellationToken);
             }
-
-            File.Move(temporary, path, overwrite: true);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or ApiProblemException or PathNotAllowedException)
         {
             logger.LogWarning(ex, "Could not save the search index of {Project}", projectRoot);
         }

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.GalleryService.Gallery.Storage;
@@ -32,6 +34,22 @@ public sealed class GalleryStore(ProjectLock locks, IOptions<GalleryOptions> opt
     public static string GalleryFolderOf(string projectRoot) => Path.Combine(projectRoot, MediaTypes.GalleryFolder);
 
     public static string PathOf(string projectRoot) => Path.Combine(GalleryFolderOf(projectRoot), FileName);
+
+    /// <summary>The project's <c>.gallery</c> folder, opened and verified (<see cref="ConfinedFolder"/>): what is read
+    /// and written in it stays in this project even when folders are swapped for links meanwhile. Null when it does not
+    /// exist and <paramref name="create"/> is false.</summary>
+    public static ConfinedFolder? OpenGalleryFolder(string projectRoot, bool create)
+    {
+        using var project = ConfinedFolder.Open(projectRoot, projectRoot, "projectPath");
+        try
+        {
+            return project.Subfolder(MediaTypes.GalleryFolder, create, out _);
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound && !create)
+        {
+            return null;
+        }
+    }
 
     /// <summary>The gallery as it is now, for reading only: the returned document must not be changed. A file whose
     /// size and modification time are what they were is not read again.</summary>
@@ -82,18 +100,26 @@ public sealed class GalleryStore(ProjectLock locks, IOptions<GalleryOptions> opt
 
             document.Revision++;
             var bytes = JsonSerializer.SerializeToUtf8Bytes(document, Json);
-            Directory.CreateDirectory(GalleryFolderOf(projectRoot));
-            var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.WriteThrough))
+            bool replaced;
+            using (var folder = OpenGalleryFolder(projectRoot, create: true)!)
             {
-                await stream.WriteAsync(bytes, cancellationToken);
-                stream.Flush(flushToDisk: true);
+                try
+                {
+                    // The safety net for writers this lock does not reach: the file must still be the one we read.
+                    replaced = await AtomicFile.ReplaceAsync(folder, FileName, bytes, () => HashOfFile(folder) == read.Hash, cancellationToken);
+                }
+                catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status507InsufficientStorage)
+                {
+                    throw new GalleryException(ex.Status, ex.Title, $"{ex.Message} ({FileName} of {projectRoot}: no rating, tag or view was changed.)");
+                }
+                catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status409Conflict)
+                {
+                    throw FolderInTheWay(path, ex);
+                }
             }
 
-            // The safety net for writers this lock does not reach: the file must still be the one we read.
-            if (HashOfFile(path) != read.Hash)
+            if (!replaced)
             {
-                File.Delete(temporary);
                 if (attempt >= attempts)
                 {
                     throw new GalleryBusyException($"{path} was changed by another writer during each of {attempts} attempts to save this change; nothing was saved.");
@@ -105,7 +131,6 @@ public sealed class GalleryStore(ProjectLock locks, IOptions<GalleryOptions> opt
                 continue;
             }
 
-            File.Move(temporary, path, overwrite: true);
             var info = new FileInfo(path);
             _cache[projectRoot] = new Snapshot(Convert.ToHexString(SHA256.HashData(bytes)), info.Length, info.LastWriteTimeUtc, document, bytes);
             return result;
@@ -133,14 +158,24 @@ public sealed class GalleryStore(ProjectLock locks, IOptions<GalleryOptions> opt
         DateTime lastWrite;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            lastWrite = File.GetLastWriteTimeUtc(path);
+            using var folder = OpenGalleryFolder(projectRoot, create: false);
+            if (folder is null)
+            {
+                return new Snapshot(EmptyHash, -1, default, new GalleryDocument(), null);
+            }
+
+            using var stream = folder.OpenRead(FileName);
+            lastWrite = ConfinedFile.StatOf(stream).LastWriteUtc;
             bytes = new byte[stream.Length];
             stream.ReadExactly(bytes);
         }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
         {
             return new Snapshot(EmptyHash, -1, default, new GalleryDocument(), null);
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status409Conflict)
+        {
+            throw FolderInTheWay(path, ex);
         }
 
         var hash = Convert.ToHexString(SHA256.HashData(bytes));
@@ -204,16 +239,29 @@ public sealed class GalleryStore(ProjectLock locks, IOptions<GalleryOptions> opt
 
     private static string HashOfFile(string path)
     {
+        var projectRoot = Path.GetDirectoryName(Path.GetDirectoryName(path)!)!;
+        using var folder = OpenGalleryFolder(projectRoot, create: false);
+        return folder is null ? EmptyHash : HashOfFile(folder, Path.GetFileName(path));
+    }
+
+    private static string HashOfFile(ConfinedFolder galleryFolder, string name = FileName)
+    {
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var stream = galleryFolder.OpenRead(name);
             return Convert.ToHexString(SHA256.HashData(stream));
         }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
         {
             return EmptyHash;
         }
     }
+
+    /// <summary>gallery.json (or .gallery) is a folder, or was swapped meanwhile: a 409 that says what to fix.</summary>
+    private static GalleryException FolderInTheWay(string path, ApiProblemException ex) =>
+        Directory.Exists(path)
+            ? GalleryException.Conflict($"{path} is a folder, not the gallery file; move it out of the way (ratings, tags and views are kept in that file). Nothing was changed.")
+            : GalleryException.Conflict($"{path} could not be read or written: {ex.Message}");
 
     /// <summary>gallery.json as read: its hash and stat, the parsed document (never changed, shared by readers) and
     /// its bytes, from which a writer gets its own copy to change.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using DirectorsConsole.GalleryService.Gallery.Files;
 using DirectorsConsole.GalleryService.Gallery.Storage;
 using DirectorsConsole.GalleryService.Paths;
+using DirectorsConsole.GalleryService.Project;
 
 namespace DirectorsConsole.GalleryService.Gallery.Trash;
 
@@ -39,6 +40,20 @@ public sealed class GalleryTrash(
 
     public static string TrashOf(string projectRoot) => Path.Combine(GalleryStore.GalleryFolderOf(projectRoot), TrashFolder);
 
+    /// <summary>The project's trash folder, opened and verified; null when absent and not <paramref name="create"/>.</summary>
+    private static ConfinedFolder? OpenTrash(string projectRoot, bool create)
+    {
+        using var gallery = GalleryStore.OpenGalleryFolder(projectRoot, create);
+        try
+        {
+            return gallery?.Subfolder(TrashFolder, create, out _);
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound && !create)
+        {
+            return null;
+        }
+    }
+
     public async Task<TrashResponse> TrashAsync(TrashRequest request, CancellationToken cancellationToken)
     {
         new RequestValidation(request)
@@ -69,20 +84,19 @@ public sealed class GalleryTrash(
                 }
             }
 
-            Directory.CreateDirectory(trash);
             foreach (var info in infos)
             {
-                await WriteInfoAsync(trash, info, cancellationToken);
+                await WriteInfoAsync(project.FullPath, info, cancellationToken);
             }
 
             MovedFiles moved;
             try
             {
-                moved = executor.Execute(moves, []);
+                moved = executor.Execute(project.FullPath, moves, []);
             }
             catch
             {
-                DeleteInfos(trash, infos);
+                DeleteInfos(project.FullPath, infos);
                 throw;
             }
 
@@ -94,7 +108,7 @@ public sealed class GalleryTrash(
             catch
             {
                 moved.Undo();
-                DeleteInfos(trash, infos);
+                DeleteInfos(project.FullPath, infos);
                 throw;
             }
 
@@ -102,7 +116,7 @@ public sealed class GalleryTrash(
             foreach (var info in infos.Where(info => !SameRecord(info.Record, records[info.Id])))
             {
                 // Rated or tagged by another writer between our read and the save: keep what it was at the end.
-                await WriteInfoAsync(trash, info with { Record = records[info.Id] }, cancellationToken);
+                await WriteInfoAsync(project.FullPath, info with { Record = records[info.Id] }, cancellationToken);
             }
 
             return new TrashResponse(infos.Select(info => new TrashedFile(info.Id, info.Name,
@@ -116,7 +130,7 @@ public sealed class GalleryTrash(
         var project = await paths.ProjectAsync(projectPath, "projectPath", cancellationToken);
         var document = await store.ReadAsync(project.FullPath, cancellationToken);
         var trash = TrashOf(project.FullPath);
-        var items = ReadInfos(trash)
+        var items = ReadInfos(project.FullPath)
             .Where(info => File.Exists(Path.Combine(trash, info.Id, info.Name)))
             .OrderByDescending(info => info.TrashedAt)
             .Select(info => new TrashItem(info.Id, info.Name, formatter.Format(Path.Combine(trash, info.Id, info.Name)),
@@ -146,7 +160,7 @@ public sealed class GalleryTrash(
             var infos = new List<TrashInfo>();
             foreach (var id in request.TrashIds!.Select(id => Guid.Parse(id!).ToString()).Distinct())
             {
-                var info = ReadInfo(Path.Combine(trash, id + ".json"));
+                var info = ReadInfos(project.FullPath, id + ".json").FirstOrDefault();
                 if (info is null || !File.Exists(Path.Combine(trash, id, info.Name)))
                 {
                     throw GalleryException.NotFound($"No item {id} in the trash of {project.FullPath}.");
@@ -174,7 +188,7 @@ public sealed class GalleryTrash(
                 restored.Add((info, target));
             }
 
-            var moved = executor.Execute(moves, []);
+            var moved = executor.Execute(project.FullPath, moves, []);
             try
             {
                 await transaction.UpdateAsync(document =>
@@ -194,7 +208,7 @@ public sealed class GalleryTrash(
             }
 
             moved.Commit();
-            DeleteInfos(trash, infos);
+            DeleteInfos(project.FullPath, infos);
             return new RestoreResponse(restored.Select(r => new RestoredFile(r.Info.Id, formatter.Format(r.Target), GalleryPaths.KeyOf(project, r.Target))).ToList());
         }, cancellationToken);
     }
@@ -212,7 +226,7 @@ public sealed class GalleryTrash(
         var trash = TrashOf(project.FullPath);
         return await store.WithLockAsync(project.FullPath, transaction =>
         {
-            var all = ReadInfos(trash).ToList();
+            var all = ReadInfos(project.FullPath).ToList();
             var wanted = request.TrashIds is { Count: > 0 } ids ? ids.Select(id => Guid.Parse(id!).ToString()).ToHashSet() : null;
             if (wanted is not null && wanted.FirstOrDefault(id => all.All(info => info.Id != id)) is { } unknown)
             {
@@ -221,16 +235,28 @@ public sealed class GalleryTrash(
 
             var deleted = 0;
             long freed = 0;
+            using var trashFolder = OpenTrash(project.FullPath, create: false);
             foreach (var info in all.Where(info => wanted is null || wanted.Contains(info.Id)))
             {
-                var folder = Path.Combine(trash, info.Id);
-                freed += Directory.Exists(folder) ? new DirectoryInfo(folder).EnumerateFiles().Sum(file => file.Length) : 0;
-                if (Directory.Exists(folder))
+                // Each item's folder is opened without following a link, and its files are measured and deleted
+                // through that handle: a folder swapped for a link cannot make this delete or report other files.
+                if (trashFolder is not null && Directory.Exists(Path.Combine(trash, info.Id)))
                 {
-                    Directory.Delete(folder, recursive: true);
+                    using var item = trashFolder.Subfolder(info.Id, create: false, out _);
+                    foreach (var name in Directory.EnumerateFiles(item.FullPath).Select(Path.GetFileName).OfType<string>())
+                    {
+                        using (var file = item.OpenRead(name))
+                        {
+                            freed += ConfinedFile.StatOf(file).Length;
+                        }
+
+                        item.Delete(name);
+                    }
+
+                    trashFolder.Delete(info.Id, isFolder: true);
                 }
 
-                File.Delete(Path.Combine(trash, info.Id + ".json"));
+                trashFolder?.TryDelete(info.Id + ".json");
                 deleted++;
             }
 
@@ -239,69 +265,70 @@ public sealed class GalleryTrash(
         }, cancellationToken);
     }
 
-    private IEnumerable<TrashInfo> ReadInfos(string trash)
+    /// <summary>The trash's info files (all, or the one named), read through the verified trash folder.</summary>
+    private List<TrashInfo> ReadInfos(string projectRoot, string? only = null)
     {
-        if (!Directory.Exists(trash))
+        using var trash = OpenTrash(projectRoot, create: false);
+        var infos = new List<TrashInfo>();
+        if (trash is null)
         {
-            yield break;
+            return infos;
         }
 
-        foreach (var file in Directory.EnumerateFiles(trash, "*.json"))
+        var names = only is not null ? [only] : Directory.EnumerateFiles(trash.FullPath, "*.json").Select(Path.GetFileName).OfType<string>();
+        foreach (var name in names)
         {
-            if (ReadInfo(file) is { } info)
+            if (ReadInfo(trash, name) is { } info)
             {
-                yield return info;
+                infos.Add(info);
             }
         }
+
+        return infos;
     }
 
-    private TrashInfo? ReadInfo(string file)
+    private TrashInfo? ReadInfo(ConfinedFolder trash, string name)
     {
         try
         {
-            var info = JsonSerializer.Deserialize<TrashInfo>(File.ReadAllBytes(file), Json);
+            using var stream = trash.OpenRead(name);
+            var info = JsonSerializer.Deserialize<TrashInfo>(stream, Json);
             // The id names folders: accept only what this service writes.
-            return info is not null && Guid.TryParse(info.Id, out _) && Path.GetFileNameWithoutExtension(file) == info.Id
+            return info is not null && Guid.TryParse(info.Id, out _) && Path.GetFileNameWithoutExtension(name) == info.Id
                 && Path.GetFileName(info.Name) == info.Name && (info.Sidecar is null || Path.GetFileName(info.Sidecar) == info.Sidecar)
                 ? info
                 : null;
         }
-        catch (Exception ex) when (ex is JsonException or IOException)
+        catch (Exception ex) when (ex is JsonException or IOException or ApiProblemException or PathNotAllowedException)
         {
             if (ex is JsonException)
             {
-                logger.LogWarning(ex, "Ignored the unreadable trash info {File}", file);
+                logger.LogWarning(ex, "Ignored the unreadable trash info {File}", trash.PathOf(name));
             }
 
             return null;
         }
     }
 
-    private static async Task WriteInfoAsync(string trash, TrashInfo info, CancellationToken cancellationToken)
+    private static async Task WriteInfoAsync(string projectRoot, TrashInfo info, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(trash, info.Id + ".json");
-        var temporary = Path.Combine(trash, $".{info.Id}.{Guid.NewGuid():N}.tmp");
-        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(info, Json), cancellationToken);
-        File.Move(temporary, path, overwrite: true);
+        using var trash = OpenTrash(projectRoot, create: true)!;
+        await AtomicFile.ReplaceAsync(trash, info.Id + ".json", JsonSerializer.SerializeToUtf8Bytes(info, Json), stillCurrent: null, cancellationToken);
     }
 
-    private void DeleteInfos(string trash, IEnumerable<TrashInfo> infos)
+    private void DeleteInfos(string projectRoot, IEnumerable<TrashInfo> infos)
     {
+        using var trash = OpenTrash(projectRoot, create: false);
         foreach (var info in infos)
         {
-            try
+            if (trash is null || !trash.TryDelete(info.Id + ".json"))
             {
-                File.Delete(Path.Combine(trash, info.Id + ".json"));
-                var folder = Path.Combine(trash, info.Id);
-                if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any())
-                {
-                    Directory.Delete(folder);
-                }
+                logger.LogWarning("Could not remove the trash info of {Id}", info.Id);
+                continue;
             }
-            catch (IOException ex)
-            {
-                logger.LogWarning(ex, "Could not remove the trash info of {Id}", info.Id);
-            }
+
+            // Its folder goes too once empty (a folder still holding a file is kept).
+            trash.TryDelete(info.Id, isFolder: true);
         }
     }
 

@@ -288,7 +288,7 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
     {
         private int _moves;
 
-        protected override void MoveOne(string source, string target)
+        protected override void MoveOne(string projectRoot, string source, string target)
         {
             if (++_moves == failAtMove + 4)
             {
@@ -296,7 +296,7 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
                 Directory.CreateDirectory(target);
             }
 
-            base.MoveOne(source, target);
+            base.MoveOne(projectRoot, source, target);
         }
     }
 }

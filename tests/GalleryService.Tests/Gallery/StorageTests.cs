@@ -149,4 +149,25 @@ public sealed class StorageTests(GalleryFixture gallery) : IClassFixture<Gallery
             Assert.Equal([int.Parse(i % 2 == 0 ? tagA : tagB)], files[names[i]]!["tag_ids"]!.AsArray().Select(t => (int)t!));
         }
     }
+
+    [Fact]
+    public async Task AGalleryFileThatIsAFolderIsAConflictNamingIt()
+    {
+        // Arrange
+        var project = gallery.NewProject();
+        Directory.CreateDirectory(project.GalleryFile);
+
+        // Act
+        var rated = await Client.RateAsync(project, "Panel_01/shot_a.png", 3);
+        var tagged = await Client.GalleryPostAsync("tags", new { projectPath = project.Folder, name = "Hero" });
+
+        // Assert
+        foreach (var answer in new[] { rated, tagged })
+        {
+            Assert.Equal(HttpStatusCode.Conflict, answer.Status);
+            Assert.Contains("is a folder", answer.Detail, StringComparison.Ordinal);
+        }
+
+        Assert.True(Directory.Exists(project.GalleryFile));
+    }
 }

@@ -114,4 +114,25 @@ public sealed class SaveImageFromBackendTests(BackendEnvironment environment) : 
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         Assert.False(File.Exists(Path.Combine(environment.ProjectFolder, "other-port.png")));
     }
+
+    [Theory]
+    [InlineData("filename=../../etc/passwd&type=output")]
+    [InlineData("filename=ComfyUI_00001_.png&subfolder=../../etc&type=output")]
+    [InlineData("filename=ComfyUI_00001_.png&subfolder=%2Fetc&type=output")]
+    [InlineData("filename=ComfyUI_00001_.png&type=..%2F..%2Fetc")]
+    public async Task AViewUrlWhoseFileIsNotAPlainNameIs422AndNeverReachesTheBackend(string query)
+    {
+        // Act
+        using var response = await environment.Client.PostAsJsonAsync("/api/save-image",
+            new { imageUrl = $"/api/backends/node-1/view?{query}", folderPath = environment.ProjectFolder, filename = "traversal.png" }, Ct);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Contains("plain filename", (string?)(await ProjectEnvironment.ReadJsonAsync(response))["detail"], StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(environment.ProjectFolder, "traversal.png")));
+        lock (environment.Requests)
+        {
+            Assert.DoesNotContain(environment.Requests, q => q.Contains("etc", StringComparison.Ordinal));
+        }
+    }
 }
