@@ -278,6 +278,27 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         return QueueScore(priority, sequence);
     }
 
+    /// <summary><paramref name="count"/> consecutive places in the queue, taken with one command.</summary>
+    public async Task<IReadOnlyList<double>> NextQueueScoresAsync(int priority, int count, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var last = (await redis.ExecuteAsync(["INCRBY", JobKeys.QueueSequence, count], cancellationToken)).AsInt64();
+        return Enumerable.Range(0, count).Select(i => QueueScore(priority, last - count + 1 + i)).ToList();
+    }
+
+    /// <summary>The backend ids that have (or had) a queue of their own.</summary>
+    public async Task<IReadOnlyList<string>> QueuedBackendsAsync(CancellationToken cancellationToken)
+    {
+        var reply = await redis.ExecuteAsync(["SMEMBERS", JobKeys.QueuedBackends], cancellationToken);
+        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+    }
+
+    public async Task<IReadOnlyList<string>> CancellingGroupsAsync(CancellationToken cancellationToken)
+    {
+        var reply = await redis.ExecuteAsync(["SMEMBERS", JobKeys.CancellingGroups], cancellationToken);
+        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+    }
+
     public static double QueueScore(int priority, long sequence) =>
         Math.Clamp(priority, -4095, 4095) * (double)(1L << 40) + sequence;
 
