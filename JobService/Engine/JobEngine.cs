@@ -18,7 +18,7 @@ public sealed class JobEngine(
     TimeProvider timeProvider,
     ILogger<JobEngine> logger) : IJobEngine
 {
-    /// <summary>Children cancelled at once by a group cancel: their changes are pipelined over the one connection.</summary>
+    /// <summary>Children of a group that one script cancels (and prompts asked to stop at once).</summary>
     private const int CancelBatchSize = 64;
 
     public async Task<JobRecord> SubmitJobAsync(JobSubmission submission, CancellationToken cancellationToken)
@@ -129,8 +129,8 @@ public sealed class JobEngine(
     public Task<JobRecord?> CancelJobAsync(string jobId, CancellationToken cancellationToken) =>
         CancelJobAsync(jobId, defersGroupOutcome: false, cancellationToken);
 
-    /// <summary>Cancels every child that has not ended, in pipelined batches: queued children leave their queue in
-    /// the same change that ends them, and only children that were dispatched get a targeted cancel on their node.
+    /// <summary>Cancels every child that has not ended in batches of one script each: children that were dispatched
+    /// get a targeted cancel on their node first, then each batch's children end (and leave their queue) together.
     /// The children's changes leave the group alone, and the group is settled once at the end (one
     /// <c>group_complete</c>); a cancel left half-done by a replica that died is finished by the scheduler's replica
     /// (<see cref="JobMaintenance.FinishCancelledGroupsAsync"/>).</summary>
@@ -143,21 +143,39 @@ public sealed class JobEngine(
         }
 
         var cancelling = group.Record.Status == JobGroupStatuses.Cancelled;
-        var outcomes = new List<(string Before, string After)>(group.Record.ChildJobIds.Count);
-        foreach (var batch in (await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken)).Chunk(CancelBatchSize))
-        {
-            outcomes.AddRange(await Task.WhenAll(batch.Select(async child =>
-            {
-                var before = child.Record.Status;
-                var after = JobStatuses.IsFinal(before) || !cancelling
-                    ? before
-                    : (await CancelJobAsync(child.Record.JobId, defersGroupOutcome: true, cancellationToken))?.Status ?? before;
-                return (before, after);
-            })));
-        }
-
+        var children = await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken);
+        var outcomes = children.Select(c => (Before: c.Record.Status, After: c.Record.Status)).ToArray();
         if (cancelling)
         {
+            // Prompts asked to stop before their jobs are marked cancelled: a child dispatched after this read has a
+            // prompt id not asked for, and is cancelled on its own below.
+            var requested = children.Where(c => !JobStatuses.IsFinal(c.Record.Status) && c.Record.PromptId is not null).ToList();
+            foreach (var batch in requested.Chunk(CancelBatchSize))
+            {
+                await Task.WhenAll(batch.Select(c => cancellation.RequestAsync(c.Record.PromptId!, c.Record.BackendId, cancellationToken)));
+            }
+
+            var asked = requested.Select(c => c.Record.PromptId!).ToHashSet(StringComparer.Ordinal);
+            var now = timeProvider.GetUtcNow();
+            var open = children.Select((child, index) => (child, index)).Where(c => !JobStatuses.IsFinal(c.child.Record.Status)).ToList();
+            foreach (var batch in open.Chunk(CancelBatchSize))
+            {
+                var results = await machine.ChangeManyAsync(batch.Select(c => c.child).ToList(), j =>
+                    JobStatuses.IsFinal(j.Record.Status) || (j.Record.PromptId is { } current && !asked.Contains(current))
+                        ? null
+                        : JobRules.Cancel(j, now) with { DefersGroupOutcome = true }, cancellationToken);
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    var after = results[i].Job?.Record.Status;
+                    if (after is null || !JobStatuses.IsFinal(after))
+                    {
+                        after = (await CancelJobAsync(batch[i].child.Record.JobId, defersGroupOutcome: true, cancellationToken))?.Status;
+                    }
+
+                    outcomes[batch[i].index].After = after ?? outcomes[batch[i].index].Before;
+                }
+            }
+
             await machine.SettleGroupAsync(groupId, cancellationToken);
         }
 

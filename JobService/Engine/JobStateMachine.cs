@@ -70,6 +70,58 @@ public sealed class JobStateMachine(
         throw new InvalidOperationException($"Job {jobId} kept changing; {options.Value.CommitAttempts} attempts to change it conflicted.");
     }
 
+    /// <summary>Decides and applies a change of each of <paramref name="jobs"/> (as just read) with one script; a job that
+    /// changed since it was read is read and decided again on its own (<see cref="ChangeAsync(string, Func{StoredJob, JobChange?}, CancellationToken)"/>).
+    /// Results in the order of <paramref name="jobs"/>.</summary>
+    public async Task<IReadOnlyList<ChangeResult>> ChangeManyAsync(IReadOnlyList<StoredJob> jobs, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken)
+    {
+        var results = new ChangeResult[jobs.Count];
+        var pending = new List<(int Index, StoredJob Job, JobChange Change, JobCommit Commit)>();
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            if (decide(jobs[i]) is { } change)
+            {
+                pending.Add((i, jobs[i], change, await BuildAsync(jobs[i], change, cancellationToken)));
+            }
+            else
+            {
+                results[i] = new ChangeResult(ChangeOutcome.Unchanged, jobs[i]);
+            }
+        }
+
+        if (pending.Count == 0)
+        {
+            return results;
+        }
+
+        var committed = await store.CommitManyAsync(pending.Select(p => p.Commit).ToList(), cancellationToken);
+        var wake = false;
+        for (var p = 0; p < pending.Count; p++)
+        {
+            var (index, job, change, _) = pending[p];
+            switch (committed[p].Status)
+            {
+                case CommitStatus.Committed:
+                    wake |= FreesOrQueues(job, change);
+                    results[index] = new ChangeResult(ChangeOutcome.Applied, new StoredJob(change.Record, change.State, job.Version + 1));
+                    break;
+                case CommitStatus.SlotFull:
+                    results[index] = new ChangeResult(ChangeOutcome.SlotFull, job);
+                    break;
+                default:
+                    results[index] = await ChangeAsync(job.Record.JobId, decide, cancellationToken);
+                    break;
+            }
+        }
+
+        if (wake)
+        {
+            await WakeSchedulerAsync(cancellationToken);
+        }
+
+        return results;
+    }
+
     /// <summary>Marks a running group <c>cancelled</c> (it stays so) and records it as being cancelled until its
     /// <c>group_complete</c>; null when there is no such group, the group as it is when it had ended.</summary>
     public async Task<StoredGroup?> MarkGroupCancelledAsync(string groupId, CancellationToken cancellationToken)
