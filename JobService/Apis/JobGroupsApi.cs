@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.JobService.Seeds;
 using DirectorsConsole.ServiceDefaults.Backends;
@@ -41,12 +42,12 @@ public static class JobGroupsApi
 
     public static async Task<Results<Created<JobGroupResponse>, BadRequest<ProblemDetails>, NotFound<ProblemDetails>, Conflict<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> SubmitJobGroupAsync(
         JobGroupRequest request, IJobEngine engine, PromptPreparation prompts, BackendDirectory backends, IOptions<JsonOptions> json,
-        CancellationToken cancellationToken)
+        IOptions<JobEngineOptions> engineOptions, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrorList();
         var body = JobRequestChecks.Body(request, json.Value.SerializerOptions);
         JobRequestChecks.Workflow(request.WorkflowId, request.WorkflowJson, "workflow_json", body, errors);
-        var backendIds = BackendIds(request.BackendIds, body, errors);
+        var backendIds = BackendIds(request.BackendIds, engineOptions.Value.MaxGroupChildren, body, errors);
         var strategy = request.SeedStrategy ?? SeedStrategies.Random;
         if (!SeedStrategies.IsKnown(strategy))
         {
@@ -138,8 +139,9 @@ public static class JobGroupsApi
 
     private static NotFound<ProblemDetails> GroupNotFound(string id) => JobRequestChecks.NotFound(GroupNotFoundDetail(id));
 
-    /// <summary>At least one id (Pydantic's <c>min_length=1</c>); duplicates give two children on one node.</summary>
-    private static IReadOnlyList<string> BackendIds(IReadOnlyList<string>? backendIds, JsonNode? body, ValidationErrorList errors)
+    /// <summary>At least one id (Pydantic's <c>min_length=1</c>) and at most <paramref name="maxChildren"/>
+    /// (<see cref="JobEngineOptions.MaxGroupChildren"/>); duplicates give two children on one node, each with its own seed.</summary>
+    private static IReadOnlyList<string> BackendIds(IReadOnlyList<string>? backendIds, int maxChildren, JsonNode? body, ValidationErrorList errors)
     {
         switch (backendIds)
         {
@@ -149,8 +151,8 @@ public static class JobGroupsApi
             case { Count: 0 }:
                 errors.Add("too_short", "List should have at least 1 item after validation, not 0", new JsonArray(), "body", "backend_ids");
                 return [];
-            case { Count: > SeedStrategies.MaxCount }:
-                errors.Add("too_long", $"List should have at most {SeedStrategies.MaxCount} items after validation, not {backendIds.Count}", null, "body", "backend_ids");
+            case var ids when ids.Count > maxChildren:
+                errors.Add("too_long", $"List should have at most {maxChildren} items after validation, not {ids.Count}", null, "body", "backend_ids");
                 return [];
             default:
                 return JobRequestChecks.Names(backendIds, "backend_ids", errors);

@@ -60,9 +60,9 @@ public static class WorkflowsApi
         string id, [FromBody] JsonNode? body, WorkflowLibrary library, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrorList();
-        if (!WorkflowLibrary.IsValidId(id))
+        if (WorkflowLibrary.IdProblem(id) is { } idProblem)
         {
-            errors.Invalid(WorkflowLibrary.IdRule, JsonValue.Create(id), "path", "id");
+            errors.Invalid(idProblem, JsonValue.Create(id), "path", "id");
         }
 
         if (body is not JsonObject root)

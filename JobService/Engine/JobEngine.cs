@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Messages;
+using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;
 
@@ -13,9 +14,13 @@ public sealed class JobEngine(
     JobStore store,
     JobStateMachine machine,
     RenderCancellation cancellation,
+    IOptions<JobEngineOptions> options,
     TimeProvider timeProvider,
     ILogger<JobEngine> logger) : IJobEngine
 {
+    /// <summary>Children of a group that one script cancels (and prompts asked to stop at once).</summary>
+    private const int CancelBatchSize = 64;
+
     public async Task<JobRecord> SubmitJobAsync(JobSubmission submission, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(submission);
@@ -47,6 +52,7 @@ public sealed class JobEngine(
     {
         ArgumentNullException.ThrowIfNull(submission);
         ArgumentOutOfRangeException.ThrowIfZero(submission.BackendIds.Count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(submission.BackendIds.Count, options.Value.MaxGroupChildren);
         ArgumentOutOfRangeException.ThrowIfLessThan(submission.TimeoutSeconds, 1);
         if (submission.Seeds.Count != submission.BackendIds.Count)
         {
@@ -57,6 +63,7 @@ public sealed class JobEngine(
         var groupId = NewId("jg_");
         var preferred = submission.BackendIds.Distinct(StringComparer.Ordinal).ToList();
         var children = new List<(JobRecord Record, JobEngineState State)>(submission.BackendIds.Count);
+        var scores = await store.NextQueueScoresAsync(0, submission.BackendIds.Count, cancellationToken);
         for (var i = 0; i < submission.BackendIds.Count; i++)
         {
             var backendId = submission.BackendIds[i];
@@ -77,7 +84,7 @@ public sealed class JobEngine(
                 SeedNodes = submission.SeedNodes,
                 QueuedAt = now,
             };
-            children.Add((record, new JobEngineState { Target = backendId, QueueScore = await store.NextQueueScoreAsync(0, cancellationToken) }));
+            children.Add((record, new JobEngineState { Target = backendId, QueueScore = scores[i] }));
         }
 
         var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now)
@@ -119,7 +126,84 @@ public sealed class JobEngine(
         return groups.OfType<JobGroupView>().ToList();
     }
 
-    public async Task<JobRecord?> CancelJobAsync(string jobId, CancellationToken cancellationToken)
+    public Task<JobRecord?> CancelJobAsync(string jobId, CancellationToken cancellationToken) =>
+        CancelJobAsync(jobId, defersGroupOutcome: false, cancellationToken);
+
+    /// <summary>Cancels every child that has not ended in batches of one script each: children that were dispatched
+    /// get a targeted cancel on their node first, then each batch's children end (and leave their queue) together.
+    /// The children's changes leave the group alone, and the group is settled once at the end (one
+    /// <c>group_complete</c>); a cancel left half-done by a replica that died is finished by the scheduler's replica
+    /// (<see cref="JobMaintenance.FinishCancelledGroupsAsync"/>).</summary>
+    public async Task<JobGroupCancelResult?> CancelGroupAsync(string groupId, CancellationToken cancellationToken)
+    {
+        var group = await machine.MarkGroupCancelledAsync(groupId, cancellationToken);
+        if (group is null)
+        {
+            return null;
+        }
+
+        var cancelling = group.Record.Status == JobGroupStatuses.Cancelled;
+        var children = await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken);
+        var outcomes = children.Select(c => (Before: c.Record.Status, After: c.Record.Status)).ToArray();
+        if (cancelling)
+        {
+            // Prompts asked to stop before their jobs are marked cancelled: a child dispatched after this read has a
+            // prompt id not asked for, and is cancelled on its own below.
+            var requested = children.Where(c => !JobStatuses.IsFinal(c.Record.Status) && c.Record.PromptId is not null).ToList();
+            foreach (var batch in requested.Chunk(CancelBatchSize))
+            {
+                await Task.WhenAll(batch.Select(c => cancellation.RequestAsync(c.Record.PromptId!, c.Record.BackendId, cancellationToken)));
+            }
+
+            var asked = requested.Select(c => c.Record.PromptId!).ToHashSet(StringComparer.Ordinal);
+            var now = timeProvider.GetUtcNow();
+            var open = children.Select((child, index) => (child, index)).Where(c => !JobStatuses.IsFinal(c.child.Record.Status)).ToList();
+            foreach (var batch in open.Chunk(CancelBatchSize))
+            {
+                var results = await machine.ChangeManyAsync(batch.Select(c => c.child).ToList(), j =>
+                    JobStatuses.IsFinal(j.Record.Status) || (j.Record.PromptId is { } current && !asked.Contains(current))
+                        ? null
+                        : JobRules.Cancel(j, now) with { DefersGroupOutcome = true }, cancellationToken);
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    var after = results[i].Job?.Record.Status;
+                    if (after is null || !JobStatuses.IsFinal(after))
+                    {
+                        after = (await CancelJobAsync(batch[i].child.Record.JobId, defersGroupOutcome: true, cancellationToken))?.Status;
+                    }
+
+                    outcomes[batch[i].index].After = after ?? outcomes[batch[i].index].Before;
+                }
+            }
+
+            await machine.SettleGroupAsync(groupId, cancellationToken);
+        }
+
+        var interrupted = 0;
+        var alreadyComplete = 0;
+        var alreadyFailed = 0;
+        foreach (var (before, after) in outcomes)
+        {
+            if (!JobStatuses.IsFinal(before) && after == JobStatuses.Cancelled)
+            {
+                interrupted++;
+            }
+            else if (after == JobStatuses.Completed)
+            {
+                alreadyComplete++;
+            }
+            else if (JobStatuses.IsFinal(after))
+            {
+                alreadyFailed++;
+            }
+        }
+
+        logger.LogInformation("Cancel of job group {GroupId}: {Interrupted} stopped, {Complete} had completed, {Failed} had failed",
+            groupId, interrupted, alreadyComplete, alreadyFailed);
+        return new JobGroupCancelResult(cancelling, interrupted, alreadyComplete, alreadyFailed);
+    }
+
+    private async Task<JobRecord?> CancelJobAsync(string jobId, bool defersGroupOutcome, CancellationToken cancellationToken)
     {
         // Every prompt id the job has had while this runs is asked to stop before the job is marked cancelled, so a
         // dispatch that lands in between is stopped too.
@@ -141,11 +225,12 @@ public sealed class JobEngine(
             var result = await machine.ChangeAsync(jobId, j =>
                 JobStatuses.IsFinal(j.Record.Status) || (j.Record.PromptId is { } current && !requested.Contains(current))
                     ? null
-                    : JobRules.Cancel(j, now), cancellationToken);
+                    : JobRules.Cancel(j, now) with { DefersGroupOutcome = defersGroupOutcome }, cancellationToken);
             switch (result.Outcome)
             {
                 case ChangeOutcome.Applied:
-                    logger.LogInformation("Cancelled job {JobId} (prompt {PromptId})", jobId, job.Record.PromptId);
+                    // A group's cancel logs once for all its children.
+                    logger.Log(defersGroupOutcome ? LogLevel.Debug : LogLevel.Information, "Cancelled job {JobId} (prompt {PromptId})", jobId, job.Record.PromptId);
                     return result.Job!.Record;
                 case ChangeOutcome.NotFound:
                     return null;
@@ -158,44 +243,6 @@ public sealed class JobEngine(
                     break;
             }
         }
-    }
-
-    public async Task<JobGroupCancelResult?> CancelGroupAsync(string groupId, CancellationToken cancellationToken)
-    {
-        var group = await machine.ChangeGroupAsync(groupId,
-            g => g.Record.Status is JobGroupStatuses.Running or JobGroupStatuses.Pending ? g.Record with { Status = JobGroupStatuses.Cancelled } : null,
-            cancellationToken);
-        if (group is null)
-        {
-            return null;
-        }
-
-        var interrupted = 0;
-        var alreadyComplete = 0;
-        var alreadyFailed = 0;
-        foreach (var child in await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken))
-        {
-            var before = child.Record.Status;
-            var after = JobStatuses.IsFinal(before) || group.Record.Status != JobGroupStatuses.Cancelled
-                ? before
-                : (await CancelJobAsync(child.Record.JobId, cancellationToken))?.Status ?? before;
-            if (!JobStatuses.IsFinal(before) && after == JobStatuses.Cancelled)
-            {
-                interrupted++;
-            }
-            else if (after == JobStatuses.Completed)
-            {
-                alreadyComplete++;
-            }
-            else if (JobStatuses.IsFinal(after))
-            {
-                alreadyFailed++;
-            }
-        }
-
-        logger.LogInformation("Cancel of job group {GroupId}: {Interrupted} stopped, {Complete} had completed, {Failed} had failed",
-            groupId, interrupted, alreadyComplete, alreadyFailed);
-        return new JobGroupCancelResult(group.Record.Status == JobGroupStatuses.Cancelled, interrupted, alreadyComplete, alreadyFailed);
     }
 
     private async Task<JobGroupView> ViewAsync(StoredGroup group, CancellationToken cancellationToken)

@@ -34,12 +34,24 @@ public sealed class JobEngineOptions
     /// enqueueing) is enqueued again with the same prompt id; BackendService drops the duplicate if there is one.</summary>
     public TimeSpan DispatchRecoveryAfter { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Only the replica holding this lease runs the scheduler, timeouts, reconcile and cleanup; it renews
-    /// the lease every round (at least every <see cref="SchedulerInterval"/>).</summary>
-    public TimeSpan LeaderLeaseTtl { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>Only the replica holding this lease runs the scheduler, timeouts, reconcile and cleanup. A holder that
+    /// dies is replaced about one TTL (plus one <see cref="LeaderRenewalInterval"/>) later, so the TTL is what new jobs
+    /// wait at worst when the scheduling replica dies; a holder that cannot renew stops acting as the scheduler before
+    /// its lease can have run out in Redis.</summary>
+    public TimeSpan LeaderLeaseTtl { get; set; } = TimeSpan.FromSeconds(1.5);
 
-    /// <summary>Queued jobs the scheduler considers per pass, in priority order.</summary>
+    /// <summary>How often the holder renews the lease and every standby tries to take it, apart from the scheduler's
+    /// rounds (a long round never lets the lease lapse).</summary>
+    public TimeSpan LeaderRenewalInterval { get; set; } = TimeSpan.FromSeconds(0.5);
+
+    /// <summary>Queued jobs the scheduler considers per queue and pass, in priority order: each backend's own queue
+    /// (group children and jobs with a <c>backend_affinity</c>) and the queue of jobs any backend may run.</summary>
     public int SchedulerScanLimit { get; set; } = 500;
+
+    /// <summary>The most children one job group may have (entries of <c>backend_ids</c>, repeats included). One request
+    /// then cannot queue more work than a few rounds of a large farm, and every step that reads a whole group (its
+    /// status, cancel, <c>group_complete</c>) stays a bounded, pipelined batch.</summary>
+    public int MaxGroupChildren { get; set; } = 256;
 
     /// <summary>A stream subscriber re-reads its stream this often even without a notification, so a lost
     /// notification delays an event by at most this much.</summary>
@@ -70,10 +82,11 @@ public sealed class JobEngineOptionsValidator : IValidateOptions<JobEngineOption
         Positive(options.OfflineBackendGrace, nameof(options.OfflineBackendGrace));
         Positive(options.DispatchRecoveryAfter, nameof(options.DispatchRecoveryAfter));
         Positive(options.LeaderLeaseTtl, nameof(options.LeaderLeaseTtl));
+        Positive(options.LeaderRenewalInterval, nameof(options.LeaderRenewalInterval));
         Positive(options.StreamPollInterval, nameof(options.StreamPollInterval));
-        if (options.SchedulerInterval * 2 > options.LeaderLeaseTtl)
+        if (options.LeaderRenewalInterval * 2 > options.LeaderLeaseTtl)
         {
-            failures.Add($"{JobEngineOptions.SectionName}:SchedulerInterval must be at most half of LeaderLeaseTtl: the lease is renewed every round and must survive one failed renewal.");
+            failures.Add($"{JobEngineOptions.SectionName}:LeaderRenewalInterval must be at most half of LeaderLeaseTtl, so that the lease survives one late renewal.");
         }
 
         if (options.MaxReassignments is < 0 or > 100)
@@ -84,6 +97,11 @@ public sealed class JobEngineOptionsValidator : IValidateOptions<JobEngineOption
         if (options.SchedulerScanLimit < 1)
         {
             failures.Add($"{JobEngineOptions.SectionName}:SchedulerScanLimit must be at least 1.");
+        }
+
+        if (options.MaxGroupChildren is < 1 or > Seeds.SeedStrategies.MaxCount)
+        {
+            failures.Add($"{JobEngineOptions.SectionName}:MaxGroupChildren must be between 1 and {Seeds.SeedStrategies.MaxCount} (it is {options.MaxGroupChildren}).");
         }
 
         if (options.CommitAttempts < 1)

@@ -8,9 +8,9 @@ namespace DirectorsConsole.JobService.Engine;
 /// <summary>
 /// The engine's background work. On every replica: render events from pub/sub are applied, and on every (re)subscribe
 /// the prompt states are reconciled, because pub/sub loses what arrives while a subscriber is away. On the replica
-/// holding the <see cref="SchedulerLease"/>: the scheduler (woken by <see cref="JobKeys.SchedulerWake"/> or every
-/// <see cref="JobEngineOptions.SchedulerInterval"/>), timeouts, the periodic reconcile, recovery of unconfirmed
-/// dispatches and the retention cleanup.
+/// holding the <see cref="SchedulerLease"/> (renewed by a loop of its own): the scheduler (woken by
+/// <see cref="JobKeys.SchedulerWake"/>, by taking the lease, or every <see cref="JobEngineOptions.SchedulerInterval"/>),
+/// timeouts, the periodic reconcile, recovery of unconfirmed dispatches, finishing cancelled groups and the retention cleanup.
 /// </summary>
 public sealed class JobEngineWorker(
     IEventBus eventBus,
@@ -37,56 +37,114 @@ public sealed class JobEngineWorker(
         }
 
         await ReconcileAsync("start", stoppingToken);
+        try
+        {
+            await Task.WhenAll(KeepLeaseAsync(stoppingToken), RunLeaderRoundsAsync(stoppingToken));
+        }
+        finally
+        {
+            await ReleaseLeaseAsync();
+        }
+    }
+
+    /// <summary>Renews the lease (or, on a standby, tries to take it) every <see cref="JobEngineOptions.LeaderRenewalInterval"/>,
+    /// apart from the rounds, so a long round never lets it lapse and a standby takes over soon after the holder dies.</summary>
+    private async Task KeepLeaseAsync(CancellationToken stoppingToken)
+    {
+        var interval = options.Value.LeaderRenewalInterval;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var wasHeld = lease.IsHeld;
+            try
+            {
+                var held = await lease.TryHoldAsync(stoppingToken);
+                if (held && !wasHeld)
+                {
+                    logger.LogInformation("This replica ({Holder}) now runs the job scheduler", lease.HolderId);
+                    Wake();
+                }
+                else if (!held && wasHeld)
+                {
+                    logger.LogWarning("The scheduler lease passed to another replica; this one stops scheduling");
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // The tenure has ended (the lease ends it on any failure): another replica may take over.
+                logger.Log(wasHeld ? LogLevel.Warning : LogLevel.Debug, ex,
+                    "Renewing the scheduler lease failed{Consequence}; trying again in {Interval}",
+                    wasHeld ? "; this replica stops scheduling until it holds the lease again" : "", interval);
+            }
+
+            try
+            {
+                await Task.Delay(interval, timeProvider, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>The scheduler and the maintenance work, while this replica holds the lease, under the lease's
+    /// <see cref="SchedulerLease.Term"/> so that a round stops when the tenure ends.</summary>
+    private async Task RunLeaderRoundsAsync(CancellationToken stoppingToken)
+    {
         var settings = options.Value;
         var lastTimeouts = DateTimeOffset.MinValue;
         var lastReconcile = timeProvider.GetUtcNow();
         var lastCleanup = DateTimeOffset.MinValue;
-        try
+        while (!stoppingToken.IsCancellationRequested)
         {
-            while (!stoppingToken.IsCancellationRequested)
+            if (lease.IsHeld)
             {
+                using var tenure = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Term);
+                var token = tenure.Token;
                 try
                 {
-                    if (await lease.TryHoldAsync(stoppingToken))
+                    await scheduler.RunPassAsync(token);
+                    var now = timeProvider.GetUtcNow();
+                    if (now - lastTimeouts >= settings.TimeoutCheckInterval)
                     {
-                        await scheduler.RunPassAsync(stoppingToken);
-                        var now = timeProvider.GetUtcNow();
-                        if (now - lastTimeouts >= settings.TimeoutCheckInterval)
-                        {
-                            lastTimeouts = now;
-                            await maintenance.CheckTimeoutsAsync(stoppingToken);
-                        }
+                        lastTimeouts = now;
+                        await maintenance.CheckTimeoutsAsync(token);
+                    }
 
-                        if (now - lastReconcile >= settings.ReconcileInterval)
-                        {
-                            lastReconcile = now;
-                            await applier.ReconcileAsync(stoppingToken);
-                            await scheduler.RecoverDispatchesAsync(stoppingToken);
-                        }
+                    if (now - lastReconcile >= settings.ReconcileInterval)
+                    {
+                        lastReconcile = now;
+                        await applier.ReconcileAsync(token);
+                        await scheduler.RecoverDispatchesAsync(token);
+                        await maintenance.FinishCancelledGroupsAsync(token);
+                    }
 
-                        if (now - lastCleanup >= settings.CleanupInterval)
-                        {
-                            lastCleanup = now;
-                            await maintenance.CleanupAsync(stoppingToken);
-                        }
+                    if (now - lastCleanup >= settings.CleanupInterval)
+                    {
+                        lastCleanup = now;
+                        await maintenance.CleanupAsync(token);
                     }
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
                     return;
                 }
+                catch (OperationCanceledException) when (token.IsCancellationRequested)
+                {
+                    logger.LogWarning("The scheduler lease could not be renewed in time; the round stopped part-way");
+                }
                 catch (Exception ex)
                 {
                     // Redis down or a record that cannot be read; the next round tries again.
                     logger.LogError(ex, "A round of the job scheduler failed; retrying");
                 }
-
-                await WaitForWakeAsync(Min(settings.SchedulerInterval, settings.TimeoutCheckInterval), stoppingToken);
             }
-        }
-        finally
-        {
-            await ReleaseLeaseAsync();
+
+            await WaitForWakeAsync(Min(settings.SchedulerInterval, settings.TimeoutCheckInterval), stoppingToken);
         }
     }
 

@@ -23,9 +23,26 @@ public static class JobKeys
     /// <summary>Sorted set of every group scored by its creation time (Unix ms).</summary>
     public const string GroupIndex = "dc:jobs:groups";
 
-    /// <summary>The orchestrator's queue: jobs waiting for a backend slot, scored
-    /// <c>priority * 2^40 + sequence</c> (lower first, then first-in first-out).</summary>
-    public const string Queue = "dc:jobs:queue";
+    /// <summary>The orchestrator's queue of jobs any backend may run (no target, no <c>backend_affinity</c>), scored
+    /// <c>priority * 2^40 + sequence</c> (lower first, then first-in first-out) like every queue below.</summary>
+    public const string AnyBackendQueue = "dc:jobs:queue:any";
+
+    /// <summary>The queue of jobs waiting for one backend: its group children, jobs moved to it, and jobs with it as
+    /// their <c>backend_affinity</c>. The scheduler looks at the head of each backend's queue that has a free slot, so a
+    /// long queue for one node never hides the work of another.</summary>
+    public static string BackendQueue(string backendId) => $"dc:jobs:queue:backend:{backendId}";
+
+    /// <summary>Set of the backend ids that have had a <see cref="BackendQueue"/>, so the scheduler also finds the
+    /// queues of backends that were removed from the registry.</summary>
+    public const string QueuedBackends = "dc:jobs:queue:backends";
+
+    /// <summary>The queue a waiting job belongs to.</summary>
+    public static string QueueOf(JobRecord record, JobEngineState state) =>
+        (state.Target ?? record.BackendAffinity) is { } backendId ? BackendQueue(backendId) : AnyBackendQueue;
+
+    /// <summary>Set of the groups being cancelled whose <c>group_complete</c> is not appended yet; the scheduler's
+    /// replica finishes the cancel of any that a replica left half-done.</summary>
+    public const string CancellingGroups = "dc:jobs:groups:cancelling";
 
     /// <summary>The counter behind the queue's sequence numbers.</summary>
     public const string QueueSequence = "dc:jobs:queue:seq";

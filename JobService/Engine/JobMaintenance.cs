@@ -4,10 +4,11 @@ using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;
 
-/// <summary>Timeouts of running jobs and the retention cleanup of ended jobs and groups.</summary>
+/// <summary>Timeouts of running jobs, group cancels left half-done and the retention cleanup of ended jobs and groups.</summary>
 public sealed class JobMaintenance(
     JobStore store,
     JobStateMachine machine,
+    JobEngine engine,
     RenderCancellation cancellation,
     IOptions<JobEngineOptions> options,
     TimeProvider timeProvider,
@@ -38,6 +39,19 @@ public sealed class JobMaintenance(
             {
                 logger.LogInformation("Job {JobId} timed out after {Seconds} s on backend {BackendId}",
                     job.Record.JobId, job.Record.TimeoutSeconds, job.Record.BackendId);
+            }
+        }
+    }
+
+    /// <summary>Finishes the cancel of every group marked cancelled whose <c>group_complete</c> is missing (its replica
+    /// died part-way, or a child was still ending): children left are cancelled and the group settled.</summary>
+    public async Task FinishCancelledGroupsAsync(CancellationToken cancellationToken)
+    {
+        foreach (var groupId in await store.CancellingGroupsAsync(cancellationToken))
+        {
+            if (await engine.CancelGroupAsync(groupId, cancellationToken) is { } result)
+            {
+                logger.LogDebug("Finished the cancel of job group {GroupId} ({Interrupted} children stopped now)", groupId, result.Interrupted);
             }
         }
     }

@@ -11,6 +11,10 @@ public sealed record JobChange(JobRecord Record, JobEngineState State)
 
     /// <summary>When the change takes a slot of <see cref="JobRecord.BackendId"/>: the backend's max_concurrent_jobs.</summary>
     public int? SlotLimit { get; init; }
+
+    /// <summary>A group child that ends leaves its group untouched; the caller settles the group once after a batch
+    /// (<see cref="JobStateMachine.SettleGroupAsync"/>), instead of every child reading all its siblings.</summary>
+    public bool DefersGroupOutcome { get; init; }
 }
 
 /// <summary>What a render event means for a job.</summary>

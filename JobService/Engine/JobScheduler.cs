@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace DirectorsConsole.JobService.Engine;
 
 /// <summary>
-/// Moves jobs from the orchestrator's queue to BackendService, in queue order (priority, then first-in first-out), only
+/// Moves jobs from the orchestrator's queues to BackendService, in queue order (priority, then first-in first-out), only
 /// while the chosen backend has a free slot by this suite's own count (<see cref="JobKeys.Assigned"/>), so
 /// <c>max_concurrent_jobs</c> holds and a high-priority job never waits behind a lower one in a node's queue.
 /// A dispatch is recorded (slot, new prompt id, state <c>pending</c>) before the command is enqueued and confirmed
@@ -30,28 +30,53 @@ public sealed class JobScheduler(
         return entries.Select((entry, i) => new BackendLoad(entry, counts[i])).ToList();
     }
 
-    /// <summary>One pass over the queue; returns how many jobs were dispatched.</summary>
+    /// <summary>
+    /// One pass; returns how many jobs were dispatched. It looks at the head of the queue of every backend with a free
+    /// slot, of every backend that cannot run jobs now (offline, disabled or removed: its jobs may move, fail or, with an
+    /// affinity only, run elsewhere) and of the queue of jobs for any backend, up to
+    /// <see cref="JobEngineOptions.SchedulerScanLimit"/> each, and decides them in queue order across all of them. A busy
+    /// backend's queue is not read: none of its jobs can start. So a free node never waits behind jobs that cannot run on
+    /// it, and a job that can run somewhere still never starts before an earlier one that could run there too.
+    /// </summary>
     public async Task<int> RunPassAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        var queued = await store.RangeAsync(JobKeys.Queue, 0, settings.SchedulerScanLimit, cancellationToken);
-        if (queued.Count == 0)
+        var backends = await LoadBackendsAsync(cancellationToken);
+        var queues = await QueuesToReadAsync(backends, cancellationToken);
+        var found = await Task.WhenAll(queues.Select(async queue => (Queue: queue, Ids: await store.RangeAsync(queue, 0, settings.SchedulerScanLimit, cancellationToken))));
+        var queueOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (queue, ids) in found)
+        {
+            foreach (var id in ids)
+            {
+                queueOf.TryAdd(id, queue);
+            }
+        }
+
+        if (queueOf.Count == 0)
         {
             return 0;
         }
 
-        var backends = await LoadBackendsAsync(cancellationToken);
-        var dispatched = 0;
-        foreach (var jobId in queued)
+        var candidates = new List<StoredJob>(queueOf.Count);
+        var jobs = await Task.WhenAll(queueOf.Keys.Select(id => store.GetJobAsync(id, cancellationToken)));
+        foreach (var (id, job) in queueOf.Keys.Zip(jobs))
         {
-            var job = await store.GetJobAsync(jobId, cancellationToken);
-            if (job is null || !JobEngineState.InQueue(job.Record, job.State))
+            if (job is null || JobStatuses.IsFinal(job.Record.Status))
             {
-                // Left behind by a cleanup or a crash between writes; the job itself is not waiting.
-                await store.RemoveFromSortedSetAsync(JobKeys.Queue, jobId, cancellationToken);
-                continue;
+                // Left behind by a cleanup or a crash between writes; the job will not wait again.
+                await store.RemoveFromSortedSetAsync(queueOf[id], id, cancellationToken);
             }
+            else if (JobEngineState.InQueue(job.Record, job.State))
+            {
+                candidates.Add(job);
+            }
+        }
 
+        var dispatched = 0;
+        foreach (var job in candidates.OrderBy(j => j.State.QueueScore))
+        {
+            var jobId = job.Record.JobId;
             var now = timeProvider.GetUtcNow();
             switch (SchedulingPolicy.Decide(job, backends, now, settings.OfflineBackendGrace))
             {
@@ -81,6 +106,30 @@ public sealed class JobScheduler(
         }
 
         return dispatched;
+    }
+
+    /// <summary>The queues whose heads a pass decides: every backend's that has a free slot or cannot run jobs now, and
+    /// the queue for any backend while some backend has a free slot (or none can run jobs, so that jobs nothing can run
+    /// fail after the grace).</summary>
+    private async Task<List<string>> QueuesToReadAsync(IReadOnlyList<BackendLoad> backends, CancellationToken cancellationToken)
+    {
+        static bool Usable(BackendLoad b) => b.Entry.Definition.Enabled && b.Entry.Online;
+        var queues = new List<string>();
+        if (backends.Any(b => Usable(b) && b.HasFreeSlot) || !backends.Any(Usable))
+        {
+            queues.Add(JobKeys.AnyBackendQueue);
+        }
+
+        var byId = backends.ToDictionary(b => b.Id, StringComparer.Ordinal);
+        foreach (var backendId in backends.Select(b => b.Id).Union(await store.QueuedBackendsAsync(cancellationToken), StringComparer.Ordinal))
+        {
+            if (!byId.TryGetValue(backendId, out var backend) || !Usable(backend) || backend.HasFreeSlot)
+            {
+                queues.Add(JobKeys.BackendQueue(backendId));
+            }
+        }
+
+        return queues;
     }
 
     /// <summary>Enqueues again, with the same prompt id, every dispatch recorded longer ago than

@@ -70,25 +70,106 @@ public sealed class JobStateMachine(
         throw new InvalidOperationException($"Job {jobId} kept changing; {options.Value.CommitAttempts} attempts to change it conflicted.");
     }
 
-    /// <summary>Changes a group record alone (a cancel); null from <paramref name="decide"/> changes nothing.</summary>
-    public async Task<StoredGroup?> ChangeGroupAsync(string groupId, Func<StoredGroup, JobGroupRecord?> decide, CancellationToken cancellationToken)
+    /// <summary>Decides and applies a change of each of <paramref name="jobs"/> (as just read) with one script; a job that
+    /// changed since it was read is read and decided again on its own (<see cref="ChangeAsync(string, Func{StoredJob, JobChange?}, CancellationToken)"/>).
+    /// Results in the order of <paramref name="jobs"/>.</summary>
+    public async Task<IReadOnlyList<ChangeResult>> ChangeManyAsync(IReadOnlyList<StoredJob> jobs, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken)
+    {
+        var results = new ChangeResult[jobs.Count];
+        var pending = new List<(int Index, StoredJob Job, JobChange Change, JobCommit Commit)>();
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            if (decide(jobs[i]) is { } change)
+            {
+                pending.Add((i, jobs[i], change, await BuildAsync(jobs[i], change, cancellationToken)));
+            }
+            else
+            {
+                results[i] = new ChangeResult(ChangeOutcome.Unchanged, jobs[i]);
+            }
+        }
+
+        if (pending.Count == 0)
+        {
+            return results;
+        }
+
+        var committed = await store.CommitManyAsync(pending.Select(p => p.Commit).ToList(), cancellationToken);
+        var wake = false;
+        for (var p = 0; p < pending.Count; p++)
+        {
+            var (index, job, change, _) = pending[p];
+            switch (committed[p].Status)
+            {
+                case CommitStatus.Committed:
+                    wake |= FreesOrQueues(job, change);
+                    results[index] = new ChangeResult(ChangeOutcome.Applied, new StoredJob(change.Record, change.State, job.Version + 1));
+                    break;
+                case CommitStatus.SlotFull:
+                    results[index] = new ChangeResult(ChangeOutcome.SlotFull, job);
+                    break;
+                default:
+                    results[index] = await ChangeAsync(job.Record.JobId, decide, cancellationToken);
+                    break;
+            }
+        }
+
+        if (wake)
+        {
+            await WakeSchedulerAsync(cancellationToken);
+        }
+
+        return results;
+    }
+
+    /// <summary>Marks a running group <c>cancelled</c> (it stays so) and records it as being cancelled until its
+    /// <c>group_complete</c>; null when there is no such group, the group as it is when it had ended.</summary>
+    public async Task<StoredGroup?> MarkGroupCancelledAsync(string groupId, CancellationToken cancellationToken)
     {
         for (var attempt = 1; attempt <= options.Value.CommitAttempts; attempt++)
         {
             var stored = await store.GetGroupAsync(groupId, cancellationToken);
-            if (stored is null || decide(stored) is not { } record)
+            if (stored is null || stored.Record.Status is not (JobGroupStatuses.Running or JobGroupStatuses.Pending))
             {
                 return stored;
             }
 
-            var result = await store.CommitAsync(new JobCommit().WriteGroup(record, stored.Version, completes: false), cancellationToken);
-            if (result.Status == CommitStatus.Committed)
+            var record = stored.Record with { Status = JobGroupStatuses.Cancelled };
+            var commit = new JobCommit().WriteGroup(record, stored.Version, completes: false).Op("SADD", JobKeys.CancellingGroups, groupId);
+            if ((await store.CommitAsync(commit, cancellationToken)).Status == CommitStatus.Committed)
             {
                 return stored with { Record = record, Version = stored.Version + 1 };
             }
         }
 
         throw new InvalidOperationException($"Job group {groupId} kept changing; {options.Value.CommitAttempts} attempts to change it conflicted.");
+    }
+
+    /// <summary>Brings the group's status up to date with its children and appends <c>group_complete</c> when every
+    /// child has ended and nobody has yet: the end of changes made with <see cref="JobChange.DefersGroupOutcome"/>.
+    /// True when the group has completed (now or before).</summary>
+    public async Task<bool> SettleGroupAsync(string groupId, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; attempt <= options.Value.CommitAttempts; attempt++)
+        {
+            var group = await store.GetGroupAsync(groupId, cancellationToken);
+            if (group is null || group.Completed)
+            {
+                await redis.ExecuteAsync(["SREM", JobKeys.CancellingGroups, groupId], cancellationToken);
+                return group is not null;
+            }
+
+            var children = (await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken)).Select(c => c.Record).ToList();
+            var commit = new JobCommit();
+            var completes = AddGroupOutcome(commit, group, children, timeProvider.GetUtcNow());
+            var result = await store.CommitAsync(commit, cancellationToken);
+            if (result.Status == CommitStatus.Committed)
+            {
+                return completes;
+            }
+        }
+
+        throw new InvalidOperationException($"Job group {groupId} kept changing; {options.Value.CommitAttempts} attempts to settle it conflicted.");
     }
 
     public async Task CreateJobAsync(JobRecord record, JobEngineState state, CancellationToken cancellationToken)
@@ -142,7 +223,16 @@ public sealed class JobStateMachine(
         var submitted = record.SubmittedAt.ToUnixTimeMilliseconds();
         commit.Op("ZADD", JobKeys.JobIndex, submitted, record.JobId);
         commit.Op("ZADD", JobKeys.JobStatusIndex(record.Status), submitted, record.JobId);
-        commit.Op("ZADD", JobKeys.Queue, state.QueueScore, record.JobId);
+        Enqueue(commit, record, state);
+    }
+
+    private static void Enqueue(JobCommit commit, JobRecord record, JobEngineState state)
+    {
+        commit.Op("ZADD", JobKeys.QueueOf(record, state), state.QueueScore, record.JobId);
+        if ((state.Target ?? record.BackendAffinity) is { } backendId)
+        {
+            commit.Op("SADD", JobKeys.QueuedBackends, backendId);
+        }
     }
 
     private static bool FreesOrQueues(StoredJob old, JobChange change) =>
@@ -163,15 +253,19 @@ public sealed class JobStateMachine(
             commit.Op("ZADD", JobKeys.JobStatusIndex(record.Status), record.SubmittedAt.ToUnixTimeMilliseconds(), id);
         }
 
-        var wasQueued = JobEngineState.InQueue(old.Record, old.State);
-        var isQueued = JobEngineState.InQueue(record, state);
-        if (wasQueued && !isQueued)
+        var oldQueue = JobEngineState.InQueue(old.Record, old.State) ? JobKeys.QueueOf(old.Record, old.State) : null;
+        var newQueue = JobEngineState.InQueue(record, state) ? JobKeys.QueueOf(record, state) : null;
+        if (oldQueue != newQueue)
         {
-            commit.Op("ZREM", JobKeys.Queue, id);
-        }
-        else if (!wasQueued && isQueued)
-        {
-            commit.Op("ZADD", JobKeys.Queue, state.QueueScore, id);
+            if (oldQueue is not null)
+            {
+                commit.Op("ZREM", oldQueue, id);
+            }
+
+            if (newQueue is not null)
+            {
+                Enqueue(commit, record, state);
+            }
         }
 
         var oldSlot = JobEngineState.HoldsSlot(old.Record, old.State) ? old.Record.BackendId : null;
@@ -221,7 +315,7 @@ public sealed class JobStateMachine(
             commit.Append(JobStreamId.Job(id), JobEventKinds.ForJob(draft.Kind), draft.Payload, now);
         }
 
-        if (ends && record.GroupId is { } endedGroupId)
+        if (ends && record.GroupId is { } endedGroupId && !change.DefersGroupOutcome)
         {
             await AddGroupOutcomeAsync(commit, endedGroupId, record, now, cancellationToken);
         }
@@ -244,6 +338,13 @@ public sealed class JobStateMachine(
         var children = (await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken))
             .Select(c => c.Record.JobId == ended.JobId ? ended : c.Record)
             .ToList();
+        AddGroupOutcome(commit, group, children, now);
+    }
+
+    /// <summary>Writes the group's status as its children make it, and <c>group_complete</c> when every child has ended.</summary>
+    private static bool AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now)
+    {
+        var groupId = group.Record.JobGroupId;
         var status = JobEvents.GroupStatus(group.Record.Status, children);
         var completes = !group.Completed && children.Count == group.Record.ChildJobIds.Count && children.All(c => JobStatuses.IsFinal(c.Status));
         var record = group.Record with { Status = status, CompletedAt = completes ? now : group.Record.CompletedAt };
@@ -252,6 +353,9 @@ public sealed class JobStateMachine(
         {
             commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupComplete, JobEvents.GroupComplete(record, children), now);
             commit.Op("ZADD", JobKeys.FinishedGroups, now.ToUnixTimeMilliseconds(), groupId);
+            commit.Op("SREM", JobKeys.CancellingGroups, groupId);
         }
+
+        return completes;
     }
 }

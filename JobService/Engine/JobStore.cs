@@ -132,105 +132,154 @@ public sealed class JobCommit
 /// </summary>
 public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 {
-    // KEYS[1] job hash, KEYS[2] group hash (either may be a placeholder when not written), KEYS[3..] keys of the ops.
-    // ARGV: 1 expected job version ('skip' = no job write, 'new' = create), 2 job status, 3 job record, 4 engine state,
+    // Applies one or more independent changes; each is checked and written on its own, as if by a script of its own.
+    // ARGV[1] = n changes, ARGV[2..2n+1] = the key count and argument count of each; then the keys of each change, in
+    // order, in KEYS, and the arguments of each, in order, in ARGV. Per change:
+    // keys: 1 job hash, 2 group hash (either may be a placeholder when not written), 3.. keys of the ops.
+    // args: 1 expected job version ('skip' = no job write, 'new' = create), 2 job status, 3 job record, 4 engine state,
     //       5 progress, 6 prompt id, 7 expected group version ('' = no group write, 'new' = create), 8 group status,
     //       9 group record, 10 '1' when group_complete is appended, 11 index of a slot set that must not be full ('' = none),
     //       12 slot limit, 13.. ops: command, key index, argument count, arguments.
     // Final job states are final; progress of a running attempt never goes backwards; a queued job has no progress;
-    // a cancelled group stays cancelled; group_complete is appended once.
+    // a cancelled group stays cancelled; group_complete is appended once. Replies: one per change, in order.
     public const string ChangeScript = """
         local unpack = unpack or table.unpack
         local final = {completed = true, failed = true, cancelled = true, timeout = true}
-        if ARGV[1] ~= 'skip' then
-          local cur = redis.call('HMGET', KEYS[1], 'version', 'status', 'progress', 'prompt_id')
-          if ARGV[1] == 'new' then
-            if cur[1] then return {'conflict'} end
-          else
-            if cur[1] ~= ARGV[1] then return {'conflict'} end
-            if final[cur[2]] then return {'refused'} end
-            if ARGV[2] == 'running' and cur[2] == 'running' and cur[4] == ARGV[6]
-              and tonumber(ARGV[5]) < tonumber(cur[3] or '0') then return {'refused'} end
+        local function apply(K, A)
+          if A[1] ~= 'skip' then
+            local cur = redis.call('HMGET', K[1], 'version', 'status', 'progress', 'prompt_id')
+            if A[1] == 'new' then
+              if cur[1] then return {'conflict'} end
+            else
+              if cur[1] ~= A[1] then return {'conflict'} end
+              if final[cur[2]] then return {'refused'} end
+              if A[2] == 'running' and cur[2] == 'running' and cur[4] == A[6]
+                and tonumber(A[5]) < tonumber(cur[3] or '0') then return {'refused'} end
+            end
+            if A[2] == 'queued' and tonumber(A[5]) > 0 then return {'refused'} end
           end
-          if ARGV[2] == 'queued' and tonumber(ARGV[5]) > 0 then return {'refused'} end
-        end
-        if ARGV[7] ~= '' then
-          local g = redis.call('HMGET', KEYS[2], 'version', 'status', 'completed')
-          if ARGV[7] == 'new' then
-            if g[1] then return {'conflict'} end
-          else
-            if g[1] ~= ARGV[7] then return {'conflict'} end
-            if g[2] == 'cancelled' and ARGV[8] ~= 'cancelled' then return {'refused'} end
-            if ARGV[10] == '1' and g[3] == '1' then return {'refused'} end
+          if A[7] ~= '' then
+            local g = redis.call('HMGET', K[2], 'version', 'status', 'completed')
+            if A[7] == 'new' then
+              if g[1] then return {'conflict'} end
+            else
+              if g[1] ~= A[7] then return {'conflict'} end
+              if g[2] == 'cancelled' and A[8] ~= 'cancelled' then return {'refused'} end
+              if A[10] == '1' and g[3] == '1' then return {'refused'} end
+            end
           end
+          if A[11] ~= '' and redis.call('SCARD', K[tonumber(A[11])]) >= tonumber(A[12]) then return {'full'} end
+          if A[1] ~= 'skip' then
+            local version = 1
+            if A[1] ~= 'new' then version = tonumber(A[1]) + 1 end
+            redis.call('HSET', K[1], 'record', A[3], 'engine', A[4], 'status', A[2], 'progress', A[5],
+              'prompt_id', A[6], 'version', tostring(version))
+          end
+          if A[7] ~= '' then
+            local version = 1
+            if A[7] ~= 'new' then version = tonumber(A[7]) + 1 end
+            local completed = A[10]
+            if completed ~= '1' then completed = redis.call('HGET', K[2], 'completed') or '0' end
+            redis.call('HSET', K[2], 'record', A[9], 'status', A[8], 'version', tostring(version), 'completed', completed)
+          end
+          local appended = {}
+          local i = 13
+          while i <= #A do
+            local command = A[i]
+            local key = K[tonumber(A[i + 1])]
+            local count = tonumber(A[i + 2])
+            local args = {}
+            for a = 1, count do args[a] = A[i + 2 + a] end
+            local reply = redis.call(command, key, unpack(args))
+            if command == 'RPUSH' then appended[#appended + 1] = reply end
+            i = i + 3 + count
+          end
+          return {'ok', unpack(appended)}
         end
-        if ARGV[11] ~= '' and redis.call('SCARD', KEYS[tonumber(ARGV[11])]) >= tonumber(ARGV[12]) then return {'full'} end
-        if ARGV[1] ~= 'skip' then
-          local version = 1
-          if ARGV[1] ~= 'new' then version = tonumber(ARGV[1]) + 1 end
-          redis.call('HSET', KEYS[1], 'record', ARGV[3], 'engine', ARGV[4], 'status', ARGV[2], 'progress', ARGV[5],
-            'prompt_id', ARGV[6], 'version', tostring(version))
+        local n = tonumber(ARGV[1])
+        local replies = {}
+        local k = 0
+        local a = 1 + 2 * n
+        for c = 1, n do
+          local keyCount = tonumber(ARGV[2 * c])
+          local argCount = tonumber(ARGV[2 * c + 1])
+          local K = {}
+          for x = 1, keyCount do K[x] = KEYS[k + x] end
+          local A = {}
+          for x = 1, argCount do A[x] = ARGV[a + x] end
+          replies[c] = apply(K, A)
+          k = k + keyCount
+          a = a + argCount
         end
-        if ARGV[7] ~= '' then
-          local version = 1
-          if ARGV[7] ~= 'new' then version = tonumber(ARGV[7]) + 1 end
-          local completed = ARGV[10]
-          if completed ~= '1' then completed = redis.call('HGET', KEYS[2], 'completed') or '0' end
-          redis.call('HSET', KEYS[2], 'record', ARGV[9], 'status', ARGV[8], 'version', tostring(version), 'completed', completed)
-        end
-        local appended = {}
-        local i = 13
-        while i <= #ARGV do
-          local command = ARGV[i]
-          local key = KEYS[tonumber(ARGV[i + 1])]
-          local count = tonumber(ARGV[i + 2])
-          local args = {}
-          for a = 1, count do args[a] = ARGV[i + 2 + a] end
-          local reply = redis.call(command, key, unpack(args))
-          if command == 'RPUSH' then appended[#appended + 1] = reply end
-          i = i + 3 + count
-        end
-        return {'ok', unpack(appended)}
+        return replies
         """;
 
-    public async Task<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken)
+    public async Task<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken) =>
+        (await CommitManyAsync([commit], cancellationToken))[0];
+
+    /// <summary>Applies several independent changes with one script (each checked on its own: some may commit and
+    /// others not), then notifies each stream appended to once.</summary>
+    public async Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken)
     {
-        List<RedisArg> args =
-        [
-            commit.JobVersion, commit.JobStatus, commit.JobRecordJson, commit.JobEngineJson, commit.JobProgress, commit.JobPromptId,
-            commit.GroupVersion, commit.GroupStatus, commit.GroupRecordJson, commit.GroupCompletes ? "1" : "0",
-            commit.SlotKeyIndex, commit.SlotLimit,
-        ];
-        args.AddRange(commit.Ops);
-        var reply = await redis.ScriptEvaluateAsync(ChangeScript, commit.Keys, args, cancellationToken);
-        var items = reply.Items;
-        var status = items[0].AsString() switch
+        var keys = new List<string>();
+        List<RedisArg> header = [commits.Count];
+        var args = new List<RedisArg>();
+        foreach (var commit in commits)
         {
-            "ok" => CommitStatus.Committed,
-            "conflict" => CommitStatus.Conflict,
-            "full" => CommitStatus.SlotFull,
-            _ => CommitStatus.Refused,
-        };
-        if (status != CommitStatus.Committed)
-        {
-            return new CommitResult(status, []);
+            List<RedisArg> own =
+            [
+                commit.JobVersion, commit.JobStatus, commit.JobRecordJson, commit.JobEngineJson, commit.JobProgress, commit.JobPromptId,
+                commit.GroupVersion, commit.GroupStatus, commit.GroupRecordJson, commit.GroupCompletes ? "1" : "0",
+                commit.SlotKeyIndex, commit.SlotLimit,
+            ];
+            own.AddRange(commit.Ops);
+            var commitKeys = commit.Keys;
+            keys.AddRange(commitKeys);
+            header.Add(commitKeys.Count);
+            header.Add(own.Count);
+            args.AddRange(own);
         }
 
-        var appended = commit.Streams.Select((stream, i) => (stream, items[i + 1].AsInt64())).ToList();
-        foreach (var stream in appended.Select(a => a.stream).Distinct())
+        header.AddRange(args);
+        var replies = (await redis.ScriptEvaluateAsync(ChangeScript, keys, header, cancellationToken)).Items;
+        var results = new List<CommitResult>(commits.Count);
+        var notify = new HashSet<JobStreamId>();
+        for (var c = 0; c < commits.Count; c++)
         {
-            try
+            var items = replies[c].Items;
+            var status = items[0].AsString() switch
             {
-                await redis.PublishAsync(JobKeys.StreamNotifications, stream.ToString(), cancellationToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+                "ok" => CommitStatus.Committed,
+                "conflict" => CommitStatus.Conflict,
+                "full" => CommitStatus.SlotFull,
+                _ => CommitStatus.Refused,
+            };
+            if (status != CommitStatus.Committed)
             {
-                // The events are stored; subscribers also poll, so they see them a little later.
-                logger.LogWarning(ex, "Appended events to stream {Stream} but could not notify its subscribers", stream);
+                results.Add(new CommitResult(status, []));
+                continue;
             }
+
+            var appended = commits[c].Streams.Select((stream, i) => (stream, items[i + 1].AsInt64())).ToList();
+            notify.UnionWith(appended.Select(a => a.stream));
+            results.Add(new CommitResult(status, appended));
         }
 
-        return new CommitResult(status, appended);
+        await Task.WhenAll(notify.Select(stream => NotifyAsync(stream, cancellationToken)));
+        return results;
+    }
+
+    private async Task NotifyAsync(JobStreamId stream, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await redis.PublishAsync(JobKeys.StreamNotifications, stream.ToString(), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The events are stored; subscribers also poll, so they see them a little later.
+            logger.LogWarning(ex, "Appended events to stream {Stream} but could not notify its subscribers", stream);
+        }
     }
 
     public async Task<StoredJob?> GetJobAsync(string jobId, CancellationToken cancellationToken)
@@ -276,6 +325,27 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     {
         var sequence = await redis.StringIncrementAsync(JobKeys.QueueSequence, cancellationToken: cancellationToken);
         return QueueScore(priority, sequence);
+    }
+
+    /// <summary><paramref name="count"/> consecutive places in the queue, taken with one command.</summary>
+    public async Task<IReadOnlyList<double>> NextQueueScoresAsync(int priority, int count, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var last = (await redis.ExecuteAsync(["INCRBY", JobKeys.QueueSequence, count], cancellationToken)).AsInt64();
+        return Enumerable.Range(0, count).Select(i => QueueScore(priority, last - count + 1 + i)).ToList();
+    }
+
+    /// <summary>The backend ids that have (or had) a queue of their own.</summary>
+    public async Task<IReadOnlyList<string>> QueuedBackendsAsync(CancellationToken cancellationToken)
+    {
+        var reply = await redis.ExecuteAsync(["SMEMBERS", JobKeys.QueuedBackends], cancellationToken);
+        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+    }
+
+    public async Task<IReadOnlyList<string>> CancellingGroupsAsync(CancellationToken cancellationToken)
+    {
+        var reply = await redis.ExecuteAsync(["SMEMBERS", JobKeys.CancellingGroups], cancellationToken);
+        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
     }
 
     public static double QueueScore(int priority, long sequence) =>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using DirectorsConsole.JobService.Apis;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Configuration;
@@ -130,6 +131,14 @@ public sealed class InboxWatcher(
 
     private async Task<bool> ProcessAsync(string file, string name, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        // A name other hosts of the share cannot use is refused, and its file kept under a name they can.
+        var nameProblem = PortableFileName.Problem(name);
+        var originalName = name;
+        if (nameProblem is not null)
+        {
+            name = PortableFileName.Replacement(name);
+        }
+
         var claimed = Path.Combine(Directory!, ProcessingFolder, $"{Guid.NewGuid():N}{ClaimSeparator}{name}");
         try
         {
@@ -143,6 +152,12 @@ public sealed class InboxWatcher(
 
         // The claim's age is measured from now, whatever time the writer left on the file.
         File.SetLastWriteTimeUtc(claimed, now.UtcDateTime);
+        if (nameProblem is not null)
+        {
+            Fail(claimed, name, now, [$"the file name {JsonSerializer.Serialize(originalName)} cannot be used in a folder shared with other systems: {nameProblem}; the file was renamed {name}"]);
+            return true;
+        }
+
         try
         {
             var text = await File.ReadAllTextAsync(claimed, cancellationToken);

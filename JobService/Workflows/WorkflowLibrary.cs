@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Configuration;
 using Microsoft.Extensions.Options;
 
@@ -37,10 +38,19 @@ public sealed partial class WorkflowLibrary(IOptions<WorkflowLibraryOptions> opt
 
     public string Directory { get; } = orchestrator.Value.Resolve(options.Value.WorkflowsDir);
 
-    /// <summary>Ids are file names without <c>.json</c>: a letter or digit, then letters, digits, '.', '_' or '-', at most 64.</summary>
-    public static bool IsValidId(string? id) => id is not null && IdPattern().IsMatch(id);
+    public const int MaxIdLength = 64;
+
+    /// <summary>Ids are file names without <c>.json</c> (<see cref="PortableFileName"/>): a letter or digit, then
+    /// letters, digits, '.', '_' or '-', at most <see cref="MaxIdLength"/>, not a Windows device name.</summary>
+    public static bool IsValidId(string? id) => IdProblem(id) is null;
 
     public const string IdRule = "a workflow id starts with a letter or digit and has at most 64 letters, digits, '.', '_' or '-'";
+
+    /// <summary>Why <paramref name="id"/> cannot name a workflow, or null when it can.</summary>
+    public static string? IdProblem(string? id) =>
+        PortableFileName.Problem(id, MaxIdLength) is { } problem ? $"{problem} ({IdRule}, not a Windows device name)"
+        : !IdPattern().IsMatch(id!) ? IdRule
+        : null;
 
     /// <summary>Every workflow in the folder, by id; files that cannot be read are listed with the reason.</summary>
     public async Task<IReadOnlyList<WorkflowEntry>> ListAsync(CancellationToken cancellationToken)
@@ -236,7 +246,7 @@ public sealed partial class WorkflowLibrary(IOptions<WorkflowLibraryOptions> opt
         }
     }
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
     private static partial Regex IdPattern();
 
     private readonly record struct FileStamp(long Length, DateTime Modified, long SidecarLength, DateTime SidecarModified);

@@ -1,13 +1,18 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using DirectorsConsole.JobService.Engine;
+using DirectorsConsole.JobService.Model;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Tests.Api;
 
 /// <summary>The job-group endpoints and the WebSocket protocol's edges, with no render node behind them.</summary>
-public sealed class JobGroupsApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
+public sealed class JobGroupsApiTests(ApiFixture fixture, ITestOutputHelper output) : IClassFixture<ApiFixture>
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
@@ -83,6 +88,76 @@ public sealed class JobGroupsApiTests(ApiFixture fixture) : IClassFixture<ApiFix
         // Assert
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(expectedDetail, (string?)(await JobsApiTests.ReadAsync(response))["detail"]);
+    }
+
+    [Fact]
+    public async Task TheLargestGroupIsAcceptedAndCancelledWholeAndOneChildMoreIs422()
+    {
+        // Arrange: the default limit of 256 children, one backend id repeated (each repeat is a child with its own seed)
+        using var client = fixture.CreateClient();
+        var limit = fixture.Service.Services.GetRequiredService<IOptions<JobEngineOptions>>().Value.MaxGroupChildren;
+        var tooMany = ApiFixture.GroupRequest(Enumerable.Repeat(ApiFixture.Online, limit + 1).ToArray());
+        var largest = ApiFixture.GroupRequest(Enumerable.Repeat(ApiFixture.Online, limit).ToArray());
+
+        // Act
+        using var refused = await client.PostAsJsonAsync("/api/job-groups", tooMany, Token);
+        using var created = await client.PostAsJsonAsync("/api/job-groups", largest, Token);
+        var id = (string)(await JobsApiTests.ReadAsync(created))["job_group_id"]!;
+        var clock = Stopwatch.StartNew();
+        using var cancel = await client.DeleteAsync($"/api/job-groups/{id}", Token);
+        var cancelTime = clock.Elapsed;
+        var after = await client.GetFromJsonAsync<JsonObject>($"/api/job-groups/{id}", Token);
+
+        // Assert: one more than the limit is the list form naming backend_ids
+        Assert.Equal(256, limit);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        var error = Assert.Single((await JobsApiTests.ReadAsync(refused))["detail"]!.AsArray())!;
+        Assert.Equal("too_long", (string?)error["type"]);
+        Assert.Equal(["body", "backend_ids"], error["loc"]!.AsArray().Select(p => (string?)p));
+        Assert.Equal($"List should have at most {limit} items after validation, not {limit + 1}", (string?)error["msg"]);
+
+        // Assert: the largest group was created, and its cancel ended every child (the one dispatched too) and the group once
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        var result = await JobsApiTests.ReadAsync(cancel);
+        Assert.True((bool?)result["cancelled"]);
+        Assert.Equal(limit, (int?)result["interrupted"]);
+        Assert.Equal("cancelled", (string?)after!["status"]);
+        Assert.Equal(limit, after["child_jobs"]!.AsArray().Count);
+        Assert.All(after["child_jobs"]!.AsArray(), child => Assert.Equal("cancelled", (string?)child!["status"]));
+        Assert.NotNull((string?)after["completed_at"]);
+        var events = await fixture.Service.Services.GetRequiredService<IJobEventStream>().ReadAsync(JobStreamId.Group(id), 0, Token);
+        Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Sequence));
+        Assert.Equal(limit, events.Count(e => e.Type == "child_cancelled"));
+        Assert.Equal(limit, events.Where(e => e.Type == "child_cancelled").Select(e => (string?)e.Payload["job_id"]).Distinct().Count());
+        Assert.Equal("group_complete", Assert.Single(events, e => e.Type == "group_complete").Type);
+        Assert.Equal("group_complete", events[^1].Type);
+        output.WriteLine($"Cancelling a group of {limit} children took {cancelTime.TotalMilliseconds:0} ms ({cancelTime.TotalMilliseconds / limit * 100:0} ms per hundred)");
+    }
+
+    [Fact]
+    public async Task AGroupCancelLeftHalfDoneIsFinishedByTheSchedulersReplica()
+    {
+        // Arrange: a replica marked the group cancelled and died before cancelling a child
+        using var client = fixture.CreateClient();
+        using var created = await client.PostAsJsonAsync("/api/job-groups", ApiFixture.GroupRequest(ApiFixture.Offline, ApiFixture.Online, ApiFixture.Offline), Token);
+        var id = (string)(await JobsApiTests.ReadAsync(created))["job_group_id"]!;
+        var services = fixture.Service.Services;
+        await services.GetRequiredService<JobStateMachine>().MarkGroupCancelledAsync(id, Token);
+        var before = await client.GetFromJsonAsync<JsonObject>($"/api/job-groups/{id}", Token);
+
+        // Act
+        await services.GetRequiredService<JobMaintenance>().FinishCancelledGroupsAsync(Token);
+        var after = await client.GetFromJsonAsync<JsonObject>($"/api/job-groups/{id}", Token);
+
+        // Assert
+        Assert.Equal("cancelled", (string?)before!["status"]);
+        Assert.Contains(before["child_jobs"]!.AsArray(), child => (string?)child!["status"] != "cancelled");
+        Assert.All(after!["child_jobs"]!.AsArray(), child => Assert.Equal("cancelled", (string?)child!["status"]));
+        Assert.NotNull((string?)after["completed_at"]);
+        var events = await services.GetRequiredService<IJobEventStream>().ReadAsync(JobStreamId.Group(id), 0, Token);
+        Assert.Equal("group_complete", Assert.Single(events, e => e.Type == "group_complete").Type);
+        Assert.DoesNotContain(id, await services.GetRequiredService<JobStore>().CancellingGroupsAsync(Token));
     }
 
     [Fact]

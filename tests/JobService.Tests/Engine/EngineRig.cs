@@ -14,8 +14,8 @@ namespace DirectorsConsole.JobService.Tests.Engine;
 /// <summary>
 /// A private Garnet, two ComfyUI emulators as processes (<c>emu-0</c>, <c>emu-1</c>, with the given
 /// max_concurrent_jobs), a real BackendService in memory dispatching to them, and JobService replicas in memory whose
-/// engine tests drive directly and whose API and WebSockets the API tests call (short scheduler, reconcile and lease
-/// intervals).
+/// engine tests drive directly and whose API and WebSockets the API tests call (short scheduler and reconcile
+/// intervals; the scheduler lease as configured by default).
 /// </summary>
 public sealed class EngineRig : IAsyncDisposable
 {
@@ -85,14 +85,15 @@ public sealed class EngineRig : IAsyncDisposable
         return rig;
     }
 
-    public ServiceFactory<Program> AddJobReplica()
+    /// <summary>Starts a JobService replica; <paramref name="redisConnectionString"/> lets it reach Redis another way
+    /// (through a <see cref="TcpRelay"/>).</summary>
+    public ServiceFactory<Program> AddJobReplica(string? redisConnectionString = null)
     {
-        var replica = new ServiceFactory<Program>(Garnet.ConnectionString, new Dictionary<string, string?>
+        var replica = new ServiceFactory<Program>(redisConnectionString ?? Garnet.ConnectionString, new Dictionary<string, string?>
         {
             ["Jobs:SchedulerInterval"] = "00:00:00.2",
             ["Jobs:ReconcileInterval"] = "00:00:01",
             ["Jobs:TimeoutCheckInterval"] = "00:00:00.2",
-            ["Jobs:LeaderLeaseTtl"] = "00:00:03",
             ["Jobs:DispatchRecoveryAfter"] = "00:00:03",
             ["Jobs:StreamPollInterval"] = "00:00:00.5",
             ["Jobs:OfflineBackendGrace"] = "00:00:10",
@@ -175,7 +176,7 @@ public sealed class EngineRig : IAsyncDisposable
 
     private async Task WaitUntilOnlineAsync(int count)
     {
-        var directory = Get<BackendDirectory>();
+        var directory = new BackendDirectory(_redis, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackendDirectory>.Instance);
         var backends = await Eventually.ReturnsAsync(() => directory.ListAsync(Token), list => list.Count(b => b.Online) == count, TimeSpan.FromSeconds(60));
         Assert.True(backends.Count(b => b.Online) == count, $"The emulated backends did not come online: {string.Join(", ", backends.Select(b => $"{b.Definition.Id} {b.State?.Status}"))}");
     }

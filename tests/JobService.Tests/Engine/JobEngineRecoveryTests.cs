@@ -1,10 +1,12 @@
+using System.Diagnostics;
+using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.JobService.Tests.Engine;
 
 /// <summary>Lost render nodes and lost JobService instances, each on a rig of its own.</summary>
-public sealed class JobEngineRecoveryTests
+public sealed class JobEngineRecoveryTests(ITestOutputHelper output)
 {
     private static CancellationToken Token => EngineRig.Token;
 
@@ -40,6 +42,42 @@ public sealed class JobEngineRecoveryTests
         Assert.All(ended.Children, c => Assert.Single(events, e => e.Type == "child_completed" && (string?)e.Payload["job_id"] == c.JobId));
         Assert.DoesNotContain(events, e => e.Type == "child_failed");
         Assert.Single(events, e => e.Type == "group_complete");
+    }
+
+    [Fact]
+    public async Task StandbyStartsTheNextJobSoonAfterTheSchedulingReplicaDies()
+    {
+        // Arrange: replica 0 reaches Redis through a relay the test can cut and runs the scheduler; replica 1 stands by
+        await using var rig = await EngineRig.StartAsync([1, 1], jobReplicas: 0);
+        await using var relay = new TcpRelay(rig.Garnet.Port);
+        rig.AddJobReplica(relay.ConnectionString);
+        var leaderLease = rig.Get<SchedulerLease>(0);
+        await Eventually.ReturnsAsync(() => Task.FromResult(leaderLease.IsHeld), held => held, TimeSpan.FromSeconds(30));
+        rig.AddJobReplica();
+        var standbyLease = rig.Get<SchedulerLease>(1);
+        var engine = rig.Engine(1);
+        var first = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 2)) { BackendAffinity = EngineRig.BackendId(0) }, Token);
+        var firstEnded = await rig.WaitForEndAsync(first.JobId, replica: 1);
+        var standbyHeldBefore = standbyLease.IsHeld;
+
+        // Act: the scheduling replica dies (it neither renews nor releases the lease), then a job is submitted
+        var sinceDeath = Stopwatch.StartNew();
+        relay.Cut();
+        var next = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 2, seed: 2)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
+        var dispatched = await rig.WaitForJobAsync(next.JobId, j => j.PromptId is not null, TimeSpan.FromSeconds(8), replica: 1);
+        var gap = sinceDeath.Elapsed;
+        var ended = await rig.WaitForEndAsync(next.JobId, replica: 1);
+        var leaderHeldAfter = await Eventually.ReturnsAsync(() => Task.FromResult(leaderLease.IsHeld), held => !held, TimeSpan.FromSeconds(5));
+
+        // Assert: the standby took over and started the job; the cut-off replica stopped acting as the scheduler
+        Assert.Equal(JobStatuses.Completed, firstEnded.Status);
+        Assert.False(standbyHeldBefore);
+        Assert.True(standbyLease.IsHeld);
+        Assert.False(leaderHeldAfter);
+        Assert.Equal(JobStatuses.Completed, ended.Status);
+        Assert.Equal([EngineRig.BackendId(1)], dispatched.Attempts);
+        output.WriteLine($"From the scheduling replica's death to the next job's dispatch by the standby: {gap.TotalMilliseconds:0} ms " +
+            $"(lease TTL {rig.Get<Microsoft.Extensions.Options.IOptions<JobEngineOptions>>(1).Value.LeaderLeaseTtl.TotalMilliseconds:0} ms)");
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
@@ -10,7 +11,7 @@ namespace DirectorsConsole.JobService.Tests.Engine;
 
 /// <summary>The job engine end to end: JobService's engine, a real BackendService and two ComfyUI emulators on one Garnet.
 /// The tests run one after the other and leave the nodes as they found them.</summary>
-public sealed class JobEngineTests(SharedEngineRig shared) : IClassFixture<SharedEngineRig>
+public sealed class JobEngineTests(SharedEngineRig shared, ITestOutputHelper output) : IClassFixture<SharedEngineRig>
 {
     private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47];
 
@@ -247,6 +248,53 @@ public sealed class JobEngineTests(SharedEngineRig shared) : IClassFixture<Share
         {
             Assert.True(byStart[i].StartedAt >= byStart[i - 1].CompletedAt, $"Job {byStart[i].JobId} started before {byStart[i - 1].JobId} ended");
         }
+    }
+
+    [Fact]
+    public async Task JobForAnIdleBackendStartsAtOnceBehindAThousandWaitingForABusyOne()
+    {
+        // Arrange: emu-1 (one slot) is busy with a long job and 1,000 jobs wait for it, twice the scheduler's scan limit
+        var engine = Rig.Engine();
+        var blocker = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 400, delayMs: 50)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
+        await Rig.WaitForJobAsync(blocker.JobId, j => j.Status == JobStatuses.Running);
+        var waiting = new List<JobRecord>();
+        foreach (var batch in Enumerable.Range(0, 1000).Chunk(100))
+        {
+            waiting.AddRange(await Task.WhenAll(batch.Select(i => engine.SubmitJobAsync(
+                new JobSubmission(EngineRig.Prompt(steps: 1, delayMs: 1, seed: i)) { BackendAffinity = EngineRig.BackendId(1) }, Token))));
+        }
+
+        try
+        {
+            // Act: one job for emu-0, which has a free slot, queued after all of them
+            var clock = Stopwatch.StartNew();
+            var idle = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 2, seed: 5000)) { BackendAffinity = EngineRig.BackendId(0) }, Token);
+            var dispatched = await Rig.WaitForJobAsync(idle.JobId, j => j.PromptId is not null, TimeSpan.FromSeconds(10));
+            var dispatchedAfter = clock.Elapsed;
+            var ended = await Rig.WaitForEndAsync(idle.JobId);
+            var stillWaiting = await Rig.Get<JobStore>().GetJobsAsync(waiting.Select(j => j.JobId), Token);
+            var blockerNow = await engine.GetJobAsync(blocker.JobId, Token);
+
+            // Assert: it ran on emu-0 while emu-1's queue stayed as it was
+            Assert.Equal(EngineRig.BackendId(0), dispatched.BackendId);
+            Assert.Equal(JobStatuses.Completed, ended.Status);
+            Assert.Equal(JobStatuses.Running, blockerNow!.Status);
+            Assert.Equal(1000, stillWaiting.Count);
+            Assert.All(stillWaiting, j => Assert.Equal(JobStatuses.Queued, j.Record.Status));
+            output.WriteLine($"A job for an idle backend behind 1,000 for a busy one was dispatched after {dispatchedAfter.TotalMilliseconds:0} ms and completed after {clock.Elapsed.TotalMilliseconds:0} ms");
+        }
+        finally
+        {
+            foreach (var batch in waiting.Chunk(100))
+            {
+                await Task.WhenAll(batch.Select(j => engine.CancelJobAsync(j.JobId, Token)));
+            }
+
+            await engine.CancelJobAsync(blocker.JobId, Token);
+        }
+
+        var emulatorQueue = await Eventually.ReturnsAsync(() => Rig.QueueAsync(1), q => q.Count == 0, TimeSpan.FromSeconds(15));
+        Assert.Empty(emulatorQueue);
     }
 
     [Fact]

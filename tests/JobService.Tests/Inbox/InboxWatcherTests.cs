@@ -172,6 +172,33 @@ public sealed class InboxWatcherTests : IDisposable
         Assert.Equal(manifest, File.ReadAllText(Path.Combine(failed, "shot.json")));
     }
 
+    [Theory]
+    [InlineData("CON.json", "renamed_CON.json", "Windows device name")]
+    [InlineData("lpt1.json", "renamed_lpt1.json", "Windows device name")]
+    [InlineData("shot\u0001.json", "renamed_shot_.json", "control character U+0001")]
+    [InlineData("shot:1.json", "renamed_shot_1.json", "Windows does not allow")]
+    public async Task ManifestWhoseNameOtherHostsCannotUseIsRefusedAndKeptUnderAPortableName(string name, string keptAs, string reason)
+    {
+        // Arrange
+        var watcher = Watcher();
+        name = System.Text.RegularExpressions.Regex.Unescape(name);
+        Drop(name, """{"workflow_id": "empty_image"}""");
+
+        // Act
+        var handled = await ScanSettledAsync(watcher);
+
+        // Assert: not submitted; the manifest and its reason in failed/ under names every host can use
+        Assert.Equal(1, handled);
+        Assert.Empty(_engine.Submissions);
+        Assert.Empty(FilesIn(Inbox));
+        var failed = Path.Combine(Inbox, "failed");
+        var errorFile = Path.GetFileNameWithoutExtension(keptAs) + ".error.txt";
+        Assert.Equal(new[] { errorFile, keptAs }.Order(), FilesIn(failed));
+        var error = File.ReadAllText(Path.Combine(failed, errorFile));
+        Assert.Contains(reason, error);
+        Assert.Contains(keptAs, error);
+    }
+
     [Fact]
     public async Task SecondFailureOfTheSameNameKeepsTheFirst()
     {

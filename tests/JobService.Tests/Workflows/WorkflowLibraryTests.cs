@@ -25,6 +25,29 @@ public sealed class WorkflowLibraryTests : IDisposable
         return graph;
     }
 
+    [Theory]
+    [InlineData("a\0b", "control character U+0000")]
+    [InlineData("shot\n", "control character U+000A")]
+    [InlineData("..", "cannot be a path")]
+    [InlineData("PRN.json", "Windows device name")]
+    [InlineData("com\u00B9", "Windows device name")]
+    [InlineData("", "empty")]
+    public async Task IdThatIsNoPortableFileNameIsRefusedAndNeverWritten(string id, string reason)
+    {
+        // Arrange
+        var library = Library();
+
+        // Act
+        var problem = WorkflowLibrary.IdProblem(id);
+
+        // Assert
+        Assert.Contains(reason, problem);
+        Assert.False(WorkflowLibrary.IsValidId(id));
+        await Assert.ThrowsAsync<ArgumentException>(() => library.SaveAsync(id, Graph(8), null, false, TestContext.Current.CancellationToken));
+        Assert.Null(await library.FindAsync(id, TestContext.Current.CancellationToken));
+        Assert.Empty(Directory.GetFiles(_folder));
+    }
+
     [Fact]
     public void RelativeFolderIsResolvedAgainstConfigYamlsFolder()
     {

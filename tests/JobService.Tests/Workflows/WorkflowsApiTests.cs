@@ -179,6 +179,38 @@ public sealed class WorkflowsApiTests(GarnetFixture garnet) : IClassFixture<Garn
         Assert.Equal(["path", "id"], (await BodyAsync(response))["detail"]![0]!["loc"]!.AsArray().Select(p => (string?)p));
     }
 
+    [Theory]
+    [InlineData("CON", "Windows device name")]
+    [InlineData("nul", "Windows device name")]
+    [InlineData("Com1", "Windows device name")]
+    [InlineData("LPT9.backup", "Windows device name")]
+    [InlineData("aux.v2", "Windows device name")]
+    [InlineData("a..b", "cannot be a path")]
+    [InlineData("a%5Cb", "cannot be a path")]
+    [InlineData("a%2Fb", "letters, digits, '.', '_' or '-'")]
+    [InlineData("shot.", "ends with a dot or a space")]
+    [InlineData("shot%20", "ends with a dot or a space")]
+    [InlineData("shot%0A", "control character U+000A")]
+    [InlineData("a%3Ab", "Windows does not allow")]
+    [InlineData("a2345678901234567890123456789012345678901234567890123456789012345", "more than the 64 allowed")]
+    public async Task NameThatIsNoPortableFileNameIs422SayingWhyAndWritesNothing(string id, string reason)
+    {
+        // Arrange
+        var workflow = JsonNode.Parse("""{"1": {"class_type": "EmptyImage", "inputs": {"width": 64}}}""");
+        var before = Directory.GetFiles(_folder).Order().ToArray();
+
+        // Act
+        using var response = await Client.PutAsJsonAsync($"/api/workflows/{id}", workflow, Cancellation);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var error = Assert.Single((await BodyAsync(response))["detail"]!.AsArray())!;
+        Assert.Equal(["path", "id"], error["loc"]!.AsArray().Select(p => (string?)p));
+        Assert.Equal("value_error", (string?)error["type"]);
+        Assert.Contains(reason, (string?)error["msg"]);
+        Assert.Equal(before, Directory.GetFiles(_folder).Order().ToArray());
+    }
+
     [Fact]
     public async Task NonObjectBodyIs422()
     {
