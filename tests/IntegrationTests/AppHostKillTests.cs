@@ -23,8 +23,11 @@ public sealed class AppHostKillTests
 
             // Act
             SuiteProcess.Kill(suite.AppHostPid!.Value);
+            var killedAt = DateTime.UtcNow;
             var left = await Eventually.ReturnsAsync(
                 () => Task.FromResult(started.Where(p => SuiteProcess.IsRunning(p.Pid)).ToList()), running => running.Count == 0, GoneWithin);
+            TestContext.Current.TestOutputHelper?.WriteLine(
+                $"{started.Count} processes; {left.Count} left {(DateTime.UtcNow - killedAt).TotalSeconds:0.0} s after the AppHost was killed");
 
             // Assert
             Assert.Contains(started, p => p.CommandLine.Contains("GarnetServer.dll", StringComparison.Ordinal));
@@ -33,7 +36,7 @@ public sealed class AppHostKillTests
                 ["Gateway", "JobService", "BackendService", "GalleryService", "PathService"],
                 service => Assert.Contains(started, p => p.CommandLine.Contains($"DirectorsConsole.{service}.dll", StringComparison.Ordinal)));
             Assert.True(left.Count == 0, $"Still running {GoneWithin.TotalSeconds:0} s after the AppHost was killed:\n{string.Join('\n', left.Select(p => $"{p.Pid} {p.CommandLine}"))}");
-            Assert.Empty(suite.FindSuiteProcesses().Where(p => SuiteProcess.IsRunning(p.Pid)));
+            Assert.DoesNotContain(suite.FindSuiteProcesses(), p => SuiteProcess.IsRunning(p.Pid));
         }
         finally
         {
