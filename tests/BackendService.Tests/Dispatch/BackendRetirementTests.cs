@@ -28,9 +28,13 @@ public sealed class BackendRetirementTests
         var named = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10), backendId: Backend);
         var refused = await rig.Events.WaitForAsync(named.PromptId);
         var completed = await rig.Events.WaitForAsync(running.PromptId);
+        var leases = rig.Replicas[0].Services.GetRequiredService<BackendLeaseManager>();
         var leaseLetGo = await Eventually.ReturnsAsync(
-            async () => (Retiring: await rig.Redis.HashGetAsync(BackendKeys.Retiring, Backend, Token), Lease: await rig.Redis.StringGetAsync(BackendKeys.Lease(Backend), Token)),
-            state => state is { Retiring: null, Lease: null });
+            async () => (
+                Retiring: await rig.Redis.HashGetAsync(BackendKeys.Retiring, Backend, Token),
+                Lease: await rig.Redis.StringGetAsync(BackendKeys.Lease(Backend), Token),
+                Held: leases.Holds(Backend)),
+            state => state is { Retiring: null, Lease: null, Held: false });
         using var lookup = await client.GetAsync($"/api/backends/{Backend}", Token);
 
         // Assert
@@ -44,7 +48,7 @@ public sealed class BackendRetirementTests
         Assert.Null(leaseLetGo.Lease);
         Assert.Empty(await rig.Redis.HashGetAllAsync(BackendKeys.InFlight(Backend), Token));
         Assert.Null(await rig.Redis.HashGetAsync(BackendKeys.States, Backend, Token));
-        Assert.DoesNotContain(Backend, rig.Replicas[0].Services.GetRequiredService<BackendLeaseManager>().HeldBackends);
+        Assert.False(leaseLetGo.Held);
     }
 
     [Fact]
