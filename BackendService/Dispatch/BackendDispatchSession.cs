@@ -73,6 +73,9 @@ public sealed class BackendDispatchSession
         _node = backend.BaseAddress;
         _backendQueue = RenderChannels.BackendQueue(backend.Id);
         _lastReconcile = timeProvider.GetUtcNow();
+        // Down until the socket first opens: prompts taken over from a node that never answers again are lost after
+        // the offline grace like those of a socket that dropped.
+        _disconnectedSince = _lastReconcile;
     }
 
     private ComfySocket Socket => _socket ?? throw new InvalidOperationException("The session has not started.");
