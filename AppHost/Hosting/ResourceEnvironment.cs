@@ -26,6 +26,8 @@ public static class ResourceEnvironment
             ["ORCHESTRATOR_HOST"] = settings.Host,
             ["ORCHESTRATOR_PORT"] = settings.Port.ToString(CultureInfo.InvariantCulture),
             [ParentPidVariable] = parentPid.ToString(CultureInfo.InvariantCulture),
+            // Ends the child when this AppHost is gone, also for programs that do not read the variable above.
+            [ParentWatch.StartupHooksVariable] = ParentWatch.StartupHooks(System.Environment.GetEnvironmentVariable(ParentWatch.StartupHooksVariable)),
         };
         if (resource.Scheme == Uri.UriSchemeHttp)
         {

@@ -73,6 +73,9 @@ public sealed class BackendDispatchSession
         _node = backend.BaseAddress;
         _backendQueue = RenderChannels.BackendQueue(backend.Id);
         _lastReconcile = timeProvider.GetUtcNow();
+        // Down until the socket first opens: prompts taken over from a node that never answers again are lost after
+        // the offline grace like those of a socket that dropped.
+        _disconnectedSince = _lastReconcile;
     }
 
     private ComfySocket Socket => _socket ?? throw new InvalidOperationException("The session has not started.");
@@ -128,6 +131,9 @@ public sealed class BackendDispatchSession
     private async Task TickAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(_options.HealthCheckInterval, _time);
+        // The first check at once: a session that took over a backend dispatches as soon as it knows the node's state.
+        Interlocked.Exchange(ref _tickQueued, 1);
+        _work.Writer.TryWrite(TickWork.Instance);
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
@@ -145,7 +151,8 @@ public sealed class BackendDispatchSession
     }
 
     /// <summary>Takes commands from the backend's queue while the node is online, connected and has a free slot.
-    /// While it is known offline or disabled, commands that did not name it go back to the router.</summary>
+    /// While it is disabled (or deleted) every command goes back to the router; while it is offline, those that
+    /// did not name it.</summary>
     private async Task IntakeAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
@@ -196,7 +203,8 @@ public sealed class BackendDispatchSession
             return;
         }
 
-        if (delivery.Message.BackendId is null)
+        // A disabled or deleted backend takes nothing new: the router fails a command that named it and routes the rest.
+        if (delivery.Message.BackendId is null || _status == BackendStatuses.Disabled)
         {
             await _queue.EnqueueAsync(RenderChannels.DispatchQueue, delivery.Message, cancellationToken);
             await _queue.AckAsync(delivery, cancellationToken);

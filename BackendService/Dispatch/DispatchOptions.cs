@@ -7,8 +7,10 @@ public sealed class DispatchOptions
 {
     public const string SectionName = "Backends:Dispatch";
 
-    /// <summary>How long the router holds a command from <c>render-dispatch</c> before another replica may take it.</summary>
-    public TimeSpan RouterVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How long the router holds a command from <c>render-dispatch</c> before another replica may take it.
+    /// Routing takes milliseconds; this bounds how long a command waits when its router died holding it (a
+    /// command delivered twice is posted once: the claim drops the copy).</summary>
+    public TimeSpan RouterVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a backend's worker holds a command while posting it before it is delivered again.</summary>
     public TimeSpan BackendVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(60);

@@ -22,40 +22,26 @@ public static class BackendHostPolicy
     ];
 
     private static readonly IPAddress AwsMetadataV6 = IPAddress.Parse("fd00:ec2::254");
-    private static readonly IPAddress AlibabaMetadata = IPAddress.Parse("100.100.100.200");
-    private static readonly IPAddress Nat64Prefix = IPAddress.Parse("64:ff9b::");
 
-    /// <summary>Why the suite must not connect to <paramref name="address"/>, or null when it may.</summary>
+    /// <summary>Why the suite must not connect to <paramref name="address"/>, or null when it may. IPv6 forms that
+    /// carry an IPv4 address (IPv4-mapped, -compatible and -translated, NAT64, 6to4, Teredo) are judged by the IPv4
+    /// address they reach, so no spelling of a metadata or link-local address gets through.</summary>
     public static string? ForbiddenReason(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            return ForbiddenReason(address.MapToIPv4());
-        }
-
-        if (address.AddressFamily == AddressFamily.InterNetworkV6 && IsNat64(address, out var embedded))
-        {
-            return ForbiddenReason(embedded);
-        }
-
         if (address.AddressFamily == AddressFamily.InterNetwork)
         {
-            var b = address.GetAddressBytes();
-            return b switch
-            {
-                [169, 254, 169, 254] => "it is a cloud metadata address",
-                [169, 254, _, _] => "it is a link-local address (169.254.0.0/16)",
-                [0, _, _, _] => "it is an unspecified address (0.0.0.0/8)",
-                [255, 255, 255, 255] => "it is the broadcast address",
-                [>= 224 and <= 239, _, _, _] => "it is a multicast address",
-                _ when address.Equals(AlibabaMetadata) => "it is a cloud metadata address",
-                _ => null,
-            };
+            return ForbiddenIPv4Reason(address.GetAddressBytes());
+        }
+
+        var bytes = address.GetAddressBytes();
+        if (EmbeddedIPv4(bytes) is ({ } form, { } embedded) && ForbiddenIPv4Reason(embedded) is { } embeddedReason)
+        {
+            return $"it is the {form} IPv6 form of {new IPAddress(embedded)}, and {embeddedReason}";
         }
 
         if (address.Equals(AwsMetadataV6))
         {
-            return "it is a cloud metadata address";
+            return "it is a cloud metadata address (AWS IMDS over IPv6)";
         }
 
         if (address.Equals(IPAddress.IPv6Any))
@@ -71,6 +57,57 @@ public static class BackendHostPolicy
         return address.IsIPv6Multicast ? "it is a multicast address" : null;
     }
 
+    private static string? ForbiddenIPv4Reason(ReadOnlySpan<byte> b) => b switch
+    {
+        [169, 254, 169, 254] => "it is a cloud metadata address (169.254.169.254)",
+        [100, 100, 100, 200] => "it is a cloud metadata address (Alibaba Cloud, 100.100.100.200)",
+        [192, 0, 0, 192] => "it is a cloud metadata address (Oracle Cloud, 192.0.0.192)",
+        [169, 254, _, _] => "it is a link-local address (169.254.0.0/16)",
+        [0, _, _, _] => "it is an unspecified address (0.0.0.0/8)",
+        [255, 255, 255, 255] => "it is the broadcast address",
+        [>= 224 and <= 239, _, _, _] => "it is a multicast address",
+        _ => null,
+    };
+
+    /// <summary>The IPv4 address an IPv6 address carries and the name of the form, or nulls when it carries none.</summary>
+    private static (string? Form, byte[]? IPv4) EmbeddedIPv4(byte[] b)
+    {
+        var span = b.AsSpan();
+        if (span[..10].IndexOfAnyExcept((byte)0) < 0 && b[10] == 0xff && b[11] == 0xff)
+        {
+            return ("IPv4-mapped", b[12..16]);
+        }
+
+        if (span[..8].IndexOfAnyExcept((byte)0) < 0 && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0)
+        {
+            return ("IPv4-translated", b[12..16]);
+        }
+
+        // ::a.b.c.d, except :: and ::1, which are IPv6's own unspecified and loopback addresses.
+        if (span[..12].IndexOfAnyExcept((byte)0) < 0 && (b[12] | b[13] | b[14]) != 0)
+        {
+            return ("IPv4-compatible", b[12..16]);
+        }
+
+        if (span[..12].SequenceEqual((ReadOnlySpan<byte>)[0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0]))
+        {
+            return ("NAT64", b[12..16]);
+        }
+
+        if (b[0] == 0x20 && b[1] == 0x02)
+        {
+            return ("6to4", b[2..6]);
+        }
+
+        // Teredo (2001:0::/32) carries the client's IPv4 address inverted in its last four bytes.
+        if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0)
+        {
+            return ("Teredo", b[12..16].Select(x => (byte)~x).ToArray());
+        }
+
+        return (null, null);
+    }
+
     /// <summary>Why a backend must not use the DNS name <paramref name="host"/>, or null when it may.</summary>
     public static string? ForbiddenNameReason(string host)
     {
@@ -82,16 +119,21 @@ public static class BackendHostPolicy
 
     /// <summary>The handler every ComfyUI client of this service uses: it resolves the host itself and connects
     /// only to addresses <see cref="ForbiddenReason"/> allows, so no name can lead to a metadata endpoint.</summary>
-    public static SocketsHttpHandler CreateHandler(TimeSpan connectTimeout) => new()
+    public static SocketsHttpHandler CreateHandler(TimeSpan connectTimeout) => CreateHandler(connectTimeout, Dns.GetHostAddressesAsync);
+
+    /// <summary>As <see cref="CreateHandler(TimeSpan)"/>, resolving names with <paramref name="resolve"/> (tests give
+    /// names that resolve to forbidden addresses).</summary>
+    public static SocketsHttpHandler CreateHandler(TimeSpan connectTimeout, Func<string, CancellationToken, Task<IPAddress[]>> resolve) => new()
     {
-        ConnectCallback = ConnectAsync,
+        ConnectCallback = (context, cancellationToken) => ConnectAsync(context, resolve, cancellationToken),
         ConnectTimeout = connectTimeout,
         PooledConnectionLifetime = TimeSpan.FromMinutes(2),
         AllowAutoRedirect = false,
         UseProxy = false,
     };
 
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    private static async ValueTask<Stream> ConnectAsync(
+        SocketsHttpConnectionContext context, Func<string, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
     {
         var endPoint = context.DnsEndPoint;
         if (ForbiddenNameReason(endPoint.Host) is { } nameReason)
@@ -101,7 +143,7 @@ public static class BackendHostPolicy
 
         var addresses = IPAddress.TryParse(endPoint.Host, out var literal)
             ? [literal]
-            : await Dns.GetHostAddressesAsync(endPoint.Host, cancellationToken).ConfigureAwait(false);
+            : await resolve(endPoint.Host, cancellationToken).ConfigureAwait(false);
         var allowed = addresses.Where(a => ForbiddenReason(a) is null).ToArray();
         if (allowed.Length == 0)
         {
@@ -120,19 +162,5 @@ public static class BackendHostPolicy
             socket.Dispose();
             throw;
         }
-    }
-
-    private static bool IsNat64(IPAddress address, out IPAddress embedded)
-    {
-        var bytes = address.GetAddressBytes();
-        var prefix = Nat64Prefix.GetAddressBytes();
-        embedded = IPAddress.None;
-        if (!bytes.AsSpan(0, 12).SequenceEqual(prefix.AsSpan(0, 12)))
-        {
-            return false;
-        }
-
-        embedded = new IPAddress(bytes.AsSpan(12, 4));
-        return true;
     }
 }

@@ -14,6 +14,10 @@ public static class BackendKeys
     /// <summary>Hash: backend id → <see cref="ServiceDefaults.Backends.BackendRuntimeState"/> as snake_case JSON.</summary>
     public const string States = BackendDirectoryKeys.States;
 
+    /// <summary>Hash: backend id → the definition of a backend deleted while prompts were in flight on it. Its lease
+    /// holder keeps watching those prompts (taking no new ones) until they end, then removes the entry.</summary>
+    public const string Retiring = "dc:backends:retiring";
+
     /// <summary>Hash: backend id → its last saved status alone, so the save script can tell a status change
     /// without parsing JSON in Lua.</summary>
     public const string Statuses = "dc:backends:status";

@@ -13,7 +13,11 @@ namespace DirectorsConsole.BackendService.Infrastructure;
 /// that share; a backend without holder for more than one TTL is taken by anyone. For each held backend it runs
 /// every <see cref="IBackendWorker"/> with a token cancelled when the lease is lost or not renewed in time, the
 /// backend is deleted, or its definition changes (the workers then start again with the new definition).
-/// On shutdown the leases are released, so another replica takes over at its next round.
+/// A backend deleted while prompts are in flight on it is retiring (<see cref="BackendKeys.Retiring"/>): it is leased
+/// like the others, its workers run with it disabled (no new prompt is taken; the prompts in flight are watched to
+/// their end), and its holder lets go once none is left. A lease still held by this replica's dead predecessor (a
+/// restarted process with the same service instance id) is taken over at once, and the predecessor no longer
+/// counts as a live replica. On shutdown the leases are released, so another replica takes over at its next round.
 /// </summary>
 public sealed class BackendLeaseManager(
     BackendRegistry registry,
@@ -28,6 +32,15 @@ public sealed class BackendLeaseManager(
     // KEYS: lease. ARGV: replica id, TTL in ms.
     private const string RenewScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return 0
+        """;
+
+    // KEYS: lease. ARGV: the predecessor's replica id, this replica's id, TTL in ms.
+    private const string TakeOverScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+          return 1
+        end
         return 0
         """;
 
@@ -150,8 +163,18 @@ public sealed class BackendLeaseManager(
         var nowMs = startedAt.ToUnixTimeMilliseconds();
         await redis.ExecuteAsync(["ZADD", BackendKeys.Replicas, nowMs + (long)ttl.TotalMilliseconds, replica.Id], cancellationToken);
         await redis.ExecuteAsync(["ZREMRANGEBYSCORE", BackendKeys.Replicas, "-inf", $"({nowMs}"], cancellationToken);
+        await ForgetPredecessorsAsync(cancellationToken);
         var live = (int)Math.Max(1, (await redis.ExecuteAsync(["ZCOUNT", BackendKeys.Replicas, nowMs, "+inf"], cancellationToken)).AsInt64());
         var definitions = (await registry.ListAsync(cancellationToken)).ToDictionary(b => b.Id, StringComparer.Ordinal);
+        var retiring = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var deleted in await registry.ListRetiringAsync(cancellationToken))
+        {
+            if (definitions.TryAdd(deleted.Id, deleted with { Enabled = false }))
+            {
+                retiring.Add(deleted.Id);
+            }
+        }
+
         var fairShare = (definitions.Count + live - 1) / live;
 
         foreach (var lease in _leases.Values.ToArray())
@@ -159,6 +182,12 @@ public sealed class BackendLeaseManager(
             if (!definitions.TryGetValue(lease.BackendId, out var definition))
             {
                 await ReleaseAsync(lease, "the backend was deleted", cancellationToken);
+                continue;
+            }
+
+            if (retiring.Contains(lease.BackendId) && await registry.CompleteRetirementAsync(lease.BackendId, cancellationToken))
+            {
+                await ReleaseAsync(lease, "the backend was deleted and its last prompts have ended", cancellationToken);
                 continue;
             }
 
@@ -199,10 +228,27 @@ public sealed class BackendLeaseManager(
 
         foreach (var definition in definitions.Values.Where(d => !_leases.ContainsKey(d.Id)).OrderBy(d => HashCode.Combine(replica.Id, d.Id)))
         {
+            var holder = await redis.StringGetAsync(BackendKeys.Lease(definition.Id), cancellationToken);
+            if (holder is not null && replica.IsPredecessor(holder))
+            {
+                // Its holder is dead (this replica replaced it): waiting for the lease to expire would only delay dispatch.
+                _unheldSince.Remove(definition.Id);
+                if ((await redis.ScriptEvaluateAsync(
+                        TakeOverScript, [BackendKeys.Lease(definition.Id)], [holder, replica.Id, (long)ttl.TotalMilliseconds], cancellationToken)).AsInt64() == 1)
+                {
+                    var lease = new HeldLease(definition.Id, startedAt) { ValidUntil = startedAt + ttl };
+                    _leases[definition.Id] = lease;
+                    StartSession(lease, definition);
+                    logger.LogInformation("Took over the lease of backend {Id} from {Predecessor}, the process this replica replaced", definition.Id, holder);
+                }
+
+                continue;
+            }
+
             var orphaned = _unheldSince.TryGetValue(definition.Id, out var since) && startedAt - since > ttl;
             if (_leases.Count >= fairShare && !orphaned)
             {
-                if (await redis.KeyExistsAsync(BackendKeys.Lease(definition.Id), cancellationToken))
+                if (holder is not null)
                 {
                     _unheldSince.Remove(definition.Id);
                 }
@@ -227,6 +273,17 @@ public sealed class BackendLeaseManager(
         foreach (var id in _unheldSince.Keys.Where(id => !definitions.ContainsKey(id)).ToArray())
         {
             _unheldSince.Remove(id);
+        }
+    }
+
+    /// <summary>Drops the heartbeats of this replica's dead predecessors, so they do not lower the fair share.</summary>
+    private async Task ForgetPredecessorsAsync(CancellationToken cancellationToken)
+    {
+        var members = await redis.ExecuteAsync(["ZRANGE", BackendKeys.Replicas, 0, -1], cancellationToken);
+        foreach (var member in members.Items.Select(m => m.AsString()).OfType<string>().Where(replica.IsPredecessor))
+        {
+            await redis.SortedSetRemoveAsync(BackendKeys.Replicas, member, cancellationToken);
+            logger.LogInformation("Replica {Predecessor} was replaced by this one ({Replica}); its heartbeat is dropped", member, replica.Id);
         }
     }
 

@@ -4,16 +4,16 @@ namespace DirectorsConsole.BackendService.Infrastructure;
 
 /// <summary>How replicas share backends (section <c>Backends:Leases</c>). A replica renews its leases every
 /// <see cref="RenewalInterval"/>; a lease not renewed for <see cref="Ttl"/> (a replica killed) expires and
-/// another replica takes the backend.</summary>
+/// another replica takes the backend, so the TTL is how long a dead replica's backends wait for dispatch.</summary>
 public sealed class BackendLeaseOptions : IValidatableObject
 {
     public const string SectionName = "Backends:Leases";
 
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
-    public TimeSpan Ttl { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan Ttl { get; set; } = TimeSpan.FromSeconds(2);
 
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
-    public TimeSpan RenewalInterval { get; set; } = TimeSpan.FromSeconds(3);
+    public TimeSpan RenewalInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -19,11 +19,13 @@ public enum BackendWriteStatus
 /// </summary>
 public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, TimeProvider timeProvider, ILogger<BackendRegistry> logger)
 {
-    // KEYS: definitions, deleted seeds. ARGV: id, JSON.
+    // KEYS: definitions, deleted seeds, retiring. ARGV: id, JSON. A backend added again under the id of one still
+    // retiring takes over its prompts in flight.
     private const string CreateScript = """
         if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'id-taken' end
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
         redis.call('SREM', KEYS[2], ARGV[1])
+        redis.call('HDEL', KEYS[3], ARGV[1])
         return 'saved'
         """;
 
@@ -43,32 +45,53 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
         return 'saved'
         """;
 
-    // KEYS: definitions, deleted seeds. ARGV: id, JSON. A seed never overwrites, nor revives a deleted one.
+    // KEYS: definitions, deleted seeds, retiring. ARGV: id, JSON. A seed never overwrites, nor revives a deleted one.
     private const string SeedScript = """
         if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'exists' end
         if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'deleted' end
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('HDEL', KEYS[3], ARGV[1])
         return 'saved'
         """;
 
-    // KEYS: definitions, states, statuses. ARGV: id, the definition JSON that was read. Removes it only if unchanged.
+    // KEYS: definitions, states, statuses, in-flight, retiring. ARGV: id, the definition JSON that was read. Removes
+    // it only if unchanged; one with prompts in flight retires (see BackendKeys.Retiring) instead of vanishing.
     private const string RemoveIfUnchangedScript = """
         if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 'changed' end
         redis.call('HDEL', KEYS[1], ARGV[1])
-        redis.call('HDEL', KEYS[2], ARGV[1])
-        redis.call('HDEL', KEYS[3], ARGV[1])
+        if redis.call('HLEN', KEYS[4]) > 0 then
+          redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
+        else
+          redis.call('HDEL', KEYS[2], ARGV[1])
+          redis.call('HDEL', KEYS[3], ARGV[1])
+        end
         return 'deleted'
         """;
 
-    // KEYS: definitions, deleted seeds, states, statuses. ARGV: id.
+    // KEYS: definitions, deleted seeds, states, statuses, in-flight, retiring. ARGV: id.
     private const string DeleteScript = """
         local current = redis.call('HGET', KEYS[1], ARGV[1])
         if not current then return 'not-found' end
         redis.call('HDEL', KEYS[1], ARGV[1])
-        redis.call('HDEL', KEYS[3], ARGV[1])
-        redis.call('HDEL', KEYS[4], ARGV[1])
+        if redis.call('HLEN', KEYS[5]) > 0 then
+          redis.call('HSET', KEYS[6], ARGV[1], current)
+        else
+          redis.call('HDEL', KEYS[3], ARGV[1])
+          redis.call('HDEL', KEYS[4], ARGV[1])
+        end
         if not string.find(current, '"source":"api"', 1, true) then redis.call('SADD', KEYS[2], ARGV[1]) end
         return 'deleted'
+        """;
+
+    // KEYS: definitions, states, statuses, in-flight, retiring. ARGV: id. Ends a retirement once nothing is in flight.
+    private const string CompleteRetirementScript = """
+        if redis.call('HLEN', KEYS[4]) > 0 then return 0 end
+        redis.call('HDEL', KEYS[5], ARGV[1])
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+          redis.call('HDEL', KEYS[2], ARGV[1])
+          redis.call('HDEL', KEYS[3], ARGV[1])
+        end
+        return 1
         """;
 
     private const int MaxReplaceAttempts = 10;
@@ -95,6 +118,24 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
         return backends;
     }
 
+    /// <summary>Backends deleted while prompts were in flight on them (<see cref="BackendKeys.Retiring"/>), ordered by id.</summary>
+    public async Task<IReadOnlyList<BackendDefinition>> ListRetiringAsync(CancellationToken cancellationToken)
+    {
+        var stored = await redis.HashGetAllAsync(BackendKeys.Retiring, cancellationToken);
+        return stored.Select(entry => Deserialize(entry.Key, entry.Value)).OfType<BackendDefinition>().OrderBy(b => b.Id, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>Ends the retirement of a deleted backend once no prompt is in flight on it; false while some are.</summary>
+    public async Task<bool> CompleteRetirementAsync(string id, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ScriptEvaluateAsync(
+            CompleteRetirementScript,
+            [BackendKeys.Definitions, BackendKeys.States, BackendKeys.Statuses, BackendKeys.InFlight(id), BackendKeys.Retiring],
+            [id],
+            cancellationToken);
+        return reply.AsInt64() == 1;
+    }
+
     public async Task<BackendDefinition?> FindAsync(string id, CancellationToken cancellationToken) =>
         await redis.HashGetAsync(BackendKeys.Definitions, id, cancellationToken) is { } json ? Deserialize(id, json) : null;
 
@@ -102,7 +143,7 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
     public async Task<BackendWriteStatus> CreateAsync(BackendDefinition backend, CancellationToken cancellationToken)
     {
         var reply = await redis.ScriptEvaluateAsync(
-            CreateScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds], [backend.Id, Serialize(backend)], cancellationToken);
+            CreateScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.Retiring], [backend.Id, Serialize(backend)], cancellationToken);
         var status = Parse(reply.AsString());
         await AnnounceAsync(status, BackendRegistryChangeKinds.Created, backend.Id, cancellationToken);
         return status;
@@ -145,11 +186,15 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
     }
 
     /// <summary>Removes a backend and its runtime state. A seeded backend's id is remembered, so the next start
-    /// does not seed it again.</summary>
+    /// does not seed it again. A backend with prompts in flight retires: no new prompt goes to it, and its lease
+    /// holder watches those prompts to their end (or moves them on if the node is gone too) before it lets go.</summary>
     public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
     {
         var reply = await redis.ScriptEvaluateAsync(
-            DeleteScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.States, BackendKeys.Statuses], [id], cancellationToken);
+            DeleteScript,
+            [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.States, BackendKeys.Statuses, BackendKeys.InFlight(id), BackendKeys.Retiring],
+            [id],
+            cancellationToken);
         var deleted = reply.AsString() == "deleted";
         if (deleted)
         {
@@ -176,7 +221,10 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
             }
 
             var reply = await redis.ScriptEvaluateAsync(
-                RemoveIfUnchangedScript, [BackendKeys.Definitions, BackendKeys.States, BackendKeys.Statuses], [id, json], cancellationToken);
+                RemoveIfUnchangedScript,
+                [BackendKeys.Definitions, BackendKeys.States, BackendKeys.Statuses, BackendKeys.InFlight(id), BackendKeys.Retiring],
+                [id, json],
+                cancellationToken);
             if (reply.AsString() == "deleted")
             {
                 removed.Add(id);
@@ -192,7 +240,7 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
     public async Task<bool> SeedAsync(BackendDefinition backend, CancellationToken cancellationToken)
     {
         var reply = await redis.ScriptEvaluateAsync(
-            SeedScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds], [backend.Id, Serialize(backend)], cancellationToken);
+            SeedScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.Retiring], [backend.Id, Serialize(backend)], cancellationToken);
         var answer = reply.AsString();
         if (answer == "deleted")
         {

@@ -149,15 +149,19 @@ public static partial class BackendValidator
         var literal = normalized.StartsWith('[') && normalized.EndsWith(']') ? normalized[1..^1] : normalized;
         if (literal.Contains(':'))
         {
-            if (literal.Contains('%') || !IPAddress.TryParse(literal, out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
+            // A zone (fe80::1%eth0) is judged by its address first, so the refusal names the rule that matters.
+            var zone = literal.IndexOf('%');
+            if (!IPAddress.TryParse(zone < 0 ? literal : literal[..zone], out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
             {
-                return "the host is not a valid IPv6 address (zone ids are not accepted); give a host name or an IP address without a port";
+                return "the host is not a valid IPv6 address; give a host name or an IP address without a port";
             }
 
             normalized = v6.ToString();
-            return ForbiddenAddress(v6);
+            return ForbiddenAddress(v6) ?? (zone < 0 ? null : "the host is not accepted with a zone id (%…); give the address alone");
         }
 
+        // A fully qualified address (169.254.169.254.) is the same address.
+        literal = literal.EndsWith('.') ? literal[..^1] : literal;
         if (DottedQuad().IsMatch(literal))
         {
             if (!IPAddress.TryParse(literal, out var v4) || literal.Split('.').Any(part => int.Parse(part, CultureInfo.InvariantCulture) > 255))
@@ -169,7 +173,7 @@ public static partial class BackendValidator
             return ForbiddenAddress(v4);
         }
 
-        var name = literal.EndsWith('.') ? literal[..^1] : literal;
+        var name = literal;
         var labels = name.Split('.');
         if (name.Length is 0 or > 253 || !labels.All(label => DnsLabel().IsMatch(label)))
         {
@@ -181,7 +185,11 @@ public static partial class BackendValidator
         var last = labels[^1];
         if (last.All(char.IsAsciiDigit) || (last.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && last[2..].All(char.IsAsciiHexDigit)))
         {
-            return "the host looks like an abbreviated or numeric IPv4 address; write IPv4 addresses as four decimal numbers (192.168.1.10)";
+            // Decimal, octal (0251.…) and hex (0xa9fea9fe) spellings reach an address too: name the rule it breaks.
+            return IPAddress.TryParse(name, out var spelled) && spelled.AddressFamily == AddressFamily.InterNetwork
+                && BackendHostPolicy.ForbiddenReason(spelled) is { } spelledReason
+                ? $"the host is not allowed: it is {spelled} written in another notation, and {spelledReason}"
+                : "the host looks like an abbreviated or numeric IPv4 address; write IPv4 addresses as four decimal numbers (192.168.1.10)";
         }
 
         normalized = name.ToLowerInvariant();

@@ -107,6 +107,7 @@ public sealed class ModelTests : IDisposable
         Assert.Equal("job-service-1", jobEnvironment["OTEL_SERVICE_INSTANCE_ID"]);
         Assert.Equal("1", jobEnvironment["DOTNET_SERVICE_REPLICA"]);
         Assert.Equal("4242", jobEnvironment["DIRECTORSCONSOLE_PARENT_PID"]);
+        Assert.EndsWith("DirectorsConsole.AppHost.dll", jobEnvironment["DOTNET_STARTUP_HOOKS"], StringComparison.Ordinal);
         Assert.Equal(settings.ConfigFile, jobEnvironment["ORCHESTRATOR_CONFIG"]);
         Assert.Equal(settings.DataDirectory, jobEnvironment["ORCHESTRATOR_DATA_DIR"]);
         Assert.Equal(settings.LogDirectory, jobEnvironment["ORCHESTRATOR_LOG_DIR"]);

@@ -170,6 +170,23 @@ public sealed class SuiteProcess : IAsyncDisposable
         return lines.ToString();
     }
 
+    /// <summary>The AppHost's own PID, once started.</summary>
+    public int? AppHostPid => _appHost?.Id;
+
+    /// <summary>True while <paramref name="pid"/> runs: it exists and is not a zombie waiting to be reaped.</summary>
+    public static bool IsRunning(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0] != "Z";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     public int FindServicePid(string assemblyName) =>
         FindSuiteProcesses().First(p => p.CommandLine.Contains($"{assemblyName}.dll", StringComparison.Ordinal)).Pid;
 

@@ -81,6 +81,29 @@ public sealed class BackendValidatorTests
     [InlineData("224.0.0.1", "multicast")]
     [InlineData("ff02::1", "multicast")]
     [InlineData("255.255.255.255", "broadcast")]
+    [InlineData("::a9fe:a9fe", "IPv4-compatible IPv6 form of 169.254.169.254, and it is a cloud metadata address")]
+    [InlineData("::169.254.169.254", "IPv4-compatible IPv6 form of 169.254.169.254, and it is a cloud metadata address")]
+    [InlineData("::ffff:0:a9fe:a9fe", "IPv4-translated IPv6 form of 169.254.169.254, and it is a cloud metadata address")]
+    [InlineData("::ffff:0:169.254.1.1", "IPv4-translated IPv6 form of 169.254.1.1, and it is a link-local address")]
+    [InlineData("[::ffff:a9fe:a9fe]", "IPv4-mapped IPv6 form of 169.254.169.254, and it is a cloud metadata address")]
+    [InlineData("64:ff9b::169.254.169.254", "NAT64 IPv6 form of 169.254.169.254")]
+    [InlineData("2002:a9fe:a9fe::1", "6to4 IPv6 form of 169.254.169.254")]
+    [InlineData("2002:a9fe:0101::", "6to4 IPv6 form of 169.254.1.1, and it is a link-local address")]
+    [InlineData("2001:0:4136:e378:8000:63bf:5601:5601", "Teredo IPv6 form of 169.254.169.254")]
+    [InlineData("192.0.0.192", "Oracle Cloud")]
+    [InlineData("100.100.100.200", "Alibaba Cloud")]
+    [InlineData("[fd00:ec2::254]", "AWS IMDS")]
+    [InlineData("169.254.169.254.", "cloud metadata address")]
+    [InlineData("2852039166", "169.254.169.254 written in another notation, and it is a cloud metadata address")]
+    [InlineData("0xa9fea9fe", "169.254.169.254 written in another notation, and it is a cloud metadata address")]
+    [InlineData("0xA9.0xFE.0xA9.0xFE", "169.254.169.254 written in another notation")]
+    [InlineData("0251.0376.0251.0376", "169.254.169.254 written in another notation")]
+    [InlineData("0251.0376.0251.0376.", "169.254.169.254 written in another notation")]
+    [InlineData("169.254.43518", "169.254.169.254 written in another notation")]
+    [InlineData("169.16689662", "169.254.169.254 written in another notation")]
+    [InlineData("[fe80::1%eth0]", "link-local address (fe80::/10)")]
+    [InlineData("fe80::1%25eth0", "link-local address (fe80::/10)")]
+    [InlineData("FEBF::1", "link-local address (fe80::/10)")]
     public void MetadataLinkLocalUnspecifiedAndMulticastHostsAreRejected(string host, string reason)
     {
         // Act
@@ -103,7 +126,8 @@ public sealed class BackendValidatorTests
     [InlineData("127.1")]
     [InlineData("2130706433")]
     [InlineData("0x7f000001")]
-    [InlineData("fe80::1%eth0")]
+    [InlineData("fd12::1%eth0")]
+    [InlineData("::ffff:0:10.0.0.1:8188")]
     public void MalformedHostsAreRejected(string host)
     {
         // Act
@@ -196,6 +220,14 @@ public sealed class BackendValidatorTests
     [InlineData("::ffff:169.254.169.254")]
     [InlineData("0.0.0.0")]
     [InlineData("239.1.2.3")]
+    [InlineData("::a9fe:a9fe")]
+    [InlineData("::ffff:0:a9fe:a9fe")]
+    [InlineData("64:ff9b::a9fe:1")]
+    [InlineData("2002:a9fe:a9fe::")]
+    [InlineData("192.0.0.192")]
+    [InlineData("100.100.100.200")]
+    [InlineData("fd00:ec2::254")]
+    [InlineData("fe80::1%2")]
     public void TheConnectionPolicyRefusesForbiddenResolvedAddresses(string address)
     {
         // Act
@@ -211,6 +243,10 @@ public sealed class BackendValidatorTests
     [InlineData("192.168.0.20")]
     [InlineData("172.16.5.4")]
     [InlineData("fd7a:115c:a1e0::1")]
+    [InlineData("::ffff:192.168.1.10")]
+    [InlineData("2002:c0a8:010a::1")]
+    [InlineData("192.0.0.193")]
+    [InlineData("100.100.100.201")]
     public void TheConnectionPolicyAllowsLoopbackAndLanAddresses(string address)
     {
         // Act

@@ -87,6 +87,32 @@ public sealed class ComfyObjectInfoTests
         Assert.StartsWith("Refused to connect", error.Message);
     }
 
+    [Theory]
+    [InlineData("::a9fe:a9fe", "IPv4-compatible")]
+    [InlineData("::ffff:0:a9fe:a9fe", "IPv4-translated")]
+    [InlineData("::ffff:169.254.169.254", "IPv4-mapped")]
+    [InlineData("64:ff9b::a9fe:a9fe", "NAT64")]
+    [InlineData("2002:a9fe:a9fe::1", "6to4")]
+    [InlineData("169.254.10.1", "link-local")]
+    [InlineData("192.0.0.192", "Oracle Cloud")]
+    [InlineData("100.100.100.200", "Alibaba Cloud")]
+    [InlineData("fd00:ec2::254", "AWS IMDS")]
+    [InlineData("fe80::1%1", "link-local")]
+    public async Task TheComfyHandlerRefusesANameThatResolvesToAForbiddenAddress(string resolved, string reason)
+    {
+        // Arrange: a DNS name that passed registration but points at a forbidden address when the node is called.
+        var address = IPAddress.Parse(resolved);
+        using var http = new HttpClient(BackendHostPolicy.CreateHandler(TimeSpan.FromSeconds(2), (_, _) => Task.FromResult<IPAddress[]>([address])));
+
+        // Act
+        var error = await Assert.ThrowsAsync<HttpRequestException>(
+            () => http.GetAsync("http://render-node.studio.example:8188/system_stats", TestContext.Current.CancellationToken));
+
+        // Assert
+        Assert.StartsWith("Refused to connect to render-node.studio.example", error.Message);
+        Assert.Contains(reason, error.Message);
+    }
+
     [Fact]
     public async Task TheComfyHandlerConnectsToAResolvedLoopbackName()
     {

@@ -68,7 +68,7 @@ public sealed class DispatchRig : IAsyncDisposable
             rig.AddReplica();
         }
 
-        foreach (var index in Enumerable.Range(0, emulators))
+        foreach (var index in Enumerable.Range(0, replicas > 0 ? emulators : 0))
         {
             await rig.WaitUntilOnlineAsync(BackendId(index));
         }
@@ -76,7 +76,9 @@ public sealed class DispatchRig : IAsyncDisposable
         return rig;
     }
 
-    public ServiceFactory<Program> AddReplica()
+    /// <summary>Starts a replica. <paramref name="instanceId"/> is its service instance id, as the AppHost gives
+    /// one (<c>backend-service-0</c>); <paramref name="overrides"/> replace the rig's short intervals.</summary>
+    public ServiceFactory<Program> AddReplica(string? instanceId = null, IReadOnlyDictionary<string, string?>? overrides = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -102,10 +104,30 @@ public sealed class DispatchRig : IAsyncDisposable
             settings[prefix + "max_concurrent_jobs"] = _maxConcurrentJobs.ToString(CultureInfo.InvariantCulture);
         }
 
+        if (instanceId is not null)
+        {
+            settings["OTEL_SERVICE_INSTANCE_ID"] = instanceId;
+        }
+
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
         var factory = new ServiceFactory<Program>(_garnet.ConnectionString, settings);
         _ = factory.Services; // starts the host
         Replicas.Add(factory);
         return factory;
+    }
+
+    /// <summary>Ends a replica as a crash would for everyone else: its Redis connections go first, so it can neither
+    /// release its leases nor report anything, then the rest of it stops.</summary>
+    public async Task CrashReplicaAsync(ServiceFactory<Program> replica)
+    {
+        Replicas.Remove(replica);
+        await replica.Services.GetRequiredService<RedisConnection>().DisposeAsync();
+        await replica.Services.GetRequiredService<RedisSubscriber>().DisposeAsync();
+        await replica.DisposeAsync();
     }
 
     public async Task WaitUntilOnlineAsync(string backendId)
