@@ -1,14 +1,14 @@
 using System.Text;
 using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.Net.Http.Headers;
 
 namespace DirectorsConsole.ServiceDefaults.Hosting;
 
 /// <summary>
 /// Refuses, with a JSON problem, requests that no endpoint could read: a request target or headers over
-/// <see cref="RequestLimits"/> (414, 431), and a JSON body in a charset .NET cannot decode (415), which the
+/// <see cref="RequestLimits"/> (414, 431; the target measured percent-encoded, as sent), and a JSON body in a charset .NET cannot decode (415), which the
 /// endpoints' JSON reader would otherwise turn into a 500.
 /// </summary>
 public static class RequestGuard
@@ -26,7 +26,7 @@ public static class RequestGuard
 
     private static (int? Status, string? Detail) Refusal(HttpRequest request)
     {
-        var target = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
+        var target = request.GetEncodedPathAndQuery();
         if (target.Length > RequestLimits.MaxRequestTargetLength)
         {
             return (StatusCodes.Status414UriTooLong,

@@ -52,7 +52,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
             await stream.WaitForSubmissionsAsync(10);
         }
 
-        var (failures, accepted) = await stream.StopAsync();
+        var (failures, accepted, longestRequest) = await stream.StopAsync();
         var jobs = await WaitForFinalStatesAsync(suite, accepted);
 
         // Assert
@@ -64,7 +64,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
             $"{unfinished.Length} jobs never ended: {string.Join(", ", unfinished.Take(10).Select(j => $"{j.Key} {j.Value!["status"]}"))}");
 
         var output = TestContext.Current.TestOutputHelper;
-        output?.WriteLine($"{accepted.Count} jobs accepted, 0 requests failed; by status: " +
+        output?.WriteLine($"{accepted.Count} jobs accepted, 0 requests failed, the longest took {longestRequest.TotalSeconds:0.00} s (held while a service restarted); by status: " +
             string.Join(", ", jobs.Values.GroupBy(j => (string?)j!["status"]).Select(g => $"{g.Key} {g.Count()}")));
         foreach (var (service, at) in kills)
         {
@@ -114,6 +114,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         private readonly CancellationTokenSource _stop = CancellationTokenSource.CreateLinkedTokenSource(Token);
         private readonly List<string> _failures = [];
         private readonly List<string> _accepted = [];
+        private TimeSpan _longestRequest;
         private Task _loop = Task.CompletedTask;
 
         private SubmissionStream(HttpClient gateway) => _gateway = gateway;
@@ -171,11 +172,11 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
             }
         }
 
-        public async Task<(IReadOnlyList<string> Failures, IReadOnlyList<string> Accepted)> StopAsync()
+        public async Task<(IReadOnlyList<string> Failures, IReadOnlyList<string> Accepted, TimeSpan LongestRequest)> StopAsync()
         {
             await _stop.CancelAsync();
             await _loop;
-            return (_failures, _accepted);
+            return (_failures, _accepted, _longestRequest);
         }
 
         public async ValueTask DisposeAsync()
@@ -210,6 +211,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
                         metadata = new { n = ++submitted },
                     }, Token);
                     var body = await submit.Content.ReadAsStringAsync(Token);
+                    Record(started.Elapsed);
                     if (submit.StatusCode == HttpStatusCode.Accepted)
                     {
                         lock (_accepted)
@@ -224,6 +226,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
 
                     started.Restart();
                     using var backends = await _gateway.GetAsync("/api/backends", Token);
+                    Record(started.Elapsed);
                     if (!backends.IsSuccessStatusCode)
                     {
                         _failures.Add($"GET /api/backends {(int)backends.StatusCode} after {started.ElapsedMilliseconds} ms: {await backends.Content.ReadAsStringAsync(Token)}");
@@ -246,6 +249,14 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
                 {
                     return;
                 }
+            }
+        }
+
+        private void Record(TimeSpan requestTime)
+        {
+            if (requestTime > _longestRequest)
+            {
+                _longestRequest = requestTime;
             }
         }
 
