@@ -29,10 +29,11 @@ public sealed class GatewayOptions
 
     /// <summary>How long a request is held while every replica of its service refuses connections (a
     /// service the AppHost is restarting) before the caller gets a 503. It covers the AppHost's first
-    /// restarts (1 s, then 2 s back-off) and the start of a service; 0 answers at once.</summary>
+    /// restarts (1 s, 2 s, 4 s back-off) and the start of a service on a busy machine, which can take
+    /// over 10 s; 0 answers at once.</summary>
     [ConfigurationKeyName("restart_hold_seconds")]
     [Range(0, 300)]
-    public int RestartHoldSeconds { get; set; } = 10;
+    public int RestartHoldSeconds { get; set; } = 30;
 
     public TimeSpan RestartHold => TimeSpan.FromSeconds(RestartHoldSeconds);
 

@@ -56,7 +56,8 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         var jobs = await WaitForFinalStatesAsync(suite, accepted);
 
         // Assert
-        Assert.True(failures.Count == 0, $"{failures.Count} of {failures.Count + accepted.Count} requests failed:\n{string.Join("\n", failures.Take(20))}");
+        Assert.True(failures.Count == 0, $"{failures.Count} of {failures.Count + accepted.Count} requests failed:\n{string.Join("\n", failures.Take(20))}\n" +
+            $"The Gateway logged:\n{GatewayProxyErrors(suite)}");
         var missing = jobs.Where(j => j.Value is null).Select(j => j.Key).ToArray();
         Assert.True(missing.Length == 0, $"{missing.Length} accepted jobs are gone: {string.Join(", ", missing.Take(20))}");
         var unfinished = jobs.Where(j => !FinalStates.Contains((string?)j.Value!["status"])).ToArray();
@@ -74,6 +75,20 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
                 .Min();
             output?.WriteLine($"{service} killed: next job started {(nextStart - at)?.TotalSeconds:0.00} s later");
         }
+    }
+
+    /// <summary>The Gateway's log lines about failed forwarding, for a failure message.</summary>
+    private static string GatewayProxyErrors(SuiteProcess suite)
+    {
+        var log = Path.Combine(suite.WorkingDirectory, "logs", "gateway.log");
+        if (!File.Exists(log))
+        {
+            return "(no gateway.log)";
+        }
+
+        using var reader = new StreamReader(new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+        var lines = reader.ReadToEnd().Split('\n');
+        return string.Join("\n", lines.Where(line => line.Contains("Exception", StringComparison.Ordinal) || line.Contains("rror", StringComparison.Ordinal)).TakeLast(40));
     }
 
     /// <summary>Every accepted job as the Gateway reports it once it has ended (null: it does not exist),
@@ -260,13 +275,15 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
             }
         }
 
-        /// <summary>True until the process has exited (a zombie, not yet reaped by the AppHost, has closed its sockets).</summary>
+        /// <summary>True until every thread of the process has exited: the main thread can be a zombie while
+        /// others are still ending, and until the last one has, the process's sockets stay open.</summary>
         private static bool IsAlive(int pid)
         {
             try
             {
                 var stat = File.ReadAllText($"/proc/{pid}/stat");
-                return stat[(stat.LastIndexOf(')') + 2)..][0] is not ('Z' or 'X');
+                var zombie = stat[(stat.LastIndexOf(')') + 2)..][0] is 'Z' or 'X';
+                return !zombie || Directory.GetDirectories($"/proc/{pid}/task").Length > 1;
             }
             catch (IOException)
             {
