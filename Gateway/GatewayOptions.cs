@@ -21,17 +21,21 @@ public sealed class GatewayOptions
     [ConfigurationKeyName("cors_origins")]
     public string? CorsOrigins { get; set; }
 
-    [ConfigurationKeyName("max_request_body_mb")]
-    [Range(1, 102_400)]
-    public int MaxRequestBodyMb { get; set; } = 100;
-
     /// <summary>How long a service may stay silent on a forwarded request before the caller gets a 504.
     /// Long enough for the worker API's long polls.</summary>
     [ConfigurationKeyName("upstream_timeout_seconds")]
     [Range(1, 3600)]
     public int UpstreamTimeoutSeconds { get; set; } = 100;
 
-    public long MaxRequestBodyBytes => MaxRequestBodyMb * 1024L * 1024L;
+    /// <summary>How long a request is held while every replica of its service refuses connections (a
+    /// service the AppHost is restarting) before the caller gets a 503. It covers the AppHost's first
+    /// restarts (1 s, 2 s, 4 s back-off) and the start of a service on a busy machine, which can take
+    /// over 10 s; 0 answers at once.</summary>
+    [ConfigurationKeyName("restart_hold_seconds")]
+    [Range(0, 300)]
+    public int RestartHoldSeconds { get; set; } = 30;
+
+    public TimeSpan RestartHold => TimeSpan.FromSeconds(RestartHoldSeconds);
 
     public TimeSpan UpstreamTimeout => TimeSpan.FromSeconds(UpstreamTimeoutSeconds);
 

@@ -48,6 +48,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
         builder.AddRedisClient();
         builder.Services.AddApiErrorHandling();
+        builder.AddRequestLimits();
         builder.Services.AddParentProcessWatcher();
 
         builder.Services.AddEndpointsApiExplorer();
@@ -102,12 +103,13 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>Maps <c>/health</c> (readiness: every check, Redis included), <c>/alive</c> (liveness) and
-    /// <c>/openapi/v1.json</c>, and installs the error handlers. The Gateway, whose <c>/health</c> speaks for
+    /// <c>/openapi/v1.json</c>, and installs the error handlers and the <see cref="RequestGuard"/>. The Gateway, whose <c>/health</c> speaks for
     /// the whole suite, maps its own readiness at another <paramref name="healthPath"/>.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app, string healthPath = HealthPath)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.Use(RequestGuard.InvokeAsync);
 
         app.MapHealthChecks(healthPath, new HealthCheckOptions { ResponseWriter = WriteHealthAsync });
         app.MapHealthChecks(AlivePath, new HealthCheckOptions
@@ -123,6 +125,11 @@ public static class ServiceDefaultsExtensions
     {
         var identity = context.RequestServices.GetRequiredService<ServiceIdentity>();
         context.Response.ContentType = "application/json";
+        if (context.Response.StatusCode == StatusCodes.Status503ServiceUnavailable)
+        {
+            context.Response.Headers.RetryAfter = ApiErrorHandling.RetryAfterSeconds;
+        }
+
         var body = new
         {
             status = report.Status.ToString().ToLowerInvariant(),

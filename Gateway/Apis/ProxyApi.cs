@@ -9,9 +9,11 @@ public static class ProxyApi
     /// other <c>/api</c> path with a 404 that says so, rather than an empty one.</summary>
     public static IEndpointRouteBuilder MapServiceProxy(this IEndpointRouteBuilder app)
     {
+        var failover = app.ServiceProvider.GetRequiredService<ReplicaFailover>();
         app.MapReverseProxy(pipeline =>
         {
             pipeline.Use(ProxyProblems.InvokeAsync);
+            pipeline.Use(failover.InvokeAsync);
             pipeline.UseLoadBalancing();
             pipeline.UsePassiveHealthChecks();
         });

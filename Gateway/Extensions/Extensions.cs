@@ -7,7 +7,6 @@ using DirectorsConsole.Gateway.Routing;
 using DirectorsConsole.ServiceDefaults.Hosting;
 using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Health;
@@ -35,8 +34,6 @@ internal static class Extensions
             builder.WebHost.UseUrls((builder.Configuration.Get<GatewayOptions>() ?? new GatewayOptions()).DefaultUrl);
         }
 
-        services.AddOptions<KestrelServerOptions>().Configure<IOptions<GatewayOptions>>(
-            (kestrel, gateway) => kestrel.Limits.MaxRequestBodySize = gateway.Value.MaxRequestBodyBytes);
         services.AddHostedService<NetworkExposureWarning>();
 
         services.AddCors();
@@ -49,6 +46,8 @@ internal static class Extensions
             ProxyConfigFactory.Routes(),
             ProxyConfigFactory.Clusters(provider.GetRequiredService<SuiteTopology>(), provider.GetRequiredService<IOptions<GatewayOptions>>().Value)));
         services.AddSingleton<IPassiveHealthCheckPolicy, ConnectionFailurePolicy>();
+        services.AddSingleton<IActiveHealthCheckPolicy, ProbeAnsweredPolicy>();
+        services.AddSingleton<ReplicaFailover>();
 
         services.AddHttpClient(SuiteTopology.HttpClientName);
         services.AddSingleton<SuiteHealthChecker>();

@@ -10,10 +10,12 @@ public static class ProxyConfigFactory
 {
     /// <summary>Probed on every replica: liveness only, so a replica whose Redis blips keeps its traffic.</summary>
     public const string ProbePath = "/alive";
-    public static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(2);
+    /// <summary>Often, so a restarted replica is back in rotation within a second; a probe of /alive is cheap.</summary>
+    public static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
 
-    /// <summary>How long a replica that refused a connection stays out of rotation before it is tried again.</summary>
+    /// <summary>How long a replica that refused a connection stays out of rotation at most; a probe or a
+    /// request it answers brings it back sooner.</summary>
     public static readonly TimeSpan ReactivationPeriod = TimeSpan.FromSeconds(5);
 
     public static IReadOnlyList<RouteConfig> Routes() =>
@@ -42,7 +44,7 @@ public static class ProxyConfigFactory
                     Enabled = true,
                     Interval = ProbeInterval,
                     Timeout = ProbeTimeout,
-                    Policy = HealthCheckConstants.ActivePolicy.ConsecutiveFailures,
+                    Policy = ProbeAnsweredPolicy.PolicyName,
                     Path = ProbePath,
                 },
                 Passive = new PassiveHealthCheckConfig

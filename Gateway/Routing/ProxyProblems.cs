@@ -3,14 +3,16 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using DirectorsConsole.ServiceDefaults.Errors;
+using DirectorsConsole.ServiceDefaults.Hosting;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace DirectorsConsole.Gateway.Routing;
 
 /// <summary>
-/// The first step of the proxy pipeline. It rejects bodies over the limit before they are forwarded, lets
-/// service responses through untouched, and gives YARP's empty 502/503/504 answers a problem body whose
-/// <c>detail</c> names the service, because clients of the original show <c>detail</c> to the user.
+/// The first step of the proxy pipeline. It lets service responses through untouched and gives YARP's empty
+/// 502/503/504 answers a problem body whose <c>detail</c> names the service, because clients of the original
+/// show <c>detail</c> to the user.
 /// </summary>
 public static class ProxyProblems
 {
@@ -22,15 +24,6 @@ public static class ProxyProblems
             statusCodePages.Enabled = false;
         }
 
-        var options = context.RequestServices.GetRequiredService<IOptions<GatewayOptions>>().Value;
-        if (context.Request.ContentLength > options.MaxRequestBodyBytes)
-        {
-            // Kestrel enforces the same limit while reading; checking the declared length first spares the
-            // service a half-sent body.
-            await WriteAsync(context, StatusCodes.Status413PayloadTooLarge, BodyTooLarge(options), service: null);
-            return;
-        }
-
         await next(context);
 
         if (context.GetForwarderErrorFeature() is not { } error || context.Response.HasStarted)
@@ -39,7 +32,8 @@ public static class ProxyProblems
         }
 
         var service = context.GetReverseProxyFeature().Cluster.Config.ClusterId;
-        if (Describe(error, service, options) is ({ } status, { } detail))
+        var limits = context.RequestServices.GetRequiredService<IOptions<RequestLimitsOptions>>().Value;
+        if (Describe(error, service, limits) is ({ } status, { } detail))
         {
             await WriteAsync(context, status, detail, service);
         }
@@ -50,11 +44,11 @@ public static class ProxyProblems
         exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError }
         || (exception?.InnerException is { } inner && IsConnectionFailure(inner));
 
-    private static (int? Status, string? Detail) Describe(IForwarderErrorFeature error, string service, GatewayOptions options)
+    private static (int? Status, string? Detail) Describe(IForwarderErrorFeature error, string service, RequestLimitsOptions limits)
     {
         if (FindInChain<BadHttpRequestException>(error.Exception) is { StatusCode: StatusCodes.Status413PayloadTooLarge })
         {
-            return (StatusCodes.Status413PayloadTooLarge, BodyTooLarge(options));
+            return (StatusCodes.Status413PayloadTooLarge, limits.BodyTooLargeDetail);
         }
 
         return error.Error switch
@@ -74,9 +68,6 @@ public static class ProxyProblems
         };
     }
 
-    private static string BodyTooLarge(GatewayOptions options) =>
-        $"The request body is larger than the {options.MaxRequestBodyMb} MB the gateway accepts (max_request_body_mb).";
-
     private static T? FindInChain<T>(Exception? exception) where T : Exception
     {
         for (var current = exception; current is not null; current = current.InnerException)
@@ -90,10 +81,16 @@ public static class ProxyProblems
         return null;
     }
 
-    private static async Task WriteAsync(HttpContext context, int status, string detail, string? service)
+    /// <summary>Answers with a problem body; a 503 also says when to try again.</summary>
+    public static async Task WriteAsync(HttpContext context, int status, string detail, string? service)
     {
         context.Response.Clear();
         context.Response.StatusCode = status;
+        if (status == StatusCodes.Status503ServiceUnavailable)
+        {
+            context.Response.Headers.RetryAfter = ApiErrorHandling.RetryAfterSeconds;
+        }
+
         var problem = new ProblemDetails { Status = status, Detail = detail };
         if (service is not null)
         {

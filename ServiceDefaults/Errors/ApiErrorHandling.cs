@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DirectorsConsole.ServiceDefaults.Hosting;
 using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
@@ -6,6 +7,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.ServiceDefaults.Errors;
 
@@ -15,6 +17,9 @@ namespace DirectorsConsole.ServiceDefaults.Errors;
 /// </summary>
 public static class ApiErrorHandling
 {
+    /// <summary>The <c>Retry-After</c> of every 503: long enough for a restarted process or a reconnect to Redis.</summary>
+    public const string RetryAfterSeconds = "5";
+
     public static IServiceCollection AddApiErrorHandling(this IServiceCollection services)
     {
         services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
@@ -48,7 +53,8 @@ public static class ApiErrorHandling
             logger.LogInformation("Rejected request {Method} {Path}: {Reason}", httpContext.Request.Method, httpContext.Request.Path, badRequest.Message);
             if (badRequest.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
-                await WriteProblemAsync(httpContext, StatusCodes.Status413PayloadTooLarge, "The request body is larger than this endpoint accepts.");
+                var limits = httpContext.RequestServices.GetRequiredService<IOptions<RequestLimitsOptions>>().Value;
+                await WriteProblemAsync(httpContext, StatusCodes.Status413PayloadTooLarge, limits.BodyTooLargeDetail);
                 return true;
             }
 
@@ -123,7 +129,6 @@ public static class ApiErrorHandling
 
             logger.LogWarning("{Method} {Path} failed because Redis is unavailable: {Reason}",
                 httpContext.Request.Method, httpContext.Request.Path, exception.Message);
-            httpContext.Response.Headers.RetryAfter = "5";
             await WriteProblemAsync(httpContext, StatusCodes.Status503ServiceUnavailable,
                 $"The shared store (Redis) is unavailable, so the request could not be completed: {exception.Message}");
             return true;
@@ -148,8 +153,14 @@ public static class ApiErrorHandling
         }
     }
 
-    private static Task WriteProblemAsync(HttpContext httpContext, int status, string detail)
+    /// <summary>Writes a problem body with <paramref name="detail"/>; a 503 also says when to try again.</summary>
+    public static Task WriteProblemAsync(HttpContext httpContext, int status, string detail)
     {
+        if (status == StatusCodes.Status503ServiceUnavailable)
+        {
+            httpContext.Response.Headers.RetryAfter = RetryAfterSeconds;
+        }
+
         httpContext.Response.StatusCode = status;
         var writer = httpContext.RequestServices.GetRequiredService<IProblemDetailsService>();
         return writer.WriteAsync(new ProblemDetailsContext

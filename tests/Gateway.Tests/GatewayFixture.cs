@@ -23,6 +23,9 @@ public sealed class GatewayFixture(GarnetFixture garnet) : IAsyncLifetime
     /// <summary>Short, so the 504 test is quick.</summary>
     public const int UpstreamTimeoutSeconds = 2;
 
+    /// <summary>Short, so a test of a service that stays down is quick.</summary>
+    public const int RestartHoldSeconds = 1;
+
     private ServiceFactory<Program>? _gateway;
 
     public IReadOnlyList<FakeService> Replicas { get; private set; } = [];
@@ -48,6 +51,7 @@ public sealed class GatewayFixture(GarnetFixture garnet) : IAsyncLifetime
             replica => (string?)replica.Address.ToString());
         settings["max_request_body_mb"] = MaxRequestBodyMb.ToString();
         settings["upstream_timeout_seconds"] = UpstreamTimeoutSeconds.ToString();
+        settings["restart_hold_seconds"] = RestartHoldSeconds.ToString();
         (_gateway, Client) = StartGateway(garnet, settings);
     }
 

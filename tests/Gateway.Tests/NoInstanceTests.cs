@@ -23,6 +23,7 @@ public sealed class NoInstanceTests(GarnetFixture garnet)
 
         // Assert
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
         var problem = (await response.Content.ReadFromJsonAsync<JsonObject>(TestContext.Current.CancellationToken))!;
         Assert.Equal("path-service has no live instance", (string?)problem["detail"]);
         Assert.Equal("degraded", (string?)health["status"]);

@@ -214,6 +214,50 @@ public sealed class RoutingTests(GatewayFixture gateway) : IClassFixture<Gateway
     }
 
     [Fact]
+    public async Task RequestTargetOverTheLimitAnswers414WithDetail()
+    {
+        // Act: 10 KB of path, under Kestrel's raised limit and over the suite's own.
+        using var response = await gateway.Client.GetAsync("/api/jobs/" + new string('a', 10 * 1024), TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.RequestUriTooLong, response.StatusCode);
+        var problem = (await response.Content.ReadFromJsonAsync<JsonObject>(TestContext.Current.CancellationToken))!;
+        Assert.Contains("at most 8192", (string?)problem["detail"]);
+    }
+
+    [Fact]
+    public async Task HeadersOverTheLimitAnswer431WithDetail()
+    {
+        // Arrange
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/jobs");
+        request.Headers.Add("X-Large", new string('h', 40 * 1024));
+
+        // Act
+        using var response = await gateway.Client.SendAsync(request, TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, response.StatusCode);
+        var problem = (await response.Content.ReadFromJsonAsync<JsonObject>(TestContext.Current.CancellationToken))!;
+        Assert.Contains("at most 32768", (string?)problem["detail"]);
+    }
+
+    [Fact]
+    public async Task JsonBodyInAnUnknownCharsetAnswers415WithDetail()
+    {
+        // Arrange
+        using var content = new StringContent("{}");
+        content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("application/json; charset=bogus");
+
+        // Act
+        using var response = await gateway.Client.PostAsync("/api/job", content, TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        var problem = (await response.Content.ReadFromJsonAsync<JsonObject>(TestContext.Current.CancellationToken))!;
+        Assert.Contains("'bogus'", (string?)problem["detail"]);
+    }
+
+    [Fact]
     public async Task BodyWithinTheLimitIsForwarded()
     {
         // Arrange

@@ -67,6 +67,50 @@ public sealed class ErrorFormatTests : IAsyncLifetime
         Assert.DoesNotContain("System.", (string?)error["msg"]);
     }
 
+    [Theory]
+    [InlineData("application/json; charset=bogus", "bogus")]
+    [InlineData("application/json; charset=\"\"", "")]
+    [InlineData("application/problem+json; charset=x-unknown", "x-unknown")]
+    public async Task JsonBodyInAnUnknownCharsetIs415WithDetail(string contentType, string charset)
+    {
+        // Arrange
+        using var content = new StringContent("{\"workflowId\": \"a\", \"steps\": 1}");
+        content.Headers.Remove("Content-Type");
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+
+        // Act
+        using var response = await _client.PostAsync("/shots", content, TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Contains($"'{charset}'", (string?)(await ReadJsonAsync(response))["detail"]);
+    }
+
+    [Fact]
+    public async Task JsonBodyInAnotherKnownCharsetIsRead()
+    {
+        // Arrange
+        using var content = new StringContent("{\"workflowId\": \"é\", \"steps\": 2}", Encoding.Unicode, "application/json");
+
+        // Act
+        using var response = await _client.PostAsync("/shots", content, TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("é", (string?)(await ReadJsonAsync(response))["workflowId"]);
+    }
+
+    [Fact]
+    public async Task OverLongRequestTargetIs414WithDetail()
+    {
+        // Act
+        using var response = await _client.GetAsync("/shots?pad=" + new string('a', 9_000), TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.RequestUriTooLong, response.StatusCode);
+        Assert.Contains("at most 8192", (string?)(await ReadJsonAsync(response))["detail"]);
+    }
+
     [Fact]
     public async Task MissingBodyIs422Missing()
     {
@@ -139,6 +183,7 @@ public sealed class ErrorFormatTests : IAsyncLifetime
 
         // Assert
         Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        Assert.True(health.Headers.Contains("Retry-After"));
         var body = await ReadJsonAsync(health);
         Assert.Equal("unhealthy", (string?)body["status"]);
         Assert.Equal("error-test", (string?)body["service"]);
