@@ -53,6 +53,8 @@ public sealed class RedisTestServers : IAsyncDisposable
         ReconnectMinDelay = TimeSpan.FromMilliseconds(50),
         ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
         ClientName = "servicedefaults-tests",
+        // Most tests stop the server to see commands fail; the ones about riding out a restart set their own grace.
+        OutageGrace = TimeSpan.Zero,
     };
 
     public static string UniqueName(string prefix) => $"test:{prefix}:{Guid.NewGuid():N}";
