@@ -39,10 +39,11 @@ public sealed class RedisTestServers : IAsyncDisposable
     }
 
     /// <summary>A server of the test's own, for tests that stop or restart it.</summary>
-    public static async Task<RedisServerProcess> StartOwnAsync(RedisServerKind kind)
+    /// <param name="dataDir">Where the server keeps an append-only file, so its data survives a restart; null keeps nothing.</param>
+    public static async Task<RedisServerProcess> StartOwnAsync(RedisServerKind kind, string? dataDir = null)
     {
         SkipUnlessAvailable(kind);
-        return await RedisServerProcess.StartAsync(kind, cancellationToken: TestContext.Current.CancellationToken);
+        return await RedisServerProcess.StartAsync(kind, dataDir, TestContext.Current.CancellationToken);
     }
 
     public static RedisOptions Options(string connectionString, TimeSpan? commandTimeout = null) => new()
