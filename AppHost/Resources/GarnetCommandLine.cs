@@ -48,10 +48,7 @@ public static class GarnetCommandLine
         {
             args.AddRange([
                 "--aof", "--aof-memory", "16m", "--aof-page-size", "4m", "--aof-segment-size", "64m",
-                // A write is answered only once its append-only-file record is written, so an acknowledged write
-                // survives the server being killed (by default Garnet answers first and commits every few ms).
-                "--aof-commit-freq", "0", "--aof-commit-wait",
-                "--recover", "--checkpointdir", dataDirectory,
+                "--aof-commit-freq", "10", "--recover", "--checkpointdir", dataDirectory,
             ]);
         }
 
