@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.Json;
 using DirectorsConsole.ServiceDefaults.Configuration;
+using DirectorsConsole.ServiceDefaults.Durability;
 using DirectorsConsole.ServiceDefaults.Errors;
 using DirectorsConsole.ServiceDefaults.Hosting;
 using DirectorsConsole.ServiceDefaults.Logging;
@@ -103,13 +104,15 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>Maps <c>/health</c> (readiness: every check, Redis included), <c>/alive</c> (liveness) and
-    /// <c>/openapi/v1.json</c>, and installs the error handlers and the <see cref="RequestGuard"/>. The Gateway, whose <c>/health</c> speaks for
+    /// <c>/openapi/v1.json</c>, and installs the error handlers, the <see cref="RequestGuard"/> and the durability guard
+    /// (state-changing requests are refused with 507 while Redis cannot persist them). The Gateway, whose <c>/health</c> speaks for
     /// the whole suite, maps its own readiness at another <paramref name="healthPath"/>.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app, string healthPath = HealthPath)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.Use(RequestGuard.InvokeAsync);
+        app.UseDurabilityGuard();
 
         app.MapHealthChecks(healthPath, new HealthCheckOptions { ResponseWriter = WriteHealthAsync });
         app.MapHealthChecks(AlivePath, new HealthCheckOptions

@@ -179,7 +179,7 @@ public sealed class InboxWatcher(
 
             return true;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or RedisConnectionException or RedisTimeoutException)
+        catch (Exception ex) when (ex is OperationCanceledException or RedisUnavailableException)
         {
             // Not the manifest's fault: give it back so this or another replica tries again.
             Release(claimed, name);

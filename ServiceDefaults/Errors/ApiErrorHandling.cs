@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DirectorsConsole.ServiceDefaults.Durability;
 using DirectorsConsole.ServiceDefaults.Hosting;
 using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.AspNetCore.Diagnostics;
@@ -117,14 +118,24 @@ public static class ApiErrorHandling
         }
     }
 
-    /// <summary>Redis unreachable or too slow is the suite's dependency being down, not the caller's fault: 503.</summary>
+    /// <summary>Redis unreachable or too slow is the suite's dependency being down, not the caller's fault: 503.
+    /// Redis unable to persist a write is 507, as the durability guard answers before a request starts.</summary>
     internal sealed class DependencyUnavailableExceptionHandler(ILogger<DependencyUnavailableExceptionHandler> logger) : IExceptionHandler
     {
         public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
         {
-            if (exception is not (RedisConnectionException or RedisTimeoutException))
+            if (exception is not RedisUnavailableException)
             {
                 return false;
+            }
+
+            if (exception is RedisNotDurableException)
+            {
+                logger.LogWarning("{Method} {Path} was refused because Redis cannot persist writes: {Reason}",
+                    httpContext.Request.Method, httpContext.Request.Path, exception.Message);
+                await DurabilityGuard.WriteRefusalAsync(httpContext,
+                    $"The shared store (Redis) cannot persist writes now, so the request was not completed: {exception.Message}");
+                return true;
             }
 
             logger.LogWarning("{Method} {Path} failed because Redis is unavailable: {Reason}",

@@ -31,14 +31,23 @@ public sealed class RedisServerException : RedisException
     }
 }
 
+/// <summary>Redis cannot serve the command now: it is unreachable, too slow, or unable to persist writes. The
+/// dependency's fault, not the caller's; the same command may succeed later.</summary>
+public abstract class RedisUnavailableException : RedisException
+{
+    protected RedisUnavailableException(string message) : base(message) { }
+
+    protected RedisUnavailableException(string message, Exception? innerException) : base(message, innerException) { }
+}
+
 /// <summary>No reply arrived within the command timeout.</summary>
-public sealed class RedisTimeoutException : RedisException
+public sealed class RedisTimeoutException : RedisUnavailableException
 {
     public RedisTimeoutException(string message) : base(message) { }
 }
 
 /// <summary>The server could not be reached, or the connection was lost while the command was in flight.</summary>
-public sealed class RedisConnectionException : RedisException
+public sealed class RedisConnectionException : RedisUnavailableException
 {
     public RedisConnectionException(string message) : base(message) { }
 
@@ -52,4 +61,13 @@ public sealed class RedisProtocolException : RedisException
     public RedisProtocolException(string message) : base(message) { }
 
     public RedisProtocolException(string message, Exception? innerException) : base(message, innerException) { }
+}
+
+/// <summary>A command that would change data was not sent, or was refused by the server (<c>MISCONF</c>), because
+/// the server cannot persist writes now (a full disk, a failing append-only file). Nothing was changed.</summary>
+public sealed class RedisNotDurableException : RedisUnavailableException
+{
+    public RedisNotDurableException(string message) : base(message) { }
+
+    public RedisNotDurableException(string message, Exception? innerException) : base(message, innerException) { }
 }

@@ -1,3 +1,4 @@
+using DirectorsConsole.ServiceDefaults.Durability;
 using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,7 +10,9 @@ namespace Microsoft.Extensions.Hosting;
 public static class RedisServiceCollectionExtensions
 {
     /// <summary>Registers the Redis client (one multiplexed connection, one subscriber socket), the event bus,
-    /// the durable queue and a <c>redis</c> health check tagged <c>ready</c>. The connection string is read
+    /// the durable queue, a <c>redis</c> health check tagged <c>ready</c>, and the durability guard: a monitor that
+    /// closes the <see cref="DurabilityGate"/> (writes refused, <c>redis-durability</c> degraded) while Redis cannot
+    /// persist writes. The connection string is read
     /// from <c>ConnectionStrings:{connectionName}</c> (Aspire's convention) and the other options from the
     /// <c>Redis</c> section; both are validated when the host starts.</summary>
     public static IHostApplicationBuilder AddRedisClient(this IHostApplicationBuilder builder, string connectionName = "redis")
@@ -24,7 +27,13 @@ public static class RedisServiceCollectionExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<RedisOptions>>(new RedisOptionsValidator(connectionName));
 
+        builder.Services.AddOptions<DurabilityOptions>()
+            .Bind(builder.Configuration.GetSection(DurabilityOptions.SectionName))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<DurabilityOptions>, DurabilityOptionsValidator>();
+
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<DurabilityGate>();
         builder.Services.TryAddSingleton<RedisConnection>();
         builder.Services.TryAddSingleton<IRedisConnection>(sp => sp.GetRequiredService<RedisConnection>());
         builder.Services.TryAddSingleton<RedisSubscriber>();
@@ -32,7 +41,11 @@ public static class RedisServiceCollectionExtensions
         builder.Services.TryAddSingleton<IEventBus, RedisEventBus>();
         builder.Services.TryAddSingleton<IDurableQueue, RedisDurableQueue>();
 
-        builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
+        builder.Services.AddHostedService<RedisDurabilityMonitor>();
+
+        builder.Services.AddHealthChecks()
+            .AddCheck<RedisHealthCheck>("redis", tags: ["ready"])
+            .AddCheck<DurabilityHealthCheck>("redis-durability", tags: ["ready"]);
         return builder;
     }
 }

@@ -20,9 +20,13 @@ namespace DirectorsConsole.JobService.Tests.Engine;
 public sealed class EngineRig : IAsyncDisposable
 {
     private readonly RedisConnection _redis;
+    private readonly IReadOnlyDictionary<string, string?> _serviceSettings;
 
-    private EngineRig(RedisServerProcess garnet, IReadOnlyList<ComfyEmulatorProcess> emulators, ServiceFactory<BackendProgram> backendService)
+    private EngineRig(
+        RedisServerProcess garnet, IReadOnlyList<ComfyEmulatorProcess> emulators, ServiceFactory<BackendProgram> backendService,
+        IReadOnlyDictionary<string, string?> serviceSettings)
     {
+        _serviceSettings = serviceSettings;
         Garnet = garnet;
         Emulators = emulators;
         BackendService = backendService;
@@ -44,9 +48,14 @@ public sealed class EngineRig : IAsyncDisposable
 
     public static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    public static async Task<EngineRig> StartAsync(IReadOnlyList<int> maxConcurrentJobs, int jobReplicas = 1)
+    /// <param name="garnetDataDirectory">Where Garnet keeps its append-only file and checkpoints; null keeps nothing.</param>
+    /// <param name="serviceSettings">Settings given to BackendService and every JobService replica as well.</param>
+    public static async Task<EngineRig> StartAsync(
+        IReadOnlyList<int> maxConcurrentJobs, int jobReplicas = 1, string? garnetDataDirectory = null,
+        IReadOnlyDictionary<string, string?>? serviceSettings = null)
     {
-        var garnet = await RedisServerProcess.StartGarnetAsync(cancellationToken: Token);
+        serviceSettings ??= new Dictionary<string, string?>();
+        var garnet = await RedisServerProcess.StartGarnetAsync(garnetDataDirectory, Token);
         var nodes = await Task.WhenAll(maxConcurrentJobs.Select(_ => ComfyEmulatorProcess.StartAsync(["--step-delay-ms", "5"], Token)));
         var settings = new Dictionary<string, string?>
         {
@@ -73,9 +82,14 @@ public sealed class EngineRig : IAsyncDisposable
             settings[prefix + "max_concurrent_jobs"] = maxConcurrentJobs[i].ToString(CultureInfo.InvariantCulture);
         }
 
+        foreach (var (key, value) in serviceSettings)
+        {
+            settings[key] = value;
+        }
+
         var backendService = new ServiceFactory<BackendProgram>(garnet.ConnectionString, settings);
         _ = backendService.Services; // starts the host
-        var rig = new EngineRig(garnet, nodes, backendService);
+        var rig = new EngineRig(garnet, nodes, backendService, serviceSettings);
         for (var i = 0; i < jobReplicas; i++)
         {
             rig.AddJobReplica();
@@ -89,7 +103,7 @@ public sealed class EngineRig : IAsyncDisposable
     /// (through a <see cref="TcpRelay"/>).</summary>
     public ServiceFactory<Program> AddJobReplica(string? redisConnectionString = null)
     {
-        var replica = new ServiceFactory<Program>(redisConnectionString ?? Garnet.ConnectionString, new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Jobs:SchedulerInterval"] = "00:00:00.2",
             ["Jobs:ReconcileInterval"] = "00:00:01",
@@ -97,7 +111,13 @@ public sealed class EngineRig : IAsyncDisposable
             ["Jobs:DispatchRecoveryAfter"] = "00:00:03",
             ["Jobs:StreamPollInterval"] = "00:00:00.5",
             ["Jobs:OfflineBackendGrace"] = "00:00:10",
-        });
+        };
+        foreach (var (key, value) in _serviceSettings)
+        {
+            settings[key] = value;
+        }
+
+        var replica = new ServiceFactory<Program>(redisConnectionString ?? Garnet.ConnectionString, settings);
         _ = replica.Services; // starts the host
         JobReplicas.Add(replica);
         return replica;

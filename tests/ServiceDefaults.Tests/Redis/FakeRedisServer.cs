@@ -21,7 +21,7 @@ internal sealed class FakeRedisServer : IAsyncDisposable
     private readonly Task _accept;
     private int _accepted;
 
-    /// <param name="script">Returns the raw reply to send, or null to send nothing.</param>
+    /// <param name="script">Returns the raw reply to send, null to send nothing, or <see cref="Drop"/> to close the connection.</param>
     public FakeRedisServer(Func<int, IReadOnlyList<string>, Task<string?>> script)
     {
         _script = script;
@@ -34,6 +34,9 @@ internal sealed class FakeRedisServer : IAsyncDisposable
     public string ConnectionString => $"127.0.0.1:{Port}";
 
     public int ConnectionsAccepted => Volatile.Read(ref _accepted);
+
+    /// <summary>Returned by a script: close the connection instead of answering, as a server that dies does.</summary>
+    public const string Drop = "\u0000drop";
 
     /// <summary>Answers the client's handshake (CLIENT SETNAME, HELLO) so scripts only deal with the test's commands.</summary>
     public static string? Handshake(IReadOnlyList<string> command) => command[0].ToUpperInvariant() switch
@@ -85,7 +88,13 @@ internal sealed class FakeRedisServer : IAsyncDisposable
                 reader.AdvanceTo(buffer.Start, buffer.End);
                 foreach (var command in commands)
                 {
-                    if (await _script(number, command) is { } reply)
+                    var reply = await _script(number, command);
+                    if (ReferenceEquals(reply, Drop))
+                    {
+                        return;
+                    }
+
+                    if (reply is not null)
                     {
                         await stream.WriteAsync(Encoding.UTF8.GetBytes(reply), _stop.Token);
                     }

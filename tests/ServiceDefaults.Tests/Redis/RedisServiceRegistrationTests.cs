@@ -26,9 +26,9 @@ public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
         var report = await host.Services.GetRequiredService<HealthCheckService>()
             .CheckHealthAsync(check => check.Tags.Contains("ready"), ct);
 
-        var entry = Assert.Single(report.Entries);
-        Assert.Equal("redis", entry.Key);
-        Assert.Equal(HealthStatus.Healthy, entry.Value.Status);
+        Assert.Equal(["redis", "redis-durability"], report.Entries.Keys.Order());
+        Assert.All(report.Entries.Values, entry => Assert.Equal(HealthStatus.Healthy, entry.Status));
+        Assert.True(host.Services.GetRequiredService<DirectorsConsole.ServiceDefaults.Durability.DurabilityGate>().IsOpen);
         await host.StopAsync(ct);
     }
 

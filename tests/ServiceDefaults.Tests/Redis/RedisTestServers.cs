@@ -39,10 +39,11 @@ public sealed class RedisTestServers : IAsyncDisposable
     }
 
     /// <summary>A server of the test's own, for tests that stop or restart it.</summary>
-    public static async Task<RedisServerProcess> StartOwnAsync(RedisServerKind kind)
+    /// <param name="dataDir">Where the server keeps an append-only file, so its data survives a restart; null keeps nothing.</param>
+    public static async Task<RedisServerProcess> StartOwnAsync(RedisServerKind kind, string? dataDir = null)
     {
         SkipUnlessAvailable(kind);
-        return await RedisServerProcess.StartAsync(kind, cancellationToken: TestContext.Current.CancellationToken);
+        return await RedisServerProcess.StartAsync(kind, dataDir, TestContext.Current.CancellationToken);
     }
 
     public static RedisOptions Options(string connectionString, TimeSpan? commandTimeout = null) => new()
@@ -53,6 +54,8 @@ public sealed class RedisTestServers : IAsyncDisposable
         ReconnectMinDelay = TimeSpan.FromMilliseconds(50),
         ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
         ClientName = "servicedefaults-tests",
+        // Most tests stop the server to see commands fail; the ones about riding out a restart set their own grace.
+        OutageGrace = TimeSpan.Zero,
     };
 
     public static string UniqueName(string prefix) => $"test:{prefix}:{Guid.NewGuid():N}";

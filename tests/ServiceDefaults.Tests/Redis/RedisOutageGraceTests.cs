@@ -1,0 +1,117 @@
+using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Testing;
+
+namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
+
+/// <summary>A restart of the server shorter than <see cref="RedisOptions.OutageGrace"/> is not an error, and no command
+/// that may have reached the server is sent twice.</summary>
+public sealed class RedisOutageGraceTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task ReadsAndWritesIssuedDuringARestartSucceedOnceTheServerIsBack(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dataDir = Directory.CreateTempSubdirectory("dc-grace-").FullName;
+        await using var server = await RedisTestServers.StartOwnAsync(kind, dataDir);
+        var options = RedisTestServers.Options(server.ConnectionString, TimeSpan.FromSeconds(2));
+        // Longer than any restart below, however busy the machine: the point is that nothing fails while it lasts.
+        options.OutageGrace = TimeSpan.FromMinutes(2);
+        await using var redis = new RedisConnection(options);
+        await redis.StringSetAsync("grace:key", "before", cancellationToken: ct);
+
+        using var stopReaders = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var reads = 0L;
+        var errors = new List<string>();
+        var readers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            while (!stopReaders.IsCancellationRequested)
+            {
+                try
+                {
+                    Assert.Equal("before", await redis.StringGetAsync("grace:key", stopReaders.Token));
+                    Interlocked.Increment(ref reads);
+                }
+                catch (RedisException ex)
+                {
+                    lock (errors)
+                    {
+                        errors.Add(ex.Message);
+                    }
+                }
+                catch (OperationCanceledException) when (stopReaders.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }, ct)).ToArray();
+        await Eventually.ReturnsAsync(() => Task.FromResult(Interlocked.Read(ref reads)), n => n > 50);
+
+        await server.StopAsync();
+        await Eventually.ReturnsAsync(() => Task.FromResult(redis.IsConnected), connected => !connected);
+        Assert.False(redis.IsConnected);
+        // Issued while the server is away, so certainly not sent: it waits for the reconnect and is carried out once.
+        var write = redis.StringIncrementAsync("grace:counter", cancellationToken: ct);
+        await server.RestartAsync(ct);
+        var readsAfterRestart = Interlocked.Read(ref reads);
+        Assert.Equal(1, await write.WaitAsync(Patience, ct));
+        await Eventually.ReturnsAsync(() => Task.FromResult(Interlocked.Read(ref reads)), n => n > readsAfterRestart + 50);
+        await stopReaders.CancelAsync();
+        await Task.WhenAll(readers);
+
+        Assert.Empty(errors);
+        Assert.True(Interlocked.Read(ref reads) > readsAfterRestart + 50, "reads did not resume after the restart");
+        await server.StopAsync();
+        Directory.Delete(dataDir, recursive: true);
+    }
+
+    [Fact]
+    public async Task AReadWhoseConnectionIsLostIsSentAgainAndAWriteIsNot()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var received = new List<string>();
+        await using var server = new FakeRedisServer((connection, command) =>
+        {
+            if (FakeRedisServer.Handshake(command) is { } handshake)
+            {
+                return Task.FromResult<string?>(handshake);
+            }
+
+            lock (received)
+            {
+                received.Add($"{connection}:{command[0]}");
+            }
+
+            // The first connection dies on the read, the second on the write: neither is answered.
+            return Task.FromResult<string?>((connection, command[0]) switch
+            {
+                (1, "GET") or (2, "INCRBY") => FakeRedisServer.Drop,
+                (_, "GET") => "$5\r\nvalue\r\n",
+                _ => ":1\r\n",
+            });
+        });
+        var options = RedisTestServers.Options(server.ConnectionString);
+        options.OutageGrace = TimeSpan.FromSeconds(20);
+        await using var redis = new RedisConnection(options);
+
+        Assert.Equal("value", await redis.StringGetAsync("k", ct));
+        await Assert.ThrowsAsync<RedisConnectionException>(() => redis.StringIncrementAsync("n", cancellationToken: ct));
+        Assert.Equal("value", await redis.StringGetAsync("k", ct));
+
+        Assert.Equal(["1:GET", "2:GET", "2:INCRBY", "3:GET"], received);
+    }
+
+    [Fact]
+    public void OutageGraceMustNotBeNegative()
+    {
+        var options = RedisTestServers.Options("127.0.0.1:6379");
+        options.OutageGrace = TimeSpan.FromSeconds(-1);
+
+        var result = new RedisOptionsValidator("redis").Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("OutageGrace", result.FailureMessage);
+    }
+}
