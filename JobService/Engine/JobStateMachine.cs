@@ -146,9 +146,8 @@ public sealed class JobStateMachine(
     }
 
     /// <summary>Brings the group's status up to date with its children and appends <c>group_complete</c> when every
-    /// child has ended and nobody has yet: the end of changes made with <see cref="JobChange.DefersGroupOutcome"/>.
-    /// True when the group has completed (now or before).</summary>
-    public async Task<bool> SettleGroupAsync(string groupId, CancellationToken cancellationToken)
+    /// child has ended and nobody has yet: the end of changes made with <see cref="JobChange.DefersGroupOutcome"/>.</summary>
+    public async Task SettleGroupAsync(string groupId, CancellationToken cancellationToken)
     {
         for (var attempt = 1; attempt <= options.Value.CommitAttempts; attempt++)
         {
@@ -156,16 +155,21 @@ public sealed class JobStateMachine(
             if (group is null || group.Completed)
             {
                 await redis.ExecuteAsync(["SREM", JobKeys.CancellingGroups, groupId], cancellationToken);
-                return group is not null;
+                return;
             }
 
             var children = (await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken)).Select(c => c.Record).ToList();
-            var commit = new JobCommit();
-            var completes = AddGroupOutcome(commit, group, children, timeProvider.GetUtcNow());
-            var result = await store.CommitAsync(commit, cancellationToken);
-            if (result.Status == CommitStatus.Committed)
+            if (children.Count < group.Record.ChildJobIds.Count || children.Any(c => !JobStatuses.IsFinal(c.Status)))
             {
-                return completes;
+                // A child is still ending (or being cancelled); the last one to end completes the group.
+                return;
+            }
+
+            var commit = new JobCommit();
+            AddGroupOutcome(commit, group, children, timeProvider.GetUtcNow());
+            if ((await store.CommitAsync(commit, cancellationToken)).Status == CommitStatus.Committed)
+            {
+                return;
             }
         }
 
@@ -342,7 +346,7 @@ public sealed class JobStateMachine(
     }
 
     /// <summary>Writes the group's status as its children make it, and <c>group_complete</c> when every child has ended.</summary>
-    private static bool AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now)
+    private static void AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now)
     {
         var groupId = group.Record.JobGroupId;
         var status = JobEvents.GroupStatus(group.Record.Status, children);
@@ -355,7 +359,5 @@ public sealed class JobStateMachine(
             commit.Op("ZADD", JobKeys.FinishedGroups, now.ToUnixTimeMilliseconds(), groupId);
             commit.Op("SREM", JobKeys.CancellingGroups, groupId);
         }
-
-        return completes;
     }
 }

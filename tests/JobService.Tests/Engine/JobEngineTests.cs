@@ -253,9 +253,11 @@ public sealed class JobEngineTests(SharedEngineRig shared, ITestOutputHelper out
     [Fact]
     public async Task JobForAnIdleBackendStartsAtOnceBehindAThousandWaitingForABusyOne()
     {
-        // Arrange: emu-1 (one slot) is busy with a long job and 1,000 jobs wait for it, twice the scheduler's scan limit
+        // Arrange: emu-1 (one slot) is busy with a job that never ends (the node stalls it) and 1,000 jobs wait for it,
+        // twice the scheduler's scan limit
         var engine = Rig.Engine();
-        var blocker = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 400, delayMs: 50)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
+        await Rig.PostControlAsync(1, "stall");
+        var blocker = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt()) { BackendAffinity = EngineRig.BackendId(1) }, Token);
         await Rig.WaitForJobAsync(blocker.JobId, j => j.Status == JobStatuses.Running);
         var waiting = new List<JobRecord>();
         foreach (var batch in Enumerable.Range(0, 1000).Chunk(100))
@@ -291,6 +293,7 @@ public sealed class JobEngineTests(SharedEngineRig shared, ITestOutputHelper out
             }
 
             await engine.CancelJobAsync(blocker.JobId, Token);
+            await Rig.PostControlAsync(1, "unstall");
         }
 
         var emulatorQueue = await Eventually.ReturnsAsync(() => Rig.QueueAsync(1), q => q.Count == 0, TimeSpan.FromSeconds(15));
