@@ -121,6 +121,7 @@ public sealed class JobEngineWorker(
                         await applier.ReconcileAsync(token);
                         await scheduler.RecoverDispatchesAsync(token);
                         await maintenance.FinishCancelledGroupsAsync(token);
+                        await maintenance.RequeueStrandedAsync(token);
                     }
 
                     if (now - lastCleanup >= settings.CleanupInterval)

@@ -56,6 +56,25 @@ public sealed class JobMaintenance(
         }
     }
 
+    private const int StrandedPageSize = 500;
+    private int _strandedOffset;
+
+    /// <summary>The safety net under the queues: a queued job that sits in no queue would wait for ever, so each call
+    /// looks at the next page of queued jobs and puts any such job back in its queue. That happens when Redis died
+    /// before persisting the last writes of a change, or for jobs queued by an older version under another key.</summary>
+    public async Task RequeueStrandedAsync(CancellationToken cancellationToken)
+    {
+        var page = await store.RangeAsync(JobKeys.JobStatusIndex(JobStatuses.Queued), _strandedOffset, StrandedPageSize, cancellationToken);
+        _strandedOffset = page.Count < StrandedPageSize ? 0 : _strandedOffset + page.Count;
+        foreach (var job in await store.GetJobsAsync(page, cancellationToken))
+        {
+            if (JobEngineState.InQueue(job.Record, job.State) && await store.RequeueIfStrandedAsync(job, cancellationToken))
+            {
+                logger.LogWarning("Job {JobId} was queued but in no queue; it was put back in its queue", job.Record.JobId);
+            }
+        }
+    }
+
     /// <summary>Removes single jobs and groups that ended longer than <see cref="JobEngineOptions.Retention"/> ago.</summary>
     public async Task CleanupAsync(CancellationToken cancellationToken)
     {

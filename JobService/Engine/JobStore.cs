@@ -348,6 +348,26 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
     }
 
+    // KEYS: job hash, queue, queued backends set. ARGV: version read, score, job id, backend id ('' for the any queue).
+    private const string RequeueScript = """
+        if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+        if redis.call('ZSCORE', KEYS[2], ARGV[3]) then return 0 end
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+        if ARGV[4] ~= '' then redis.call('SADD', KEYS[3], ARGV[4]) end
+        return 1
+        """;
+
+    /// <summary>Puts a queued job that is in no queue back into its own, unless it changed since it was read
+    /// (<paramref name="job"/>'s version) or is there already; true when it was put back.</summary>
+    public async Task<bool> RequeueIfStrandedAsync(StoredJob job, CancellationToken cancellationToken)
+    {
+        var backendId = job.State.Target ?? job.Record.BackendAffinity ?? "";
+        var reply = await redis.ScriptEvaluateAsync(RequeueScript,
+            [JobKeys.Job(job.Record.JobId), JobKeys.QueueOf(job.Record, job.State), JobKeys.QueuedBackends],
+            [job.Version, job.State.QueueScore, job.Record.JobId, backendId], cancellationToken);
+        return reply.AsInt64() == 1;
+    }
+
     public static double QueueScore(int priority, long sequence) =>
         Math.Clamp(priority, -4095, 4095) * (double)(1L << 40) + sequence;
 

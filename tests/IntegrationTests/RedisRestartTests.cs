@@ -25,7 +25,7 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
 
     private SuiteProcess Suite => fixture.Suite;
 
-    [Fact(Skip = "Fails on its last check: after the kill every accepted job still exists, but one of about 80 stayed queued and never started within 120 s. Garnet commits its append-only file every 10 ms, so a SIGKILL can keep part of a submission's writes and lose the rest; JobService does not repair that yet.")]
+    [Fact(Skip = "Fails: Garnet acknowledges a write before its append-only file holds it (it commits every 10 ms), so a SIGKILL of Garnet loses the last acknowledged writes. Seen: a job that got a 202 was gone after the restart, another was left sent but never heard of. Redis writes its file before it replies and does not lose them; Garnet needs --aof-commit-wait, which costs every write a commit.")]
     public async Task SubmissionsRideOutGarnetKilledAndRestartedByTheAppHost()
     {
         await Suite.WaitForHealthAsync(status => status == "ok", TimeSpan.FromSeconds(120), Token, SuiteProcess.AllServicesHealthy);

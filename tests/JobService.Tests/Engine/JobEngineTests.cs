@@ -251,6 +251,27 @@ public sealed class JobEngineTests(SharedEngineRig shared, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task QueuedJobMissingFromEveryQueueIsPutBackAndRuns()
+    {
+        // Arrange: emu-1 (one slot) busy for a couple of seconds, and a job for it whose queue entry is then lost, as
+        // when Redis dies before persisting the last writes of the submit
+        var engine = Rig.Engine();
+        var blocker = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 20, delayMs: 100)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
+        await Rig.WaitForJobAsync(blocker.JobId, j => j.Status == JobStatuses.Running);
+        var stranded = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 1, seed: 77)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
+        var removed = await Rig.Get<IRedisConnection>().ExecuteAsync(["ZREM", JobKeys.BackendQueue(EngineRig.BackendId(1)), stranded.JobId], Token);
+
+        // Act: the blocker ends and frees the slot
+        var ended = await Rig.WaitForEndAsync(stranded.JobId);
+
+        // Assert: the job was in its queue, lost it, and still ran once the slot was free
+        Assert.Equal(1, removed.AsInt64());
+        Assert.Equal(JobStatuses.Completed, ended.Status);
+        Assert.Equal(EngineRig.BackendId(1), ended.BackendId);
+        Assert.Equal(JobStatuses.Completed, (await Rig.WaitForEndAsync(blocker.JobId)).Status);
+    }
+
+    [Fact]
     public async Task JobForAnIdleBackendStartsAtOnceBehindAThousandWaitingForABusyOne()
     {
         // Arrange: emu-1 (one slot) is busy with a job that never ends (the node stalls it) and 1,000 jobs wait for it,
