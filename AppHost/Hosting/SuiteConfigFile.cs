@@ -5,7 +5,7 @@ using YamlDotNet.RepresentationModel;
 namespace DirectorsConsole.AppHost.Hosting;
 
 /// <summary>
-/// The keys of config.yaml (spec/02) that the AppHost needs. A missing file is all defaults; a malformed
+/// The keys of config.yaml (API doc 2) that the AppHost needs. A missing file is all defaults; a malformed
 /// one is an <see cref="AppHostConfigurationException"/> naming the file, the line and the reason.
 /// </summary>
 public sealed record SuiteConfigFile(string? DataDir, string? LogDir, string? Redis, IReadOnlyList<Uri> ComfyNodes)

@@ -11,7 +11,7 @@ using JsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
 
 namespace DirectorsConsole.BackendService.Apis;
 
-/// <summary>The render-node registry (reference §1.1, plus add, edit, delete, enable and disable).</summary>
+/// <summary>The render-node registry (the original's, plus add, edit, delete, enable and disable).</summary>
 public static class BackendsApi
 {
     private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(10);

@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace DirectorsConsole.GalleryService.Apis;
 
-/// <summary>The 23 gallery routes of spec/03 under <c>/api/gallery</c>. Bodies are camelCase and also accept the
+/// <summary>The 23 gallery routes of API doc 3 under <c>/api/gallery</c>. Bodies are camelCase and also accept the
 /// original's snake_case names; errors are ProblemDetails with the status that fits (422: FastAPI's list).</summary>
 public static class GalleryApi
 {
@@ -121,7 +121,7 @@ public static class GalleryApi
         return created ? TypedResults.Created($"/api/gallery/tags?tagId={Uri.EscapeDataString(response.Tag.Id)}", response) : TypedResults.Ok(response);
     }
 
-    /// <summary>spec/03 sends the tag in the body; the original sent <c>?project_path=&amp;tag_id=</c>. Both work.</summary>
+    /// <summary>API doc 3 sends the tag in the body; the original sent <c>?project_path=&amp;tag_id=</c>. Both work.</summary>
     public static async Task<Ok<TagDeletedResponse>> DeleteTagAsync(
         [FromBody(EmptyBodyBehavior = Microsoft.AspNetCore.Mvc.ModelBinding.EmptyBodyBehavior.Allow)] DeleteTagRequest? request,
         [FromQuery] string? projectPath, [FromQuery(Name = "project_path")] string? projectPathSnake,

@@ -13,7 +13,7 @@ using GalleryOptions = DirectorsConsole.GalleryService.Gallery.GalleryOptions;
 namespace DirectorsConsole.GalleryService.Apis;
 
 /// <summary>
-/// The project and file endpoints of spec/03 "Project Management" and reference §1.3. Every path passes
+/// The project and file endpoints of API doc 3 "Project Management". Every path passes
 /// <see cref="IProjectPathResolver"/> (403 outside the allowed roots, 422 when not a path) and responses carry
 /// this machine's paths, or the client's with <c>?os=</c> / <c>X-Client-OS</c>. Unlike the original, failures
 /// are real HTTP statuses with a <c>detail</c>, never 200 with <c>success:false</c>.

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>The gallery service's dependencies: path confinement (shared by the project and gallery endpoints),
-/// the current project, the project endpoints' helpers and the gallery (<c>AddGallery</c>). spec/03 shows them in
+/// the current project, the project endpoints' helpers and the gallery (<c>AddGallery</c>). API doc 3 shows them in
 /// camelCase.</summary>
 internal static class Extensions
 {

@@ -1,6 +1,6 @@
 namespace DirectorsConsole.GalleryService.Gallery;
 
-// Request bodies of the gallery endpoints (spec/03). Each also accepts the original's snake_case names
+// Request bodies of the gallery endpoints (API doc 3). Each also accepts the original's snake_case names
 // (SnakeCaseAliases). Fields are nullable so that a missing one is reported as a 422 naming it.
 
 [AcceptsSnakeCase]

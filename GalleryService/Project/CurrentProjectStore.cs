@@ -5,7 +5,7 @@ using DirectorsConsole.ServiceDefaults.Redis;
 
 namespace DirectorsConsole.GalleryService.Project;
 
-/// <summary>The project the users are working on (reference §1.3's <c>project</c> object). <see cref="Path"/> is
+/// <summary>The project the users are working on (the original's <c>project</c> object). <see cref="Path"/> is
 /// the folder as this machine sees it, after translation and link resolution.</summary>
 public sealed record CurrentProject(
     string Name,

@@ -1,6 +1,6 @@
 namespace DirectorsConsole.GalleryService.Project;
 
-/// <summary>The image and video files the project endpoints list, serve and save (spec/03's list, plus
+/// <summary>The image and video files the project endpoints list, serve and save (API doc 3's list, plus
 /// <c>.jpeg</c> and the gallery's <c>.bmp</c>).</summary>
 public static class MediaTypes
 {

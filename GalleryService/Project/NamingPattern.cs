@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace DirectorsConsole.GalleryService.Project;
 
 /// <summary>
-/// The storyboard's file naming templates (<c>{project}_Panel{panel}_{version}</c>, reference §3.4) as
+/// The storyboard's file naming templates (<c>{project}_Panel{panel}_{version}</c>) as
 /// regular expressions. Unlike the original, the literal text between tokens is escaped, so a <c>.</c> or
 /// <c>(</c> in a template matches itself only. They run on the non-backtracking engine (the templates need no
 /// backtracking feature), so matching costs time in proportion to the name, whatever the template: a template of

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace DirectorsConsole.GalleryService.Project;
 
-// Requests take spec/03's camelCase names and also the snake_case names of the original (reference §1.3);
+// Requests take API doc 3's camelCase names and also the snake_case names of the original (the original server);
 // when a request holds both, the camelCase one wins. Responses are camelCase only.
 
 /// <summary>The fields of a project; <see cref="Path"/> is required when setting one.</summary>
@@ -80,7 +80,7 @@ public sealed record ProjectFileInfo(string Path, string Name, string? SavedAt, 
 
 public sealed record ListProjectsResponse(IReadOnlyList<ProjectFileInfo> Projects, IReadOnlyList<string> Folders);
 
-/// <summary>The folder of a scan: <c>path</c> (spec/03) or the original's <c>folder_path</c> / <c>project_path</c>.</summary>
+/// <summary>The folder of a scan: <c>path</c> (API doc 3) or the original's <c>folder_path</c> / <c>project_path</c>.</summary>
 public class FolderRequest
 {
     public string? Path { get; init; }

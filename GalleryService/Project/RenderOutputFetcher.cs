@@ -11,7 +11,7 @@ public sealed record RegisteredBackend(string Id, string Host, int Port);
 /// <c>data:</c> URL, or a ComfyUI <c>/view</c> of a backend registered in <c>dc:backends</c> (written as the
 /// node's own <c>http://host:port/view?…</c> or as BackendService's <c>/api/backends/{id}/view?…</c>). Any other
 /// host, path or scheme is refused before a connection is made, so the endpoint cannot be used to reach other
-/// machines (reference §5: the original fetched any URL). Only <c>filename</c>, <c>subfolder</c> and <c>type</c>
+/// machines (the original fetched any URL). Only <c>filename</c>, <c>subfolder</c> and <c>type</c>
 /// are passed on, redirects are not followed, and the answer is read with a size limit.
 /// </summary>
 public sealed class RenderOutputFetcher(IRedisConnection redis, IHttpClientFactory httpClientFactory, ILogger<RenderOutputFetcher> logger)

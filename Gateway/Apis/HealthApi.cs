@@ -14,10 +14,10 @@ public static class HealthApi
             .WithDescription("Always 200 while the gateway runs; status is degraded and failing names the services that are not healthy.");
         health.MapGet(GatewayPaths.SuiteHealthAlias, GetSuiteHealthAsync)
             .WithName("GetSuiteHealthAlias")
-            .WithSummary("Alias of /health kept from spec/01.");
+            .WithSummary("Alias of /health kept from API doc 1.");
         health.MapGet(GatewayPaths.PublicStatus, GetPublicStatus)
             .WithName("GetPublicStatus")
-            .WithSummary("Confirms that the gateway is running (spec/05).");
+            .WithSummary("Confirms that the gateway is running (API doc 5).");
         return app;
     }
 

@@ -10,7 +10,7 @@ public static class OpenApiDocsApi
     public static WebApplication MapOpenApiDocsApi(this WebApplication app)
     {
         app.MapGet(GatewayPaths.MergedOpenApi, GetMergedDocumentAsync).ExcludeFromDescription();
-        // spec/05's documentation page is the suite's.
+        // API doc 5's documentation page is the suite's.
         app.MapGet(GatewayPaths.PublicDocs, RedirectToDocs).ExcludeFromDescription();
 
         app.UseSwaggerUI(options =>

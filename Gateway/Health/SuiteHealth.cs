@@ -7,7 +7,7 @@ public enum ServiceStatus { Healthy, Degraded, Unhealthy, NoInstances }
 public enum ReplicaStatus { Healthy, Degraded, Unhealthy, Unreachable }
 
 /// <summary>
-/// The body of <c>GET /health</c>: the original's fields (spec/03) plus what each service and replica
+/// The body of <c>GET /health</c>: the original's fields (API doc 3) plus what each service and replica
 /// reported. <see cref="Failing"/> names every service that is not healthy.
 /// </summary>
 public sealed record SuiteHealth(
@@ -23,5 +23,5 @@ public sealed record SuiteHealth(
 /// <summary>One replica's answer to <c>GET /health</c>; <see cref="Detail"/> says why it is not healthy.</summary>
 public sealed record ReplicaHealth(string Address, ReplicaStatus Status, string? Detail);
 
-/// <summary><c>GET /_public/status</c> (spec/05).</summary>
+/// <summary><c>GET /_public/status</c> (API doc 5).</summary>
 public sealed record PublicStatus(string Status);

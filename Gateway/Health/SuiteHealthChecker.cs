@@ -18,7 +18,7 @@ public sealed class SuiteHealthChecker(
     TimeProvider timeProvider,
     ILogger<SuiteHealthChecker> logger)
 {
-    /// <summary>The name the original reported; clients of spec/03 compare it.</summary>
+    /// <summary>The name the original reported; clients of API doc 3 compare it.</summary>
     public const string SuiteServiceName = "orchestrator-api";
 
     public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);

@@ -15,7 +15,7 @@ public sealed record ServiceRoute(string Service, string Path, bool Subtree)
 }
 
 /// <summary>
-/// Which service owns which path (ENGINEERING.md §1, spec/01–05). Every public path of the suite is here;
+/// Which service owns which path (docs/architecture.md, docs/api-history.md). Every public path of the suite is here;
 /// the gateway answers <see cref="GatewayPaths"/> itself and 404s any other <c>/api</c> path.
 /// </summary>
 public static class ServiceRoutes
@@ -29,15 +29,15 @@ public static class ServiceRoutes
 
     public static readonly IReadOnlyList<ServiceRoute> All =
     [
-        // Jobs (spec/01–03): POST /api/job, DELETE /api/job/{id}, /outputs, the WebSocket /api/job/{id}/stream.
+        // Jobs (API docs 1–3): POST /api/job, DELETE /api/job/{id}, /outputs, the WebSocket /api/job/{id}/stream.
         Subtree(JobService, "/api/job"),
         Subtree(JobService, "/api/jobs"),
-        // Job groups (spec/04): the singular POST is the original's alias of the plural.
+        // Job groups (API doc 4): the singular POST is the original's alias of the plural.
         Exact(JobService, "/api/job-group"),
         Subtree(JobService, "/api/job-groups"),
         Subtree(JobService, "/ws/job-groups"),
         Subtree(JobService, "/api/workflows"),
-        // The worker orchestrator (spec/05) is part of the job service: client API, worker API, and the
+        // The worker orchestrator (API doc 5) is part of the job service: client API, worker API, and the
         // public webhooks and metrics (the gateway answers /_public/status and /_public/docs itself).
         Subtree(JobService, "/api/v1"),
         Subtree(JobService, "/_worker"),
@@ -46,7 +46,7 @@ public static class ServiceRoutes
         Subtree(BackendService, "/api/backends"),
 
         Subtree(GalleryService, "/api/gallery"),
-        // Project and file endpoints (spec/03, reference/original-orchestrator.md §1.3).
+        // Project and file endpoints (API doc 3).
         Exact(GalleryService, "/api/project"),
         Exact(GalleryService, "/api/save-project"),
         Exact(GalleryService, "/api/load-project"),

@@ -3,7 +3,7 @@ using DirectorsConsole.JobService.Model;
 
 namespace DirectorsConsole.JobService.Apis;
 
-/// <summary>The body of <c>POST /api/job</c> (spec/01–03, reference §1.1). Every field is optional in JSON so that a
+/// <summary>The body of <c>POST /api/job</c> (API docs 1–3). Every field is optional in JSON so that a
 /// missing workflow is reported as FastAPI's 422 <c>missing</c> error rather than a binding failure.</summary>
 public sealed record JobRequest(
     string? WorkflowId,
@@ -17,7 +17,7 @@ public sealed record JobRequest(
     long? Seed,
     IReadOnlyList<string>? SeedNodes);
 
-/// <summary>The 202 answer of <c>POST /api/job</c> (spec/03), with the parameters nothing in the workflow took.</summary>
+/// <summary>The 202 answer of <c>POST /api/job</c> (API doc 3), with the parameters nothing in the workflow took.</summary>
 public sealed record JobAcceptedResponse(
     string JobId,
     string Status,
@@ -25,7 +25,7 @@ public sealed record JobAcceptedResponse(
     DateTimeOffset SubmittedAt,
     IReadOnlyList<string> IgnoredParameters);
 
-/// <summary>One job as <c>GET /api/jobs/{id}</c> shows it (spec/02 phase 2, reference §1.1); <c>created_at</c> is
+/// <summary>One job as <c>GET /api/jobs/{id}</c> shows it (API doc 2 phase 2); <c>created_at</c> is
 /// when it was submitted.</summary>
 public sealed record JobStatusResponse(
     string JobId,
@@ -73,7 +73,7 @@ public sealed record JobOutputsResponse(string JobId, string Status, JsonObject?
 /// <summary>The answer to a job cancel: the job's status after the request (<c>cancelled</c>).</summary>
 public sealed record JobCancelResponse(string JobId, bool Cancelled, string Status, string Message);
 
-/// <summary>The body of <c>POST /api/job-group(s)</c> (spec/04 JobGroupRequest). <c>workflow_id</c> may stand in for
+/// <summary>The body of <c>POST /api/job-group(s)</c> (API doc 4 JobGroupRequest). <c>workflow_id</c> may stand in for
 /// <c>workflow_json</c>, as for single jobs. <c>base_seed</c> is read as a number so that a negative or too large
 /// value gets a 422 that says so.</summary>
 public sealed record JobGroupRequest(
@@ -88,10 +88,10 @@ public sealed record JobGroupRequest(
     IReadOnlyList<string>? RequiredCapabilities,
     IReadOnlyList<string>? SeedNodes);
 
-/// <summary>A child job as spec/04's creation answer lists it.</summary>
+/// <summary>A child job as API doc 4's creation answer lists it.</summary>
 public sealed record ChildJobSummary(string JobId, string? BackendId, long? Seed, string Status);
 
-/// <summary>The 201 answer of <c>POST /api/job-group(s)</c> (spec/04 JobGroupResponse).</summary>
+/// <summary>The 201 answer of <c>POST /api/job-group(s)</c> (API doc 4 JobGroupResponse).</summary>
 public sealed record JobGroupResponse(string JobGroupId, IReadOnlyList<ChildJobSummary> ChildJobs, string Status, DateTimeOffset CreatedAt)
 {
     public static JobGroupResponse From(JobGroupView view) => new(
@@ -101,7 +101,7 @@ public sealed record JobGroupResponse(string JobGroupId, IReadOnlyList<ChildJobS
         view.Group.CreatedAt);
 }
 
-/// <summary>A child job with every field of spec/04's ChildJob (plus the step counts of <c>child_progress</c>).</summary>
+/// <summary>A child job with every field of API doc 4's ChildJob (plus the step counts of <c>child_progress</c>).</summary>
 public sealed record ChildJob(
     string JobId,
     string? BackendId,
@@ -123,7 +123,7 @@ public sealed record ChildJob(
         job.StepsCompleted, job.StepsTotal, job.Outputs, job.ErrorMessage, job.ErrorType, job.QueuedAt, job.StartedAt, job.CompletedAt);
 }
 
-/// <summary><c>GET /api/job-groups/{id}</c> (spec/04 JobGroupStatusResponse). <c>failed_count</c> includes timed-out
+/// <summary><c>GET /api/job-groups/{id}</c> (API doc 4 JobGroupStatusResponse). <c>failed_count</c> includes timed-out
 /// children, as the original counted them; cancelled children are counted apart.</summary>
 public sealed record JobGroupStatusResponse(
     string JobGroupId,
@@ -168,7 +168,7 @@ public sealed record JobGroupStatusResponse(
 /// <summary>One page of <c>GET /api/job-groups</c>, newest first.</summary>
 public sealed record JobGroupListResponse(IReadOnlyList<JobGroupStatusResponse> JobGroups, int Offset, int Limit);
 
-/// <summary>The answer to <c>DELETE /api/job-groups/{id}</c> (spec/04).</summary>
+/// <summary>The answer to <c>DELETE /api/job-groups/{id}</c> (API doc 4).</summary>
 public sealed record JobGroupCancelResponse(bool Cancelled, int Interrupted, int AlreadyComplete, int AlreadyFailed)
 {
     public static JobGroupCancelResponse From(JobGroupCancelResult result) =>

@@ -11,7 +11,7 @@ using JsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
 
 namespace DirectorsConsole.JobService.Apis;
 
-/// <summary>Job groups (spec/04, reference §1.2): one child per listed backend, each with its own seed. The WebSocket
+/// <summary>Job groups (API doc 4): one child per listed backend, each with its own seed. The WebSocket
 /// <c>/ws/job-groups/{id}</c> is in <see cref="JobStreamsApi"/>.</summary>
 public static class JobGroupsApi
 {
@@ -27,7 +27,7 @@ public static class JobGroupsApi
             .WithSummary("Run one workflow on several backends at once, one child per backend id, each with its own seed");
         api.MapPost("/job-group", SubmitJobGroupAsync)
             .WithName("SubmitJobGroupAlias")
-            .WithSummary("Submit a job group (spec/04's path; same as POST /api/job-groups)");
+            .WithSummary("Submit a job group (API doc 4's path; same as POST /api/job-groups)");
         api.MapGet("/job-groups", ListJobGroupsAsync)
             .WithName("ListJobGroups")
             .WithSummary("List job groups with their children, newest first");
@@ -134,7 +134,7 @@ public static class JobGroupsApi
             ? TypedResults.Ok(JobGroupCancelResponse.From(result))
             : GroupNotFound(id);
 
-    /// <summary>spec/04's own wording for a group that does not exist.</summary>
+    /// <summary>API doc 4's own wording for a group that does not exist.</summary>
     public static string GroupNotFoundDetail(string id) => $"Job group {id} not found";
 
     private static NotFound<ProblemDetails> GroupNotFound(string id) => JobRequestChecks.NotFound(GroupNotFoundDetail(id));

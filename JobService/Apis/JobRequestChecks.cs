@@ -11,7 +11,7 @@ namespace DirectorsConsole.JobService.Apis;
 
 /// <summary>
 /// The checks jobs and job groups share, with FastAPI's error types and messages (a Pydantic model with the same
-/// constraints gives the same 422), and the 400/404/409 bodies with a string <c>detail</c> that spec/04's clients parse.
+/// constraints gives the same 422), and the 400/404/409 bodies with a string <c>detail</c> that API doc 4's clients parse.
 /// </summary>
 public static class JobRequestChecks
 {
@@ -21,7 +21,7 @@ public static class JobRequestChecks
 
     /// <summary>A workflow comes as <c>workflow_id</c> (a template of <c>workflows/</c>) or as <c>workflow_json</c>
     /// (ComfyUI's API format, checked by <see cref="PromptPreparation"/>), exactly one of them. <paramref name="required"/> is the field reported when both are
-    /// absent: <c>workflow_id</c> for jobs (spec/01's example), <c>workflow_json</c> for groups (spec/04).</summary>
+    /// absent: <c>workflow_id</c> for jobs (API doc 1's example), <c>workflow_json</c> for groups (API doc 4).</summary>
     public static void Workflow(string? workflowId, JsonObject? workflowJson, string required, JsonNode? body, ValidationErrorList errors)
     {
         if (workflowId is null && workflowJson is null)
@@ -38,7 +38,7 @@ public static class JobRequestChecks
         }
     }
 
-    /// <summary>Range 30–3600 s (spec/04); null means the default of 300 s.</summary>
+    /// <summary>Range 30–3600 s (API doc 4); null means the default of 300 s.</summary>
     public static int TimeoutSeconds(int? timeoutSeconds, ValidationErrorList errors)
     {
         switch (timeoutSeconds)
@@ -86,7 +86,7 @@ public static class JobRequestChecks
     }
 
     /// <summary>The backends a job may run on, with the reason it may not when none fits: the affinity must exist and
-    /// be enabled (reference §1.1); without one, some enabled backend must have every required capability.</summary>
+    /// be enabled (the original server); without one, some enabled backend must have every required capability.</summary>
     public static string? SingleJobBackendProblem(IReadOnlyList<BackendEntry> backends, string? affinity, IReadOnlyList<string> capabilities)
     {
         if (affinity is not null)

@@ -11,7 +11,7 @@ using JsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
 namespace DirectorsConsole.JobService.Apis;
 
 /// <summary>
-/// The WebSockets that stream a job group's (spec/04) or a single job's (spec/02 phase 2) events. Any number of
+/// The WebSockets that stream a job group's (API doc 4) or a single job's (API doc 2 phase 2) events. Any number of
 /// clients may watch one stream, on any replica. Protocol:
 /// <list type="bullet">
 /// <item>the first message is <c>initial_state</c> (the group as <c>GET /api/job-groups/{id}</c> shows it, or the job as

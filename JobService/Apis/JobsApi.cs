@@ -9,7 +9,7 @@ using JsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
 
 namespace DirectorsConsole.JobService.Apis;
 
-/// <summary>Single jobs (spec/01–03, spec/02 phase 2): submit, status, outputs, list and cancel. The per-job
+/// <summary>Single jobs (API docs 1–3, API doc 2 phase 2): submit, status, outputs, list and cancel. The per-job
 /// WebSocket <c>/api/job/{id}/stream</c> is in <see cref="JobStreamsApi"/>.</summary>
 public static class JobsApi
 {
@@ -34,7 +34,7 @@ public static class JobsApi
             .WithSummary("Get a job's status, progress, times, backend, seed, outputs and error");
         api.MapGet("/job/{id}", GetJobAsync)
             .WithName("GetJobAlias")
-            .WithSummary("Get a job's status (spec/02's path; same as GET /api/jobs/{id})");
+            .WithSummary("Get a job's status (API doc 2's path; same as GET /api/jobs/{id})");
         api.MapGet("/job/{id}/outputs", GetJobOutputsAsync)
             .WithName("GetJobOutputs")
             .WithSummary("Get what a job produced, by kind (images, gifs, videos, audio, text); null until it completes");
@@ -46,7 +46,7 @@ public static class JobsApi
             .WithSummary("Cancel a job that has not ended (removed from the queue or interrupted on its node); 409 when it has ended");
         api.MapDelete("/job/{id}", CancelJobAsync)
             .WithName("CancelJobAlias")
-            .WithSummary("Cancel a job (spec/02's path; same as POST /api/jobs/{id}/cancel)");
+            .WithSummary("Cancel a job (API doc 2's path; same as POST /api/jobs/{id}/cancel)");
         return api;
     }
 

@@ -27,7 +27,7 @@ public static class JobEventKinds
 /// <summary>A stream event before it is named for its stream (see <see cref="JobEventKinds"/>).</summary>
 public sealed record JobEventDraft(string Kind, JsonObject Payload);
 
-/// <summary>The payloads of spec/04's WebSocket events, built from job records.</summary>
+/// <summary>The payloads of API doc 4's WebSocket events, built from job records.</summary>
 public static class JobEvents
 {
     public static string Iso(DateTimeOffset value) =>
@@ -104,7 +104,7 @@ public static class JobEvents
         _ => Failed(job),
     };
 
-    /// <summary>spec/04 <c>group_complete</c>: totals and one result per child, in the group's order.</summary>
+    /// <summary>API doc 4 <c>group_complete</c>: totals and one result per child, in the group's order.</summary>
     public static JsonObject GroupComplete(JobGroupRecord group, IReadOnlyList<JobRecord> children) => new()
     {
         ["job_group_id"] = group.JobGroupId,
@@ -121,7 +121,7 @@ public static class JobEvents
         }).ToArray()),
     };
 
-    /// <summary>spec/04 JobGroupStatus from the children: running while any has not ended; then completed (all
+    /// <summary>API doc 4 JobGroupStatus from the children: running while any has not ended; then completed (all
     /// succeeded), failed (none did) or partial_complete. A cancelled group stays cancelled.</summary>
     public static string GroupStatus(string current, IReadOnlyList<JobRecord> children)
     {
@@ -141,7 +141,7 @@ public static class JobEvents
             : JobGroupStatuses.PartialComplete;
     }
 
-    /// <summary>ComfyUI outputs grouped by kind, as spec/04 shows them: files as <c>{filename, subfolder, type, url}</c>,
+    /// <summary>ComfyUI outputs grouped by kind, as API doc 4 shows them: files as <c>{filename, subfolder, type, url}</c>,
     /// text as <c>{text}</c>.</summary>
     public static JsonObject Outputs(IReadOnlyList<RenderOutput>? outputs)
     {

@@ -5,7 +5,7 @@ using DirectorsConsole.ServiceDefaults.Hosting;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>The job service's dependencies: the workflow library (and inbox), the job engine (store, scheduler,
-/// render events, streams) and what the endpoints need. The wire format is snake_case (spec/04).</summary>
+/// render events, streams) and what the endpoints need. The wire format is snake_case (API doc 4).</summary>
 internal static class Extensions
 {
     public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)

@@ -6,7 +6,7 @@ using DirectorsConsole.JobService.Model;
 namespace DirectorsConsole.JobService.Inbox;
 
 /// <summary>
-/// A job dropped into the inbox as a JSON file: the fields of <c>POST /api/job</c> (reference §1.6):
+/// A job dropped into the inbox as a JSON file: the fields of <c>POST /api/job</c> (the original server):
 /// <c>workflow_json</c> or <c>workflow_id</c>, <c>parameters</c>, <c>metadata</c>, <c>backend_affinity</c>,
 /// <c>required_capabilities</c>, <c>priority</c>, <c>timeout_seconds</c>, <c>seed</c>, <c>seed_nodes</c>. Other keys
 /// are ignored, so manifests written for the original still run.

@@ -3,7 +3,7 @@ using DirectorsConsole.ServiceDefaults.Messages;
 
 namespace DirectorsConsole.JobService.Model;
 
-/// <summary>Statuses of a job, single or a child of a group (spec/04 ChildJob, spec/02 phase 2).</summary>
+/// <summary>Statuses of a job, single or a child of a group (API doc 4 ChildJob, API doc 2 phase 2).</summary>
 public static class JobStatuses
 {
     public const string Queued = "queued";
@@ -16,7 +16,7 @@ public static class JobStatuses
     public static bool IsFinal(string status) => status is Completed or Failed or Cancelled or Timeout;
 }
 
-/// <summary>Statuses of a job group (spec/04 JobGroupStatus).</summary>
+/// <summary>Statuses of a job group (API doc 4 JobGroupStatus).</summary>
 public static class JobGroupStatuses
 {
     public const string Pending = "pending";
@@ -87,14 +87,14 @@ public sealed record JobRecord(string JobId, string Status, DateTimeOffset Submi
     /// <summary>0–100.</summary>
     public double Progress { get; init; }
 
-    /// <summary>The class of the node running now (spec/04 <c>current_step</c>, e.g. <c>KSampler</c>).</summary>
+    /// <summary>The class of the node running now (API doc 4 <c>current_step</c>, e.g. <c>KSampler</c>).</summary>
     public string? CurrentStep { get; init; }
 
     public int? StepsCompleted { get; init; }
 
     public int? StepsTotal { get; init; }
 
-    /// <summary>ComfyUI outputs by kind, as spec/04: <c>{"images": [{filename, subfolder, type, url}], …}</c>.</summary>
+    /// <summary>ComfyUI outputs by kind, as API doc 4: <c>{"images": [{filename, subfolder, type, url}], …}</c>.</summary>
     public JsonObject? Outputs { get; init; }
 
     public string? ErrorMessage { get; init; }
@@ -132,7 +132,7 @@ public sealed record JobGroupRecord(string JobGroupId, string Status, DateTimeOf
 public sealed record JobGroupView(JobGroupRecord Group, IReadOnlyList<JobRecord> Children);
 
 /// <summary>
-/// One event of a job's or a group's stream (spec/04 WebSocket events: <c>child_progress</c>, <c>child_completed</c>,
+/// One event of a job's or a group's stream (API doc 4 WebSocket events: <c>child_progress</c>, <c>child_completed</c>,
 /// <c>child_failed</c>, <c>child_timeout</c>, <c>child_cancelled</c>, <c>child_reassigned</c>, <c>group_complete</c>;
 /// a single job's stream uses <c>job_progress</c>, <c>job_completed</c>, … with the same payloads).
 /// <see cref="Sequence"/> starts at 1 and has no gaps within a stream, so a client that reconnects with
@@ -192,7 +192,7 @@ public sealed record JobGroupSubmission(JsonObject Prompt, IReadOnlyList<string>
     public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
 }
 
-/// <summary>The answer to a group cancel (spec/04): how many children were interrupted and how many had ended.</summary>
+/// <summary>The answer to a group cancel (API doc 4): how many children were interrupted and how many had ended.</summary>
 public sealed record JobGroupCancelResult(bool Cancelled, int Interrupted, int AlreadyComplete, int AlreadyFailed);
 
 /// <summary>One page of <c>GET /api/jobs</c>.</summary>

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace DirectorsConsole.JobService.Seeds;
 
 /// <summary>
-/// The seeds of a job group's children (spec/04 SeedStrategy, reference §2.1). Every seed is in
+/// The seeds of a job group's children (API doc 4 SeedStrategy). Every seed is in
 /// 0…2^53−1 so JavaScript clients read it exactly, no two seeds of one call are equal, and the first seed is the
 /// base (reduced modulo 2^53). A given base makes every strategy reproducible; without one a random base is drawn.
 /// </summary>

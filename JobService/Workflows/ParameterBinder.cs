@@ -286,7 +286,7 @@ public static partial class ParameterBinder
 
         /// <summary>The literal text inputs reached from every <paramref name="side"/> input (positive or negative), through
         /// pass-through nodes (ControlNetApply, FluxGuidance, ConditioningCombine…). A sampler given its prompt as a literal
-        /// string (spec/04's example) gets it there.</summary>
+        /// string (API doc 4's example) gets it there.</summary>
         private List<NodeInputRef> ConditioningTextTargets(string side)
         {
             var targets = new List<NodeInputRef>();

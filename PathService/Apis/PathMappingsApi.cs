@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.PathService.Apis;
 
-/// <summary>The path mapping and translation endpoints of spec/03 and reference §1.4.</summary>
+/// <summary>The path mapping and translation endpoints of API doc 3</summary>
 public static class PathMappingsApi
 {
     public static RouteGroupBuilder MapPathMappingsApi(this IEndpointRouteBuilder app)

@@ -4,7 +4,7 @@ using DirectorsConsole.ServiceDefaults.Hosting;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>The path service's dependencies. Path mappings are snake_case on the wire (spec/03).</summary>
+/// <summary>The path service's dependencies. Path mappings are snake_case on the wire (API doc 3).</summary>
 internal static class Extensions
 {
     public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)

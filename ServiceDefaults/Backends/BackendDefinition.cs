@@ -11,7 +11,7 @@ public enum BackendSource
 }
 
 /// <summary>
-/// A registered ComfyUI render node as the user defined it (config.yaml's <c>backends</c> entry, spec/02), stored
+/// A registered ComfyUI render node as the user defined it (config.yaml's <c>backends</c> entry, API doc 2), stored
 /// in Redis and shared by every replica. Runtime facts (online, VRAM, queue) are in <see cref="BackendRuntimeState"/>.
 /// </summary>
 public sealed record BackendDefinition(

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Configuration;
 namespace DirectorsConsole.ServiceDefaults.Configuration;
 
 /// <summary>
-/// The suite-wide settings of config.yaml (spec/02), overridable by <c>ORCHESTRATOR_*</c> environment
+/// The suite-wide settings of config.yaml (API doc 2), overridable by <c>ORCHESTRATOR_*</c> environment
 /// variables (<c>ORCHESTRATOR_DATA_DIR</c> overrides <c>data_dir</c>). Relative directories are resolved
 /// against the folder holding config.yaml, or the current directory when there is none.
 /// </summary>

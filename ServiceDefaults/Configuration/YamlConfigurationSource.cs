@@ -5,7 +5,7 @@ using YamlDotNet.RepresentationModel;
 namespace DirectorsConsole.ServiceDefaults.Configuration;
 
 /// <summary>
-/// Reads the original orchestrator's <c>config.yaml</c> (spec/02) into configuration keys:
+/// Reads the original orchestrator's <c>config.yaml</c> (API doc 2) into configuration keys:
 /// <c>data_dir</c> stays <c>data_dir</c>, <c>backends[0].host</c> becomes <c>backends:0:host</c>, and
 /// a top-level <c>redis</c> also becomes <c>ConnectionStrings:redis</c>. A missing file yields no keys
 /// (defaults apply); a malformed one throws <see cref="InvalidDataException"/> naming the file, line and reason.

@@ -13,7 +13,7 @@ using Microsoft.Extensions.Options;
 namespace DirectorsConsole.ServiceDefaults.Errors;
 
 /// <summary>
-/// The suite's error format (ENGINEERING.md §5): every error body has a string <c>detail</c> beside the
+/// The suite's error format (README, "Errors"): every error body has a string <c>detail</c> beside the
 /// RFC 9457 fields, request-body problems are 422 with FastAPI's list form, and no bad input is a 500.
 /// </summary>
 public static class ApiErrorHandling

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace DirectorsConsole.ServiceDefaults.Errors;
 
-/// <summary>One FastAPI-style validation error: <c>{type, loc, msg, input}</c> (spec/01).</summary>
+/// <summary>One FastAPI-style validation error: <c>{type, loc, msg, input}</c> (API doc 1).</summary>
 public sealed record ValidationError(
     [property: JsonPropertyName("type")] string Type,
     [property: JsonPropertyName("loc")] IReadOnlyList<object> Loc,

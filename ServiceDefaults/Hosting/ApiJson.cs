@@ -7,7 +7,7 @@ namespace DirectorsConsole.ServiceDefaults.Hosting;
 
 /// <summary>
 /// The JSON wire format of a service: its naming policy (snake_case for jobs, backends and path mappings;
-/// camelCase for the gallery, ENGINEERING.md §5) and dates as ISO-8601 UTC ending in <c>Z</c>. Both the
+/// camelCase for the gallery) and dates as ISO-8601 UTC ending in <c>Z</c>. Both the
 /// minimal-API options and the MVC options are set because Swashbuckle reads its schema names from the latter.
 /// </summary>
 public static class ApiJson

@@ -36,7 +36,7 @@ public sealed record PathTranslation(
 /// Immutable, so one instance can be shared by every request.
 /// </summary>
 /// <remarks>
-/// Unlike the original (reference §4), the longest matching prefix wins across every enabled mapping and
+/// Unlike the original (the original server), the longest matching prefix wins across every enabled mapping and
 /// every one of its OS prefixes, prefixes match whole folders only, <c>.</c> and <c>..</c> are resolved before
 /// matching (so no <c>..</c> can step out of a mapped folder or survive into the result), and Windows paths
 /// compare without regard to case while POSIX paths compare exactly.

@@ -13,7 +13,7 @@ namespace DirectorsConsole.ServiceDefaults.Telemetry;
 
 /// <summary>
 /// OpenTelemetry wired by hand, because OpenTelemetry.Extensions.Hosting and the instrumentation packages
-/// cannot be restored here (ENGINEERING.md §2). ASP.NET Core, HttpClient, Kestrel and the runtime already
+/// cannot be restored here. ASP.NET Core, HttpClient, Kestrel and the runtime already
 /// publish ActivitySources and Meters; listening to them by name gives the same spans and metrics.
 /// Data leaves the process only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
 /// </summary>

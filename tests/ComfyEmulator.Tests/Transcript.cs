@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace DirectorsConsole.ComfyEmulator.Tests;
 
 /// <summary>
-/// One recorded ComfyUI 0.3.64 scenario, one JSON event a line. The recordings (shared/comfyui-transcripts) are kept
+/// One recorded ComfyUI 0.3.64 scenario, one JSON event a line. The recordings are kept
 /// in this project's Transcripts folder, copied next to the tests, so they replay from any clone.
 /// </summary>
 public sealed record Transcript(string Scenario, IReadOnlyList<JsonElement> Events)

@@ -8,7 +8,7 @@ namespace DirectorsConsole.Gateway.Tests;
 
 public sealed class RoutingTests(GatewayFixture gateway) : IClassFixture<GatewayFixture>
 {
-    /// <summary>Every path of spec/01–05 (with sample ids) and the service that must answer it.</summary>
+    /// <summary>Every path of API docs 1–5 (with sample ids) and the service that must answer it.</summary>
     public static TheoryData<string, string, string> SpecPaths => new()
     {
         { "POST", "/api/job", "job-service" },

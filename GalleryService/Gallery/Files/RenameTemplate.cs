@@ -7,7 +7,7 @@ namespace DirectorsConsole.GalleryService.Gallery.Files;
 public sealed record RenameContext(string Project, string Folder, string Stem, string Extension, int Index, DateTime Created);
 
 /// <summary>
-/// The batch- and auto-rename tokens (reference §3.4): <c>{project}</c>, <c>{panel}</c> (the folder's number in
+/// The batch- and auto-rename tokens (the original server): <c>{project}</c>, <c>{panel}</c> (the folder's number in
 /// <c>Panel_01</c>, else the folder name), <c>{original}</c> (the old name without extension), <c>{index}</c> (padded to
 /// the request's width), <c>{index:Nd}</c> / <c>{index:0Nd}</c> and <c>{seq:N}</c> (padded to N), <c>{date}</c>
 /// (YYYY-MM-DD), <c>{time}</c> (HHMMSS), <c>{year}</c>, <c>{month}</c>, <c>{day}</c> (of the file's creation, UTC),

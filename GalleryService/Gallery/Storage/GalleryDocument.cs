@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 namespace DirectorsConsole.GalleryService.Gallery.Storage;
 
 /// <summary>
-/// <c>{project}/.gallery/gallery.json</c> in the original's schema (reference §3.1), so a project opened by the old
+/// <c>{project}/.gallery/gallery.json</c> in the original's schema (the original server), so a project opened by the old
 /// tool keeps its ratings and tags. File keys are paths relative to the project with <c>/</c> (the old tool's
 /// Windows <c>\</c> keys are read as <c>/</c>). Fields this service does not know are kept as they were.
 /// Every change goes through a method here, which records whether anything really changed.

@@ -128,7 +128,7 @@ public sealed class SeedStrategiesTests
     [Fact]
     public void FibonacciKeepsTheOriginalOffsets()
     {
-        // Act: reference §2.1 pins the offsets 0, 1000, 2000, 4000, 7000, 12000, 20000
+        // Act: the original pins the offsets 0, 1000, 2000, 4000, 7000, 12000, 20000
         var seeds = SeedStrategies.Generate(SeedStrategies.Fibonacci, 7, 500);
 
         // Assert
@@ -138,7 +138,7 @@ public sealed class SeedStrategiesTests
     [Fact]
     public void GoldenRatioKeepsTheOriginalValuesWhereTheyAreSound()
     {
-        // Act: reference §2.1: base 100 → 100, 161, 261, 423, 685
+        // Act: the original: base 100 → 100, 161, 261, 423, 685
         var seeds = SeedStrategies.Generate(SeedStrategies.GoldenRatio, 5, 100);
 
         // Assert

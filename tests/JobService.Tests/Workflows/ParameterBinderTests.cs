@@ -215,7 +215,7 @@ public sealed class ParameterBinderTests
     [Fact]
     public void PromptFollowsConditioningThroughPassThroughNodesAndLiteralPositives()
     {
-        // Arrange: CFGGuider ← FluxGuidance ← CLIPTextEncode, and spec/04's sampler with literal texts
+        // Arrange: CFGGuider ← FluxGuidance ← CLIPTextEncode, and API doc 4's sampler with literal texts
         var prompt = JsonNode.Parse("""
             {"10": {"class_type": "CLIPTextEncode", "inputs": {"text": "old", "clip": ["30", 0]}},
              "11": {"class_type": "FluxGuidance", "inputs": {"conditioning": ["10", 0], "guidance": 3.5}},
