@@ -1,4 +1,5 @@
 using System.Text;
+using DirectorsConsole.ServiceDefaults.Paths;
 
 namespace DirectorsConsole.GalleryService.Paths;
 
@@ -11,12 +12,6 @@ public static class ClientNames
 {
     /// <summary>Linux and macOS limit a name to 255 bytes, Windows to 255 UTF-16 units; the bytes are stricter.</summary>
     public const int MaxNameBytes = 255;
-
-    private static readonly HashSet<string> ReservedDeviceNames = new(
-        ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
-         "COM0", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³",
-         "LPT0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³"],
-        StringComparer.OrdinalIgnoreCase);
 
     private const string WindowsForbidden = "<>:\"|?*";
 
@@ -69,20 +64,14 @@ public static class ClientNames
             throw new InvalidClientPathException(field, $"'{field}' may not start with a space.", input: name);
         }
 
-        if (IsReservedDeviceName(name))
+        if (PortableFileName.DeviceNameOf(name) is { } device)
         {
-            throw new InvalidClientPathException(field, $"'{field}' is the Windows device name '{DeviceStem(name)}', which cannot be a file or folder name.", input: name);
+            throw new InvalidClientPathException(field, $"'{field}' is the Windows device name '{device}', which cannot be a file or folder name.", input: name);
         }
 
         return name;
     }
 
     /// <summary>True for <c>CON</c>, <c>nul.txt</c>, <c>COM1.png</c>…: Windows treats them as devices whatever the extension.</summary>
-    public static bool IsReservedDeviceName(string segment) => ReservedDeviceNames.Contains(DeviceStem(segment));
-
-    private static string DeviceStem(string segment)
-    {
-        var dot = segment.IndexOf('.');
-        return (dot < 0 ? segment : segment[..dot]).TrimEnd(' ');
-    }
+    public static bool IsReservedDeviceName(string segment) => PortableFileName.DeviceNameOf(segment) is not null;
 }

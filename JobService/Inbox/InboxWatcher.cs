@@ -2,6 +2,7 @@ using System.Text.Json;
 using DirectorsConsole.JobService.Apis;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Configuration;
+using DirectorsConsole.ServiceDefaults.Paths;
 using DirectorsConsole.ServiceDefaults.Redis;
 using Microsoft.Extensions.Options;
 

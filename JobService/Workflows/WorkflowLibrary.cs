@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Configuration;
+using DirectorsConsole.ServiceDefaults.Paths;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Workflows;

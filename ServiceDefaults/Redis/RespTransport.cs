@@ -174,7 +174,16 @@ internal sealed class RespTransport : IAsyncDisposable
     {
         Abort();
         await Input.CompleteAsync().ConfigureAwait(false);
-        await Output.CompleteAsync().ConfigureAwait(false);
+        try
+        {
+            // Completing the writer flushes what is still buffered, which fails when the peer already dropped the
+            // connection: nothing can be sent on it any more, so there is nothing to report.
+            await Output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or SocketException)
+        {
+        }
+
         await _stream.DisposeAsync().ConfigureAwait(false);
     }
 }

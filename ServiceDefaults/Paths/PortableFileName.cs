@@ -1,11 +1,11 @@
 using System.Globalization;
 
-namespace DirectorsConsole.JobService.Model;
+namespace DirectorsConsole.ServiceDefaults.Paths;
 
 /// <summary>
-/// Names that become file names in folders JobService shares with other hosts (the workflow library and its sidecars,
-/// the inbox and its <c>processed/</c> and <c>failed/</c> folders), often over SMB from Windows: a name must mean the
-/// same file on Linux, macOS and Windows. So no path (separators, <c>..</c>), no Windows device name (<c>CON</c>,
+/// The one rule for names that become file names in folders the suite shares with other hosts (workflows and their
+/// sidecars, inbox files, project files and folders), often over SMB from Windows: a name must mean the same file on
+/// Linux, macOS and Windows. So no path (separators, <c>..</c>), no Windows device name (<c>CON</c>,
 /// <c>NUL</c>, <c>COM1</c>… with any extension, which Windows opens as the device), no character Windows refuses, no
 /// control character, no trailing dot or space (Windows drops them, so two names would be one file) and a bounded length.
 /// </summary>
@@ -14,11 +14,11 @@ public static class PortableFileName
     /// <summary>Longest name of a file of the inbox (Windows' and most Linux file systems' component limit).</summary>
     public const int MaxLength = 255;
 
+    // Windows opens these as devices whatever the extension; COM and LPT with a superscript digit too.
     private static readonly HashSet<string> DeviceNames = new(
-        ["CON", "PRN", "AUX", "NUL",
-         .. Enumerable.Range(1, 9).Select(i => "COM" + i.ToString(CultureInfo.InvariantCulture)),
-         .. Enumerable.Range(1, 9).Select(i => "LPT" + i.ToString(CultureInfo.InvariantCulture)),
-         // Windows also treats COM and LPT with a superscript digit as devices.
+        ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+         .. Enumerable.Range(0, 10).Select(i => "COM" + i.ToString(CultureInfo.InvariantCulture)),
+         .. Enumerable.Range(0, 10).Select(i => "LPT" + i.ToString(CultureInfo.InvariantCulture)),
          .. "\u00B9\u00B2\u00B3".SelectMany(d => new[] { "COM" + d, "LPT" + d })],
         StringComparer.OrdinalIgnoreCase);
 
@@ -65,10 +65,17 @@ public static class PortableFileName
             return "the name ends with a dot or a space, which Windows drops";
         }
 
-        var stem = name.Split('.')[0].TrimEnd(' ');
-        return DeviceNames.Contains(stem)
-            ? $"'{stem}' is a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with any extension)"
+        return DeviceNameOf(name) is { } device
+            ? $"'{device}' is a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with any extension)"
             : null;
+    }
+
+    /// <summary>The device <paramref name="name"/> stands for on Windows (<c>nul.txt</c> → <c>nul</c>), or null.</summary>
+    public static string? DeviceNameOf(string name)
+    {
+        var dot = name.IndexOf('.');
+        var stem = (dot < 0 ? name : name[..dot]).TrimEnd(' ');
+        return DeviceNames.Contains(stem) ? stem : null;
     }
 
     /// <summary>A name to keep <paramref name="name"/>'s file under when it is not portable: refused characters become
