@@ -12,7 +12,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.OpenApi;
@@ -50,7 +49,6 @@ public static class ServiceDefaultsExtensions
         builder.AddRedisClient();
         builder.Services.AddApiErrorHandling();
         builder.AddRequestLimits();
-        builder.Services.AddParentProcessWatcher();
 
         builder.Services.AddEndpointsApiExplorer();
         builder.Services.AddSwaggerGen(options =>
@@ -59,15 +57,6 @@ public static class ServiceDefaultsExtensions
             options.SupportNonNullableReferenceTypes();
         });
         return builder;
-    }
-
-    /// <summary>Stops the app when the AppHost that started it is gone (<see cref="ParentProcessWatcher"/>); also
-    /// used by the ComfyUI emulator, which otherwise shares nothing with the services.</summary>
-    public static IServiceCollection AddParentProcessWatcher(this IServiceCollection services)
-    {
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddHostedService<ParentProcessWatcher>();
-        return services;
     }
 
     /// <summary>

@@ -46,7 +46,6 @@ public static class ApplicationServices
         services.AddSingleton<OutputCache>();
         services.AddSingleton<PromptExecutor>();
         services.AddHostedService<PromptWorker>();
-        services.AddParentProcessWatcher();
         return builder;
     }
 
