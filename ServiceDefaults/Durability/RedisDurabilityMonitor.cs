@@ -39,6 +39,11 @@ public sealed class RedisDurabilityMonitor(
     private bool _dataDirectoryLocated;
     private bool _stallCheckpointTaken;
 
+    // On a busy machine a commit can lag a burst of writes by more than one probe; a real stall (Garnet after a full
+    // disk) never recovers, so waiting for a few probes without progress costs nothing and avoids false alarms.
+    private const int ProbesWithoutCommitBeforeStall = 3;
+    private int _probesWithoutCommit;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(_options.ProbeInterval, timeProvider);
@@ -83,9 +88,11 @@ public sealed class RedisDurabilityMonitor(
         }
 
         var position = AppendOnlyFilePosition.Read(info);
-        var stalled = position is not null && _lastPosition is { } last
+        var noProgress = position is not null && _lastPosition is { } last
             && position.Committed == last.Committed && position.Committed < last.Tail;
         _lastPosition = position;
+        _probesWithoutCommit = noProgress ? _probesWithoutCommit + 1 : 0;
+        var stalled = _probesWithoutCommit >= ProbesWithoutCommitBeforeStall;
         if (stalled)
         {
             causes.Add($"Garnet stopped committing its append-only file at address {position!.Committed} " +
