@@ -4,14 +4,15 @@ using DirectorsConsole.GalleryService.Gallery.Catalog;
 using DirectorsConsole.GalleryService.Gallery.Files;
 using DirectorsConsole.GalleryService.Gallery.Search;
 using DirectorsConsole.GalleryService.Gallery.Trash;
-using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
 namespace DirectorsConsole.GalleryService.Apis;
 
-/// <summary>The 23 gallery routes of API doc 3 under <c>/api/gallery</c>. Bodies are camelCase and also accept the
-/// original's snake_case names; errors are ProblemDetails with the status that fits (422: FastAPI's list).</summary>
+/// <summary>The 23 gallery routes of API doc 3 under <c>/api/gallery</c>, answering as the original server did (its
+/// snake_case names, <c>success</c> and <c>message</c>; see docs/frontend-contract.md). Requests take the snake_case
+/// and the camelCase names; errors are ProblemDetails with the status that fits (422: FastAPI's list), with
+/// <c>success: false</c> and a <c>message</c>.</summary>
 public static class GalleryApi
 {
     public static RouteGroupBuilder MapGalleryApi(this IEndpointRouteBuilder app)
@@ -61,7 +62,7 @@ public static class GalleryApi
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
-            .Produces<ValidationErrorResponse>(StatusCodes.Status422UnprocessableEntity)
+            .Produces<GalleryValidationErrorResponse>(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .ProducesProblem(StatusCodes.Status507InsufficientStorage);
 
@@ -118,10 +119,10 @@ public static class GalleryApi
     public static async Task<Results<Created<TagResponse>, Ok<TagResponse>>> SaveTagAsync(SaveTagRequest request, GalleryCatalog catalog, CancellationToken cancellationToken)
     {
         var (response, created) = await catalog.SaveTagAsync(request, cancellationToken);
-        return created ? TypedResults.Created($"/api/gallery/tags?tagId={Uri.EscapeDataString(response.Tag.Id)}", response) : TypedResults.Ok(response);
+        return created ? TypedResults.Created($"/api/gallery/tags?tag_id={Uri.EscapeDataString(response.Tag.Id)}", response) : TypedResults.Ok(response);
     }
 
-    /// <summary>API doc 3 sends the tag in the body; the original sent <c>?project_path=&amp;tag_id=</c>. Both work.</summary>
+    /// <summary>API doc 3 sends the tag in the body; the original web app sends <c>?project_path=&amp;tag_id=</c>. Both work.</summary>
     public static async Task<Ok<TagDeletedResponse>> DeleteTagAsync(
         [FromBody(EmptyBodyBehavior = Microsoft.AspNetCore.Mvc.ModelBinding.EmptyBodyBehavior.Allow)] DeleteTagRequest? request,
         [FromQuery] string? projectPath, [FromQuery(Name = "project_path")] string? projectPathSnake,

@@ -1,8 +1,19 @@
+using DirectorsConsole.ServiceDefaults.Errors;
+
 namespace DirectorsConsole.GalleryService.Gallery;
+
+/// <summary>A 422 of the gallery: FastAPI's <c>detail</c> list, with <c>success: false</c> and the messages joined.</summary>
+public sealed record GalleryValidationErrorResponse(IReadOnlyList<ValidationError> Detail, bool Success, string Message)
+{
+    public static GalleryValidationErrorResponse Of(ValidationErrorList errors) =>
+        new(errors.Errors, false, string.Join("; ", errors.Errors.Select(error => error.Msg)));
+}
 
 /// <summary>Turns the gallery's exceptions into answers: <see cref="GalleryValidationException"/> into a 422 in
 /// FastAPI's list form, <see cref="GalleryException"/> into ProblemDetails with its status and detail (503s with
-/// <c>Retry-After</c>). Path exceptions pass through to the service's path exception handler (403/422).</summary>
+/// <c>Retry-After</c>). Both also carry <c>success: false</c> and a <c>message</c>, which the original web app reads
+/// where the original answered 200 with them. Path exceptions pass through to the service's path exception handler
+/// (403/422).</summary>
 public sealed class GalleryErrorFilter(ILogger<GalleryErrorFilter> logger) : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
@@ -13,7 +24,7 @@ public sealed class GalleryErrorFilter(ILogger<GalleryErrorFilter> logger) : IEn
         }
         catch (GalleryValidationException ex)
         {
-            return TypedResults.UnprocessableEntity(ex.Errors.ToResponse());
+            return TypedResults.UnprocessableEntity(GalleryValidationErrorResponse.Of(ex.Errors));
         }
         catch (GalleryException ex)
         {
@@ -28,7 +39,8 @@ public sealed class GalleryErrorFilter(ILogger<GalleryErrorFilter> logger) : IEn
                 context.HttpContext.Response.Headers.RetryAfter = "1";
             }
 
-            return TypedResults.Problem(ex.Message, statusCode: ex.Status, title: ex.Title, extensions: ex.Extensions);
+            var extensions = new Dictionary<string, object?>(ex.Extensions) { ["success"] = false, ["message"] = ex.Message };
+            return TypedResults.Problem(ex.Message, statusCode: ex.Status, title: ex.Title, extensions: extensions);
         }
     }
 }

@@ -23,6 +23,34 @@ public sealed class GalleryPaths(IProjectPathResolver resolver, ILogger<GalleryP
         return project;
     }
 
+    /// <summary>The project of a request about one file. The original let clients leave the project out; then the
+    /// folder holding the file stands for it (confined like any project), as the original rooted its gallery there.</summary>
+    public async Task<ConfinedPath> ProjectOfFileAsync(string? projectPath, string? filePath, string fileField, CancellationToken cancellationToken)
+    {
+        if (projectPath is { Length: > 0 })
+        {
+            return await ProjectAsync(projectPath, "projectPath", cancellationToken);
+        }
+
+        var file = await resolver.ResolveAsync(filePath, fileField, cancellationToken);
+        return await ProjectAsync(Path.GetDirectoryName(file.FullPath), fileField, cancellationToken);
+    }
+
+    /// <summary>The project and the folder to look at. The original sent only an absolute <c>folder_path</c>; then
+    /// that folder is also the project whose ratings are shown (as the original rooted its gallery there).</summary>
+    public async Task<(ConfinedPath Project, ConfinedPath Folder)> ProjectAndFolderAsync(string? projectPath, string? folderPath, CancellationToken cancellationToken)
+    {
+        if (projectPath is not { Length: > 0 })
+        {
+            var alone = await ProjectAsync(folderPath, "folderPath", cancellationToken);
+            return (alone, alone);
+        }
+
+        var project = await ProjectAsync(projectPath, "projectPath", cancellationToken);
+        var folder = await FolderAsync(project, folderPath, "folderPath", cancellationToken);
+        return (project, folder);
+    }
+
     /// <summary>A folder inside the project (empty or absent: the project itself); it must exist.</summary>
     public async Task<ConfinedPath> FolderAsync(ConfinedPath project, string? folderPath, string field, CancellationToken cancellationToken)
     {

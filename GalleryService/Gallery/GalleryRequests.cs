@@ -1,9 +1,13 @@
+using System.Text.Json.Serialization;
+using DirectorsConsole.GalleryService.Gallery.Storage;
+
 namespace DirectorsConsole.GalleryService.Gallery;
 
-// Request bodies of the gallery endpoints (API doc 3). Each also accepts the original's snake_case names
-// (SnakeCaseAliases). Fields are nullable so that a missing one is reported as a 422 naming it.
+// Request bodies of the gallery endpoints: the original's snake_case names, and also the camelCase ones of API doc 3
+// (GalleryWireNames). Tag ids are read as integers or strings. Fields are nullable so that a missing one is reported
+// as a 422 naming it.
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record ScanTreeRequest
 {
     public string? ProjectPath { get; init; }
@@ -15,7 +19,7 @@ public sealed record ScanTreeRequest
     public int? MaxDepth { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record ScanFolderRequest
 {
     public string? ProjectPath { get; init; }
@@ -42,13 +46,14 @@ public sealed record ScanFolderRequest
     public int? MinRating { get; init; }
 
     /// <summary>Only files carrying every one of these tags.</summary>
-    public IReadOnlyList<string>? TagIds { get; init; }
+    [JsonConverter(typeof(TagIdListConverter))]
+    public List<string>? TagIds { get; init; }
 
     /// <summary>Read width and height of the images of the page from their headers.</summary>
     public bool? IncludeDimensions { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record ScanRecursiveRequest
 {
     public string? ProjectPath { get; init; }
@@ -58,7 +63,7 @@ public sealed record ScanRecursiveRequest
     public bool? IncludeDimensions { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record FileInfoRequest
 {
     public string? ProjectPath { get; init; }
@@ -66,7 +71,7 @@ public sealed record FileInfoRequest
     public string? FilePath { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record MoveFilesRequest
 {
     public string? ProjectPath { get; init; }
@@ -83,7 +88,7 @@ public sealed record MoveFilesRequest
     public string? Conflict { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record RenameFileRequest
 {
     public string? ProjectPath { get; init; }
@@ -93,7 +98,7 @@ public sealed record RenameFileRequest
     public string? NewName { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record BatchRenameRequest
 {
     public string? ProjectPath { get; init; }
@@ -133,7 +138,7 @@ public sealed record BatchRenameRequest
     public string? ProjectName { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record AutoRenameRequest
 {
     public string? ProjectPath { get; init; }
@@ -151,7 +156,7 @@ public sealed record AutoRenameRequest
     public string? ProjectName { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record TrashRequest
 {
     public string? ProjectPath { get; init; }
@@ -159,17 +164,25 @@ public sealed record TrashRequest
     [AlsoAccepts("file_paths")]
     [AlsoAccepts("filePaths")]
     public IReadOnlyList<string?>? Files { get; init; }
+
+    /// <summary>The original could send files to the system's recycle bin instead; this service always uses the
+    /// project's trash (a server's recycle bin is out of the user's reach), so the flag is accepted and not used.</summary>
+    public bool? UseOsTrash { get; init; }
 }
 
-[AcceptsSnakeCase]
+/// <summary>The items to restore: by <see cref="TrashIds"/>, or as the original by <see cref="FilePaths"/>, the
+/// <c>path</c> of each item in the trash listing.</summary>
+[AcceptsCamelCase]
 public sealed record RestoreRequest
 {
     public string? ProjectPath { get; init; }
 
     public IReadOnlyList<string?>? TrashIds { get; init; }
+
+    public IReadOnlyList<string?>? FilePaths { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record EmptyTrashRequest
 {
     public string? ProjectPath { get; init; }
@@ -178,7 +191,7 @@ public sealed record EmptyTrashRequest
     public IReadOnlyList<string?>? TrashIds { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record SetRatingRequest
 {
     public string? ProjectPath { get; init; }
@@ -192,12 +205,13 @@ public sealed record SetRatingRequest
     public IReadOnlyDictionary<string, int>? Ratings { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record SaveTagRequest
 {
     public string? ProjectPath { get; init; }
 
     /// <summary>Given: update that tag; absent: create one.</summary>
+    [JsonConverter(typeof(TagIdConverter))]
     public string? TagId { get; init; }
 
     public string? Name { get; init; }
@@ -206,32 +220,36 @@ public sealed record SaveTagRequest
     public string? Color { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record DeleteTagRequest
 {
     public string? ProjectPath { get; init; }
 
+    [JsonConverter(typeof(TagIdConverter))]
     public string? TagId { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record FileTagsRequest
 {
     public string? ProjectPath { get; init; }
 
     public string? FilePath { get; init; }
 
-    public IReadOnlyList<string>? AddTags { get; init; }
+    [JsonConverter(typeof(TagIdListConverter))]
+    public List<string>? AddTags { get; init; }
 
-    public IReadOnlyList<string>? RemoveTags { get; init; }
+    [JsonConverter(typeof(TagIdListConverter))]
+    public List<string>? RemoveTags { get; init; }
 
     /// <summary>The original's form: these ids, with <see cref="Action"/> <c>add</c> or <c>remove</c>.</summary>
-    public IReadOnlyList<string>? TagIds { get; init; }
+    [JsonConverter(typeof(TagIdListConverter))]
+    public List<string>? TagIds { get; init; }
 
     public string? Action { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record SaveViewRequest
 {
     public string? ProjectPath { get; init; }
@@ -255,7 +273,7 @@ public sealed record SaveViewRequest
     public bool? IsDefault { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record SearchRequest
 {
     public string? ProjectPath { get; init; }
@@ -270,7 +288,7 @@ public sealed record SearchRequest
     public int? MaxResults { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record FindDuplicatesRequest
 {
     public string? ProjectPath { get; init; }
@@ -278,7 +296,7 @@ public sealed record FindDuplicatesRequest
     public string? FolderPath { get; init; }
 }
 
-[AcceptsSnakeCase]
+[AcceptsCamelCase]
 public sealed record FolderStatsRequest
 {
     public string? ProjectPath { get; init; }

@@ -12,7 +12,7 @@ namespace Microsoft.Extensions.Hosting;
 public static class GalleryServiceCollectionExtensions
 {
     /// <summary>The gallery: options (section <c>Gallery</c>, validated at start), gallery.json storage with its
-    /// Redis lock, scans, file operations, trash, catalog, search index, and the snake_case request aliases.</summary>
+    /// Redis lock, scans, file operations, trash, catalog, search index, and the snake_case names of its requests and replies.</summary>
     public static IHostApplicationBuilder AddGallery(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<GalleryOptions>()
@@ -21,7 +21,8 @@ public static class GalleryServiceCollectionExtensions
             .ValidateOnStart();
         builder.Services.ConfigureHttpJsonOptions(options =>
             options.SerializerOptions.TypeInfoResolver = (options.SerializerOptions.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver())
-                .WithAddedModifier(SnakeCaseAliases.Add));
+                .WithAddedModifier(GalleryWireNames.Apply));
+        builder.Services.ConfigureSwaggerGen(options => options.SchemaFilter<GalleryWireSchemaFilter>());
 
         builder.Services.AddSingleton<ProjectLock>();
         builder.Services.AddSingleton<GalleryStore>();

@@ -36,22 +36,22 @@ internal static class Benchmark
             Console.WriteLine();
             Console.WriteLine($"{"operation",-44} {"ms",10}  result");
             await Measure("scan-tree (whole project)", "scan-tree", new { projectPath = project },
-                body => $"{body["folderCount"]} folders");
+                body => $"{body["folder_count"]} folders");
             await Measure("scan-folder, 5,000 files, first page by name", "scan-folder", new { projectPath = project, folderPath = "Big", limit = 200 },
                 body => $"{body["files"]!.AsArray().Count} of {body["total"]}");
             await Measure("scan-folder, 5,000 files, sorted by modified", "scan-folder", new { projectPath = project, folderPath = "Big", sortField = "modified", sortDirection = "desc", limit = 200 },
                 body => $"{body["files"]!.AsArray().Count} of {body["total"]}");
             await Measure("scan-recursive (whole project)", "scan-recursive", new { projectPath = project },
-                body => $"{body["totalFiles"]} files");
+                body => $"{body["total_files"]} files");
             await Measure("folder-stats (whole project)", "folder-stats", new { projectPath = project },
-                body => $"{body["fileCount"]} files, {(long)body["totalSize"]! / 1_048_576.0:0.0} MiB");
+                body => $"{body["file_count"]} files, {(long)body["total_size"]! / 1_048_576.0:0.0} MiB");
             var index = service.Services.GetRequiredService<PngSearchIndex>();
             await Measure("search, first (index cold)", "search", new { projectPath = project, query = "lighthouse" },
-                body => $"{body["total"]} hits, {body["metadataRead"]} PNGs read");
+                body => $"{body["total"]} hits, {body["metadata_read"]} PNGs read");
             await Measure("search, repeated (index warm)", "search", new { projectPath = project, query = "desert road" },
-                body => $"{body["total"]} hits, {body["metadataRead"]} PNGs read");
+                body => $"{body["total"]} hits, {body["metadata_read"]} PNGs read");
             await Measure("find-duplicates (whole project)", "find-duplicates", new { projectPath = project },
-                body => $"{body["groups"]!.AsArray().Count} groups, {body["filesHashed"]} files hashed");
+                body => $"{body["groups"]!.AsArray().Count} groups, {body["files_hashed"]} files hashed");
             var rated = Stopwatch.StartNew();
             for (var i = 0; i < 100; i++)
             {

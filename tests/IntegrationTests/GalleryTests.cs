@@ -94,22 +94,22 @@ public sealed class GalleryTests(RunningSuiteFixture fixture)
         var folder = await PostJsonAsync("/api/gallery/scan-folder", new { projectPath = project, folderPath = "Panel_01" });
 
         // Assert
-        Assert.Equal(0, (int?)tree["fileCount"]);
-        Assert.Equal(2, (int?)tree["folderCount"]);
-        Assert.Equal(["Panel_01:3", "Panel_02:1"], tree["tree"]!.AsArray().Select(node => $"{(string?)node!["name"]}:{(int?)node["fileCount"]}").Order(StringComparer.Ordinal));
+        Assert.Equal(0, (int?)tree["file_count"]);
+        Assert.Equal(2, (int?)tree["folder_count"]);
+        Assert.Equal(["Panel_01:3", "Panel_02:1"], tree["tree"]!.AsArray().Select(node => $"{(string?)node!["name"]}:{(int?)node["file_count"]}").Order(StringComparer.Ordinal));
         Assert.Equal(3, (int?)folder["total"]);
-        Assert.Equal(files, folder["files"]!.AsArray().Select(file => (string?)file!["relPath"]));
+        Assert.Equal(files, folder["files"]!.AsArray().Select(file => (string?)file!["rel_path"]));
 
         // Act: rate and tag
         await PostJsonAsync("/api/gallery/ratings", new { projectPath = project, filePath = "Panel_01/shot_a.png", rating = 5 });
         await PostJsonAsync("/api/gallery/ratings", new { projectPath = project, filePath = "Panel_01/shot_b.png", rating = 2 });
         using var created = await Gateway.PostAsJsonAsync("/api/gallery/tags", new { projectPath = project, name = "Hero shot", color = "#ff6b6b" }, Ct);
-        var tagId = (string)(await ReadJsonAsync(created))["tag"]!["id"]!;
+        var tagId = (int)(await ReadJsonAsync(created))["tag"]!["id"]!;
         var tagged = await PostJsonAsync("/api/gallery/file-tags", new { projectPath = project, filePath = "Panel_01/shot_a.png", addTags = new[] { tagId } });
 
         // Assert
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        Assert.Equal([tagId], tagged["tags"]!.AsArray().Select(id => (string?)id));
+        Assert.Equal([tagId], tagged["tags"]!.AsArray().Select(tag => (int)tag!["id"]!));
         Assert.Equal(new Dictionary<string, int> { ["Panel_01/shot_a.png"] = 5, ["Panel_01/shot_b.png"] = 2 }, await RatingsAsync(project));
 
         // Act: batch rename, first as a preview
@@ -119,50 +119,50 @@ public sealed class GalleryTests(RunningSuiteFixture fixture)
         var renamed = await PostJsonAsync("/api/gallery/batch-rename", rename with { dryRun = false });
 
         // Assert
-        Assert.True((bool)preview["dryRun"]!);
+        Assert.True((bool)preview["dry_run"]!);
         Assert.Equal(0, (int?)preview["renamed"]);
         Assert.Equal(0, (int?)preview["conflicts"]);
         Assert.Equal(["Eliot_P01_shot_a.png", "Eliot_P01_shot_b.png", "Eliot_P01_shot_c.png"],
-            preview["previews"]!.AsArray().Select(p => (string?)p!["newName"]).Order(StringComparer.Ordinal));
+            preview["previews"]!.AsArray().Select(p => (string?)p!["new_name"]).Order(StringComparer.Ordinal));
         Assert.Equal(["shot_a.png", "shot_b.png", "shot_c.png"], onDiskAfterPreview);
-        Assert.False((bool)renamed["dryRun"]!);
+        Assert.False((bool)renamed["dry_run"]!);
         Assert.Equal(3, (int?)renamed["renamed"]);
         Assert.Equal(["Eliot_P01_shot_a.png", "Eliot_P01_shot_b.png", "Eliot_P01_shot_c.png"], NamesIn(project, "Panel_01"));
         Assert.Equal(new Dictionary<string, int> { ["Panel_01/Eliot_P01_shot_a.png"] = 5, ["Panel_01/Eliot_P01_shot_b.png"] = 2 }, await RatingsAsync(project));
         var hero = await FileEntryAsync(project, "Panel_01/Eliot_P01_shot_a.png");
-        Assert.Equal([tagId], hero["tags"]!.AsArray().Select(id => (string?)id));
+        Assert.Equal([tagId], hero["tags"]!.AsArray().Select(tag => (int)tag!["id"]!));
         Assert.Equal(5, (int?)hero["rating"]);
 
         // Act: trash the hero shot
         var trashed = await PostJsonAsync("/api/gallery/trash", new { projectPath = project, files = new[] { "Panel_01/Eliot_P01_shot_a.png" } });
-        var trashId = (string)trashed["trashed"]![0]!["trashId"]!;
+        var trashId = (string)trashed["items"]![0]!["trash_id"]!;
         var ratingsWhileTrashed = await RatingsAsync(project);
         var trash = await GetJsonAsync("/api/gallery/trash?projectPath=" + Uri.EscapeDataString(project));
         var tagsWhileTrashed = await GetJsonAsync("/api/gallery/tags?projectPath=" + Uri.EscapeDataString(project));
 
         // Assert
-        Assert.Equal("Panel_01/Eliot_P01_shot_a.png", (string?)trashed["trashed"]![0]!["originalRelPath"]);
+        Assert.Equal("Panel_01/Eliot_P01_shot_a.png", (string?)trashed["items"]![0]!["original_path"]);
         Assert.False(File.Exists(Path.Combine(project, "Panel_01", "Eliot_P01_shot_a.png")));
         Assert.True(File.Exists(Path.Combine(project, ".gallery", ".trash", trashId, "Eliot_P01_shot_a.png")));
         Assert.Equal(new Dictionary<string, int> { ["Panel_01/Eliot_P01_shot_b.png"] = 2 }, ratingsWhileTrashed);
         var item = Assert.Single(trash["files"]!.AsArray())!;
-        Assert.Equal(trashId, (string?)item["trashId"]);
+        Assert.Equal(trashId, (string?)item["trash_id"]);
         Assert.Equal(5, (int?)item["rating"]);
-        Assert.Equal([tagId], item["tags"]!.AsArray().Select(id => (string?)id));
-        Assert.Equal(0, (int?)tagsWhileTrashed["tags"]![tagId]!["fileCount"]);
+        Assert.Equal([tagId], item["tags"]!.AsArray().Select(tag => (int)tag!["id"]!));
+        Assert.Equal(0, (int?)tagsWhileTrashed["tags"]!.AsArray().Single(tag => (int)tag!["id"]! == tagId)!["file_count"]);
 
         // Act: restore it
         var restored = await PostJsonAsync("/api/gallery/restore", new { projectPath = project, trashIds = new[] { trashId } });
         var search = await PostJsonAsync("/api/gallery/search", new { projectPath = project, query = "knight" });
 
         // Assert
-        Assert.Equal("Panel_01/Eliot_P01_shot_a.png", (string?)restored["restored"]![0]!["relPath"]);
+        Assert.Equal("Panel_01/Eliot_P01_shot_a.png", (string?)restored["items"]![0]!["rel_path"]);
         Assert.True(File.Exists(Path.Combine(project, "Panel_01", "Eliot_P01_shot_a.png")));
         Assert.False(Directory.Exists(Path.Combine(project, ".gallery", ".trash", trashId)));
         Assert.Equal(new Dictionary<string, int> { ["Panel_01/Eliot_P01_shot_a.png"] = 5, ["Panel_01/Eliot_P01_shot_b.png"] = 2 }, await RatingsAsync(project));
         var back = await FileEntryAsync(project, "Panel_01/Eliot_P01_shot_a.png");
-        Assert.Equal([tagId], back["tags"]!.AsArray().Select(id => (string?)id));
-        Assert.Equal("Panel_01/Eliot_P01_shot_a.png", (string?)Assert.Single(search["results"]!.AsArray())!["relPath"]);
+        Assert.Equal([tagId], back["tags"]!.AsArray().Select(tag => (int)tag!["id"]!));
+        Assert.Equal("Panel_01/Eliot_P01_shot_a.png", (string?)Assert.Single(search["results"]!.AsArray())!["rel_path"]);
     }
 
     [Fact]
@@ -183,18 +183,18 @@ public sealed class GalleryTests(RunningSuiteFixture fixture)
 
         // Assert
         var hit = Assert.Single(search["results"]!.AsArray())!;
-        Assert.Equal("Panel_01/coast.png", (string?)hit["relPath"]);
-        Assert.Equal(Path.Combine(project, "Panel_01", "coast.png"), (string?)hit["filePath"]);
-        Assert.Equal("prompt", (string?)hit["matchField"]);
-        Assert.Contains("lighthouse", (string?)hit["matchContext"], StringComparison.Ordinal);
+        Assert.Equal("Panel_01/coast.png", (string?)hit["rel_path"]);
+        Assert.Equal(Path.Combine(project, "Panel_01", "coast.png"), (string?)hit["file_path"]);
+        Assert.Equal("prompt", (string?)hit["match_field"]);
+        Assert.Contains("lighthouse", (string?)hit["match_context"], StringComparison.Ordinal);
         Assert.Equal(1, (int?)search["total"]);
         Assert.Equal(4, (int?)search["scanned"]);
         Assert.Empty(nothing["results"]!.AsArray());
         var group = Assert.Single(duplicates["groups"]!.AsArray())!;
-        Assert.Equal(["Panel_01/dragon.png", "Panel_02/dragon copy.png"], group["files"]!.AsArray().Select(f => (string?)f!["relPath"]).Order(StringComparer.Ordinal));
+        Assert.Equal(["Panel_01/dragon.png", "Panel_02/dragon copy.png"], group["files"]!.AsArray().Select(f => (string?)f!["rel_path"]).Order(StringComparer.Ordinal));
         Assert.Equal(new FileInfo(dragon).Length, (long?)group["size"]);
-        Assert.Equal(1, (int?)duplicates["totalDuplicates"]);
-        Assert.Equal(new FileInfo(dragon).Length, (long?)duplicates["wastedSpace"]);
+        Assert.Equal(1, (int?)duplicates["total_duplicates"]);
+        Assert.Equal(new FileInfo(dragon).Length, (long?)duplicates["wasted_space"]);
     }
 
     /// <summary>Makes <paramref name="name"/> in the default root and makes it the current project.</summary>
@@ -228,7 +228,7 @@ public sealed class GalleryTests(RunningSuiteFixture fixture)
     private async Task<JsonNode> FileEntryAsync(string project, string relPath)
     {
         var folder = await PostJsonAsync("/api/gallery/scan-folder", new { projectPath = project, folderPath = Path.GetDirectoryName(relPath) });
-        return folder["files"]!.AsArray().Single(file => (string?)file!["relPath"] == relPath)!;
+        return folder["files"]!.AsArray().Single(file => (string?)file!["rel_path"] == relPath)!;
     }
 
     private async Task<JsonObject> FirstOnlineBackendAsync()

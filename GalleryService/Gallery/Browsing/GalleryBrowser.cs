@@ -27,21 +27,28 @@ public sealed class GalleryBrowser(
             .Check(request.ProjectPath is { Length: > 0 } || request.FolderPath is { Length: > 0 }, "projectPath", "projectPath (or folderPath) is required", null)
             .Check(request.MaxDepth is null or >= 0, "maxDepth", "maxDepth may not be negative", request.MaxDepth)
             .ThrowIfInvalid();
-        var (project, folder) = await ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
-        var folders = 0;
+        var (project, folder) = await paths.ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
+        // The flat list (what the original sent) and the nested tree are built in one walk: a folder enters the list
+        // before its children, which is the order the original's os.walk gave.
+        var flat = new List<TreeFolderEntry>();
         FolderNode Build(string path, int depth)
         {
             var (subfolders, files) = ProjectScanner.ListNames(path);
             subfolders.Sort(StringComparer.OrdinalIgnoreCase);
-            folders += subfolders.Count;
+            var fileCount = files.Count(name => MediaTypes.IsMedia(name));
+            var relPath = RelativeOf(project, path);
+            flat.Add(new TreeFolderEntry(Path.GetFileName(path), formatter.Format(path), depth == 0 ? "." : relPath, subfolders, fileCount));
             var children = request.MaxDepth is { } max && depth >= max
                 ? []
                 : subfolders.Select(name => Build(Path.Combine(path, name), depth + 1)).ToList();
-            return new FolderNode(Path.GetFileName(path), formatter.Format(path), RelativeOf(project, path), files.Count(name => MediaTypes.IsMedia(name)), children);
+            return new FolderNode(Path.GetFileName(path), formatter.Format(path), relPath, fileCount, children);
         }
 
         var root = await Task.Run(() => Build(folder.FullPath, 0), cancellationToken);
-        return new ScanTreeResponse(root.Path, root.RelPath, root.FileCount, folders, root.Children);
+        return new ScanTreeResponse(flat, root.Path, root.RelPath, root.FileCount, flat.Sum(entry => entry.Subfolders.Count), root.Children)
+        {
+            Message = $"Scanned {flat.Count} folders",
+        };
     }
 
     public async Task<ScanFolderResponse> ScanFolderAsync(ScanFolderRequest request, CancellationToken cancellationToken)
@@ -52,7 +59,7 @@ public sealed class GalleryBrowser(
         var validation = new RequestValidation(request)
             .Check(request.ProjectPath is { Length: > 0 } || request.FolderPath is { Length: > 0 }, "projectPath", "projectPath (or folderPath) is required", null)
             .Check(request.Offset is null or >= 0, "offset", "offset may not be negative", request.Offset)
-            .Check(request.Limit is null or (>= 1 and <= int.MaxValue) && (request.Limit ?? 1) <= maxPage, "limit", $"limit must be between 1 and {maxPage}", request.Limit)
+            .Check(request.Limit is null or >= 1 && (request.Limit ?? 1) <= maxPage, "limit", $"limit must be between 1 and {maxPage}", request.Limit)
             .OneOf(sortField, "sortField", SortFields)
             .OneOf(sortDirection, "sortDirection", "asc", "desc")
             .Check(request.MinRating is null or >= 0 and <= 5, "minRating", "minRating must be between 0 and 5", request.MinRating);
@@ -62,10 +69,11 @@ public sealed class GalleryBrowser(
         }
 
         validation.ThrowIfInvalid();
-        var (project, folder) = await ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
+        var (project, folder) = await paths.ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
         var document = await store.ReadAsync(project.FullPath, cancellationToken);
+        // Paged only when the client asks: the original web app reads the whole folder in one answer.
         var offset = request.Offset ?? 0;
-        var limit = request.Limit ?? maxPage;
+        var limit = request.Limit ?? int.MaxValue;
 
         bool Include(string name) =>
             MediaTypes.IsMedia(name)
@@ -114,7 +122,10 @@ public sealed class GalleryBrowser(
         }
 
         var entries = page.Select(file => ToEntry(project, file, document, request.IncludeDimensions ?? false)).ToList();
-        return new ScanFolderResponse(formatter.Format(folder.FullPath), RelativeOf(project, folder.FullPath), total, offset, limit, entries);
+        return new ScanFolderResponse(formatter.Format(folder.FullPath), RelativeOf(project, folder.FullPath), total, offset, request.Limit ?? total, entries)
+        {
+            Message = $"Found {entries.Count} files",
+        };
     }
 
     public async Task<ScanRecursiveResponse> ScanRecursiveAsync(ScanRecursiveRequest request, CancellationToken cancellationToken)
@@ -122,7 +133,7 @@ public sealed class GalleryBrowser(
         new RequestValidation(request)
             .Check(request.ProjectPath is { Length: > 0 } || request.FolderPath is { Length: > 0 }, "projectPath", "projectPath (or folderPath) is required", null)
             .ThrowIfInvalid();
-        var (project, folder) = await ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
+        var (project, folder) = await paths.ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
         var document = await store.ReadAsync(project.FullPath, cancellationToken);
         var folders = new List<FolderFiles>();
         var totalFiles = 0;
@@ -130,18 +141,21 @@ public sealed class GalleryBrowser(
         await foreach (var found in scanner.WalkAsync(project, folder.FullPath, name => MediaTypes.IsMedia(name), cancellationToken))
         {
             var files = found.Files.Select(file => ToEntry(project, file, document, request.IncludeDimensions ?? false)).ToList();
+            var size = files.Sum(file => file.Size);
             totalFiles += files.Count;
-            totalSize += files.Sum(file => file.Size);
-            folders.Add(new FolderFiles(Path.GetFileName(found.FullPath), formatter.Format(found.FullPath), RelativeOf(project, found.FullPath), files));
+            totalSize += size;
+            var subfolders = found.Subfolders.Select(Path.GetFileName).OfType<string>().ToList();
+            var relPath = ProjectPathResolver.PathComparer.Equals(found.FullPath, folder.FullPath) ? "." : RelativeOf(project, found.FullPath);
+            folders.Add(new FolderFiles(Path.GetFileName(found.FullPath), formatter.Format(found.FullPath), relPath, files, subfolders, files.Count, size));
         }
 
-        return new ScanRecursiveResponse(folders, totalFiles, totalSize);
+        return new ScanRecursiveResponse(folders, totalFiles, totalSize) { Message = $"Scanned {folders.Count} folders, {totalFiles} files" };
     }
 
     public async Task<FileInfoResponse> FileInfoAsync(FileInfoRequest request, CancellationToken cancellationToken)
     {
-        new RequestValidation(request).Required(request.ProjectPath, "projectPath").Required(request.FilePath, "filePath").ThrowIfInvalid();
-        var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
+        new RequestValidation(request).Required(request.FilePath, "filePath").ThrowIfInvalid();
+        var project = await paths.ProjectOfFileAsync(request.ProjectPath, request.FilePath, "filePath", cancellationToken);
         var file = await paths.FileAsync(project, request.FilePath, "filePath", cancellationToken);
         var document = await store.ReadAsync(project.FullPath, cancellationToken);
         // Size, times, dimensions and metadata all come from the one handle that was verified.
@@ -171,11 +185,11 @@ public sealed class GalleryBrowser(
         new RequestValidation(request)
             .Check(request.ProjectPath is { Length: > 0 } || request.FolderPath is { Length: > 0 }, "projectPath", "projectPath (or folderPath) is required", null)
             .ThrowIfInvalid();
-        var (project, folder) = await ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
+        var (project, folder) = await paths.ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
         int files = 0, images = 0, videos = 0, subfolders = -1;
         long size = 0;
         var byExtension = new Dictionary<string, (int Count, long Size)>(StringComparer.OrdinalIgnoreCase);
-        await foreach (var found in scanner.WalkAsync(project, folder.FullPath, static _ => true, cancellationToken))
+        await foreach (var found in scanner.WalkAsync(project, folder.FullPath, name => MediaTypes.IsMedia(name), cancellationToken))
         {
             subfolders++;
             foreach (var file in found.Files)
@@ -191,23 +205,12 @@ public sealed class GalleryBrowser(
             }
         }
 
-        return new FolderStatsResponse(files, size, images, videos, Math.Max(subfolders, 0),
-            byExtension.OrderBy(e => e.Key, StringComparer.Ordinal).ToDictionary(e => e.Key, e => new ExtensionStats(e.Value.Count, e.Value.Size)));
-    }
-
-    /// <summary>The project and the folder to look at. The original sent only an absolute <c>folder_path</c>; then
-    /// that folder is also the project whose ratings are shown (as the original rooted its gallery there).</summary>
-    private async Task<(ConfinedPath Project, ConfinedPath Folder)> ProjectAndFolderAsync(string? projectPath, string? folderPath, CancellationToken cancellationToken)
-    {
-        if (projectPath is not { Length: > 0 })
+        var extensions = byExtension.OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
+        return new FolderStatsResponse(formatter.Format(folder.FullPath), files, size, images, videos, Math.Max(subfolders, 0),
+            extensions.ToDictionary(e => e.Key, e => e.Value.Count), extensions.ToDictionary(e => e.Key, e => e.Value.Size))
         {
-            var alone = await paths.ProjectAsync(folderPath, "folderPath", cancellationToken);
-            return (alone, alone);
-        }
-
-        var project = await paths.ProjectAsync(projectPath, "projectPath", cancellationToken);
-        var folder = await paths.FolderAsync(project, folderPath, "folderPath", cancellationToken);
-        return (project, folder);
+            Message = $"{files} files in {Math.Max(subfolders, 0) + 1} folders",
+        };
     }
 
     /// <param name="opened">The file already open and verified, when the caller has it.</param>
@@ -237,9 +240,9 @@ public sealed class GalleryBrowser(
             }
         }
 
-        return new FileEntry(file.Name, formatter.Format(file.FullPath), key, file.Length, new DateTimeOffset(file.LastWriteUtc, TimeSpan.Zero),
-            new DateTimeOffset(file.CreatedUtc, TimeSpan.Zero), type, Path.GetExtension(file.Name).ToLowerInvariant(), size?.Width, size?.Height,
-            document.RatingOf(key), document.TagsOf(key));
+        return new FileEntry(file.Name, formatter.Format(file.FullPath), key, file.Length, GalleryResponse.EpochSeconds(file.LastWriteUtc),
+            GalleryResponse.EpochSeconds(file.CreatedUtc), type, Path.GetExtension(file.Name).ToLowerInvariant(), size?.Width, size?.Height,
+            document.RatingOf(key), TagInfo.Of(document.TagsOf(key), document));
     }
 
     private static IEnumerable<string> Order(List<string> names, Func<string, string> name, string field, Func<string, int> rating, bool descending)

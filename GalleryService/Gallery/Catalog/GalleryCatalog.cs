@@ -64,7 +64,7 @@ public sealed partial class GalleryCatalog(GalleryPaths paths, GalleryStore stor
 
             return true;
         }, cancellationToken);
-        return new RatingsResponse(wanted);
+        return new RatingsResponse(wanted) { Message = $"Set {wanted.Count} rating(s)" };
     }
 
     public async Task<TagsResponse> GetTagsAsync(string? projectPath, CancellationToken cancellationToken)
@@ -74,7 +74,8 @@ public sealed partial class GalleryCatalog(GalleryPaths paths, GalleryStore stor
         var document = await store.ReadAsync(project.FullPath, cancellationToken);
         var counts = document.Files.Values.SelectMany(file => file.TagIds).GroupBy(id => id).ToDictionary(group => group.Key, group => group.Count());
         return new TagsResponse(document.Tags.OrderBy(tag => tag.Value.Name, StringComparer.OrdinalIgnoreCase)
-            .ToDictionary(tag => tag.Key, tag => new TagView(tag.Key, tag.Value.Name, tag.Value.Color, counts.GetValueOrDefault(tag.Key))));
+            .Select(tag => new TagView(tag.Key, tag.Value.Name, tag.Value.Color, counts.GetValueOrDefault(tag.Key)))
+            .ToList());
     }
 
     /// <summary>Creates a tag, or with <c>tagId</c> renames / recolours it (keeping what is not given).</summary>
@@ -104,7 +105,7 @@ public sealed partial class GalleryCatalog(GalleryPaths paths, GalleryStore stor
                 }
 
                 var updated = document.UpdateTag(id, name, request.Color);
-                return (new TagResponse(new TagView(id, updated.Name, updated.Color, document.FileCountOf(id))), false);
+                return (new TagResponse(new TagView(id, updated.Name, updated.Color, document.FileCountOf(id))) { Message = "Tag updated" }, false);
             }
 
             if (sameName is not null)
@@ -113,7 +114,7 @@ public sealed partial class GalleryCatalog(GalleryPaths paths, GalleryStore stor
             }
 
             var (newId, tag) = document.CreateTag(name!, request.Color ?? "#808080");
-            return (new TagResponse(new TagView(newId, tag.Name, tag.Color, 0)), true);
+            return (new TagResponse(new TagView(newId, tag.Name, tag.Color, 0)) { Message = "Tag created" }, true);
         }, cancellationToken);
     }
 
@@ -122,7 +123,7 @@ public sealed partial class GalleryCatalog(GalleryPaths paths, GalleryStore stor
         new RequestValidation(null).Required(projectPath, "projectPath").Required(tagId, "tagId").ThrowIfInvalid();
         var project = await paths.ProjectAsync(projectPath, "projectPath", cancellationToken);
         return await store.UpdateAsync(project.FullPath, document => document.Tags.ContainsKey(tagId!)
-            ? new TagDeletedResponse(tagId!, document.DeleteTag(tagId!))
+            ? new TagDeletedResponse(tagId!, document.DeleteTag(tagId!)) { Message = "Tag deleted" }
             : throw GalleryException.NotFound($"Tag not found: {tagId}"), cancellationToken);
     }
 
@@ -146,9 +147,9 @@ public sealed partial class GalleryCatalog(GalleryPaths paths, GalleryStore stor
                 throw GalleryException.NotFound($"Tag not found: {unknown}");
             }
 
-            return document.ChangeFileTags(key, add, remove, time.GetUtcNow());
+            return TagInfo.Of(document.ChangeFileTags(key, add, remove, time.GetUtcNow()), document);
         }, cancellationToken);
-        return new FileTagsResponse(formatter.Format(file.FullPath), key, tags);
+        return new FileTagsResponse(formatter.Format(file.FullPath), key, tags) { Message = $"{tags.Count} tag(s) on the file" };
     }
 
     public async Task<ViewsResponse> GetViewsAsync(string? projectPath, string? name, CancellationToken cancellationToken)
@@ -168,7 +169,7 @@ public sealed partial class GalleryCatalog(GalleryPaths paths, GalleryStore stor
         new RequestValidation(request)
             .Required(request.ProjectPath, "projectPath")
             .Check(name.Trim().Length is > 0 and <= 100, "name", "a view name has 1 to 100 characters", request.Name)
-            .OneOf(request.ViewMode, "viewMode", "grid", "list", "masonry", "compare")
+            .OneOf(request.ViewMode, "viewMode", "grid", "list", "masonry", "timeline", "compare")
             .OneOf(request.SortDirection, "sortDirection", "asc", "desc")
             .Check(request.ThumbnailSize is null or >= 16 and <= 4096, "thumbnailSize", "thumbnailSize must be between 16 and 4096", request.ThumbnailSize)
             .ThrowIfInvalid();

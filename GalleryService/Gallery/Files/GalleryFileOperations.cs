@@ -26,13 +26,12 @@ public sealed class GalleryFileOperations(
     {
         var conflict = request.Conflict ?? "rename";
         new RequestValidation(request)
-            .Required(request.ProjectPath, "projectPath")
             .Required(request.Files, "files")
             .Check(request.Files is not { Count: 0 }, "files", "at least one file is required", request.Files)
             .Required(request.Destination, "destination")
             .OneOf(conflict, "conflict", "rename", "skip", "overwrite")
             .ThrowIfInvalid();
-        var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
+        var project = await paths.ProjectOfFileAsync(request.ProjectPath, request.Files![0], "files[0]", cancellationToken);
         var destination = await paths.WithinAsync(project, request.Destination, "destination", cancellationToken);
         if (GalleryPaths.IsInGalleryFolder(project, destination.FullPath))
         {
@@ -109,23 +108,25 @@ public sealed class GalleryFileOperations(
                 await MoveAndSaveAsync(transaction, moves, overwritten, document =>
                 {
                     document.Forget(overwritten.Select(path => GalleryPaths.KeyOf(project, path)));
-                    document.Rekey(moved.Select(m => (m.FromRelPath, m.ToRelPath)));
+                    document.Rekey(moved.Select(m => (m.OldRelPath, m.NewRelPath)));
                     return true;
                 });
             }
 
-            return new MoveFilesResponse(moved, skipped);
+            return new MoveFilesResponse(moved, skipped.Select(file => file.Path).ToList(), skipped, [])
+            {
+                Message = $"Moved {moved.Count}, skipped {skipped.Count}, errors 0",
+            };
         }, cancellationToken);
     }
 
     public async Task<RenameFileResponse> RenameAsync(RenameFileRequest request, CancellationToken cancellationToken)
     {
         new RequestValidation(request)
-            .Required(request.ProjectPath, "projectPath")
             .Required(request.FilePath, "filePath")
             .Required(request.NewName, "newName")
             .ThrowIfInvalid();
-        var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
+        var project = await paths.ProjectOfFileAsync(request.ProjectPath, request.FilePath, "filePath", cancellationToken);
         var file = await paths.FileAsync(project, request.FilePath, "filePath", cancellationToken);
         var newName = WithExtension(ClientNames.Validate(request.NewName, "newName"), file.FullPath);
         return await store.WithLockAsync(project.FullPath, async transaction =>
@@ -143,7 +144,10 @@ public sealed class GalleryFileOperations(
             }
 
             return new RenameFileResponse(formatter.Format(file.FullPath), formatter.Format(item.TargetPath),
-                GalleryPaths.KeyOf(project, item.TargetPath), Path.GetFileName(item.TargetPath));
+                GalleryPaths.KeyOf(project, item.TargetPath), Path.GetFileName(item.TargetPath))
+            {
+                Message = $"Renamed to {Path.GetFileName(item.TargetPath)}",
+            };
         }, cancellationToken);
     }
 
@@ -152,7 +156,6 @@ public sealed class GalleryFileOperations(
         var mode = request.Mode ?? "template";
         var padWidth = request.PadWidth ?? 3;
         var validation = new RequestValidation(request)
-            .Required(request.ProjectPath, "projectPath")
             .Required(request.Files, "files")
             .Check(request.Files is not { Count: 0 }, "files", "at least one file is required", request.Files)
             .OneOf(mode, "mode", "template", "regex", "sequential")
@@ -183,7 +186,7 @@ public sealed class GalleryFileOperations(
         }
 
         validation.ThrowIfInvalid();
-        var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
+        var project = await paths.ProjectOfFileAsync(request.ProjectPath, request.Files![0], "files[0]", cancellationToken);
         var files = await paths.FilesAsync(project, request.Files, "files", cancellationToken);
         var template = mode == "sequential" ? (request.Prefix ?? "{folder}_") + "{index}" : request.Template;
         var budget = regex is null ? null : PatternBudget.Start(time, options.Value.PatternBudget, "find", InvalidClientPathException.Body, request.Find!);
@@ -194,15 +197,15 @@ public sealed class GalleryFileOperations(
     public async Task<BatchRenameResponse> AutoRenameAsync(AutoRenameRequest request, CancellationToken cancellationToken)
     {
         var pattern = request.NamingPattern ?? "{folder}_{index:03d}";
-        var validation = new RequestValidation(request).Required(request.ProjectPath, "projectPath");
+        var validation = new RequestValidation(request)
+            .Check(request.ProjectPath is { Length: > 0 } || request.FolderPath is { Length: > 0 }, "projectPath", "projectPath (or folderPath) is required", null);
         if (RenameTemplate.Check(pattern) is { } problem)
         {
             validation.Check(false, "namingPattern", problem, pattern);
         }
 
         validation.Check(request.StartNumber is null or >= 0, "startNumber", "startNumber may not be negative", request.StartNumber).ThrowIfInvalid();
-        var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
-        var folder = await paths.FolderAsync(project, request.FolderPath, "folderPath", cancellationToken);
+        var (project, folder) = await paths.ProjectAndFolderAsync(request.ProjectPath, request.FolderPath, cancellationToken);
         // The scan keeps a link only when it still leads inside the project.
         var (_, found) = await scanner.ListAsync(project, folder.FullPath, name => MediaTypes.IsMedia(name), cancellationToken);
         var files = found.Select(file => new ConfinedPath(file.FullPath, project.Root)).ToList();
@@ -216,7 +219,11 @@ public sealed class GalleryFileOperations(
         if (dryRun)
         {
             var preview = Plan(project, names);
-            return new BatchRenameResponse(true, 0, preview.Count(p => p.Conflict is not null), preview.Select(ToPreview).ToList());
+            var problems = preview.Where(p => p.Conflict is not null).Select(p => $"{p.NewName}: {p.Detail}").ToList();
+            return new BatchRenameResponse(true, 0, problems.Count, preview.Select(ToPreview).ToList(), problems)
+            {
+                Message = $"Preview: {preview.Count} files",
+            };
         }
 
         return await store.WithLockAsync(project.FullPath, async transaction =>
@@ -233,7 +240,7 @@ public sealed class GalleryFileOperations(
             }
 
             var renamed = await ExecuteRenamesAsync(transaction, project, plan);
-            return new BatchRenameResponse(false, renamed, 0, plan.Select(ToPreview).ToList());
+            return new BatchRenameResponse(false, renamed, 0, plan.Select(ToPreview).ToList(), []) { Message = $"Renamed: {plan.Count} files" };
         }, cancellationToken);
     }
 
@@ -369,8 +376,10 @@ public sealed class GalleryFileOperations(
         moved.Commit();
     }
 
-    private static RenamePreview ToPreview(PlannedRename p) =>
-        new(p.Source.FullPath, Path.GetFileName(p.Source.FullPath), p.NewName, p.TargetPath, p.Unchanged, p.Conflict, p.Detail);
+    /// <summary>Paths as the client writes them, like every other path this service answers with: the app maps old
+    /// paths to new ones with them.</summary>
+    private RenamePreview ToPreview(PlannedRename p) =>
+        new(formatter.Format(p.Source.FullPath), Path.GetFileName(p.Source.FullPath), p.NewName, formatter.Format(p.TargetPath), p.Unchanged, p.Conflict, p.Detail);
 
     /// <summary>The original appends the old extension only when the new name has none.</summary>
     private static string WithExtension(string name, string oldPath) =>

@@ -78,7 +78,7 @@ public sealed class GallerySearch(
             }
         }
 
-        return new SearchResponse(results, total, total > results.Count, files.Count, read);
+        return new SearchResponse(results, total, total > results.Count, files.Count, read) { Message = $"Found {total} matching file(s)" };
     }
 
     public async Task<DuplicatesResponse> FindDuplicatesAsync(FindDuplicatesRequest request, CancellationToken cancellationToken)
@@ -115,13 +115,18 @@ public sealed class GallerySearch(
             .Select(group => new DuplicateGroup(group.Key.Hash!, group.Key.Length, group
                 .OrderBy(item => item.File.FullPath, StringComparer.Ordinal)
                 .Select(item => GalleryPaths.KeyOf(project, item.File.FullPath) is var key
-                    ? new DuplicateFile(formatter.Format(item.File.FullPath), key, document.RatingOf(key))
+                    ? new DuplicateFile(item.File.Name, formatter.Format(item.File.FullPath), key, item.File.Length,
+                        GalleryResponse.EpochSeconds(item.File.LastWriteUtc), document.RatingOf(key))
                     : null!)
                 .ToList()))
             .OrderByDescending(group => group.Size * (group.Files.Count - 1))
             .ThenBy(group => group.Files[0].RelPath, StringComparer.Ordinal)
             .ToList();
-        return new DuplicatesResponse(groups, groups.Sum(group => group.Files.Count - 1), groups.Sum(group => group.Size * (group.Files.Count - 1)), candidates.Count);
+        var duplicates = groups.Sum(group => group.Files.Count - 1);
+        return new DuplicatesResponse(groups, duplicates, groups.Sum(group => group.Size * (group.Files.Count - 1)), candidates.Count)
+        {
+            Message = $"Found {groups.Count} duplicate group(s), {duplicates} duplicate file(s)",
+        };
     }
 
     private static async Task<string?> HashAsync(string path, string projectRoot, CancellationToken cancellationToken)

@@ -119,8 +119,9 @@ public sealed class GalleryTrash(
                 await WriteInfoAsync(project.FullPath, info with { Record = records[info.Id] }, cancellationToken);
             }
 
-            return new TrashResponse(infos.Select(info => new TrashedFile(info.Id, info.Name,
-                formatter.Format(Path.Combine(project.FullPath, info.OriginalPath)), info.OriginalPath)).ToList());
+            var items = infos.Select(info => new TrashedFile(info.Id, info.Name, info.OriginalPath,
+                formatter.Format(Path.Combine(project.FullPath, info.OriginalPath)))).ToList();
+            return new TrashResponse(items.Select(item => item.OriginalFullPath).ToList(), items, []) { Message = $"Trashed {items.Count} file(s)" };
         }, cancellationToken);
     }
 
@@ -134,19 +135,22 @@ public sealed class GalleryTrash(
             .Where(info => File.Exists(Path.Combine(trash, info.Id, info.Name)))
             .OrderByDescending(info => info.TrashedAt)
             .Select(info => new TrashItem(info.Id, info.Name, formatter.Format(Path.Combine(trash, info.Id, info.Name)),
-                formatter.Format(Path.Combine(project.FullPath, info.OriginalPath)), info.OriginalPath, info.Size, info.TrashedAt,
-                MediaTypes.TypeOf(info.Name), info.Record?.Rating ?? 0,
-                info.Record?.TagIds.Where(document.Tags.ContainsKey).ToList() ?? []))
+                info.OriginalPath, formatter.Format(Path.Combine(project.FullPath, info.OriginalPath)), info.Size,
+                GalleryResponse.IsoTimestamp(info.TrashedAt), MediaTypes.TypeOf(info.Name), info.Record?.Rating ?? 0,
+                TagInfo.Of(info.Record?.TagIds ?? [], document)))
             .ToList();
-        return new TrashListResponse(items, items.Count, items.Sum(item => item.Size));
+        return new TrashListResponse(items, items.Count, items.Sum(item => item.Size))
+        {
+            Message = items.Count == 0 ? "Trash is empty" : $"{items.Count} file(s) in trash",
+        };
     }
 
     public async Task<RestoreResponse> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
         var validation = new RequestValidation(request)
             .Required(request.ProjectPath, "projectPath")
-            .Required(request.TrashIds, "trashIds")
-            .Check(request.TrashIds is not { Count: 0 }, "trashIds", "at least one trash id is required", request.TrashIds);
+            .Check(request.TrashIds is { Count: > 0 } || request.FilePaths is { Count: > 0 }, "trashIds",
+                "name the items to restore by trashIds, or by filePaths (their paths in the trash listing)", null);
         for (var i = 0; i < (request.TrashIds?.Count ?? 0); i++)
         {
             validation.Check(Guid.TryParse(request.TrashIds![i], out _), $"trashIds[{i}]", "not a trash id (a UUID)", request.TrashIds[i]);
@@ -154,11 +158,17 @@ public sealed class GalleryTrash(
 
         validation.ThrowIfInvalid();
         var project = await paths.ProjectAsync(request.ProjectPath, "projectPath", cancellationToken);
+        var ids = (request.TrashIds ?? []).Select(id => Guid.Parse(id!).ToString()).ToList();
+        for (var i = 0; i < (request.FilePaths?.Count ?? 0); i++)
+        {
+            ids.Add(await TrashIdOfAsync(project, request.FilePaths![i], $"filePaths[{i}]", cancellationToken));
+        }
+
         var trash = TrashOf(project.FullPath);
         return await store.WithLockAsync(project.FullPath, async transaction =>
         {
             var infos = new List<TrashInfo>();
-            foreach (var id in request.TrashIds!.Select(id => Guid.Parse(id!).ToString()).Distinct())
+            foreach (var id in ids.Distinct())
             {
                 var info = ReadInfos(project.FullPath, id + ".json").FirstOrDefault();
                 if (info is null || !File.Exists(Path.Combine(trash, id, info.Name)))
@@ -209,7 +219,8 @@ public sealed class GalleryTrash(
 
             moved.Commit();
             DeleteInfos(project.FullPath, infos);
-            return new RestoreResponse(restored.Select(r => new RestoredFile(r.Info.Id, formatter.Format(r.Target), GalleryPaths.KeyOf(project, r.Target))).ToList());
+            var items = restored.Select(r => new RestoredFile(r.Info.Id, formatter.Format(r.Target), GalleryPaths.KeyOf(project, r.Target))).ToList();
+            return new RestoreResponse(items.Select(item => item.Path).ToList(), items, []) { Message = $"Restored {items.Count} file(s)" };
         }, cancellationToken);
     }
 
@@ -261,8 +272,19 @@ public sealed class GalleryTrash(
             }
 
             logger.LogInformation("Emptied {Count} items ({Bytes} bytes) from the trash of {Project}", deleted, freed, project.FullPath);
-            return Task.FromResult(new EmptyTrashResponse(deleted, freed));
+            return Task.FromResult(new EmptyTrashResponse(deleted, freed, []) { Message = deleted == 0 ? "Trash already empty" : "Trash emptied" });
         }, cancellationToken);
+    }
+
+    /// <summary>The trash item a path of the trash listing belongs to: <c>{trash}/{id}/{name}</c>. The path is resolved
+    /// and confined like any client path; one that is not an item of this project's trash is a 422.</summary>
+    private async Task<string> TrashIdOfAsync(ConfinedPath project, string? trashedPath, string field, CancellationToken cancellationToken)
+    {
+        var file = await paths.WithinAsync(project, trashedPath, field, cancellationToken);
+        var parts = Path.GetRelativePath(TrashOf(project.FullPath), file.FullPath).Split(Path.DirectorySeparatorChar);
+        var id = parts is [var folder, var name] && name is not ("" or "." or "..") && Guid.TryParse(folder, out var parsed) ? parsed.ToString() : null;
+        new RequestValidation(null).Check(id is not null, field, $"not a file in the trash of {project.FullPath}", trashedPath).ThrowIfInvalid();
+        return id!;
     }
 
     /// <summary>The trash's info files (all, or the one named), read through the verified trash folder.</summary>

@@ -26,11 +26,11 @@ public sealed class BrowsingTests(GalleryFixture gallery) : IClassFixture<Galler
         var tree = answer["tree"].AsArray();
         Assert.Equal(["Panel_01", "Panel_02"], tree.Select(node => (string?)node!["name"]));
         var panel = tree[0]!;
-        Assert.Equal(4, (int)panel["fileCount"]!);
-        Assert.Equal("Panel_01", (string?)panel["relPath"]);
+        Assert.Equal(4, (int)panel["file_count"]!);
+        Assert.Equal("Panel_01", (string?)panel["rel_path"]);
         Assert.Equal(project.PathOf("Panel_01"), (string?)panel["path"]);
-        Assert.Equal("Panel_01/Takes/Old", (string?)panel["children"]![0]!["children"]![0]!["relPath"]);
-        Assert.Equal(4, (int)answer["folderCount"]!);
+        Assert.Equal("Panel_01/Takes/Old", (string?)panel["children"]![0]!["children"]![0]!["rel_path"]);
+        Assert.Equal(4, (int)answer["folder_count"]!);
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class BrowsingTests(GalleryFixture gallery) : IClassFixture<Galler
         // Assert
         Assert.Equal(HttpStatusCode.OK, answer.Status);
         Assert.Empty(answer["tree"].AsArray());
-        Assert.Equal(2, (int)answer["folderCount"]!);
+        Assert.Equal(2, (int)answer["folder_count"]!);
     }
 
     [Fact]
@@ -70,10 +70,10 @@ public sealed class BrowsingTests(GalleryFixture gallery) : IClassFixture<Galler
         Assert.Equal(4, (int)all["total"]!);
         var shotB = all["files"].AsArray().Single(f => (string?)f!["name"] == "shot_b.png")!;
         Assert.Equal(4, (int)shotB["rating"]!);
-        Assert.Equal([tag], shotB["tags"]!.AsArray().Select(t => (string?)t));
-        Assert.Equal("Panel_01/shot_b.png", (string?)shotB["relPath"]);
+        Assert.Equal([tag], TagIdsOf(shotB["tags"]!));
+        Assert.Equal("Panel_01/shot_b.png", (string?)shotB["rel_path"]);
         Assert.Equal("image", (string?)shotB["type"]);
-        Assert.EndsWith("Z", (string?)shotB["modified"]);
+        Assert.Equal(new DateTimeOffset(File.GetLastWriteTimeUtc(project.PathOf("Panel_01/shot_b.png"))).ToUnixTimeSeconds(), (long)(double)shotB["modified"]!);
         Assert.Equal(["shot_a.png", "shot_b.png"], page["files"].AsArray().Select(f => (string?)f!["name"]));
         Assert.Equal(4, (int)page["total"]!);
         Assert.Equal("clip.mp4", (string?)bySize["files"]![0]!["name"]);
@@ -145,8 +145,8 @@ public sealed class BrowsingTests(GalleryFixture gallery) : IClassFixture<Galler
         // Assert
         Assert.Equal(HttpStatusCode.OK, answer.Status);
         var folders = answer["folders"].AsArray();
-        Assert.Equal(["", "Empty", "Panel_01", "Panel_02"], folders.Select(f => (string?)f!["relPath"]));
-        Assert.Equal(5, (int)answer["totalFiles"]!);
+        Assert.Equal([".", "Empty", "Panel_01", "Panel_02"], folders.Select(f => (string?)f!["rel_path"]));
+        Assert.Equal(5, (int)answer["total_files"]!);
         var still = folders[2]!["files"]!.AsArray().Single(f => (string?)f!["name"] == "still.jpg")!;
         Assert.Equal(640, (int)still["width"]!);
         Assert.Equal(360, (int)still["height"]!);
@@ -173,19 +173,19 @@ public sealed class BrowsingTests(GalleryFixture gallery) : IClassFixture<Galler
         // Assert
         Assert.Equal(HttpStatusCode.OK, png.Status);
         Assert.Equal(1, (int)png["file"]["width"]!);
-        Assert.Equal(5, (int)png["pngMetadata"]["prompt"]!["1"]!["inputs"]!["seed"]!);
-        Assert.Equal("not json", (string?)png["pngMetadata"]["workflow"]);
-        Assert.Equal("hi", (string?)png["pngMetadata"]["other"]!["Comment"]);
+        Assert.Equal(5, (int)png["png_metadata"]["prompt"]!["1"]!["inputs"]!["seed"]!);
+        Assert.Equal("not json", (string?)png["png_metadata"]["workflow"]);
+        Assert.Equal("hi", (string?)png["png_metadata"]["other"]!["Comment"]);
         Assert.Equal((320, 200), ((int)gif["file"]["width"]!, (int)gif["file"]["height"]!));
         Assert.Equal((1920, 1080), ((int)webp["file"]["width"]!, (int)webp["file"]["height"]!));
         Assert.Equal((64, 48), ((int)bmp["file"]["width"]!, (int)bmp["file"]["height"]!));
-        Assert.Null(gif["pngMetadata"]);
+        Assert.Null(gif["png_metadata"]);
         Assert.Equal(HttpStatusCode.NotFound, missing.Status);
         Assert.Equal(HttpStatusCode.Forbidden, gallerySelf.Status);
     }
 
     [Fact]
-    public async Task FolderStatsCountsFilesByKindAndExtension()
+    public async Task FolderStatsCountsMediaFilesByKindAndExtension()
     {
         // Arrange
         var project = gallery.NewProject();
@@ -196,13 +196,13 @@ public sealed class BrowsingTests(GalleryFixture gallery) : IClassFixture<Galler
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, answer.Status);
-        Assert.Equal(6, (int)answer["fileCount"]!);
-        Assert.Equal(4, (int)answer["imageCount"]!);
-        Assert.Equal(1, (int)answer["videoCount"]!);
-        Assert.Equal(2, (int)answer["subfolderCount"]!);
-        Assert.Equal(3, (int)answer["byExtension"][".png"]!["count"]!);
-        Assert.Equal(1, (int)panel["fileCount"]!);
-        Assert.Equal(new FileInfo(project.PathOf("Panel_02/shot_c.png")).Length, (long)panel["totalSize"]!);
+        Assert.Equal(5, (int)answer["total_files"]!);
+        Assert.Equal(4, (int)answer["image_count"]!);
+        Assert.Equal(1, (int)answer["video_count"]!);
+        Assert.Equal(2, (int)answer["subfolder_count"]!);
+        Assert.Equal(3, (int)answer["by_extension"][".png"]!);
+        Assert.Equal(1, (int)panel["total_files"]!);
+        Assert.Equal(new FileInfo(project.PathOf("Panel_02/shot_c.png")).Length, (long)panel["total_size"]!);
     }
 
     [Fact]

@@ -46,7 +46,7 @@ public sealed class CatalogTests(GalleryFixture gallery) : IClassFixture<Gallery
         var renamed = await Client.GalleryPostAsync("tags", new { projectPath = project.Folder, tagId = hero, name = "Hero" });
         var duplicate = await Client.GalleryPostAsync("tags", new { projectPath = project.Folder, name = "hero" });
         var badColour = await Client.GalleryPostAsync("tags", new { projectPath = project.Folder, name = "Blue", color = "blue" });
-        var unknown = await Client.GalleryPostAsync("tags", new { projectPath = project.Folder, tagId = "999", name = "X" });
+        var unknown = await Client.GalleryPostAsync("tags", new { projectPath = project.Folder, tagId = 999, name = "X" });
         await Client.GalleryPostAsync("file-tags", new { projectPath = project.Folder, filePath = "Panel_01/shot_a.png", addTags = new[] { hero } });
         var listed = await Client.GalleryGetAsync($"tags?projectPath={Q(project.Folder)}");
         var deleted = await Client.GalleryDeleteAsync("tags", new { projectPath = project.Folder, tagId = hero });
@@ -59,9 +59,9 @@ public sealed class CatalogTests(GalleryFixture gallery) : IClassFixture<Gallery
         Assert.Equal(HttpStatusCode.Conflict, duplicate.Status);
         Assert.Equal(HttpStatusCode.UnprocessableEntity, badColour.Status);
         Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
-        Assert.Equal(1, (int)listed["tags"][hero]!["fileCount"]!);
+        Assert.Equal(1, (int)TagById(listed["tags"], hero)["file_count"]!);
         Assert.Equal(HttpStatusCode.OK, deleted.Status);
-        Assert.Equal(1, (int)deleted["filesUntagged"]!);
+        Assert.Equal(1, (int)deleted["files_untagged"]!);
         Assert.Equal(HttpStatusCode.NotFound, deletedAgain.Status);
         Assert.Null(project.GalleryJson()["files"]!["Panel_01/shot_a.png"]);
     }
@@ -78,7 +78,7 @@ public sealed class CatalogTests(GalleryFixture gallery) : IClassFixture<Gallery
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Empty((await Client.GalleryGetAsync($"tags?projectPath={Q(project.Folder)}"))["tags"].AsObject());
+        Assert.Empty((await Client.GalleryGetAsync($"tags?projectPath={Q(project.Folder)}"))["tags"].AsArray());
     }
 
     [Fact]
@@ -93,12 +93,12 @@ public sealed class CatalogTests(GalleryFixture gallery) : IClassFixture<Gallery
         var added = await Client.GalleryPostAsync("file-tags", new { projectPath = project.Folder, filePath = "Panel_01/still.jpg", addTags = new[] { a, b } });
         var changed = await Client.GalleryPostAsync("file-tags", new { projectPath = project.Folder, filePath = "Panel_01/still.jpg", removeTags = new[] { a } });
         var original = await Client.GalleryPostAsync("file-tags", new { project_path = project.Folder, file_path = "Panel_01/still.jpg", tag_ids = new[] { a }, action = "add" });
-        var unknown = await Client.GalleryPostAsync("file-tags", new { projectPath = project.Folder, filePath = "Panel_01/still.jpg", addTags = new[] { "404" } });
+        var unknown = await Client.GalleryPostAsync("file-tags", new { projectPath = project.Folder, filePath = "Panel_01/still.jpg", addTags = new[] { 404 } });
 
         // Assert
-        Assert.Equal([a, b], added["tags"].AsArray().Select(t => (string?)t));
-        Assert.Equal([b], changed["tags"].AsArray().Select(t => (string?)t));
-        Assert.Equal([b, a], original["tags"].AsArray().Select(t => (string?)t));
+        Assert.Equal([a, b], TagIdsOf(added["tags"]));
+        Assert.Equal([b], TagIdsOf(changed["tags"]));
+        Assert.Equal([a, b], TagIdsOf(original["tags"]));
         Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
     }
 
@@ -116,10 +116,10 @@ public sealed class CatalogTests(GalleryFixture gallery) : IClassFixture<Gallery
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, saved.Status);
-        Assert.Equal((long)saved["viewId"]!, (long)again["viewId"]!);
+        Assert.Equal((long)saved["view_id"]!, (long)again["view_id"]!);
         Assert.Equal(HttpStatusCode.UnprocessableEntity, other.Status);
-        Assert.Equal("grid", (string?)read["view"]["viewMode"]);
-        Assert.True((bool)read["view"]["isDefault"]!);
+        Assert.Equal("grid", (string?)read["view"]["view_mode"]);
+        Assert.True((bool)read["view"]["is_default"]!);
         Assert.Equal("default", (string?)read["view"]["name"]);
         Assert.Equal("grid", (string?)project.GalleryJson()["views"]!["default"]!["view_mode"]);
     }

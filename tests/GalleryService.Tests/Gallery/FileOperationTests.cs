@@ -35,7 +35,7 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
         Assert.Equal(5, (int)ratings["ratings"]["Selects/Day1/shot_a.png"]!);
         Assert.Null(ratings["ratings"]["Panel_01/shot_a.png"]);
         var files = project.GalleryJson()["files"]!;
-        Assert.Equal([int.Parse(tag)], files["Selects/Day1/shot_a.png"]!["tag_ids"]!.AsArray().Select(t => (int)t!));
+        Assert.Equal([tag], files["Selects/Day1/shot_a.png"]!["tag_ids"]!.AsArray().Select(t => (int)t!));
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, renamed.Status);
-        Assert.Equal("Panel_02/shot_a_1.png", (string?)renamed["moved"][0]!["toRelPath"]);
+        Assert.Equal("Panel_02/shot_a_1.png", (string?)renamed["moved"][0]!["new_rel_path"]);
         Assert.True(project.Exists("Panel_02/shot_a_1.json"));
         Assert.Equal([1, 2, 3], File.ReadAllBytes(project.PathOf("Panel_02/shot_a.png")));
         Assert.Single(skipped["skipped"].AsArray());
@@ -111,7 +111,7 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, answer.Status);
-        Assert.Equal("Panel_01/hero.png", (string?)answer["relPath"]);
+        Assert.Equal("Panel_01/hero.png", (string?)answer["rel_path"]);
         Assert.True(project.Exists("Panel_01/hero.json"));
         Assert.Equal(modified, File.GetLastWriteTimeUtc(project.PathOf("Panel_01/hero.png")));
         var ratings = await Client.GalleryGetAsync($"ratings?projectPath={Q(project.Folder)}");
@@ -158,7 +158,7 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
         Assert.Equal(HttpStatusCode.OK, preview.Status);
         var projectName = Path.GetFileName(project.Folder);
         Assert.Equal([$"{projectName}_Panel01_v007_png.png", $"{projectName}_Panel01_v008_png.png"],
-            preview["previews"].AsArray().Select(p => (string?)p!["newName"]));
+            preview["previews"].AsArray().Select(p => (string?)p!["new_name"]));
         Assert.Equal(0, (int)preview["conflicts"]!);
         Assert.Equal(["inBatch", "inBatch", null], clash["previews"].AsArray().Select(p => (string?)p!["conflict"]));
         Assert.Equal("exists", (string?)onDisk["previews"][0]!["conflict"]);
@@ -276,7 +276,7 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
         // Assert
         Assert.Equal(HttpStatusCode.OK, preview.Status);
         Assert.Equal(4, preview["previews"].AsArray().Count);
-        Assert.All(preview["previews"].AsArray(), p => Assert.StartsWith("Panel_01_00", (string?)p!["newName"]));
+        Assert.All(preview["previews"].AsArray(), p => Assert.StartsWith("Panel_01_00", (string?)p!["new_name"]));
         Assert.True(untouchedByPreview);
         Assert.Equal(4, (int)real["renamed"]!);
         Assert.Equal(5, Directory.GetFiles(project.PathOf("Panel_01"), "Panel_01_0*").Length);

@@ -106,12 +106,19 @@ public static class GalleryClient
     public static async Task<ApiAnswer> RateAsync(this HttpClient client, TestProject project, string file, int rating) =>
         await client.GalleryPostAsync("ratings", new { projectPath = project.Folder, filePath = file, rating });
 
-    public static async Task<string> CreateTagAsync(this HttpClient client, TestProject project, string name, string? color = null)
+    /// <summary>Creates a tag and gives its id (an integer on the wire, as the original).</summary>
+    public static async Task<int> CreateTagAsync(this HttpClient client, TestProject project, string name, string? color = null)
     {
         var answer = await client.GalleryPostAsync("tags", new { projectPath = project.Folder, name, color });
         Assert.Equal(HttpStatusCode.Created, answer.Status);
-        return (string)answer["tag"]["id"]!;
+        return (int)answer["tag"]["id"]!;
     }
+
+    /// <summary>The ids of a list of tag objects (<c>{id, name, color}</c>).</summary>
+    public static IEnumerable<int> TagIdsOf(JsonNode tags) => tags.AsArray().Select(tag => (int)tag!["id"]!);
+
+    /// <summary>One tag of a tag list, by id.</summary>
+    public static JsonNode TagById(JsonNode tags, int id) => tags.AsArray().Single(tag => (int)tag!["id"]! == id)!;
 
     public static string Q(string value) => Uri.EscapeDataString(value);
 

@@ -27,12 +27,12 @@ public sealed class SearchTests(GalleryFixture gallery) : IClassFixture<GalleryF
         // Assert
         Assert.Equal(HttpStatusCode.OK, prompt.Status);
         var hit = Assert.Single(prompt["results"].AsArray())!;
-        Assert.Equal("Panel_01/shot_a.png", (string?)hit["relPath"]);
-        Assert.Equal("prompt", (string?)hit["matchField"]);
-        Assert.Contains("cinematic shot of a lighthouse", (string?)hit["matchContext"]);
+        Assert.Equal("Panel_01/shot_a.png", (string?)hit["rel_path"]);
+        Assert.Equal("prompt", (string?)hit["match_field"]);
+        Assert.Contains("cinematic shot of a lighthouse", (string?)hit["match_context"]);
         Assert.Equal(5, (int)hit["rating"]!);
-        Assert.Equal("negative_prompt", (string?)Assert.Single(negative["results"].AsArray())!["matchField"]);
-        Assert.Equal(["Panel_02/shot_c.png"], onlyPanel2["results"].AsArray().Select(r => (string?)r!["relPath"]));
+        Assert.Equal("negative_prompt", (string?)Assert.Single(negative["results"].AsArray())!["match_field"]);
+        Assert.Equal(["Panel_02/shot_c.png"], onlyPanel2["results"].AsArray().Select(r => (string?)r!["rel_path"]));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, blank.Status);
     }
 
@@ -53,12 +53,12 @@ public sealed class SearchTests(GalleryFixture gallery) : IClassFixture<GalleryF
         var third = await Client.GalleryPostAsync("search", new { projectPath = project.Folder, query = "snowy" });
 
         // Assert
-        Assert.Equal(3, (int)first["metadataRead"]!);
+        Assert.Equal(3, (int)first["metadata_read"]!);
         Assert.Equal(3, (int)first["scanned"]!);
-        Assert.Equal(0, (int)second["metadataRead"]!);
+        Assert.Equal(0, (int)second["metadata_read"]!);
         Assert.Equal(readsAfterFirst, readsAfterSecond);
         Assert.Single(second["results"].AsArray());
-        Assert.Equal(1, (int)third["metadataRead"]!);
+        Assert.Equal(1, (int)third["metadata_read"]!);
         Assert.Single(third["results"].AsArray());
         Assert.True(project.Exists(".gallery/search-index.json"));
     }
@@ -77,7 +77,7 @@ public sealed class SearchTests(GalleryFixture gallery) : IClassFixture<GalleryF
         var answer = await otherClient.GalleryPostAsync("search", new { projectPath = project.Folder, query = "fox" });
 
         // Assert
-        Assert.Equal(0, (int)answer["metadataRead"]!);
+        Assert.Equal(0, (int)answer["metadata_read"]!);
         Assert.Single(answer["results"].AsArray());
     }
 
@@ -100,10 +100,10 @@ public sealed class SearchTests(GalleryFixture gallery) : IClassFixture<GalleryF
         // Assert
         Assert.Equal(HttpStatusCode.OK, answer.Status);
         var group = Assert.Single(answer["groups"].AsArray())!;
-        Assert.Equal(["Panel_01/dup1.png", "Panel_02/deep/dup3.png", "Panel_02/dup2.png"], group["files"]!.AsArray().Select(f => (string?)f!["relPath"]));
+        Assert.Equal(["Panel_01/dup1.png", "Panel_02/deep/dup3.png", "Panel_02/dup2.png"], group["files"]!.AsArray().Select(f => (string?)f!["rel_path"]));
         Assert.Equal(5000, (long)group["size"]!);
-        Assert.Equal(2, (int)answer["totalDuplicates"]!);
-        Assert.Equal(10000, (long)answer["wastedSpace"]!);
-        Assert.Equal(4, (int)answer["filesHashed"]!);
+        Assert.Equal(2, (int)answer["total_duplicates"]!);
+        Assert.Equal(10000, (long)answer["wasted_space"]!);
+        Assert.Equal(4, (int)answer["files_hashed"]!);
     }
 }

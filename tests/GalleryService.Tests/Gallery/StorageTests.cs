@@ -38,10 +38,10 @@ public sealed class StorageTests(GalleryFixture gallery) : IClassFixture<Gallery
 
         // Assert
         Assert.Equal(4, (int)ratings["ratings"]["Panel_01/shot_a.png"]!);
-        Assert.Equal(1, (int)tags["tags"]["2"]!["fileCount"]!);
-        Assert.Equal("#ff6b6b", (string?)tags["tags"]["1"]!["color"]);
+        Assert.Equal(1, (int)TagById(tags["tags"], 2)["file_count"]!);
+        Assert.Equal("#ff6b6b", (string?)TagById(tags["tags"], 1)["color"]);
         Assert.Equal(1, (long)views["view"]["id"]!);
-        Assert.Equal("3", newTag);
+        Assert.Equal(3, newTag);
         var written = project.GalleryJson();
         Assert.Equal(4, (int)written["_next_tag_id"]!);
         Assert.True((bool)written["legacy_extra"]!["kept"]!);
@@ -146,7 +146,7 @@ public sealed class StorageTests(GalleryFixture gallery) : IClassFixture<Gallery
         for (var i = 0; i < names.Count; i++)
         {
             Assert.Equal(1 + i % 5, (int)files[names[i]]!["rating"]!);
-            Assert.Equal([int.Parse(i % 2 == 0 ? tagA : tagB)], files[names[i]]!["tag_ids"]!.AsArray().Select(t => (int)t!));
+            Assert.Equal([i % 2 == 0 ? tagA : tagB], files[names[i]]!["tag_ids"]!.AsArray().Select(t => (int)t!));
         }
     }
 

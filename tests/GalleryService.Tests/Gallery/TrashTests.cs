@@ -20,7 +20,7 @@ public sealed class TrashTests(GalleryFixture gallery) : IClassFixture<GalleryFi
         var trashed = await Client.GalleryPostAsync("trash", new { projectPath = project.Folder, files = new[] { "Panel_01/shot_a.png" } });
         var listed = await Client.GalleryGetAsync($"trash?project_path={Q(project.Folder)}");
         var ratingsWhileTrashed = await Client.GalleryGetAsync($"ratings?projectPath={Q(project.Folder)}");
-        var id = (string)trashed["trashed"][0]!["trashId"]!;
+        var id = (string)trashed["items"][0]!["trash_id"]!;
         var wasInTrash = File.Exists(project.PathOf($".gallery/.trash/{id}/shot_a.png")) && File.Exists(project.PathOf($".gallery/.trash/{id}/shot_a.json"));
         var restored = await Client.GalleryPostAsync("restore", new { projectPath = project.Folder, trashIds = new[] { id } });
 
@@ -28,9 +28,9 @@ public sealed class TrashTests(GalleryFixture gallery) : IClassFixture<GalleryFi
         Assert.Equal(HttpStatusCode.OK, trashed.Status);
         Assert.True(wasInTrash);
         var item = listed["files"][0]!;
-        Assert.Equal("Panel_01/shot_a.png", (string?)item["originalRelPath"]);
+        Assert.Equal("Panel_01/shot_a.png", (string?)item["original_path"]);
         Assert.Equal(4, (int)item["rating"]!);
-        Assert.Equal([tag], item["tags"]!.AsArray().Select(t => (string?)t));
+        Assert.Equal([tag], TagIdsOf(item["tags"]!));
         Assert.Null(ratingsWhileTrashed["ratings"]["Panel_01/shot_a.png"]);
         Assert.Equal(HttpStatusCode.OK, restored.Status);
         Assert.True(project.Exists("Panel_01/shot_a.png"));
@@ -38,7 +38,7 @@ public sealed class TrashTests(GalleryFixture gallery) : IClassFixture<GalleryFi
         var ratings = await Client.GalleryGetAsync($"ratings?projectPath={Q(project.Folder)}");
         Assert.Equal(4, (int)ratings["ratings"]["Panel_01/shot_a.png"]!);
         var scan = await Client.GalleryPostAsync("scan-folder", new { projectPath = project.Folder, folderPath = "Panel_01" });
-        Assert.Equal([tag], scan["files"].AsArray().Single(f => (string?)f!["name"] == "shot_a.png")!["tags"]!.AsArray().Select(t => (string?)t));
+        Assert.Equal([tag], TagIdsOf(scan["files"].AsArray().Single(f => (string?)f!["name"] == "shot_a.png")!["tags"]!));
         Assert.Empty((await Client.GalleryGetAsync($"trash?projectPath={Q(project.Folder)}"))["files"].AsArray());
     }
 
@@ -51,11 +51,11 @@ public sealed class TrashTests(GalleryFixture gallery) : IClassFixture<GalleryFi
         project.Write("Panel_02/shot_c.png", [7]);
 
         // Act
-        var restored = await Client.GalleryPostAsync("restore", new { projectPath = project.Folder, trash_ids = new[] { (string)trashed["trashed"][0]!["trashId"]! } });
+        var restored = await Client.GalleryPostAsync("restore", new { projectPath = project.Folder, trash_ids = new[] { (string)trashed["items"][0]!["trash_id"]! } });
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, restored.Status);
-        Assert.Equal("Panel_02/shot_c_1.png", (string?)restored["restored"][0]!["relPath"]);
+        Assert.Equal("Panel_02/shot_c_1.png", (string?)restored["items"][0]!["rel_path"]);
         Assert.Equal([7], File.ReadAllBytes(project.PathOf("Panel_02/shot_c.png")));
     }
 
@@ -93,7 +93,7 @@ public sealed class TrashTests(GalleryFixture gallery) : IClassFixture<GalleryFi
         // Assert
         Assert.Equal(HttpStatusCode.OK, answer.Status);
         Assert.Equal(2, (int)answer["deleted"]!);
-        Assert.True((long)answer["freedBytes"]! > 2048);
+        Assert.True((long)answer["freed_bytes"]! > 2048);
         Assert.Empty(listed["files"].AsArray());
         Assert.Empty(Directory.GetFileSystemEntries(project.PathOf(".gallery/.trash")));
         Assert.False(project.Exists("Panel_01/shot_a.png"));
