@@ -76,12 +76,12 @@ public sealed record ScanRecursiveResponse(IReadOnlyList<FolderFiles> Folders, i
 
 /// <summary>PNG text chunks: <c>prompt</c> and <c>workflow</c> as JSON when they parse (as a string otherwise),
 /// <c>parameters</c> (A1111) as text, each only when the image has it (as the original), and every other keyword
-/// under <see cref="Other"/>.</summary>
+/// under <see cref="Other"/> when there are any (the app shows each member of this object as a row).</summary>
 public sealed record PngMetadataView(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonNode? Prompt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonNode? Workflow,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Parameters,
-    IReadOnlyDictionary<string, string> Other);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, string>? Other);
 
 public sealed record FileInfoResponse(FileEntry File, PngMetadataView? PngMetadata) : GalleryResponse;
 

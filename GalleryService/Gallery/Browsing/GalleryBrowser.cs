@@ -275,7 +275,7 @@ public sealed class GalleryBrowser(
 
     internal static PngMetadataView ToView(IReadOnlyDictionary<string, string> chunks) =>
         new(AsJson(chunks.GetValueOrDefault("prompt")), AsJson(chunks.GetValueOrDefault("workflow")), chunks.GetValueOrDefault("parameters"),
-            chunks.Where(c => c.Key is not ("prompt" or "workflow" or "parameters")).ToDictionary(c => c.Key, c => c.Value));
+            chunks.Where(c => c.Key is not ("prompt" or "workflow" or "parameters")).ToDictionary(c => c.Key, c => c.Value) is { Count: > 0 } other ? other : null);
 
     /// <summary>ComfyUI's chunks are JSON; a chunk that is not comes back as the string it is.</summary>
     private static JsonNode? AsJson(string? text)

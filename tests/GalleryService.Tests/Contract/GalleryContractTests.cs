@@ -109,6 +109,7 @@ public sealed class GalleryContractTests(GalleryFixture gallery) : IClassFixture
         AssertFileEntry(answer["file"]);
         Assert.Equal(JsonValueKind.Object, answer["png_metadata"]["prompt"]!.GetValueKind());
         Assert.False(answer["png_metadata"].AsObject().ContainsKey("workflow"));
+        Assert.False(answer["png_metadata"].AsObject().ContainsKey("other"));
     }
 
     [Fact]

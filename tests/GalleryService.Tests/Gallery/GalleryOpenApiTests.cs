@@ -23,4 +23,17 @@ public sealed class GalleryOpenApiTests(GalleryFixture gallery) : IClassFixture<
             Assert.NotNull(operation.Body["responses"]!["422"]);
         });
     }
+
+    [Fact]
+    public async Task TheSchemasShowTheSnakeCaseNamesTheServiceWrites()
+    {
+        // Act
+        var document = JsonNode.Parse(await gallery.Client.GetStringAsync("/openapi/v1.json", TestContext.Current.CancellationToken))!;
+
+        // Assert
+        var schemas = document["components"]!["schemas"]!;
+        Assert.Equal(["name", "path", "rel_path", "subfolders", "file_count"], schemas["TreeFolderEntry"]!["properties"]!.AsObject().Select(p => p.Key));
+        Assert.Contains("project_path", schemas["ScanFolderRequest"]!["properties"]!.AsObject().Select(p => p.Key));
+        Assert.Contains("png_metadata", schemas["FileInfoResponse"]!["properties"]!.AsObject().Select(p => p.Key));
+    }
 }
