@@ -7,7 +7,8 @@ public sealed class GalleryOptions
 {
     public const string SectionName = "Gallery";
 
-    /// <summary>The most entries scan-folder returns in one page (and the default page size).</summary>
+    /// <summary>The largest page (<c>limit</c>) a client may ask scan-folder for. A request without a limit gets the
+    /// whole folder, as from the original server, whose web app reads a folder in one answer.</summary>
     [Range(1, 100_000)]
     public int MaxPageSize { get; set; } = 1000;
 
