@@ -36,7 +36,7 @@ internal static class Benchmark
             Console.WriteLine();
             Console.WriteLine($"{"operation",-44} {"ms",10}  result");
             await Measure("scan-tree (whole project)", "scan-tree", new { projectPath = project },
-                body => $"{body["folder_count"]} folders");
+                body => $"{body["folders"]!.AsArray().Count} folders");
             await Measure("scan-folder, 5,000 files, first page by name", "scan-folder", new { projectPath = project, folderPath = "Big", limit = 200 },
                 body => $"{body["files"]!.AsArray().Count} of {body["total"]}");
             await Measure("scan-folder, 5,000 files, sorted by modified", "scan-folder", new { projectPath = project, folderPath = "Big", sortField = "modified", sortDirection = "desc", limit = 200 },
@@ -44,7 +44,7 @@ internal static class Benchmark
             await Measure("scan-recursive (whole project)", "scan-recursive", new { projectPath = project },
                 body => $"{body["total_files"]} files");
             await Measure("folder-stats (whole project)", "folder-stats", new { projectPath = project },
-                body => $"{body["file_count"]} files, {(long)body["total_size"]! / 1_048_576.0:0.0} MiB");
+                body => $"{body["total_files"]} files, {(long)body["total_size"]! / 1_048_576.0:0.0} MiB");
             var index = service.Services.GetRequiredService<PngSearchIndex>();
             await Measure("search, first (index cold)", "search", new { projectPath = project, query = "lighthouse" },
                 body => $"{body["total"]} hits, {body["metadata_read"]} PNGs read");
