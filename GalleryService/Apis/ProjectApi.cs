@@ -15,8 +15,10 @@ namespace DirectorsConsole.GalleryService.Apis;
 /// <summary>
 /// The project and file endpoints of API doc 3 "Project Management". Every path passes
 /// <see cref="IProjectPathResolver"/> (403 outside the allowed roots, 422 when not a path) and responses carry
-/// this machine's paths, or the client's with <c>?os=</c> / <c>X-Client-OS</c>. Unlike the original, failures
-/// are real HTTP statuses with a <c>detail</c>, never 200 with <c>success:false</c>.
+/// this machine's paths, or the client's with <c>?os=</c> / <c>X-Client-OS</c>. Replies have the original server's
+/// names and units (<c>success</c>, <c>message</c>, <c>saved_path</c>…), which the original web app reads. Unlike the
+/// original, failures are real HTTP statuses with a <c>detail</c>, never 200; their bodies also carry
+/// <c>success: false</c> and a <c>message</c>, because that app shows <c>message</c> even for a failed request.
 /// </summary>
 public static class ProjectApi
 {
@@ -35,6 +37,7 @@ public static class ProjectApi
     {
         // 422 is an unusable path, name or field, in FastAPI's list form (the document holds one schema per status).
         var api = app.MapGroup("/api").WithTags("Project Management")
+            .WithSuccessFlagErrors()
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status422UnprocessableEntity, typeof(ValidationErrorResponse), ["application/json"]));
 
@@ -48,7 +51,7 @@ public static class ProjectApi
         api.MapPost("/save-project", SaveProjectAsync)
             .WithName("SaveProject")
             .ProducesProblem(StatusCodes.Status507InsufficientStorage)
-            .WithSummary("Write a project file atomically, keeping the previous version as .bak")
+            .WithSummary("Write a project file atomically, keeping the previous version as .bak; a missing folder inside the roots is created")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         api.MapPost("/load-project", LoadProjectAsync)
@@ -79,9 +82,10 @@ public static class ProjectApi
             .WithName("ScanVersions")
             .WithSummary("Find the highest version of each panel folder for a naming template (body form)")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        api.MapGet("/serve-image", ServeImageAsync)
+        // HEAD too: the web app's viewer asks for the size (Content-Length) that way before it downloads.
+        api.MapMethods("/serve-image", [HttpMethods.Get, HttpMethods.Head], ServeImageAsync)
             .WithName("ServeImage")
-            .WithSummary("Send an image or video, with range requests (video seeking), ETag and Last-Modified")
+            .WithSummary("Send an image or video (HEAD: its headers only), with range requests (video seeking), ETag and Last-Modified")
             .Produces(StatusCodes.Status206PartialContent)
             .Produces(StatusCodes.Status304NotModified)
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -108,24 +112,24 @@ public static class ProjectApi
         api.MapPost("/save-image", SaveImageAsync)
             .WithName("SaveImage")
             .ProducesProblem(StatusCodes.Status507InsufficientStorage)
-            .WithSummary("Save a render output from a registered backend's /view URL (or a data: URL) into the project")
+            .WithSummary("Save a render output from a registered backend's /view URL (or a data: URL) into the project; missing folders inside the roots are created")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status502BadGateway);
         api.MapPost("/save-base64-image", SaveBase64ImageAsync)
             .WithName("SaveBase64Image")
             .ProducesProblem(StatusCodes.Status507InsufficientStorage)
-            .WithSummary("Save an image sent as a base64 data: URL into the project")
+            .WithSummary("Save an image sent as a base64 data: URL into the project; missing folders inside the roots are created")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         return api;
     }
 
-    public static async Task<Results<Ok<ProjectResponse>, NotFound<ProblemDetails>>> GetProjectAsync(
+    public static async Task<Ok<ProjectResponse>> GetProjectAsync(
         CurrentProjectStore store, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
         await store.GetAsync(cancellationToken) is { } project
-            ? TypedResults.Ok(new ProjectResponse(ToDto(project, paths)))
-            : TypedResults.NotFound(Problem(StatusCodes.Status404NotFound, "No project set", "No project set; choose one with POST /api/project."));
+            ? TypedResults.Ok(new ProjectResponse(true, ToDto(project, paths), "Project found"))
+            : throw ApiProblemException.NotFound("No project set; choose one with POST /api/project.");
 
     public static async Task<Ok<ProjectResponse>> SetProjectAsync(
         SetProjectRequest request, ProjectPathResolver resolver, CurrentProjectStore store, IResponsePathFormatter paths,
@@ -163,7 +167,7 @@ public static class ProjectApi
             now);
         await store.SetAsync(project, cancellationToken);
         resolver.RememberCurrentProject(project);
-        return TypedResults.Ok(new ProjectResponse(ToDto(project, paths)));
+        return TypedResults.Ok(new ProjectResponse(true, ToDto(project, paths), $"Project '{project.Name}' set successfully"));
     }
 
     public static async Task<Ok<SaveProjectResponse>> SaveProjectAsync(
@@ -182,7 +186,7 @@ public static class ProjectApi
         }
 
         var folder = await resolver.ResolveAsync(folderText, folderField, cancellationToken);
-        RequireFolder(folder, folderField);
+        EnsureFolder(folder, folderField);
         var file = await resolver.ResolveWithinAsync(folder, filename, "filename", cancellationToken);
         var backup = await resolver.ResolveWithinAsync(folder, filename + ".bak", "filename", cancellationToken);
         if (Directory.Exists(file.FullPath) || Directory.Exists(backup.FullPath))
@@ -199,7 +203,8 @@ public static class ProjectApi
         }
 
         var backedUp = await AtomicFile.WriteWithBackupAsync(file, content, Path.GetFileName(backup.FullPath), folderField, cancellationToken);
-        return TypedResults.Ok(new SaveProjectResponse(paths.Format(file.FullPath), backedUp ? paths.Format(backup.FullPath) : null, content.Length, savedAt));
+        return TypedResults.Ok(new SaveProjectResponse(
+            true, paths.Format(file.FullPath), "Project saved successfully", backedUp ? paths.Format(backup.FullPath) : null, content.Length, savedAt));
     }
 
     public static async Task<Ok<LoadProjectResponse>> LoadProjectAsync(
@@ -217,15 +222,15 @@ public static class ProjectApi
         var (state, problem) = await ReadProjectFileAsync(() => ConfinedFile.OpenRead(file, field, 81920), cancellationToken);
         if (state is not null)
         {
-            return TypedResults.Ok(new LoadProjectResponse(paths.Format(file.FullPath), state, false, null, "Project loaded."));
+            return TypedResults.Ok(new LoadProjectResponse(true, state, "Project loaded successfully", paths.Format(file.FullPath), false, null));
         }
 
         var (backupState, backupProblem) = await ReadProjectFileAsync(() => ConfinedFile.OpenRead(backup, field, 81920), cancellationToken);
         if (backupState is not null)
         {
             return TypedResults.Ok(new LoadProjectResponse(
-                paths.Format(file.FullPath), backupState, true, paths.Format(backup.FullPath),
-                $"{Path.GetFileName(file.FullPath)} {problem}; loaded from backup {Path.GetFileName(backup.FullPath)} instead."));
+                true, backupState, $"Project loaded from backup: {Path.GetFileName(file.FullPath)} {problem}; {Path.GetFileName(backup.FullPath)} was loaded instead.",
+                paths.Format(file.FullPath), true, paths.Format(backup.FullPath)));
         }
 
         if (!File.Exists(file.FullPath) && !File.Exists(backup.FullPath))
@@ -247,7 +252,12 @@ public static class ProjectApi
         {
             var (text, field) = Pick(folderPath, "folderPath", folderPathSnake, "folder_path");
             var folder = await resolver.ResolveAsync(text, field, cancellationToken);
-            RequireFolder(folder, field);
+            if (!Directory.Exists(folder.FullPath))
+            {
+                // As the original: a folder not made yet holds no projects (it is still checked to lie inside the roots).
+                return TypedResults.Ok(new ListProjectsResponse(true, [], "Folder does not exist", [paths.Format(folder.FullPath)]));
+            }
+
             folders = [folder.FullPath];
         }
         else
@@ -281,12 +291,13 @@ public static class ProjectApi
                     JsonObject map => map.Count,
                     _ => 0,
                 };
-                projects.Add(new ProjectFileInfo(paths.Format(entry.Path), name, state?["saved_at"]?.ToString(), panels, entry.Modified));
+                var savedAt = state?["saved_at"]?.ToString() is { Length: > 0 } saved ? saved : "Unknown";
+                projects.Add(new ProjectFileInfo(paths.Format(entry.Path), name, savedAt, panels, entry.Modified));
             }
         }
 
         return TypedResults.Ok(new ListProjectsResponse(
-            projects.OrderByDescending(p => p.Modified).ToList(), folders.Select(paths.Format).ToList()));
+            true, projects.OrderByDescending(p => p.Modified).ToList(), $"Found {projects.Count} project(s)", folders.Select(paths.Format).ToList()));
     }
 
     public static async Task<Ok<ScanProjectImagesResponse>> ScanProjectImagesAsync(
@@ -306,7 +317,9 @@ public static class ProjectApi
         var regex = NamingPattern.ForScan(pattern.Replace('\\', '/'), budget.Budget);
         var byPath = pattern.Contains('/') || pattern.Contains('\\');
         var (files, truncated) = ProjectFileWalker.Walk(folder.FullPath, await resolver.AllowedRootsAsync(cancellationToken), cancellationToken);
+        var sidecars = files.Where(f => f.Path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)).Select(f => f.Path).ToHashSet(ProjectPathResolver.PathComparer);
         var images = new List<ProjectImage>();
+        var skipped = new List<string>();
         foreach (var file in files.Where(f => MediaTypes.IsMedia(f.Path)))
         {
             var key = byPath ? file.RelativePath[..^Path.GetExtension(file.RelativePath).Length] : Path.GetFileNameWithoutExtension(file.Path);
@@ -316,15 +329,25 @@ public static class ProjectApi
                 continue;
             }
 
+            // The web app groups by both numbers; a pattern without {panel} or {version} cannot give them.
+            if (Number(match, "panel") is not { } panel || Number(match, "version") is not { } version)
+            {
+                skipped.Add($"{file.RelativePath} (the naming pattern gives it no panel or version number)");
+                continue;
+            }
+
+            var sidecar = Path.ChangeExtension(file.Path, ".json");
             images.Add(new ProjectImage(
-                Path.GetFileName(file.Path), paths.Format(file.Path), file.RelativePath, file.Size, file.Modified, MediaTypes.KindOf(file.Path)!,
-                Number(match, "panel"), Number(match, "version"), match.Groups["project"] is { Success: true } project ? project.Value : null));
+                panel, version, paths.Format(file.Path), Path.GetFileName(file.Path),
+                sidecars.Contains(sidecar) ? await ReadSidecarAsync(sidecar, folder.FullPath, cancellationToken) : [],
+                file.RelativePath, file.Size, EpochSeconds(file.Modified), MediaTypes.KindOf(file.Path)!,
+                match.Groups["project"] is { Success: true } project ? project.Value : null));
         }
 
-        images.Sort((a, b) => (a.Panel ?? int.MaxValue).CompareTo(b.Panel ?? int.MaxValue) is var byPanel and not 0 ? byPanel
-            : (a.Version ?? int.MaxValue).CompareTo(b.Version ?? int.MaxValue) is var byVersion and not 0 ? byVersion
+        images.Sort((a, b) => a.PanelNumber.CompareTo(b.PanelNumber) is var byPanel and not 0 ? byPanel
+            : a.Version.CompareTo(b.Version) is var byVersion and not 0 ? byVersion
             : string.Compare(a.RelativePath, b.RelativePath, StringComparison.OrdinalIgnoreCase));
-        return TypedResults.Ok(new ScanProjectImagesResponse(images, images.Count, pattern, truncated));
+        return TypedResults.Ok(new ScanProjectImagesResponse(true, images, images.Count, skipped, $"Found {images.Count} images", pattern, truncated));
     }
 
     public static async Task<Ok<ScanProjectPanelsResponse>> ScanProjectPanelsAsync(
@@ -340,7 +363,9 @@ public static class ProjectApi
                 paths.Format(panel.Path),
                 MediaIn(panel.Path, roots, paths, cancellationToken).OrderBy(image => image.ModifiedTime).ToList()))
             .ToList();
-        return TypedResults.Ok(new ScanProjectPanelsResponse(paths.Format(project.FullPath), panels, panels.Count, panels.Sum(p => p.Images.Count)));
+        var total = panels.Sum(p => p.Images.Count);
+        return TypedResults.Ok(new ScanProjectPanelsResponse(
+            true, panels, panels.Count, total, $"Found {panels.Count} panels with {total} total images", paths.Format(project.FullPath)));
     }
 
     public static async Task<Ok<ScanFolderImagesResponse>> ScanFolderImagesAsync(
@@ -350,7 +375,7 @@ public static class ProjectApi
         RequireFolder(folder, request.FolderField);
         var images = MediaIn(folder.FullPath, await resolver.AllowedRootsAsync(cancellationToken), paths, cancellationToken)
             .OrderByDescending(image => image.ModifiedTime).ToList();
-        return TypedResults.Ok(new ScanFolderImagesResponse(paths.Format(folder.FullPath), images, images.Count));
+        return TypedResults.Ok(new ScanFolderImagesResponse(true, images, images.Count, $"Found {images.Count} images", paths.Format(folder.FullPath)));
     }
 
     public static Task<Ok<ScanVersionsResponse>> ScanVersionsFromQueryAsync(
@@ -378,7 +403,13 @@ public static class ProjectApi
         }
 
         var folder = await resolver.ResolveAsync(request.Folder, request.FolderField, cancellationToken);
-        RequireFolder(folder, request.FolderField);
+        if (!Directory.Exists(folder.FullPath))
+        {
+            // As the original: nothing saved there yet, so every panel starts at v001 (the folder is still confined).
+            return TypedResults.Ok(new ScanVersionsResponse(
+                true, new Dictionary<string, string>(), "Folder does not exist yet, starting from v001", paths.Format(folder.FullPath)));
+        }
+
         var projectName = (await store.GetAsync(cancellationToken))?.Name;
         var roots = await resolver.AllowedRootsAsync(cancellationToken);
         var versions = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -402,7 +433,8 @@ public static class ProjectApi
             }
         }
 
-        return TypedResults.Ok(new ScanVersionsResponse(paths.Format(folder.FullPath), versions));
+        return TypedResults.Ok(new ScanVersionsResponse(
+            true, versions, $"Found {versions.Count} panels with existing versions", paths.Format(folder.FullPath)));
     }
 
     public static async Task<FileStreamHttpResult> ServeImageAsync(
@@ -469,7 +501,7 @@ public static class ProjectApi
             // A sidecar that is a link out of the roots is not ours to delete.
         }
 
-        return TypedResults.Ok(new DeleteImageResponse(deleted));
+        return TypedResults.Ok(new DeleteImageResponse(true, deleted, $"Deleted {deleted.Count} file(s)"));
     }
 
     public static async Task<Created<CreateFolderResponse>> CreateFolderAsync(
@@ -496,7 +528,7 @@ public static class ProjectApi
         }
 
         var shown = paths.Format(folder.FullPath);
-        return TypedResults.Created($"/api/browse-folders?path={Uri.EscapeDataString(shown)}", new CreateFolderResponse(shown));
+        return TypedResults.Created($"/api/browse-folders?path={Uri.EscapeDataString(shown)}", new CreateFolderResponse(true, shown, $"Created folder: {shown}", shown));
     }
 
     public static async Task<Ok<BrowseFoldersResponse>> BrowseFoldersAsync(
@@ -510,9 +542,9 @@ public static class ProjectApi
             // reached from there and listing it again would show the same folder twice.
             var rootItems = roots.Where(Directory.Exists)
                 .Where(root => !roots.Any(other => !ProjectPathResolver.PathComparer.Equals(root, other) && ProjectPathResolver.IsInside(root, other)))
-                .Select(root => new BrowseEntry(Path.GetFileName(root) is { Length: > 0 } name ? name : root, paths.Format(root), "root", null, null))
+                .Select(root => new BrowseEntry(Path.GetFileName(root) is { Length: > 0 } name ? name : root, paths.Format(root), "drive", null, null))
                 .ToList();
-            return TypedResults.Ok(new BrowseFoldersResponse(null, null, rootItems, false));
+            return TypedResults.Ok(new BrowseFoldersResponse(true, "", null, rootItems, null, false));
         }
 
         var extensions = (showFiles ?? showFilesSnake ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -542,7 +574,8 @@ public static class ProjectApi
             .ToList();
         var parentPath = Path.GetDirectoryName(folder.FullPath);
         var parent = parentPath is not null && roots.Any(root => ProjectPathResolver.IsInside(parentPath, root)) ? paths.Format(parentPath) : null;
-        return TypedResults.Ok(new BrowseFoldersResponse(paths.Format(folder.FullPath), parent, items, entries.Count > MaxItems));
+        var current = paths.Format(folder.FullPath);
+        return TypedResults.Ok(new BrowseFoldersResponse(true, current, parent, items, current, entries.Count > MaxItems));
     }
 
     public static async Task<Ok<PngMetadataResponse>> GetPngMetadataAsync(
@@ -565,7 +598,7 @@ public static class ProjectApi
         }
 
         return TypedResults.Ok(new PngMetadataResponse(
-            paths.Format(file.FullPath), JsonOrText(text, "prompt"), JsonOrText(text, "workflow"), text.GetValueOrDefault("parameters"), text));
+            true, JsonObjectOf(text, "prompt"), JsonObjectOf(text, "workflow"), text.GetValueOrDefault("parameters"), paths.Format(file.FullPath), text));
     }
 
     public static async Task<Created<SaveImageResponse>> SaveImageAsync(
@@ -600,8 +633,9 @@ public static class ProjectApi
         return await SaveAsync(folder, target, data, request.Overwrite ?? false, paths, cancellationToken);
     }
 
-    // The folder must exist; the file name may hold subfolders below it (Panel_01/render.png, as the storyboard
-    // saves), each a valid name, created on demand inside it. A rooted name is a path where a name belongs: refused.
+    // The folder may be missing (the web app saves the first image of a panel into a panel folder not made yet); the
+    // file name may hold subfolders below it (Panel_01/render.png), each a valid name. Missing folders are created on
+    // the way down from the root. A rooted name is a path where a name belongs: refused.
     private static async Task<(ConfinedPath Folder, ConfinedPath Target)> ResolveSaveTargetAsync(
         SaveImageTarget request, IProjectPathResolver resolver, CancellationToken cancellationToken)
     {
@@ -634,7 +668,11 @@ public static class ProjectApi
         }
 
         var folder = await resolver.ResolveAsync(folderText, folderField, cancellationToken);
-        RequireFolder(folder, folderField);
+        if (File.Exists(folder.FullPath))
+        {
+            throw ApiProblemException.Conflict($"'{folderField}' is a file, not a folder: {folder.FullPath}");
+        }
+
         var target = await resolver.ResolveWithinAsync(folder, string.Join('/', parts), "filename", cancellationToken);
         if (Directory.Exists(target.FullPath))
         {
@@ -649,14 +687,14 @@ public static class ProjectApi
         return (folder, target);
     }
 
-    // Written through verified folder handles from the request's folder down, so a subfolder swapped for a link after
-    // the path check cannot take the file elsewhere.
+    // Written through verified folder handles from the root down, each missing folder made inside the verified one
+    // above it, so a folder swapped for a link after the path check cannot take the file (or a new folder) elsewhere.
     private static async Task<Created<SaveImageResponse>> SaveAsync(
         ConfinedPath folder, ConfinedPath target, Stream content, bool overwrite, IResponsePathFormatter paths, CancellationToken cancellationToken)
     {
-        // The resolved target (links inside the folder already followed) below the folder, one name at a time.
-        var parts = Path.GetRelativePath(folder.FullPath, target.FullPath).Split(Path.DirectorySeparatorChar);
-        var opened = new List<ConfinedFolder> { ConfinedFolder.Open(folder, "folderPath") };
+        // The resolved target (links already followed) below its root, one name at a time.
+        var parts = Path.GetRelativePath(folder.Root, target.FullPath).Split(Path.DirectorySeparatorChar);
+        var opened = new List<ConfinedFolder> { ConfinedFolder.Open(folder.Root, folder.Root, "folderPath") };
         var created = new List<(ConfinedFolder Parent, string Name)>();
         try
         {
@@ -673,11 +711,11 @@ public static class ProjectApi
             var size = await AtomicFile.WriteNewAsync(opened[^1], parts[^1], content, RenderOutputFetcher.MaxImageBytes, overwrite, cancellationToken);
             var shown = paths.Format(target.FullPath);
             return TypedResults.Created($"/api/serve-image?path={Uri.EscapeDataString(shown)}",
-                new SaveImageResponse(shown, Path.GetFileName(target.FullPath), size, existed && overwrite));
+                new SaveImageResponse(true, shown, null, "Image saved successfully", shown, Path.GetFileName(target.FullPath), size, existed && overwrite));
         }
         catch
         {
-            // Leave the folder as it was: remove the subfolders this request made, innermost first, if still empty.
+            // Leave the tree as it was: remove the folders this request made, innermost first, if still empty.
             foreach (var (parent, name) in created.AsEnumerable().Reverse())
             {
                 if (!parent.TryDelete(name, isFolder: true))
@@ -700,7 +738,31 @@ public static class ProjectApi
     private static IEnumerable<MediaFile> MediaIn(string folder, IReadOnlyList<string> roots, IResponsePathFormatter paths, CancellationToken cancellationToken) =>
         ProjectFileWalker.List(folder, roots, cancellationToken)
             .Where(entry => !entry.IsDirectory && MediaTypes.IsMedia(entry.Path))
-            .Select(entry => new MediaFile(Path.GetFileName(entry.Path), paths.Format(entry.Path), entry.RelativePath, entry.Size, entry.Modified, MediaTypes.KindOf(entry.Path)!));
+            .Select(entry => new MediaFile(
+                Path.GetFileName(entry.Path), paths.Format(entry.Path), EpochSeconds(entry.Modified), entry.RelativePath, entry.Size, MediaTypes.KindOf(entry.Path)!));
+
+    /// <summary>Seconds since 1970 with fractions: the unit of the original's <c>modified_time</c> (Python's st_mtime).</summary>
+    private static double EpochSeconds(DateTimeOffset time) => (time - DateTimeOffset.UnixEpoch).TotalSeconds;
+
+    // An image's .json sidecar, written by older versions of the storyboard: a small JSON object, or nothing usable.
+    private static async Task<JsonObject> ReadSidecarAsync(string path, string folder, CancellationToken cancellationToken)
+    {
+        const int MaxSidecarBytes = 1024 * 1024;
+        try
+        {
+            await using var stream = ConfinedFile.OpenFoundFile(path, folder);
+            if (ConfinedFile.StatOf(stream).Length > MaxSidecarBytes)
+            {
+                return [];
+            }
+
+            return await JsonNode.ParseAsync(stream, cancellationToken: cancellationToken) as JsonObject ?? [];
+        }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException or PathNotAllowedException or ApiProblemException)
+        {
+            return [];
+        }
+    }
 
     // Read through a verified handle: the size and the content are those of the file that was checked.
     private static async Task<(JsonObject? State, string? Problem)> ReadProjectFileAsync(Func<FileStream> open, CancellationToken cancellationToken)
@@ -744,7 +806,8 @@ public static class ProjectApi
         name.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
         && (name.StartsWith("project", StringComparison.OrdinalIgnoreCase) || name.EndsWith("_project.json", StringComparison.OrdinalIgnoreCase));
 
-    private static JsonNode? JsonOrText(IReadOnlyDictionary<string, string> text, string key)
+    // The web app walks prompt and workflow as objects of nodes; a chunk that is not a JSON object is left to `text`.
+    private static JsonObject? JsonObjectOf(IReadOnlyDictionary<string, string> text, string key)
     {
         if (!text.TryGetValue(key, out var value))
         {
@@ -753,11 +816,11 @@ public static class ProjectApi
 
         try
         {
-            return JsonNode.Parse(value) ?? JsonValue.Create(value);
+            return JsonNode.Parse(value) as JsonObject;
         }
         catch (JsonException)
         {
-            return JsonValue.Create(value);
+            return null;
         }
     }
 
@@ -765,6 +828,25 @@ public static class ProjectApi
         match.Groups[group] is { Success: true } captured && int.TryParse(captured.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number)
             ? number
             : null;
+
+    /// <summary>Creates <paramref name="folder"/> and any missing folder above it, down from its root through verified
+    /// folder handles (as the original created a missing project or panel folder, but never outside the roots).</summary>
+    private static void EnsureFolder(ConfinedPath folder, string field)
+    {
+        if (Directory.Exists(folder.FullPath))
+        {
+            return;
+        }
+
+        try
+        {
+            ConfinedFile.OpenOrCreateFolder(folder.Root, folder.FullPath, new List<string>()).Dispose();
+        }
+        catch (ApiProblemException ex) when (ex.Status == StatusCodes.Status404NotFound)
+        {
+            throw ApiProblemException.NotFound($"'{field}': the project root of {folder.FullPath} does not exist.");
+        }
+    }
 
     private static void RequireFolder(ConfinedPath folder, string field)
     {
@@ -780,6 +862,4 @@ public static class ProjectApi
     private static ProjectDto ToDto(CurrentProject project, IResponsePathFormatter paths) =>
         new(project.Name, paths.Format(project.Path), project.NamingTemplate, project.OrchestratorUrl, project.AutoSave,
             project.Description, project.CreatedAt, project.UpdatedAt);
-
-    private static ProblemDetails Problem(int status, string title, string detail) => new() { Status = status, Title = title, Detail = detail };
 }

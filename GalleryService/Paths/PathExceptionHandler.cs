@@ -22,7 +22,7 @@ public sealed partial class PathExceptionHandler(IProblemDetailsService problemD
             Log(httpContext, StatusCodes.Status422UnprocessableEntity, exception);
             var errors = new ValidationErrorList().Invalid(invalid.Message, invalid.Input, [invalid.Location, .. LocationSegments(invalid.Field)]);
             httpContext.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
-            await httpContext.Response.WriteAsJsonAsync(errors.ToResponse(), cancellationToken);
+            await httpContext.Response.WriteAsJsonAsync(SuccessFlagErrors.Body(httpContext, errors.ToResponse()), cancellationToken);
             return true;
         }
 

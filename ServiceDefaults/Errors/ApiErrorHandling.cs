@@ -31,6 +31,7 @@ public static class ApiErrorHandling
             problem.Detail ??= problem.Status == StatusCodes.Status404NotFound && context.HttpContext.GetEndpoint() is null
                 ? $"No endpoint matches {request.Method} {request.Path}."
                 : problem.Title ?? "The request failed.";
+            SuccessFlagErrors.Decorate(context.HttpContext, problem);
         });
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         services.AddExceptionHandler<DependencyUnavailableExceptionHandler>();
@@ -81,7 +82,7 @@ public static class ApiErrorHandling
             }
 
             httpContext.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
-            await httpContext.Response.WriteAsJsonAsync(errors.ToResponse(), cancellationToken);
+            await httpContext.Response.WriteAsJsonAsync(SuccessFlagErrors.Body(httpContext, errors.ToResponse()), cancellationToken);
             return true;
         }
 

@@ -29,7 +29,7 @@ public sealed class GalleryTests(RunningSuiteFixture fixture)
 
         // Assert
         var root = Assert.Single(roots["items"]!.AsArray())!;
-        Assert.Equal("root", (string?)root["type"]);
+        Assert.Equal("drive", (string?)root["type"]);
         Assert.Equal(Path.Combine(Suite.WorkingDirectory, "data", "projects"), (string?)root["path"]);
         Assert.True(Directory.Exists((string?)root["path"]));
     }

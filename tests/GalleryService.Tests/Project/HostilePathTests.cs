@@ -101,6 +101,12 @@ public sealed class HostilePathTests(HostilePathEnvironment environment) : IClas
         { "POST", "/api/save-image", """{"imageUrl":"http://127.0.0.1:1/api/backends/nope/view?filename=x.png","folderPath":"{project}","filename":"x.png"}""", 403 },
         { "POST", "/api/save-image", $$"""{"imageUrl":"{{Png}}","folderPath":"{project}","filename":"a\\..\\..\\x.png"}""", 422 },
         { "POST", "/api/save-image", $$"""{"imageUrl":"{{Png}}","folderPath":"C:\\Windows","filename":"x.png"}""", 403 },
+        // Missing folders are created only inside the roots: never below a link out, a loop or an outside folder.
+        { "POST", "/api/save-base64-image", $$"""{"data_url":"{{Png}}","folder_path":"{project}/escape/NewPanel","filename":"evil.png"}""", 403 },
+        { "POST", "/api/save-base64-image", $$"""{"data_url":"{{Png}}","folder_path":"{outside}/NewPanel/Deeper","filename":"evil.png"}""", 403 },
+        { "POST", "/api/save-image", $$"""{"image_url":"{{Png}}","folder_path":"{project}/loop/NewPanel","filename":"evil.png"}""", 403 },
+        { "POST", "/api/save-project", """{"folder_path":"{project}/escape/NewFilm","state":{}}""", 403 },
+        { "POST", "/api/save-project", """{"folder_path":"{base}/NewFilm","state":{}}""", 403 },
     };
 
     [Theory]

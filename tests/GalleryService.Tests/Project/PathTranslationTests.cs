@@ -33,7 +33,7 @@ public sealed class PathTranslationTests(MappedEnvironment environment) : IClass
         // Assert
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await ProjectEnvironment.ReadJsonAsync(response);
-        Assert.Equal(Path.Combine(environment.ProjectFolder, "Panel_01"), (string?)body["folderPath"]);
+        Assert.Equal(Path.Combine(environment.ProjectFolder, "Panel_01"), (string?)body["folder_path"]);
         Assert.Contains(body["images"]!.AsArray(), i => (string?)i!["filename"] == "Eliot_Panel01_v001.png");
     }
 
@@ -49,8 +49,8 @@ public sealed class PathTranslationTests(MappedEnvironment environment) : IClass
 
         // Assert
         var body = await ProjectEnvironment.ReadJsonAsync(response);
-        Assert.Equal("W:\\Eliot\\Panel_01", (string?)body["folderPath"]);
-        Assert.Contains(body["images"]!.AsArray(), i => (string?)i!["imagePath"] == "W:\\Eliot\\Panel_01\\Eliot_Panel01_v001.png");
+        Assert.Equal("W:\\Eliot\\Panel_01", (string?)body["folder_path"]);
+        Assert.Contains(body["images"]!.AsArray(), i => (string?)i!["image_path"] == "W:\\Eliot\\Panel_01\\Eliot_Panel01_v001.png");
         Assert.Equal("W:\\Eliot", (string?)(await ProjectEnvironment.ReadJsonAsync(project))["project"]!["path"]);
         Assert.Equal("/Volumes/Share/Eliot", (string?)(await ProjectEnvironment.ReadJsonAsync(mac))["project"]!["path"]);
     }

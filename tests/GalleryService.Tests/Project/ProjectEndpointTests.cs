@@ -31,8 +31,8 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
         var project = (await ProjectEnvironment.ReadJsonAsync(seenByFirst))["project"]!;
         Assert.Equal(other, (string?)project["path"]);
         Assert.Equal("Other", (string?)project["name"]);
-        Assert.Equal("{panel}_{version}", (string?)project["namingTemplate"]);
-        Assert.Equal(other, (string?)(await ProjectEnvironment.ReadJsonAsync(relative))["folderPath"]);
+        Assert.Equal("{panel}_{version}", (string?)project["naming_template"]);
+        Assert.Equal(other, (string?)(await ProjectEnvironment.ReadJsonAsync(relative))["folder_path"]);
         Assert.Equal(HttpStatusCode.OK, restore.StatusCode);
     }
 
@@ -64,15 +64,15 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-        Assert.Null((string?)(await ProjectEnvironment.ReadJsonAsync(first))["backupPath"]);
-        Assert.Equal(file + ".bak", (string?)(await ProjectEnvironment.ReadJsonAsync(second))["backupPath"]);
+        Assert.Null((string?)(await ProjectEnvironment.ReadJsonAsync(first))["backup_path"]);
+        Assert.Equal(file + ".bak", (string?)(await ProjectEnvironment.ReadJsonAsync(second))["backup_path"]);
         Assert.Equal("one", (string?)JsonNode.Parse(await File.ReadAllTextAsync(file + ".bak", Ct))!["saved_at"]);
         var current = await ProjectEnvironment.ReadJsonAsync(loaded);
-        Assert.False((bool)current["loadedFromBackup"]!);
+        Assert.False((bool)current["loaded_from_backup"]!);
         Assert.Equal("two", (string?)current["state"]!["saved_at"]);
         Assert.Equal(HttpStatusCode.OK, fallback.StatusCode);
         var restored = await ProjectEnvironment.ReadJsonAsync(fallback);
-        Assert.True((bool)restored["loadedFromBackup"]!);
+        Assert.True((bool)restored["loaded_from_backup"]!);
         Assert.Equal("one", (string?)restored["state"]!["saved_at"]);
         Assert.Contains("backup", (string?)restored["message"], StringComparison.OrdinalIgnoreCase);
         Assert.Empty(Directory.GetFiles(environment.ProjectFolder, "*.tmp"));
@@ -100,7 +100,7 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
         var projects = (await ProjectEnvironment.ReadJsonAsync(response))["projects"]!.AsArray();
         var eliot = Assert.Single(projects, p => (string?)p!["path"] == Path.Combine(environment.ProjectFolder, "project.json"))!;
         Assert.Equal("Eliot", (string?)eliot["name"]);
-        Assert.Equal(2, (int)eliot["panelCount"]!);
+        Assert.Equal(2, (int)eliot["panel_count"]!);
         Assert.DoesNotContain(projects, p => ((string?)p!["path"])!.StartsWith(environment.Outside, StringComparison.Ordinal));
     }
 
@@ -250,7 +250,7 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var images = (await ProjectEnvironment.ReadJsonAsync(response))["images"]!.AsArray();
         Assert.Equal(["Eliot_Panel01_v001.png", "Eliot_Panel01_v002.png", "Eliot_Panel02_v003.png"], images.Select(i => (string?)i!["filename"]));
-        Assert.Equal([1, 1, 2], images.Select(i => (int)i!["panel"]!));
+        Assert.Equal([1, 1, 2], images.Select(i => (int)i!["panel_number"]!));
         Assert.Equal([1, 2, 3], images.Select(i => (int)i!["version"]!));
         Assert.Equal(3, (int)(await ProjectEnvironment.ReadJsonAsync(original))["total"]!);
     }
@@ -264,11 +264,11 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
         // Assert
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await ProjectEnvironment.ReadJsonAsync(response);
-        var panels = body["panels"]!.AsArray().Select(p => (string?)p!["panelName"]).ToList();
+        var panels = body["panels"]!.AsArray().Select(p => (string?)p!["panel_name"]).ToList();
         Assert.Contains("Panel_01", panels);
         Assert.DoesNotContain(".hidden", panels);
         Assert.DoesNotContain("escape", panels);
-        var panel1 = body["panels"]!.AsArray().Single(p => (string?)p!["panelName"] == "Panel_01")!["images"]!.AsArray();
+        var panel1 = body["panels"]!.AsArray().Single(p => (string?)p!["panel_name"] == "Panel_01")!["images"]!.AsArray();
         Assert.DoesNotContain(panel1, i => (string?)i!["filename"] == "link.png");
         Assert.Contains(panel1, i => (string?)i!["filename"] == "clip.mp4" && (string?)i["type"] == "video");
     }
@@ -282,10 +282,10 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, viaGet.StatusCode);
-        var versions = (await ProjectEnvironment.ReadJsonAsync(viaGet))["panelVersions"]!;
+        var versions = (await ProjectEnvironment.ReadJsonAsync(viaGet))["panel_versions"]!;
         Assert.Equal("002", (string?)versions["Panel_01"]);
         Assert.Equal("003", (string?)versions["Panel_02"]);
-        Assert.Equal("002", (string?)(await ProjectEnvironment.ReadJsonAsync(viaPost))["panelVersions"]!["Panel_01"]);
+        Assert.Equal("002", (string?)(await ProjectEnvironment.ReadJsonAsync(viaPost))["panel_versions"]!["Panel_01"]);
     }
 
     [Fact]
@@ -316,7 +316,7 @@ public sealed class ProjectEndpointTests(ProjectEnvironment environment) : IClas
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(2, (await ProjectEnvironment.ReadJsonAsync(response))["deletedFiles"]!.AsArray().Count);
+        Assert.Equal(2, (await ProjectEnvironment.ReadJsonAsync(response))["deleted_files"]!.AsArray().Count);
         Assert.False(File.Exists(image));
         Assert.False(File.Exists(Path.ChangeExtension(image, ".json")));
         Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);

@@ -38,6 +38,11 @@ public sealed class ErrorFormatTests : IAsyncLifetime
             TypedResults.UnprocessableEntity(new ValidationErrorList().Missing(new JsonObject(), "body", "workflow_id").ToResponse()));
         _app.MapGet("/needs-redis", async (IRedisConnection redis) => await redis.StringGetAsync("anything"));
         _app.MapGet("/explode", string () => throw new InvalidOperationException("secret internals"));
+        // Routes whose original clients read success and message in every reply, errors included.
+        var original = _app.MapGroup("/original").WithSuccessFlagErrors();
+        original.MapPost("/shots", (ShotRequest request) => TypedResults.Ok(request));
+        original.MapGet("/shots/{id}", (string id) => TypedResults.Problem($"Shot '{id}' not found", statusCode: StatusCodes.Status404NotFound));
+        original.MapGet("/explode", string () => throw new InvalidOperationException("secret internals"));
         await _app.StartAsync(TestContext.Current.CancellationToken);
         _client = _app.GetTestClient();
     }
@@ -146,6 +151,35 @@ public sealed class ErrorFormatTests : IAsyncLifetime
         // Assert
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("No endpoint matches GET /nowhere.", (string?)(await ReadJsonAsync(response))["detail"]);
+    }
+
+    [Fact]
+    public async Task ErrorsOfRoutesMarkedForTheOriginalsClientsAlsoCarrySuccessFalseAndMessage()
+    {
+        // Act
+        using var missing = await _client.GetAsync("/original/shots/sh010", TestContext.Current.CancellationToken);
+        using var exploded = await _client.GetAsync("/original/explode", TestContext.Current.CancellationToken);
+        using var malformed = await _client.PostAsync("/original/shots",
+            new StringContent("{\"workflowId\": \"a\", \"steps\": \"many\"}", Encoding.UTF8, "application/json"),
+            TestContext.Current.CancellationToken);
+        using var unmarked = await _client.GetAsync("/explode", TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        var problem = await ReadJsonAsync(missing);
+        Assert.False((bool)problem["success"]!);
+        Assert.Equal("Shot 'sh010' not found", (string?)problem["message"]);
+        Assert.Equal("Shot 'sh010' not found", (string?)problem["detail"]);
+        Assert.Equal(HttpStatusCode.InternalServerError, exploded.StatusCode);
+        var failure = await ReadJsonAsync(exploded);
+        Assert.False((bool)failure["success"]!);
+        Assert.DoesNotContain("secret", (string?)failure["message"], StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, malformed.StatusCode);
+        var invalid = await ReadJsonAsync(malformed);
+        Assert.Equal("json_invalid", (string?)Assert.Single(invalid["detail"]!.AsArray())!["type"]);
+        Assert.False((bool)invalid["success"]!);
+        Assert.StartsWith("steps: ", (string?)invalid["message"], StringComparison.Ordinal);
+        Assert.Null((await ReadJsonAsync(unmarked))["success"]);
     }
 
     [Fact]
