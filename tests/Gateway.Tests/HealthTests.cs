@@ -21,7 +21,7 @@ public sealed class HealthTests(GatewayFixture gateway) : IClassFixture<GatewayF
         var recovered = await gateway.GetJsonAsync("/health");
 
         // Assert
-        Assert.Equal("ok", (string?)healthy["status"]);
+        Assert.Equal("healthy", (string?)healthy["status"]);
         Assert.Equal("orchestrator-api", (string?)healthy["service"]);
         Assert.Equal(FakeService.OnlineBackends, (int)healthy["backends_online"]!);
         Assert.EndsWith("+00:00", (string?)healthy["timestamp"]);
@@ -35,7 +35,7 @@ public sealed class HealthTests(GatewayFixture gateway) : IClassFixture<GatewayF
         Assert.Equal("unreachable", (string?)degraded["instances"]!["path-service"]![0]!["status"]);
         Assert.Equal("healthy", (string?)degraded["services"]!["job-service"]);
 
-        Assert.Equal("ok", (string?)recovered["status"]);
+        Assert.Equal("healthy", (string?)recovered["status"]);
     }
 
     [Fact]

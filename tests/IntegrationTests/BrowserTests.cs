@@ -56,7 +56,7 @@ public sealed class BrowserTests(RunningSuiteFixture fixture)
         var image = Path.Combine(project, "Panel_01", "shot_v001.png");
         Directory.CreateDirectory(Path.GetDirectoryName(image)!);
         await File.WriteAllBytesAsync(image, TestPng.WithPrompt("a lighthouse at dusk"), Ct);
-        await fixture.Suite.WaitForHealthAsync(status => status == "ok", TimeSpan.FromSeconds(60), Ct,
+        await fixture.Suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(60), Ct,
             health => (int?)health["backends_online"] >= 1);
         await using var page = await AppPage.StartAsync();
         using var playwright = await Playwright.CreateAsync();
