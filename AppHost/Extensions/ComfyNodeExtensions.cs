@@ -33,7 +33,8 @@ public static class ComfyNodeExtensions
 
         builder.Logger.LogInformation("no ComfyUI nodes configured; starting {Count} emulated nodes ({Name})", DefaultEmulatedNodes, EmulatorName);
         return builder.AddProject(EmulatorName)
-            .WithAdditionalArgs(port => ["--port", port.ToString(CultureInfo.InvariantCulture), "--gpu-name", "Emulated RTX 4090", "--vram-gb", "24"])
+            // Like a node started with --enable-cors-header: the web app polls nodes from the browser.
+            .WithAdditionalArgs(port => ["--port", port.ToString(CultureInfo.InvariantCulture), "--gpu-name", "Emulated RTX 4090", "--vram-gb", "24", "--enable-cors-header", "*"])
             .WithReplicas(DefaultEmulatedNodes)
             .WithHttpHealthCheck(HealthPath);
     }

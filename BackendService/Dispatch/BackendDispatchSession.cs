@@ -28,6 +28,7 @@ public sealed class BackendDispatchSession
     private readonly RenderEventPublisher _publisher;
     private readonly BackendStateStore _states;
     private readonly ComfyPromptClient _comfy;
+    private readonly NodeMonitorReadings _monitorReadings;
     private readonly DispatchOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -56,6 +57,7 @@ public sealed class BackendDispatchSession
         RenderEventPublisher publisher,
         BackendStateStore states,
         ComfyPromptClient comfy,
+        NodeMonitorReadings monitorReadings,
         DispatchOptions options,
         TimeProvider timeProvider,
         ILogger<BackendDispatchSession> logger)
@@ -67,6 +69,7 @@ public sealed class BackendDispatchSession
         _publisher = publisher;
         _states = states;
         _comfy = comfy;
+        _monitorReadings = monitorReadings;
         _options = options;
         _time = timeProvider;
         _logger = logger;
@@ -383,6 +386,12 @@ public sealed class BackendDispatchSession
     private async Task OnMessageAsync(ComfySocketMessage message, CancellationToken cancellationToken)
     {
         var data = message.Data;
+        if (NodeMonitorReading.From(message.Type, data, _time.GetUtcNow()) is { } reading)
+        {
+            _monitorReadings.Record(_backend.Id, reading);
+            return;
+        }
+
         var promptId = (string?)data["prompt_id"];
         switch (message.Type)
         {

@@ -19,6 +19,7 @@ public sealed class BackendDispatchWorker(
     RenderEventPublisher publisher,
     BackendStateStore states,
     ComfyPromptClient comfy,
+    NodeMonitorReadings monitorReadings,
     IOptions<DispatchOptions> options,
     TimeProvider timeProvider,
     ILoggerFactory loggerFactory) : IBackendWorker
@@ -30,7 +31,7 @@ public sealed class BackendDispatchWorker(
         while (!leaseLost.IsCancellationRequested)
         {
             var session = new BackendDispatchSession(
-                backend, queue, eventBus, store, publisher, states, comfy, options.Value, timeProvider,
+                backend, queue, eventBus, store, publisher, states, comfy, monitorReadings, options.Value, timeProvider,
                 loggerFactory.CreateLogger<BackendDispatchSession>());
             try
             {

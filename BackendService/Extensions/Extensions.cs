@@ -39,6 +39,7 @@ internal static class Extensions
         services.AddHostedService<BackendSeeder>();
 
         // Every IBackendWorker runs once per backend whose lease this replica holds.
+        services.AddSingleton<NodeMonitorReadings>();
         services.AddSingleton<IBackendWorker, BackendProbeWorker>();
         builder.AddRenderDispatch();
 

@@ -46,6 +46,11 @@ public sealed class BackendProbeOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan ObjectInfoTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long GPU and CPU load figures pushed by a monitor extension (Crystools, KayTool) are shown
+    /// after its last message; older ones are dropped as unknown.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan MonitorMaxAge { get; set; } = TimeSpan.FromSeconds(30);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (ObjectInfoTimeout < Timeout)

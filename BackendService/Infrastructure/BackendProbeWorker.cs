@@ -16,6 +16,7 @@ public sealed class BackendProbeWorker(
     IHttpClientFactory httpClientFactory,
     BackendStateStore states,
     BackendReplica replica,
+    NodeMonitorReadings monitorReadings,
     IOptions<BackendProbeOptions> options,
     TimeProvider timeProvider,
     ILogger<BackendProbeWorker> logger) : IBackendWorker
@@ -106,6 +107,7 @@ public sealed class BackendProbeWorker(
 
         var inFlight = await states.GetInFlightAsync(backend.Id, leaseLost);
         long? vramUsed = stats.VramTotal is { } total && stats.VramFree is { } free ? total - free : null;
+        var monitor = monitorReadings.Latest(backend.Id, now, _options.MonitorMaxAge);
         return new BackendRuntimeState(backend.Id, BackendStateStore.StatusOf(true, true, queue.Running, queue.Pending, inFlight), now)
         {
             GpuName = stats.GpuName,
@@ -116,6 +118,9 @@ public sealed class BackendProbeWorker(
             RamTotal = stats.RamTotal,
             RamFree = stats.RamFree,
             RamUsed = stats.RamTotal is { } ramTotal && stats.RamFree is { } ramFree ? ramTotal - ramFree : null,
+            GpuUtilization = monitor?.GpuUtilization,
+            GpuTemperature = monitor?.GpuTemperature,
+            CpuUtilization = monitor?.CpuUtilization,
             Os = stats.Os,
             ComfyuiVersion = stats.ComfyuiVersion,
             QueueRunning = queue.Running,
@@ -127,9 +132,14 @@ public sealed class BackendProbeWorker(
         };
     }
 
-    /// <summary>The node did not answer: what is known about its hardware stays, the queue is unknown (0).</summary>
+    /// <summary>The node did not answer: what is known about its hardware stays, the queue is unknown (0), and so
+    /// are its loads.</summary>
     private static BackendRuntimeState Offline(BackendRuntimeState previous, DateTimeOffset now, string error) =>
-        previous with { Status = BackendStatuses.Offline, UpdatedAt = now, QueueRunning = 0, QueuePending = 0, LastError = error };
+        previous with
+        {
+            Status = BackendStatuses.Offline, UpdatedAt = now, QueueRunning = 0, QueuePending = 0, LastError = error,
+            GpuUtilization = null, GpuTemperature = null, CpuUtilization = null,
+        };
 
     private async Task<BackendRuntimeState> ReadPreviousAsync(BackendDefinition backend, CancellationToken leaseLost)
     {

@@ -15,7 +15,9 @@ public sealed record BackendRequest(
     IReadOnlyList<string?>? Tags);
 
 /// <summary>A backend as the API shows it: the definition, what the last probe learned, and the dispatcher's
-/// in-flight count. <c>queue_depth</c> is ComfyUI's running plus pending prompts.</summary>
+/// in-flight count. <c>queue_depth</c> is ComfyUI's running plus pending prompts. Memory is in bytes, as the
+/// original sent it; <c>gpu_utilization</c>, <c>gpu_temperature</c> and <c>cpu_utilization</c> come from a
+/// resource-monitor extension on the node (Crystools or KayTool) and are null while none reports.</summary>
 public sealed record BackendInfo(
     string Id,
     string Name,
@@ -35,6 +37,9 @@ public sealed record BackendInfo(
     long? RamTotal,
     long? RamUsed,
     long? RamFree,
+    double? GpuUtilization,
+    double? GpuTemperature,
+    double? CpuUtilization,
     string? Os,
     string? ComfyuiVersion,
     int QueueDepth,
@@ -57,7 +62,7 @@ public sealed record BackendInfo(
             status is BackendStatuses.Idle or BackendStatuses.Busy, status,
             backend.Capabilities, backend.Tags, backend.MaxConcurrentJobs,
             s.GpuName, s.GpuMemoryTotal, s.GpuMemoryUsed, s.GpuMemoryFree, s.GpuMemoryPercent,
-            s.RamTotal, s.RamUsed, s.RamFree, s.Os, s.ComfyuiVersion,
+            s.RamTotal, s.RamUsed, s.RamFree, s.GpuUtilization, s.GpuTemperature, s.CpuUtilization, s.Os, s.ComfyuiVersion,
             s.QueueRunning + s.QueuePending, s.QueueRunning, s.QueuePending, s.InFlightJobs,
             s.LastSeen, s.LastError, s.Discovered, backend.Source);
     }
@@ -90,12 +95,15 @@ public sealed record BackendStatusResponse(
     long? RamTotal,
     long? RamUsed,
     long? RamFree,
+    double? GpuUtilization,
+    double? GpuTemperature,
+    double? CpuUtilization,
     DateTimeOffset? UpdatedAt)
 {
     public static BackendStatusResponse From(BackendInfo info, BackendRuntimeState? state) => new(
         info.Id, info.Status, info.Online, info.LastSeen, info.LastError, info.QueueDepth, info.QueueRunning, info.QueuePending,
         info.InFlightJobs, info.GpuName, info.GpuMemoryTotal, info.GpuMemoryUsed, info.GpuMemoryFree, info.GpuMemoryPercent,
-        info.RamTotal, info.RamUsed, info.RamFree, state?.UpdatedAt);
+        info.RamTotal, info.RamUsed, info.RamFree, info.GpuUtilization, info.GpuTemperature, info.CpuUtilization, state?.UpdatedAt);
 }
 
 public sealed record BackendDeletedResponse(bool Deleted, string Id);

@@ -1,6 +1,8 @@
 namespace DirectorsConsole.Gateway.Health;
 
-public enum SuiteStatus { Ok, Degraded }
+/// <summary>The suite's status as the original server named it: the web app counts the orchestrator online only
+/// when it reads <c>healthy</c> or <c>degraded</c>.</summary>
+public enum SuiteStatus { Healthy, Degraded }
 
 public enum ServiceStatus { Healthy, Degraded, Unhealthy, NoInstances }
 

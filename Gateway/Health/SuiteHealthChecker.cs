@@ -34,7 +34,7 @@ public sealed class SuiteHealthChecker(
         var backendReplicas = results.Single(r => r.Name == ServiceRoutes.BackendService).Replicas;
 
         return new SuiteHealth(
-            failing.Length == 0 ? SuiteStatus.Ok : SuiteStatus.Degraded,
+            failing.Length == 0 ? SuiteStatus.Healthy : SuiteStatus.Degraded,
             SuiteServiceName,
             timeProvider.GetUtcNow(),
             await ReadBackendsOnlineAsync(backendReplicas, cancellationToken),

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 
 namespace DirectorsConsole.JobService.Apis;
@@ -101,7 +102,9 @@ public sealed record JobGroupResponse(string JobGroupId, IReadOnlyList<ChildJobS
         view.Group.CreatedAt);
 }
 
-/// <summary>A child job with every field of API doc 4's ChildJob (plus the step counts of <c>child_progress</c>).</summary>
+/// <summary>A child job with every field of API doc 4's ChildJob (plus the step counts of <c>child_progress</c>).
+/// <c>outputs</c> is never null: before the child completes it holds every kind with no files and the prompt id of
+/// the current attempt (null while it waits for a backend), so a client can read <c>outputs.images</c> at once.</summary>
 public sealed record ChildJob(
     string JobId,
     string? BackendId,
@@ -111,7 +114,7 @@ public sealed record ChildJob(
     string? CurrentStep,
     int? StepsCompleted,
     int? StepsTotal,
-    JsonObject? Outputs,
+    JsonObject Outputs,
     string? ErrorMessage,
     string? ErrorType,
     DateTimeOffset QueuedAt,
@@ -120,7 +123,8 @@ public sealed record ChildJob(
 {
     public static ChildJob From(JobRecord job) => new(
         job.JobId, job.BackendId ?? job.PreferredBackendIds.FirstOrDefault(), job.Seed, job.Status, job.Progress, job.CurrentStep,
-        job.StepsCompleted, job.StepsTotal, job.Outputs, job.ErrorMessage, job.ErrorType, job.QueuedAt, job.StartedAt, job.CompletedAt);
+        job.StepsCompleted, job.StepsTotal, job.Outputs ?? JobEvents.Outputs(null, job.PromptId), job.ErrorMessage, job.ErrorType,
+        job.QueuedAt, job.StartedAt, job.CompletedAt);
 }
 
 /// <summary><c>GET /api/job-groups/{id}</c> (API doc 4 JobGroupStatusResponse). <c>failed_count</c> includes timed-out

@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Model;
+using DirectorsConsole.ServiceDefaults.Hosting;
 using DirectorsConsole.ServiceDefaults.Messages;
 
 namespace DirectorsConsole.JobService.Engine;
@@ -30,8 +30,7 @@ public sealed record JobEventDraft(string Kind, JsonObject Payload);
 /// <summary>The payloads of API doc 4's WebSocket events, built from job records.</summary>
 public static class JobEvents
 {
-    public static string Iso(DateTimeOffset value) =>
-        value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+    public static string Iso(DateTimeOffset value) => ApiJson.FormatUtc(value);
 
     private static JsonNode? Iso(DateTimeOffset? value) => value is { } v ? Iso(v) : null;
 
@@ -141,11 +140,21 @@ public static class JobEvents
             : JobGroupStatuses.PartialComplete;
     }
 
+    /// <summary>The kinds of output every <c>outputs</c> object carries, empty when the prompt made none, so clients
+    /// of the original (which read <c>outputs.images</c> without checking) never meet a missing key.</summary>
+    public static IReadOnlyList<string> OutputKinds { get; } = ["images", "gifs", "videos", "audio", "text"];
+
     /// <summary>ComfyUI outputs grouped by kind, as API doc 4 shows them: files as <c>{filename, subfolder, type, url}</c>,
-    /// text as <c>{text}</c>.</summary>
-    public static JsonObject Outputs(IReadOnlyList<RenderOutput>? outputs)
+    /// text as <c>{text}</c>; every kind of <see cref="OutputKinds"/> present (other kinds a node reports are kept
+    /// too), and the ComfyUI <c>prompt_id</c> that made them, as the original sent it.</summary>
+    public static JsonObject Outputs(IReadOnlyList<RenderOutput>? outputs, string? promptId)
     {
         var byKind = new JsonObject();
+        foreach (var kind in OutputKinds)
+        {
+            byKind[kind] = new JsonArray();
+        }
+
         foreach (var output in outputs ?? [])
         {
             if (byKind[output.Kind] is not JsonArray list)
@@ -165,6 +174,7 @@ public static class JobEvents
                 });
         }
 
+        byKind["prompt_id"] = promptId;
         return byKind;
     }
 }

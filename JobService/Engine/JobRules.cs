@@ -61,7 +61,7 @@ public static class JobRules
                 {
                     Status = JobStatuses.Completed,
                     Progress = 100,
-                    Outputs = JobEvents.Outputs(renderEvent.Outputs),
+                    Outputs = JobEvents.Outputs(renderEvent.Outputs, renderEvent.PromptId),
                     StartedAt = record.StartedAt ?? renderEvent.At,
                     CompletedAt = renderEvent.At,
                 };

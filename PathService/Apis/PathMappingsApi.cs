@@ -26,7 +26,7 @@ public static class PathMappingsApi
             .WithSummary("Get one path mapping");
         api.MapPost("/path-mappings", CreatePathMappingAsync)
             .WithName("CreatePathMapping")
-            .WithSummary("Add a path mapping; names are unique, ignoring case");
+            .WithSummary("Add a path mapping; empty and half-typed prefixes are stored as they are and ignored by translation until usable");
         api.MapPut("/path-mappings/{id}", UpdatePathMappingAsync)
             .WithName("UpdatePathMapping")
             .WithSummary("Replace every field of a path mapping");
@@ -48,7 +48,7 @@ public static class PathMappingsApi
             ? TypedResults.Ok(new PathMappingResponse(mapping))
             : MappingNotFound(id);
 
-    public static async Task<Results<Created<PathMappingResponse>, UnprocessableEntity<ValidationErrorResponse>, Conflict<ProblemDetails>>> CreatePathMappingAsync(
+    public static async Task<Results<Created<PathMappingResponse>, UnprocessableEntity<ValidationErrorResponse>>> CreatePathMappingAsync(
         PathMappingRequest request, PathMappingStore store, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
         var validation = Validate(request);
@@ -59,15 +59,12 @@ public static class PathMappingsApi
 
         var mapping = ToMapping(Guid.NewGuid().ToString(), validation, request);
         var result = await store.CreateAsync(mapping, cancellationToken);
-        return result.Status switch
-        {
-            PathMappingWriteStatus.Saved => TypedResults.Created($"/api/path-mappings/{mapping.Id}", new PathMappingResponse(mapping)),
-            PathMappingWriteStatus.NameTaken => NameTaken(mapping.Name, result.ConflictingId),
-            _ => throw new InvalidOperationException($"Creating path mapping {mapping.Id} failed: {result.Status}."),
-        };
+        return result == PathMappingWriteStatus.Saved
+            ? TypedResults.Created($"/api/path-mappings/{mapping.Id}", new PathMappingResponse(mapping))
+            : throw new InvalidOperationException($"Creating path mapping {mapping.Id} failed: {result}.");
     }
 
-    public static async Task<Results<Ok<PathMappingResponse>, NotFound<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>, Conflict<ProblemDetails>>> UpdatePathMappingAsync(
+    public static async Task<Results<Ok<PathMappingResponse>, NotFound<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> UpdatePathMappingAsync(
         string id, PathMappingRequest request, PathMappingStore store, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
         var validation = Validate(request);
@@ -78,12 +75,11 @@ public static class PathMappingsApi
 
         var mapping = ToMapping(id, validation, request);
         var result = await store.UpdateAsync(mapping, cancellationToken);
-        return result.Status switch
+        return result switch
         {
             PathMappingWriteStatus.Saved => TypedResults.Ok(new PathMappingResponse(mapping)),
             PathMappingWriteStatus.NotFound => MappingNotFound(id),
-            PathMappingWriteStatus.NameTaken => NameTaken(mapping.Name, result.ConflictingId),
-            _ => throw new InvalidOperationException($"Updating path mapping {id} failed: {result.Status}."),
+            _ => throw new InvalidOperationException($"Updating path mapping {id} failed: {result}."),
         };
     }
 
@@ -120,7 +116,8 @@ public static class PathMappingsApi
         try
         {
             var result = translator.Translate(request.Path!, target);
-            return TypedResults.Ok(new TranslatePathResponse(result.Original, result.Path, PathOs.Current, target, result.Mapping?.Id, result.SourceOs));
+            return TypedResults.Ok(new TranslatePathResponse(
+                result.Original, result.Path, PathOs.Current, target, result.Mapping?.Id, result.SourceOs, translator.Problems));
         }
         catch (PathTranslationException ex)
         {
@@ -140,14 +137,13 @@ public static class PathMappingsApi
         var errors = new ValidationErrorList();
         foreach (var error in validation.Errors)
         {
-            object[] location = error.Field is null ? ["body"] : ["body", error.Field];
             if (error.Type == "missing")
             {
-                errors.Missing(Body(request, json), location);
+                errors.Missing(Body(request, json), "body", error.Field);
             }
             else
             {
-                errors.Invalid(error.Message, error.Field is null ? Body(request, json) : JsonValue.Create(error.Input), location);
+                errors.Invalid(error.Message, JsonValue.Create(error.Input), "body", error.Field);
             }
         }
 
@@ -163,13 +159,5 @@ public static class PathMappingsApi
             Status = StatusCodes.Status404NotFound,
             Title = "Path mapping not found",
             Detail = $"Path mapping not found: {id}",
-        });
-
-    private static Conflict<ProblemDetails> NameTaken(string name, string? ownerId) =>
-        TypedResults.Conflict(new ProblemDetails
-        {
-            Status = StatusCodes.Status409Conflict,
-            Title = "Path mapping name taken",
-            Detail = $"A path mapping named '{name}' already exists (id {ownerId}); names must be unique, ignoring case.",
         });
 }

@@ -135,25 +135,20 @@ public sealed class PathMappingImporter(
         if (!validation.IsValid)
         {
             logger.LogWarning("Skipped entry {Index} ({Name}) of {File}: {Problems}", index, Text(entry, "name"), file,
-                string.Join("; ", validation.Errors.Select(error => $"{error.Field ?? "mapping"}: {error.Message}")));
+                string.Join("; ", validation.Errors.Select(error => $"{error.Field}: {error.Message}")));
             return false;
         }
 
         var id = Text(entry, "id") is { } given && IsUsableId(given) ? given : Guid.NewGuid().ToString();
         var enabled = !entry.TryGetProperty("enabled", out var flag) || flag.ValueKind != JsonValueKind.False;
         var mapping = new PathMapping(id, validation.Name, validation.Windows, validation.Linux, validation.Macos, enabled);
-        var result = await store.AddImportedAsync(mapping, cancellationToken);
-        switch (result.Status)
+        if (await store.AddImportedAsync(mapping, cancellationToken) == PathMappingWriteStatus.IdTaken)
         {
-            case PathMappingWriteStatus.Saved:
-                return true;
-            case PathMappingWriteStatus.IdTaken:
-                logger.LogInformation("Skipped entry {Index} ({Name}) of {File}: a mapping with id {Id} already exists", index, mapping.Name, file, id);
-                return false;
-            default:
-                logger.LogWarning("Skipped entry {Index} ({Name}) of {File}: the name is taken by mapping {Owner}", index, mapping.Name, file, result.ConflictingId);
-                return false;
+            logger.LogInformation("Skipped entry {Index} ({Name}) of {File}: a mapping with id {Id} already exists", index, mapping.Name, file, id);
+            return false;
         }
+
+        return true;
     }
 
     private static string? Text(JsonElement entry, string property) =>

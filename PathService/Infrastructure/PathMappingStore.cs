@@ -9,53 +9,36 @@ public enum PathMappingWriteStatus
     Saved,
     NotFound,
     IdTaken,
-    NameTaken,
 }
-
-/// <summary>The outcome of a write; <paramref name="ConflictingId"/> is the mapping that already has the name.</summary>
-public sealed record PathMappingWriteResult(PathMappingWriteStatus Status, string? ConflictingId = null);
 
 /// <summary>
 /// The path mappings in Redis (layout in <see cref="PathMappingKeys"/>). Nothing is kept in memory, so any
-/// number of replicas can serve the API. Each write is one Lua script that checks, writes the mapping, keeps
-/// the name index and bumps the version together, so two replicas cannot both take a name; every change is
-/// then announced on <see cref="PathMappingKeys.ChangesChannel"/>.
+/// number of replicas can serve the API. Each write is one Lua script that checks, writes the mapping and bumps
+/// the version together; every change is then announced on <see cref="PathMappingKeys.ChangesChannel"/>.
+/// Names need not be unique: the web app names a new mapping "Mapping N" after the count of mappings, which
+/// repeats a name after a delete, and renames on every keystroke.
 /// </summary>
 public sealed class PathMappingStore(
     IRedisConnection redis, IEventBus eventBus, TimeProvider timeProvider, ILogger<PathMappingStore> logger)
 {
-    // KEYS: mappings, names, version. ARGV: id, mapping JSON, name key, "create" or "update".
-    // A name owned by an id that no longer exists is stale and is taken over.
+    // KEYS: mappings, version. ARGV: id, mapping JSON, "create" or "update".
     private const string SaveScript = """
         local exists = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1
-        if ARGV[4] == 'create' and exists then return 'id-taken' end
-        if ARGV[4] == 'update' and not exists then return 'not-found' end
-        local owner = redis.call('HGET', KEYS[2], ARGV[3])
-        if owner and owner ~= ARGV[1] and redis.call('HEXISTS', KEYS[1], owner) == 1 then return 'name-taken:' .. owner end
-        local names = redis.call('HGETALL', KEYS[2])
-        for i = 1, #names, 2 do
-          if names[i + 1] == ARGV[1] and names[i] ~= ARGV[3] then redis.call('HDEL', KEYS[2], names[i]) end
-        end
+        if ARGV[3] == 'create' and exists then return 'id-taken' end
+        if ARGV[3] == 'update' and not exists then return 'not-found' end
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-        redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
-        redis.call('INCR', KEYS[3])
+        redis.call('INCR', KEYS[2])
         return 'saved'
         """;
 
-    // KEYS: mappings, names, version. ARGV: id.
+    // KEYS: mappings, version. ARGV: id.
     private const string DeleteScript = """
         if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 'not-found' end
-        local names = redis.call('HGETALL', KEYS[2])
-        for i = 1, #names, 2 do
-          if names[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[2], names[i]) end
-        end
-        redis.call('INCR', KEYS[3])
+        redis.call('INCR', KEYS[2])
         return 'deleted'
         """;
 
-    private const string NameTakenAnswer = "name-taken:";
-
-    private static readonly string[] Keys = [PathMappingKeys.Mappings, PathMappingKeys.Names, PathMappingKeys.Version];
+    private static readonly string[] Keys = [PathMappingKeys.Mappings, PathMappingKeys.Version];
 
     public async Task<IReadOnlyList<PathMapping>> ListAsync(CancellationToken cancellationToken) =>
         (await redis.ReadPathMappingsAsync(cancellationToken)).Mappings;
@@ -65,14 +48,14 @@ public sealed class PathMappingStore(
             ? JsonSerializer.Deserialize<PathMapping>(json, PathMappingRedis.Json)
             : null;
 
-    public async Task<PathMappingWriteResult> CreateAsync(PathMapping mapping, CancellationToken cancellationToken)
+    public async Task<PathMappingWriteStatus> CreateAsync(PathMapping mapping, CancellationToken cancellationToken)
     {
         var result = await SaveAsync(mapping, "create", cancellationToken);
         await AnnounceAsync(result, PathMappingChangeKinds.Created, mapping.Id, cancellationToken);
         return result;
     }
 
-    public async Task<PathMappingWriteResult> UpdateAsync(PathMapping mapping, CancellationToken cancellationToken)
+    public async Task<PathMappingWriteStatus> UpdateAsync(PathMapping mapping, CancellationToken cancellationToken)
     {
         var result = await SaveAsync(mapping, "update", cancellationToken);
         await AnnounceAsync(result, PathMappingChangeKinds.Updated, mapping.Id, cancellationToken);
@@ -80,7 +63,7 @@ public sealed class PathMappingStore(
     }
 
     /// <summary>Adds one imported mapping without announcing it; the importer announces the whole import once.</summary>
-    public Task<PathMappingWriteResult> AddImportedAsync(PathMapping mapping, CancellationToken cancellationToken) =>
+    public Task<PathMappingWriteStatus> AddImportedAsync(PathMapping mapping, CancellationToken cancellationToken) =>
         SaveAsync(mapping, "create", cancellationToken);
 
     public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
@@ -111,22 +94,19 @@ public sealed class PathMappingStore(
         }
     }
 
-    private async Task<PathMappingWriteResult> SaveAsync(PathMapping mapping, string mode, CancellationToken cancellationToken)
+    private async Task<PathMappingWriteStatus> SaveAsync(PathMapping mapping, string mode, CancellationToken cancellationToken)
     {
-        var reply = await redis.ScriptEvaluateAsync(
-            SaveScript, Keys, [mapping.Id, PathMappingRedis.Serialize(mapping), PathMappingKeys.NameKey(mapping.Name), mode], cancellationToken);
+        var reply = await redis.ScriptEvaluateAsync(SaveScript, Keys, [mapping.Id, PathMappingRedis.Serialize(mapping), mode], cancellationToken);
         var answer = reply.AsString() ?? string.Empty;
         return answer switch
         {
-            "saved" => new PathMappingWriteResult(PathMappingWriteStatus.Saved),
-            "id-taken" => new PathMappingWriteResult(PathMappingWriteStatus.IdTaken, mapping.Id),
-            "not-found" => new PathMappingWriteResult(PathMappingWriteStatus.NotFound),
-            _ when answer.StartsWith(NameTakenAnswer, StringComparison.Ordinal) =>
-                new PathMappingWriteResult(PathMappingWriteStatus.NameTaken, answer[NameTakenAnswer.Length..]),
+            "saved" => PathMappingWriteStatus.Saved,
+            "id-taken" => PathMappingWriteStatus.IdTaken,
+            "not-found" => PathMappingWriteStatus.NotFound,
             _ => throw new InvalidOperationException($"The path mapping save script answered '{answer}'."),
         };
     }
 
-    private Task AnnounceAsync(PathMappingWriteResult result, string change, string id, CancellationToken cancellationToken) =>
-        result.Status == PathMappingWriteStatus.Saved ? AnnounceAsync(change, id, cancellationToken) : Task.CompletedTask;
+    private Task AnnounceAsync(PathMappingWriteStatus result, string change, string id, CancellationToken cancellationToken) =>
+        result == PathMappingWriteStatus.Saved ? AnnounceAsync(change, id, cancellationToken) : Task.CompletedTask;
 }

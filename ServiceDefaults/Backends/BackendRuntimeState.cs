@@ -37,6 +37,15 @@ public sealed record BackendRuntimeState(string BackendId, string Status, DateTi
 
     public long? RamFree { get; init; }
 
+    /// <summary>GPU load in percent, from a resource-monitor extension on the node (null without one).</summary>
+    public double? GpuUtilization { get; init; }
+
+    /// <summary>GPU temperature in degrees Celsius, from a resource-monitor extension on the node.</summary>
+    public double? GpuTemperature { get; init; }
+
+    /// <summary>CPU load in percent, from a resource-monitor extension on the node.</summary>
+    public double? CpuUtilization { get; init; }
+
     /// <summary>ComfyUI's <c>system.os</c>: <c>posix</c> or <c>nt</c> (Windows nodes report <c>\</c> in paths).</summary>
     public string? Os { get; init; }
 

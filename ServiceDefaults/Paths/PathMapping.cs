@@ -35,10 +35,6 @@ public static class PathMappingKeys
     /// <summary>Hash: field = mapping id, value = the mapping as snake_case JSON.</summary>
     public const string Mappings = "dc:path-mappings";
 
-    /// <summary>Hash: field = a mapping's name key (<see cref="NameKey"/>), value = its id. Keeps names unique
-    /// across replicas; written only together with <see cref="Mappings"/>, inside one script.</summary>
-    public const string Names = "dc:path-mappings:names";
-
     /// <summary>String: an integer incremented by every change, in the same script as the change. A reader that
     /// reads it before the hash knows its copy is at least that new.</summary>
     public const string Version = "dc:path-mappings:version";
@@ -49,7 +45,4 @@ public static class PathMappingKeys
 
     /// <summary>Pub/sub channel carrying <see cref="PathMappingsChanged"/>.</summary>
     public const string ChangesChannel = "dc:events:path-mappings";
-
-    /// <summary>Two names that differ only in case or surrounding blanks are the same name.</summary>
-    public static string NameKey(string name) => name.Trim().ToUpperInvariant();
 }

@@ -48,8 +48,8 @@ public sealed class PathTranslator
     private readonly Prefix[] _prefixes;
 
     /// <summary>Builds a translator. Disabled mappings are ignored; a prefix that is not a valid path of its
-    /// OS's form is ignored and reported in <see cref="Problems"/>, so one bad stored mapping cannot stop the
-    /// others from working.</summary>
+    /// OS's form (mappings are stored as typed, half-finished ones included) is ignored and reported in
+    /// <see cref="Problems"/>, so one unfinished mapping cannot stop the others from working.</summary>
     public PathTranslator(IEnumerable<PathMapping> mappings)
     {
         ArgumentNullException.ThrowIfNull(mappings);
@@ -67,22 +67,14 @@ public sealed class PathTranslator
                     continue;
                 }
 
-                try
+                if (!PathMappingValidator.TryParsePrefix(os, text, out var path, out var problem))
                 {
-                    var path = AbsolutePath.Parse(text);
-                    if (path.IsWindows == os.UsesPosixPaths)
-                    {
-                        problems.Add($"Mapping '{mapping.Name}' ({mapping.Id}): the {os.WireName} prefix '{text}' is not a {os.WireName} path.");
-                        continue;
-                    }
+                    problems.Add($"Mapping '{mapping.Name}' ({mapping.Id}): the {os.WireName} prefix '{text}' is ignored: {problem}.");
+                    continue;
+                }
 
-                    parsed[(int)os] = path;
-                    prefixes.Add(new Prefix(mapping, os, path, parsed));
-                }
-                catch (PathTranslationException ex)
-                {
-                    problems.Add($"Mapping '{mapping.Name}' ({mapping.Id}): the {os.WireName} prefix is invalid: {ex.Reason}.");
-                }
+                parsed[(int)os] = path;
+                prefixes.Add(new Prefix(mapping, os, path!, parsed));
             }
         }
 

@@ -15,6 +15,7 @@ public static class EmulatorApp
         var app = builder.Build();
         // Resolve now so a catalog without a behaviour (or the reverse) fails at start, not at the first prompt.
         app.Services.GetRequiredService<NodeRegistry>();
+        app.UseComfyCors();
         app.UseWebSockets();
         app.MapComfyApi();
         app.PrintBoundAddressOnStart();

@@ -20,6 +20,7 @@ public static class EmulatorCommandLine
         ["--diffusion-models"] = "Emulator:DiffusionModels",
         ["--loras"] = "Emulator:Loras",
         ["--vaes"] = "Emulator:Vaes",
+        ["--enable-cors-header"] = "Emulator:EnableCorsHeader",
     };
 
     /// <summary>

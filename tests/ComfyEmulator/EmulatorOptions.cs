@@ -51,6 +51,10 @@ public sealed class EmulatorOptions
     /// <summary>Comma-separated fake files in models/vae (VAELoader.vae_name).</summary>
     public string Vaes { get; set; } = "ae.safetensors,sdxl_vae.safetensors";
 
+    /// <summary>ComfyUI's <c>--enable-cors-header</c>: the origin every answer allows (<c>*</c> for any), and
+    /// <c>OPTIONS</c> preflights answered 200; empty, as in ComfyUI without the switch, sends no CORS headers.</summary>
+    public string EnableCorsHeader { get; set; } = "";
+
     public static IReadOnlyList<string> SplitList(string list) =>
         list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

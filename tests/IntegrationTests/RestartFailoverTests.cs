@@ -48,7 +48,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         foreach (var service in new[] { "DirectorsConsole.JobService", "DirectorsConsole.BackendService" })
         {
             kills.Add((service, await stream.KillBetweenRequestsAsync(suite.FindServicePid(service))));
-            await suite.WaitForHealthAsync(status => status == "ok", TimeSpan.FromSeconds(90), Token, SuiteProcess.AllServicesHealthy);
+            await suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(90), Token, SuiteProcess.AllServicesHealthy);
             await stream.WaitForSubmissionsAsync(10);
         }
 

@@ -79,7 +79,7 @@ public sealed class SuiteProcess : IAsyncDisposable
         _appHost.BeginOutputReadLine();
         _appHost.BeginErrorReadLine();
 
-        await WaitForHealthAsync(status => status == "ok", TimeSpan.FromMinutes(3), cancellationToken);
+        await WaitForHealthAsync(status => status == "healthy", TimeSpan.FromMinutes(3), cancellationToken);
     }
 
     /// <summary>Polls the Gateway's <c>/health</c> until <paramref name="accept"/> holds for its status.</summary>

@@ -40,13 +40,13 @@ public sealed class SuiteTests(RunningSuiteFixture fixture)
         var alias = await Suite.Gateway.GetFromJsonAsync<JsonObject>("/api/health", TestContext.Current.CancellationToken);
 
         // Assert
-        Assert.Equal("ok", (string?)health!["status"]);
+        Assert.Equal("healthy", (string?)health!["status"]);
         Assert.Equal("orchestrator-api", (string?)health["service"]);
         Assert.True(SuiteProcess.AllServicesHealthy(health), health.ToJsonString());
         Assert.NotNull(health["timestamp"]);
         Assert.NotNull(health["version"]);
         Assert.NotNull(health["backends_online"]);
-        Assert.Equal("ok", (string?)alias!["status"]);
+        Assert.Equal("healthy", (string?)alias!["status"]);
     }
 
     [Fact]
@@ -107,7 +107,7 @@ public sealed class SuiteTests(RunningSuiteFixture fixture)
         SuiteProcess.Freeze(pid);
         var degraded = await Suite.WaitForHealthAsync(status => status == "degraded", TimeSpan.FromSeconds(30), ct);
         SuiteProcess.Kill(pid);
-        var recovered = await Suite.WaitForHealthAsync(status => status == "ok", TimeSpan.FromSeconds(90), ct,
+        var recovered = await Suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(90), ct,
             SuiteProcess.AllServicesHealthy);
 
         // Assert

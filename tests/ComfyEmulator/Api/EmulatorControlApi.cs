@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using DirectorsConsole.ComfyEmulator.Control;
 using DirectorsConsole.ComfyEmulator.Execution;
 using DirectorsConsole.ComfyEmulator.Queue;
@@ -10,6 +11,15 @@ namespace DirectorsConsole.ComfyEmulator.Api;
 public sealed record DroppedSockets(int Dropped);
 
 public sealed record ControlError(string Detail);
+
+/// <summary>A message a custom node would push to every socket, such as a resource monitor's
+/// <c>crystools.monitor</c> or <c>kaytool.resources</c>.</summary>
+public sealed record BroadcastRequest(string? Type, JsonObject? Data);
+
+public sealed record BroadcastMessage(string Type, JsonObject Payload) : IComfyMessage
+{
+    public JsonObject Data() => (JsonObject)Payload.DeepClone();
+}
 
 /// <summary>
 /// The emulator's own control surface under <c>/_emulator</c>, a prefix ComfyUI never uses (and not repeated
@@ -26,6 +36,7 @@ public static class EmulatorControlApi
         control.MapPost("/unstall", Unstall);
         control.MapPost("/drop-sockets", DropSockets);
         control.MapPost("/restart", Restart);
+        control.MapPost("/broadcast", Broadcast);
         return app;
     }
 
@@ -49,6 +60,18 @@ public static class EmulatorControlApi
 
     /// <summary>Aborts every WebSocket without a close handshake, like a network failure.</summary>
     public static Ok<DroppedSockets> DropSockets(ClientHub hub) => TypedResults.Ok(new DroppedSockets(hub.DropAll()));
+
+    /// <summary>Sends <c>{"type", "data"}</c> to every socket, as an extension's <c>send_sync(type, data)</c> does.</summary>
+    public static Results<NoContent, BadRequest<ControlError>> Broadcast(BroadcastRequest request, ClientHub hub)
+    {
+        if (string.IsNullOrWhiteSpace(request.Type) || request.Data is null)
+        {
+            return TypedResults.BadRequest(new ControlError("type (a string) and data (an object) are required."));
+        }
+
+        hub.Send(new BroadcastMessage(request.Type, request.Data), sid: null);
+        return TypedResults.NoContent();
+    }
 
     /// <summary>
     /// Behaves as if ComfyUI were restarted: the running prompt vanishes without another message or a history entry,

@@ -181,7 +181,7 @@ public sealed class JobGroupsApiTests(ApiFixture fixture, ITestOutputHelper outp
         Assert.Equal($"/api/job-groups/{id}", created.Headers.Location?.OriginalString);
         Assert.Equal(["job_group_id", "child_jobs", "status", "created_at"], body.Select(p => p.Key).ToArray());
         Assert.Equal("running", (string?)body["status"]);
-        Assert.EndsWith("Z", (string?)body["created_at"]);
+        Assert.EndsWith("+00:00", (string?)body["created_at"]);
         var children = body["child_jobs"]!.AsArray();
         Assert.Equal([ApiFixture.Online, ApiFixture.Offline], children.Select(c => (string)c!["backend_id"]!).ToArray());
         Assert.Equal([100L, 101L], children.Select(c => (long?)c!["seed"]).ToArray());

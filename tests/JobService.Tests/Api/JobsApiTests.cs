@@ -143,7 +143,7 @@ public sealed class JobsApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         Assert.Equal($"/api/jobs/{id}", submitted.Headers.Location?.OriginalString);
         Assert.Equal("accepted", (string?)accepted["status"]);
         Assert.Equal("Job accepted for execution", (string?)accepted["message"]);
-        Assert.EndsWith("Z", (string?)accepted["submitted_at"]);
+        Assert.EndsWith("+00:00", (string?)accepted["submitted_at"]);
         var ignored = Assert.Single(accepted["ignored_parameters"]!.AsArray());
         Assert.StartsWith("camera_angle", (string?)ignored);
 

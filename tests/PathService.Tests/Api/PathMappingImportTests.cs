@@ -17,8 +17,8 @@ public sealed class PathMappingImportTests
             {"id": "0b7e2a8c-5f1e-4c1a-9d55-1c2b3a4d5e6f", "name": "Mandalore", "windows": "W:\\", "linux": "/mnt/Mandalore", "macos": "/Volumes/Mandalore", "enabled": true},
             {"id": "7c9d0e1f-2a3b-4c5d-8e9f-0a1b2c3d4e5f", "name": "Kessel", "windows": "R:\\", "linux": "/mnt/Kessel", "macos": "", "enabled": false},
             {"id": "1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d", "name": "Dagobah", "windows": "Z:\\", "linux": "/mnt/Dagobah", "macos": "/Volumes/Dagobah"},
-            {"id": "2b3c4d5e-6f7a-4b2c-9d3e-4f5a6b7c8d9e", "name": "Only Linux", "windows": "", "linux": "/mnt/only", "macos": ""},
-            {"id": "3c4d5e6f-7a8b-4c3d-8e4f-5a6b7c8d9e0f", "name": "mandalore", "windows": "M:\\", "linux": "/mnt/m", "macos": ""}
+            {"id": "2b3c4d5e-6f7a-4b2c-9d3e-4f5a6b7c8d9e", "windows": "", "linux": "/mnt/only", "macos": ""},
+            "3c4d5e6f-7a8b-4c3d-8e4f-5a6b7c8d9e0f"
           ]
         }
         """;

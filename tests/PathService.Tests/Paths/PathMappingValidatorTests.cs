@@ -18,19 +18,19 @@ public sealed class PathMappingValidatorTests
         Assert.Equal(string.Empty, result.Macos);
     }
 
-    [Theory]
-    [InlineData(null, "missing")]
-    [InlineData("", "value_error")]
-    [InlineData("   ", "value_error")]
-    public void RequiresAName(string? name, string type)
+    [Fact]
+    public void RequiresANameButAcceptsAnEmptyOne()
     {
         // Act
-        var result = PathMappingValidator.Validate(name, "W:\\", "/mnt/w", null);
+        var missing = PathMappingValidator.Validate(null, "W:\\", "/mnt/w", null);
+        var empty = PathMappingValidator.Validate("  ", "", "", "");
 
         // Assert
-        var error = Assert.Single(result.Errors);
+        var error = Assert.Single(missing.Errors);
         Assert.Equal("name", error.Field);
-        Assert.Equal(type, error.Type);
+        Assert.Equal("missing", error.Type);
+        Assert.True(empty.IsValid);
+        Assert.Equal(string.Empty, empty.Name);
     }
 
     [Fact]
@@ -44,37 +44,47 @@ public sealed class PathMappingValidatorTests
     }
 
     [Theory]
-    [InlineData("W:\\", "", "")]
-    [InlineData("", "/mnt/w", null)]
-    [InlineData(null, null, "  ")]
-    public void RequiresPrefixesForAtLeastTwoOperatingSystems(string? windows, string? linux, string? macos)
+    [InlineData("W", "", "", "W", "")]
+    [InlineData("", "/mnt/Man", null, "", "/mnt/Man")]
+    [InlineData("W:\\a\\..\\b", "mnt", "", "W:\\a\\..\\b", "mnt")]
+    [InlineData("/mnt/w", "W:\\", "", "/mnt/w", "W:\\")]
+    public void KeepsHalfTypedPrefixesAsTypedForTranslationToIgnore(string windows, string? linux, string? macos, string storedWindows, string storedLinux)
     {
         // Act
-        var result = PathMappingValidator.Validate("W", windows, linux, macos);
+        var result = PathMappingValidator.Validate("Mapping 1", windows, linux, macos);
 
         // Assert
-        var error = Assert.Single(result.Errors);
-        Assert.Null(error.Field);
-        Assert.Contains("at least two", error.Message);
+        Assert.True(result.IsValid);
+        Assert.Equal(storedWindows, result.Windows);
+        Assert.Equal(storedLinux, result.Linux);
+        Assert.Equal(string.Empty, result.Macos);
+    }
+
+    [Fact]
+    public void RejectsPrefixesLongerThanAnyPath()
+    {
+        // Act
+        var result = PathMappingValidator.Validate("W", "W:\\" + new string('a', 4096), "/mnt/w", null);
+
+        // Assert
+        Assert.Equal("windows", Assert.Single(result.Errors).Field);
     }
 
     [Theory]
-    [InlineData("/mnt/w", "/mnt/w", "", "windows")]
-    [InlineData("W:\\", "W:\\", "", "linux")]
-    [InlineData("W:\\", "/mnt/w", "Volumes/w", "macos")]
-    [InlineData("W:\\a\\..\\b", "/mnt/w", "", "windows")]
-    [InlineData("W:\\", "/mnt/w/../x", "", "linux")]
-    [InlineData("W:\\a?", "/mnt/w", "", "windows")]
-    [InlineData("\\\\server", "/mnt/w", "", "windows")]
-    public void RejectsPrefixesOfTheWrongFormForTheirOperatingSystem(string windows, string linux, string macos, string field)
+    [InlineData(PathOs.Windows, "/mnt/w")]
+    [InlineData(PathOs.Linux, "W:\\")]
+    [InlineData(PathOs.Macos, "Volumes/w")]
+    [InlineData(PathOs.Windows, "W:\\a\\..\\b")]
+    [InlineData(PathOs.Linux, "/mnt/w/../x")]
+    [InlineData(PathOs.Windows, "W:\\a?")]
+    [InlineData(PathOs.Windows, "\\\\server")]
+    public void PrefixesOfTheWrongFormForTheirOperatingSystemAreNotUsable(PathOs os, string prefix)
     {
         // Act
-        var result = PathMappingValidator.Validate("W", windows, linux, macos);
+        var problem = PathMappingValidator.PrefixProblem(os, prefix);
 
         // Assert
-        var error = Assert.Single(result.Errors);
-        Assert.Equal(field, error.Field);
-        Assert.Equal("value_error", error.Type);
+        Assert.False(string.IsNullOrEmpty(problem));
     }
 
     [Fact]
