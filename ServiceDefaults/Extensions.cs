@@ -13,15 +13,16 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.OpenApi;
 
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// What every DirectorsConsole service shares, in one call each: configuration (appsettings, config.yaml,
-/// environment), OpenTelemetry, console and rolling-file logs, health checks, the error format, OpenAPI and
-/// the Redis client.
+/// What every DirectorsConsole service shares, in one call each, in the shape of the Aspire service template:
+/// configuration (appsettings, config.yaml, environment), OpenTelemetry, console and rolling-file logs, health
+/// checks, service discovery and resilience for outgoing HTTP, the error format, OpenAPI and the Redis client.
 /// </summary>
 public static class ServiceDefaultsExtensions
 {
@@ -43,9 +44,19 @@ public static class ServiceDefaultsExtensions
 
         builder.AddOrchestratorConfiguration();
         builder.AddLogFile(serviceName);
-        builder.AddOpenTelemetryByHand(serviceName);
+        builder.ConfigureOpenTelemetry(identity);
+        builder.AddDefaultHealthChecks();
 
-        builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
+        builder.Services.AddServiceDiscovery();
+        builder.Services.ConfigureHttpClientDefaults(http =>
+        {
+            // A retry sends the request again: a client whose request may start work (a prompt, a write) must
+            // opt out with WithoutRetries. docs/architecture.md lists every client and its choice.
+            // One circuit breaker per host, so one dead render node does not stop calls to the others.
+            http.AddStandardResilienceHandler().SelectPipelineByAuthority();
+            http.AddServiceDiscovery();
+        });
+
         builder.AddRedisClient();
         builder.Services.AddApiErrorHandling();
         builder.AddRequestLimits();
@@ -56,6 +67,14 @@ public static class ServiceDefaultsExtensions
             options.SwaggerDoc("v1", new OpenApiInfo { Title = serviceName, Version = identity.Version });
             options.SupportNonNullableReferenceTypes();
         });
+        return builder;
+    }
+
+    /// <summary>A liveness check that only says the process answers; readiness checks (Redis, durability)
+    /// are added by the features that need them.</summary>
+    public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
         return builder;
     }
 

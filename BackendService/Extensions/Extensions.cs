@@ -29,8 +29,11 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
+        // No retries: the probe loop is the retry of a failed probe (and counts the failure), and a repeated
+        // POST /interrupt could stop the prompt that started after the first one.
         services.AddHttpClient(ComfyHttpClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => BackendHostPolicy.CreateHandler(connectTimeout: TimeSpan.FromSeconds(5)))
+            .WithoutRetries()
             .AddTypedClient<ComfyHttpClient>();
 
         services.AddSingleton<BackendRegistry>();

@@ -27,6 +27,8 @@ internal static class Extensions
         builder.Services.AddSingleton<IProjectPathResolver>(sp => sp.GetRequiredService<ProjectPathResolver>());
         builder.Services.AddSingleton<IResponsePathFormatter, ResponsePathFormatter>();
         builder.Services.AddSingleton<RenderOutputFetcher>();
+        // A GET of a finished render: repeating it changes nothing, so ServiceDefaults' standard resilience
+        // handler (retries, timeouts, a circuit breaker per render node) stays on this client.
         builder.Services.AddHttpClient(RenderOutputFetcher.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(60))
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(10) });
         // Ahead of ServiceDefaults' handlers, whose last one turns every exception into a 500.

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DirectorsConsole.ServiceDefaults.Redis;
+using Polly.Timeout;
 
 namespace DirectorsConsole.GalleryService.Project;
 
@@ -134,7 +135,8 @@ public sealed class RenderOutputFetcher(IRedisConnection redis, IHttpClientFacto
         {
             response = await client.GetAsync(viewUrl, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or TimeoutRejectedException
+                                       or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             logger.LogWarning(ex, "Fetching {Url} failed", viewUrl);
             throw new ApiProblemException(StatusCodes.Status502BadGateway, "Backend unreachable", $"The backend could not be reached for {viewUrl}: {ex.Message}");

@@ -40,16 +40,16 @@ internal static class Extensions
         services.AddOptions<CorsOptions>().Configure<IOptions<GatewayOptions>>(
             (cors, gateway) => cors.AddDefaultPolicy(GatewayCors.Policy(gateway.Value.CorsOrigins)));
 
-        services.AddSingleton(provider => SuiteTopology.FromConfiguration(provider.GetRequiredService<IConfiguration>()));
-        services.AddReverseProxy();
+        services.AddReverseProxy().AddServiceDiscoveryDestinationResolver();
         services.AddSingleton<IProxyConfigProvider>(provider => new InMemoryConfigProvider(
             ProxyConfigFactory.Routes(),
-            ProxyConfigFactory.Clusters(provider.GetRequiredService<SuiteTopology>(), provider.GetRequiredService<IOptions<GatewayOptions>>().Value)));
+            ProxyConfigFactory.Clusters(provider.GetRequiredService<IConfiguration>(), provider.GetRequiredService<IOptions<GatewayOptions>>().Value)));
+        services.AddSingleton<SuiteTopology>();
         services.AddSingleton<IPassiveHealthCheckPolicy, ConnectionFailurePolicy>();
         services.AddSingleton<IActiveHealthCheckPolicy, ProbeAnsweredPolicy>();
         services.AddSingleton<ReplicaFailover>();
 
-        services.AddHttpClient(SuiteTopology.HttpClientName);
+        services.AddHttpClient(SuiteTopology.HttpClientName).WithoutRetries();
         services.AddSingleton<SuiteHealthChecker>();
         services.AddSingleton<MergedOpenApiDocument>();
         return builder;

@@ -5,7 +5,8 @@ using Yarp.ReverseProxy.LoadBalancing;
 
 namespace DirectorsConsole.Gateway.Routing;
 
-/// <summary>Builds YARP's routes and clusters from the route table and the configured replicas.</summary>
+/// <summary>Builds YARP's routes and clusters from the route table. Each configured service's cluster has one
+/// destination, <c>http://{name}</c>, which service discovery expands into one destination per replica.</summary>
 public static class ProxyConfigFactory
 {
     /// <summary>Probed on every replica: liveness only, so a replica whose Redis blips keeps its traffic.</summary>
@@ -26,14 +27,14 @@ public static class ProxyConfigFactory
             Match = new RouteMatch { Path = route.Template },
         }).ToArray();
 
-    public static IReadOnlyList<ClusterConfig> Clusters(SuiteTopology topology, GatewayOptions options) =>
-        topology.Services.Select(service => new ClusterConfig
+    public static IReadOnlyList<ClusterConfig> Clusters(IConfiguration configuration, GatewayOptions options) =>
+        ServiceRoutes.Services.Select(service => new ClusterConfig
         {
-            ClusterId = service.Name,
+            ClusterId = service,
             LoadBalancingPolicy = LoadBalancingPolicies.PowerOfTwoChoices,
-            Destinations = service.Addresses
-                .Select((address, index) => (Id: $"{service.Name}-{index}", Address: address))
-                .ToDictionary(d => d.Id, d => new DestinationConfig { Address = d.Address.ToString() }),
+            Destinations = SuiteTopology.IsConfigured(configuration, service)
+                ? new Dictionary<string, DestinationConfig> { [service] = new() { Address = $"http://{service}" } }
+                : new Dictionary<string, DestinationConfig>(),
             HealthCheck = new HealthCheckConfig
             {
                 // Unknown counts as available so a replica serves before its first probe; a cluster with

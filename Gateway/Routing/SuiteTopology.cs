@@ -1,34 +1,38 @@
+using Yarp.ReverseProxy;
+
 namespace DirectorsConsole.Gateway.Routing;
 
-/// <summary>The replicas of one service, in configuration order.</summary>
+/// <summary>The replicas of one service, in address order.</summary>
 public sealed record ServiceInstances(string Name, IReadOnlyList<Uri> Addresses);
 
 /// <summary>
-/// Where the services are, read the way Aspire's service discovery reads it:
-/// <c>services:{name}:{http|https}:{index}</c> (environment <c>services__job-service__http__0</c>), one
-/// entry per replica. A service without entries has no instances; its routes answer 503.
+/// Where the services are right now: the destinations YARP holds for each service's cluster, which service
+/// discovery resolved from <c>http://{name}</c> (with Aspire's configuration format,
+/// <c>services:{name}:http:{index}</c>, one entry per replica). The proxy, the suite health and the merged
+/// OpenAPI document all read this one list. A service without entries has no instances; its routes answer 503.
 /// </summary>
-public sealed record SuiteTopology(IReadOnlyList<ServiceInstances> Services)
+public sealed class SuiteTopology(IProxyStateLookup proxyState)
 {
     /// <summary>The HttpClient for the gateway's own calls to services (health, OpenAPI): no retries, so
     /// what it reports is what it saw within its timeout.</summary>
     public const string HttpClientName = "suite";
 
-    private static readonly string[] Schemes = ["https", "http"];
+    public IReadOnlyList<ServiceInstances> Services =>
+        ServiceRoutes.Services.Select(name => this[name]).ToArray();
 
-    public ServiceInstances this[string name] => Services.Single(service => service.Name == name);
+    public ServiceInstances this[string name] => new(name, AddressesOf(name));
 
-    public static SuiteTopology FromConfiguration(IConfiguration configuration) =>
-        new(ServiceRoutes.Services.Select(name => new ServiceInstances(name, AddressesOf(configuration, name))).ToArray());
+    /// <summary>True when service discovery has entries for the service, so its cluster gets a destination
+    /// to resolve; without this an unknown name would pass through as a DNS host name.</summary>
+    public static bool IsConfigured(IConfiguration configuration, string name) =>
+        configuration.GetSection($"services:{name}").Exists();
 
-    private static Uri[] AddressesOf(IConfiguration configuration, string name) =>
-        Schemes.SelectMany(scheme => configuration.GetSection($"services:{name}:{scheme}").GetChildren()
-                .OrderBy(entry => int.TryParse(entry.Key, out var index) ? index : int.MaxValue)
-                .Select(entry => entry.Value))
-            .Where(value => !string.IsNullOrWhiteSpace(value))
-            .Select(value => Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-                ? uri
-                : throw new InvalidOperationException($"services:{name}: '{value}' is not an http(s) address."))
-            .Distinct()
-            .ToArray();
+    private Uri[] AddressesOf(string name) =>
+        proxyState.TryGetCluster(name, out var cluster)
+            ? cluster.DestinationsState.AllDestinations
+                .Select(destination => new Uri(destination.Model.Config.Address))
+                .Distinct()
+                .OrderBy(address => address.ToString(), StringComparer.Ordinal)
+                .ToArray()
+            : [];
 }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DirectorsConsole.Testing;
 
@@ -7,8 +8,12 @@ namespace DirectorsConsole.Testing;
 /// Runs one service in memory with its real configuration pipeline, pointed at a real Redis and at a
 /// private temporary data and log directory that is deleted on dispose. Settings are host settings, so
 /// they are visible while the service configures itself (config.yaml, log file, options).
+/// <paramref name="configureServices"/> adds test-only services, such as an in-memory telemetry exporter.
 /// </summary>
-public sealed class ServiceFactory<TProgram>(string redisConnectionString, IReadOnlyDictionary<string, string?>? settings = null)
+public sealed class ServiceFactory<TProgram>(
+    string redisConnectionString,
+    IReadOnlyDictionary<string, string?>? settings = null,
+    Action<IServiceCollection>? configureServices = null)
     : WebApplicationFactory<TProgram> where TProgram : class
 {
     public string RootDirectory { get; } = Directory.CreateTempSubdirectory("dc-service-").FullName;
@@ -27,6 +32,11 @@ public sealed class ServiceFactory<TProgram>(string redisConnectionString, IRead
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             builder.UseSetting(key, value);
+        }
+
+        if (configureServices is not null)
+        {
+            builder.ConfigureServices(configureServices);
         }
     }
 

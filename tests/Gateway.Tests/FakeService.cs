@@ -134,6 +134,7 @@ public sealed class FakeService : IAsyncDisposable
             ["x_forwarded_for"] = context.Request.Headers["X-Forwarded-For"].ToString(),
             ["x_forwarded_proto"] = context.Request.Headers["X-Forwarded-Proto"].ToString(),
             ["x_forwarded_host"] = context.Request.Headers["X-Forwarded-Host"].ToString(),
+            ["traceparent"] = context.Request.Headers["traceparent"].ToString(),
         }, context.RequestAborted);
     }
 }

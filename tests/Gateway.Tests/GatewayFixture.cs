@@ -36,6 +36,8 @@ public sealed class GatewayFixture(GarnetFixture garnet) : IAsyncLifetime
 
     public Uri GatewayAddress => Client.BaseAddress!;
 
+    public IServiceProvider Services => _gateway!.Services;
+
     public async ValueTask InitializeAsync()
     {
         var cancellationToken = TestContext.Current.CancellationToken;
@@ -56,10 +58,11 @@ public sealed class GatewayFixture(GarnetFixture garnet) : IAsyncLifetime
     }
 
     /// <summary>Starts the gateway on Kestrel at a free loopback port with these settings.</summary>
-    public static (ServiceFactory<Program> Factory, HttpClient Client) StartGateway(GarnetFixture garnet, Dictionary<string, string?> settings)
+    public static (ServiceFactory<Program> Factory, HttpClient Client) StartGateway(
+        GarnetFixture garnet, Dictionary<string, string?> settings, Action<IServiceCollection>? configureServices = null)
     {
         settings["urls"] = "http://127.0.0.1:0";
-        var factory = new ServiceFactory<Program>(garnet.ConnectionString, settings);
+        var factory = new ServiceFactory<Program>(garnet.ConnectionString, settings, configureServices);
         factory.UseKestrel();
         factory.StartServer();
         var address = factory.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();

@@ -1,6 +1,5 @@
 using DirectorsConsole.Gateway.Hosting;
 using DirectorsConsole.Gateway.Routing;
-using Microsoft.Extensions.Configuration;
 
 namespace DirectorsConsole.Gateway.Tests;
 
@@ -59,40 +58,6 @@ public sealed class GatewayHostingTests
     [InlineData("http://192.168.1.20:9820", false)]
     public void LoopbackAddressesAreRecognised(string address, bool loopback) =>
         Assert.Equal(loopback, NetworkExposureWarning.IsLoopback(address));
-
-    [Fact]
-    public void TopologyReadsEveryReplicaInIndexOrder()
-    {
-        // Arrange
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["services:job-service:http:1"] = "http://127.0.0.1:5002",
-            ["services:job-service:http:0"] = "http://127.0.0.1:5001",
-            ["services:path-service:http:0"] = "http://127.0.0.1:5003",
-        }).Build();
-
-        // Act
-        var topology = SuiteTopology.FromConfiguration(configuration);
-
-        // Assert
-        Assert.Equal(["http://127.0.0.1:5001/", "http://127.0.0.1:5002/"], topology["job-service"].Addresses.Select(a => a.ToString()));
-        Assert.Single(topology["path-service"].Addresses);
-        Assert.Empty(topology["gallery-service"].Addresses);
-    }
-
-    [Fact]
-    public void TopologyRejectsAnAddressThatIsNotHttp()
-    {
-        // Arrange
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["services:job-service:http:0"] = "127.0.0.1:5001",
-        }).Build();
-
-        // Act and assert
-        var error = Assert.Throws<InvalidOperationException>(() => SuiteTopology.FromConfiguration(configuration));
-        Assert.Contains("services:job-service", error.Message);
-    }
 
     [Theory]
     [InlineData("/api/jobs/abc/cancel", "job-service")]

@@ -1,0 +1,61 @@
+using DirectorsConsole.ServiceDefaults.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace DirectorsConsole.ServiceDefaults.Telemetry;
+
+/// <summary>
+/// Logs, traces and metrics through OpenTelemetry.Extensions.Hosting, as the Aspire service template wires
+/// them: ASP.NET Core, HttpClient and runtime instrumentation plus the suite's own sources and meters
+/// (every name under <see cref="SourcePrefix"/>). Data leaves the process only when
+/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the AppHost sets it to the dashboard).
+/// </summary>
+public static class TelemetryExtensions
+{
+    /// <summary>The ActivitySource and Meter name prefix of the suite's own code.</summary>
+    public const string SourcePrefix = "DirectorsConsole";
+
+    public const string OtlpEndpointKey = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    /// <summary>Probes that arrive every second from the gateway and the AppHost; as spans they would bury
+    /// the requests an operator is looking for.</summary>
+    private static readonly string[] ProbePaths = ["/health", "/alive"];
+
+    public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder, ServiceIdentity identity)
+        where TBuilder : IHostApplicationBuilder
+    {
+        builder.Logging.AddOpenTelemetry(logging =>
+        {
+            logging.IncludeFormattedMessage = true;
+            logging.IncludeScopes = true;
+        });
+
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(identity.Name, serviceVersion: identity.Version, serviceInstanceId: identity.InstanceId))
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter($"{SourcePrefix}.*"))
+            .WithTracing(tracing => tracing
+                .AddSource($"{SourcePrefix}.*")
+                .AddAspNetCoreInstrumentation(aspNetCore => aspNetCore.Filter = context => !IsProbe(context.Request.Path))
+                .AddHttpClientInstrumentation(http => http.FilterHttpRequestMessage =
+                    request => request.RequestUri is not { } uri || !IsProbe(new PathString(uri.AbsolutePath))));
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointKey]))
+        {
+            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+        }
+
+        return builder;
+    }
+
+    private static bool IsProbe(PathString path) => ProbePaths.Any(probe => path.StartsWithSegments(probe));
+}
