@@ -4,6 +4,7 @@ using DirectorsConsole.GalleryService.Gallery.Catalog;
 using DirectorsConsole.GalleryService.Gallery.Files;
 using DirectorsConsole.GalleryService.Gallery.Search;
 using DirectorsConsole.GalleryService.Gallery.Trash;
+using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -17,7 +18,7 @@ public static class GalleryApi
 {
     public static RouteGroupBuilder MapGalleryApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/gallery").WithTags("Gallery").AddEndpointFilter<GalleryErrorFilter>();
+        var api = app.MapGroup("/api/gallery").WithTags("Gallery").WithSuccessFlagErrors().AddEndpointFilter<GalleryErrorFilter>();
 
         // Browsing
         api.MapPost("/scan-tree", ScanTreeAsync).Documented("GalleryScanTree", "The folder tree of a project: folders only, with media counts from the names (no stat per file)");

@@ -11,8 +11,9 @@ public sealed record GalleryValidationErrorResponse(IReadOnlyList<ValidationErro
 
 /// <summary>Turns the gallery's exceptions into answers: <see cref="GalleryValidationException"/> into a 422 in
 /// FastAPI's list form, <see cref="GalleryException"/> into ProblemDetails with its status and detail (503s with
-/// <c>Retry-After</c>). Both also carry <c>success: false</c> and a <c>message</c>, which the original web app reads
-/// where the original answered 200 with them. Path exceptions pass through to the service's path exception handler
+/// <c>Retry-After</c>). Both also carry <c>success: false</c> and a <c>message</c> (the 422 here, the problem through the
+/// group's <see cref="SuccessFlagErrors"/> marking), which the original web app reads where the original answered
+/// 200 with them. Path exceptions pass through to the service's path exception handler
 /// (403/422).</summary>
 public sealed class GalleryErrorFilter(ILogger<GalleryErrorFilter> logger) : IEndpointFilter
 {
@@ -39,8 +40,8 @@ public sealed class GalleryErrorFilter(ILogger<GalleryErrorFilter> logger) : IEn
                 context.HttpContext.Response.Headers.RetryAfter = "1";
             }
 
-            var extensions = new Dictionary<string, object?>(ex.Extensions) { ["success"] = false, ["message"] = ex.Message };
-            return TypedResults.Problem(ex.Message, statusCode: ex.Status, title: ex.Title, extensions: extensions);
+            // The group's success-flag marking adds success: false and message when the problem is written.
+            return TypedResults.Problem(ex.Message, statusCode: ex.Status, title: ex.Title, extensions: ex.Extensions);
         }
     }
 }
