@@ -46,7 +46,8 @@ public static class ServiceDefaultsExtensions
         builder.AddOpenTelemetryByHand(serviceName);
 
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
-        builder.AddRedisClient();
+        builder.AddRedisMessaging();
+        builder.AddRedisDurabilityMonitor();
         builder.Services.AddApiErrorHandling();
         builder.AddRequestLimits();
 
