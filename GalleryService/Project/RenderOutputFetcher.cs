@@ -1,5 +1,5 @@
 using System.Text.Json;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 
 namespace DirectorsConsole.GalleryService.Project;
 
