@@ -20,7 +20,7 @@ public sealed class RedisRestartTests
         using var cleanup = new DirectoryCleanup(dataDirectory);
         await using var rig = await EngineRig.StartAsync([1], garnetDataDirectory: dataDirectory, serviceSettings: new Dictionary<string, string?>
         {
-            ["Redis:OutageGrace"] = "00:00:20",
+            ["Redis:OutageGrace"] = "00:01:00",
         });
         using var client = rig.Client();
         var first = await SubmitAsync(client);
