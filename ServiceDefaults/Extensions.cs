@@ -57,7 +57,8 @@ public static class ServiceDefaultsExtensions
             http.AddServiceDiscovery();
         });
 
-        builder.AddRedisClient();
+        builder.AddRedisMessaging();
+        builder.AddRedisDurabilityMonitor();
         builder.Services.AddApiErrorHandling();
         builder.AddRequestLimits();
 

@@ -5,7 +5,7 @@ using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Messages;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 
 namespace DirectorsConsole.BackendService.Dispatch;
 

@@ -2,7 +2,7 @@ using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.BackendService.Dispatch;

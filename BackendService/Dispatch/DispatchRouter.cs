@@ -1,6 +1,6 @@
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.ServiceDefaults.Messages;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.BackendService.Dispatch;

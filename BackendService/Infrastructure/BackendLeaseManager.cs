@@ -1,6 +1,6 @@
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.BackendService.Infrastructure;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 
 namespace DirectorsConsole.BackendService.Infrastructure;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Polly.Timeout;
 
 namespace DirectorsConsole.GalleryService.Project;

@@ -1,7 +1,7 @@
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Messages;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;

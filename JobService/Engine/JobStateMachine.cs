@@ -1,5 +1,5 @@
 using DirectorsConsole.JobService.Model;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Model;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 
 namespace DirectorsConsole.JobService.Engine;
 

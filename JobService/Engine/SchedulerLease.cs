@@ -1,4 +1,4 @@
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;

@@ -3,7 +3,7 @@ using DirectorsConsole.JobService.Apis;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Configuration;
 using DirectorsConsole.ServiceDefaults.Paths;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Inbox;

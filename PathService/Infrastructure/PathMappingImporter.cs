@@ -2,7 +2,7 @@ using System.Text.Json;
 using DirectorsConsole.ServiceDefaults.Configuration;
 using DirectorsConsole.ServiceDefaults.Hosting;
 using DirectorsConsole.ServiceDefaults.Paths;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.PathService.Infrastructure;

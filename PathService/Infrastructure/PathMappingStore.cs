@@ -1,6 +1,6 @@
 using System.Text.Json;
 using DirectorsConsole.ServiceDefaults.Paths;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 
 namespace DirectorsConsole.PathService.Infrastructure;
 

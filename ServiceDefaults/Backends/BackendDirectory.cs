@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using DirectorsConsole.ServiceDefaults.Hosting;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Logging;
 
 namespace DirectorsConsole.ServiceDefaults.Backends;

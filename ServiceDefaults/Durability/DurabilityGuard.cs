@@ -1,3 +1,4 @@
+using DirectorsConsole.Messaging.Durability;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;

@@ -1,3 +1,4 @@
+using DirectorsConsole.Messaging.Durability;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace DirectorsConsole.ServiceDefaults.Durability;

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Net;
 using DirectorsConsole.ServiceDefaults.Configuration;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
+using DirectorsConsole.Messaging.Durability;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

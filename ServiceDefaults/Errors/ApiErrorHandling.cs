@@ -1,7 +1,7 @@
 using System.Text.Json;
 using DirectorsConsole.ServiceDefaults.Durability;
 using DirectorsConsole.ServiceDefaults.Hosting;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;

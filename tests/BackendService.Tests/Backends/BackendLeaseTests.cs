@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using DirectorsConsole.BackendService.Infrastructure;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 

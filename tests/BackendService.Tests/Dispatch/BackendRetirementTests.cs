@@ -1,7 +1,7 @@
 using System.Net;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.ServiceDefaults.Messages;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 

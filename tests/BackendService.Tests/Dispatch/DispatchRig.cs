@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.ServiceDefaults.Messages;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;

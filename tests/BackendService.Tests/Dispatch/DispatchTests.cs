@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.ServiceDefaults.Messages;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using DirectorsConsole.ServiceDefaults.Paths;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json;
 using DirectorsConsole.JobService.Tests.Engine;
 using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using BackendProgram = backend::Program;

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Messages;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.JobService.Tests.Engine;

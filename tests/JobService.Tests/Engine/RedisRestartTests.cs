@@ -20,7 +20,7 @@ public sealed class RedisRestartTests
         using var cleanup = new DirectoryCleanup(dataDirectory);
         await using var rig = await EngineRig.StartAsync([1], garnetDataDirectory: dataDirectory, serviceSettings: new Dictionary<string, string?>
         {
-            ["Redis:OutageGrace"] = "00:00:20",
+            ["Redis:OutageGrace"] = "00:01:00",
         });
         using var client = rig.Client();
         var first = await SubmitAsync(client);
@@ -53,7 +53,7 @@ public sealed class RedisRestartTests
 
         await rig.Garnet.KillAsync();
         // Once the service has seen the connection go, the submission below is certainly not sent before Garnet is back.
-        var redis = rig.Get<DirectorsConsole.ServiceDefaults.Redis.IRedisConnection>();
+        var redis = rig.Get<DirectorsConsole.Messaging.IRedisConnection>();
         await Eventually.ReturnsAsync(() => Task.FromResult(redis.IsConnected), connected => !connected);
         var duringOutage = SubmitAsync(client);
         await rig.Garnet.RestartAsync(Token);

@@ -5,7 +5,7 @@ using DirectorsConsole.JobService.Model;
 using DirectorsConsole.JobService.Tests.Workflows;
 using DirectorsConsole.JobService.Workflows;
 using DirectorsConsole.ServiceDefaults.Configuration;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using DirectorsConsole.ServiceDefaults.Paths;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.PathService.Tests.Api;

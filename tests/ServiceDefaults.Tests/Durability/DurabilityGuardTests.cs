@@ -1,78 +1,53 @@
 using DirectorsConsole.ServiceDefaults.Configuration;
 using DirectorsConsole.ServiceDefaults.Durability;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
+using DirectorsConsole.Messaging.Durability;
+using DirectorsConsole.Testing;
 using DirectorsConsole.ServiceDefaults.Tests.Redis;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.ServiceDefaults.Tests.Durability;
 
-/// <summary>The write gate, the monitor's reading of each server's persistence report and the client's refusal of
-/// writes, against a scripted server that reports what a real one reports when its disk is full.</summary>
-public sealed class DurabilityGuardTests
+/// <summary>The write gate, the client's refusal of writes while it is closed, and the monitor's reading of each
+/// server's persistence report, against a scripted client that answers what a real server reports when its disk is
+/// full.</summary>
+public sealed class DurabilityGuardTests(RedisTestServers Servers)
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task MisconfClosesTheGateAndLaterWritesAreRefusedWithoutBeingSentWhileReadsStillAre()
+    public async Task WhileTheGateIsClosedWritesAreRefusedWithoutBeingSentAndReadsStillAre()
     {
-        var received = new List<string>();
-        await using var server = new FakeRedisServer((_, command) =>
-        {
-            if (FakeRedisServer.Handshake(command) is { } handshake)
-            {
-                return Task.FromResult<string?>(handshake);
-            }
-
-            lock (received)
-            {
-                received.Add(command[0]);
-            }
-
-            return Task.FromResult<string?>(command[0] == "GET"
-                ? "$1\r\nv\r\n"
-                : "-MISCONF Errors writing to the AOF file: No space left on device\r\n");
-        });
+        var server = await Servers.GetAsync(RedisServerKind.Garnet);
+        var key = RedisTestServers.UniqueName("gate");
         var gate = new DurabilityGate(TimeProvider.System);
         await using var redis = new RedisConnection(RedisTestServers.Options(server.ConnectionString), durability: gate);
+        await redis.StringSetAsync(key, "v", cancellationToken: Token);
 
-        var refused = await Assert.ThrowsAsync<RedisNotDurableException>(() => redis.StringSetAsync("k", "v", cancellationToken: Token));
-        var notSent = await Assert.ThrowsAsync<RedisNotDurableException>(() => redis.HashSetAsync("h", "f", "v", Token));
-        var read = await redis.StringGetAsync("k", Token);
+        gate.Close("No space left on device");
+        var notSent = await Assert.ThrowsAsync<RedisNotDurableException>(() => redis.HashSetAsync(key + ":h", "f", "v", Token));
+        var script = await Assert.ThrowsAsync<RedisNotDurableException>(() => redis.ScriptEvaluateAsync("return 1", [], [], Token));
+        var read = await redis.StringGetAsync(key, Token);
 
-        Assert.Contains("No space left on device", refused.Message);
-        Assert.Contains("No space left on device", gate.Fault?.Cause);
         Assert.Contains("HSET was not sent", notSent.Message);
+        Assert.Contains("No space left on device", script.Message);
         Assert.Equal("v", read);
-        Assert.Equal(["SET", "GET"], received);
+        Assert.False(await redis.KeyExistsAsync(key + ":h", Token));
     }
 
     [Fact]
     public async Task RedisAppendOnlyFileErrorClosesTheGateUntilItIsOkAndSaved()
     {
         var report = "aof_enabled:1\r\naof_last_write_status:err\r\n";
-        var received = new List<string>();
-        await using var server = new FakeRedisServer((_, command) =>
+        var redis = new ScriptedRedisConnection(command => command[0] switch
         {
-            if (FakeRedisServer.Handshake(command) is { } handshake)
-            {
-                return Task.FromResult<string?>(handshake);
-            }
-
-            lock (received)
-            {
-                received.Add(command[0]);
-            }
-
-            return Task.FromResult<string?>(command[0] switch
-            {
-                "INFO" => Bulk("# Persistence\r\n" + Volatile.Read(ref report)),
-                "CONFIG" => "*0\r\n",
-                _ => "+OK\r\n",
-            });
+            "INFO" => "# Persistence\r\n" + Volatile.Read(ref report),
+            "CONFIG" => ScriptedRedisConnection.EmptyArray,
+            _ => "OK",
         });
-        var (gate, monitor, redis) = Create(server.ConnectionString);
-        await using var _ = redis;
+        var received = redis.Received;
+        var (gate, monitor) = Create(redis);
 
         await monitor.ProbeOnceAsync(Token);
         Assert.Contains("aof_last_write_status:err", gate.Fault?.Cause);
@@ -92,14 +67,12 @@ public sealed class DurabilityGuardTests
         var reports = new Queue<string>(["CommittedUntilAddress:300\r\nTailAddress:300\r\n", "CommittedUntilAddress:300\r\nTailAddress:900\r\n",
             "CommittedUntilAddress:300\r\nTailAddress:950\r\n", "CommittedUntilAddress:300\r\nTailAddress:990\r\n",
             "CommittedUntilAddress:300\r\nTailAddress:999\r\n"]);
-        await using var server = new FakeRedisServer((_, command) => Task.FromResult<string?>(FakeRedisServer.Handshake(command) ?? command[0] switch
+        var (gate, monitor) = Create(new ScriptedRedisConnection(command => command[0] switch
         {
-            "INFO" => Bulk("# Persistence_DB_0\r\n" + reports.Dequeue() + "rdb_last_bgsave_status:ok\r\n"),
-            "CONFIG" => "*0\r\n",
-            _ => "-ERR checkpoint failed, check server logs\r\n",
+            "INFO" => "# Persistence_DB_0\r\n" + reports.Dequeue() + "rdb_last_bgsave_status:ok\r\n",
+            "CONFIG" => ScriptedRedisConnection.EmptyArray,
+            _ => "-ERR checkpoint failed, check server logs",
         }));
-        var (gate, monitor, redis) = Create(server.ConnectionString);
-        await using var _ = redis;
 
         for (var probe = 1; probe <= 4; probe++)
         {
@@ -122,15 +95,12 @@ public sealed class DurabilityGuardTests
         Assert.Contains("MinFreeMegabytes", result.FailureMessage);
     }
 
-    private static (DurabilityGate Gate, RedisDurabilityMonitor Monitor, RedisConnection Redis) Create(string connectionString)
+    private static (DurabilityGate Gate, RedisDurabilityMonitor Monitor) Create(IRedisConnection redis)
     {
         var gate = new DurabilityGate(TimeProvider.System);
-        var redis = new RedisConnection(RedisTestServers.Options(connectionString), durability: gate);
         var monitor = new RedisDurabilityMonitor(redis, gate, Options.Create(new DurabilityOptions()),
             Options.Create(new OrchestratorOptions { DataDir = Path.Combine(Path.GetTempPath(), "dc-no-such-data-dir") }),
             TimeProvider.System, NullLogger<RedisDurabilityMonitor>.Instance);
-        return (gate, monitor, redis);
+        return (gate, monitor);
     }
-
-    private static string Bulk(string text) => $"${System.Text.Encoding.UTF8.GetByteCount(text)}\r\n{text}\r\n";
 }

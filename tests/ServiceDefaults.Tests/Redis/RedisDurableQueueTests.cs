@@ -1,4 +1,4 @@
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,4 +1,4 @@
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
@@ -65,42 +65,6 @@ public sealed class RedisOutageGraceTests
         Assert.True(Interlocked.Read(ref reads) > readsAfterRestart + 50, "reads did not resume after the restart");
         await server.StopAsync();
         Directory.Delete(dataDir, recursive: true);
-    }
-
-    [Fact]
-    public async Task AReadWhoseConnectionIsLostIsSentAgainAndAWriteIsNot()
-    {
-        var ct = TestContext.Current.CancellationToken;
-        var received = new List<string>();
-        await using var server = new FakeRedisServer((connection, command) =>
-        {
-            if (FakeRedisServer.Handshake(command) is { } handshake)
-            {
-                return Task.FromResult<string?>(handshake);
-            }
-
-            lock (received)
-            {
-                received.Add($"{connection}:{command[0]}");
-            }
-
-            // The first connection dies on the read, the second on the write: neither is answered.
-            return Task.FromResult<string?>((connection, command[0]) switch
-            {
-                (1, "GET") or (2, "INCRBY") => FakeRedisServer.Drop,
-                (_, "GET") => "$5\r\nvalue\r\n",
-                _ => ":1\r\n",
-            });
-        });
-        var options = RedisTestServers.Options(server.ConnectionString);
-        options.OutageGrace = TimeSpan.FromSeconds(20);
-        await using var redis = new RedisConnection(options);
-
-        Assert.Equal("value", await redis.StringGetAsync("k", ct));
-        await Assert.ThrowsAsync<RedisConnectionException>(() => redis.StringIncrementAsync("n", cancellationToken: ct));
-        Assert.Equal("value", await redis.StringGetAsync("k", ct));
-
-        Assert.Equal(["1:GET", "2:GET", "2:INCRBY", "3:GET"], received);
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,7 +11,7 @@ namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
 public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
 {
     [Fact]
-    public async Task AddRedisClientRegistersEverythingAndReportsHealthy()
+    public async Task AddRedisMessagingRegistersEverythingAndReportsHealthy()
     {
         var ct = TestContext.Current.CancellationToken;
         var server = await servers.GetAsync(RedisServerKind.Garnet);
@@ -28,7 +28,7 @@ public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
 
         Assert.Equal(["redis", "redis-durability"], report.Entries.Keys.Order());
         Assert.All(report.Entries.Values, entry => Assert.Equal(HealthStatus.Healthy, entry.Status));
-        Assert.True(host.Services.GetRequiredService<DirectorsConsole.ServiceDefaults.Durability.DurabilityGate>().IsOpen);
+        Assert.True(host.Services.GetRequiredService<DirectorsConsole.Messaging.Durability.DurabilityGate>().IsOpen);
         await host.StopAsync(ct);
     }
 
@@ -50,9 +50,8 @@ public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
 
     [Theory]
     [InlineData(null, "ConnectionStrings:redis is not set")]
-    [InlineData("localhost:notaport", "ConnectionStrings:redis is invalid")]
-    [InlineData("localhost:6379,ssl=true", "TLS")]
-    [InlineData("localhost:6379,bogus=1", "Unknown Redis connection string option 'bogus'")]
+    [InlineData("password=x", "ConnectionStrings:redis names no endpoint")]
+    [InlineData("localhost:6379,bogus=1", "ConnectionStrings:redis is invalid")]
     public async Task InvalidSettingsStopTheHostAtStartWithAClearMessage(string? connectionString, string expected)
     {
         using var host = BuildHost(connectionString);
@@ -63,27 +62,22 @@ public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
     }
 
     [Fact]
-    public void ConnectionStringsInTheStackExchangeFormatAreRead()
+    public void TheRedisSectionIsAppliedOverTheConnectionString()
     {
-        var parsed = RedisConnectionString.Parse("cache.local:6380,password=p=w,user=svc,connectTimeout=1500,syncTimeout=250,protocol=resp3,abortConnect=false");
+        var configuration = new RedisOptions
+        {
+            ConnectionString = "cache.local:6380,password=p=w,user=svc,syncTimeout=250,name=from-string",
+            CommandTimeout = TimeSpan.FromSeconds(9),
+            ClientName = "from-options",
+        }.ToConfigurationOptions();
 
-        Assert.Equal(
-            new RedisConnectionString("cache.local", 6380, "svc", "p=w", true, null, TimeSpan.FromMilliseconds(1500), TimeSpan.FromMilliseconds(250)),
-            parsed);
-        Assert.Equal(("::1", 7000), (RedisConnectionString.Parse("[::1]:7000").Host, RedisConnectionString.Parse("[::1]:7000").Port));
-        Assert.Equal(RedisConnectionString.DefaultPort, RedisConnectionString.Parse("redis").Port);
-        Assert.Throws<FormatException>(() => RedisConnectionString.Parse("a:1,b:2"));
-        Assert.Throws<FormatException>(() => RedisConnectionString.Parse("password=x"));
-        Assert.Throws<FormatException>(() => RedisConnectionString.Parse("a:1,syncTimeout=-5"));
-    }
-
-    [Fact]
-    public void TimeoutsInTheConnectionStringWinOverTheOptions()
-    {
-        var settings = new RedisOptions { ConnectionString = "h:1,syncTimeout=250", CommandTimeout = TimeSpan.FromSeconds(9) }.Resolve();
-
-        Assert.Equal(TimeSpan.FromMilliseconds(250), settings.CommandTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(5), settings.ConnectTimeout);
+        var endpoint = Assert.IsType<System.Net.DnsEndPoint>(Assert.Single(configuration.EndPoints));
+        Assert.Equal(("cache.local", 6380), (endpoint.Host, endpoint.Port));
+        Assert.Equal(("svc", "p=w"), (configuration.User, configuration.Password));
+        Assert.Equal(9000, configuration.SyncTimeout);
+        Assert.Equal(9000, configuration.AsyncTimeout);
+        Assert.Equal("from-string", configuration.ClientName);
+        Assert.False(configuration.AbortOnConnectFail);
     }
 
     private static IHost BuildHost(string? connectionString)
@@ -95,7 +89,8 @@ public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
             ["Redis:CommandTimeout"] = "00:00:05",
             ["Redis:ReconnectMaxDelay"] = "00:00:00.500",
         });
-        builder.AddRedisClient();
+        builder.AddRedisMessaging();
+        builder.AddRedisDurabilityMonitor();
         return builder.Build();
     }
 }

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Threading.Channels;
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.ServiceDefaults.Tests.Redis;

@@ -1,4 +1,4 @@
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.ServiceDefaults.Tests.Redis;
 using DirectorsConsole.Testing;
 

@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 
-namespace DirectorsConsole.ServiceDefaults.Redis;
+namespace DirectorsConsole.Messaging;
 
 /// <summary>
 /// What a command does to the server's data, by its name. Two decisions rest on it: a command that only reads may be

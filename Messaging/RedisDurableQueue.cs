@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
-namespace DirectorsConsole.ServiceDefaults.Redis;
+namespace DirectorsConsole.Messaging;
 
 /// <summary>
 /// At-least-once queues built from hashes, sorted sets and Lua only (Garnet has no streams). Per queue:
@@ -134,7 +134,7 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         var items = reply.Items;
         var id = items[0].AsString()!;
         var envelope = JsonSerializer.Deserialize<QueueEnvelope>(items[1].AsString()!, RedisEventBus.EnvelopeJson)
-            ?? throw new RedisProtocolException($"Message {id} in queue '{queue}' has an empty envelope.");
+            ?? throw new InvalidDataException($"Message {id} in queue '{queue}' has an empty envelope.");
         var deliveryCount = (int)items[2].AsInt64();
         var producer = TraceContext.Parse(envelope.Traceparent, envelope.Tracestate);
         using var activity = RedisTelemetry.Source.StartActivity($"receive {queue}", ActivityKind.Consumer, producer);

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace DirectorsConsole.ServiceDefaults.Redis;
+namespace DirectorsConsole.Messaging;
 
 /// <summary>The tracing source of the Redis client; add <see cref="ActivitySourceName"/> to the tracer.</summary>
 public static class RedisTelemetry

@@ -1,8 +1,7 @@
-namespace DirectorsConsole.ServiceDefaults.Redis;
+namespace DirectorsConsole.Messaging;
 
 /// <summary>
-/// The multiplexed command connection: every caller shares one pipelined socket.
-/// Replies are returned in the order the commands were written.
+/// Commands to Redis over the one multiplexed connection every caller of a process shares.
 /// </summary>
 public interface IRedisConnection
 {
@@ -12,11 +11,16 @@ public interface IRedisConnection
     /// server cannot be reached.</summary>
     Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default);
 
-    /// <summary>True while the command socket is connected.</summary>
+    /// <summary>Runs a Lua script (EVALSHA, or EVAL when the server does not hold it yet): how a check and a write
+    /// become one step. Counts as a write: it is refused while writes cannot be persisted and never sent twice.</summary>
+    Task<RedisReply> ScriptEvaluateAsync(
+        string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default);
+
+    /// <summary>True while the connection to the server is up.</summary>
     bool IsConnected { get; }
 }
 
-/// <summary>Pub/sub on its own socket, re-subscribing every channel after a reconnect.</summary>
+/// <summary>Pub/sub, re-subscribing every channel after a reconnect.</summary>
 public interface IRedisSubscriber
 {
     /// <summary>Subscribes to a channel (or a glob pattern when <paramref name="pattern"/> is true).

@@ -1,4 +1,4 @@
-namespace DirectorsConsole.ServiceDefaults.Redis;
+namespace DirectorsConsole.Messaging;
 
 /// <summary>Base of every error the Redis client raises.</summary>
 public class RedisException : Exception
@@ -54,14 +54,6 @@ public sealed class RedisConnectionException : RedisUnavailableException
     public RedisConnectionException(string message, Exception? innerException) : base(message, innerException) { }
 }
 
-/// <summary>The server sent something that is not valid RESP, or a reply larger than the configured limit.
-/// The connection is dropped and re-established, because nothing after a bad frame can be trusted.</summary>
-public sealed class RedisProtocolException : RedisException
-{
-    public RedisProtocolException(string message) : base(message) { }
-
-    public RedisProtocolException(string message, Exception? innerException) : base(message, innerException) { }
-}
 
 /// <summary>A command that would change data was not sent, or was refused by the server (<c>MISCONF</c>), because
 /// the server cannot persist writes now (a full disk, a failing append-only file). Nothing was changed.</summary>

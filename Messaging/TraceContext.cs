@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace DirectorsConsole.ServiceDefaults.Redis;
+namespace DirectorsConsole.Messaging;
 
 /// <summary>W3C trace context carried inside messages, so a trace continues across Redis.</summary>
 internal static class TraceContext

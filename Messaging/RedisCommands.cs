@@ -1,16 +1,10 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
 
-namespace DirectorsConsole.ServiceDefaults.Redis;
+namespace DirectorsConsole.Messaging;
 
 /// <summary>Typed helpers for the commands the services use. Each is one <see cref="IRedisConnection.ExecuteAsync"/>.</summary>
 public static class RedisCommands
 {
-    // SHA1 of each script text, so EVALSHA can be sent without hashing the script on every call.
-    private static readonly ConcurrentDictionary<string, string> ScriptHashes = new(StringComparer.Ordinal);
-
     /// <summary>Sends PING and returns the round-trip time.</summary>
     public static async Task<TimeSpan> PingAsync(this IRedisConnection redis, CancellationToken cancellationToken = default)
     {
@@ -151,35 +145,6 @@ public static class RedisCommands
     public static async Task<long> PublishAsync(
         this IRedisConnection redis, string channel, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default) =>
         (await redis.ExecuteAsync(["PUBLISH", channel, message], cancellationToken).ConfigureAwait(false)).AsInt64();
-
-    /// <summary>Runs a Lua script by its SHA1 (EVALSHA) and sends the script itself (EVAL) only when the
-    /// server does not have it cached yet (NOSCRIPT), e.g. after a restart.</summary>
-    public static async Task<RedisReply> ScriptEvaluateAsync(
-        this IRedisConnection redis, string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args,
-        CancellationToken cancellationToken = default)
-    {
-        var sha = ScriptHashes.GetOrAdd(script, static s => Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(s))));
-        try
-        {
-            return await redis.ExecuteAsync(BuildEval("EVALSHA", sha, keys, args), cancellationToken).ConfigureAwait(false);
-        }
-        catch (RedisServerException ex) when (ex.ErrorPrefix == "NOSCRIPT")
-        {
-            return await redis.ExecuteAsync(BuildEval("EVAL", script, keys, args), cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private static List<RedisArg> BuildEval(string verb, string scriptOrSha, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args)
-    {
-        var command = new List<RedisArg>(3 + keys.Count + args.Count) { verb, scriptOrSha, keys.Count };
-        foreach (var key in keys)
-        {
-            command.Add(key);
-        }
-
-        command.AddRange(args);
-        return command;
-    }
 
     private static IReadOnlyList<string> ToStrings(RedisReply reply) =>
         reply.IsNull ? [] : reply.Items.Select(item => item.AsString()!).ToArray();

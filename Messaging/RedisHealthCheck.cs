@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace DirectorsConsole.ServiceDefaults.Redis;
+namespace DirectorsConsole.Messaging;
 
 /// <summary>Healthy when PING answers within a short timeout; otherwise Unhealthy saying why.</summary>
 public sealed class RedisHealthCheck(IRedisConnection redis) : IHealthCheck
@@ -19,7 +19,7 @@ public sealed class RedisHealthCheck(IRedisConnection redis) : IHealthCheck
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            var reason = redis is RedisConnection { IsConnected: false, LastError: { } error } ? $" Not connected: {error}" : string.Empty;
+            var reason = redis.IsConnected ? string.Empty : " Not connected.";
             return HealthCheckResult.Unhealthy($"Redis did not answer PING within {PingTimeout.TotalSeconds:0} s.{reason}");
         }
         catch (RedisException ex)

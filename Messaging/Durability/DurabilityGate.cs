@@ -1,8 +1,8 @@
-using DirectorsConsole.ServiceDefaults.Redis;
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace DirectorsConsole.ServiceDefaults.Durability;
+namespace DirectorsConsole.Messaging.Durability;
 
 /// <summary>Why writes are refused, and since when.</summary>
 public sealed record DurabilityFault(string Cause, DateTimeOffset Since);
