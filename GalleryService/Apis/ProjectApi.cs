@@ -194,7 +194,7 @@ public static class ProjectApi
             throw ApiProblemException.Conflict($"{filename} (or its .bak) is a folder in {folder.FullPath}; choose another file name.");
         }
 
-        var savedAt = state["saved_at"]?.ToString() is { Length: > 0 } given ? given : time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var savedAt = state["saved_at"]?.ToString() is { Length: > 0 } given ? given : DirectorsConsole.ServiceDefaults.Hosting.ApiJson.FormatUtc(time.GetUtcNow());
         state["saved_at"] = savedAt;
         var content = JsonSerializer.SerializeToUtf8Bytes(state, ProjectFileJson);
         if (content.Length > MaxProjectFileBytes)
