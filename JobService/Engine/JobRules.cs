@@ -65,7 +65,11 @@ public static class JobRules
                     StartedAt = record.StartedAt ?? renderEvent.At,
                     CompletedAt = renderEvent.At,
                 };
-                return Changed(completed, sent, JobEvents.Completed(completed));
+                // A completion whose "started" was lost (or is still on its way) starts the job too, so every
+                // stream shows job_started before job_completed.
+                return record.Status == JobStatuses.Queued
+                    ? Changed(completed, sent, JobEvents.Started(record with { Status = JobStatuses.Running, StartedAt = completed.StartedAt, Progress = 0 }), JobEvents.Completed(completed))
+                    : Changed(completed, sent, JobEvents.Completed(completed));
             case RenderEventKinds.Failed when renderEvent.ErrorType is RenderErrorTypes.BackendLost or RenderErrorTypes.BackendUnreachable:
                 return RenderDecision.Lost;
             case RenderEventKinds.Failed:

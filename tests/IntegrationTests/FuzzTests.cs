@@ -96,7 +96,8 @@ public sealed class FuzzTests(RunningSuiteFixture fixture)
             return $"server error: {Encoding.UTF8.GetString(body.AsSpan(0, Math.Min(body.Length, 400)))}";
         }
 
-        if (status < 400)
+        // A HEAD answer never has a body (RFC 9110 §9.3.2): its status is all there is to judge.
+        if (status < 400 || response.RequestMessage?.Method == HttpMethod.Head)
         {
             return null;
         }

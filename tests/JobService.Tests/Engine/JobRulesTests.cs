@@ -42,6 +42,17 @@ public sealed class JobRulesTests
         Assert.Equal(20, (int)fromQueued.Change.Events[1].Payload["steps_total"]!);
     }
 
+    [Fact]
+    public void ACompletionWhoseStartWasLostStartsTheJobFirst()
+    {
+        var fromQueued = JobRules.OnRenderEvent(Dispatched(), Event(RenderEventKinds.Completed));
+        var fromRunning = JobRules.OnRenderEvent(Dispatched(JobStatuses.Running, progress: 50), Event(RenderEventKinds.Completed));
+
+        Assert.Equal(JobStatuses.Completed, fromQueued.Change!.Record.Status);
+        Assert.Equal([JobEventKinds.Started, JobEventKinds.Completed], fromQueued.Change.Events.Select(e => e.Kind));
+        Assert.Equal([JobEventKinds.Completed], fromRunning.Change!.Events.Select(e => e.Kind));
+    }
+
     [Theory]
     [InlineData(JobStatuses.Completed)]
     [InlineData(JobStatuses.Failed)]
