@@ -24,7 +24,8 @@ public static class ComfyNodeExtensions
     /// ComfyUI emulators (tests/ComfyEmulator) run as project resources of their own (<c>--replicas comfy-emulator=N</c>
     /// or config.yaml's replicas change how many), so the suite does real work out of the box.
     /// </summary>
-    /// <returns>The node addresses, as BackendService reads them from <see cref="ComfyNodesVariable"/>.</returns>
+    /// <returns>The emulated nodes' addresses (none when real nodes are configured: BackendService reads those
+    /// itself, from the same variable or config.yaml, with their ids and names).</returns>
     public static IReadOnlyList<Uri> AddComfyNodes(this IDistributedApplicationBuilder builder, AppHostSettings settings, LoopbackPorts ports)
     {
         if (settings.ComfyNodes.Count > 0)
@@ -34,7 +35,7 @@ public static class ComfyNodeExtensions
                 builder.AddExternalService($"comfy-node-{i}", settings.ComfyNodes[i]).WithHttpHealthCheck(HealthPath);
             }
 
-            return settings.ComfyNodes;
+            return [];
         }
 
         var count = settings.ReplicasOf(EmulatorName, DefaultEmulatedNodes);
@@ -52,10 +53,15 @@ public static class ComfyNodeExtensions
         return nodes;
     }
 
-    /// <summary>Tells the backend service which render nodes there are.</summary>
-    public static SuiteService WithComfyNodes(this SuiteService service, IReadOnlyList<Uri> nodes)
+    /// <summary>Tells the backend service where the emulated render nodes are.</summary>
+    public static SuiteService WithComfyNodes(this SuiteService service, IReadOnlyList<Uri> emulatedNodes)
     {
-        var value = string.Join(',', nodes.Select(n => n.GetLeftPart(UriPartial.Authority)));
+        if (emulatedNodes.Count == 0)
+        {
+            return service;
+        }
+
+        var value = string.Join(',', emulatedNodes.Select(n => n.Authority));
         foreach (var replica in service.Replicas)
         {
             replica.WithEnvironment(ComfyNodesVariable, value);

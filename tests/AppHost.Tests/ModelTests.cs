@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Aspire.Hosting.ApplicationModel;
 using DirectorsConsole.AppHost.Extensions;
 using DirectorsConsole.AppHost.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DirectorsConsole.AppHost.Tests;
 
@@ -55,8 +56,8 @@ public sealed class ModelTests : IDisposable
         var builder = _root.Suite(settings);
         var gateway = Project(builder, "gateway");
         var jobs = new[] { Project(builder, "job-service-0"), Project(builder, "job-service-1") };
-        var gatewayEnvironment = await gateway.GetEnvironmentVariableValuesAsync();
-        var jobEnvironment = await jobs[1].GetEnvironmentVariableValuesAsync();
+        var gatewayEnvironment = await EnvironmentOf(builder, gateway);
+        var jobEnvironment = await EnvironmentOf(builder, jobs[1]);
 
         // Assert
         var jobEndpoints = jobs.Select(j => Assert.Single(j.Annotations.OfType<EndpointAnnotation>())).ToList();
@@ -91,8 +92,8 @@ public sealed class ModelTests : IDisposable
         // Act
         var builder = _root.Suite(_root.SuiteSettings());
         var garnet = Assert.Single(builder.Resources.OfType<GarnetResource>());
-        var arguments = await garnet.GetArgumentValuesAsync();
-        var jobEnvironment = await Project(builder, "job-service").GetEnvironmentVariableValuesAsync();
+        var arguments = await ArgumentsOf(builder, garnet);
+        var jobEnvironment = await EnvironmentOf(builder, Project(builder, "job-service"));
 
         // Assert
         Assert.EndsWith("GarnetServer.dll", arguments[0], StringComparison.Ordinal);
@@ -113,8 +114,8 @@ public sealed class ModelTests : IDisposable
         var builder = _root.Suite(_root.SuiteSettings());
         var emulators = new[] { Project(builder, "comfy-emulator-0"), Project(builder, "comfy-emulator-1") };
         var ports = emulators.Select(e => Assert.Single(e.Annotations.OfType<EndpointAnnotation>()).Port).ToList();
-        var arguments = await emulators[1].GetArgumentValuesAsync();
-        var backendEnvironment = await Project(builder, "backend-service").GetEnvironmentVariableValuesAsync();
+        var arguments = await ArgumentsOf(builder, emulators[1]);
+        var backendEnvironment = await EnvironmentOf(builder, Project(builder, "backend-service"));
 
         // Assert
         Assert.Equal(["--port", ports[1].ToString()], arguments.Take(2));
@@ -122,15 +123,15 @@ public sealed class ModelTests : IDisposable
     }
 
     [Fact]
-    public async Task ConfiguredNodesAreWatchedAndPassedOnButNotStarted()
+    public async Task ConfiguredNodesAreWatchedButNotStartedAndTheBackendServiceReadsThemItself()
     {
         var builder = _root.Suite(_root.SuiteSettings(new() { ["ORCHESTRATOR_COMFY_NODES"] = "gpu1:8188,gpu2:8190" }));
 
-        var backendEnvironment = await Project(builder, "backend-service").GetEnvironmentVariableValuesAsync();
+        var backendEnvironment = await EnvironmentOf(builder, Project(builder, "backend-service"));
 
         Assert.DoesNotContain(builder.Resources, r => r.Name.StartsWith(ComfyNodeExtensions.EmulatorName, StringComparison.Ordinal));
         Assert.Equal(["comfy-node-0", "comfy-node-1"], builder.Resources.OfType<ExternalServiceResource>().Select(r => r.Name));
-        Assert.Equal("gpu1:8188,gpu2:8190", backendEnvironment["ORCHESTRATOR_COMFY_NODES"]);
+        Assert.False(backendEnvironment.ContainsKey("ORCHESTRATOR_COMFY_NODES"));
     }
 
     [Fact]
@@ -140,8 +141,8 @@ public sealed class ModelTests : IDisposable
 
         var builder = _root.Suite(_root.SuiteSettings(null, "--replicas", "path-service=4"));
 
-        Assert.Equal(3, builder.Resources.Count(r => r.Name.StartsWith("comfy-emulator-", StringComparison.Ordinal)));
-        Assert.Equal(4, builder.Resources.Count(r => r.Name.StartsWith("path-service-", StringComparison.Ordinal)));
+        Assert.Equal(3, builder.Resources.OfType<ProjectResource>().Count(r => r.Name.StartsWith("comfy-emulator-", StringComparison.Ordinal)));
+        Assert.Equal(4, builder.Resources.OfType<ProjectResource>().Count(r => r.Name.StartsWith("path-service-", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -174,6 +175,20 @@ public sealed class ModelTests : IDisposable
             _root.Suite(_root.Settings(commandLine: AppHostCommandLine.Parse(["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]))));
 
         Assert.Contains("the port is in use", error.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<Dictionary<string, string>> EnvironmentOf(IDistributedApplicationBuilder builder, IResource resource)
+    {
+        var configuration = await ExecutionConfigurationBuilder.Create(resource).WithEnvironmentVariablesConfig()
+            .BuildAsync(builder.ExecutionContext, NullLogger.Instance, TestContext.Current.CancellationToken);
+        return configuration.EnvironmentVariables.ToDictionary(e => e.Key, e => e.Value);
+    }
+
+    private static async Task<List<string>> ArgumentsOf(IDistributedApplicationBuilder builder, IResource resource)
+    {
+        var configuration = await ExecutionConfigurationBuilder.Create(resource).WithArgumentsConfig()
+            .BuildAsync(builder.ExecutionContext, NullLogger.Instance, TestContext.Current.CancellationToken);
+        return [.. configuration.Arguments.Select(a => a.Value)];
     }
 
     private static ProjectResource Project(IDistributedApplicationBuilder builder, string name) =>
