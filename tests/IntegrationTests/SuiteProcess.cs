@@ -82,7 +82,8 @@ public sealed class SuiteProcess : IAsyncDisposable
         _appHost.BeginOutputReadLine();
         _appHost.BeginErrorReadLine();
 
-        await WaitForHealthAsync(status => status == "ok", TimeSpan.FromMinutes(3), cancellationToken);
+        // Every project starts through `dotnet run --no-build`; on a loaded 2-core machine that alone can take minutes.
+        await WaitForHealthAsync(status => status == "ok", TimeSpan.FromMinutes(5), cancellationToken);
     }
 
     /// <summary>Polls the Gateway's <c>/health</c> until <paramref name="accept"/> holds for its status.</summary>
