@@ -9,25 +9,15 @@ if (AppHostCommandLine.WantsHelp(args))
 
 try
 {
-    var builder = DistributedApplication.CreateBuilder(args);
+    var settings = AppHostSettings.Load(args);
+    // The AppHost reads its own command line (above); Aspire gets none of it.
+    var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions { Args = [], DisableDashboard = !settings.Dashboard });
+    builder.AddDirectorsConsole(settings);
 
-    var redis = builder.AddRedisForEnvironment("redis");
-    var comfyNodes = builder.AddComfyNodes("comfy-nodes");
-
-    var paths = builder.AddProject("path-service").WithReference(redis).WaitFor(redis).WithHttpHealthCheck("/health");
-    var jobs = builder.AddProject("job-service").WithReference(redis).WaitFor(redis).WithHttpHealthCheck("/health");
-    var backends = builder.AddProject("backend-service").WithReference(redis).WaitFor(redis).WithComfyNodes(comfyNodes)
-        .WithHttpHealthCheck("/health");
-    var gallery = builder.AddProject("gallery-service").WithReference(redis).WaitFor(redis).WithHttpHealthCheck("/health");
-
-    builder.AddProject("gateway").WithExternalHttpEndpoint(builder.Settings.Host, builder.Settings.Port)
-        .WithReference(redis).WaitFor(redis).WithReference(paths).WaitFor(paths).WithReference(jobs).WaitFor(jobs)
-        .WithReference(backends).WaitFor(backends).WithReference(gallery).WaitFor(gallery)
-        .WithHttpHealthCheck("/health/self");
-
-    await using var app = builder.Build();
-    Console.WriteLine($"Gateway: {builder.Settings.GatewayUrl.GetLeftPart(UriPartial.Authority)}  (docs: /docs)");
-    return await app.RunAsync();
+    var app = builder.Build();
+    Console.WriteLine($"Gateway: {settings.GatewayUrl.GetLeftPart(UriPartial.Authority)}  (docs: /docs)");
+    await LeftoverProcesses.RunAsync(app);
+    return 0;
 }
 catch (AppHostConfigurationException ex)
 {

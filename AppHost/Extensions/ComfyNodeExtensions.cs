@@ -1,6 +1,6 @@
 using System.Globalization;
+using Aspire.Hosting.ApplicationModel;
 using DirectorsConsole.AppHost.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace DirectorsConsole.AppHost.Extensions;
 
@@ -19,34 +19,56 @@ public static class ComfyNodeExtensions
 
     /// <summary>
     /// The ComfyUI render nodes: <c>ORCHESTRATOR_COMFY_NODES</c>, else config.yaml's enabled <c>backends</c>. Real
-    /// nodes run elsewhere, so they are only health-checked and passed on as <c>services__{name}__http__{i}</c>;
-    /// nothing waits for them, since a render node may be offline while the suite runs. With none configured,
-    /// <see cref="DefaultEmulatedNodes"/> ComfyUI emulators (tests/ComfyEmulator) run as processes of their own
-    /// (<c>--replicas comfy-emulator=N</c> changes how many), so the suite does real work out of the box.
+    /// nodes run elsewhere, so they are only shown with their health (external services); nothing waits for them,
+    /// since a render node may be offline while the suite runs. With none configured, <see cref="DefaultEmulatedNodes"/>
+    /// ComfyUI emulators (tests/ComfyEmulator) run as project resources of their own (<c>--replicas comfy-emulator=N</c>
+    /// or config.yaml's replicas change how many), so the suite does real work out of the box.
     /// </summary>
-    public static IResourceBuilder<Resource> AddComfyNodes(this DistributedApplicationBuilder builder, string name)
+    /// <returns>The emulated nodes' addresses (none when real nodes are configured: BackendService reads those
+    /// itself, from the same variable or config.yaml, with their ids and names).</returns>
+    public static IReadOnlyList<Uri> AddComfyNodes(this IDistributedApplicationBuilder builder, AppHostSettings settings, LoopbackPorts ports)
     {
-        if (builder.Settings.ComfyNodes.Count > 0)
+        if (settings.ComfyNodes.Count > 0)
         {
-            return builder.AddResource(new ExternalResource(name, builder.Settings.ComfyNodes)).WithHttpHealthCheck(HealthPath);
+            for (var i = 0; i < settings.ComfyNodes.Count; i++)
+            {
+                builder.AddExternalService($"comfy-node-{i}", settings.ComfyNodes[i]).WithHttpHealthCheck(HealthPath);
+            }
+
+            return [];
         }
 
-        builder.Logger.LogInformation("no ComfyUI nodes configured; starting {Count} emulated nodes ({Name})", DefaultEmulatedNodes, EmulatorName);
-        return builder.AddProject(EmulatorName)
-            // Like a node started with --enable-cors-header: the web app polls nodes from the browser.
-            .WithAdditionalArgs(port => ["--port", port.ToString(CultureInfo.InvariantCulture), "--gpu-name", "Emulated RTX 4090", "--vram-gb", "24", "--enable-cors-header", "*"])
-            .WithReplicas(DefaultEmulatedNodes)
-            .WithHttpHealthCheck(HealthPath);
+        var count = settings.ReplicasOf(EmulatorName, DefaultEmulatedNodes);
+        var nodes = new List<Uri>();
+        for (var i = 0; i < count; i++)
+        {
+            var port = ports.Allocate();
+            builder.AddSuiteProject<Projects.ComfyEmulator>(count == 1 ? EmulatorName : $"{EmulatorName}-{i}", EmulatorName, i, settings,
+                    SuiteServiceExtensions.LoopbackHost, port)
+                .WithArgs("--port", port.ToString(CultureInfo.InvariantCulture), "--gpu-name", "Emulated RTX 4090", "--vram-gb", "24",
+                    // Like a node started with --enable-cors-header: the web app polls nodes from the browser.
+                    "--enable-cors-header", "*")
+                .WithHttpHealthCheck(HealthPath);
+            nodes.Add(new Uri($"http://{SuiteServiceExtensions.LoopbackHost}:{port.ToString(CultureInfo.InvariantCulture)}"));
+        }
+
+        return nodes;
     }
 
-    /// <summary>Tells the backend service about the nodes: emulated ones through <see cref="ComfyNodesVariable"/>;
-    /// real ones it reads itself from the same settings the AppHost read (the variable or config.yaml).</summary>
-    public static IResourceBuilder<T> WithComfyNodes<T>(this IResourceBuilder<T> builder, IResourceBuilder<Resource> nodes)
-        where T : Resource
+    /// <summary>Tells the backend service where the emulated render nodes are.</summary>
+    public static SuiteService WithComfyNodes(this SuiteService service, IReadOnlyList<Uri> emulatedNodes)
     {
-        builder.WithReference(nodes);
-        return nodes.Resource is ExecutableResource emulators
-            ? builder.WithEnvironment(ComfyNodesVariable, () => string.Join(',', emulators.Endpoints.Select(e => e.Authority)))
-            : builder;
+        if (emulatedNodes.Count == 0)
+        {
+            return service;
+        }
+
+        var value = string.Join(',', emulatedNodes.Select(n => n.Authority));
+        foreach (var replica in service.Replicas)
+        {
+            replica.WithEnvironment(ComfyNodesVariable, value);
+        }
+
+        return service;
     }
 }

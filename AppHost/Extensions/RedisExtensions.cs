@@ -1,21 +1,42 @@
-using System.Net.Sockets;
+using Aspire.Hosting.ApplicationModel;
 using DirectorsConsole.AppHost.Hosting;
 using DirectorsConsole.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace DirectorsConsole.AppHost.Extensions;
 
-/// <summary>The embedded Garnet server, listening on a free loopback port with its data under data_dir/redis.</summary>
-public sealed class GarnetResource(string name, string workingDirectory)
-    : ExecutableResource(name, DotNetHost.Path, "tcp", workingDirectory), IResourceWithConnectionString
+/// <summary>
+/// The embedded Garnet server, run by Aspire as <c>dotnet GarnetServer.dll …</c> on a loopback port the AppHost
+/// chose, with its append-only file and checkpoints under data_dir/redis. Aspire's own Redis resource needs a
+/// container runtime; this one is a plain process. Its connection string is its address.
+/// </summary>
+public sealed class GarnetResource(string name, string command, string workingDirectory, int port)
+    : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
 {
-    public string ConnectionString => $"{LoopbackHost}:{Ports[0]}";
-}
+    public const string EndpointName = "tcp";
 
-/// <summary>An existing Redis, Valkey or Garnet named by a connection string; only health-checked.</summary>
-public sealed class RedisConnectionResource(string name, string connectionString, Uri endpoint)
-    : ExternalResource(name, [endpoint]), IResourceWithConnectionString
-{
-    public string ConnectionString { get; } = connectionString;
+    public int Port { get; } = port;
+
+    public Uri Endpoint => new($"redis://{SuiteServiceExtensions.LoopbackHost}:{Port}");
+
+    /// <summary>
+    /// Garnet exits on SIGTERM without committing its append-only file, so the writes of its last few milliseconds
+    /// would be lost; the AppHost commits it before stopping Garnet.
+    /// </summary>
+    public async Task CommitAppendOnlyFileAsync(CancellationToken cancellationToken)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(Endpoint.Host, Endpoint.Port, cancellationToken);
+        var reply = await RedisPingHealthCheck.SendAsync(client.GetStream(), ["COMMITAOF"], cancellationToken);
+        if (!reply.StartsWith('+'))
+        {
+            throw new InvalidOperationException($"COMMITAOF answered '{reply}'");
+        }
+    }
+
+    public ReferenceExpression ConnectionStringExpression =>
+        ReferenceExpression.Create($"{SuiteServiceExtensions.LoopbackHost}:{Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 }
 
 public static class RedisExtensions
@@ -24,12 +45,14 @@ public static class RedisExtensions
 
     /// <summary>An existing Redis when <c>ConnectionStrings__redis</c> (or config.yaml's <c>redis</c>) is set,
     /// otherwise the embedded Garnet.</summary>
-    public static IResourceBuilder<Resource> AddRedisForEnvironment(this DistributedApplicationBuilder builder, string name) =>
-        builder.Settings.RedisConnectionString is { } connectionString
+    public static IResourceBuilder<IResourceWithConnectionString> AddRedisForEnvironment(
+        this IDistributedApplicationBuilder builder, string name, AppHostSettings settings, LoopbackPorts ports) =>
+        settings.RedisConnectionString is { } connectionString
             ? builder.AddRedisConnection(name, connectionString)
-            : builder.AddGarnet(name, Path.Combine(builder.Settings.DataDirectory, "redis"));
+            : builder.AddGarnet(name, settings, ports.Allocate(), Path.Combine(settings.DataDirectory, "redis"));
 
-    public static IResourceBuilder<GarnetResource> AddGarnet(this DistributedApplicationBuilder builder, string name, string dataDirectory)
+    public static IResourceBuilder<GarnetResource> AddGarnet(
+        this IDistributedApplicationBuilder builder, string name, AppHostSettings settings, int port, string dataDirectory)
     {
         string serverAssembly;
         try
@@ -42,29 +65,19 @@ public static class RedisExtensions
         }
 
         Directory.CreateDirectory(dataDirectory);
-        return builder.AddResource(new GarnetResource(name, builder.Settings.WorkingDirectory))
-            .WithArgs(port => GarnetCommandLine.BuildArguments(serverAssembly, port, dataDirectory))
-            .WithHealthProbe(new RespPingProbe())
-            .WithBeforeStop(CommitAppendOnlyFileAsync)
-            .AsSingleton();
+        var garnet = new GarnetResource(name, DotNetHost.Path, settings.WorkingDirectory, port);
+        var healthCheck = $"{name}-ping";
+        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(healthCheck, _ => new RedisPingHealthCheck(garnet.Endpoint), null, null));
+        return builder.AddResource(garnet)
+            .WithArgs([.. GarnetCommandLine.BuildArguments(serverAssembly, port, dataDirectory)])
+            .WithEndpoint(port: port, targetPort: port, scheme: "tcp", name: GarnetResource.EndpointName, isProxied: false)
+            .WithHealthCheck(healthCheck);
     }
 
-    /// <summary>Garnet exits on SIGTERM without committing its append-only file; the last writes would be
-    /// lost, so commit it first.</summary>
-    private static async Task CommitAppendOnlyFileAsync(Uri endpoint, CancellationToken cancellationToken)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken);
-        var reply = await RespPingProbe.SendAsync(client.GetStream(), ["COMMITAOF"], cancellationToken);
-        if (!reply.StartsWith('+'))
-        {
-            throw new InvalidOperationException($"COMMITAOF answered '{reply}'");
-        }
-    }
-
-    /// <summary>A StackExchange.Redis-style connection string: <c>host[:port][,password=…][,user=…][,ssl=true]</c>.</summary>
-    public static IResourceBuilder<RedisConnectionResource> AddRedisConnection(
-        this DistributedApplicationBuilder builder, string name, string connectionString)
+    /// <summary>A StackExchange.Redis-style connection string: <c>host[:port][,password=…][,user=…][,ssl=true]</c>.
+    /// Nothing is started; the server is only health-checked (so the services wait for it) and passed on.</summary>
+    public static IResourceBuilder<IResourceWithConnectionString> AddRedisConnection(
+        this IDistributedApplicationBuilder builder, string name, string connectionString)
     {
         var parts = connectionString.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var options = parts.Where(p => p.Contains('=', StringComparison.Ordinal))
@@ -84,8 +97,10 @@ public static class RedisExtensions
             endpoint = new UriBuilder(endpoint) { Port = DefaultRedisPort }.Uri;
         }
 
-        return builder.AddResource(new RedisConnectionResource(name, connectionString, endpoint))
-            .WithHealthProbe(new RespPingProbe(options.GetValueOrDefault("user"), options.GetValueOrDefault("password"), tls));
+        var healthCheck = $"{name}-ping";
+        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(healthCheck,
+            _ => new RedisPingHealthCheck(endpoint, options.GetValueOrDefault("user"), options.GetValueOrDefault("password"), tls), null, null));
+        return builder.AddConnectionString(name, ReferenceExpression.Create($"{connectionString}")).WithHealthCheck(healthCheck);
     }
 
     private static string Redact(string connectionString) =>

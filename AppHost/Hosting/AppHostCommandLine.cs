@@ -3,19 +3,22 @@ using System.Globalization;
 namespace DirectorsConsole.AppHost.Hosting;
 
 /// <summary>What <c>dotnet run --project AppHost -- ...</c> was asked for.</summary>
-public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replicas, int? Port, bool Help)
+public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replicas, int? Port, bool Help, bool NoDashboard = false)
 {
     public const int MaxReplicas = 16;
 
     public const string Usage = """
-        Starts the DirectorsConsole suite: the embedded Redis (Garnet), every service and the Gateway.
+        Starts the DirectorsConsole suite on Aspire: the embedded Redis (Garnet), every service, the Gateway and the
+        Aspire dashboard (its address is printed once it is up).
 
         Usage: dotnet run --project AppHost [-- options]
 
         Options:
           --replicas NAME=N   run N replicas (1-16) of a service, e.g. --replicas job-service=2 (repeatable;
-                              the gateway cannot have replicas); comfy-emulator=N sets the emulated nodes
+                              the gateway cannot have replicas; overrides config.yaml's replicas);
+                              comfy-emulator=N sets the emulated nodes
           --port N            the Gateway's port (overrides ORCHESTRATOR_PORT; default 9820)
+          --no-dashboard      run without the Aspire dashboard (and without collecting telemetry)
           --help              show this help
 
         Settings (environment, then config.yaml, then default):
@@ -37,6 +40,7 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
         var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
         int? port = null;
         var help = false;
+        var noDashboard = false;
         for (var i = 0; i < args.Count; i++)
         {
             var (option, inlineValue) = args[i].Split('=', 2) is [var name, var value] && name.StartsWith("--", StringComparison.Ordinal)
@@ -55,6 +59,9 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
                     }
 
                     break;
+                case "--no-dashboard":
+                    noDashboard = true;
+                    break;
                 case "--port":
                     port = ParsePort(inlineValue ?? ValueAfter(args, ref i, option), "--port");
                     break;
@@ -63,7 +70,7 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
             }
         }
 
-        return new AppHostCommandLine(replicas, port, help);
+        return new AppHostCommandLine(replicas, port, help, noDashboard);
     }
 
     public static int ParsePort(string value, string source) =>

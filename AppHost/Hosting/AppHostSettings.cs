@@ -14,13 +14,17 @@ public sealed record AppHostSettings(
     string Host,
     int Port,
     IReadOnlyDictionary<string, int> Replicas,
-    string WorkingDirectory)
+    string WorkingDirectory,
+    bool Dashboard)
 {
     public const string DefaultConfigFile = "./config.yaml";
     public const string DefaultDataDir = "./data";
     public const string DefaultLogDir = "./logs";
     public const string DefaultHost = "127.0.0.1";
     public const int DefaultPort = 9820;
+
+    /// <summary>How many replicas of <paramref name="service"/> to run (config.yaml's or <c>--replicas</c>).</summary>
+    public int ReplicasOf(string service, int defaultCount = 1) => Replicas.GetValueOrDefault(service, defaultCount);
 
     public Uri GatewayUrl => new($"http://{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}");
 
@@ -55,7 +59,9 @@ public sealed record AppHostSettings(
             comfyNodes,
             host.Trim('[', ']'),
             port,
-            commandLine.Replicas,
-            currentDirectory);
+            // The command line wins over config.yaml, service by service.
+            file.Replicas.Concat(commandLine.Replicas).GroupBy(r => r.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
+            currentDirectory,
+            !commandLine.NoDashboard);
     }
 }

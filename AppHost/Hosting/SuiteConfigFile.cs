@@ -8,11 +8,12 @@ namespace DirectorsConsole.AppHost.Hosting;
 /// The keys of config.yaml (API doc 2) that the AppHost needs. A missing file is all defaults; a malformed
 /// one is an <see cref="AppHostConfigurationException"/> naming the file, the line and the reason.
 /// </summary>
-public sealed record SuiteConfigFile(string? DataDir, string? LogDir, string? Redis, IReadOnlyList<Uri> ComfyNodes)
+public sealed record SuiteConfigFile(
+    string? DataDir, string? LogDir, string? Redis, IReadOnlyList<Uri> ComfyNodes, IReadOnlyDictionary<string, int> Replicas)
 {
     public const int DefaultComfyPort = 8188;
 
-    public static readonly SuiteConfigFile Empty = new(null, null, null, []);
+    public static readonly SuiteConfigFile Empty = new(null, null, null, [], new Dictionary<string, int>());
 
     public static SuiteConfigFile Read(string path)
     {
@@ -46,7 +47,38 @@ public sealed record SuiteConfigFile(string? DataDir, string? LogDir, string? Re
             Scalar(path, root, "data_dir"),
             Scalar(path, root, "log_dir"),
             Scalar(path, root, "redis"),
-            Backends(path, root));
+            Backends(path, root),
+            ReadReplicas(path, root));
+    }
+
+    /// <summary><c>replicas: {job-service: 2, …}</c>: how many replicas of each service to run (1-16).</summary>
+    private static Dictionary<string, int> ReadReplicas(string path, YamlMappingNode root)
+    {
+        var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (!root.Children.TryGetValue(new YamlScalarNode("replicas"), out var value) || IsNull(value))
+        {
+            return replicas;
+        }
+
+        if (value is not YamlMappingNode services)
+        {
+            throw Malformed(path, value.Start, "'replicas' must be a mapping of service names to counts, e.g. {job-service: 2}");
+        }
+
+        foreach (var (name, count) in services.Children)
+        {
+            var service = ((YamlScalarNode)name).Value ?? "";
+            var text = (count as YamlScalarNode)?.Value;
+            if (!(int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= AppHostCommandLine.MaxReplicas))
+            {
+                throw Malformed(path, count.Start,
+                    $"replicas of '{service}' must be a whole number from 1 to {AppHostCommandLine.MaxReplicas}, not '{text}'");
+            }
+
+            replicas[service] = n;
+        }
+
+        return replicas;
     }
 
     private static string? Scalar(string path, YamlMappingNode node, string key)

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
+using Aspire.Hosting.ApplicationModel;
 using DirectorsConsole.AppHost.Extensions;
 using DirectorsConsole.AppHost.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DirectorsConsole.AppHost.Tests;
 
@@ -14,12 +16,12 @@ public sealed class ModelTests : IDisposable
     [Fact]
     public void AllocatedPortsAreDistinctAndFree()
     {
-        var allocator = new PortAllocator();
+        var allocator = new LoopbackPorts();
 
         var ports = Enumerable.Range(0, 20).Select(_ => allocator.Allocate()).ToList();
 
         Assert.Equal(ports.Count, ports.Distinct().Count());
-        Assert.All(ports, port => Assert.True(PortAllocator.IsFree("127.0.0.1", port)));
+        Assert.All(ports, port => Assert.True(LoopbackPorts.IsFree("127.0.0.1", port)));
     }
 
     [Fact]
@@ -28,7 +30,7 @@ public sealed class ModelTests : IDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
 
-        Assert.False(PortAllocator.IsFree("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port));
+        Assert.False(LoopbackPorts.IsFree("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port));
     }
 
     [Fact]
@@ -45,149 +47,109 @@ public sealed class ModelTests : IDisposable
     }
 
     [Fact]
-    public void StartOrderFollowsWaitFor()
-    {
-        var builder = _root.Builder();
-        var redis = builder.AddExecutable("redis", "true", "tcp", []);
-        var jobs = builder.AddExecutable("job-service", "true", "http", []).WaitFor(redis);
-        var paths = builder.AddExecutable("path-service", "true", "http", []).WaitFor(redis);
-        builder.AddExecutable("gateway", "true", "http", []).WaitFor(jobs).WaitFor(paths);
-
-        var levels = StartOrder.Compute(builder.Resources);
-
-        Assert.Equal(
-            [["redis"], ["job-service", "path-service"], ["gateway"]],
-            levels.Select(level => level.Select(r => r.Name).ToArray()).ToArray());
-    }
-
-    [Fact]
-    public void AWaitForCycleIsAnError()
-    {
-        var builder = _root.Builder();
-        var a = builder.AddExecutable("a", "true", "http", []);
-        var b = builder.AddExecutable("b", "true", "http", []).WaitFor(a);
-        a.WaitFor(b);
-        builder.AddExecutable("c", "true", "http", []);
-
-        var error = Assert.Throws<AppHostConfigurationException>(() => builder.Build());
-
-        Assert.Equal("WaitFor forms a cycle among: a, b.", error.Message);
-    }
-
-    [Fact]
-    public void EveryReplicaOfAReferenceIsPassedWithAspireNames()
+    public async Task EveryReplicaListensOnItsOwnUnproxiedPortAndTheGatewayGetsEachAddressWithAspireNames()
     {
         // Arrange
-        var settings = _root.Settings(commandLine: AppHostCommandLine.Parse(["--replicas", "job-service=2", "--port", "19830"]));
-        var builder = _root.Builder(settings);
-        var redis = builder.AddRedisConnection("redis", "cache.lan,password=pw");
-        var jobs = builder.AddExecutable("job-service", "true", "http", []).WithReference(redis).WaitFor(redis);
-        var gateway = builder.AddExecutable("gateway", "true", "http", [])
-            .WithExternalHttpEndpoint(settings.Host, settings.Port).WithReference(jobs).WaitFor(jobs);
-        builder.Build();
-        var jobPorts = jobs.Resource.Ports;
+        var settings = _root.SuiteSettings(new() { ["ConnectionStrings__redis"] = "cache.lan,password=pw" }, "--replicas", "job-service=2");
 
         // Act
-        var gatewayEnvironment = ResourceEnvironment.For(gateway.Resource, 0, settings, 4242, aspNetCoreEnvironment: null);
-        var jobEnvironment = ResourceEnvironment.For(jobs.Resource, 1, settings, 4242, "Development");
+        var builder = _root.Suite(settings);
+        var gateway = Project(builder, "gateway");
+        var jobs = new[] { Project(builder, "job-service-0"), Project(builder, "job-service-1") };
+        var gatewayEnvironment = await EnvironmentOf(builder, gateway);
+        var jobEnvironment = await EnvironmentOf(builder, jobs[1]);
 
         // Assert
-        Assert.Equal(2, jobPorts.Count);
-        Assert.Equal("http://127.0.0.1:19830", gatewayEnvironment["ASPNETCORE_URLS"]);
-        Assert.Equal($"http://127.0.0.1:{jobPorts[0]}", gatewayEnvironment["services__job-service__http__0"]);
-        Assert.Equal($"http://127.0.0.1:{jobPorts[1]}", gatewayEnvironment["services__job-service__http__1"]);
-        Assert.Equal("Production", gatewayEnvironment["ASPNETCORE_ENVIRONMENT"]);
-        Assert.Equal("gateway-0", gatewayEnvironment["OTEL_SERVICE_INSTANCE_ID"]);
-        Assert.False(gatewayEnvironment.ContainsKey("ConnectionStrings__redis"));
+        var jobEndpoints = jobs.Select(j => Assert.Single(j.Annotations.OfType<EndpointAnnotation>())).ToList();
+        Assert.All(jobEndpoints, e => Assert.False(e.IsProxied));
+        Assert.NotEqual(jobEndpoints[0].Port, jobEndpoints[1].Port);
+        var gatewayEndpoint = Assert.Single(gateway.Annotations.OfType<EndpointAnnotation>());
+        Assert.False(gatewayEndpoint.IsProxied);
+        Assert.Equal(settings.Port, gatewayEndpoint.Port);
+        Assert.Equal("127.0.0.1", gatewayEndpoint.TargetHost);
 
-        Assert.Equal($"http://127.0.0.1:{jobPorts[1]}", jobEnvironment["ASPNETCORE_URLS"]);
+        Assert.Equal($"http://127.0.0.1:{jobEndpoints[0].Port}", gatewayEnvironment["services__job-service__http__0"]);
+        Assert.Equal($"http://127.0.0.1:{jobEndpoints[1].Port}", gatewayEnvironment["services__job-service__http__1"]);
+        Assert.StartsWith("http://127.0.0.1:", gatewayEnvironment["services__path-service__http__0"], StringComparison.Ordinal);
+        Assert.Equal("Production", gatewayEnvironment["ASPNETCORE_ENVIRONMENT"]);
+        Assert.Equal("gateway", gatewayEnvironment["OTEL_SERVICE_NAME"]);
+        Assert.Equal("cache.lan,password=pw", gatewayEnvironment["ConnectionStrings__redis"]);
+
         Assert.Equal("cache.lan,password=pw", jobEnvironment["ConnectionStrings__redis"]);
-        Assert.Equal("Development", jobEnvironment["ASPNETCORE_ENVIRONMENT"]);
         Assert.Equal("job-service", jobEnvironment["OTEL_SERVICE_NAME"]);
         Assert.Equal("job-service-1", jobEnvironment["OTEL_SERVICE_INSTANCE_ID"]);
-        Assert.Equal("1", jobEnvironment["DOTNET_SERVICE_REPLICA"]);
-        Assert.Equal("4242", jobEnvironment["DIRECTORSCONSOLE_PARENT_PID"]);
-        Assert.EndsWith("DirectorsConsole.AppHost.dll", jobEnvironment["DOTNET_STARTUP_HOOKS"], StringComparison.Ordinal);
+        Assert.Equal(SuiteServiceExtensions.OtlpExportTimeoutMilliseconds, jobEnvironment["OTEL_EXPORTER_OTLP_TIMEOUT"]);
         Assert.Equal(settings.ConfigFile, jobEnvironment["ORCHESTRATOR_CONFIG"]);
         Assert.Equal(settings.DataDirectory, jobEnvironment["ORCHESTRATOR_DATA_DIR"]);
         Assert.Equal(settings.LogDirectory, jobEnvironment["ORCHESTRATOR_LOG_DIR"]);
         Assert.DoesNotContain(jobEnvironment.Keys, k => k.StartsWith("services__", StringComparison.Ordinal));
+        Assert.DoesNotContain(builder.Resources, r => r is GarnetResource);
     }
 
     [Fact]
-    public void ComfyNodesArePassedToTheirReferrer()
+    public async Task WithoutAConfiguredRedisGarnetRunsWithItsDataUnderDataDirAndScriptsAsTransactions()
     {
-        var settings = _root.Settings(new() { ["ORCHESTRATOR_COMFY_NODES"] = "gpu1:8188,gpu2:8190" });
-        var builder = _root.Builder(settings);
-        var nodes = builder.AddComfyNodes("comfy-nodes");
-        var backend = builder.AddExecutable("backend-service", "true", "http", []).WithReference(nodes);
-        builder.Build();
-
-        var environment = ResourceEnvironment.For(backend.Resource, 0, settings, 1, null);
-
-        Assert.Equal("http://gpu1:8188", environment["services__comfy-nodes__http__0"]);
-        Assert.Equal("http://gpu2:8190", environment["services__comfy-nodes__http__1"]);
-    }
-
-    [Fact]
-    public void WithoutConfiguredNodesTwoEmulatorsRunAndTheBackendServiceIsToldTheirAddresses()
-    {
-        // Arrange
-        var settings = _root.Settings();
-        var builder = _root.Builder(settings);
-
         // Act
-        var nodes = builder.AddComfyNodes("comfy-nodes");
-        var backend = builder.AddExecutable("backend-service", "true", "http", []).WithComfyNodes(nodes);
-        builder.Build();
-        var environment = ResourceEnvironment.For(backend.Resource, 0, settings, 1, null);
+        var builder = _root.Suite(_root.SuiteSettings());
+        var garnet = Assert.Single(builder.Resources.OfType<GarnetResource>());
+        var arguments = await ArgumentsOf(builder, garnet);
+        var jobEnvironment = await EnvironmentOf(builder, Project(builder, "job-service"));
 
         // Assert
-        var emulators = Assert.IsType<ExecutableResource>(nodes.Resource);
-        Assert.Equal(ComfyNodeExtensions.EmulatorName, emulators.Name);
-        Assert.Equal(2, emulators.Replicas);
-        var arguments = emulators.Arguments(emulators.Ports[1]);
-        Assert.EndsWith("ComfyEmulator.dll", arguments[0], StringComparison.Ordinal);
-        Assert.Equal(["--port", emulators.Ports[1].ToString(System.Globalization.CultureInfo.InvariantCulture)], arguments.Skip(1).Take(2));
-        Assert.Equal($"127.0.0.1:{emulators.Ports[0]},127.0.0.1:{emulators.Ports[1]}", environment["ORCHESTRATOR_COMFY_NODES"]);
-        Assert.Equal($"http://127.0.0.1:{emulators.Ports[1]}", environment["services__comfy-emulator__http__1"]);
+        Assert.EndsWith("GarnetServer.dll", arguments[0], StringComparison.Ordinal);
+        Assert.Contains("--lua", arguments);
+        Assert.Contains("--lua-transaction-mode", arguments);
+        Assert.Contains("--aof", arguments);
+        Assert.Equal(Path.Combine(_root.Path, "data", "redis"), arguments[arguments.ToList().IndexOf("--checkpointdir") + 1]);
+        Assert.Equal(garnet.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), arguments[arguments.ToList().IndexOf("--port") + 1]);
+        Assert.False(Assert.Single(garnet.Annotations.OfType<EndpointAnnotation>()).IsProxied);
+        Assert.Equal($"127.0.0.1:{garnet.Port}", jobEnvironment["ConnectionStrings__redis"]);
+        Assert.Contains(Project(builder, "job-service").Annotations.OfType<WaitAnnotation>(), w => w.Resource == garnet);
     }
 
     [Fact]
-    public void TheNumberOfEmulatedNodesFollowsReplicas()
+    public async Task WithoutConfiguredNodesTwoEmulatorsRunAndTheBackendServiceIsToldTheirAddresses()
     {
-        var builder = _root.Builder(_root.Settings(commandLine: AppHostCommandLine.Parse(["--replicas", "comfy-emulator=3"])));
-        var nodes = builder.AddComfyNodes("comfy-nodes");
+        // Act
+        var builder = _root.Suite(_root.SuiteSettings());
+        var emulators = new[] { Project(builder, "comfy-emulator-0"), Project(builder, "comfy-emulator-1") };
+        var ports = emulators.Select(e => Assert.Single(e.Annotations.OfType<EndpointAnnotation>()).Port).ToList();
+        var arguments = await ArgumentsOf(builder, emulators[1]);
+        var backendEnvironment = await EnvironmentOf(builder, Project(builder, "backend-service"));
 
-        builder.Build();
-
-        Assert.Equal(3, ((ExecutableResource)nodes.Resource).Ports.Count);
+        // Assert
+        Assert.Equal(["--port", ports[1].ToString()], arguments.Take(2));
+        Assert.Equal($"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", backendEnvironment["ORCHESTRATOR_COMFY_NODES"]);
     }
 
     [Fact]
-    public void ConfiguredNodesAreNotPassedAsAVariableTheBackendServiceReadsThemItself()
+    public async Task ConfiguredNodesAreWatchedButNotStartedAndTheBackendServiceReadsThemItself()
     {
-        var settings = _root.Settings(new() { ["ORCHESTRATOR_COMFY_NODES"] = "gpu1:8188" });
-        var builder = _root.Builder(settings);
-        var nodes = builder.AddComfyNodes("comfy-nodes");
-        var backend = builder.AddExecutable("backend-service", "true", "http", []).WithComfyNodes(nodes);
-        builder.Build();
+        var builder = _root.Suite(_root.SuiteSettings(new() { ["ORCHESTRATOR_COMFY_NODES"] = "gpu1:8188,gpu2:8190" }));
 
-        var environment = ResourceEnvironment.For(backend.Resource, 0, settings, 1, null);
+        var backendEnvironment = await EnvironmentOf(builder, Project(builder, "backend-service"));
 
-        Assert.IsType<ExternalResource>(nodes.Resource);
-        Assert.False(environment.ContainsKey("ORCHESTRATOR_COMFY_NODES"));
-        Assert.Equal("http://gpu1:8188", environment["services__comfy-nodes__http__0"]);
+        Assert.DoesNotContain(builder.Resources, r => r.Name.StartsWith(ComfyNodeExtensions.EmulatorName, StringComparison.Ordinal));
+        Assert.Equal(["comfy-node-0", "comfy-node-1"], builder.Resources.OfType<ExternalServiceResource>().Select(r => r.Name));
+        Assert.False(backendEnvironment.ContainsKey("ORCHESTRATOR_COMFY_NODES"));
+    }
+
+    [Fact]
+    public void TheNumberOfEmulatedNodesFollowsReplicasAndConfigYaml()
+    {
+        File.WriteAllText(Path.Combine(_root.Path, "config.yaml"), "replicas:\n  comfy-emulator: 3\n  path-service: 2\n");
+
+        var builder = _root.Suite(_root.SuiteSettings(null, "--replicas", "path-service=4"));
+
+        Assert.Equal(3, builder.Resources.OfType<ProjectResource>().Count(r => r.Name.StartsWith("comfy-emulator-", StringComparison.Ordinal)));
+        Assert.Equal(4, builder.Resources.OfType<ProjectResource>().Count(r => r.Name.StartsWith("path-service-", StringComparison.Ordinal)));
     }
 
     [Fact]
     public void TheGatewayCannotHaveReplicas()
     {
-        var settings = _root.Settings(commandLine: AppHostCommandLine.Parse(["--replicas", "gateway=2"]));
-        var builder = _root.Builder(settings);
-        builder.AddExecutable("gateway", "true", "http", []).WithExternalHttpEndpoint("127.0.0.1", 19831);
-
-        var error = Assert.Throws<AppHostConfigurationException>(() => builder.Build());
+        var error = Assert.Throws<AppHostConfigurationException>(() =>
+            _root.Suite(_root.SuiteSettings(null, "--replicas", "gateway=2")));
 
         Assert.Contains("'gateway' cannot have replicas", error.Message, StringComparison.Ordinal);
     }
@@ -195,12 +157,11 @@ public sealed class ModelTests : IDisposable
     [Fact]
     public void ReplicasOfAnUnknownResourceAreAnError()
     {
-        var builder = _root.Builder(_root.Settings(commandLine: AppHostCommandLine.Parse(["--replicas", "jobs=2"])));
-        builder.AddExecutable("job-service", "true", "http", []);
+        var error = Assert.Throws<AppHostConfigurationException>(() =>
+            _root.Suite(_root.SuiteSettings(null, "--replicas", "jobs=2")));
 
-        var error = Assert.Throws<AppHostConfigurationException>(() => builder.Build());
-
-        Assert.Contains("there is no resource 'jobs'. Resources: job-service.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("there is no resource 'jobs'. Resources: ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("job-service", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -208,26 +169,28 @@ public sealed class ModelTests : IDisposable
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        var builder = _root.Builder();
-        builder.AddExecutable("gateway", "true", "http", [])
-            .WithExternalHttpEndpoint("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port);
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
 
-        var error = Assert.Throws<AppHostConfigurationException>(() => builder.Build());
+        var error = Assert.Throws<AppHostConfigurationException>(() =>
+            _root.Suite(_root.Settings(commandLine: AppHostCommandLine.Parse(["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]))));
 
         Assert.Contains("the port is in use", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void TheStatusTableHasOneRowPerReplica()
+    private static async Task<Dictionary<string, string>> EnvironmentOf(IDistributedApplicationBuilder builder, IResource resource)
     {
-        var table = StatusBoard.Render([
-            new ReplicaSnapshot("redis", ResourceState.Healthy, 101, "tcp://127.0.0.1:40001", 0),
-            new ReplicaSnapshot("job-service#1", ResourceState.Restarting, null, "http://127.0.0.1:40002", 3),
-        ]);
-
-        var lines = table.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(3, lines.Length);
-        Assert.StartsWith("NAME", lines[0], StringComparison.Ordinal);
-        Assert.Matches(@"^job-service#1\s+Restarting\s+-\s+http://127\.0\.0\.1:40002\s+3$", lines[2]);
+        var configuration = await ExecutionConfigurationBuilder.Create(resource).WithEnvironmentVariablesConfig()
+            .BuildAsync(builder.ExecutionContext, NullLogger.Instance, TestContext.Current.CancellationToken);
+        return configuration.EnvironmentVariables.ToDictionary(e => e.Key, e => e.Value);
     }
+
+    private static async Task<List<string>> ArgumentsOf(IDistributedApplicationBuilder builder, IResource resource)
+    {
+        var configuration = await ExecutionConfigurationBuilder.Create(resource).WithArgumentsConfig()
+            .BuildAsync(builder.ExecutionContext, NullLogger.Instance, TestContext.Current.CancellationToken);
+        return [.. configuration.Arguments.Select(a => a.Value)];
+    }
+
+    private static ProjectResource Project(IDistributedApplicationBuilder builder, string name) =>
+        builder.Resources.OfType<ProjectResource>().Single(r => r.Name == name);
 }

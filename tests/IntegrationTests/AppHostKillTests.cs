@@ -30,11 +30,11 @@ public sealed class AppHostKillTests
                 $"{started.Count} processes; {left.Count} left {(DateTime.UtcNow - killedAt).TotalSeconds:0.0} s after the AppHost was killed");
 
             // Assert
-            Assert.Contains(started, p => p.CommandLine.Contains("GarnetServer.dll", StringComparison.Ordinal));
-            Assert.Equal(2, started.Count(p => p.CommandLine.Contains("ComfyEmulator.dll", StringComparison.Ordinal)));
+            Assert.Contains(started, p => SuiteProcess.Runs(p.CommandLine, "GarnetServer"));
+            Assert.Equal(2, started.Count(p => SuiteProcess.Runs(p.CommandLine, "ComfyEmulator")));
             Assert.All(
                 ["Gateway", "JobService", "BackendService", "GalleryService", "PathService"],
-                service => Assert.Contains(started, p => p.CommandLine.Contains($"DirectorsConsole.{service}.dll", StringComparison.Ordinal)));
+                service => Assert.Contains(started, p => SuiteProcess.Runs(p.CommandLine, $"DirectorsConsole.{service}")));
             Assert.True(left.Count == 0, $"Still running {GoneWithin.TotalSeconds:0} s after the AppHost was killed:\n{string.Join('\n', left.Select(p => $"{p.Pid} {p.CommandLine}"))}");
             Assert.DoesNotContain(suite.FindSuiteProcesses(), p => SuiteProcess.IsRunning(p.Pid));
         }

@@ -29,7 +29,7 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
     public async Task SubmissionsRideOutGarnetKilledAndRestartedByTheAppHost()
     {
         await Suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(120), Token, SuiteProcess.AllServicesHealthy);
-        var garnet = Suite.FindSuiteProcesses().First(p => p.CommandLine.Contains("GarnetServer.dll", StringComparison.Ordinal));
+        var garnet = Suite.FindSuiteProcesses().First(p => SuiteProcess.Runs(p.CommandLine, "GarnetServer"));
         var garnetPid = garnet.Pid;
         var garnetPort = int.Parse(garnet.CommandLine.Split(' ').SkipWhile(part => part != "--port").Skip(1).First(), CultureInfo.InvariantCulture);
         // As patient as the Gateway (100 s upstream timeout), so a request the services hold is not cut short here.
@@ -78,7 +78,7 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
         await Eventually.ReturnsAsync(() => AnswersPingAsync(garnetPort), answers => answers, TimeSpan.FromSeconds(120));
         var outage = clock.Elapsed - killedAt;
         var restarted = await Eventually.ReturnsAsync(
-            () => Task.FromResult(Suite.FindSuiteProcesses().Any(p => p.Pid != garnetPid && p.CommandLine.Contains("GarnetServer.dll", StringComparison.Ordinal))),
+            () => Task.FromResult(Suite.FindSuiteProcesses().Any(p => p.Pid != garnetPid && SuiteProcess.Runs(p.CommandLine, "GarnetServer"))),
             found => found, TimeSpan.FromSeconds(60));
         Assert.True(restarted, "The AppHost did not restart Garnet.");
         await Eventually.ReturnsAsync(() => Task.FromResult(accepted.Count(a => a.At > killedAt)), n => n >= AcceptedAfterRestart, TimeSpan.FromSeconds(90));

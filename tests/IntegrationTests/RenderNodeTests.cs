@@ -34,7 +34,7 @@ public sealed class RenderNodeTests(RunningSuiteFixture fixture)
         // Arrange
         var ct = TestContext.Current.CancellationToken;
         await WaitForBackendsAsync(body => (int?)body["online"] == 2, TimeSpan.FromSeconds(60));
-        var (pid, commandLine) = Suite.FindSuiteProcesses().First(p => p.CommandLine.Contains("ComfyEmulator.dll", StringComparison.Ordinal));
+        var (pid, commandLine) = Suite.FindSuiteProcesses().First(p => SuiteProcess.Runs(p.CommandLine, "ComfyEmulator"));
         var port = commandLine.Split(' ').SkipWhile(a => a != "--port").Skip(1).First();
         var id = $"127.0.0.1_{port}";
 

@@ -10,9 +10,10 @@ namespace DirectorsConsole.IntegrationTests;
 
 /// <summary>
 /// The whole suite started as the README does (<c>dotnet run --project AppHost</c>, here the already built
-/// AppHost so the test does not rebuild while other test projects run), in a private working directory
-/// (config.yaml, data and logs live there) with the Gateway on a free port. Every process the AppHost starts
-/// inherits a marker variable, so the test can find them and prove none is left behind.
+/// AppHost so the test does not rebuild while other test projects run, and without the Aspire dashboard), in a
+/// private working directory (config.yaml, data and logs live there) with the Gateway on a free port. Every process
+/// the AppHost starts (Aspire's orchestrator, and through it every service) inherits a marker variable, so the test
+/// can find them and prove none is left behind.
 /// </summary>
 public sealed class SuiteProcess : IAsyncDisposable
 {
@@ -22,6 +23,7 @@ public sealed class SuiteProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly string _marker = Guid.NewGuid().ToString("n");
     private Process? _appHost;
+    private DateTime? _stopSignalledAt;
 
     public SuiteProcess(string workingDirectory, params string[] arguments)
     {
@@ -60,6 +62,7 @@ public sealed class SuiteProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         startInfo.ArgumentList.Add(LocateAppHost());
+        startInfo.ArgumentList.Add("--no-dashboard");
         foreach (var argument in Arguments)
         {
             startInfo.ArgumentList.Add(argument);
@@ -79,7 +82,8 @@ public sealed class SuiteProcess : IAsyncDisposable
         _appHost.BeginOutputReadLine();
         _appHost.BeginErrorReadLine();
 
-        await WaitForHealthAsync(status => status == "healthy", TimeSpan.FromMinutes(3), cancellationToken);
+        // Every project starts through `dotnet run --no-build`; on a loaded 2-core machine that alone can take minutes.
+        await WaitForHealthAsync(status => status == "healthy", TimeSpan.FromMinutes(5), cancellationToken);
     }
 
     /// <summary>Polls the Gateway's <c>/health</c> until <paramref name="accept"/> holds for its status.</summary>
@@ -187,8 +191,26 @@ public sealed class SuiteProcess : IAsyncDisposable
         }
     }
 
-    public int FindServicePid(string assemblyName) =>
-        FindSuiteProcesses().First(p => p.CommandLine.Contains($"{assemblyName}.dll", StringComparison.Ordinal)).Pid;
+    public int FindServicePid(string program) => FindSuiteProcesses().First(p => Runs(p.CommandLine, program)).Pid;
+
+    /// <summary>
+    /// Whether <paramref name="commandLine"/> is the process of <paramref name="program"/> itself: Aspire starts a
+    /// project through <c>dotnet run --no-build --project …</c>, which starts the project's own executable
+    /// (<c>bin/…/{program}</c>); Garnet runs as <c>dotnet {program}.dll</c>. The <c>dotnet run</c> wrapper is not it:
+    /// killing the wrapper would leave the service running.
+    /// </summary>
+    public static bool Runs(string commandLine, string program) =>
+        !commandLine.Contains(" run ", StringComparison.Ordinal)
+        && (Path.GetFileName(commandLine.Split(' ')[0]) == program || commandLine.Contains($"{program}.dll", StringComparison.Ordinal));
+
+    /// <summary>Waits until no process this suite started runs any more, at most <paramref name="timeout"/>.</summary>
+    public Task<IReadOnlyList<(int Pid, string CommandLine)>> WaitUntilNoProcessLeftAsync(TimeSpan timeout) =>
+        Eventually.ReturnsAsync(
+            () => Task.FromResult<IReadOnlyList<(int Pid, string CommandLine)>>([.. FindSuiteProcesses().Where(p => IsRunning(p.Pid))]),
+            left => left.Count == 0, timeout);
+
+    /// <summary>How long ago <see cref="StopAsync"/> sent SIGTERM.</summary>
+    public TimeSpan SinceStopSignal => DateTime.UtcNow - (_stopSignalledAt ?? DateTime.UtcNow);
 
     /// <summary>Stops the suite as Ctrl+C or a service manager would, with SIGTERM, and waits for the AppHost.</summary>
     public async Task<int> StopAsync(CancellationToken cancellationToken)
@@ -198,6 +220,7 @@ public sealed class SuiteProcess : IAsyncDisposable
             return _appHost?.ExitCode ?? 0;
         }
 
+        _stopSignalledAt = DateTime.UtcNow;
         SendSignal(_appHost.Id, Sigterm);
         await _appHost.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
         return _appHost.ExitCode;

@@ -7,7 +7,7 @@ namespace DirectorsConsole.AppHost.Hosting;
 /// Free loopback ports, chosen by binding port 0 and releasing it. Another process can take the port
 /// before the service binds it; the service then fails, and its restart tries the same port again.
 /// </summary>
-public sealed class PortAllocator
+public sealed class LoopbackPorts
 {
     private readonly HashSet<int> _handedOut = [];
 
