@@ -2,12 +2,9 @@ using DirectorsConsole.ServiceDefaults.Errors;
 
 namespace DirectorsConsole.GalleryService.Gallery;
 
-/// <summary>A 422 of the gallery: FastAPI's <c>detail</c> list, with <c>success: false</c> and the messages joined.</summary>
-public sealed record GalleryValidationErrorResponse(IReadOnlyList<ValidationError> Detail, bool Success, string Message)
-{
-    public static GalleryValidationErrorResponse Of(ValidationErrorList errors) =>
-        new(errors.Errors, false, string.Join("; ", errors.Errors.Select(error => error.Msg)));
-}
+/// <summary>The schema of a gallery 422 in the OpenAPI document: FastAPI's <c>detail</c> list, with
+/// <c>success: false</c> and the messages joined (written by <see cref="SuccessFlagErrors.Body"/>).</summary>
+public sealed record GalleryValidationErrorResponse(IReadOnlyList<ValidationError> Detail, bool Success, string Message);
 
 /// <summary>Turns the gallery's exceptions into answers: <see cref="GalleryValidationException"/> into a 422 in
 /// FastAPI's list form, <see cref="GalleryException"/> into ProblemDetails with its status and detail (503s with
@@ -25,7 +22,7 @@ public sealed class GalleryErrorFilter(ILogger<GalleryErrorFilter> logger) : IEn
         }
         catch (GalleryValidationException ex)
         {
-            return TypedResults.UnprocessableEntity(GalleryValidationErrorResponse.Of(ex.Errors));
+            return TypedResults.Json(SuccessFlagErrors.Body(context.HttpContext, ex.Errors.ToResponse()), statusCode: StatusCodes.Status422UnprocessableEntity);
         }
         catch (GalleryException ex)
         {
