@@ -6,24 +6,33 @@ using Microsoft.Extensions.Hosting;
 namespace DirectorsConsole.AppHost.Hosting;
 
 /// <summary>
-/// The processes the AppHost started, directly or through Aspire's orchestrator (DCP), found by walking parent ids
-/// in <c>/proc</c>. When the AppHost stops, <see cref="OrderedShutdown"/> has already stopped every resource; what
-/// remains is DCP winding itself down, which it does only after it sees the AppHost gone, seconds later. The
-/// AppHost waits for its descendants up to a deadline and then kills whatever is left, so Ctrl+C or SIGTERM leaves
-/// no process behind within the promised time. Only Linux exposes parent ids this way; elsewhere DCP cleans up
-/// after the AppHost exits, as Aspire does by default.
+/// The processes the AppHost started, directly or through Aspire's orchestrator (DCP). When the AppHost stops,
+/// <see cref="OrderedShutdown"/> has already stopped every resource; what remains is DCP winding itself down, which
+/// it does only after it sees the AppHost gone, seconds later. The AppHost waits for those processes up to a
+/// deadline and then kills whatever is left, so Ctrl+C or SIGTERM leaves no process behind within the promised time.
+/// They are found in <c>/proc</c> two ways: by parent ids, and by a session variable the AppHost puts in its own
+/// environment before DCP starts, which every process it starts inherits. The second catches DCP's controller
+/// process, which DCP detaches (its parent becomes init), so no parent chain leads back to the AppHost. Only Linux
+/// exposes processes this way; elsewhere DCP cleans up after the AppHost exits, as Aspire does by default.
 /// </summary>
 public static class LeftoverProcesses
 {
     /// <summary>From the stop signal to the last process gone: within the 10 s a user is promised, with room to spare.</summary>
     public static readonly TimeSpan ShutdownDeadline = TimeSpan.FromSeconds(8.5);
 
+    /// <summary>The environment variable that marks every process of one AppHost run.</summary>
+    public const string SessionVariable = "DIRECTORSCONSOLE_APPHOST_SESSION";
+
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
+    private static readonly string Session = Guid.NewGuid().ToString("N");
 
     /// <summary>Runs the application until it is stopped, disposes it (which ends Aspire's orchestrator session),
     /// then ends whatever process is left <see cref="ShutdownDeadline"/> after the stop signal.</summary>
     public static async Task RunAsync(DistributedApplication app)
     {
+        // Set before DCP starts (in app.RunAsync), so DCP and everything it starts inherit it.
+        Environment.SetEnvironmentVariable(SessionVariable, Session);
         var timeProvider = TimeProvider.System;
         DateTimeOffset? stopRequested = null;
         using var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping
@@ -44,7 +53,7 @@ public static class LeftoverProcesses
         }
     }
 
-    /// <summary>Waits until every descendant of this process has exited or <paramref name="deadline"/> passes, then
+    /// <summary>Waits until every process of this run has exited or <paramref name="deadline"/> passes, then
     /// kills the ones left; returns how many had to be killed.</summary>
     public static async Task<int> EndAsync(DateTimeOffset deadline, TimeProvider timeProvider)
     {
@@ -56,7 +65,7 @@ public static class LeftoverProcesses
         var self = Environment.ProcessId;
         while (timeProvider.GetUtcNow() < deadline)
         {
-            if (FindDescendants(self).Count == 0)
+            if (FindOwnProcesses(self, Session).Count == 0)
             {
                 return 0;
             }
@@ -64,7 +73,7 @@ public static class LeftoverProcesses
             await Task.Delay(PollInterval, timeProvider);
         }
 
-        var left = FindDescendants(self);
+        var left = FindOwnProcesses(self, Session);
         foreach (var pid in left)
         {
             try
@@ -79,6 +88,24 @@ public static class LeftoverProcesses
         }
 
         return left.Count;
+    }
+
+    /// <summary>The descendants of <paramref name="self"/> and every other process whose environment has
+    /// <see cref="SessionVariable"/> set to <paramref name="session"/>.</summary>
+    public static IReadOnlyList<int> FindOwnProcesses(int self, string session)
+    {
+        var found = new HashSet<int>(FindDescendants(self));
+        var marker = $"{SessionVariable}={session}\0";
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                && pid != self && !found.Contains(pid) && HasMarker(directory, marker))
+            {
+                found.Add(pid);
+            }
+        }
+
+        return [.. found];
     }
 
     /// <summary>Every process whose chain of parents leads to <paramref name="ancestor"/>.</summary>
@@ -112,6 +139,19 @@ public static class LeftoverProcesses
         }
 
         return descendants;
+    }
+
+    private static bool HasMarker(string processDirectory, string marker)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(processDirectory, "environ")).Contains(marker, StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Gone meanwhile, or another user's process: not ours either way.
+            return false;
+        }
     }
 
     /// <summary>The parent id from <c>/proc/{pid}/stat</c> (the field after the parenthesised command name, which

@@ -1,0 +1,38 @@
+using System.Diagnostics;
+using DirectorsConsole.AppHost.Hosting;
+
+namespace DirectorsConsole.AppHost.Tests;
+
+public sealed class LeftoverProcessesTests
+{
+    [Fact]
+    public async Task ADetachedProcessIsFoundByItsSessionVariable()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Processes are found through /proc.");
+
+        // Arrange: a shell starts a sleeper in the background and exits, so the sleeper's parent becomes init,
+        // as with Aspire's orchestrator, which detaches itself from the AppHost
+        var session = Guid.NewGuid().ToString("N");
+        var start = new ProcessStartInfo("/bin/sh", ["-c", "sleep 60 >/dev/null 2>&1 & echo $!"]) { RedirectStandardOutput = true };
+        start.Environment[LeftoverProcesses.SessionVariable] = session;
+        using var shell = Process.Start(start)!;
+        var sleeper = int.Parse((await shell.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken))!);
+        await shell.WaitForExitAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            // Act
+            var found = LeftoverProcesses.FindOwnProcesses(Environment.ProcessId, session);
+            var foundWithOtherSession = LeftoverProcesses.FindOwnProcesses(Environment.ProcessId, Guid.NewGuid().ToString("N"));
+
+            // Assert
+            Assert.DoesNotContain(sleeper, LeftoverProcesses.FindDescendants(Environment.ProcessId));
+            Assert.Contains(sleeper, found);
+            Assert.DoesNotContain(sleeper, foundWithOtherSession);
+        }
+        finally
+        {
+            using var process = Process.GetProcessById(sleeper);
+            process.Kill();
+        }
+    }
+}
