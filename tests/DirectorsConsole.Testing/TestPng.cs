@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Text;
 
 namespace DirectorsConsole.Testing;
@@ -8,8 +9,6 @@ namespace DirectorsConsole.Testing;
 /// <c>prompt</c> and <c>workflow</c>, A1111's <c>parameters</c>…).</summary>
 public static class TestPng
 {
-    private static readonly uint[] CrcTable = CreateCrcTable();
-
     public static (string Type, byte[] Data) Text(string keyword, string text) =>
         ("tEXt", [.. Encoding.Latin1.GetBytes(keyword), 0, .. Encoding.Latin1.GetBytes(text)]);
 
@@ -56,7 +55,7 @@ public static class TestPng
         var typeBytes = Encoding.ASCII.GetBytes(type);
         output.Write(typeBytes);
         output.Write(data);
-        BinaryPrimitives.WriteUInt32BigEndian(number, Crc([.. typeBytes, .. data]));
+        BinaryPrimitives.WriteUInt32BigEndian(number, Crc32.HashToUInt32([.. typeBytes, .. data]));
         output.Write(number);
     }
 
@@ -69,33 +68,5 @@ public static class TestPng
         }
 
         return output.ToArray();
-    }
-
-    private static uint Crc(byte[] data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
-        {
-            crc = CrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        }
-
-        return crc ^ 0xFFFFFFFFu;
-    }
-
-    private static uint[] CreateCrcTable()
-    {
-        var table = new uint[256];
-        for (var n = 0u; n < 256; n++)
-        {
-            var c = n;
-            for (var k = 0; k < 8; k++)
-            {
-                c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            }
-
-            table[n] = c;
-        }
-
-        return table;
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Text;
 
 namespace DirectorsConsole.ComfyEmulator.Imaging;
@@ -13,7 +14,6 @@ public readonly record struct Rgb(byte R, byte G, byte B)
 /// <summary>
 /// Writes 8-bit RGB PNGs of one solid colour, the way Pillow lays them out for ComfyUI:
 /// IHDR, one tEXt chunk per metadata entry (in order), IDAT, IEND.
-/// System.IO.Hashing is not in this registry, so the chunk CRC-32 is computed here.
 /// </summary>
 public static class PngEncoder
 {
@@ -69,32 +69,7 @@ public static class PngEncoder
         data.CopyTo(typeAndData.AsSpan(4));
         png.Write(typeAndData);
         Span<byte> crc = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32.Compute(typeAndData));
+        BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32.HashToUInt32(typeAndData));
         png.Write(crc);
-    }
-}
-
-/// <summary>The CRC-32 of PNG and zlib (ISO-HDLC, reflected polynomial 0xEDB88320).</summary>
-public static class Crc32
-{
-    private static readonly uint[] Table = BuildTable();
-
-    public static uint Compute(ReadOnlySpan<byte> data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data) crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        return crc ^ 0xFFFFFFFFu;
-    }
-
-    private static uint[] BuildTable()
-    {
-        var table = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            var c = n;
-            for (var k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[n] = c;
-        }
-        return table;
     }
 }
