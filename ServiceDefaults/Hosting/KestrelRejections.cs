@@ -88,9 +88,10 @@ public static class KestrelRejections
 
         if (Says("Invalid request target"))
         {
+            // Kestrel quotes the target only while its own log level is Information or lower.
             return message.Contains("%00", StringComparison.Ordinal) || message.Contains(@"\x00", StringComparison.Ordinal)
                 ? "The request target contains a NUL character (%00), which no path or query may contain."
-                : "The request target (path and query) is not a valid URL path: it has characters or escapes HTTP does not allow there.";
+                : "The request target (path and query) contains a NUL character (%00), a control character or a byte that is not allowed in a URL.";
         }
 
         return status switch
