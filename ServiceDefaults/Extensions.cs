@@ -61,6 +61,7 @@ public static class ServiceDefaultsExtensions
         builder.AddRedisDurabilityMonitor();
         builder.Services.AddApiErrorHandling();
         builder.AddRequestLimits();
+        builder.AddKestrelRejectionProblems();
 
         builder.Services.AddEndpointsApiExplorer();
         builder.Services.AddSwaggerGen(options =>

@@ -136,7 +136,7 @@ public sealed class ReplicaFailover(
         {
             var detail = exception.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? limit.BodyTooLargeDetail
-                : $"The request body could not be read: {exception.Message}";
+                : KestrelRejections.Describe(exception.StatusCode, exception);
             await ProxyProblems.WriteAsync(context, exception.StatusCode, detail, service: null);
             return false;
         }

@@ -60,6 +60,12 @@ public static class ApiErrorHandling
                 return true;
             }
 
+            if (KestrelRejections.BodyFramingError(badRequest) is { } framing)
+            {
+                await WriteProblemAsync(httpContext, framing.StatusCode, KestrelRejections.Describe(framing.StatusCode, framing));
+                return true;
+            }
+
             var errors = new ValidationErrorList();
             switch (badRequest.InnerException)
             {

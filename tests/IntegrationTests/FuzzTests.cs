@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.IntegrationTests;
 
@@ -70,6 +71,28 @@ public sealed class FuzzTests(RunningSuiteFixture fixture)
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         var problem = (await response.Content.ReadFromJsonAsync<JsonObject>(Token))!;
         Assert.Contains("100 MB", (string?)problem["detail"]);
+    }
+
+    [Fact]
+    public async Task RequestsTheHttpServerRefusesStillAnswerAProblemWithDetail()
+    {
+        // Arrange: raw bytes no HTTP client sends, so they reach the Gateway's socket as they are.
+        var cases = MalformedHttpRequest.All("/api/jobs/fuzz-job", "/api/job");
+
+        // Act
+        var answers = new List<(MalformedHttpRequest Case, IReadOnlyList<RawHttpResponse> Responses)>();
+        foreach (var malformed in cases)
+        {
+            answers.Add((malformed, await RawHttp.ExchangeAsync(fixture.Suite.Port, malformed.Bytes, Token)));
+        }
+
+        // Assert
+        var failures = answers.Where(a => !(a.Responses is [var only] && only.Status == a.Case.Status
+                && only.ContentType?.StartsWith("application/problem+json", StringComparison.Ordinal) == true
+                && only.Json()?["detail"] is JsonValue detail && ((string?)detail)?.Contains(a.Case.DetailContains, StringComparison.OrdinalIgnoreCase) == true))
+            .Select(a => $"{a.Case} (expected {a.Case.Status}) → {string.Join(" | ", a.Responses)}")
+            .ToArray();
+        Assert.True(failures.Length == 0, string.Join("\n", failures));
     }
 
     private async Task<(MalformedRequest, int, string?)> SendAsync(MalformedRequest malformed)
