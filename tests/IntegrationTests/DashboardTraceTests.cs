@@ -13,9 +13,10 @@ namespace DirectorsConsole.IntegrationTests;
 /// through the Gateway shows in the dashboard as one trace that runs from the Gateway through JobService and, across
 /// the Redis queue, BackendService to the render nodes' <c>POST /prompt</c>. The trace is read from the dashboard's
 /// telemetry API; the resources page and the trace's page are opened in headless Chromium, and a screenshot of the
-/// trace is kept with the test's output. In the suite's collection, so it does not run beside the shared suite.
+/// trace is kept with the test's output. A collection of its own that runs alone, after the others: it starts a
+/// second whole suite, which beside the shared one would double the load of a 2-core machine.
 /// </summary>
-[Collection(nameof(SuiteCollection))]
+[Collection(nameof(DashboardCollection))]
 public sealed class DashboardTraceTests
 {
     private const string Chromium = "/usr/bin/chromium";
@@ -232,3 +233,6 @@ public sealed class DashboardTraceTests
         };
     }
 }
+
+[CollectionDefinition(nameof(DashboardCollection), DisableParallelization = true)]
+public sealed class DashboardCollection;

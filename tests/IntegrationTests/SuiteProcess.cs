@@ -115,7 +115,6 @@ public sealed class SuiteProcess : IAsyncDisposable
         // No browser token to log in with, and the telemetry API answers without a key: both listen on loopback only.
         environment["ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS"] = "true";
         environment["ASPIRE_DASHBOARD_API_ENABLED"] = "true";
-        environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
     }
 
     /// <summary>Polls the Gateway's <c>/health</c> until <paramref name="accept"/> holds for its status.</summary>
