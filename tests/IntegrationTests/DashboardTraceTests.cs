@@ -34,11 +34,15 @@ public sealed class DashboardTraceTests
         {
             await using var suite = new SuiteProcess(workingDirectory) { WithDashboard = true };
             await suite.StartAsync(Token);
-            using var dashboard = new HttpClient { BaseAddress = suite.DashboardUrl, Timeout = TimeSpan.FromSeconds(30) };
+            using var dashboard = new HttpClient { BaseAddress = suite.DashboardUrl, Timeout = TimeSpan.FromSeconds(60) };
             var backendIds = await OnlineBackendIdsAsync(suite, 2);
 
-            // Act: a group of two children, one per node, through the Gateway
-            using var created = await suite.Gateway.PostAsJsonAsync("/api/job-groups", new
+            // Act: a group of two children, one per node, through the Gateway, sent as a traced client would send it
+            // (so the test knows the trace's id without searching every trace the dashboard holds)
+            var client = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
+            using var submit = new HttpRequestMessage(HttpMethod.Post, "/api/job-groups");
+            submit.Headers.Add("traceparent", $"00-{client.TraceId.ToHexString()}-{client.SpanId.ToHexString()}-01");
+            submit.Content = JsonContent.Create(new
             {
                 workflow_json = new JsonObject
                 {
@@ -56,7 +60,8 @@ public sealed class DashboardTraceTests
                 backend_ids = backendIds,
                 seed_strategy = "sequential",
                 base_seed = 5,
-            }, Token);
+            });
+            using var created = await suite.Gateway.SendAsync(submit, Token);
             Assert.Equal(HttpStatusCode.Created, created.StatusCode);
             var groupId = (string)(await created.Content.ReadFromJsonAsync<JsonObject>(Token))!["job_group_id"]!;
             var group = await Eventually.ReturnsAsync(
@@ -64,21 +69,23 @@ public sealed class DashboardTraceTests
                 g => (string?)g?["status"] is "completed" or "partial_complete" or "failed", TimeSpan.FromSeconds(60));
             var ended = Stopwatch.StartNew();
 
-            // The group's trace: the one holding the Gateway's POST /api/job-groups, once every service has exported its part
+            // The group's trace, once every service has exported its part
+            var traceId = client.TraceId.ToHexString();
             var trace = await Eventually.ReturnsAsync(
-                () => FindSubmissionTraceAsync(dashboard),
+                () => ReadTraceAsync(dashboard, traceId),
                 t => t is not null && TracedServices.All(service => t.Spans.Any(s => s.Service == service))
                     && t.Spans.Count(IsPromptPost) == 2,
-                TimeSpan.FromSeconds(30));
+                TimeSpan.FromSeconds(60));
             var appearedAfter = ended.Elapsed;
             var resources = await dashboard.GetFromJsonAsync<JsonArray>("/api/telemetry/resources", Token);
 
             // Assert: the group ran, and its submission is one trace, Gateway → JobService → Redis → BackendService → nodes
             Assert.Equal("completed", (string?)group!["status"]);
             var spans = trace!.Spans;
-            var root = Assert.Single(spans, s => s.ParentSpanId is null);
+            var root = Assert.Single(spans, s => s.ParentSpanId == client.SpanId.ToHexString());
             Assert.Equal("gateway", root.Service);
-            Assert.All(spans, s => Assert.True(s.ParentSpanId is null || spans.Any(p => p.SpanId == s.ParentSpanId),
+            Assert.Equal("/api/job-groups", root.Attribute("url.path"));
+            Assert.All(spans, s => Assert.True(s == root || spans.Any(p => p.SpanId == s.ParentSpanId),
                 $"{s.Service} span '{s.Name}' has a parent outside the trace"));
             Assert.Equal(2, spans.Count(s => s.Service == "job-service" && s.Name == "dispatch job"));
             Assert.Contains(spans, s => s.Service == "backend-service" && s.Name.StartsWith("process ", StringComparison.Ordinal));
@@ -145,26 +152,13 @@ public sealed class DashboardTraceTests
         return path;
     }
 
-    /// <summary>The trace holding the Gateway's <c>POST /api/job-groups</c>, read whole from the telemetry API; null until
-    /// the Gateway has exported that span.</summary>
-    private static async Task<TraceSpans?> FindSubmissionTraceAsync(HttpClient dashboard)
+    /// <summary>The trace with every span the dashboard holds for it; null until the first of them has arrived.</summary>
+    private static async Task<TraceSpans?> ReadTraceAsync(HttpClient dashboard, string traceId)
     {
-        using var response = await dashboard.GetAsync("/api/telemetry/spans?limit=1000", Token);
-        if (!response.IsSuccessStatusCode)
-        {
-            return null;
-        }
-
-        var submission = TraceSpan.Read((await response.Content.ReadFromJsonAsync<JsonObject>(Token))!)
-            .FirstOrDefault(s => s.Service == "gateway" && s.Kind == SpanKindServer && s.Name.StartsWith("POST", StringComparison.Ordinal)
-                && s.Attribute("url.path") == "/api/job-groups");
-        if (submission is null)
-        {
-            return null;
-        }
-
-        var trace = await dashboard.GetFromJsonAsync<JsonObject>($"/api/telemetry/traces/{submission.TraceId}", Token);
-        return new TraceSpans(submission.TraceId, TraceSpan.Read(trace!));
+        using var response = await dashboard.GetAsync($"/api/telemetry/traces/{traceId}", Token);
+        return response.StatusCode == HttpStatusCode.NotFound
+            ? null
+            : new TraceSpans(traceId, TraceSpan.Read((await response.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonObject>(Token))!));
     }
 
     private static async Task<string[]> OnlineBackendIdsAsync(SuiteProcess suite, int count)
