@@ -69,12 +69,15 @@ public sealed class DashboardTraceTests
                 g => (string?)g?["status"] is "completed" or "partial_complete" or "failed", TimeSpan.FromSeconds(60));
             var ended = Stopwatch.StartNew();
 
-            // The group's trace, once every service has exported its part
+            // The group's trace, once every service has exported its part and every span's parent is there: a hop that
+            // started a trace of its own would leave the trace without its spans, and the wait would end in a failure
             var traceId = client.TraceId.ToHexString();
+            var clientSpanId = client.SpanId.ToHexString();
             var trace = await Eventually.ReturnsAsync(
                 () => ReadTraceAsync(dashboard, traceId),
                 t => t is not null && TracedServices.All(service => t.Spans.Any(s => s.Service == service))
-                    && t.Spans.Count(IsPromptPost) == 2,
+                    && t.Spans.Count(IsPromptPost) == 2
+                    && t.Spans.All(s => s.ParentSpanId == clientSpanId || t.Spans.Any(p => p.SpanId == s.ParentSpanId)),
                 TimeSpan.FromSeconds(60));
             var appearedAfter = ended.Elapsed;
             var resources = await dashboard.GetFromJsonAsync<JsonArray>("/api/telemetry/resources", Token);
@@ -82,7 +85,7 @@ public sealed class DashboardTraceTests
             // Assert: the group ran, and its submission is one trace, Gateway → JobService → Redis → BackendService → nodes
             Assert.Equal("completed", (string?)group!["status"]);
             var spans = trace!.Spans;
-            var root = Assert.Single(spans, s => s.ParentSpanId == client.SpanId.ToHexString());
+            var root = Assert.Single(spans, s => s.ParentSpanId == clientSpanId);
             Assert.Equal("gateway", root.Service);
             Assert.Equal("/api/job-groups", root.Attribute("url.path"));
             Assert.All(spans, s => Assert.True(s == root || spans.Any(p => p.SpanId == s.ParentSpanId),
@@ -174,6 +177,9 @@ public sealed class DashboardTraceTests
 
     private sealed record TraceSpans(string TraceId, IReadOnlyList<TraceSpan> Spans)
     {
+        public override string ToString() =>
+            $"trace {TraceId}: {string.Join("; ", Spans.Select(s => $"{s.Service} '{s.Name}' {s.SpanId} <- {s.ParentSpanId}"))}";
+
         public TimeSpan Duration => TimeSpan.FromTicks((Spans.Max(s => s.EndNanoseconds) - Spans.Min(s => s.StartNanoseconds)) / 100);
     }
 
