@@ -2,8 +2,9 @@ using System.Diagnostics;
 
 namespace DirectorsConsole.Messaging;
 
-/// <summary>W3C trace context carried inside messages, so a trace continues across Redis.</summary>
-internal static class TraceContext
+/// <summary>W3C trace context carried inside messages and stored records, so a trace continues across Redis and
+/// across work a background loop picks up later.</summary>
+public static class TraceContext
 {
     /// <summary>The traceparent/tracestate of <paramref name="activity"/>, or of the current activity.</summary>
     public static (string? TraceParent, string? TraceState) Capture(Activity? activity)

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using DirectorsConsole.JobService.Model;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.ServiceDefaults.Messages;
 using Microsoft.Extensions.Options;
 
@@ -42,7 +43,13 @@ public sealed class JobEngine(
             SeedNodes = submission.SeedNodes,
             QueuedAt = now,
         };
-        var state = new JobEngineState { QueueScore = await store.NextQueueScoreAsync(submission.Priority, cancellationToken) };
+        var (traceParent, traceState) = TraceContext.Capture(null);
+        var state = new JobEngineState
+        {
+            QueueScore = await store.NextQueueScoreAsync(submission.Priority, cancellationToken),
+            TraceParent = traceParent,
+            TraceState = traceState,
+        };
         await machine.CreateJobAsync(record, state, cancellationToken);
         logger.LogInformation("Queued job {JobId} (priority {Priority})", record.JobId, record.Priority);
         return record;
@@ -64,6 +71,7 @@ public sealed class JobEngine(
         var preferred = submission.BackendIds.Distinct(StringComparer.Ordinal).ToList();
         var children = new List<(JobRecord Record, JobEngineState State)>(submission.BackendIds.Count);
         var scores = await store.NextQueueScoresAsync(0, submission.BackendIds.Count, cancellationToken);
+        var (traceParent, traceState) = TraceContext.Capture(null);
         for (var i = 0; i < submission.BackendIds.Count; i++)
         {
             var backendId = submission.BackendIds[i];
@@ -84,7 +92,7 @@ public sealed class JobEngine(
                 SeedNodes = submission.SeedNodes,
                 QueuedAt = now,
             };
-            children.Add((record, new JobEngineState { Target = backendId, QueueScore = scores[i] }));
+            children.Add((record, new JobEngineState { Target = backendId, QueueScore = scores[i], TraceParent = traceParent, TraceState = traceState }));
         }
 
         var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now)

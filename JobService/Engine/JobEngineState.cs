@@ -39,6 +39,14 @@ public sealed record JobEngineState
 
     public bool CancelRequested { get; init; }
 
+    /// <summary>The W3C <c>traceparent</c> of the request that submitted the job. The scheduler dispatches the job
+    /// later from a loop of its own, where no request is current; it continues this trace, so one submission and
+    /// every attempt to run it are one trace.</summary>
+    public string? TraceParent { get; init; }
+
+    /// <summary>The W3C <c>tracestate</c> that came with <see cref="TraceParent"/>.</summary>
+    public string? TraceState { get; init; }
+
     /// <summary>In the orchestrator's queue: not ended and not dispatched.</summary>
     public static bool InQueue(JobRecord record, JobEngineState state) =>
         record.Status == JobStatuses.Queued && state.Dispatch == DispatchStates.None;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Messages;
@@ -177,6 +178,13 @@ public sealed class JobScheduler(
     private async Task SendAsync(StoredJob job, CancellationToken cancellationToken)
     {
         var record = job.Record;
+        // The pass runs outside any request: without the submission's context the command would start a trace of its own.
+        using var activity = JobTelemetry.Source.StartActivity(
+            "dispatch job", ActivityKind.Internal, TraceContext.Parse(job.State.TraceParent, job.State.TraceState));
+        activity?.SetTag("job.id", record.JobId);
+        activity?.SetTag("job.group_id", record.GroupId);
+        activity?.SetTag("job.backend_id", record.BackendId);
+        activity?.SetTag("job.prompt_id", record.PromptId);
         var command = new RunPromptCommand(record.PromptId!, record.JobId, record.BackendId, record.Prompt, job.State.DispatchedAt ?? timeProvider.GetUtcNow())
         {
             Workflow = record.Workflow,

@@ -41,6 +41,13 @@ public sealed class SuiteProcess : IAsyncDisposable
 
     public HttpClient Gateway { get; }
 
+    /// <summary>Runs the suite with the Aspire dashboard, as <c>dotnet run --project AppHost</c> does, on loopback ports
+    /// chosen at start (<see cref="DashboardUrl"/>), open to anonymous browsers and with its telemetry API unsecured.</summary>
+    public bool WithDashboard { get; init; }
+
+    /// <summary>The dashboard's address once started with <see cref="WithDashboard"/>.</summary>
+    public Uri? DashboardUrl { get; private set; }
+
     public string Output
     {
         get
@@ -62,7 +69,15 @@ public sealed class SuiteProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         startInfo.ArgumentList.Add(LocateAppHost());
-        startInfo.ArgumentList.Add("--no-dashboard");
+        if (WithDashboard)
+        {
+            ConfigureDashboard(startInfo.Environment);
+        }
+        else
+        {
+            startInfo.ArgumentList.Add("--no-dashboard");
+        }
+
         foreach (var argument in Arguments)
         {
             startInfo.ArgumentList.Add(argument);
@@ -84,6 +99,22 @@ public sealed class SuiteProcess : IAsyncDisposable
 
         // Every project starts through `dotnet run --no-build`; on a loaded 2-core machine that alone can take minutes.
         await WaitForHealthAsync(status => status == "healthy", TimeSpan.FromMinutes(5), cancellationToken);
+    }
+
+    /// <summary>What the AppHost's launch profile gives <c>dotnet run</c> (the dashboard's own address, its OTLP
+    /// collector and the resource service Aspire serves it), on free loopback ports instead of the profile's fixed ones.</summary>
+    private void ConfigureDashboard(IDictionary<string, string?> environment)
+    {
+        static string Loopback(int port) => $"http://127.0.0.1:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+        DashboardUrl = new Uri(Loopback(TestPorts.GetFreeTcpPort()));
+        environment["ASPNETCORE_URLS"] = DashboardUrl.ToString().TrimEnd('/');
+        environment["ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL"] = Loopback(TestPorts.GetFreeTcpPort());
+        environment["ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL"] = Loopback(TestPorts.GetFreeTcpPort());
+        environment["ASPIRE_ALLOW_UNSECURED_TRANSPORT"] = "true";
+        // No browser token to log in with, and the telemetry API answers without a key: both listen on loopback only.
+        environment["ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS"] = "true";
+        environment["ASPIRE_DASHBOARD_API_ENABLED"] = "true";
     }
 
     /// <summary>Polls the Gateway's <c>/health</c> until <paramref name="accept"/> holds for its status.</summary>

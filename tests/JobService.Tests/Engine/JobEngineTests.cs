@@ -110,6 +110,43 @@ public sealed class JobEngineTests(SharedEngineRig shared, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task GroupSubmittedInATraceIsDispatchedAndPostedToTheNodesInThatTrace()
+    {
+        // Arrange: every span of the suite's code and of HttpClient, from both services running in this process
+        using var source = new ActivitySource("DirectorsConsole.Tests.Tracing");
+        var stopped = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name.StartsWith("DirectorsConsole", StringComparison.Ordinal) || s.Name == "System.Net.Http",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        var submission = new JobGroupSubmission(EngineRig.Prompt(), [EngineRig.BackendId(0), EngineRig.BackendId(1)], [1, 2]) { TimeoutSeconds = 60 };
+
+        // Act: the submission happens inside a request's span; the scheduler dispatches later, from its own loop
+        JobGroupView view;
+        ActivityContext submitted;
+        using (var request = source.StartActivity("POST /api/job-groups", ActivityKind.Server))
+        {
+            submitted = request!.Context;
+            view = await Rig.Engine().SubmitGroupAsync(submission, Token);
+        }
+
+        await Rig.WaitForGroupEndAsync(view.Group.JobGroupId);
+        var posts = await Eventually.ReturnsAsync(
+            () => Task.FromResult(stopped.Where(a => a.TraceId == submitted.TraceId && a.Kind == ActivityKind.Client
+                && a.GetTagItem("url.full") is string url && url.EndsWith("/prompt", StringComparison.Ordinal)).ToList()),
+            found => found.Count == 2);
+
+        // Assert: each child's dispatch is a child of the request's span, and both POST /prompt calls are in its trace
+        var dispatches = stopped.Where(a => a.OperationName == "dispatch job" && a.TraceId == submitted.TraceId).ToList();
+        Assert.Equal(view.Children.Select(c => c.JobId).Order(), dispatches.Select(a => (string)a.GetTagItem("job.id")!).Order());
+        Assert.All(dispatches, d => Assert.Equal(submitted.SpanId, d.ParentSpanId));
+        Assert.Equal(2, posts.Count);
+    }
+
+    [Fact]
     public async Task FailingChildMakesTheGroupPartialComplete()
     {
         // Arrange: every prompt fails at node 1 on emu-1
