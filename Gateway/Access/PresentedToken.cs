@@ -18,7 +18,7 @@ public enum TokenSource
 /// service receives and, for a subprotocol, names it as the chosen protocol in the handshake answer.</summary>
 public sealed record PresentedToken(TokenSource Source, string Value)
 {
-    public const string QueryParameter = "token";
+    public const string QueryParameter = AccessHeaders.TokenQueryParameter;
 
     /// <summary>The candidates a request carries: the header when present (it alone decides), else, for a WebSocket
     /// upgrade, every offered subprotocol, then the <c>token</c> query parameter.</summary>

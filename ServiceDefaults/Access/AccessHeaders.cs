@@ -16,6 +16,9 @@ public static class AccessHeaders
     /// <summary>That client's role (viewer, operator, admin).</summary>
     public const string ClientRole = "X-Client-Role";
 
+    /// <summary>The query parameter a browser's WebSocket may carry its token in (it cannot set headers).</summary>
+    public const string TokenQueryParameter = "token";
+
     /// <summary>Every header only the Gateway may set.</summary>
     public static readonly string[] SetByGateway = [GatewaySecret, ClientName, ClientRole];
 }
