@@ -58,6 +58,8 @@ public sealed record AppHostSettings(
             : file.ComfyNodes;
 
         var access = ReadAccess(configFile, Env);
+        // One secret per run unless the studio set its own: a service port then answers only this run's Gateway.
+        access.GatewaySecret = access.GatewaySecret?.Trim() is { Length: > 0 } configured ? configured : Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var problems = AccessOptionsValidator.Problems(access).Concat(AccessOptionsValidator.TokenVariableProblems(access, Env)).ToList();
         if (!IsLoopbackHost(host.Trim('[', ']')) && access.NetworkExposureRefusal($"{host}:{port}") is { } refusal)
         {
@@ -81,8 +83,7 @@ public sealed record AppHostSettings(
             file.Replicas.Concat(commandLine.Replicas).GroupBy(r => r.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
             currentDirectory,
             !commandLine.NoDashboard,
-            // One secret per run unless the studio set its own: a service port then answers only this run's Gateway.
-            access.GatewaySecret?.Trim() ?? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
+            access.GatewaySecret);
     }
 
     /// <summary>config.yaml's access settings (clients, anonymous_role, allow_anonymous_network, gateway_secret) with
