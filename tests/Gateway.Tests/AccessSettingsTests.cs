@@ -19,7 +19,10 @@ public sealed class AccessSettingsTests(GarnetFixture garnet)
         var settings = AccessFixture.ClientSettings();
         settings["anonymous_role"] = "viewer";
         settings["services:job-service:http:0"] = service.Address.ToString();
-        Environment.SetEnvironmentVariable(AccessFixture.AdminTokenVariable, AccessFixture.AdminToken);
+        // A variable of this test's own: the class fixture of another test class clears the shared one when it ends.
+        var adminTokenVariable = $"DC_TEST_ADMIN_TOKEN_{Guid.NewGuid():N}";
+        settings["clients:2:token_env"] = adminTokenVariable;
+        Environment.SetEnvironmentVariable(adminTokenVariable, AccessFixture.AdminToken);
         var (factory, client) = GatewayFixture.StartGateway(garnet, settings);
         await using var _ = factory;
         using var __ = client;
