@@ -38,6 +38,9 @@ internal static class Extensions
         }
 
         services.AddHostedService<NetworkExposureGuard>();
+        // The host's request lines carry the whole URL, and a browser's WebSocket may carry its token in the query:
+        // they stay off here whatever the logging configuration says.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
 
         // Access: the client token authenticates, the route table authorizes every endpoint (the proxy's too).
         services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AccessOptions>>(new ClientTokenVariablesValidator(Environment.GetEnvironmentVariable));

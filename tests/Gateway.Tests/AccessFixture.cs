@@ -52,6 +52,7 @@ public sealed class AccessFixture(GarnetFixture garnet) : IAsyncLifetime
         // Everything of the gateway's own and the proxy's, so a token written anywhere in a log would be seen.
         ["Logging:LogLevel:Default"] = "Trace",
         ["Logging:LogLevel:Yarp"] = "Trace",
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Trace",
     };
 
     public async ValueTask InitializeAsync()
