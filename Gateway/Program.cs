@@ -5,9 +5,12 @@ builder.AddApplicationServices();
 
 var app = builder.Build();
 
-// The gateway's /health speaks for the whole suite (HealthApi), so its own readiness moves aside.
-app.MapDefaultEndpoints(healthPath: GatewayPaths.SelfHealth);
+// The gateway's /health speaks for the whole suite (HealthApi), so its own readiness moves aside; it decides
+// access itself, so it takes requests from clients rather than only from a gateway.
+app.MapDefaultEndpoints(healthPath: GatewayPaths.SelfHealth, behindGateway: false);
 app.UseCors();
+app.UseAuthentication();
+app.UseAuthorization();
 
 app.MapHealthApi();
 app.MapOpenApiDocsApi();

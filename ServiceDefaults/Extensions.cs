@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.Json;
+using DirectorsConsole.ServiceDefaults.Access;
 using DirectorsConsole.ServiceDefaults.Configuration;
 using DirectorsConsole.ServiceDefaults.Durability;
 using DirectorsConsole.ServiceDefaults.Errors;
@@ -100,6 +101,8 @@ public static class ServiceDefaultsExtensions
             .Configure(options => options.ConfigFile = configFile)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        builder.Services.AddOptions<AccessOptions>().Bind(builder.Configuration).ValidateOnStart();
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AccessOptions>, AccessOptionsValidator>();
         return builder;
     }
 
@@ -114,13 +117,20 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>Maps <c>/health</c> (readiness: every check, Redis included), <c>/alive</c> (liveness) and
-    /// <c>/openapi/v1.json</c>, and installs the error handlers, the <see cref="RequestGuard"/> and the durability guard
-    /// (state-changing requests are refused with 507 while Redis cannot persist them). The Gateway, whose <c>/health</c> speaks for
-    /// the whole suite, maps its own readiness at another <paramref name="healthPath"/>.</summary>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app, string healthPath = HealthPath)
+    /// <c>/openapi/v1.json</c>, and installs the error handlers, the <see cref="GatewayOnlyGuard"/> (a service answers only
+    /// what the Gateway forwarded), the <see cref="RequestGuard"/> and the durability guard (state-changing requests are
+    /// refused with 507 while Redis cannot persist them). The Gateway, whose <c>/health</c> speaks for the whole suite and
+    /// which decides access itself, maps its own readiness at another <paramref name="healthPath"/> and passes
+    /// <paramref name="behindGateway"/> false.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, string healthPath = HealthPath, bool behindGateway = true)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        if (behindGateway)
+        {
+            app.UseGatewayOnlyGuard(healthPath, AlivePath);
+        }
+
         app.Use(RequestGuard.InvokeAsync);
         app.UseDurabilityGuard();
 

@@ -72,6 +72,8 @@ public static class SuiteServiceExtensions
             environment["ORCHESTRATOR_LOG_DIR"] = settings.LogDirectory;
             environment["ORCHESTRATOR_HOST"] = settings.Host;
             environment["ORCHESTRATOR_PORT"] = settings.Port.ToString(CultureInfo.InvariantCulture);
+            // The Gateway adds it to what it forwards; every service refuses a request without it (probes aside).
+            environment["ORCHESTRATOR_GATEWAY_SECRET"] = settings.GatewaySecret;
             // Aspire names its dashboard's collector even when there is no dashboard; exporting there would only fail.
             if (!settings.Dashboard && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")))
             {

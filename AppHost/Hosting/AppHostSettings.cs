@@ -1,3 +1,8 @@
+using System.Security.Cryptography;
+using DirectorsConsole.ServiceDefaults.Access;
+using DirectorsConsole.ServiceDefaults.Configuration;
+using Microsoft.Extensions.Configuration;
+
 namespace DirectorsConsole.AppHost.Hosting;
 
 /// <summary>
@@ -15,7 +20,8 @@ public sealed record AppHostSettings(
     int Port,
     IReadOnlyDictionary<string, int> Replicas,
     string WorkingDirectory,
-    bool Dashboard)
+    bool Dashboard,
+    string GatewaySecret)
 {
     public const string DefaultConfigFile = "./config.yaml";
     public const string DefaultDataDir = "./data";
@@ -51,6 +57,20 @@ public sealed record AppHostSettings(
             ? ComfyNodeAddress.ParseList(nodes, "ORCHESTRATOR_COMFY_NODES")
             : file.ComfyNodes;
 
+        var access = ReadAccess(configFile, Env);
+        // One secret per run unless the studio set its own: a service port then answers only this run's Gateway.
+        access.GatewaySecret = access.GatewaySecret?.Trim() is { Length: > 0 } configured ? configured : Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var problems = AccessOptionsValidator.Problems(access).Concat(AccessOptionsValidator.TokenVariableProblems(access, Env)).ToList();
+        if (!IsLoopbackHost(host.Trim('[', ']')) && access.NetworkExposureRefusal($"{host}:{port}") is { } refusal)
+        {
+            problems.Add(refusal);
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new AppHostConfigurationException($"the access settings ({configFile}) are not usable:\n  {string.Join("\n  ", problems)}");
+        }
+
         return new AppHostSettings(
             configFile,
             Path.GetFullPath(Env("ORCHESTRATOR_DATA_DIR") ?? file.DataDir ?? DefaultDataDir, baseDirectory),
@@ -62,6 +82,36 @@ public sealed record AppHostSettings(
             // The command line wins over config.yaml, service by service.
             file.Replicas.Concat(commandLine.Replicas).GroupBy(r => r.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
             currentDirectory,
-            !commandLine.NoDashboard);
+            !commandLine.NoDashboard,
+            access.GatewaySecret);
     }
+
+    /// <summary>config.yaml's access settings (clients, anonymous_role, allow_anonymous_network, gateway_secret) with
+    /// the <c>ORCHESTRATOR_*</c> variables that override them, read as the services read them.</summary>
+    private static AccessOptions ReadAccess(string configFile, Func<string, string?> environment)
+    {
+        var overrides = new[] { "anonymous_role", "allow_anonymous_network", "gateway_secret" }
+            .Select(key => (key, value: environment($"ORCHESTRATOR_{key.ToUpperInvariant()}")))
+            .Where(setting => setting.value is not null)
+            .ToDictionary(setting => setting.key, setting => setting.value);
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(YamlConfigurationProvider.ReadFile(configFile))
+            .AddInMemoryCollection(overrides)
+            .Build();
+        var access = new AccessOptions();
+        try
+        {
+            configuration.Bind(access);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new AppHostConfigurationException($"the access settings ({configFile}) are not usable: {ex.Message}", ex);
+        }
+
+        return access;
+    }
+
+    private static bool IsLoopbackHost(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address));
 }

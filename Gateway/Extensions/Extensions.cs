@@ -1,10 +1,13 @@
 using System.Text.Json;
 using DirectorsConsole.Gateway;
+using DirectorsConsole.Gateway.Access;
 using DirectorsConsole.Gateway.Health;
 using DirectorsConsole.Gateway.Hosting;
 using DirectorsConsole.Gateway.OpenApi;
 using DirectorsConsole.Gateway.Routing;
+using DirectorsConsole.ServiceDefaults.Access;
 using DirectorsConsole.ServiceDefaults.Hosting;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Options;
@@ -13,7 +16,7 @@ using Yarp.ReverseProxy.Health;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>The gateway's dependencies: options, the reverse proxy, suite health, the merged OpenAPI
+/// <summary>The gateway's dependencies: options, access control, the reverse proxy, suite health, the merged OpenAPI
 /// document and CORS. Its own JSON (health) is snake_case like the original's.</summary>
 internal static class Extensions
 {
@@ -34,13 +37,24 @@ internal static class Extensions
             builder.WebHost.UseUrls((builder.Configuration.Get<GatewayOptions>() ?? new GatewayOptions()).DefaultUrl);
         }
 
-        services.AddHostedService<NetworkExposureWarning>();
+        services.AddHostedService<NetworkExposureGuard>();
+        // The host's request lines carry the whole URL, and a browser's WebSocket may carry its token in the query:
+        // they stay off here whatever the logging configuration says.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+
+        // Access: the client token authenticates, the route table authorizes every endpoint (the proxy's too).
+        services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AccessOptions>>(new ClientTokenVariablesValidator(Environment.GetEnvironmentVariable));
+        services.AddSingleton<ClientDirectory>();
+        services.AddAuthentication(ClientTokenAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ClientTokenAuthenticationHandler>(ClientTokenAuthenticationHandler.SchemeName, configureOptions: null);
+        services.AddAuthorizationBuilder().SetFallbackPolicy(RouteAccessRequirement.Policy);
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, RouteAccessHandler>();
 
         services.AddCors();
         services.AddOptions<CorsOptions>().Configure<IOptions<GatewayOptions>>(
             (cors, gateway) => cors.AddDefaultPolicy(GatewayCors.Policy(gateway.Value.CorsOrigins)));
 
-        services.AddReverseProxy().AddServiceDiscoveryDestinationResolver();
+        services.AddReverseProxy().AddServiceDiscoveryDestinationResolver().AddAccessForwarding();
         services.AddSingleton<IProxyConfigProvider>(provider => new InMemoryConfigProvider(
             ProxyConfigFactory.Routes(),
             ProxyConfigFactory.Clusters(provider.GetRequiredService<IConfiguration>(), provider.GetRequiredService<IOptions<GatewayOptions>>().Value)));
@@ -49,7 +63,8 @@ internal static class Extensions
         services.AddSingleton<IActiveHealthCheckPolicy, ProbeAnsweredPolicy>();
         services.AddSingleton<ReplicaFailover>();
 
-        services.AddHttpClient(SuiteTopology.HttpClientName).WithoutRetries();
+        services.AddTransient<GatewaySecretHandler>();
+        services.AddHttpClient(SuiteTopology.HttpClientName).WithoutRetries().AddHttpMessageHandler<GatewaySecretHandler>();
         services.AddSingleton<SuiteHealthChecker>();
         services.AddSingleton<MergedOpenApiDocument>();
         return builder;

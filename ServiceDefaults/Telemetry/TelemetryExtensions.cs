@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using DirectorsConsole.ServiceDefaults.Access;
 using DirectorsConsole.ServiceDefaults.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,7 +19,7 @@ namespace DirectorsConsole.ServiceDefaults.Telemetry;
 /// (every name under <see cref="SourcePrefix"/>). Data leaves the process only when
 /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the AppHost sets it to the dashboard).
 /// </summary>
-public static class TelemetryExtensions
+public static partial class TelemetryExtensions
 {
     /// <summary>The ActivitySource and Meter name prefix of the suite's own code.</summary>
     public const string SourcePrefix = "DirectorsConsole";
@@ -45,7 +48,11 @@ public static class TelemetryExtensions
                 .AddMeter($"{SourcePrefix}.*"))
             .WithTracing(tracing => tracing
                 .AddSource($"{SourcePrefix}.*")
-                .AddAspNetCoreInstrumentation(aspNetCore => aspNetCore.Filter = context => !IsProbe(context.Request.Path))
+                .AddAspNetCoreInstrumentation(aspNetCore =>
+                {
+                    aspNetCore.Filter = context => !IsProbe(context.Request.Path);
+                    aspNetCore.EnrichWithHttpRequest = RedactClientToken;
+                })
                 .AddHttpClientInstrumentation(http => http.FilterHttpRequestMessage =
                     request => request.RequestUri is not { } uri || !IsProbe(new PathString(uri.AbsolutePath))));
 
@@ -56,6 +63,21 @@ public static class TelemetryExtensions
 
         return builder;
     }
+
+    /// <summary>A browser's WebSocket may carry its client token in the query; a span never keeps it, even when the
+    /// instrumentation's own redaction of query values is switched off.</summary>
+    public static void RedactClientToken(Activity activity, HttpRequest request)
+    {
+        if (request.Query.ContainsKey(AccessHeaders.TokenQueryParameter) && activity.GetTagItem(UrlQueryTag) is string query)
+        {
+            activity.SetTag(UrlQueryTag, TokenValue().Replace(query, "Redacted"));
+        }
+    }
+
+    private const string UrlQueryTag = "url.query";
+
+    [GeneratedRegex($"(?<=(^|[?&]){AccessHeaders.TokenQueryParameter}=)[^&]*", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex TokenValue();
 
     private static bool IsProbe(PathString path) => ProbePaths.Any(probe => path.StartsWithSegments(probe));
 }

@@ -69,6 +69,8 @@ public sealed class AppHostSettingsTests : IDisposable
                 ["ConnectionStrings__redis"] = "env:6379",
                 ["ORCHESTRATOR_PORT"] = "9000",
                 ["ORCHESTRATOR_HOST"] = "0.0.0.0",
+                // An open suite on the network must be asked for.
+                ["ORCHESTRATOR_ALLOW_ANONYMOUS_NETWORK"] = "true",
                 ["ORCHESTRATOR_COMFY_NODES"] = "gpu1, http://gpu2:9000/",
             },
             AppHostCommandLine.Parse(["--port", "9100"]));

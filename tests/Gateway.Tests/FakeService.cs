@@ -15,7 +15,8 @@ namespace DirectorsConsole.Gateway.Tests;
 /// <summary>
 /// One replica of a service, as the gateway sees it: a real Kestrel app on a loopback port that answers
 /// <c>/health</c>, <c>/alive</c>, <c>/openapi/v1.json</c>, echoes every other request as JSON (who
-/// answered, what arrived) and echoes WebSocket messages. It can be stopped and started again on the same
+/// answered, what arrived) and echoes WebSocket messages (a socket whose path ends in <see cref="InspectSegment"/>
+/// first sends what arrived with its handshake). It can be stopped and started again on the same
 /// port, like a crashed replica that the AppHost restarts.
 /// </summary>
 public sealed class FakeService : IAsyncDisposable
@@ -25,6 +26,9 @@ public sealed class FakeService : IAsyncDisposable
 
     /// <summary>The <c>online</c> count backend-service replicas report on <c>GET /api/backends</c>.</summary>
     public const int OnlineBackends = 2;
+
+    /// <summary>A WebSocket path ending in this segment first gets a JSON message describing its handshake.</summary>
+    public const string InspectSegment = "inspect";
 
     private WebApplication? _app;
 
@@ -107,6 +111,11 @@ public sealed class FakeService : IAsyncDisposable
         if (context.WebSockets.IsWebSocketRequest)
         {
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            if (context.Request.Path.Value?.EndsWith($"/{InspectSegment}", StringComparison.Ordinal) == true)
+            {
+                await socket.SendAsync(System.Text.Encoding.UTF8.GetBytes(Describe(context, 0).ToJsonString()), WebSocketMessageType.Text, true, context.RequestAborted);
+            }
+
             var buffer = new byte[4096];
             while (true)
             {
@@ -124,17 +133,25 @@ public sealed class FakeService : IAsyncDisposable
         using var body = new MemoryStream();
         await context.Request.Body.CopyToAsync(body, context.RequestAborted);
         context.Response.StatusCode = (int)HttpStatusCode.OK;
-        await context.Response.WriteAsJsonAsync(new JsonObject
-        {
-            ["service"] = Name,
-            ["replica"] = Replica,
-            ["method"] = context.Request.Method,
-            ["path"] = context.Request.Path.Value,
-            ["body_length"] = body.Length,
-            ["x_forwarded_for"] = context.Request.Headers["X-Forwarded-For"].ToString(),
-            ["x_forwarded_proto"] = context.Request.Headers["X-Forwarded-Proto"].ToString(),
-            ["x_forwarded_host"] = context.Request.Headers["X-Forwarded-Host"].ToString(),
-            ["traceparent"] = context.Request.Headers["traceparent"].ToString(),
-        }, context.RequestAborted);
+        await context.Response.WriteAsJsonAsync(Describe(context, body.Length), context.RequestAborted);
     }
+
+    private JsonObject Describe(HttpContext context, long bodyLength) => new()
+    {
+        ["service"] = Name,
+        ["replica"] = Replica,
+        ["method"] = context.Request.Method,
+        ["path"] = context.Request.Path.Value,
+        ["query"] = context.Request.QueryString.Value,
+        ["body_length"] = bodyLength,
+        ["x_forwarded_for"] = context.Request.Headers["X-Forwarded-For"].ToString(),
+        ["x_forwarded_proto"] = context.Request.Headers["X-Forwarded-Proto"].ToString(),
+        ["x_forwarded_host"] = context.Request.Headers["X-Forwarded-Host"].ToString(),
+        ["traceparent"] = context.Request.Headers["traceparent"].ToString(),
+        ["x_client_token"] = context.Request.Headers["X-Client-Token"].ToString(),
+        ["x_client_name"] = context.Request.Headers["X-Client-Name"].ToString(),
+        ["x_client_role"] = context.Request.Headers["X-Client-Role"].ToString(),
+        ["x_gateway_secret"] = context.Request.Headers["X-Gateway-Secret"].ToString(),
+        ["sec_websocket_protocol"] = context.Request.Headers["Sec-WebSocket-Protocol"].ToString(),
+    };
 }

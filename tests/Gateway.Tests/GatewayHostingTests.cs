@@ -57,7 +57,7 @@ public sealed class GatewayHostingTests
     [InlineData("http://+:9820", false)]
     [InlineData("http://192.168.1.20:9820", false)]
     public void LoopbackAddressesAreRecognised(string address, bool loopback) =>
-        Assert.Equal(loopback, NetworkExposureWarning.IsLoopback(address));
+        Assert.Equal(loopback, NetworkExposureGuard.IsLoopback(address));
 
     [Theory]
     [InlineData("/api/jobs/abc/cancel", "job-service")]
