@@ -18,6 +18,8 @@ namespace DirectorsConsole.JobService.Apis;
 /// </summary>
 public static class OrchestratorClientApi
 {
+    /// <summary>The one version served: <c>POST /api/{api_version}/{endpoint}</c> is <c>/api/v1/{endpoint}</c>; another
+    /// version is not routed (404).</summary>
     public const string ApiVersion = "v1";
 
     /// <summary>The most ended jobs the dashboard reads for its window; a busier window is computed over its newest.</summary>
@@ -50,8 +52,7 @@ public static class OrchestratorClientApi
             .WithSummary("Jobs by status, queue depth, jobs per minute, backend utilisation and render time percentiles");
 
         // Last: literal routes above win over this catch-all, so jobs/{id}/cancel is never taken for an endpoint.
-        app.MapPost("/api/{api_version}/{**endpoint}", SubmitThroughEndpointAsync)
-            .WithTags("Orchestrator client")
+        v1.MapPost("/{**endpoint}", SubmitThroughEndpointAsync)
             .WithName("SubmitThroughEndpoint")
             .WithSummary("Submit the workflow whose sidecar declares this endpoint: {initial_data: {parameters}, webhook_url?} → 202 {status, job_id}")
             .Accepts<JsonObject>("application/json");
@@ -188,15 +189,10 @@ public static class OrchestratorClientApi
     }
 
     public static async Task<Results<Accepted<OrchestratorAccepted>, BadRequest<ProblemDetails>, NotFound<ProblemDetails>, Conflict<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> SubmitThroughEndpointAsync(
-        [FromRoute(Name = "api_version")] string apiVersion, string endpoint, [FromBody] JsonNode? body,
+        string endpoint, [FromBody] JsonNode? body,
         WorkflowLibrary library, PromptPreparation prompts, IJobEngine engine, BackendDirectory backends, CancellationToken cancellationToken)
     {
         var path = endpoint.Trim('/');
-        if (apiVersion != ApiVersion)
-        {
-            return JobRequestChecks.NotFound($"API version '{apiVersion}' is not served; use /api/{ApiVersion}/{path}");
-        }
-
         var workflows = await library.FindByEndpointAsync(path, cancellationToken);
         if (workflows.Count == 0)
         {

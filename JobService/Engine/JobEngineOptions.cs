@@ -67,6 +67,9 @@ public sealed class JobEngineOptions
     /// <summary>The span the dashboard's jobs per minute and render time percentiles are computed over.</summary>
     public TimeSpan DashboardWindow { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>How often the job counts behind the metrics' gauges are read from Redis.</summary>
+    public TimeSpan MetricsSampleInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Attempts of one state change when other replicas change the same job or group concurrently.</summary>
     public int CommitAttempts { get; set; } = 20;
 }
@@ -96,6 +99,7 @@ public sealed class JobEngineOptionsValidator : IValidateOptions<JobEngineOption
         Positive(options.StreamPollInterval, nameof(options.StreamPollInterval));
         Positive(options.HistoryRetention, nameof(options.HistoryRetention));
         Positive(options.DashboardWindow, nameof(options.DashboardWindow));
+        Positive(options.MetricsSampleInterval, nameof(options.MetricsSampleInterval));
         if (options.HistoryMaxEntries is < 10 or > 100_000)
         {
             failures.Add($"{JobEngineOptions.SectionName}:HistoryMaxEntries must be between 10 and 100000 (it is {options.HistoryMaxEntries}).");

@@ -28,7 +28,7 @@ public sealed record ChangeResult(ChangeOutcome Outcome, StoredJob? Job);
 /// status and its one <c>group_complete</c>.
 /// </summary>
 public sealed class JobStateMachine(
-    JobStore store, IRedisConnection redis, IOptions<JobEngineOptions> options, TimeProvider timeProvider, ILogger<JobStateMachine> logger)
+    JobStore store, IRedisConnection redis, JobMetrics metrics, IOptions<JobEngineOptions> options, TimeProvider timeProvider, ILogger<JobStateMachine> logger)
 {
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
         ChangeAsync(jobId, job => Task.FromResult(decide(job)), cancellationToken);
@@ -54,6 +54,7 @@ public sealed class JobStateMachine(
             switch (result.Status)
             {
                 case CommitStatus.Committed:
+                    metrics.RecordChange(stored.Record, change.Record);
                     if (FreesOrQueues(stored, change))
                     {
                         await WakeSchedulerAsync(cancellationToken);
@@ -103,6 +104,7 @@ public sealed class JobStateMachine(
             switch (committed[p].Status)
             {
                 case CommitStatus.Committed:
+                    metrics.RecordChange(job.Record, change.Record);
                     wake |= FreesOrQueues(job, change);
                     results[index] = new ChangeResult(ChangeOutcome.Applied, new StoredJob(change.Record, change.State, job.Version + 1));
                     break;
