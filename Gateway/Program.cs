@@ -11,6 +11,7 @@ app.UseCors();
 
 app.MapHealthApi();
 app.MapOpenApiDocsApi();
+app.MapMetricsApi();
 app.MapServiceProxy();
 
 app.Run();
