@@ -4,9 +4,11 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using DirectorsConsole.JobService.Apis;
 using DirectorsConsole.JobService.Workflows;
 using DirectorsConsole.Messaging;
+using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DirectorsConsole.JobService.Tests.Api;
@@ -288,6 +290,24 @@ public sealed class OrchestratorClientApiTests(ApiFixture fixture) : IClassFixtu
         // Assert
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.False(string.IsNullOrWhiteSpace((string?)(await ReadAsync(response))["detail"]));
+    }
+
+    [Fact]
+    public async Task TheServiceScrapeEndpointShowsJobsByStatusQueueDepthAndBackendsOnline()
+    {
+        // Arrange
+        using var client = fixture.CreateClient();
+        await SubmitAsync(client);
+
+        // Act: the gauges show the sampler's last reading, taken every few seconds
+        var metrics = await Eventually.ReturnsAsync(() => client.GetStringAsync("/metrics", Token),
+            text => Regex.IsMatch(text, @"(?m)^dc_jobs\{[^}]*status=""queued""[^}]*\} [1-9]"), TimeSpan.FromSeconds(30));
+
+        // Assert
+        Assert.Matches(@"(?m)^dc_jobs\{[^}]*status=""queued""[^}]*\} [1-9]", metrics);
+        Assert.Matches(@"(?m)^dc_jobs_queue_depth(\{[^}]*\})? [1-9]", metrics);
+        Assert.Matches(@"(?m)^dc_backends_online(\{[^}]*\})? 2( |$)", metrics);
+        Assert.Contains("# TYPE http_server_request_duration_seconds histogram", metrics);
     }
 
     [Theory]

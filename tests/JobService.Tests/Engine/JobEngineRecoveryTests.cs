@@ -62,6 +62,11 @@ public sealed class JobEngineRecoveryTests(ITestOutputHelper output)
         var times = history.Select(e => DateTimeOffset.Parse((string)e["at"]!, CultureInfo.InvariantCulture)).ToList();
         Assert.Equal(times.Order(), times);
         Assert.DoesNotContain("progress", kinds);
+
+        // Both renders' starts and the completions were measured by the replica that made the changes
+        var metrics = await client.GetStringAsync("/metrics", Token);
+        Assert.Matches(@"(?m)^dc_job_queue_wait_duration_seconds_count(\{[^}]*\})? [1-9]", metrics);
+        Assert.Matches(@"(?m)^dc_job_render_duration_seconds_count\{[^}]*backend_id=""emu-1""[^}]*\} [1-9]", metrics);
     }
 
     [Fact]
