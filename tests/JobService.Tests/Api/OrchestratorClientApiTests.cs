@@ -310,6 +310,37 @@ public sealed class OrchestratorClientApiTests(ApiFixture fixture) : IClassFixtu
         Assert.Contains("# TYPE http_server_request_duration_seconds histogram", metrics);
     }
 
+    [Fact]
+    public async Task FlushDbRemovesOnlyTheJobEnginesStateAndNotWhileJobsAreActive()
+    {
+        // Arrange: a suite of its own with the debug endpoints on, a queued job and another service's key
+        await using var garnet = await RedisServerProcess.StartGarnetAsync(cancellationToken: Token);
+        await using var service = new ServiceFactory<Program>(garnet.ConnectionString, new Dictionary<string, string?> { ["debug_endpoints"] = "true" });
+        using var client = service.CreateClient();
+        var redis = service.Services.GetRequiredService<IRedisConnection>();
+        await redis.HashSetAsync("dc:backends", "kept", "{}", Token);
+        using var submitted = await client.PostAsJsonAsync("/api/job", new JsonObject { ["workflow_json"] = Engine.EngineRig.Prompt(2, 10) }, Token);
+        var jobId = (string)(await ReadAsync(submitted))["job_id"]!;
+
+        // Act
+        using var whileQueued = await PostAsync(client, "/_public/debug/flush_db", "");
+        using var cancelled = await PostAsync(client, $"/api/v1/jobs/{jobId}/cancel", "");
+        using var flushed = await PostAsync(client, "/_public/debug/flush_db", "");
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Conflict, whileQueued.StatusCode);
+        Assert.Contains("queued or running", (string?)(await ReadAsync(whileQueued))["detail"]);
+        Assert.Equal(HttpStatusCode.OK, flushed.StatusCode);
+        var body = await ReadAsync(flushed);
+        Assert.Equal("db_flushed", (string?)body["status"]);
+        Assert.True((long)body["deleted_keys"]! > 0);
+        using var gone = await client.GetAsync($"/api/v1/jobs/{jobId}", Token);
+        Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        using var noHistory = await client.GetAsync($"/api/v1/jobs/{jobId}/history", Token);
+        Assert.Equal(HttpStatusCode.NotFound, noHistory.StatusCode);
+        Assert.Equal("{}", await redis.HashGetAsync("dc:backends", "kept", Token));
+    }
+
     [Theory]
     [InlineData(new double[0], 0, null, null, null)]
     [InlineData(new[] { 3.0 }, 1, 3.0, 3.0, 3.0)]
