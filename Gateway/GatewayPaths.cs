@@ -9,6 +9,7 @@ public static class GatewayPaths
     public const string SelfHealth = "/health/self";
     public const string PublicStatus = "/_public/status";
     public const string PublicDocs = "/_public/docs";
+    public const string PublicMetrics = "/_public/metrics";
     public const string MergedOpenApi = "/openapi.json";
     public const string SwaggerUi = "docs";
     public const string ReDoc = "redoc";

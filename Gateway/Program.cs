@@ -14,6 +14,7 @@ app.UseAuthorization();
 
 app.MapHealthApi();
 app.MapOpenApiDocsApi();
+app.MapMetricsApi();
 app.MapServiceProxy();
 
 app.Run();

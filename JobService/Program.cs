@@ -13,5 +13,7 @@ app.MapJobsApi();
 app.MapJobGroupsApi();
 app.MapJobStreamsApi();
 app.MapWorkflowsApi();
+app.MapOrchestratorClientApi();
+app.MapOrchestratorPublicApi();
 
 app.Run();

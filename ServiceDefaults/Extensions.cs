@@ -141,6 +141,7 @@ public static class ServiceDefaultsExtensions
             ResponseWriter = WriteHealthAsync,
         });
         app.UseSwagger(options => options.RouteTemplate = "openapi/{documentName}.json");
+        app.MapPrometheusScrapingEndpoint(TelemetryExtensions.ScrapePath);
         return app;
     }
 

@@ -38,7 +38,7 @@ public static class ServiceRoutes
         Subtree(JobService, "/ws/job-groups"),
         Subtree(JobService, "/api/workflows"),
         // The worker orchestrator (API doc 5) is part of the job service: client API, worker API, and the
-        // public webhooks and metrics (the gateway answers /_public/status and /_public/docs itself).
+        // public webhooks and debug routes (the gateway answers /_public/status, /_public/docs and /_public/metrics itself).
         Subtree(JobService, "/api/v1"),
         Subtree(JobService, "/_worker"),
         Subtree(JobService, "/_public"),

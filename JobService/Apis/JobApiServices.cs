@@ -15,6 +15,7 @@ public static class JobApiServices
             .BindConfiguration(JobStreamOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        builder.Services.AddOptions<DebugEndpointsOptions>().Bind(builder.Configuration);
         return builder;
     }
 }

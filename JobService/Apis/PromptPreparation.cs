@@ -29,7 +29,9 @@ public sealed record PreparedPrompt
 /// prompt it carries (<c>workflow_json</c>), and applies its <c>parameters</c> (<see cref="ParameterBinder"/>).</summary>
 public sealed class PromptPreparation(WorkflowLibrary library)
 {
-    public async Task<PreparedPrompt> PrepareAsync(string? workflowId, JsonObject? workflowJson, JsonObject parameters, CancellationToken cancellationToken)
+    /// <param name="parametersField">The body field the parameters came in, named in the 422 errors.</param>
+    public async Task<PreparedPrompt> PrepareAsync(string? workflowId, JsonObject? workflowJson, JsonObject parameters, CancellationToken cancellationToken,
+        string parametersField = "parameters")
     {
         var errors = new ValidationErrorList();
         JsonObject prompt;
@@ -72,7 +74,7 @@ public sealed class PromptPreparation(WorkflowLibrary library)
         var applied = ParameterBinder.Apply(prompt, sidecar, parameters);
         if (!applied.IsValid)
         {
-            applied.AddErrorsTo(errors, "body", "parameters");
+            applied.AddErrorsTo(errors, "body", parametersField);
             return new PreparedPrompt { Errors = errors };
         }
 

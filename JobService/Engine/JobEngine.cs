@@ -36,6 +36,7 @@ public sealed class JobEngine(
             IgnoredParameters = submission.IgnoredParameters,
             Metadata = submission.Metadata,
             BackendAffinity = submission.BackendAffinity,
+            WebhookUrl = submission.WebhookUrl,
             RequiredCapabilities = submission.RequiredCapabilities,
             Priority = submission.Priority,
             TimeoutSeconds = submission.TimeoutSeconds,

@@ -57,6 +57,19 @@ public sealed class JobEngineOptions
     /// notification delays an event by at most this much.</summary>
     public TimeSpan StreamPollInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long a job's or group's history is kept after its last entry.</summary>
+    public TimeSpan HistoryRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>The most history entries kept per job or group; the oldest go first. A job has a handful of entries
+    /// (progress is not recorded), so only a job moved or retried many times reaches it.</summary>
+    public int HistoryMaxEntries { get; set; } = 500;
+
+    /// <summary>The span the dashboard's jobs per minute and render time percentiles are computed over.</summary>
+    public TimeSpan DashboardWindow { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often the job counts behind the metrics' gauges are read from Redis.</summary>
+    public TimeSpan MetricsSampleInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Attempts of one state change when other replicas change the same job or group concurrently.</summary>
     public int CommitAttempts { get; set; } = 20;
 }
@@ -84,6 +97,14 @@ public sealed class JobEngineOptionsValidator : IValidateOptions<JobEngineOption
         Positive(options.LeaderLeaseTtl, nameof(options.LeaderLeaseTtl));
         Positive(options.LeaderRenewalInterval, nameof(options.LeaderRenewalInterval));
         Positive(options.StreamPollInterval, nameof(options.StreamPollInterval));
+        Positive(options.HistoryRetention, nameof(options.HistoryRetention));
+        Positive(options.DashboardWindow, nameof(options.DashboardWindow));
+        Positive(options.MetricsSampleInterval, nameof(options.MetricsSampleInterval));
+        if (options.HistoryMaxEntries is < 10 or > 100_000)
+        {
+            failures.Add($"{JobEngineOptions.SectionName}:HistoryMaxEntries must be between 10 and 100000 (it is {options.HistoryMaxEntries}).");
+        }
+
         if (options.LeaderRenewalInterval * 2 > options.LeaderLeaseTtl)
         {
             failures.Add($"{JobEngineOptions.SectionName}:LeaderRenewalInterval must be at most half of LeaderLeaseTtl, so that the lease survives one late renewal.");

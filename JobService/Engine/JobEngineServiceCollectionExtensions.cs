@@ -32,6 +32,8 @@ public static class JobEngineServiceCollectionExtensions
         services.AddSingleton<RedisJobEventStream>();
         services.AddSingleton<IJobEventStream>(sp => sp.GetRequiredService<RedisJobEventStream>());
         services.AddHostedService<JobEngineWorker>();
+        services.AddSingleton<JobMetrics>();
+        services.AddHostedService<JobMetricsSampler>();
         return builder;
     }
 }

@@ -63,6 +63,19 @@ public static class JobKeys
     /// <summary>List of the events of one stream, oldest first; an event's sequence number is its index + 1.</summary>
     public static string Stream(JobStreamId stream) => $"dc:jobs:stream:{stream.Kind}:{stream.Id}";
 
+    /// <summary>List of one job's or group's history entries (<see cref="JobHistory"/>), newest first, trimmed to
+    /// <see cref="JobEngineOptions.HistoryMaxEntries"/> and expiring <see cref="JobEngineOptions.HistoryRetention"/>
+    /// after its last entry. It outlives the job's own keys, so a job removed by the cleanup still has its history.</summary>
+    public static string History(string jobOrGroupId) => $"dc:jobs:history:{jobOrGroupId}";
+
+    /// <summary>Sorted set of every job (single or child) that ended, scored by its end time (Unix ms), trimmed to
+    /// <see cref="JobEngineOptions.DashboardWindow"/> at each end: the dashboard's throughput and render times.</summary>
+    public const string RecentlyEnded = "dc:jobs:ended";
+
+    /// <summary>Every key above matches one of these (and no key of another service does): what a flush of the job
+    /// engine's state removes.</summary>
+    public static IReadOnlyList<string> AllKeyPatterns { get; } = ["dc:job:*", "dc:jobgroup:*", "dc:jobs:*"];
+
     /// <summary>Pub/sub channel: the id of a stream (<c>group:jg_…</c>, <c>job:…</c>) each time events are appended to it.</summary>
     public const string StreamNotifications = "dc:events:job-streams";
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
@@ -27,7 +28,7 @@ public sealed record ChangeResult(ChangeOutcome Outcome, StoredJob? Job);
 /// status and its one <c>group_complete</c>.
 /// </summary>
 public sealed class JobStateMachine(
-    JobStore store, IRedisConnection redis, IOptions<JobEngineOptions> options, TimeProvider timeProvider, ILogger<JobStateMachine> logger)
+    JobStore store, IRedisConnection redis, JobMetrics metrics, IOptions<JobEngineOptions> options, TimeProvider timeProvider, ILogger<JobStateMachine> logger)
 {
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
         ChangeAsync(jobId, job => Task.FromResult(decide(job)), cancellationToken);
@@ -53,6 +54,7 @@ public sealed class JobStateMachine(
             switch (result.Status)
             {
                 case CommitStatus.Committed:
+                    metrics.RecordChange(stored.Record, change.Record);
                     if (FreesOrQueues(stored, change))
                     {
                         await WakeSchedulerAsync(cancellationToken);
@@ -102,6 +104,7 @@ public sealed class JobStateMachine(
             switch (committed[p].Status)
             {
                 case CommitStatus.Committed:
+                    metrics.RecordChange(job.Record, change.Record);
                     wake |= FreesOrQueues(job, change);
                     results[index] = new ChangeResult(ChangeOutcome.Applied, new StoredJob(change.Record, change.State, job.Version + 1));
                     break;
@@ -136,6 +139,9 @@ public sealed class JobStateMachine(
 
             var record = stored.Record with { Status = JobGroupStatuses.Cancelled };
             var commit = new JobCommit().WriteGroup(record, stored.Version, completes: false).Op("SADD", JobKeys.CancellingGroups, groupId);
+            commit.AddHistory(groupId, JobHistoryEvents.StatusChanged,
+                new JsonObject { ["job_group_id"] = groupId, ["from_status"] = stored.Record.Status, ["status"] = record.Status },
+                timeProvider.GetUtcNow(), options.Value);
             if ((await store.CommitAsync(commit, cancellationToken)).Status == CommitStatus.Committed)
             {
                 return stored with { Record = record, Version = stored.Version + 1 };
@@ -180,6 +186,7 @@ public sealed class JobStateMachine(
     {
         var commit = new JobCommit().WriteJob(record, state, expectedVersion: null);
         AddNewJobOps(commit, record, state);
+        commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
         if ((await store.CommitAsync(commit, cancellationToken)).Status != CommitStatus.Committed)
         {
             throw new InvalidOperationException($"Job {record.JobId} already exists.");
@@ -192,6 +199,12 @@ public sealed class JobStateMachine(
     {
         var commit = new JobCommit().WriteGroup(group, expectedVersion: null, completes: false);
         commit.Op("ZADD", JobKeys.GroupIndex, group.CreatedAt.ToUnixTimeMilliseconds(), group.JobGroupId);
+        commit.AddHistory(group.JobGroupId, JobHistoryEvents.Submitted, new JsonObject
+        {
+            ["job_group_id"] = group.JobGroupId,
+            ["status"] = group.Status,
+            ["child_job_ids"] = new JsonArray(group.ChildJobIds.Select(id => (JsonNode)id).ToArray()),
+        }, group.CreatedAt, options.Value);
         foreach (var (record, state) in children)
         {
             var single = new JobCommit().WriteJob(record, state, expectedVersion: null);
@@ -199,6 +212,7 @@ public sealed class JobStateMachine(
                 "record", single.JobRecordJson, "engine", single.JobEngineJson, "status", record.Status,
                 "progress", single.JobProgress, "prompt_id", "", "version", "1");
             AddNewJobOps(commit, record, state);
+            commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
         }
 
         if ((await store.CommitAsync(commit, cancellationToken)).Status != CommitStatus.Committed)
@@ -309,6 +323,17 @@ public sealed class JobStateMachine(
             commit.Op("ZADD", JobKeys.FinishedJobs, (record.CompletedAt ?? now).ToUnixTimeMilliseconds(), id);
         }
 
+        if (ends)
+        {
+            commit.Op("ZADD", JobKeys.RecentlyEnded, (record.CompletedAt ?? now).ToUnixTimeMilliseconds(), id);
+            commit.Op("ZREMRANGEBYSCORE", JobKeys.RecentlyEnded, "-inf", (now - options.Value.DashboardWindow).ToUnixTimeMilliseconds());
+        }
+
+        if (old.Record.Status != record.Status)
+        {
+            commit.AddHistory(id, JobHistoryEvents.StatusChanged, JobHistory.StatusChange(old.Record, record), now, options.Value);
+        }
+
         foreach (var draft in change.Events)
         {
             if (record.GroupId is { } groupId)
@@ -317,6 +342,10 @@ public sealed class JobStateMachine(
             }
 
             commit.Append(JobStreamId.Job(id), JobEventKinds.ForJob(draft.Kind), draft.Payload, now);
+            if (draft.Kind != JobEventKinds.Progress)
+            {
+                commit.AddHistory(id, draft.Kind, draft.Payload, now, options.Value);
+            }
         }
 
         if (ends && record.GroupId is { } endedGroupId && !change.DefersGroupOutcome)
@@ -346,16 +375,24 @@ public sealed class JobStateMachine(
     }
 
     /// <summary>Writes the group's status as its children make it, and <c>group_complete</c> when every child has ended.</summary>
-    private static void AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now)
+    private void AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now)
     {
         var groupId = group.Record.JobGroupId;
         var status = JobEvents.GroupStatus(group.Record.Status, children);
         var completes = !group.Completed && children.Count == group.Record.ChildJobIds.Count && children.All(c => JobStatuses.IsFinal(c.Status));
         var record = group.Record with { Status = status, CompletedAt = completes ? now : group.Record.CompletedAt };
         commit.WriteGroup(record, group.Version, completes);
+        if (status != group.Record.Status)
+        {
+            commit.AddHistory(groupId, JobHistoryEvents.StatusChanged,
+                new JsonObject { ["job_group_id"] = groupId, ["from_status"] = group.Record.Status, ["status"] = status }, now, options.Value);
+        }
+
         if (completes)
         {
-            commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupComplete, JobEvents.GroupComplete(record, children), now);
+            var outcome = JobEvents.GroupComplete(record, children);
+            commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupComplete, outcome, now);
+            commit.AddHistory(groupId, JobEventKinds.GroupComplete, outcome, now, options.Value);
             commit.Op("ZADD", JobKeys.FinishedGroups, now.ToUnixTimeMilliseconds(), groupId);
             commit.Op("SREM", JobKeys.CancellingGroups, groupId);
         }

@@ -297,6 +297,18 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             long.Parse(items[2].AsString() ?? "0", CultureInfo.InvariantCulture));
     }
 
+    /// <summary>The history of a job or group, oldest first; empty when it has none (or it expired).</summary>
+    public async Task<IReadOnlyList<JobHistoryEntry>> GetHistoryAsync(string jobOrGroupId, CancellationToken cancellationToken)
+    {
+        var reply = await redis.ExecuteAsync(["LRANGE", JobKeys.History(jobOrGroupId), 0, -1], cancellationToken);
+        return reply.IsNull ? [] : reply.Items.Select(item => JobHistory.Parse(item.AsString()!)).Reverse().ToList();
+    }
+
+    /// <summary>The jobs (single and children) that ended at or after <paramref name="since"/>, at most
+    /// <paramref name="limit"/> of them, oldest first.</summary>
+    public Task<IReadOnlyList<string>> EndedSinceAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken) =>
+        redis.SortedSetRangeByScoreAsync(JobKeys.RecentlyEnded, since.ToUnixTimeMilliseconds(), double.PositiveInfinity, 0, limit, cancellationToken);
+
     /// <summary>The jobs in the order of <paramref name="jobIds"/>; those that no longer exist are left out.</summary>
     public async Task<IReadOnlyList<StoredJob>> GetJobsAsync(IEnumerable<string> jobIds, CancellationToken cancellationToken)
     {
@@ -400,6 +412,30 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 
     public Task RemoveFromSortedSetAsync(string key, string member, CancellationToken cancellationToken) =>
         redis.SortedSetRemoveAsync(key, member, cancellationToken);
+
+    /// <summary>Deletes every key of <see cref="JobKeys.AllKeyPatterns"/> (found with SCAN, deleted in batches);
+    /// returns how many were deleted.</summary>
+    public async Task<long> DeleteAllJobStateAsync(CancellationToken cancellationToken)
+    {
+        long deleted = 0;
+        foreach (var pattern in JobKeys.AllKeyPatterns)
+        {
+            var cursor = "0";
+            do
+            {
+                var reply = await redis.ExecuteAsync(["SCAN", cursor, "MATCH", pattern, "COUNT", 500], cancellationToken);
+                cursor = reply.Items[0].AsString()!;
+                var keys = reply.Items[1].Items.Select(k => k.AsString()!).ToList();
+                if (keys.Count > 0)
+                {
+                    deleted += await redis.KeyDeleteAsync(keys, cancellationToken);
+                }
+            }
+            while (cursor != "0");
+        }
+
+        return deleted;
+    }
 
     /// <summary>Removes an ended single job for good: its hash, stream and index entries.</summary>
     public async Task DeleteJobAsync(StoredJob job, CancellationToken cancellationToken)

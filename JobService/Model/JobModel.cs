@@ -62,6 +62,9 @@ public sealed record JobRecord(string JobId, string Status, DateTimeOffset Submi
 
     public string? BackendAffinity { get; init; }
 
+    /// <summary>Where the job's outcome is to be posted (an absolute http or https URL), kept with the job.</summary>
+    public string? WebhookUrl { get; init; }
+
     /// <summary>For a group child: the group's backend ids, in order, tried first when it must move.</summary>
     public IReadOnlyList<string> PreferredBackendIds { get; init; } = [];
 
@@ -154,6 +157,9 @@ public sealed record JobSubmission(JsonObject Prompt)
     public JsonObject Metadata { get; init; } = [];
 
     public string? BackendAffinity { get; init; }
+
+    /// <summary>An absolute http or https URL, checked by the API.</summary>
+    public string? WebhookUrl { get; init; }
 
     public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
 

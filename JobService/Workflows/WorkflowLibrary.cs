@@ -138,6 +138,15 @@ public sealed partial class WorkflowLibrary(IOptions<WorkflowLibraryOptions> opt
         return existed ? WorkflowSaveOutcome.Replaced : WorkflowSaveOutcome.Created;
     }
 
+    /// <summary>The workflows whose sidecar declares <paramref name="endpoint"/>, by id (more than one is a mistake
+    /// the caller reports); files that cannot be read are skipped.</summary>
+    public async Task<IReadOnlyList<WorkflowDefinition>> FindByEndpointAsync(string endpoint, CancellationToken cancellationToken) =>
+        (await ListAsync(cancellationToken))
+            .Select(entry => entry.Definition)
+            .OfType<WorkflowDefinition>()
+            .Where(definition => string.Equals(definition.Sidecar?.Endpoint, endpoint, StringComparison.Ordinal))
+            .ToList();
+
     /// <summary>Deletes the workflow and its sidecar; false when there was none.</summary>
     public bool Delete(string id)
     {

@@ -21,6 +21,7 @@ namespace DirectorsConsole.JobService.Workflows;
 ///     type: int                         # int, float, string, bool or resolution; default: like the current value
 ///     description: Sampling steps
 /// seed_nodes: [3]                       # default: every literal seed / noise_seed input
+/// endpoint: jobs/txt2img                # optional: submit with POST /api/v1/jobs/txt2img {"initial_data": {...}}
 /// </code>
 /// A target is <c>nodeId.input</c> (<c>nodeId:input</c> is accepted too). The same document in JSON is accepted by
 /// <c>PUT /api/workflows/{id}</c>.
@@ -35,6 +36,21 @@ public sealed record WorkflowSidecar
 
     /// <summary>Null: the seed goes into every literal seed input.</summary>
     public IReadOnlyList<string>? SeedNodes { get; init; }
+
+    /// <summary>The path below <c>/api/{api_version}/</c> that submits this workflow with its parameters as
+    /// <c>initial_data</c> (e.g. <c>jobs/simple_flow</c>); null when it has none.</summary>
+    public string? Endpoint { get; init; }
+
+    /// <summary>Lower-case letters, digits, '_' and '-' in one or more segments separated by '/'.</summary>
+    public const string EndpointRule = "an endpoint is one or more segments of lower-case letters, digits, '_' or '-' separated by '/', e.g. jobs/simple_flow";
+
+    /// <summary>Why <paramref name="endpoint"/> cannot be an endpoint, or null when it can. <c>jobs/{id}/cancel</c> is
+    /// the cancel route and cannot be taken by a workflow.</summary>
+    public static string? EndpointProblem(string endpoint) =>
+        endpoint.Length is 0 or > 128 || !endpoint.Split('/').All(segment => segment.Length > 0 && segment.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-'))
+            ? EndpointRule
+            : endpoint.Split('/') is ["jobs", _, "cancel"] ? "jobs/{id}/cancel is the cancel route; choose another endpoint"
+            : null;
 
     /// <summary>Reads a sidecar from YAML.</summary>
     /// <exception cref="WorkflowSidecarException">The YAML is malformed or not a sidecar.</exception>
@@ -68,14 +84,14 @@ public sealed record WorkflowSidecar
     {
         if (node is not JsonObject root)
         {
-            throw new WorkflowSidecarException("a sidecar must be a mapping with name, description, parameters and seed_nodes");
+            throw new WorkflowSidecarException("a sidecar must be a mapping with name, description, parameters, seed_nodes and endpoint");
         }
 
         foreach (var (key, _) in root)
         {
-            if (key is not ("name" or "description" or "parameters" or "seed_nodes"))
+            if (key is not ("name" or "description" or "parameters" or "seed_nodes" or "endpoint"))
             {
-                throw new WorkflowSidecarException($"unknown key '{key}'; a sidecar has name, description, parameters and seed_nodes");
+                throw new WorkflowSidecarException($"unknown key '{key}'; a sidecar has name, description, parameters, seed_nodes and endpoint");
             }
         }
 
@@ -95,8 +111,15 @@ public sealed record WorkflowSidecar
                 throw new WorkflowSidecarException("parameters must be a mapping of parameter name to node inputs");
         }
 
+        var endpoint = OptionalText(root, "endpoint")?.Trim('/');
+        if (endpoint is not null && EndpointProblem(endpoint) is { } endpointProblem)
+        {
+            throw new WorkflowSidecarException($"endpoint '{endpoint}': {endpointProblem}");
+        }
+
         return new WorkflowSidecar
         {
+            Endpoint = endpoint,
             Name = OptionalText(root, "name"),
             Description = OptionalText(root, "description"),
             Parameters = parameters,
@@ -121,6 +144,7 @@ public sealed record WorkflowSidecar
 
         var json = new JsonObject { ["name"] = Name, ["description"] = Description, ["parameters"] = parameters };
         json["seed_nodes"] = SeedNodes is null ? null : new JsonArray(SeedNodes.Select(id => (JsonNode)id).ToArray());
+        json["endpoint"] = Endpoint;
         return json;
     }
 
@@ -170,6 +194,11 @@ public sealed record WorkflowSidecar
         if (SeedNodes is not null)
         {
             root.Add("seed_nodes", new YamlSequenceNode(SeedNodes.Select(id => new YamlScalarNode(id) { Style = ScalarStyle.DoubleQuoted })) { Style = SequenceStyle.Flow });
+        }
+
+        if (Endpoint is not null)
+        {
+            root.Add("endpoint", Endpoint);
         }
 
         using var writer = new StringWriter();

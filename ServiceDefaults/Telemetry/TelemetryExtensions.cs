@@ -17,7 +17,8 @@ namespace DirectorsConsole.ServiceDefaults.Telemetry;
 /// Logs, traces and metrics through OpenTelemetry.Extensions.Hosting, as the Aspire service template wires
 /// them: ASP.NET Core, HttpClient and runtime instrumentation plus the suite's own sources and meters
 /// (every name under <see cref="SourcePrefix"/>). Data leaves the process only when
-/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the AppHost sets it to the dashboard).
+/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the AppHost sets it to the dashboard), or when scraped at
+/// <see cref="ScrapePath"/> (Prometheus text).
 /// </summary>
 public static partial class TelemetryExtensions
 {
@@ -26,9 +27,12 @@ public static partial class TelemetryExtensions
 
     public const string OtlpEndpointKey = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
+    /// <summary>Each service's own Prometheus scrape endpoint; the gateway's <c>/_public/metrics</c> merges them.</summary>
+    public const string ScrapePath = "/metrics";
+
     /// <summary>Probes that arrive every second from the gateway and the AppHost; as spans they would bury
     /// the requests an operator is looking for.</summary>
-    private static readonly string[] ProbePaths = ["/health", "/alive"];
+    private static readonly string[] ProbePaths = ["/health", "/alive", ScrapePath];
 
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder, ServiceIdentity identity)
         where TBuilder : IHostApplicationBuilder
@@ -45,7 +49,8 @@ public static partial class TelemetryExtensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter($"{SourcePrefix}.*"))
+                .AddMeter($"{SourcePrefix}.*")
+                .AddPrometheusExporter())
             .WithTracing(tracing => tracing
                 .AddSource($"{SourcePrefix}.*")
                 .AddAspNetCoreInstrumentation(aspNetCore =>

@@ -46,6 +46,20 @@ public sealed class FakeService : IAsyncDisposable
 
     public Uri Address => new($"http://127.0.0.1:{Port}");
 
+    /// <summary>What every fake replica serves at /metrics: a counter and a histogram, as the OpenTelemetry exporter writes them.</summary>
+    public const string MetricsText = """
+        # HELP fake_requests_total Requests served
+        # TYPE fake_requests_total counter
+        fake_requests_total{route="/a \"quoted\""} 3 1700000000000
+        # HELP fake_duration_seconds Durations
+        # TYPE fake_duration_seconds histogram
+        fake_duration_seconds_bucket{le="0.5"} 1
+        fake_duration_seconds_bucket{le="+Inf"} 2
+        fake_duration_seconds_sum 1.25
+        fake_duration_seconds_count 2
+
+        """;
+
     public static async Task<FakeService> StartAsync(string name, int replica, CancellationToken cancellationToken)
     {
         var service = new FakeService(name, replica);
@@ -64,6 +78,7 @@ public sealed class FakeService : IAsyncDisposable
         app.MapGet("/health", () => Results.Json(new { status = "healthy", service = Name }));
         app.MapGet("/alive", () => Results.Json(new { status = "healthy" }));
         app.MapGet("/openapi/v1.json", () => Results.Text(OpenApiDocuments.For(Name).ToJsonString(), "application/json"));
+        app.MapGet("/metrics", () => Results.Text(MetricsText, "text/plain; version=0.0.4"));
         app.MapGet(SlowPath, async (CancellationToken aborted) =>
         {
             await Task.Delay(TimeSpan.FromSeconds(30), aborted);

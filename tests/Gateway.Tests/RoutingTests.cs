@@ -36,7 +36,6 @@ public sealed class RoutingTests(GatewayFixture gateway) : IClassFixture<Gateway
         { "PATCH", "/_worker/workers/worker-123", "job-service" },
         { "GET", "/_worker/workers/worker-123/tasks/next", "job-service" },
         { "POST", "/_worker/tasks/result", "job-service" },
-        { "GET", "/_public/metrics", "job-service" },
         { "POST", "/_public/webhooks/approval/0f6b2a9e", "job-service" },
         { "POST", "/_public/debug/flush_db", "job-service" },
         { "GET", "/api/backends/node1", "backend-service" },

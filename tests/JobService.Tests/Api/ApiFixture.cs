@@ -12,7 +12,8 @@ namespace DirectorsConsole.JobService.Tests.Api;
 /// One JobService on a private Garnet with no BackendService: the backend registry is written into Redis as
 /// BackendService writes it (<see cref="BackendDirectoryKeys"/>), so validation sees exactly the backends a test needs —
 /// online, offline, disabled, with or without capabilities — and nothing renders, so accepted jobs stay queued.
-/// The workflow library is a temporary folder holding <see cref="WorkflowId"/> with a sidecar.
+/// The workflow library is a temporary folder holding <see cref="WorkflowId"/> with a sidecar that declares
+/// <see cref="WorkflowEndpoint"/>.
 /// </summary>
 public sealed class ApiFixture : IAsyncLifetime
 {
@@ -21,6 +22,7 @@ public sealed class ApiFixture : IAsyncLifetime
     public const string Offline = "api-offline";
     public const string Disabled = "api-disabled";
     public const string WorkflowId = "api_progress";
+    public const string WorkflowEndpoint = "jobs/progress_flow";
 
     private readonly string _workflows = Directory.CreateTempSubdirectory("dc-workflows-").FullName;
     private RedisServerProcess? _garnet;
@@ -37,6 +39,7 @@ public sealed class ApiFixture : IAsyncLifetime
               steps: 1.steps
               resolution: [1.width, 1.height]
             seed_nodes: [1]
+            endpoint: jobs/progress_flow
             """);
         Service = new ServiceFactory<Program>(_garnet.ConnectionString, new Dictionary<string, string?> { ["workflows_dir"] = _workflows });
         var redis = Service.Services.GetRequiredService<IRedisConnection>();

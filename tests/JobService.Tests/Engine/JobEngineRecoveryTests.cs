@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.Testing;
@@ -42,6 +45,28 @@ public sealed class JobEngineRecoveryTests(ITestOutputHelper output)
         Assert.All(ended.Children, c => Assert.Single(events, e => e.Type == "child_completed" && (string?)e.Payload["job_id"] == c.JobId));
         Assert.DoesNotContain(events, e => e.Type == "child_failed");
         Assert.Single(events, e => e.Type == "group_complete");
+
+        // The child's history through the client API: every change in order, the move to emu-1 included
+        using var client = rig.Client();
+        var history = (await client.GetFromJsonAsync<JsonArray>($"/api/v1/jobs/{lostChild.JobId}/history", Token))!
+            .Select(entry => entry!.AsObject()).ToList();
+        var kinds = history.Select(entry => (string?)entry["event"]).ToList();
+        Assert.Equal("submitted", kinds[0]);
+        Assert.Equal("completed", kinds[^1]);
+        var startedOn = history.Where(e => (string?)e["event"] == "started").Select(e => (string?)e["backend_id"]).ToList();
+        Assert.Equal([EngineRig.BackendId(0), EngineRig.BackendId(1)], startedOn);
+        var reassignedAt = kinds.IndexOf("reassigned");
+        Assert.InRange(reassignedAt, kinds.IndexOf("started") + 1, kinds.LastIndexOf("started") - 1);
+        Assert.Equal(EngineRig.BackendId(1), (string?)history[reassignedAt]["backend_id"]);
+        Assert.Contains(history, e => (string?)e["event"] == "status_changed" && (string?)e["from_status"] == "running" && (string?)e["status"] == "completed");
+        var times = history.Select(e => DateTimeOffset.Parse((string)e["at"]!, CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(times.Order(), times);
+        Assert.DoesNotContain("progress", kinds);
+
+        // Both renders' starts and the completions were measured by the replica that made the changes
+        var metrics = await client.GetStringAsync("/metrics", Token);
+        Assert.Matches(@"(?m)^dc_job_queue_wait_duration_seconds_count(\{[^}]*\})? [1-9]", metrics);
+        Assert.Matches(@"(?m)^dc_job_render_duration_seconds_count\{[^}]*backend_id=""emu-1""[^}]*\} [1-9]", metrics);
     }
 
     [Fact]

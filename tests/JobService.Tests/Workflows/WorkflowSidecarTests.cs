@@ -37,12 +37,28 @@ public sealed class WorkflowSidecarTests
         Assert.Equal(["3"], sidecar.SeedNodes);
     }
 
+    [Fact]
+    public void TheEndpointIsReadAndWrittenBack()
+    {
+        // Act
+        var sidecar = WorkflowSidecar.ParseYaml("name: Flow\nendpoint: /jobs/simple_flow/\n");
+        var again = WorkflowSidecar.ParseYaml(sidecar.ToYaml());
+
+        // Assert
+        Assert.Equal("jobs/simple_flow", sidecar.Endpoint);
+        Assert.Equal("jobs/simple_flow", again.Endpoint);
+        Assert.Equal("jobs/simple_flow", (string?)sidecar.ToJson()["endpoint"]);
+    }
+
     [Theory]
     [InlineData("parameters: [1, 2]", "parameters must be a mapping")]
     [InlineData("parameters:\n  prompt: text", "write it as nodeId.input")]
     [InlineData("parameters:\n  steps: {targets: [3.steps], type: integer}", "has type 'integer'")]
     [InlineData("colour: red", "unknown key 'colour'")]
     [InlineData("name: [unclosed", "malformed YAML")]
+    [InlineData("endpoint: Jobs/Flow", "lower-case letters")]
+    [InlineData("endpoint: jobs//flow", "lower-case letters")]
+    [InlineData("endpoint: jobs/abc/cancel", "the cancel route")]
     public void MistakesAreExplained(string yaml, string expected)
     {
         // Act
