@@ -24,7 +24,8 @@ public sealed class RedisMisconfTests
         var root = Directory.CreateTempSubdirectory("dc-misconf-").FullName;
         try
         {
-            await using var server = await RedisServerProcess.StartRedisAsync(Path.Combine(root, "redis"), Token);
+            // The test moves the server's directory as an operator would, which Redis allows only when told to.
+            await using var server = await RedisServerProcess.StartRedisAsync(Path.Combine(root, "redis"), Token, ["--enable-protected-configs", "yes"]);
             await using var service = new ServiceFactory<Program>(server.ConnectionString, new Dictionary<string, string?>
             {
                 ["Redis:Durability:ProbeInterval"] = "00:00:00.2",
