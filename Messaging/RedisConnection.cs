@@ -123,9 +123,15 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
                     continue;
                 }
 
-                throw ex is StackExchange.Redis.RedisTimeoutException && _multiplexer.IsConnected
-                    ? new RedisTimeoutException($"Redis at {Endpoint} did not answer {operation} within {_options.CommandTimeout.TotalMilliseconds:0} ms.")
-                    : new RedisConnectionException($"{operation} failed: Redis at {Endpoint} is unreachable ({ex.Message}).", ex);
+                if (ex is StackExchange.Redis.RedisTimeoutException && _multiplexer.IsConnected)
+                {
+                    throw new RedisTimeoutException($"Redis at {Endpoint} did not answer {operation} within {_options.CommandTimeout.TotalMilliseconds:0} ms.");
+                }
+
+                throw neverSent || isReadOnly
+                    ? new RedisConnectionException($"{operation} failed: Redis at {Endpoint} is unreachable ({ex.Message}).", ex)
+                    : new RedisConnectionException($"{operation} failed: the connection to Redis at {Endpoint} was lost before its reply came back, " +
+                        $"and it is not sent again because it may have been carried out ({ex.Message}).", ex);
             }
         }
     }

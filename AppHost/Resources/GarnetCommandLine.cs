@@ -6,7 +6,7 @@ namespace DirectorsConsole.Hosting;
 /// How the embedded Garnet server is started: where its assembly is and which options it needs.
 /// Garnet's defaults are sized for big servers (16 GB of log memory) and keep nothing on disk;
 /// these options keep it small, persist every write to an append-only file under the data
-/// directory and recover from it on the next start.
+/// directory before acknowledging it, and recover from it on the next start.
 /// </summary>
 public static class GarnetCommandLine
 {
@@ -48,7 +48,11 @@ public static class GarnetCommandLine
         {
             args.AddRange([
                 "--aof", "--aof-memory", "16m", "--aof-page-size", "4m", "--aof-segment-size", "64m",
-                "--aof-commit-freq", "10", "--recover", "--checkpointdir", dataDirectory,
+                // A reply means the write is in the file: each write is committed at once (frequency 0) and the
+                // reply waits for that commit, so a SIGKILL of the server loses nothing that was acknowledged.
+                // Garnet waits once per batch of commands read from a connection, so the multiplexer's pipelining
+                // shares one commit among many writes.
+                "--aof-commit-freq", "0", "--aof-commit-wait", "--recover", "--checkpointdir", dataDirectory,
             ]);
         }
 

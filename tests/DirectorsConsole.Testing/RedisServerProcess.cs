@@ -51,7 +51,9 @@ public sealed class RedisServerProcess : TestServerProcess
 
     /// <summary>Starts redis-server; throws <see cref="InvalidOperationException"/> when it is not installed
     /// (check <see cref="IsRedisServerAvailable"/> first).</summary>
-    public static async Task<RedisServerProcess> StartRedisAsync(string? dataDir = null, CancellationToken cancellationToken = default)
+    /// <param name="moreArguments">Further server options, such as <c>--enable-protected-configs yes</c>.</param>
+    public static async Task<RedisServerProcess> StartRedisAsync(
+        string? dataDir = null, CancellationToken cancellationToken = default, IReadOnlyList<string>? moreArguments = null)
     {
         var path = RedisServerPath.Value
             ?? throw new InvalidOperationException("redis-server is not on PATH; install it (apt-get install redis-server) to run these tests.");
@@ -67,6 +69,7 @@ public sealed class RedisServerProcess : TestServerProcess
             arguments.AddRange(["--appendonly", "yes", "--dir", dataDir]);
         }
 
+        arguments.AddRange(moreArguments ?? []);
         var server = new RedisServerProcess(RedisServerKind.Redis, port, path, arguments);
         await server.StartProcessAsync(cancellationToken).ConfigureAwait(false);
         return server;

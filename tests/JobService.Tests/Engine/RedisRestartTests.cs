@@ -56,13 +56,21 @@ public sealed class RedisRestartTests
         var redis = rig.Get<DirectorsConsole.Messaging.IRedisConnection>();
         await Eventually.ReturnsAsync(() => Task.FromResult(redis.IsConnected), connected => !connected);
         var duringOutage = SubmitAsync(client);
+        var restartStarted = TimeProvider.System.GetTimestamp();
         await rig.Garnet.RestartAsync(Token);
+        var serverBack = TimeProvider.System.GetTimestamp();
+        await Eventually.ReturnsAsync(() => Task.FromResult(redis.IsConnected), connected => connected, TimeSpan.FromSeconds(60));
+        var reconnected = TimeProvider.System.GetTimestamp();
         var answeredAfterRestart = Volatile.Read(ref answered);
         var submittedDuringOutage = await duringOutage;
         await Eventually.ReturnsAsync(() => Task.FromResult(Volatile.Read(ref answered)), n => n > answeredAfterRestart + 40);
         await stop.CancelAsync();
         await Task.WhenAll(readers);
 
+        var restart = TimeProvider.System.GetElapsedTime(restartStarted, serverBack);
+        var reconnect = TimeProvider.System.GetElapsedTime(serverBack, reconnected);
+        TestContext.Current.SendDiagnosticMessage($"Garnet answered again {restart.TotalSeconds:0.0} s after it was started; the client was connected {reconnect.TotalSeconds:0.0} s later.");
+        Console.WriteLine($"[RedisRestartTests] Garnet restart {restart.TotalSeconds:0.0} s, client reconnected {reconnect.TotalSeconds:0.0} s after the server answered");
         Assert.True(errors.IsEmpty, $"{errors.Count} requests failed: {string.Join("; ", errors.Take(5))}");
         await rig.WaitForJobAsync(submittedDuringOutage, j => j.Status == JobStatuses.Completed);
         Assert.Equal(JobStatuses.Completed, (await rig.Engine().GetJobAsync(first, Token))?.Status);

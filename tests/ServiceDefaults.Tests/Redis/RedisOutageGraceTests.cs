@@ -68,6 +68,40 @@ public sealed class RedisOutageGraceTests
     }
 
     [Fact]
+    public async Task AfterTheConnectionDiesAReadIsSentAgainButAWriteThatMayHaveArrivedIsNot()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Garnet);
+        await using var relay = new ReplyLosingRelay(server.Port);
+        // The command timeout is longer than the test takes to break the connection, so only the broken connection ends
+        // the commands below, and the grace is long enough for any reconnect on a busy machine.
+        var options = RedisTestServers.Options(relay.ConnectionString, TimeSpan.FromSeconds(30));
+        options.OutageGrace = TimeSpan.FromMinutes(1);
+        await using var redis = new RedisConnection(options);
+        await using var direct = new RedisConnection(RedisTestServers.Options(server.ConnectionString));
+        var counter = RedisTestServers.UniqueName("sent-once");
+        var readKey = RedisTestServers.UniqueName("read-again");
+        await redis.StringSetAsync(readKey, "value", cancellationToken: ct);
+
+        relay.LoseReplies();
+        var write = redis.StringIncrementAsync(counter, cancellationToken: ct);
+        await Eventually.ReturnsAsync(() => direct.StringGetAsync(counter, ct), value => value == "1");
+        relay.BreakConnections();
+
+        var lost = await Assert.ThrowsAsync<RedisConnectionException>(() => write.WaitAsync(Patience, ct));
+        Assert.Contains("INCR", lost.Message);
+
+        relay.LoseReplies();
+        var read = redis.StringGetAsync(readKey, ct);
+        await Eventually.ReturnsAsync(() => Task.FromResult(relay.HasSentWhileLosing(readKey)), sent => sent);
+        relay.BreakConnections();
+
+        Assert.Equal("value", await read.WaitAsync(Patience, ct));
+        Assert.True(relay.HasSentWhileLosing(readKey), "the read never reached the server before the connection broke");
+        Assert.Equal("1", await redis.StringGetAsync(counter, ct));
+    }
+
+    [Fact]
     public void OutageGraceMustNotBeNegative()
     {
         var options = RedisTestServers.Options("127.0.0.1:6379");
