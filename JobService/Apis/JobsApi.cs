@@ -16,9 +16,6 @@ public static class JobsApi
     public const int DefaultPageSize = 50;
     public const int MaxPageSize = 500;
 
-    private static readonly string[] Statuses =
-        [JobStatuses.Queued, JobStatuses.Running, JobStatuses.Completed, JobStatuses.Failed, JobStatuses.Cancelled, JobStatuses.Timeout];
-
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api").WithTags("Jobs");
@@ -126,9 +123,9 @@ public static class JobsApi
         IJobEngine engine, string? status = null, int? offset = null, int? limit = null, CancellationToken cancellationToken = default)
     {
         var errors = new ValidationErrorList();
-        if (status is not null && !Statuses.Contains(status, StringComparer.Ordinal))
+        if (status is not null && !JobStatuses.All.Contains(status, StringComparer.Ordinal))
         {
-            errors.Add("enum", $"Input should be {string.Join(", ", Statuses[..^1].Select(s => $"'{s}'"))} or '{Statuses[^1]}'",
+            errors.Add("enum", $"Input should be {string.Join(", ", JobStatuses.All.SkipLast(1).Select(s => $"'{s}'"))} or '{JobStatuses.All[^1]}'",
                 JsonValue.Create(status), "query", "status");
         }
 

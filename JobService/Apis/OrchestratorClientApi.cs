@@ -25,9 +25,6 @@ public static class OrchestratorClientApi
     /// <summary>The most ended jobs the dashboard reads for its window; a busier window is computed over its newest.</summary>
     public const int DashboardSampleLimit = 5000;
 
-    private static readonly string[] JobStatusValues =
-        [JobStatuses.Queued, JobStatuses.Running, JobStatuses.Completed, JobStatuses.Failed, JobStatuses.Cancelled, JobStatuses.Timeout];
-
     public static RouteGroupBuilder MapOrchestratorClientApi(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/api/v1").WithTags("Orchestrator client");
@@ -155,7 +152,7 @@ public static class OrchestratorClientApi
         var now = timeProvider.GetUtcNow();
         var window = options.Value.DashboardWindow;
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var status in JobStatusValues)
+        foreach (var status in JobStatuses.All)
         {
             counts[status] = await store.CountAsync(JobKeys.JobStatusIndex(status), cancellationToken);
         }

@@ -19,9 +19,6 @@ public sealed class JobMetrics
 {
     public const string MeterName = "DirectorsConsole.JobService";
 
-    private static readonly string[] Statuses =
-        [JobStatuses.Queued, JobStatuses.Running, JobStatuses.Completed, JobStatuses.Failed, JobStatuses.Cancelled, JobStatuses.Timeout];
-
     private readonly Histogram<double> _renderDuration;
     private readonly Histogram<double> _queueWait;
     private volatile JobCountsSample? _sample;
@@ -58,14 +55,14 @@ public sealed class JobMetrics
 
     private IEnumerable<Measurement<long>> ObserveJobs() =>
         _sample is { } sample
-            ? Statuses.Select(status => new Measurement<long>(sample.JobsByStatus.GetValueOrDefault(status), new KeyValuePair<string, object?>("status", status)))
+            ? JobStatuses.All.Select(status => new Measurement<long>(sample.JobsByStatus.GetValueOrDefault(status), new KeyValuePair<string, object?>("status", status)))
             : [];
 
     /// <summary>Reads the counts the gauges show.</summary>
     public static async Task<JobCountsSample> SampleAsync(JobStore store, BackendDirectory backends, CancellationToken cancellationToken)
     {
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var status in Statuses)
+        foreach (var status in JobStatuses.All)
         {
             counts[status] = await store.CountAsync(JobKeys.JobStatusIndex(status), cancellationToken);
         }

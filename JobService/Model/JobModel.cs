@@ -13,6 +13,9 @@ public static class JobStatuses
     public const string Cancelled = "cancelled";
     public const string Timeout = "timeout";
 
+    /// <summary>Every status, in the order a job can pass through them.</summary>
+    public static IReadOnlyList<string> All { get; } = [Queued, Running, Completed, Failed, Cancelled, Timeout];
+
     public static bool IsFinal(string status) => status is Completed or Failed or Cancelled or Timeout;
 }
 

@@ -72,7 +72,7 @@ public sealed class RedisOutageGraceTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Garnet);
-        await using var relay = new ReplyLosingRelay(server.Port);
+        await using var relay = new TcpRelay(server.Port);
         // The command timeout is longer than the test takes to break the connection, so only the broken connection ends
         // the commands below, and the grace is long enough for any reconnect on a busy machine.
         var options = RedisTestServers.Options(relay.ConnectionString, TimeSpan.FromSeconds(30));
@@ -90,6 +90,9 @@ public sealed class RedisOutageGraceTests
 
         var lost = await Assert.ThrowsAsync<RedisConnectionException>(() => write.WaitAsync(Patience, ct));
         Assert.Contains("INCR", lost.Message);
+        // A round trip first: the client is connected again, so the read below is sent at once rather than waiting in
+        // the backlog for a reconnect whose handshake replies would be lost too.
+        Assert.Equal("value", await redis.StringGetAsync(readKey, ct));
 
         relay.LoseReplies();
         var read = redis.StringGetAsync(readKey, ct);

@@ -1,18 +1,24 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 
-namespace DirectorsConsole.JobService.Tests.Engine;
+namespace DirectorsConsole.Testing;
 
 /// <summary>
-/// A loopback TCP relay between one replica and its Redis that a test can cut, as if the replica's host had died: every
-/// connection through it is dropped and new ones are refused, so the replica can neither renew nor release anything.
+/// A loopback TCP relay between a client and its server that a test can break in the ways a network breaks:
+/// <see cref="Cut"/> drops every connection and refuses new ones, as if the client's host had died;
+/// <see cref="LoseReplies"/> lets commands still reach the server but drops what it answers, and
+/// <see cref="BreakConnections"/> then closes every connection, so the client sees a connection that died after its
+/// command was sent and before the reply came back (connections made afterwards pass everything through again).
 /// </summary>
 public sealed class TcpRelay : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _cut = new();
     private readonly List<TcpClient> _connections = [];
+    private readonly StringBuilder _sentWhileLosing = new();
     private readonly Task _accepting;
+    private volatile bool _loseReplies;
 
     public TcpRelay(int targetPort)
     {
@@ -30,8 +36,35 @@ public sealed class TcpRelay : IAsyncDisposable
     {
         _cut.Cancel();
         _listener.Stop();
+        BreakConnections();
+    }
+
+    /// <summary>From now until <see cref="BreakConnections"/>, replies are dropped.</summary>
+    public void LoseReplies()
+    {
+        lock (_sentWhileLosing)
+        {
+            _sentWhileLosing.Clear();
+        }
+
+        _loseReplies = true;
+    }
+
+    /// <summary>True once bytes containing <paramref name="text"/> went to the server while replies were lost.</summary>
+    public bool HasSentWhileLosing(string text)
+    {
+        lock (_sentWhileLosing)
+        {
+            return _sentWhileLosing.ToString().Contains(text, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Closes every open connection; unless the relay was cut, connections made afterwards work normally.</summary>
+    public void BreakConnections()
+    {
         lock (_connections)
         {
+            _loseReplies = false;
             foreach (var connection in _connections)
             {
                 connection.Dispose();
@@ -87,20 +120,43 @@ public sealed class TcpRelay : IAsyncDisposable
                 _connections.Add(outbound);
             }
 
-            _ = PumpAsync(inbound, outbound);
-            _ = PumpAsync(outbound, inbound);
+            _ = PumpAsync(inbound, outbound, toServer: true);
+            _ = PumpAsync(outbound, inbound, toServer: false);
         }
     }
 
-    private async Task PumpAsync(TcpClient from, TcpClient to)
+    private async Task PumpAsync(TcpClient from, TcpClient to, bool toServer)
     {
+        var buffer = new byte[16 * 1024];
         try
         {
-            await from.GetStream().CopyToAsync(to.GetStream(), _cut.Token);
+            while (true)
+            {
+                var read = await from.GetStream().ReadAsync(buffer, _cut.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                if (_loseReplies)
+                {
+                    if (!toServer)
+                    {
+                        continue;
+                    }
+
+                    lock (_sentWhileLosing)
+                    {
+                        _sentWhileLosing.Append(Encoding.UTF8.GetString(buffer, 0, read));
+                    }
+                }
+
+                await to.GetStream().WriteAsync(buffer.AsMemory(0, read), _cut.Token);
+            }
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or SocketException or InvalidOperationException)
         {
-            // Cut, or one side closed.
+            // Cut or broken by the test, or one side closed.
         }
         finally
         {
