@@ -299,9 +299,11 @@ public sealed class OrchestratorClientApiTests(ApiFixture fixture) : IClassFixtu
         using var client = fixture.CreateClient();
         await SubmitAsync(client);
 
-        // Act: the gauges show the sampler's last reading, taken every few seconds
+        // Act: the gauges show the sampler's last reading, taken every few seconds (the fixture's two nodes may come
+        // online after the first reading)
         var metrics = await Eventually.ReturnsAsync(() => client.GetStringAsync("/metrics", Token),
-            text => Regex.IsMatch(text, @"(?m)^dc_jobs\{[^}]*status=""queued""[^}]*\} [1-9]"), TimeSpan.FromSeconds(30));
+            text => Regex.IsMatch(text, @"(?m)^dc_jobs\{[^}]*status=""queued""[^}]*\} [1-9]")
+                && Regex.IsMatch(text, @"(?m)^dc_backends_online(\{[^}]*\})? 2( |$)"), TimeSpan.FromSeconds(30));
 
         // Assert
         Assert.Matches(@"(?m)^dc_jobs\{[^}]*status=""queued""[^}]*\} [1-9]", metrics);

@@ -122,7 +122,9 @@ public sealed class JobEngineTests(SharedEngineRig shared, ITestOutputHelper out
             ActivityStopped = stopped.Enqueue,
         };
         ActivitySource.AddActivityListener(listener);
-        var submission = new JobGroupSubmission(EngineRig.Prompt(), [EngineRig.BackendId(0), EngineRig.BackendId(1)], [1, 2]) { TimeoutSeconds = 60 };
+        // Seeds no other test of this class uses: a node answers a prompt it already ran from its cache, which would
+        // hide a failure another test sets up on it.
+        var submission = new JobGroupSubmission(EngineRig.Prompt(), [EngineRig.BackendId(0), EngineRig.BackendId(1)], [7001, 7002]) { TimeoutSeconds = 60 };
 
         // Act: the submission happens inside a request's span; the scheduler dispatches later, from its own loop
         JobGroupView view;
