@@ -300,10 +300,11 @@ public sealed class OrchestratorClientApiTests(ApiFixture fixture) : IClassFixtu
         await SubmitAsync(client);
 
         // Act: the gauges show the sampler's last reading, taken every few seconds (the fixture's two nodes may come
-        // online after the first reading)
+        // online after the first reading), and a request's duration is recorded only after its response was sent
         var metrics = await Eventually.ReturnsAsync(() => client.GetStringAsync("/metrics", Token),
             text => Regex.IsMatch(text, @"(?m)^dc_jobs\{[^}]*status=""queued""[^}]*\} [1-9]")
-                && Regex.IsMatch(text, @"(?m)^dc_backends_online(\{[^}]*\})? 2( |$)"), TimeSpan.FromSeconds(30));
+                && Regex.IsMatch(text, @"(?m)^dc_backends_online(\{[^}]*\})? 2( |$)")
+                && text.Contains("# TYPE http_server_request_duration_seconds histogram", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
 
         // Assert
         Assert.Matches(@"(?m)^dc_jobs\{[^}]*status=""queued""[^}]*\} [1-9]", metrics);
