@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using DirectorsConsole.Gateway.Metrics;
+using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.Gateway.Tests;
 
@@ -18,13 +19,19 @@ public sealed partial class MetricsTests(GatewayFixture gateway) : IClassFixture
         {
         }
 
-        // Act
-        using var response = await gateway.Client.GetAsync("/_public/metrics", Token);
+        // Act: a request's duration is recorded only after its response was sent, so the first scrape may not have it
+        var (status, mediaType, text) = await Eventually.ReturnsAsync(async () =>
+            {
+                using var response = await gateway.Client.GetAsync("/_public/metrics", Token);
+                return (response.StatusCode, response.Content.Headers.ContentType?.MediaType, await response.Content.ReadAsStringAsync(Token));
+            },
+            scrape => scrape.Item3.Split('\n').Any(line => line.StartsWith("http_server_request_duration", StringComparison.Ordinal)
+                && line.Contains("service=\"gateway\"", StringComparison.Ordinal)));
 
         // Assert
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
-        var families = PrometheusText.Parse(await response.Content.ReadAsStringAsync(Token));
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("text/plain", mediaType);
+        var families = PrometheusText.Parse(text);
         var up = families["dc_scrape_up"];
         Assert.Equal("gauge", up.Type);
         Assert.Equal(6, up.Samples.Count);
