@@ -53,7 +53,7 @@ public static class AccessRules
         new(Reads, GatewayPaths.SuiteHealthAlias, ClientRole.None),
         new(Reads, GatewayPaths.SelfHealth, ClientRole.None),
         new(Reads, "/alive", ClientRole.None),
-        // spec/05's public routes, and the documentation /_public/docs leads to.
+        // The worker orchestrator's public routes, and the documentation /_public/docs leads to.
         new(Reads, GatewayPaths.PublicStatus, ClientRole.None),
         new(Reads, "/_public/metrics", ClientRole.None),
         new(Reads, GatewayPaths.PublicDocs, ClientRole.None),

@@ -4,7 +4,7 @@ namespace DirectorsConsole.ServiceDefaults.Access;
 /// Gateway on what it forwards, and the Gateway removes whatever a client sent under those names.</summary>
 public static class AccessHeaders
 {
-    /// <summary>A client's token (spec/05's header).</summary>
+    /// <summary>A client's token (the header the worker orchestrator's clients send).</summary>
     public const string ClientToken = "X-Client-Token";
 
     /// <summary>Proves a request came through the Gateway.</summary>
