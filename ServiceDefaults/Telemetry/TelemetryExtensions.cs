@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Text.RegularExpressions;
 using DirectorsConsole.ServiceDefaults.Access;
 using DirectorsConsole.ServiceDefaults.Hosting;
@@ -50,7 +51,8 @@ public static partial class TelemetryExtensions
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter($"{SourcePrefix}.*")
-                .AddPrometheusExporter())
+                .AddPrometheusExporter()
+                .OnlyThisHostsMeters())
             .WithTracing(tracing => tracing
                 .AddSource($"{SourcePrefix}.*")
                 .AddAspNetCoreInstrumentation(aspNetCore =>
@@ -68,6 +70,22 @@ public static partial class TelemetryExtensions
 
         return builder;
     }
+
+    /// <summary>
+    /// A meter provider listens to every meter of a matching name in the process, including those another host's
+    /// <see cref="IMeterFactory"/> made (several hosts share a process in tests, and behind one test server). Left
+    /// alone, this host would export the other host's ASP.NET Core and job-engine instruments as duplicate series, and
+    /// would lose its own instruments' stream when the other host is disposed. A meter made by another host's factory
+    /// is dropped here; meters without a factory (the runtime's, which are process-wide anyway) are kept.
+    /// </summary>
+    private static MeterProviderBuilder OnlyThisHostsMeters(this MeterProviderBuilder metrics) =>
+        ((IDeferredMeterProviderBuilder)metrics).Configure(static (services, configured) =>
+            configured.AddView(MadeByAnotherHost(services.GetRequiredService<IMeterFactory>())));
+
+    private static Func<Instrument, MetricStreamConfiguration?> MadeByAnotherHost(IMeterFactory own) =>
+        instrument => instrument.Meter.Scope is IMeterFactory factory && !ReferenceEquals(factory, own)
+            ? MetricStreamConfiguration.Drop
+            : null;
 
     /// <summary>A browser's WebSocket may carry its client token in the query; a span never keeps it, even when the
     /// instrumentation's own redaction of query values is switched off.</summary>
