@@ -8,6 +8,7 @@ namespace DirectorsConsole.Testing;
 /// Runs one service in memory with its real configuration pipeline, pointed at a real Redis and at a
 /// private temporary data and log directory that is deleted on dispose. Settings are host settings, so
 /// they are visible while the service configures itself (config.yaml, log file, options).
+/// Redis commands get 30 s (a test of timeouts passes its own <c>Redis:CommandTimeout</c>).
 /// <paramref name="configureServices"/> adds test-only services, such as an in-memory telemetry exporter.
 /// </summary>
 public sealed class ServiceFactory<TProgram>(
@@ -29,6 +30,9 @@ public sealed class ServiceFactory<TProgram>(
         builder.UseSetting("data_dir", DataDirectory);
         builder.UseSetting("log_dir", LogDirectory);
         builder.UseSetting("ConnectionStrings:redis", redisConnectionString);
+        // Tests share a loaded machine with many other servers; the production 5 s would turn a slow moment into a 503
+        // no test asks about. A test of timeouts or outages sets its own.
+        builder.UseSetting("Redis:CommandTimeout", "00:00:30");
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             builder.UseSetting(key, value);

@@ -290,7 +290,8 @@ public sealed class BackendsApiTests(GarnetFixture garnet) : IClassFixture<Garne
     {
         // Arrange
         var ct = TestContext.Current.CancellationToken;
-        await using var factory = new ServiceFactory<Program>($"127.0.0.1:{BackendTestClient.DeadPort()},connectTimeout=500,syncTimeout=500");
+        await using var factory = new ServiceFactory<Program>($"127.0.0.1:{BackendTestClient.DeadPort()},connectTimeout=500",
+            new Dictionary<string, string?> { ["Redis:CommandTimeout"] = "00:00:05" });
         using var client = factory.CreateClient();
 
         // Act

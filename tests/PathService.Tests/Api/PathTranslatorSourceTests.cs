@@ -76,14 +76,13 @@ public sealed class PathTranslatorSourceTests(GarnetFixture garnet) : IClassFixt
             // No periodic reload during the test, so only the re-subscription can bring the change in.
             await using var factory = new ServiceFactory<Program>(server.ConnectionString,
                 new Dictionary<string, string?> { ["PathTranslation:ReloadInterval"] = "01:00:00" });
-                var source = factory.Services.GetRequiredService<IPathTranslatorSource>();
+            var source = factory.Services.GetRequiredService<IPathTranslatorSource>();
             var redis = factory.Services.GetRequiredService<IRedisConnection>();
             Assert.True(await PathServiceClient.EventuallyAsync(
                 () => Task.FromResult(source.Current != PathTranslator.Empty),
                 TimeSpan.FromSeconds(10), ct), "The translator was never loaded.");
             var token = PathServiceClient.Unique();
             await WriteWithoutAnnouncingAsync(redis, token, ct);
-            await Task.Delay(TimeSpan.FromMilliseconds(200), ct); // Garnet commits its append-only file every 10 ms.
 
             // Act
             await server.RestartAsync(ct);
