@@ -164,3 +164,6 @@ public sealed record OrchestratorDashboard(
 
 /// <summary>The answer to <c>POST /_public/debug/flush_db</c>: what was removed.</summary>
 public sealed record FlushDbResponse(string Status, long DeletedKeys);
+
+/// <summary>The answer of <c>POST /_public/webhooks/approval/{job_id}</c>.</summary>
+public sealed record ApprovalReceived(string Status, string JobId);

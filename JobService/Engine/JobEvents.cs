@@ -140,7 +140,7 @@ public static class JobEvents
         ["status"] = group.Status,
         ["total"] = children.Count,
         ["succeeded"] = children.Count(c => c.Status == JobStatuses.Completed),
-        ["failed"] = children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout),
+        ["failed"] = children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout or JobStatuses.Rejected),
         ["results"] = new JsonArray(children.Select(c => (JsonNode)new JsonObject
         {
             ["job_id"] = c.JobId,
