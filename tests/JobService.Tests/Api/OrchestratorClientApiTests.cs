@@ -54,6 +54,8 @@ public sealed class OrchestratorClientApiTests(ApiFixture fixture) : IClassFixtu
         { """{"webhook_url": "ftp://files.example.com/x"}""", "body.webhook_url" },
         { """{"webhook_url": "/relative/path"}""", "body.webhook_url" },
         { """{"webhook_url": 42}""", "body.webhook_url" },
+        { """{"webhook_url": "http://169.254.169.254/latest/meta-data/"}""", "body.webhook_url" },
+        { """{"webhook_url": "https://user:secret@hooks.example.com/x"}""", "body.webhook_url" },
         { """{"initial_data": {}, "dispatch_timeout": 5}""", "body.dispatch_timeout" },
         { "[1]", "body" },
     };
