@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using DirectorsConsole.JobService.Tests.Api;
 using DirectorsConsole.JobService.Tests.Engine;
 using DirectorsConsole.Messaging;
@@ -79,6 +80,8 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         Assert.Equal(webhook.Id, (string?)history[0]["delivery_id"]);
         Assert.Equal(200, (int?)history[0]["status_code"]);
         Assert.DoesNotContain("token=abc", history[0].ToJsonString(), StringComparison.Ordinal);
+        await Eventually.ReturnsAsync(() => client.GetStringAsync("/metrics", Token),
+            text => Regex.IsMatch(text, @"(?m)^dc_webhook_deliveries_total\{[^}]*outcome=""delivered""[^}]*\} 1"));
     }
 
     [Fact]
