@@ -27,7 +27,8 @@ public sealed record RenderDecision(JobChange? Change, bool BackendLost)
 
 /// <summary>
 /// The job state machine, without I/O: <c>queued → running → completed | failed | timeout | cancelled</c>, and
-/// <c>queued|running → queued</c> on another backend when the backend was lost. Only events of the job's current
+/// <c>queued|running → queued</c> on another backend when the backend was lost. A job that requires approval goes
+/// <c>running → awaiting_approval → completed | rejected | cancelled</c> instead of completing. Only events of the job's current
 /// attempt (its <see cref="JobRecord.PromptId"/>) count; final states are final.
 /// </summary>
 public static class JobRules

@@ -169,9 +169,6 @@ public sealed class WebhookOutbox(IRedisConnection redis, WebhookSigner signer, 
         new JobCommit().Op("HSET", PendingKey, delivery.Id, JsonSerializer.Serialize(delivery, Json))
             .Op("ZADD", DueKey, dueAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), delivery.Id);
 
-    public async Task<long> CountPendingAsync(CancellationToken cancellationToken) =>
-        (await redis.ExecuteAsync(["HLEN", PendingKey], cancellationToken)).AsInt64();
-
     private static void Add(JobCommit commit, WebhookDelivery delivery)
     {
         commit.Op("HSET", PendingKey, delivery.Id, JsonSerializer.Serialize(delivery, Json));
