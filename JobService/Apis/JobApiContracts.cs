@@ -16,7 +16,9 @@ public sealed record JobRequest(
     int? Priority,
     int? TimeoutSeconds,
     long? Seed,
-    IReadOnlyList<string>? SeedNodes);
+    IReadOnlyList<string>? SeedNodes,
+    string? WebhookUrl = null,
+    bool? RequiresApproval = null);
 
 /// <summary>The 202 answer of <c>POST /api/job</c> (API doc 3), with the parameters nothing in the workflow took.</summary>
 public sealed record JobAcceptedResponse(
@@ -55,14 +57,16 @@ public sealed record JobStatusResponse(
     IReadOnlyList<string> IgnoredParameters,
     JsonObject Metadata,
     string? PromptId,
-    IReadOnlyList<string> Attempts)
+    IReadOnlyList<string> Attempts,
+    string? WebhookUrl,
+    bool RequiresApproval)
 {
     public static JobStatusResponse From(JobRecord job) => new(
         job.JobId, job.Status, job.Progress, job.CurrentStep, job.StepsCompleted, job.StepsTotal,
         job.SubmittedAt, job.QueuedAt, job.StartedAt, job.CompletedAt, job.ErrorMessage, job.ErrorType, job.Outputs,
         job.BackendId, job.Seed, job.SeedNodes, job.WorkflowId, job.GroupId, job.Priority, job.TimeoutSeconds,
         job.BackendAffinity, job.RequiredCapabilities, job.Parameters, job.IgnoredParameters, job.Metadata,
-        job.PromptId, job.Attempts);
+        job.PromptId, job.Attempts, job.WebhookUrl, job.RequiresApproval);
 }
 
 /// <summary>One page of <c>GET /api/jobs</c>, newest first.</summary>
@@ -87,7 +91,9 @@ public sealed record JobGroupRequest(
     JsonObject? Metadata,
     int? TimeoutSeconds,
     IReadOnlyList<string>? RequiredCapabilities,
-    IReadOnlyList<string>? SeedNodes);
+    IReadOnlyList<string>? SeedNodes,
+    string? WebhookUrl = null,
+    bool? RequiresApproval = null);
 
 /// <summary>A child job as API doc 4's creation answer lists it.</summary>
 public sealed record ChildJobSummary(string JobId, string? BackendId, long? Seed, string Status);
@@ -128,7 +134,7 @@ public sealed record ChildJob(
 }
 
 /// <summary><c>GET /api/job-groups/{id}</c> (API doc 4 JobGroupStatusResponse). <c>failed_count</c> includes timed-out
-/// children, as the original counted them; cancelled children are counted apart.</summary>
+/// children, as the original counted them, and children rejected at approval; cancelled children are counted apart.</summary>
 public sealed record JobGroupStatusResponse(
     string JobGroupId,
     string Status,
@@ -144,7 +150,9 @@ public sealed record JobGroupStatusResponse(
     ulong? BaseSeed,
     int TimeoutSeconds,
     IReadOnlyList<string> RequiredCapabilities,
-    JsonObject Metadata)
+    JsonObject Metadata,
+    string? WebhookUrl,
+    bool RequiresApproval)
 {
     public static JobGroupStatusResponse From(JobGroupView view)
     {
@@ -155,7 +163,7 @@ public sealed record JobGroupStatusResponse(
             group.Status,
             children.Select(ChildJob.From).ToArray(),
             children.Count(c => c.Status == JobStatuses.Completed),
-            children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout),
+            children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout or JobStatuses.Rejected),
             children.Count(c => c.Status == JobStatuses.Cancelled),
             children.Count,
             group.CreatedAt,
@@ -165,7 +173,9 @@ public sealed record JobGroupStatusResponse(
             group.BaseSeed,
             group.TimeoutSeconds,
             group.RequiredCapabilities,
-            group.Metadata);
+            group.Metadata,
+            group.WebhookUrl,
+            group.RequiresApproval);
     }
 }
 

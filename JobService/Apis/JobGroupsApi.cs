@@ -9,6 +9,8 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using JsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
 
+using DirectorsConsole.JobService.Webhooks;
+
 namespace DirectorsConsole.JobService.Apis;
 
 /// <summary>Job groups (API doc 4): one child per listed backend, each with its own seed. The WebSocket
@@ -42,7 +44,7 @@ public static class JobGroupsApi
 
     public static async Task<Results<Created<JobGroupResponse>, BadRequest<ProblemDetails>, NotFound<ProblemDetails>, Conflict<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> SubmitJobGroupAsync(
         JobGroupRequest request, IJobEngine engine, PromptPreparation prompts, BackendDirectory backends, IOptions<JsonOptions> json,
-        IOptions<JobEngineOptions> engineOptions, CancellationToken cancellationToken)
+        IOptions<JobEngineOptions> engineOptions, IOptions<WebhookOptions> webhooks, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrorList();
         var body = JobRequestChecks.Body(request, json.Value.SerializerOptions);
@@ -58,6 +60,7 @@ public static class JobGroupsApi
         var timeoutSeconds = JobRequestChecks.TimeoutSeconds(request.TimeoutSeconds, errors);
         var capabilities = JobRequestChecks.Names(request.RequiredCapabilities, "required_capabilities", errors);
         JobRequestChecks.Names(request.SeedNodes, "seed_nodes", errors);
+        JobRequestChecks.WebhookUrl(request.WebhookUrl, webhooks.Value.AllowLoopback, errors);
         if (errors.HasErrors)
         {
             return TypedResults.UnprocessableEntity(errors.ToResponse());
@@ -101,6 +104,8 @@ public static class JobGroupsApi
                 SeedNodes = request.SeedNodes ?? prepared.SeedNodes,
                 Metadata = request.Metadata ?? [],
                 TimeoutSeconds = timeoutSeconds,
+                WebhookUrl = request.WebhookUrl,
+                RequiresApproval = request.RequiresApproval ?? false,
                 RequiredCapabilities = capabilities,
             },
             cancellationToken);

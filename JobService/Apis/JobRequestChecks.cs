@@ -7,6 +7,8 @@ using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
+using DirectorsConsole.JobService.Webhooks;
+
 namespace DirectorsConsole.JobService.Apis;
 
 /// <summary>
@@ -147,6 +149,25 @@ public static class JobRequestChecks
 
     /// <summary>FastAPI reports the object a field is missing from as the error's input; the request as it was
     /// understood, without the fields it did not have, is that object.</summary>
+    /// <summary>A webhook URL: absolute http or https, no credentials, and not a literal address webhooks may not
+    /// reach (<see cref="WebhookAddressPolicy"/>; a host name is checked again on every delivery, after DNS).</summary>
+    public static void WebhookUrl(string? url, bool allowLoopback, ValidationErrorList errors)
+    {
+        if (url is null)
+        {
+            return;
+        }
+
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))
+        {
+            errors.Add("url_scheme", "URL scheme should be 'http' or 'https' with a host", JsonValue.Create(url), "body", "webhook_url");
+        }
+        else if (WebhookAddressPolicy.CheckUrl(uri, allowLoopback) is { } problem)
+        {
+            errors.Add("value_error", problem, JsonValue.Create(url), "body", "webhook_url");
+        }
+    }
+
     public static JsonNode? Body<T>(T request, JsonSerializerOptions options) =>
         JsonSerializer.SerializeToNode(request, BodyOptions.For(options));
 

@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using JsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
 
+using DirectorsConsole.JobService.Webhooks;
+
 namespace DirectorsConsole.JobService.Apis;
 
 /// <summary>Single jobs (API docs 1–3, API doc 2 phase 2): submit, status, outputs, list and cancel. The per-job
@@ -49,7 +51,7 @@ public static class JobsApi
 
     public static async Task<Results<Accepted<JobAcceptedResponse>, BadRequest<ProblemDetails>, NotFound<ProblemDetails>, Conflict<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> SubmitJobAsync(
         JobRequest request, IJobEngine engine, PromptPreparation prompts, BackendDirectory backends, IOptions<JsonOptions> json,
-        CancellationToken cancellationToken)
+        IOptions<WebhookOptions> webhooks, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrorList();
         var body = JobRequestChecks.Body(request, json.Value.SerializerOptions);
@@ -57,6 +59,7 @@ public static class JobsApi
         var timeoutSeconds = JobRequestChecks.TimeoutSeconds(request.TimeoutSeconds, errors);
         var capabilities = JobRequestChecks.Names(request.RequiredCapabilities, "required_capabilities", errors);
         JobRequestChecks.Names(request.SeedNodes, "seed_nodes", errors);
+        JobRequestChecks.WebhookUrl(request.WebhookUrl, webhooks.Value.AllowLoopback, errors);
         if (request.Seed is < 0)
         {
             errors.Add("greater_than_equal", "Input should be greater than or equal to 0", JsonValue.Create(request.Seed), "body", "seed");
@@ -112,6 +115,8 @@ public static class JobsApi
             TimeoutSeconds = timeoutSeconds,
             Seed = request.Seed ?? prepared.Seed,
             SeedNodes = seedNodes,
+            WebhookUrl = request.WebhookUrl,
+            RequiresApproval = request.RequiresApproval ?? false,
         }, cancellationToken);
 
         return TypedResults.Accepted(

@@ -8,7 +8,7 @@ namespace DirectorsConsole.JobService.Apis;
 /// <summary>
 /// Statuses as the worker orchestrator's clients know them, mapped from the suite's job and group statuses. The
 /// suite's own status is shown beside it (<c>suite_status</c>) because the mapping folds some apart: a timeout is
-/// <c>failed</c> (its <c>error_type</c> says <c>timeout</c>), and a group where some children failed is <c>failed</c>
+/// <c>failed</c> (its <c>error_type</c> says <c>timeout</c>, as a job rejected at approval says <c>rejected</c>), and a group where some children failed is <c>failed</c>
 /// so that a client waiting for <c>finished</c> never takes a partial set for a complete one.
 /// </summary>
 public static class OrchestratorStatuses
@@ -19,12 +19,16 @@ public static class OrchestratorStatuses
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
 
+    /// <summary>The original's name for a job waiting for a person's decision.</summary>
+    public const string WaitingForHuman = "waiting_for_human";
+
     public static string OfJob(string status) => status switch
     {
         JobStatuses.Queued => Pending,
         JobStatuses.Running => Running,
         JobStatuses.Completed => Finished,
         JobStatuses.Cancelled => Cancelled,
+        JobStatuses.AwaitingApproval => WaitingForHuman,
         _ => Failed,
     };
 
@@ -164,3 +168,6 @@ public sealed record OrchestratorDashboard(
 
 /// <summary>The answer to <c>POST /_public/debug/flush_db</c>: what was removed.</summary>
 public sealed record FlushDbResponse(string Status, long DeletedKeys);
+
+/// <summary>The answer of <c>POST /_public/webhooks/approval/{job_id}</c>.</summary>
+public sealed record ApprovalReceived(string Status, string JobId);

@@ -9,6 +9,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 
+using DirectorsConsole.JobService.Webhooks;
+
 namespace DirectorsConsole.JobService.Apis;
 
 /// <summary>
@@ -187,7 +189,8 @@ public static class OrchestratorClientApi
 
     public static async Task<Results<Accepted<OrchestratorAccepted>, BadRequest<ProblemDetails>, NotFound<ProblemDetails>, Conflict<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> SubmitThroughEndpointAsync(
         string endpoint, [FromBody] JsonNode? body,
-        WorkflowLibrary library, PromptPreparation prompts, IJobEngine engine, BackendDirectory backends, CancellationToken cancellationToken)
+        WorkflowLibrary library, PromptPreparation prompts, IJobEngine engine, BackendDirectory backends, IOptions<WebhookOptions> webhooks,
+        CancellationToken cancellationToken)
     {
         var path = endpoint.Trim('/');
         var workflows = await library.FindByEndpointAsync(path, cancellationToken);
@@ -202,7 +205,7 @@ public static class OrchestratorClientApi
         }
 
         var errors = new ValidationErrorList();
-        var (initialData, webhookUrl) = ReadSubmitBody(body, errors);
+        var (initialData, webhookUrl) = ReadSubmitBody(body, webhooks.Value.AllowLoopback, errors);
         if (errors.HasErrors)
         {
             return TypedResults.UnprocessableEntity(errors.ToResponse());
@@ -244,7 +247,7 @@ public static class OrchestratorClientApi
 
     /// <summary>The submit body: both fields optional; <c>initial_data</c> an object, <c>webhook_url</c> an absolute
     /// http or https URL. Other fields of the original (deadlines, security) have no meaning here and are refused.</summary>
-    public static (JsonObject InitialData, string? WebhookUrl) ReadSubmitBody(JsonNode? body, ValidationErrorList errors)
+    public static (JsonObject InitialData, string? WebhookUrl) ReadSubmitBody(JsonNode? body, bool allowLoopback, ValidationErrorList errors)
     {
         if (body is null)
         {
@@ -285,11 +288,7 @@ public static class OrchestratorClientApi
                 break;
             case JsonValue value when value.GetValueKind() == JsonValueKind.String:
                 webhookUrl = value.GetValue<string>();
-                if (!Uri.TryCreate(webhookUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))
-                {
-                    errors.Add("url_scheme", "URL scheme should be 'http' or 'https' with a host", value.DeepClone(), "body", "webhook_url");
-                }
-
+                JobRequestChecks.WebhookUrl(webhookUrl, allowLoopback, errors);
                 break;
             case var other:
                 errors.Add("string_type", "Input should be a valid string", other.DeepClone(), "body", "webhook_url");

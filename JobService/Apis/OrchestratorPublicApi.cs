@@ -1,5 +1,10 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
+using DirectorsConsole.JobService.Webhooks;
+using DirectorsConsole.ServiceDefaults.Access;
+using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
@@ -19,13 +24,123 @@ public sealed class DebugEndpointsOptions
 /// </summary>
 public static class OrchestratorPublicApi
 {
+    /// <summary>The query parameter of an approval link that carries the job's signature.</summary>
+    public const string ApprovalSignatureParameter = "signature";
+
     public static RouteGroupBuilder MapOrchestratorPublicApi(this IEndpointRouteBuilder app)
     {
+        app.MapPost("/_public/webhooks/approval/{job_id}", DecideApprovalAsync)
+            .WithTags("Orchestrator public")
+            .WithName("DecideApproval")
+            .WithSummary("Approve or reject a job awaiting approval: {decision: approved|rejected, comment?}, authenticated by the signed link "
+                + "the approval webhook carries (?signature=) or an operator token; 403 without either, 404 unknown job, 409 not awaiting approval");
+
         var debug = app.MapGroup("/_public/debug").WithTags("Orchestrator public");
         debug.MapPost("/flush_db", FlushDbAsync)
             .WithName("FlushJobState")
             .WithSummary("Debug only (debug_endpoints: true): delete every job, group, queue, stream and history; 409 while jobs are queued or running");
         return debug;
+    }
+
+    /// <summary>
+    /// A person's decision on a job awaiting approval. The route is open at the gateway because the system that signs
+    /// off usually has no client token; it proves itself with the job's signed link instead, or comes as an operator
+    /// (the role the gateway forwards). The decision is applied with the job's version checked, so it is taken once.
+    /// </summary>
+    public static async Task<Results<Ok<ApprovalReceived>, ProblemHttpResult, NotFound<ProblemDetails>, Conflict<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> DecideApprovalAsync(
+        [FromRoute(Name = "job_id")] string jobId, [FromQuery(Name = ApprovalSignatureParameter)] string? signature, [FromBody] JsonNode? body,
+        HttpRequest request, WebhookSigner signer, JobStateMachine machine, TimeProvider timeProvider, ILoggerFactory loggers,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrorList();
+        var (decision, comment) = ReadDecision(body, errors);
+        if (errors.HasErrors)
+        {
+            return TypedResults.UnprocessableEntity(errors.ToResponse());
+        }
+
+        string decidedBy;
+        if (signer.IsApprovalSignature(jobId, signature))
+        {
+            decidedBy = "signed_link";
+        }
+        else if (ClientRoles.TryParse(request.Headers[AccessHeaders.ClientRole].ToString(), out var role) && role >= ClientRole.Operator)
+        {
+            decidedBy = "operator:" + request.Headers[AccessHeaders.ClientName].ToString();
+        }
+        else
+        {
+            return TypedResults.Problem(
+                signature is null
+                    ? "An approval needs the signed link of the job's approval webhook (?signature=) or an operator token"
+                    : "The approval signature does not match this job",
+                statusCode: StatusCodes.Status403Forbidden);
+        }
+
+        var now = timeProvider.GetUtcNow();
+        var result = await machine.ChangeAsync(jobId, job => JobRules.Decide(job, new ApprovalDecision(decision!, comment, decidedBy), now), cancellationToken);
+        switch (result.Outcome)
+        {
+            case ChangeOutcome.NotFound:
+                return JobRequestChecks.NotFound($"Job '{jobId}' not found");
+            case ChangeOutcome.Applied:
+                loggers.CreateLogger(typeof(OrchestratorPublicApi)).LogInformation("Job {JobId} was {Decision} at approval by {DecidedBy}", jobId, decision, decidedBy);
+                return TypedResults.Ok(new ApprovalReceived("approval_received", jobId));
+            default:
+                return JobRequestChecks.Conflict($"Job '{jobId}' is {result.Job?.Record.Status}, not awaiting approval; a decision is taken once");
+        }
+    }
+
+    private static (string? Decision, string? Comment) ReadDecision(JsonNode? body, ValidationErrorList errors)
+    {
+        if (body is not JsonObject root)
+        {
+            errors.Add("model_attributes_type", "Input should be a valid dictionary or object", body?.DeepClone(), "body");
+            return (null, null);
+        }
+
+        foreach (var (name, value) in root)
+        {
+            if (name is not ("decision" or "comment"))
+            {
+                errors.Add("extra_forbidden", "Extra inputs are not permitted", value?.DeepClone(), "body", name);
+            }
+        }
+
+        string? decision = null;
+        switch (root["decision"])
+        {
+            case null:
+                errors.Missing(body, "body", "decision");
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String
+                && value.GetValue<string>() is ApprovalDecisions.Approved or ApprovalDecisions.Rejected:
+                decision = value.GetValue<string>();
+                break;
+            case var other:
+                errors.Add("enum", "Input should be 'approved' or 'rejected'", other.DeepClone(), "body", "decision");
+                break;
+        }
+
+        string? comment = null;
+        switch (root["comment"])
+        {
+            case null:
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                comment = value.GetValue<string>();
+                if (comment.Length > 4000)
+                {
+                    errors.Add("string_too_long", "String should have at most 4000 characters", null, "body", "comment");
+                }
+
+                break;
+            case var other:
+                errors.Add("string_type", "Input should be a valid string", other.DeepClone(), "body", "comment");
+                break;
+        }
+
+        return (decision, comment);
     }
 
     /// <summary>

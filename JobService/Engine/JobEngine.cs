@@ -37,6 +37,7 @@ public sealed class JobEngine(
             Metadata = submission.Metadata,
             BackendAffinity = submission.BackendAffinity,
             WebhookUrl = submission.WebhookUrl,
+            RequiresApproval = submission.RequiresApproval,
             RequiredCapabilities = submission.RequiredCapabilities,
             Priority = submission.Priority,
             TimeoutSeconds = submission.TimeoutSeconds,
@@ -86,6 +87,8 @@ public sealed class JobEngine(
                 IgnoredParameters = submission.IgnoredParameters,
                 Metadata = submission.Metadata,
                 BackendId = backendId,
+                WebhookUrl = submission.WebhookUrl,
+                RequiresApproval = submission.RequiresApproval,
                 PreferredBackendIds = preferred,
                 RequiredCapabilities = submission.RequiredCapabilities,
                 TimeoutSeconds = submission.TimeoutSeconds,
@@ -105,6 +108,8 @@ public sealed class JobEngine(
             Metadata = submission.Metadata,
             TimeoutSeconds = submission.TimeoutSeconds,
             RequiredCapabilities = submission.RequiredCapabilities,
+            WebhookUrl = submission.WebhookUrl,
+            RequiresApproval = submission.RequiresApproval,
         };
         await machine.CreateGroupAsync(group, children, cancellationToken);
         logger.LogInformation("Queued job group {GroupId} with {Count} children on {Backends}", groupId, children.Count, string.Join(", ", submission.BackendIds));

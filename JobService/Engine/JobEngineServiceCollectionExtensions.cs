@@ -34,6 +34,7 @@ public static class JobEngineServiceCollectionExtensions
         services.AddHostedService<JobEngineWorker>();
         services.AddSingleton<JobMetrics>();
         services.AddHostedService<JobMetricsSampler>();
+        builder.AddWebhooks();
         return builder;
     }
 }

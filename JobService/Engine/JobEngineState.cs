@@ -53,7 +53,7 @@ public sealed record JobEngineState
 
     /// <summary>Holding a slot of <see cref="JobRecord.BackendId"/>: dispatched and not ended.</summary>
     public static bool HoldsSlot(JobRecord record, JobEngineState state) =>
-        !JobStatuses.IsFinal(record.Status) && state.Dispatch != DispatchStates.None && record.BackendId is not null;
+        !JobStatuses.IsPastRender(record.Status) && state.Dispatch != DispatchStates.None && record.BackendId is not null;
 }
 
 /// <summary>A job as read from Redis, with the version its next change must name.</summary>

@@ -16,6 +16,12 @@ public static class JobEventKinds
     public const string Cancelled = "cancelled";
     public const string Reassigned = "reassigned";
 
+    /// <summary>Rendered; waiting for a person's decision.</summary>
+    public const string AwaitingApproval = "awaiting_approval";
+
+    /// <summary>Turned down at approval (an approved job sends <see cref="Completed"/>).</summary>
+    public const string Rejected = "rejected";
+
     /// <summary>The last event of a group's stream.</summary>
     public const string GroupComplete = "group_complete";
 
@@ -60,6 +66,29 @@ public static class JobEvents
         ["completed_at"] = Iso(job.CompletedAt),
     });
 
+    public static JobEventDraft AwaitingApproval(JobRecord job) => new(JobEventKinds.AwaitingApproval, new JsonObject
+    {
+        ["job_id"] = job.JobId,
+        ["backend_id"] = job.BackendId,
+        ["seed"] = job.Seed,
+        ["outputs"] = job.Outputs?.DeepClone(),
+        ["rendered_at"] = Iso(job.CompletedAt),
+    });
+
+    /// <summary>The event of an approval decision: <c>completed</c> (with the outputs, as any completion) or <c>rejected</c>,
+    /// each with the decision, its comment and who made it.</summary>
+    public static JobEventDraft Decided(JobRecord job, ApprovalDecision decision, DateTimeOffset at)
+    {
+        var draft = job.Status == JobStatuses.Completed
+            ? Completed(job)
+            : new JobEventDraft(JobEventKinds.Rejected, new JsonObject { ["job_id"] = job.JobId, ["backend_id"] = job.BackendId, ["rejected_at"] = Iso(at) });
+        draft.Payload["decision"] = decision.Decision;
+        draft.Payload["comment"] = decision.Comment;
+        draft.Payload["decided_by"] = decision.DecidedBy;
+        draft.Payload["decided_at"] = Iso(at);
+        return draft;
+    }
+
     public static JobEventDraft Failed(JobRecord job) => new(JobEventKinds.Failed, new JsonObject
     {
         ["job_id"] = job.JobId,
@@ -100,6 +129,7 @@ public static class JobEvents
         JobStatuses.Completed => Completed(job),
         JobStatuses.Timeout => Timeout(job),
         JobStatuses.Cancelled => Cancelled(job),
+        JobStatuses.Rejected => new JobEventDraft(JobEventKinds.Rejected, new JsonObject { ["job_id"] = job.JobId, ["backend_id"] = job.BackendId, ["error"] = job.ErrorMessage }),
         _ => Failed(job),
     };
 
@@ -110,7 +140,7 @@ public static class JobEvents
         ["status"] = group.Status,
         ["total"] = children.Count,
         ["succeeded"] = children.Count(c => c.Status == JobStatuses.Completed),
-        ["failed"] = children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout),
+        ["failed"] = children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout or JobStatuses.Rejected),
         ["results"] = new JsonArray(children.Select(c => (JsonNode)new JsonObject
         {
             ["job_id"] = c.JobId,

@@ -21,6 +21,7 @@ public sealed class JobMetrics
 
     private readonly Histogram<double> _renderDuration;
     private readonly Histogram<double> _queueWait;
+    private readonly Counter<long> _webhookDeliveries;
     private volatile JobCountsSample? _sample;
 
     public JobMetrics(IMeterFactory meterFactory)
@@ -28,6 +29,7 @@ public sealed class JobMetrics
         var meter = meterFactory.Create(MeterName);
         _renderDuration = meter.CreateHistogram<double>("dc.job.render.duration", "s", "Time from a job's start on a backend to its completion");
         _queueWait = meter.CreateHistogram<double>("dc.job.queue_wait.duration", "s", "Time a job waited in the queue before it started");
+        _webhookDeliveries = meter.CreateCounter<long>("dc.webhook.deliveries", "{delivery}", "Webhook delivery attempts by outcome (delivered, failed, refused, given_up)");
         meter.CreateObservableGauge("dc.jobs", ObserveJobs, "{job}", "Jobs (single and group children) by status, as last sampled");
         meter.CreateObservableGauge("dc.jobs.queue_depth", () => _sample is { } s ? [new Measurement<long>(s.QueueDepth)] : Array.Empty<Measurement<long>>(),
             "{job}", "Jobs waiting for a backend, as last sampled");
@@ -52,6 +54,9 @@ public sealed class JobMetrics
             _renderDuration.Record(Math.Max(0, (to - from).TotalSeconds), new KeyValuePair<string, object?>("backend_id", after.BackendId));
         }
     }
+
+    /// <summary>Counts one webhook delivery attempt on the replica that made it.</summary>
+    public void RecordWebhookDelivery(string outcome) => _webhookDeliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
     private IEnumerable<Measurement<long>> ObserveJobs() =>
         _sample is { } sample

@@ -27,7 +27,8 @@ public sealed record RenderDecision(JobChange? Change, bool BackendLost)
 
 /// <summary>
 /// The job state machine, without I/O: <c>queued → running → completed | failed | timeout | cancelled</c>, and
-/// <c>queued|running → queued</c> on another backend when the backend was lost. Only events of the job's current
+/// <c>queued|running → queued</c> on another backend when the backend was lost. A job that requires approval goes
+/// <c>running → awaiting_approval → completed | rejected | cancelled</c> instead of completing. Only events of the job's current
 /// attempt (its <see cref="JobRecord.PromptId"/>) count; final states are final.
 /// </summary>
 public static class JobRules
@@ -35,7 +36,7 @@ public static class JobRules
     public static RenderDecision OnRenderEvent(StoredJob job, RenderEvent renderEvent)
     {
         var record = job.Record;
-        if (JobStatuses.IsFinal(record.Status) || record.PromptId != renderEvent.PromptId)
+        if (JobStatuses.IsPastRender(record.Status) || record.PromptId != renderEvent.PromptId)
         {
             return RenderDecision.Ignore;
         }
@@ -57,9 +58,10 @@ public static class JobRules
             case RenderEventKinds.Progress:
                 return OnProgress(record, sent, renderEvent);
             case RenderEventKinds.Completed:
+                // A job that needs approval keeps its render's completion time; the decision only moves its status.
                 var completed = record with
                 {
-                    Status = JobStatuses.Completed,
+                    Status = record.RequiresApproval ? JobStatuses.AwaitingApproval : JobStatuses.Completed,
                     Progress = 100,
                     Outputs = JobEvents.Outputs(renderEvent.Outputs, renderEvent.PromptId),
                     StartedAt = record.StartedAt ?? renderEvent.At,
@@ -67,9 +69,10 @@ public static class JobRules
                 };
                 // A completion whose "started" was lost (or is still on its way) starts the job too, so every
                 // stream shows job_started before job_completed.
+                var rendered = completed.RequiresApproval ? JobEvents.AwaitingApproval(completed) : JobEvents.Completed(completed);
                 return record.Status == JobStatuses.Queued
-                    ? Changed(completed, sent, JobEvents.Started(record with { Status = JobStatuses.Running, StartedAt = completed.StartedAt, Progress = 0 }), JobEvents.Completed(completed))
-                    : Changed(completed, sent, JobEvents.Completed(completed));
+                    ? Changed(completed, sent, JobEvents.Started(record with { Status = JobStatuses.Running, StartedAt = completed.StartedAt, Progress = 0 }), rendered)
+                    : Changed(completed, sent, rendered);
             case RenderEventKinds.Failed when renderEvent.ErrorType is RenderErrorTypes.BackendLost or RenderErrorTypes.BackendUnreachable:
                 return RenderDecision.Lost;
             case RenderEventKinds.Failed:
@@ -150,6 +153,25 @@ public static class JobRules
     {
         var cancelled = Cancelled(job.Record, now);
         return new JobChange(cancelled, job.State with { CancelRequested = true }) { Events = [JobEvents.Cancelled(cancelled)] };
+    }
+
+    /// <summary>A person's decision on a job awaiting approval: approved completes it (<c>job_completed</c>, as if it
+    /// had needed none), rejected ends it <c>rejected</c>. Null when it is not awaiting approval (decided once).</summary>
+    public static JobChange? Decide(StoredJob job, ApprovalDecision decision, DateTimeOffset now)
+    {
+        if (job.Record.Status != JobStatuses.AwaitingApproval)
+        {
+            return null;
+        }
+
+        var approved = decision.Decision == ApprovalDecisions.Approved;
+        var decided = job.Record with
+        {
+            Status = approved ? JobStatuses.Completed : JobStatuses.Rejected,
+            ErrorMessage = approved ? null : "Rejected at approval" + (decision.Comment is { Length: > 0 } comment ? ": " + comment : "."),
+            ErrorType = approved ? null : JobErrorTypes.Rejected,
+        };
+        return new JobChange(decided, job.State) { Events = [JobEvents.Decided(decided, decision, now)] };
     }
 
     public static JobChange Timeout(StoredJob job, DateTimeOffset now)

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Model;
+using DirectorsConsole.JobService.Webhooks;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
@@ -28,7 +29,8 @@ public sealed record ChangeResult(ChangeOutcome Outcome, StoredJob? Job);
 /// status and its one <c>group_complete</c>.
 /// </summary>
 public sealed class JobStateMachine(
-    JobStore store, IRedisConnection redis, JobMetrics metrics, IOptions<JobEngineOptions> options, TimeProvider timeProvider, ILogger<JobStateMachine> logger)
+    JobStore store, IRedisConnection redis, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,
+    ILogger<JobStateMachine> logger)
 {
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
         ChangeAsync(jobId, job => Task.FromResult(decide(job)), cancellationToken);
@@ -332,6 +334,7 @@ public sealed class JobStateMachine(
         if (old.Record.Status != record.Status)
         {
             commit.AddHistory(id, JobHistoryEvents.StatusChanged, JobHistory.StatusChange(old.Record, record), now, options.Value);
+            webhooks.AddJobEvent(commit, old.Record, record, now);
         }
 
         foreach (var draft in change.Events)
@@ -393,6 +396,7 @@ public sealed class JobStateMachine(
             var outcome = JobEvents.GroupComplete(record, children);
             commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupComplete, outcome, now);
             commit.AddHistory(groupId, JobEventKinds.GroupComplete, outcome, now, options.Value);
+            webhooks.AddGroupComplete(commit, record, outcome, now);
             commit.Op("ZADD", JobKeys.FinishedGroups, now.ToUnixTimeMilliseconds(), groupId);
             commit.Op("SREM", JobKeys.CancellingGroups, groupId);
         }

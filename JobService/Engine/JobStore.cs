@@ -144,7 +144,7 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     // a cancelled group stays cancelled; group_complete is appended once. Replies: one per change, in order.
     public const string ChangeScript = """
         local unpack = unpack or table.unpack
-        local final = {completed = true, failed = true, cancelled = true, timeout = true}
+        local final = {completed = true, failed = true, cancelled = true, timeout = true, rejected = true}
         local function apply(K, A)
           if A[1] ~= 'skip' then
             local cur = redis.call('HMGET', K[1], 'version', 'status', 'progress', 'prompt_id')

@@ -13,10 +13,20 @@ public static class JobStatuses
     public const string Cancelled = "cancelled";
     public const string Timeout = "timeout";
 
-    /// <summary>Every status, in the order a job can pass through them.</summary>
-    public static IReadOnlyList<string> All { get; } = [Queued, Running, Completed, Failed, Cancelled, Timeout];
+    /// <summary>Rendered, waiting for a person's decision (a job submitted with <c>requires_approval</c>); it holds no
+    /// backend and ends <see cref="Completed"/> when approved, <see cref="Rejected"/> when not, or cancelled.</summary>
+    public const string AwaitingApproval = "awaiting_approval";
 
-    public static bool IsFinal(string status) => status is Completed or Failed or Cancelled or Timeout;
+    /// <summary>Rendered and turned down at approval.</summary>
+    public const string Rejected = "rejected";
+
+    /// <summary>Every status, in the order a job can pass through them.</summary>
+    public static IReadOnlyList<string> All { get; } = [Queued, Running, AwaitingApproval, Completed, Rejected, Failed, Cancelled, Timeout];
+
+    public static bool IsFinal(string status) => status is Completed or Failed or Cancelled or Timeout or Rejected;
+
+    /// <summary>Its render is over: ended, or waiting for approval (no backend is held, render events are late).</summary>
+    public static bool IsPastRender(string status) => IsFinal(status) || status == AwaitingApproval;
 }
 
 /// <summary>Statuses of a job group (API doc 4 JobGroupStatus).</summary>
@@ -36,6 +46,9 @@ public static class JobErrorTypes
 {
     public const string Timeout = "timeout";
     public const string Cancelled = "cancelled";
+
+    /// <summary>Turned down at approval.</summary>
+    public const string Rejected = "rejected";
 
     /// <summary>Every eligible backend was tried (or none is left) after the backend running it was lost.</summary>
     public const string NoBackendLeft = "no_backend_left";
@@ -65,8 +78,12 @@ public sealed record JobRecord(string JobId, string Status, DateTimeOffset Submi
 
     public string? BackendAffinity { get; init; }
 
-    /// <summary>Where the job's outcome is to be posted (an absolute http or https URL), kept with the job.</summary>
+    /// <summary>Where the job's outcome is to be posted (an absolute http or https URL), kept with the job. A group
+    /// child carries its group's, for its approval request only (its end is posted once, for the whole group).</summary>
     public string? WebhookUrl { get; init; }
+
+    /// <summary>When its render completes it waits in <see cref="JobStatuses.AwaitingApproval"/> for a decision.</summary>
+    public bool RequiresApproval { get; init; }
 
     /// <summary>For a group child: the group's backend ids, in order, tried first when it must move.</summary>
     public IReadOnlyList<string> PreferredBackendIds { get; init; } = [];
@@ -114,6 +131,17 @@ public sealed record JobRecord(string JobId, string Status, DateTimeOffset Submi
     public DateTimeOffset? CompletedAt { get; init; }
 }
 
+/// <summary>The decisions of <c>POST /_public/webhooks/approval/{job_id}</c>.</summary>
+public static class ApprovalDecisions
+{
+    public const string Approved = "approved";
+    public const string Rejected = "rejected";
+}
+
+/// <summary>A person's decision on a job awaiting approval; <see cref="DecidedBy"/> says how the caller was trusted
+/// (<c>signed_link</c> or <c>operator</c>).</summary>
+public sealed record ApprovalDecision(string Decision, string? Comment, string DecidedBy);
+
 /// <summary>A job group as stored in Redis; its children are <see cref="JobRecord"/>s with <see cref="JobRecord.GroupId"/> set.</summary>
 public sealed record JobGroupRecord(string JobGroupId, string Status, DateTimeOffset CreatedAt)
 {
@@ -130,6 +158,12 @@ public sealed record JobGroupRecord(string JobGroupId, string Status, DateTimeOf
     public int TimeoutSeconds { get; init; } = 300;
 
     public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
+
+    /// <summary>Where <c>group_complete</c> (and each child's approval request) is posted.</summary>
+    public string? WebhookUrl { get; init; }
+
+    /// <summary>Every child waits for approval when rendered.</summary>
+    public bool RequiresApproval { get; init; }
 
     public DateTimeOffset? CompletedAt { get; init; }
 }
@@ -163,6 +197,8 @@ public sealed record JobSubmission(JsonObject Prompt)
 
     /// <summary>An absolute http or https URL, checked by the API.</summary>
     public string? WebhookUrl { get; init; }
+
+    public bool RequiresApproval { get; init; }
 
     public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
 
@@ -199,6 +235,11 @@ public sealed record JobGroupSubmission(JsonObject Prompt, IReadOnlyList<string>
     public int TimeoutSeconds { get; init; } = 300;
 
     public IReadOnlyList<string> RequiredCapabilities { get; init; } = [];
+
+    /// <summary>An absolute http or https URL, checked by the API.</summary>
+    public string? WebhookUrl { get; init; }
+
+    public bool RequiresApproval { get; init; }
 }
 
 /// <summary>The answer to a group cancel (API doc 4): how many children were interrupted and how many had ended.</summary>

@@ -128,6 +128,32 @@ public sealed class AccessTests(AccessFixture gateway) : IClassFixture<AccessFix
         Assert.Equal("", (string?)echo["x_client_token"]);
     }
 
+    [Theory]
+    [InlineData(AccessFixture.OperatorToken, "operator")]
+    [InlineData(AccessFixture.ViewerToken, "viewer")]
+    [InlineData(null, "none")]
+    public async Task TheOpenApprovalRouteStillForwardsTheRoleOfATokenItWasGiven(string? token, string forwardedRole)
+    {
+        // Arrange: the approval route needs no token, but JobService accepts an operator's decision without the
+        // job's signed link, so the role must be the token's and never one the caller claims.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/_public/webhooks/approval/0f6b2a9e");
+        if (token is not null)
+        {
+            request.Headers.Add(AccessHeaders.ClientToken, token);
+        }
+
+        request.Headers.Add(AccessHeaders.ClientRole, "admin");
+
+        // Act
+        using var response = await gateway.Client.SendAsync(request, Token);
+        var echo = (await response.Content.ReadFromJsonAsync<JsonObject>(Token))!;
+
+        // Assert
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(forwardedRole, (string?)echo["x_client_role"]);
+        Assert.Equal("", (string?)echo["x_client_token"]);
+    }
+
     [Fact]
     public async Task RefusalsSayWhatTheRouteNeedsWithoutRepeatingTheToken()
     {

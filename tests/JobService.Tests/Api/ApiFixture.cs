@@ -61,7 +61,7 @@ public sealed class ApiFixture : IAsyncLifetime
         ["metadata"] = new JsonObject { ["panel_id"] = 3, ["scene"] = "shot_001" },
     };
 
-    private static async Task AddBackendAsync(IRedisConnection redis, string id, bool enabled, string status, IReadOnlyList<string> capabilities)
+    internal static async Task AddBackendAsync(IRedisConnection redis, string id, bool enabled, string status, IReadOnlyList<string> capabilities)
     {
         var cancellationToken = TestContext.Current.CancellationToken;
         var definition = new BackendDefinition(id, id, "127.0.0.1", 1, enabled, capabilities, 1, [], BackendSource.Api);

@@ -54,6 +54,8 @@ public sealed class OrchestratorClientApiTests(ApiFixture fixture) : IClassFixtu
         { """{"webhook_url": "ftp://files.example.com/x"}""", "body.webhook_url" },
         { """{"webhook_url": "/relative/path"}""", "body.webhook_url" },
         { """{"webhook_url": 42}""", "body.webhook_url" },
+        { """{"webhook_url": "http://169.254.169.254/latest/meta-data/"}""", "body.webhook_url" },
+        { """{"webhook_url": "https://user:secret@hooks.example.com/x"}""", "body.webhook_url" },
         { """{"initial_data": {}, "dispatch_timeout": 5}""", "body.dispatch_timeout" },
         { "[1]", "body" },
     };
@@ -271,7 +273,7 @@ public sealed class OrchestratorClientApiTests(ApiFixture fixture) : IClassFixtu
         // Assert
         Assert.Equal((long)before["jobs"]!["queued"]! + 1, (long)after["jobs"]!["queued"]!);
         Assert.Equal((long)after["jobs"]!["queued"]!, (long)after["queue_depth"]!);
-        Assert.Equal(["cancelled", "completed", "failed", "queued", "running", "timeout"], after["jobs"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal));
+        Assert.Equal(["awaiting_approval", "cancelled", "completed", "failed", "queued", "rejected", "running", "timeout"], after["jobs"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal));
         Assert.Equal(3600, (int)after["window_seconds"]!);
         Assert.Equal((4, 2), ((int)after["workers_total"]!, (int)after["workers_online"]!));
         Assert.Equal(4, after["backends"]!.AsArray().Count);
