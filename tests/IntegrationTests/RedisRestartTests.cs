@@ -37,15 +37,17 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
         var prefix = $"redisrestart/{Guid.NewGuid():n}";
         var accepted = new ConcurrentQueue<(string JobId, TimeSpan At)>();
         var errors = new ConcurrentQueue<string>();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        // Stopping lets each submitter finish the request it has sent: a cancelled request may still have been accepted,
+        // and every accepted job must be known to the test.
+        using var stop = new CancellationTokenSource();
         var submitters = Enumerable.Range(0, Submitters).Select(_ => Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
             {
                 try
                 {
-                    using var response = await gateway.PostAsJsonAsync("/api/job", new { workflow_json = Prompt(prefix) }, stop.Token);
-                    var body = await response.Content.ReadAsStringAsync(stop.Token);
+                    using var response = await gateway.PostAsJsonAsync("/api/job", new { workflow_json = Prompt(prefix) }, Token);
+                    var body = await response.Content.ReadAsStringAsync(Token);
                     if (response.StatusCode == HttpStatusCode.Accepted)
                     {
                         accepted.Enqueue(((string)JsonNode.Parse(body)!["job_id"]!, clock.Elapsed));
@@ -55,11 +57,7 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
                         errors.Enqueue($"{clock.Elapsed.TotalSeconds:0.000} s: {(int)response.StatusCode} {body}");
                     }
                 }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                    return;
-                }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !stop.IsCancellationRequested)
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !Token.IsCancellationRequested)
                 {
                     errors.Enqueue($"{clock.Elapsed.TotalSeconds:0.000} s: {ex.Message}");
                 }
@@ -83,6 +81,7 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
         Console.WriteLine($"[RedisRestartTests] Garnet was back {outage.TotalSeconds:0.0} s after the kill; {errors.Count} client errors");
         Assert.True(errors.IsEmpty, $"{errors.Count} submissions failed (Garnet killed at {killedAt.TotalSeconds:0.000} s, back after {outage.TotalSeconds:0.0} s):\n{string.Join('\n', errors.Take(10))}");
         var startedAfterKill = new List<DateTimeOffset>();
+        var promptIds = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (jobId, _) in accepted)
         {
             var job = await Eventually.ReturnsAsync(
@@ -90,10 +89,13 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
             Assert.True(job is not null, $"Job {jobId} got a 202 and is gone.");
             Assert.True((string?)job["status"] == "completed", $"Job {jobId} did not complete: {job.ToJsonString()}");
             startedAfterKill.Add(DateTimeOffset.Parse((string)job["started_at"]!, CultureInfo.InvariantCulture));
+            promptIds.Add((string)job["prompt_id"]!);
         }
 
-        // Each accepted job ran exactly one prompt on the nodes: none was lost on its way there, none was run twice.
-        Assert.Equal(accepted.Count, await RunsOnTheNodesAsync(prefix));
+        // The nodes ran exactly the accepted jobs' prompts, each once: none was run twice or under a second prompt id.
+        var runs = await RunsOnTheNodesAsync(prefix);
+        Assert.Equal(accepted.Count, runs.Count);
+        Assert.Equal(promptIds.Order(StringComparer.Ordinal), runs.Order(StringComparer.Ordinal));
 
         var killedAtWallClock = DateTimeOffset.UtcNow - (clock.Elapsed - killedAt);
         var nextStart = startedAfterKill.Where(s => s > killedAtWallClock).DefaultIfEmpty().Min();
@@ -126,16 +128,16 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
         }
     }
 
-    /// <summary>How many prompts with this run's file prefix the emulated nodes have run.</summary>
-    private async Task<int> RunsOnTheNodesAsync(string prefix)
+    /// <summary>The prompt id of every run with this test's file prefix on the emulated nodes, one per run.</summary>
+    private async Task<List<string>> RunsOnTheNodesAsync(string prefix)
     {
-        var runs = 0;
+        var runs = new List<string>();
         var backends = await Suite.Gateway.GetFromJsonAsync<JsonObject>("/api/backends", Token);
         foreach (var backend in backends!["backends"]!.AsArray())
         {
             using var node = new HttpClient { BaseAddress = new Uri($"http://{(string)backend!["host"]!}:{(int)backend["port"]!}/") };
             var history = await node.GetFromJsonAsync<JsonObject>("history", Token);
-            runs += history!.Count(entry => entry.Value?["prompt"]?[2]?["2"]?["inputs"]?["filename_prefix"]?.ToString() == prefix);
+            runs.AddRange(history!.Where(entry => entry.Value?["prompt"]?[2]?["2"]?["inputs"]?["filename_prefix"]?.ToString() == prefix).Select(entry => entry.Key));
         }
 
         return runs;
