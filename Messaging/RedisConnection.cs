@@ -13,7 +13,7 @@ namespace DirectorsConsole.Messaging;
 /// itself and holds commands issued meanwhile in its backlog; a command that times out there, or whose connection
 /// failed before it was written, never reached the server and is retried. A read whose reply was lost is sent again
 /// (sending it twice changes nothing); a write that may have reached the server fails at once, because sending it
-/// again could apply it twice.</item>
+/// again could apply it twice, unless its caller says it is safe to send again (<see cref="OnLostReply.Resend"/>).</item>
 /// <item>While the server cannot persist writes (<see cref="DurabilityGate"/>), commands that would change data are
 /// refused before they are sent, and a <c>MISCONF</c> reply closes the gate for every writer of this process.</item>
 /// </list>
@@ -64,7 +64,10 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
     /// <summary>The server this connection talks to, as host:port.</summary>
     public string Endpoint => string.Join(",", _multiplexer.GetEndPoints().Select(endpoint => endpoint.ToString()));
 
-    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default)
+    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(command, OnLostReply.Fail, cancellationToken);
+
+    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(command);
         ArgumentOutOfRangeException.ThrowIfZero(command.Count);
@@ -75,24 +78,30 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
             args[i - 1] = command[i].Value;
         }
 
-        return RunAsync(name, RedisCommandKinds.IsReadOnly(command), RedisCommandKinds.ChangesData(command),
-            () => _database.ExecuteAsync(name, args), cancellationToken);
+        var resend = RedisCommandKinds.IsReadOnly(command) || onLostReply == OnLostReply.Resend;
+        return RunAsync(name, resend, RedisCommandKinds.ChangesData(command), () => _database.ExecuteAsync(name, args), cancellationToken);
     }
 
     public Task<RedisReply> ScriptEvaluateAsync(
-        string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default)
+        string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default) =>
+        ScriptEvaluateAsync(script, keys, args, OnLostReply.Fail, cancellationToken);
+
+    public Task<RedisReply> ScriptEvaluateAsync(
+        string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(script);
         var redisKeys = keys.Select(key => (RedisKey)key).ToArray();
         var values = args.Select(arg => arg.Value).ToArray();
         // The client sends EVALSHA and falls back to EVAL when the server lost its script cache (after a restart).
-        // A script may write, so it is treated as a write.
-        return RunAsync("EVALSHA", isReadOnly: false, changesData: true,
+        // A script may write, so it is treated as a write: sent again after a lost reply only when its caller says so.
+        return RunAsync("EVALSHA", resendAfterLostReply: onLostReply == OnLostReply.Resend, changesData: true,
             () => _database.ScriptEvaluateAsync(script, redisKeys, values), cancellationToken);
     }
 
+    /// <param name="resendAfterLostReply">Sending it again cannot change more than sending it once: a read, or a write
+    /// its caller vouched for.</param>
     private async Task<RedisReply> RunAsync(
-        string operation, bool isReadOnly, bool changesData, Func<Task<RedisResult>> send, CancellationToken cancellationToken)
+        string operation, bool resendAfterLostReply, bool changesData, Func<Task<RedisResult>> send, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (changesData && _durability is { IsOpen: false })
@@ -116,7 +125,7 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
             {
                 var neverSent = StatusOf(ex) is CommandStatus.WaitingToBeSent or CommandStatus.WaitingInBacklog;
                 var waited = _timeProvider.GetElapsedTime(started);
-                if ((neverSent || isReadOnly) && waited + RetryDelay < _options.OutageGrace)
+                if ((neverSent || resendAfterLostReply) && waited + RetryDelay < _options.OutageGrace)
                 {
                     _logger.LogDebug(ex, "{Operation} is retried: Redis is unreachable ({Waited} of the {Grace} grace spent)", operation, waited, _options.OutageGrace);
                     await Task.Delay(RetryDelay, _timeProvider, cancellationToken).ConfigureAwait(false);
@@ -128,7 +137,7 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
                     throw new RedisTimeoutException($"Redis at {Endpoint} did not answer {operation} within {_options.CommandTimeout.TotalMilliseconds:0} ms.");
                 }
 
-                throw neverSent || isReadOnly
+                throw neverSent || resendAfterLostReply
                     ? new RedisConnectionException($"{operation} failed: Redis at {Endpoint} is unreachable ({ex.Message}).", ex)
                     : new RedisConnectionException($"{operation} failed: the connection to Redis at {Endpoint} was lost before its reply came back, " +
                         $"and it is not sent again because it may have been carried out ({ex.Message}).", ex);

@@ -11,10 +11,20 @@ public interface IRedisConnection
     /// server cannot be reached.</summary>
     Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default);
 
+    /// <summary>Sends one command as <see cref="ExecuteAsync(IReadOnlyList{RedisArg}, CancellationToken)"/> does;
+    /// <paramref name="onLostReply"/> says whether a write whose reply was lost with the connection is sent again.</summary>
+    Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default);
+
     /// <summary>Runs a Lua script (EVALSHA, or EVAL when the server does not hold it yet): how a check and a write
     /// become one step. Counts as a write: it is refused while writes cannot be persisted and never sent twice.</summary>
     Task<RedisReply> ScriptEvaluateAsync(
         string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs a Lua script as <see cref="ScriptEvaluateAsync(string, IReadOnlyList{string}, IReadOnlyList{RedisArg}, CancellationToken)"/>
+    /// does; with <see cref="OnLostReply.Resend"/> it is sent again when its reply was lost with the connection, for a
+    /// script written to recognise that it was already carried out.</summary>
+    Task<RedisReply> ScriptEvaluateAsync(
+        string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default);
 
     /// <summary>True while the connection to the server is up.</summary>
     bool IsConnected { get; }

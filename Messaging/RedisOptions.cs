@@ -26,8 +26,9 @@ public sealed class RedisOptions
     /// <summary>How long a command keeps being retried while the connection is lost: long enough for a restarted
     /// server (the AppHost restarts the embedded one after 1 s, then it starts and replays its append-only file: about
     /// 12 s in all on a busy 2-core machine). A command that never left this process is retried, whatever it does; a
-    /// read whose reply was lost with the connection is sent again; a write that may have reached the server is never
-    /// sent twice and fails at once. Zero: a command fails after one command timeout.</summary>
+    /// read whose reply was lost with the connection is sent again, and so is a write whose caller said it is safe to
+    /// send again (<see cref="OnLostReply.Resend"/>); any other write that may have reached the server is never sent
+    /// twice and fails at once. Zero: a command fails after one command timeout.</summary>
     public TimeSpan OutageGrace { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The name given to CLIENT SETNAME, so connections can be told apart in CLIENT LIST.

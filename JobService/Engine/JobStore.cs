@@ -22,12 +22,14 @@ public enum CommitStatus
     SlotFull,
 }
 
-/// <summary>The outcome of a commit and the sequence number of each event appended, by stream.</summary>
-public sealed record CommitResult(CommitStatus Status, IReadOnlyList<(JobStreamId Stream, long Sequence)> Appended);
+/// <summary>The outcome of a commit.</summary>
+public sealed record CommitResult(CommitStatus Status);
 
 /// <summary>
 /// One atomic change of Redis state: at most one job hash and one group hash, each guarded by its version, plus the
 /// index, queue, slot and stream commands that go with it, all applied by <see cref="JobStore.ChangeScript"/> or not at all.
+/// Each commit carries a token of its own, written into the hashes it changes, so that the script recognises the same
+/// commit sent again after its reply was lost and answers it as it answered the first time, without applying it twice.
 /// </summary>
 public sealed class JobCommit
 {
@@ -47,6 +49,9 @@ public sealed class JobCommit
     public bool GroupCompletes { get; private set; }
     public string SlotKeyIndex { get; private set; } = "";
     public int SlotLimit { get; private set; }
+
+    /// <summary>Identifies this commit among every change ever made to its job or group.</summary>
+    public string Token { get; } = Guid.NewGuid().ToString("N");
 
     public IReadOnlyList<string> Keys => _keys.Select(k => k.Length == 0 ? _keys.First(x => x.Length > 0) : k).ToList();
 
@@ -139,19 +144,35 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     // args: 1 expected job version ('skip' = no job write, 'new' = create), 2 job status, 3 job record, 4 engine state,
     //       5 progress, 6 prompt id, 7 expected group version ('' = no group write, 'new' = create), 8 group status,
     //       9 group record, 10 '1' when group_complete is appended, 11 index of a slot set that must not be full ('' = none),
-    //       12 slot limit, 13.. ops: command, key index, argument count, arguments.
+    //       12 slot limit, 13 the commit's token, 14.. ops: command, key index, argument count, arguments.
     // Final job states are final; progress of a running attempt never goes backwards; a queued job has no progress;
     // a cancelled group stays cancelled; group_complete is appended once. Replies: one per change, in order.
+    // A hash written gets the commit's token as 'commit' (and, when created, as 'creation', which stays). The same
+    // commit sent again after its reply was lost finds its own token where it expected the version it was decided on:
+    // it answers 'ok' again and writes nothing, so neither a job nor a queue entry, event or history entry is doubled.
+    // That is what makes the script safe to send again (OnLostReply.Resend). A creation stays recognisable after later
+    // changes; a change only until the next one (which had to read the changed hash first, so the change was seen).
     public const string ChangeScript = """
         local unpack = unpack or table.unpack
         local final = {completed = true, failed = true, cancelled = true, timeout = true, rejected = true}
+        local function resent(key, expected, token)
+          if expected == 'new' then return redis.call('HGET', key, 'creation') == token end
+          local cur = redis.call('HMGET', key, 'version', 'commit')
+          return cur[1] == tostring(tonumber(expected) + 1) and cur[2] == token
+        end
         local function apply(K, A)
           if A[1] ~= 'skip' then
             local cur = redis.call('HMGET', K[1], 'version', 'status', 'progress', 'prompt_id')
             if A[1] == 'new' then
-              if cur[1] then return {'conflict'} end
+              if cur[1] then
+                if resent(K[1], A[1], A[13]) then return {'ok'} end
+                return {'conflict'}
+              end
             else
-              if cur[1] ~= A[1] then return {'conflict'} end
+              if cur[1] ~= A[1] then
+                if resent(K[1], A[1], A[13]) then return {'ok'} end
+                return {'conflict'}
+              end
               if final[cur[2]] then return {'refused'} end
               if A[2] == 'running' and cur[2] == 'running' and cur[4] == A[6]
                 and tonumber(A[5]) < tonumber(cur[3] or '0') then return {'refused'} end
@@ -161,9 +182,15 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
           if A[7] ~= '' then
             local g = redis.call('HMGET', K[2], 'version', 'status', 'completed')
             if A[7] == 'new' then
-              if g[1] then return {'conflict'} end
+              if g[1] then
+                if resent(K[2], A[7], A[13]) then return {'ok'} end
+                return {'conflict'}
+              end
             else
-              if g[1] ~= A[7] then return {'conflict'} end
+              if g[1] ~= A[7] then
+                if resent(K[2], A[7], A[13]) then return {'ok'} end
+                return {'conflict'}
+              end
               if g[2] == 'cancelled' and A[8] ~= 'cancelled' then return {'refused'} end
               if A[10] == '1' and g[3] == '1' then return {'refused'} end
             end
@@ -173,28 +200,29 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             local version = 1
             if A[1] ~= 'new' then version = tonumber(A[1]) + 1 end
             redis.call('HSET', K[1], 'record', A[3], 'engine', A[4], 'status', A[2], 'progress', A[5],
-              'prompt_id', A[6], 'version', tostring(version))
+              'prompt_id', A[6], 'version', tostring(version), 'commit', A[13])
+            if A[1] == 'new' then redis.call('HSET', K[1], 'creation', A[13]) end
           end
           if A[7] ~= '' then
             local version = 1
             if A[7] ~= 'new' then version = tonumber(A[7]) + 1 end
             local completed = A[10]
             if completed ~= '1' then completed = redis.call('HGET', K[2], 'completed') or '0' end
-            redis.call('HSET', K[2], 'record', A[9], 'status', A[8], 'version', tostring(version), 'completed', completed)
+            redis.call('HSET', K[2], 'record', A[9], 'status', A[8], 'version', tostring(version), 'completed', completed,
+              'commit', A[13])
+            if A[7] == 'new' then redis.call('HSET', K[2], 'creation', A[13]) end
           end
-          local appended = {}
-          local i = 13
+          local i = 14
           while i <= #A do
             local command = A[i]
             local key = K[tonumber(A[i + 1])]
             local count = tonumber(A[i + 2])
             local args = {}
             for a = 1, count do args[a] = A[i + 2 + a] end
-            local reply = redis.call(command, key, unpack(args))
-            if command == 'RPUSH' then appended[#appended + 1] = reply end
+            redis.call(command, key, unpack(args))
             i = i + 3 + count
           end
-          return {'ok', unpack(appended)}
+          return {'ok'}
         end
         local n = tonumber(ARGV[1])
         local replies = {}
@@ -230,7 +258,7 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             [
                 commit.JobVersion, commit.JobStatus, commit.JobRecordJson, commit.JobEngineJson, commit.JobProgress, commit.JobPromptId,
                 commit.GroupVersion, commit.GroupStatus, commit.GroupRecordJson, commit.GroupCompletes ? "1" : "0",
-                commit.SlotKeyIndex, commit.SlotLimit,
+                commit.SlotKeyIndex, commit.SlotLimit, commit.Token,
             ];
             own.AddRange(commit.Ops);
             var commitKeys = commit.Keys;
@@ -241,28 +269,25 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         }
 
         header.AddRange(args);
-        var replies = (await redis.ScriptEvaluateAsync(ChangeScript, keys, header, cancellationToken)).Items;
+        // Safe to send again: every change in it recognises itself (see the script).
+        var replies = (await redis.ScriptEvaluateAsync(ChangeScript, keys, header, OnLostReply.Resend, cancellationToken)).Items;
         var results = new List<CommitResult>(commits.Count);
         var notify = new HashSet<JobStreamId>();
         for (var c = 0; c < commits.Count; c++)
         {
-            var items = replies[c].Items;
-            var status = items[0].AsString() switch
+            var status = replies[c].Items[0].AsString() switch
             {
                 "ok" => CommitStatus.Committed,
                 "conflict" => CommitStatus.Conflict,
                 "full" => CommitStatus.SlotFull,
                 _ => CommitStatus.Refused,
             };
-            if (status != CommitStatus.Committed)
+            if (status == CommitStatus.Committed)
             {
-                results.Add(new CommitResult(status, []));
-                continue;
+                notify.UnionWith(commits[c].Streams);
             }
 
-            var appended = commits[c].Streams.Select((stream, i) => (stream, items[i + 1].AsInt64())).ToList();
-            notify.UnionWith(appended.Select(a => a.stream));
-            results.Add(new CommitResult(status, appended));
+            results.Add(new CommitResult(status));
         }
 
         await Task.WhenAll(notify.Select(stream => NotifyAsync(stream, cancellationToken)));
@@ -333,17 +358,16 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 
     /// <summary>A place in the queue: lower priorities first, then first-in first-out. Priorities are clamped to
     /// ±4095 so that the score stays exact in a double.</summary>
-    public async Task<double> NextQueueScoreAsync(int priority, CancellationToken cancellationToken)
-    {
-        var sequence = await redis.StringIncrementAsync(JobKeys.QueueSequence, cancellationToken: cancellationToken);
-        return QueueScore(priority, sequence);
-    }
+    public async Task<double> NextQueueScoreAsync(int priority, CancellationToken cancellationToken) =>
+        (await NextQueueScoresAsync(priority, 1, cancellationToken))[0];
 
     /// <summary><paramref name="count"/> consecutive places in the queue, taken with one command.</summary>
     public async Task<IReadOnlyList<double>> NextQueueScoresAsync(int priority, int count, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        var last = (await redis.ExecuteAsync(["INCRBY", JobKeys.QueueSequence, count], cancellationToken)).AsInt64();
+        // Safe to send again after a lost reply: a second increment only leaves unused places in the sequence, and
+        // places are only ever compared, never counted.
+        var last = (await redis.ExecuteAsync(["INCRBY", JobKeys.QueueSequence, count], OnLostReply.Resend, cancellationToken)).AsInt64();
         return Enumerable.Range(0, count).Select(i => QueueScore(priority, last - count + 1 + i)).ToList();
     }
 

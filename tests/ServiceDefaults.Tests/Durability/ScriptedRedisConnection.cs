@@ -16,7 +16,10 @@ internal sealed class ScriptedRedisConnection(Func<IReadOnlyList<string>, string
 
     public bool IsConnected => true;
 
-    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default)
+    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(command, OnLostReply.Fail, cancellationToken);
+
+    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default)
     {
         var words = command.Select(arg => arg.ToString()).ToArray();
         lock (Received)
@@ -36,5 +39,9 @@ internal sealed class ScriptedRedisConnection(Func<IReadOnlyList<string>, string
 
     public Task<RedisReply> ScriptEvaluateAsync(
         string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(["EVAL", script], cancellationToken);
+
+    public Task<RedisReply> ScriptEvaluateAsync(
+        string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
         ExecuteAsync(["EVAL", script], cancellationToken);
 }

@@ -4,7 +4,7 @@ using DirectorsConsole.Testing;
 namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
 
 /// <summary>A restart of the server shorter than <see cref="RedisOptions.OutageGrace"/> is not an error, and no command
-/// that may have reached the server is sent twice.</summary>
+/// that may have reached the server is sent twice unless its caller said that is safe.</summary>
 public sealed class RedisOutageGraceTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -102,6 +102,47 @@ public sealed class RedisOutageGraceTests
         Assert.Equal("value", await read.WaitAsync(Patience, ct));
         Assert.True(relay.HasSentWhileLosing(readKey), "the read never reached the server before the connection broke");
         Assert.Equal("1", await redis.StringGetAsync(counter, ct));
+    }
+
+    [Fact]
+    public async Task AScriptSafeToResendIsSentAgainAfterItsReplyWasLostAndCarriedOutOnce()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Garnet);
+        await using var relay = new TcpRelay(server.Port);
+        var options = RedisTestServers.Options(relay.ConnectionString, TimeSpan.FromSeconds(30));
+        options.OutageGrace = TimeSpan.FromMinutes(1);
+        await using var redis = new RedisConnection(options);
+        await using var direct = new RedisConnection(RedisTestServers.Options(server.ConnectionString));
+        var marker = RedisTestServers.UniqueName("applied-by");
+        var list = RedisTestServers.UniqueName("appended-once");
+        // Recognises its own earlier run by the token it left, and answers as it did then.
+        const string appendOnce = """
+            if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+              redis.call('SET', KEYS[1], ARGV[1])
+              redis.call('RPUSH', KEYS[2], ARGV[1])
+            end
+            return redis.call('LLEN', KEYS[2])
+            """;
+        await redis.PingAsync(ct);
+
+        relay.LoseReplies();
+        var script = redis.ScriptEvaluateAsync(appendOnce, [marker, list], ["token-1"], OnLostReply.Resend, ct);
+        await Eventually.ReturnsAsync(() => direct.ExecuteAsync(["LLEN", list], ct), reply => reply.AsInt64() == 1);
+        relay.BreakConnections();
+
+        // The first run's reply was dropped by the relay, so this answer came from the script sent again.
+        Assert.Equal(1, (await script.WaitAsync(Patience, ct)).AsInt64());
+        Assert.True(relay.HasSentWhileLosing(list), "the script never reached the server before the connection broke");
+        Assert.Equal(["token-1"], await direct.ListRangeAsync(list, cancellationToken: ct));
+
+        // The same script without the caller's word is not sent again.
+        relay.LoseReplies();
+        var once = redis.ScriptEvaluateAsync(appendOnce, [marker, list], ["token-2"], ct);
+        await Eventually.ReturnsAsync(() => direct.ExecuteAsync(["LLEN", list], ct), reply => reply.AsInt64() == 2);
+        relay.BreakConnections();
+        var lost = await Assert.ThrowsAsync<RedisConnectionException>(() => once.WaitAsync(Patience, ct));
+        Assert.Contains("was lost before its reply came back", lost.Message);
     }
 
     [Fact]
