@@ -21,15 +21,27 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
     [Fact]
     public Task KillingEachServiceOfTheSharedSuiteLosesNoRequestAndNoJob() => KillEachServiceUnderLoadAsync(fixture.Suite);
 
+    /// <summary>The same with two JobService replicas; then the suite is stopped, and the AppHost's ordered shutdown
+    /// (which Aspire alone does not do) stops the Gateway first and Redis last.</summary>
     [Fact]
-    public async Task KillingOneOfTwoJobServiceReplicasLosesNoRequestAndNoJob()
+    public async Task KillingOneOfTwoJobServiceReplicasLosesNoRequestAndNoJobAndTheSuiteStopsInOrder()
     {
         var workingDirectory = Directory.CreateTempSubdirectory("dc-failover-").FullName;
         try
         {
-            await using var suite = new SuiteProcess(workingDirectory, "--replicas", "job-service=2");
-            await suite.StartAsync(Token);
+            await using var suite = await SuiteApp.StartAsync(workingDirectory, ["--replicas", "job-service=2"], Token);
             await KillEachServiceUnderLoadAsync(suite);
+
+            // Act
+            await suite.StopAsync(Token);
+
+            // Assert
+            var ended = suite.EndedWhileStopping;
+            TestContext.Current.TestOutputHelper?.WriteLine($"Stopped in this order: {string.Join(", ", ended)}");
+            Assert.Equal(SuiteApp.GatewayResource, ended[0]);
+            Assert.Equal("redis", ended[^1]);
+            Assert.Contains("job-service-0", ended);
+            Assert.Contains("job-service-1", ended);
         }
         finally
         {
@@ -37,7 +49,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         }
     }
 
-    private static async Task KillEachServiceUnderLoadAsync(SuiteProcess suite)
+    private static async Task KillEachServiceUnderLoadAsync(SuiteApp suite)
     {
         // Arrange
         await using var stream = SubmissionStream.Start(suite.Gateway);
@@ -48,7 +60,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         foreach (var service in new[] { "DirectorsConsole.JobService", "DirectorsConsole.BackendService" })
         {
             kills.Add((service, await stream.KillBetweenRequestsAsync(suite.FindServicePid(service))));
-            await suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(90), Token, SuiteProcess.AllServicesHealthy);
+            await suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(90), Token, RunningSuite.AllServicesHealthy);
             await stream.WaitForSubmissionsAsync(10);
         }
 
@@ -78,7 +90,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
     }
 
     /// <summary>The Gateway's log lines about failed forwarding, for a failure message.</summary>
-    private static string GatewayProxyErrors(SuiteProcess suite)
+    private static string GatewayProxyErrors(SuiteApp suite)
     {
         var log = Path.Combine(suite.WorkingDirectory, "logs", "gateway.log");
         if (!File.Exists(log))
@@ -93,7 +105,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
 
     /// <summary>Every accepted job as the Gateway reports it once it has ended (null: it does not exist),
     /// or as last seen when it has not ended within a generous bound.</summary>
-    private static async Task<Dictionary<string, JsonObject?>> WaitForFinalStatesAsync(SuiteProcess suite, IReadOnlyList<string> ids)
+    private static async Task<Dictionary<string, JsonObject?>> WaitForFinalStatesAsync(SuiteApp suite, IReadOnlyList<string> ids)
     {
         var jobs = new Dictionary<string, JsonObject?>();
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
@@ -173,7 +185,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
             await _betweenRequests.WaitAsync(Token);
             try
             {
-                SuiteProcess.Kill(pid);
+                RunningSuite.Kill(pid);
                 while (IsAlive(pid))
                 {
                     await Task.Delay(10, Token);
