@@ -91,9 +91,10 @@ public sealed class SuiteApp : RunningSuite
         var suite = new SuiteApp(workingDirectory, port, app);
         try
         {
-            // Every project starts through `dotnet run --no-build`; on a loaded 2-core machine that alone can take minutes.
+            // Every project starts through `dotnet run --no-build`, each once what it waits for is healthy; on a loaded
+            // 2-core machine that alone can take minutes.
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromMinutes(5));
+            timeout.CancelAfter(TimeSpan.FromMinutes(10));
             await app.StartAsync(timeout.Token);
             await app.ResourceNotifications.WaitForResourceHealthyAsync(GatewayResource, timeout.Token);
             await suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromMinutes(2), cancellationToken, AllServicesHealthy);
