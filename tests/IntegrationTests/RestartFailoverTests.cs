@@ -21,27 +21,14 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
     [Fact]
     public Task KillingEachServiceOfTheSharedSuiteLosesNoRequestAndNoJob() => KillEachServiceUnderLoadAsync(fixture.Suite);
 
-    /// <summary>The same with two JobService replicas; then the suite is stopped, and the AppHost's ordered shutdown
-    /// (which Aspire alone does not do) stops the Gateway first and Redis last.</summary>
     [Fact]
-    public async Task KillingOneOfTwoJobServiceReplicasLosesNoRequestAndNoJobAndTheSuiteStopsInOrder()
+    public async Task KillingOneOfTwoJobServiceReplicasLosesNoRequestAndNoJob()
     {
         var workingDirectory = Directory.CreateTempSubdirectory("dc-failover-").FullName;
         try
         {
             await using var suite = await SuiteApp.StartAsync(workingDirectory, ["--replicas", "job-service=2"], Token);
             await KillEachServiceUnderLoadAsync(suite);
-
-            // Act
-            await suite.StopAsync(Token);
-
-            // Assert
-            var ended = suite.EndedWhileStopping;
-            TestContext.Current.TestOutputHelper?.WriteLine($"Stopped in this order: {string.Join(", ", ended)}");
-            Assert.Equal(SuiteApp.GatewayResource, ended[0]);
-            Assert.Equal("redis", ended[^1]);
-            Assert.Contains("job-service-0", ended);
-            Assert.Contains("job-service-1", ended);
         }
         finally
         {

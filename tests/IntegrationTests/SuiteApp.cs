@@ -24,10 +24,8 @@ public sealed class SuiteApp : RunningSuite
 
     private readonly DistributedApplication _app;
     private readonly ConcurrentDictionary<string, ResourceSeen> _resources = new(StringComparer.Ordinal);
-    private readonly List<string> _ended = [];
     private readonly CancellationTokenSource _stopWatching = new();
     private readonly Task _watching;
-    private bool _stopped;
 
     private SuiteApp(string workingDirectory, int port, DistributedApplication app) : base(workingDirectory, port)
     {
@@ -42,18 +40,6 @@ public sealed class SuiteApp : RunningSuite
     public static string WorkflowLibrary { get; } = Path.Combine(RepositoryRoot, "workflows");
 
     public DistributedApplication App => _app;
-
-    /// <summary>Resources in the order they reached a terminal state (exited, finished) after <see cref="StopAsync"/>.</summary>
-    public IReadOnlyList<string> EndedWhileStopping
-    {
-        get
-        {
-            lock (_ended)
-            {
-                return [.. _ended];
-            }
-        }
-    }
 
     public override string Output =>
         string.Join('\n', _resources.Values.OrderBy(r => r.Name, StringComparer.Ordinal)
@@ -158,23 +144,14 @@ public sealed class SuiteApp : RunningSuite
 
     protected override string DescribeHost() => $"AppHost in the test process {Environment.ProcessId}";
 
-    /// <summary>Stops the suite as the AppHost does on Ctrl+C (its hosted services stop, the ordered shutdown among them).</summary>
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        _stopped = true;
-        await _app.StopAsync(cancellationToken);
-    }
-
     public override async ValueTask DisposeAsync()
     {
         var started = FindSuiteProcesses();
         try
         {
-            if (!_stopped)
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                await _app.StopAsync(timeout.Token);
-            }
+            // Stopping runs the AppHost's hosted services' stop, the ordered shutdown among them.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _app.StopAsync(timeout.Token);
         }
         catch (OperationCanceledException)
         {
@@ -202,16 +179,7 @@ public sealed class SuiteApp : RunningSuite
         {
             await foreach (var update in _app.ResourceNotifications.WatchAsync(cancellationToken))
             {
-                var seen = new ResourceSeen(update.Resource.Name, update.Snapshot);
-                var previous = _resources.GetValueOrDefault(update.ResourceId);
-                _resources[update.ResourceId] = seen;
-                if (_stopped && seen.HasEnded && previous is { HasEnded: false })
-                {
-                    lock (_ended)
-                    {
-                        _ended.Add(seen.Name);
-                    }
-                }
+                _resources[update.ResourceId] = new ResourceSeen(update.Resource.Name, update.Snapshot);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
