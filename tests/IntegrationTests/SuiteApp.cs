@@ -46,16 +46,14 @@ public sealed class SuiteApp : RunningSuite
             .Select(r => $"{r.Name}: {r.Snapshot.State?.Text} {r.Snapshot.HealthStatus} exit {r.Snapshot.ExitCode}"));
 
     /// <summary>
-    /// Starts the suite in <paramref name="workingDirectory"/> (writing a config.yaml there unless one exists) with the
-    /// AppHost's command-line <paramref name="arguments"/>, and returns once the Gateway reports every service healthy.
+    /// Starts the suite in <paramref name="workingDirectory"/> with a config.yaml there (data, logs and the repository's
+    /// workflow library, then <paramref name="configYaml"/>'s top-level settings) and the AppHost's command-line
+    /// <paramref name="arguments"/>, and returns once the Gateway reports every service healthy.
     /// </summary>
-    public static async Task<SuiteApp> StartAsync(string workingDirectory, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    public static async Task<SuiteApp> StartAsync(string workingDirectory, IReadOnlyList<string> arguments, CancellationToken cancellationToken, string configYaml = "")
     {
         var configFile = Path.Combine(workingDirectory, "config.yaml");
-        if (!File.Exists(configFile))
-        {
-            await File.WriteAllTextAsync(configFile, $"data_dir: ./data\nlog_dir: ./logs\nworkflows_dir: '{WorkflowLibrary}'\n", cancellationToken);
-        }
+        await File.WriteAllTextAsync(configFile, $"data_dir: ./data\nlog_dir: ./logs\nworkflows_dir: '{WorkflowLibrary}'\n{configYaml}", cancellationToken);
 
         var port = TestPorts.GetFreeTcpPort();
         string[] args = ["--no-dashboard", "--port", port.ToString(CultureInfo.InvariantCulture), .. arguments];

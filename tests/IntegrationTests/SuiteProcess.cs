@@ -7,14 +7,14 @@ namespace DirectorsConsole.IntegrationTests;
 
 /// <summary>
 /// The whole suite started as the README does (<c>dotnet run --project AppHost</c>, here the already built
-/// AppHost so the test does not rebuild while other test projects run, and without the Aspire dashboard), in a
+/// AppHost so the test does not rebuild while other test projects run, with or without the Aspire dashboard), in a
 /// private working directory (config.yaml, data and logs live there) with the Gateway on a free port. Every process
 /// the AppHost starts (Aspire's orchestrator, and through it every service) inherits a marker variable, so the test
 /// can find them and prove none is left behind.
 /// Most tests run the suite in the test process instead (<see cref="SuiteApp"/>); this one is for what only a
 /// separate AppHost process shows: what a stop signal or a <c>kill -9</c> of the AppHost leaves behind, a full
 /// restart of the AppHost process, the AppHost's own command line and console, and the Aspire dashboard (the
-testing builder runs without it).
+/// testing builder runs without it).
 /// </summary>
 public sealed class SuiteProcess : RunningSuite
 {
