@@ -7,9 +7,9 @@ namespace DirectorsConsole.IntegrationTests;
 
 /// <summary>
 /// A script submitting renders all night must not see the suite's restarts: under a steady stream of
-/// submissions, JobService and then BackendService are killed with SIGKILL and the AppHost restarts them,
-/// with one JobService replica (the shared suite) and with two. No request may fail and every accepted
-/// job must still exist and end.
+/// submissions, JobService and then BackendService of the shared suite (one replica each) are killed with SIGKILL
+/// and the AppHost restarts them; in a suite with two JobService replicas, one of them is. No request may fail and
+/// every accepted job must still exist and end.
 /// </summary>
 [Collection(nameof(SuiteCollection))]
 public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
@@ -19,7 +19,8 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
-    public Task KillingEachServiceOfTheSharedSuiteLosesNoRequestAndNoJob() => KillEachServiceUnderLoadAsync(fixture.Suite);
+    public Task KillingEachServiceOfTheSharedSuiteLosesNoRequestAndNoJob() =>
+        KillEachServiceUnderLoadAsync(fixture.Suite, "DirectorsConsole.JobService", "DirectorsConsole.BackendService");
 
     [Fact]
     public async Task KillingOneOfTwoJobServiceReplicasLosesNoRequestAndNoJob()
@@ -28,7 +29,10 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         try
         {
             await using var suite = await SuiteApp.StartAsync(workingDirectory, ["--replicas", "job-service=2"], Token);
-            await KillEachServiceUnderLoadAsync(suite);
+            // Only the replicated service: the other replica answers while the killed one restarts, so no request may
+            // wait for the restart, however long a busy machine takes (a single-replica service's restart is the
+            // shared suite's test, where the Gateway holds requests for restart_hold_seconds).
+            await KillEachServiceUnderLoadAsync(suite, "DirectorsConsole.JobService");
         }
         finally
         {
@@ -36,7 +40,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         }
     }
 
-    private static async Task KillEachServiceUnderLoadAsync(SuiteApp suite)
+    private static async Task KillEachServiceUnderLoadAsync(SuiteApp suite, params string[] services)
     {
         // Arrange
         await using var stream = SubmissionStream.Start(suite.Gateway.BaseAddress!);
@@ -44,7 +48,7 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
 
         // Act
         var kills = new List<(string Service, DateTimeOffset At, TimeSpan BackWithin)>();
-        foreach (var service in new[] { "DirectorsConsole.JobService", "DirectorsConsole.BackendService" })
+        foreach (var service in services)
         {
             var killedAt = await stream.KillBetweenRequestsAsync(suite.FindServicePid(service));
             await suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(90), Token, RunningSuite.AllServicesHealthy);
