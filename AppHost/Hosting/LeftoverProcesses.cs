@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -10,14 +11,15 @@ namespace DirectorsConsole.AppHost.Hosting;
 /// <see cref="OrderedShutdown"/> has already stopped every resource; what remains is DCP winding itself down, which
 /// it does only after it sees the AppHost gone, seconds later. The AppHost waits for those processes up to a
 /// deadline and then kills whatever is left, so Ctrl+C or SIGTERM leaves no process behind within the promised time.
-/// They are found in <c>/proc</c> by a session variable the AppHost puts in its environment while DCP starts, which
+/// They are found in <c>/proc</c> by a session variable the AppHost puts in its environment before DCP starts, which
 /// DCP and so every process it starts inherit. That also catches DCP's controller process, which DCP detaches (its
-/// parent becomes init), so no parent chain leads back to the AppHost. A parent chain would also mislead when the
-/// AppHost runs inside another process (Aspire.Hosting.Testing runs it in the test process, next to other applications
-/// and the test's own child processes). For the same reason the variable is in the environment only while the
-/// application starts, one run at a time: a process the host starts at any other moment (another run's DCP, a
-/// browser, an AppHost of its own) does not carry this run's session. Only Linux exposes processes this way; elsewhere
-/// DCP cleans up after the AppHost exits, as Aspire does by default.
+/// parent becomes init), so no parent chain leads back to the AppHost. Only Linux exposes processes this way;
+/// elsewhere DCP cleans up after the AppHost exits, as Aspire does by default.
+/// All of this only when the AppHost owns its process. Aspire.Hosting.Testing runs the AppHost inside the test
+/// process, beside other applications and the test's own child processes: there the environment is shared, so a
+/// session variable would also mark whatever the test starts meanwhile (another suite, an AppHost of its own, a
+/// browser), and the sweep would kill it. There the application simply runs and is disposed; DCP deletes its resources
+/// on shutdown, and the test ends what it started.
 /// </summary>
 public static class LeftoverProcesses
 {
@@ -29,35 +31,38 @@ public static class LeftoverProcesses
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>The environment is the process's: two runs starting at once in one process would hand their DCPs
-    /// each other's session.</summary>
-    private static readonly SemaphoreSlim StartingOneRunAtATime = new(1, 1);
+    /// <summary>True when this process was started to run the AppHost (<c>dotnet run --project AppHost</c>), false
+    /// when another program runs it (a test host).</summary>
+    public static bool AppHostOwnsTheProcess => Assembly.GetEntryAssembly() == typeof(LeftoverProcesses).Assembly;
 
     /// <summary>Runs the application until it is stopped, disposes it (which ends Aspire's orchestrator session),
     /// then ends whatever process is left <see cref="ShutdownDeadline"/> after the stop signal.</summary>
     public static async Task RunAsync(DistributedApplication app)
     {
+        if (!AppHostOwnsTheProcess)
+        {
+            try
+            {
+                await app.RunAsync();
+            }
+            finally
+            {
+                await app.DisposeAsync();
+            }
+
+            return;
+        }
+
+        // Set before DCP starts (in app.RunAsync), so DCP and everything it starts inherit it.
         var session = Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(SessionVariable, session);
         var timeProvider = TimeProvider.System;
         DateTimeOffset? stopRequested = null;
         using var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping
             .Register(() => stopRequested = timeProvider.GetUtcNow());
         try
         {
-            // DCP is started, with a copy of this process's environment, while the application starts.
-            await StartingOneRunAtATime.WaitAsync();
-            Environment.SetEnvironmentVariable(SessionVariable, session);
-            try
-            {
-                await app.StartAsync();
-            }
-            finally
-            {
-                Environment.SetEnvironmentVariable(SessionVariable, null);
-                StartingOneRunAtATime.Release();
-            }
-
-            await app.WaitForShutdownAsync();
+            await app.RunAsync();
         }
         finally
         {

@@ -56,4 +56,16 @@ public sealed class LeftoverProcessesTests
             child.Kill();
         }
     }
+
+    [Fact]
+    public void AnAppHostRunByAnotherProgramDoesNotOwnItsProcess()
+    {
+        // Arrange: this test host runs the AppHost's code, as Aspire.Hosting.Testing runs its Program
+
+        // Act
+        var owns = LeftoverProcesses.AppHostOwnsTheProcess;
+
+        // Assert: no session variable in the shared environment, and no sweep of the host's processes
+        Assert.False(owns);
+    }
 }
