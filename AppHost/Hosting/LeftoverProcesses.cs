@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -10,10 +11,15 @@ namespace DirectorsConsole.AppHost.Hosting;
 /// <see cref="OrderedShutdown"/> has already stopped every resource; what remains is DCP winding itself down, which
 /// it does only after it sees the AppHost gone, seconds later. The AppHost waits for those processes up to a
 /// deadline and then kills whatever is left, so Ctrl+C or SIGTERM leaves no process behind within the promised time.
-/// They are found in <c>/proc</c> two ways: by parent ids, and by a session variable the AppHost puts in its own
-/// environment before DCP starts, which every process it starts inherits. The second catches DCP's controller
-/// process, which DCP detaches (its parent becomes init), so no parent chain leads back to the AppHost. Only Linux
-/// exposes processes this way; elsewhere DCP cleans up after the AppHost exits, as Aspire does by default.
+/// They are found in <c>/proc</c> by a session variable the AppHost puts in its environment before DCP starts, which
+/// DCP and so every process it starts inherit. That also catches DCP's controller process, which DCP detaches (its
+/// parent becomes init), so no parent chain leads back to the AppHost. Only Linux exposes processes this way;
+/// elsewhere DCP cleans up after the AppHost exits, as Aspire does by default.
+/// All of this only when the AppHost owns its process. Aspire.Hosting.Testing runs the AppHost inside the test
+/// process, beside other applications and the test's own child processes: there the environment is shared, so a
+/// session variable would also mark whatever the test starts meanwhile (another suite, an AppHost of its own, a
+/// browser), and the sweep would kill it. There the application simply runs and is disposed; DCP deletes its resources
+/// on shutdown, and the test ends what it started.
 /// </summary>
 public static class LeftoverProcesses
 {
@@ -25,14 +31,31 @@ public static class LeftoverProcesses
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
-    private static readonly string Session = Guid.NewGuid().ToString("N");
+    /// <summary>True when this process was started to run the AppHost (<c>dotnet run --project AppHost</c>), false
+    /// when another program runs it (a test host).</summary>
+    public static bool AppHostOwnsTheProcess => Assembly.GetEntryAssembly() == typeof(LeftoverProcesses).Assembly;
 
     /// <summary>Runs the application until it is stopped, disposes it (which ends Aspire's orchestrator session),
     /// then ends whatever process is left <see cref="ShutdownDeadline"/> after the stop signal.</summary>
     public static async Task RunAsync(DistributedApplication app)
     {
+        if (!AppHostOwnsTheProcess)
+        {
+            try
+            {
+                await app.RunAsync();
+            }
+            finally
+            {
+                await app.DisposeAsync();
+            }
+
+            return;
+        }
+
         // Set before DCP starts (in app.RunAsync), so DCP and everything it starts inherit it.
-        Environment.SetEnvironmentVariable(SessionVariable, Session);
+        var session = Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(SessionVariable, session);
         var timeProvider = TimeProvider.System;
         DateTimeOffset? stopRequested = null;
         using var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping
@@ -46,16 +69,16 @@ public static class LeftoverProcesses
             await app.DisposeAsync();
         }
 
-        var killed = await EndAsync((stopRequested ?? timeProvider.GetUtcNow()) + ShutdownDeadline, timeProvider);
+        var killed = await EndAsync(session, (stopRequested ?? timeProvider.GetUtcNow()) + ShutdownDeadline, timeProvider);
         if (killed > 0)
         {
             Console.Error.WriteLine($"Ended {killed} process(es) still running {ShutdownDeadline.TotalSeconds:0.#} s after the stop signal.");
         }
     }
 
-    /// <summary>Waits until every process of this run has exited or <paramref name="deadline"/> passes, then
-    /// kills the ones left; returns how many had to be killed.</summary>
-    public static async Task<int> EndAsync(DateTimeOffset deadline, TimeProvider timeProvider)
+    /// <summary>Waits until every process of the run <paramref name="session"/> has exited or <paramref name="deadline"/>
+    /// passes, then kills the ones left; returns how many had to be killed.</summary>
+    public static async Task<int> EndAsync(string session, DateTimeOffset deadline, TimeProvider timeProvider)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -65,7 +88,7 @@ public static class LeftoverProcesses
         var self = Environment.ProcessId;
         while (timeProvider.GetUtcNow() < deadline)
         {
-            if (FindOwnProcesses(self, Session).Count == 0)
+            if (FindOwnProcesses(self, session).Count == 0)
             {
                 return 0;
             }
@@ -73,7 +96,7 @@ public static class LeftoverProcesses
             await Task.Delay(PollInterval, timeProvider);
         }
 
-        var left = FindOwnProcesses(self, Session);
+        var left = FindOwnProcesses(self, session);
         foreach (var pid in left)
         {
             try
@@ -90,55 +113,22 @@ public static class LeftoverProcesses
         return left.Count;
     }
 
-    /// <summary>The descendants of <paramref name="self"/> and every other process whose environment has
-    /// <see cref="SessionVariable"/> set to <paramref name="session"/>.</summary>
+    /// <summary>Every process but <paramref name="self"/> whose environment has <see cref="SessionVariable"/> set to
+    /// <paramref name="session"/>.</summary>
     public static IReadOnlyList<int> FindOwnProcesses(int self, string session)
     {
-        var found = new HashSet<int>(FindDescendants(self));
+        var found = new List<int>();
         var marker = $"{SessionVariable}={session}\0";
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
             if (int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
-                && pid != self && !found.Contains(pid) && HasMarker(directory, marker))
+                && pid != self && HasMarker(directory, marker))
             {
                 found.Add(pid);
             }
         }
 
-        return [.. found];
-    }
-
-    /// <summary>Every process whose chain of parents leads to <paramref name="ancestor"/>.</summary>
-    public static IReadOnlyList<int> FindDescendants(int ancestor)
-    {
-        var parents = new Dictionary<int, int>();
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
-        {
-            if (int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
-                && ReadParent(directory) is { } parent)
-            {
-                parents[pid] = parent;
-            }
-        }
-
-        var descendants = new List<int>();
-        foreach (var pid in parents.Keys)
-        {
-            // Walk up at most 64 levels: a parent chain is short, and a pid reused mid-scan must not loop forever.
-            var current = pid;
-            for (var depth = 0; depth < 64 && parents.TryGetValue(current, out var parent) && parent > 1; depth++)
-            {
-                if (parent == ancestor)
-                {
-                    descendants.Add(pid);
-                    break;
-                }
-
-                current = parent;
-            }
-        }
-
-        return descendants;
+        return found;
     }
 
     private static bool HasMarker(string processDirectory, string marker)
@@ -151,22 +141,6 @@ public static class LeftoverProcesses
         {
             // Gone meanwhile, or another user's process: not ours either way.
             return false;
-        }
-    }
-
-    /// <summary>The parent id from <c>/proc/{pid}/stat</c> (the field after the parenthesised command name, which
-    /// may itself contain spaces and parentheses); null when the process has gone.</summary>
-    private static int? ReadParent(string processDirectory)
-    {
-        try
-        {
-            var stat = File.ReadAllText(Path.Combine(processDirectory, "stat"));
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return int.Parse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
-        {
-            return null;
         }
     }
 }

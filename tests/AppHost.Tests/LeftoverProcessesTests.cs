@@ -25,7 +25,6 @@ public sealed class LeftoverProcessesTests
             var foundWithOtherSession = LeftoverProcesses.FindOwnProcesses(Environment.ProcessId, Guid.NewGuid().ToString("N"));
 
             // Assert
-            Assert.DoesNotContain(sleeper, LeftoverProcesses.FindDescendants(Environment.ProcessId));
             Assert.Contains(sleeper, found);
             Assert.DoesNotContain(sleeper, foundWithOtherSession);
         }
@@ -34,5 +33,39 @@ public sealed class LeftoverProcessesTests
             using var process = Process.GetProcessById(sleeper);
             process.Kill();
         }
+    }
+
+    [Fact]
+    public void AChildOfTheHostProcessWithoutTheSessionIsNotTheRunsOwn()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Processes are found through /proc.");
+
+        // Arrange: a process this one started outside the run, as a test process running the AppHost on
+        // Aspire.Hosting.Testing starts browsers, emulators or other suites beside it
+        using var child = Process.Start(new ProcessStartInfo("sleep", ["60"]))!;
+        try
+        {
+            // Act
+            var found = LeftoverProcesses.FindOwnProcesses(Environment.ProcessId, Guid.NewGuid().ToString("N"));
+
+            // Assert
+            Assert.DoesNotContain(child.Id, found);
+        }
+        finally
+        {
+            child.Kill();
+        }
+    }
+
+    [Fact]
+    public void AnAppHostRunByAnotherProgramDoesNotOwnItsProcess()
+    {
+        // Arrange: this test host runs the AppHost's code, as Aspire.Hosting.Testing runs its Program
+
+        // Act
+        var owns = LeftoverProcesses.AppHostOwnsTheProcess;
+
+        // Assert: no session variable in the shared environment, and no sweep of the host's processes
+        Assert.False(owns);
     }
 }

@@ -34,24 +34,26 @@ public sealed class AccessTests : IAsyncLifetime
     ];
 
     private readonly string _workingDirectory = Directory.CreateTempSubdirectory("dc-access-").FullName;
-    private SuiteProcess _suite = null!;
+    private SuiteApp _suite = null!;
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
     {
-        await File.WriteAllTextAsync(Path.Combine(_workingDirectory, "config.yaml"), $"""
+        _suite = await SuiteApp.StartAsync(_workingDirectory, [], Token, $"""
             clients:
               - {"{"}name: dashboard, role: viewer, token_sha256: "{Sha256(ViewerToken)}"{"}"}
               - {"{"}name: pipeline, role: operator, token_sha256: "{Sha256(OperatorToken)}"{"}"}
-            """, Token);
-        _suite = new SuiteProcess(_workingDirectory);
-        await _suite.StartAsync(Token);
+            """);
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _suite.DisposeAsync();
+        if (_suite is not null)
+        {
+            await _suite.DisposeAsync();
+        }
+
         Directory.Delete(_workingDirectory, recursive: true);
     }
 
@@ -140,7 +142,7 @@ public sealed class AccessTests : IAsyncLifetime
     /// <summary>The address of every service replica, as the AppHost gave them to the Gateway.</summary>
     private IReadOnlyList<Uri> ServiceAddresses()
     {
-        var gateway = _suite.FindSuiteProcesses().First(process => SuiteProcess.Runs(process.CommandLine, "DirectorsConsole.Gateway"));
+        var gateway = _suite.FindSuiteProcesses().First(process => RunningSuite.Runs(process.CommandLine, "DirectorsConsole.Gateway"));
         var environment = File.ReadAllText($"/proc/{gateway.Pid}/environ").Split('\0');
         return environment
             .Where(variable => variable.StartsWith("services__", StringComparison.Ordinal) && variable.Contains("__http__", StringComparison.Ordinal))

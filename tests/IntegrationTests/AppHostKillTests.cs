@@ -3,6 +3,7 @@ using DirectorsConsole.Testing;
 namespace DirectorsConsole.IntegrationTests;
 
 /// <summary>An AppHost killed with SIGKILL cannot stop anything itself: every process it started must end on its own.
+/// The AppHost runs as a process of its own (killing the test process instead is not an option).
 /// In the suite's collection, so it does not run beside the shared suite on a 2-core machine.</summary>
 [Collection(nameof(SuiteCollection))]
 public sealed class AppHostKillTests

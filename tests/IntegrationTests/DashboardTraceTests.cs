@@ -13,7 +13,8 @@ namespace DirectorsConsole.IntegrationTests;
 /// through the Gateway shows in the dashboard as one trace that runs from the Gateway through JobService and, across
 /// the Redis queue, BackendService to the render nodes' <c>POST /prompt</c>. The trace is read from the dashboard's
 /// telemetry API; the resources page and the trace's page are opened in headless Chromium, and a screenshot of the
-/// trace is kept with the test's output. A collection of its own that runs alone, after the others: it starts a
+/// trace is kept with the test's output. The AppHost runs as a process of its own (<see cref="SuiteProcess"/>):
+/// Aspire.Hosting.Testing always runs an application without its dashboard. A collection of its own that runs alone, after the others: it starts a
 /// second whole suite, which beside the shared one would double the load of a 2-core machine.
 /// </summary>
 [Collection(nameof(DashboardCollection))]

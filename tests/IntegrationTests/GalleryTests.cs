@@ -17,7 +17,7 @@ public sealed class GalleryTests(RunningSuiteFixture fixture)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private SuiteProcess Suite => fixture.Suite;
+    private SuiteApp Suite => fixture.Suite;
 
     private HttpClient Gateway => Suite.Gateway;
 

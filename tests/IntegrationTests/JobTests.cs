@@ -13,7 +13,7 @@ public sealed class JobTests(RunningSuiteFixture fixture)
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    private SuiteProcess Suite => fixture.Suite;
+    private SuiteApp Suite => fixture.Suite;
 
     [Fact]
     public async Task AGroupOverBothBackendsStreamsToTwoWebSocketClientsAndEndsCompleted()
@@ -156,7 +156,7 @@ public sealed class JobTests(RunningSuiteFixture fixture)
 
         // Act: kill -9 the JobService; the AppHost restarts it and the new process picks the group up from Redis
         var pid = Suite.FindServicePid("DirectorsConsole.JobService");
-        SuiteProcess.Kill(pid);
+        RunningSuite.Kill(pid);
         var finished = await WaitForGroupAsync(id, group => (string?)group["status"] is "completed" or "partial_complete" or "failed");
 
         // Assert

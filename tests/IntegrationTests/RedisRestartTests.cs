@@ -22,7 +22,7 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    private SuiteProcess Suite => fixture.Suite;
+    private SuiteApp Suite => fixture.Suite;
 
     [Fact]
     public async Task SubmissionsRideOutGarnetKilledAndRestartedByTheAppHost()

@@ -9,7 +9,7 @@ public sealed class RenderNodeTests(RunningSuiteFixture fixture)
 {
     private static readonly TimeSpan OfflineWithin = TimeSpan.FromSeconds(10);
 
-    private SuiteProcess Suite => fixture.Suite;
+    private SuiteApp Suite => fixture.Suite;
 
     [Fact]
     public async Task TwoEmulatedBackendsAreOnlineWithGpuFigures()
@@ -34,16 +34,16 @@ public sealed class RenderNodeTests(RunningSuiteFixture fixture)
         // Arrange
         var ct = TestContext.Current.CancellationToken;
         await WaitForBackendsAsync(body => (int?)body["online"] == 2, TimeSpan.FromSeconds(60));
-        var (pid, commandLine) = Suite.FindSuiteProcesses().First(p => SuiteProcess.Runs(p.CommandLine, "ComfyEmulator"));
+        var (pid, commandLine) = Suite.FindSuiteProcesses().First(p => RunningSuite.Runs(p.CommandLine, "ComfyEmulator"));
         var port = commandLine.Split(' ').SkipWhile(a => a != "--port").Skip(1).First();
         var id = $"127.0.0.1_{port}";
 
         // Act: stop it from answering, then kill it for the AppHost to restart
-        SuiteProcess.Freeze(pid);
+        RunningSuite.Freeze(pid);
         var stoppedAt = DateTime.UtcNow;
         var offline = await WaitForBackendsAsync(body => StatusOf(body, id) == "offline", TimeSpan.FromSeconds(30));
         var tookToGoOffline = DateTime.UtcNow - stoppedAt;
-        SuiteProcess.Kill(pid);
+        RunningSuite.Kill(pid);
         var online = await WaitForBackendsAsync(body => StatusOf(body, id) is "idle" or "busy", TimeSpan.FromSeconds(90));
 
         // Assert
