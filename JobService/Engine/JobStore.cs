@@ -196,22 +196,9 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             end
           end
           if A[11] ~= '' and redis.call('SCARD', K[tonumber(A[11])]) >= tonumber(A[12]) then return {'full'} end
-          if A[1] ~= 'skip' then
-            local version = 1
-            if A[1] ~= 'new' then version = tonumber(A[1]) + 1 end
-            redis.call('HSET', K[1], 'record', A[3], 'engine', A[4], 'status', A[2], 'progress', A[5],
-              'prompt_id', A[6], 'version', tostring(version), 'commit', A[13])
-            if A[1] == 'new' then redis.call('HSET', K[1], 'creation', A[13]) end
-          end
-          if A[7] ~= '' then
-            local version = 1
-            if A[7] ~= 'new' then version = tonumber(A[7]) + 1 end
-            local completed = A[10]
-            if completed ~= '1' then completed = redis.call('HGET', K[2], 'completed') or '0' end
-            redis.call('HSET', K[2], 'record', A[9], 'status', A[8], 'version', tostring(version), 'completed', completed,
-              'commit', A[13])
-            if A[7] == 'new' then redis.call('HSET', K[2], 'creation', A[13]) end
-          end
+          -- The ops first, the hashes that carry the token last, each in one command: Garnet's append-only file may keep
+          -- only the first commands of a script when the server dies while committing it, so a token found by a resent
+          -- commit proves that everything before it was kept.
           local i = 14
           while i <= #A do
             local command = A[i]
@@ -221,6 +208,23 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             for a = 1, count do args[a] = A[i + 2 + a] end
             redis.call(command, key, unpack(args))
             i = i + 3 + count
+          end
+          if A[1] ~= 'skip' then
+            local version = 1
+            if A[1] ~= 'new' then version = tonumber(A[1]) + 1 end
+            local fields = {'record', A[3], 'engine', A[4], 'status', A[2], 'progress', A[5],
+              'prompt_id', A[6], 'version', tostring(version), 'commit', A[13]}
+            if A[1] == 'new' then table.insert(fields, 'creation'); table.insert(fields, A[13]) end
+            redis.call('HSET', K[1], unpack(fields))
+          end
+          if A[7] ~= '' then
+            local version = 1
+            if A[7] ~= 'new' then version = tonumber(A[7]) + 1 end
+            local completed = A[10]
+            if completed ~= '1' then completed = redis.call('HGET', K[2], 'completed') or '0' end
+            local fields = {'record', A[9], 'status', A[8], 'version', tostring(version), 'completed', completed, 'commit', A[13]}
+            if A[7] == 'new' then table.insert(fields, 'creation'); table.insert(fields, A[13]) end
+            redis.call('HSET', K[2], unpack(fields))
           end
           return {'ok'}
         end
