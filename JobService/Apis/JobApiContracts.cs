@@ -134,7 +134,8 @@ public sealed record ChildJob(
 }
 
 /// <summary><c>GET /api/job-groups/{id}</c> (API doc 4 JobGroupStatusResponse). <c>failed_count</c> includes timed-out
-/// children, as the original counted them, and children rejected at approval; cancelled children are counted apart.</summary>
+/// children, as the original counted them, and children rejected at approval; cancelled children are counted apart.
+/// <c>approval</c> is the decision taken on the whole group (null until then, and when its children were decided one by one).</summary>
 public sealed record JobGroupStatusResponse(
     string JobGroupId,
     string Status,
@@ -152,7 +153,8 @@ public sealed record JobGroupStatusResponse(
     IReadOnlyList<string> RequiredCapabilities,
     JsonObject Metadata,
     string? WebhookUrl,
-    bool RequiresApproval)
+    bool RequiresApproval,
+    JsonObject? Approval)
 {
     public static JobGroupStatusResponse From(JobGroupView view)
     {
@@ -175,7 +177,8 @@ public sealed record JobGroupStatusResponse(
             group.RequiredCapabilities,
             group.Metadata,
             group.WebhookUrl,
-            group.RequiresApproval);
+            group.RequiresApproval,
+            JobEvents.GroupApproval(group));
     }
 }
 

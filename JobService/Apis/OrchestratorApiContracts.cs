@@ -19,7 +19,7 @@ public static class OrchestratorStatuses
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
 
-    /// <summary>The original's name for a job waiting for a person's decision.</summary>
+    /// <summary>The original's name for a job (or group) waiting for a person's decision.</summary>
     public const string WaitingForHuman = "waiting_for_human";
 
     public static string OfJob(string status) => status switch
@@ -38,6 +38,7 @@ public static class OrchestratorStatuses
         JobGroupStatuses.Running => Running,
         JobGroupStatuses.Completed => Finished,
         JobGroupStatuses.Cancelled => Cancelled,
+        JobGroupStatuses.AwaitingApproval => WaitingForHuman,
         _ => Failed,
     };
 }

@@ -94,7 +94,7 @@ public static class OrchestratorClientApi
             return NotFound(id);
         }
 
-        if (group.Group.Status is not (JobGroupStatuses.Pending or JobGroupStatuses.Running))
+        if (group.Group.Status is not (JobGroupStatuses.Pending or JobGroupStatuses.Running or JobGroupStatuses.AwaitingApproval))
         {
             return AlreadyEnded(id, group.Group.Status);
         }

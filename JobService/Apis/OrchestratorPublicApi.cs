@@ -32,8 +32,9 @@ public static class OrchestratorPublicApi
         app.MapPost("/_public/webhooks/approval/{job_id}", DecideApprovalAsync)
             .WithTags("Orchestrator public")
             .WithName("DecideApproval")
-            .WithSummary("Approve or reject a job awaiting approval: {decision: approved|rejected, comment?}, authenticated by the signed link "
-                + "the approval webhook carries (?signature=) or an operator token; 403 without either, 404 unknown job, 409 not awaiting approval");
+            .WithSummary("Approve or reject a job or a whole job group awaiting approval: {decision: approved|rejected, comment?}, authenticated "
+                + "by the signed link the approval webhook carries (?signature=) or an operator token; 403 without either, 404 unknown id, "
+                + "409 not awaiting approval");
 
         var debug = app.MapGroup("/_public/debug").WithTags("Orchestrator public");
         debug.MapPost("/flush_db", FlushDbAsync)
@@ -43,9 +44,10 @@ public static class OrchestratorPublicApi
     }
 
     /// <summary>
-    /// A person's decision on a job awaiting approval. The route is open at the gateway because the system that signs
-    /// off usually has no client token; it proves itself with the job's signed link instead, or comes as an operator
-    /// (the role the gateway forwards). The decision is applied with the job's version checked, so it is taken once.
+    /// A person's decision on a job, or a whole job group, awaiting approval. The route is open at the gateway because
+    /// the system that signs off usually has no client token; it proves itself with the signed link of that job or group
+    /// instead, or comes as an operator (the role the gateway forwards). The decision is applied with the versions it was
+    /// made on checked, so it is taken once; a group's decides every child still waiting, together.
     /// </summary>
     public static async Task<Results<Ok<ApprovalReceived>, ProblemHttpResult, NotFound<ProblemDetails>, Conflict<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> DecideApprovalAsync(
         [FromRoute(Name = "job_id")] string jobId, [FromQuery(Name = ApprovalSignatureParameter)] string? signature, [FromBody] JsonNode? body,
@@ -72,22 +74,37 @@ public static class OrchestratorPublicApi
         {
             return TypedResults.Problem(
                 signature is null
-                    ? "An approval needs the signed link of the job's approval webhook (?signature=) or an operator token"
-                    : "The approval signature does not match this job",
+                    ? "An approval needs the signed link of the approval webhook (?signature=) or an operator token"
+                    : "The approval signature does not match this job or group",
                 statusCode: StatusCodes.Status403Forbidden);
         }
 
+        var logger = loggers.CreateLogger(typeof(OrchestratorPublicApi));
+        var approval = new ApprovalDecision(decision!, comment, decidedBy);
         var now = timeProvider.GetUtcNow();
-        var result = await machine.ChangeAsync(jobId, job => JobRules.Decide(job, new ApprovalDecision(decision!, comment, decidedBy), now), cancellationToken);
+        var result = await machine.ChangeAsync(jobId, job => JobRules.Decide(job, approval, now), cancellationToken);
         switch (result.Outcome)
         {
-            case ChangeOutcome.NotFound:
-                return JobRequestChecks.NotFound($"Job '{jobId}' not found");
             case ChangeOutcome.Applied:
-                loggers.CreateLogger(typeof(OrchestratorPublicApi)).LogInformation("Job {JobId} was {Decision} at approval by {DecidedBy}", jobId, decision, decidedBy);
+                logger.LogInformation("Job {JobId} was {Decision} at approval by {DecidedBy}", jobId, decision, decidedBy);
                 return TypedResults.Ok(new ApprovalReceived("approval_received", jobId));
+            case ChangeOutcome.NotFound:
+                break;
             default:
                 return JobRequestChecks.Conflict($"Job '{jobId}' is {result.Job?.Record.Status}, not awaiting approval; a decision is taken once");
+        }
+
+        switch (await machine.DecideGroupAsync(jobId, approval, cancellationToken))
+        {
+            case null:
+                return JobRequestChecks.NotFound($"No job or job group '{jobId}'");
+            case { Applied: true }:
+                logger.LogInformation("Job group {GroupId} was {Decision} at approval by {DecidedBy}", jobId, decision, decidedBy);
+                return TypedResults.Ok(new ApprovalReceived("approval_received", jobId));
+            case var notWaiting:
+                return JobRequestChecks.Conflict(notWaiting.Group.Status == JobGroupStatuses.Running
+                    ? $"Job group '{jobId}' is running: it waits for approval once every child has rendered (an operator may decide a waiting child on its own)"
+                    : $"Job group '{jobId}' is {notWaiting.Group.Status}, not awaiting approval; a decision is taken once");
         }
     }
 

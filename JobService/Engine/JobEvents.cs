@@ -25,6 +25,9 @@ public static class JobEventKinds
     /// <summary>The last event of a group's stream.</summary>
     public const string GroupComplete = "group_complete";
 
+    /// <summary>A group that requires approval has every child rendered (or ended otherwise) and waits for a decision.</summary>
+    public const string GroupAwaitingApproval = "group_awaiting_approval";
+
     public static string ForChild(string kind) => "child_" + kind;
 
     public static string ForJob(string kind) => "job_" + kind;
@@ -133,25 +136,59 @@ public static class JobEvents
         _ => Failed(job),
     };
 
-    /// <summary>API doc 4 <c>group_complete</c>: totals and one result per child, in the group's order.</summary>
-    public static JsonObject GroupComplete(JobGroupRecord group, IReadOnlyList<JobRecord> children) => new()
+    /// <summary>API doc 4 <c>group_complete</c>: totals and one result per child, in the group's order; with the
+    /// decision when the group was decided as a whole.</summary>
+    public static JsonObject GroupComplete(JobGroupRecord group, IReadOnlyList<JobRecord> children)
+    {
+        var outcome = new JsonObject
+        {
+            ["job_group_id"] = group.JobGroupId,
+            ["status"] = group.Status,
+            ["total"] = children.Count,
+            ["succeeded"] = children.Count(c => c.Status == JobStatuses.Completed),
+            ["failed"] = children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout or JobStatuses.Rejected),
+            ["results"] = new JsonArray(children.Select(c => (JsonNode)new JsonObject
+            {
+                ["job_id"] = c.JobId,
+                ["status"] = c.Status,
+                ["outputs"] = c.Status == JobStatuses.Completed ? c.Outputs?.DeepClone() : null,
+                ["error"] = c.Status == JobStatuses.Completed ? null : c.ErrorMessage,
+            }).ToArray()),
+        };
+        if (GroupApproval(group) is { } approval)
+        {
+            outcome["approval"] = approval;
+        }
+
+        return outcome;
+    }
+
+    /// <summary>The decision taken on a whole group, as its events and answers show it; null when none was.</summary>
+    public static JsonObject? GroupApproval(JobGroupRecord group) => group.Approval is { } decision
+        ? new JsonObject
+        {
+            ["decision"] = decision.Decision,
+            ["comment"] = decision.Comment,
+            ["decided_by"] = decision.DecidedBy,
+            ["decided_at"] = Iso(group.DecidedAt),
+        }
+        : null;
+
+    /// <summary><c>group_awaiting_approval</c>: every child has rendered or ended; which of them wait for a decision.</summary>
+    public static JsonObject GroupAwaitingApproval(JobGroupRecord group, IReadOnlyList<JobRecord> children) => new()
     {
         ["job_group_id"] = group.JobGroupId,
         ["status"] = group.Status,
         ["total"] = children.Count,
-        ["succeeded"] = children.Count(c => c.Status == JobStatuses.Completed),
+        ["waiting"] = children.Count(c => c.Status == JobStatuses.AwaitingApproval),
+        ["waiting_job_ids"] = new JsonArray(children.Where(c => c.Status == JobStatuses.AwaitingApproval).Select(c => (JsonNode)c.JobId).ToArray()),
         ["failed"] = children.Count(c => c.Status is JobStatuses.Failed or JobStatuses.Timeout or JobStatuses.Rejected),
-        ["results"] = new JsonArray(children.Select(c => (JsonNode)new JsonObject
-        {
-            ["job_id"] = c.JobId,
-            ["status"] = c.Status,
-            ["outputs"] = c.Status == JobStatuses.Completed ? c.Outputs?.DeepClone() : null,
-            ["error"] = c.Status == JobStatuses.Completed ? null : c.ErrorMessage,
-        }).ToArray()),
     };
 
-    /// <summary>API doc 4 JobGroupStatus from the children: running while any has not ended; then completed (all
-    /// succeeded), failed (none did) or partial_complete. A cancelled group stays cancelled.</summary>
+    /// <summary>API doc 4 JobGroupStatus from the children: running while any is still to render; awaiting_approval
+    /// while every child has rendered or ended and some wait for a decision; then completed (all succeeded), rejected
+    /// (none did and some were rejected at approval), failed (none did) or partial_complete. A cancelled group stays
+    /// cancelled.</summary>
     public static string GroupStatus(string current, IReadOnlyList<JobRecord> children)
     {
         if (current == JobGroupStatuses.Cancelled)
@@ -159,13 +196,19 @@ public static class JobEvents
             return JobGroupStatuses.Cancelled;
         }
 
-        if (children.Count == 0 || children.Any(c => !JobStatuses.IsFinal(c.Status)))
+        if (children.Count == 0 || children.Any(c => !JobStatuses.IsPastRender(c.Status)))
         {
             return JobGroupStatuses.Running;
         }
 
+        if (children.Any(c => c.Status == JobStatuses.AwaitingApproval))
+        {
+            return JobGroupStatuses.AwaitingApproval;
+        }
+
         var succeeded = children.Count(c => c.Status == JobStatuses.Completed);
         return succeeded == children.Count ? JobGroupStatuses.Completed
+            : succeeded == 0 && children.Any(c => c.Status == JobStatuses.Rejected) ? JobGroupStatuses.Rejected
             : succeeded == 0 ? JobGroupStatuses.Failed
             : JobGroupStatuses.PartialComplete;
     }

@@ -21,6 +21,15 @@ public enum ChangeOutcome
 
 public sealed record ChangeResult(ChangeOutcome Outcome, StoredJob? Job);
 
+/// <summary>The outcome of a decision on a whole group: whether it was applied, and the group as it is after it (or,
+/// when not applied, as it was found).</summary>
+public sealed record GroupDecisionResult(bool Applied, JobGroupRecord Group);
+
+/// <summary>What a decision on a whole group changes: the group as read, as decided, the commits to apply together (none
+/// when it is not awaiting approval) and each decided child before and after.</summary>
+public sealed record GroupDecisionPlan(
+    StoredGroup Group, JobGroupRecord Decided, IReadOnlyList<JobCommit> Commits, IReadOnlyList<(JobRecord Before, JobRecord After)> Children);
+
 /// <summary>
 /// Applies decided changes to jobs and groups: read, decide, commit with the versions read, and on a conflict (another
 /// replica or request changed it first) read and decide again. Everything a change implies is derived here from the
@@ -134,7 +143,7 @@ public sealed class JobStateMachine(
         for (var attempt = 1; attempt <= options.Value.CommitAttempts; attempt++)
         {
             var stored = await store.GetGroupAsync(groupId, cancellationToken);
-            if (stored is null || stored.Record.Status is not (JobGroupStatuses.Running or JobGroupStatuses.Pending))
+            if (stored is null || stored.Record.Status is not (JobGroupStatuses.Running or JobGroupStatuses.Pending or JobGroupStatuses.AwaitingApproval))
             {
                 return stored;
             }
@@ -182,6 +191,91 @@ public sealed class JobStateMachine(
         }
 
         throw new InvalidOperationException($"Job group {groupId} kept changing; {options.Value.CommitAttempts} attempts to settle it conflicted.");
+    }
+
+    /// <summary>
+    /// A person's decision on a whole group awaiting approval: every child still waiting is approved (completed) or
+    /// rejected, and the group ends with them (<c>group_complete</c> carrying the decision), all in one script that
+    /// applies every change or none (<see cref="JobStore.CommitAllAsync"/>): a reader never sees half a decision, and a
+    /// decision whose reply was lost is sent again and recognised. Children decided one by one before are left as they
+    /// were. Null when there is no such group; <see cref="GroupDecisionResult.Applied"/> false (with the group as it is)
+    /// when it is not awaiting approval, which also answers a second decision.
+    /// </summary>
+    public async Task<GroupDecisionResult?> DecideGroupAsync(string groupId, ApprovalDecision decision, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; attempt <= options.Value.CommitAttempts; attempt++)
+        {
+            var plan = await PlanGroupDecisionAsync(groupId, decision, cancellationToken);
+            if (plan is null)
+            {
+                return null;
+            }
+
+            if (plan.Commits.Count == 0)
+            {
+                return new GroupDecisionResult(false, plan.Group.Record);
+            }
+
+            if ((await store.CommitAllAsync(plan.Commits, cancellationToken)).Status == CommitStatus.Committed)
+            {
+                foreach (var (before, after) in plan.Children)
+                {
+                    metrics.RecordChange(before, after);
+                }
+
+                return new GroupDecisionResult(true, plan.Decided);
+            }
+
+            logger.LogDebug("Job group {GroupId} changed while its decision was made; deciding again", groupId);
+        }
+
+        throw new InvalidOperationException($"Job group {groupId} kept changing; {options.Value.CommitAttempts} attempts to decide it conflicted.");
+    }
+
+    /// <summary>Reads a group and decides what a decision on it as a whole changes: one commit per waiting child, then
+    /// the group's, to be applied together. No commits when the group is not awaiting approval; null when it does not exist.</summary>
+    public async Task<GroupDecisionPlan?> PlanGroupDecisionAsync(string groupId, ApprovalDecision decision, CancellationToken cancellationToken)
+    {
+        // The group first, then its children: any child that changes after this read bumps the group's version.
+        var group = await store.GetGroupAsync(groupId, cancellationToken);
+        if (group is null)
+        {
+            return null;
+        }
+
+        if (group.Record.Status != JobGroupStatuses.AwaitingApproval)
+        {
+            return new GroupDecisionPlan(group, group.Record, [], []);
+        }
+
+        var now = timeProvider.GetUtcNow();
+        var stored = await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken);
+        var commits = new List<JobCommit>();
+        var decidedChildren = new List<(JobRecord Before, JobRecord After)>();
+        var children = new List<JobRecord>(stored.Count);
+        foreach (var child in stored)
+        {
+            if (JobRules.Decide(child, decision, now) is { } change)
+            {
+                commits.Add(await BuildAsync(child, change with { DefersGroupOutcome = true }, cancellationToken));
+                decidedChildren.Add((child.Record, change.Record));
+                children.Add(change.Record);
+            }
+            else
+            {
+                children.Add(child.Record);
+            }
+        }
+
+        if (commits.Count == 0)
+        {
+            return new GroupDecisionPlan(group, group.Record, [], []);
+        }
+
+        var groupCommit = new JobCommit();
+        var decided = AddGroupOutcome(groupCommit, group, children, now, group.Record with { Approval = decision, DecidedAt = now });
+        commits.Add(groupCommit);
+        return new GroupDecisionPlan(group, decided, commits, decidedChildren);
     }
 
     public async Task CreateJobAsync(JobRecord record, JobEngineState state, CancellationToken cancellationToken)
@@ -351,16 +445,20 @@ public sealed class JobStateMachine(
             }
         }
 
-        if (ends && record.GroupId is { } endedGroupId && !change.DefersGroupOutcome)
+        // A child that ends, or starts waiting for approval, may move its group on (to awaiting_approval, or to its end).
+        var settles = ends || (record.Status == JobStatuses.AwaitingApproval && old.Record.Status != JobStatuses.AwaitingApproval);
+        if (settles && record.GroupId is { } settledGroupId && !change.DefersGroupOutcome)
         {
-            await AddGroupOutcomeAsync(commit, endedGroupId, record, now, cancellationToken);
+            await AddGroupOutcomeAsync(commit, settledGroupId, record, now, cancellationToken);
         }
 
         return commit;
     }
 
-    /// <summary>A child ended: the group's status follows, and the last child to end appends <c>group_complete</c>. The
-    /// group's version is checked too, so two children ending at once on two replicas are decided one after the other.</summary>
+    /// <summary>A child ended or started waiting for approval: the group's status follows, the last child to render
+    /// makes a group that requires approval wait (<c>group_awaiting_approval</c>), and the last child to end appends
+    /// <c>group_complete</c>. The group's version is checked too, so two children changing at once on two replicas are
+    /// decided one after the other.</summary>
     private async Task AddGroupOutcomeAsync(JobCommit commit, string groupId, JobRecord ended, DateTimeOffset now, CancellationToken cancellationToken)
     {
         // The group first, then its children: a child that ends after this read bumps the group's version.
@@ -377,18 +475,34 @@ public sealed class JobStateMachine(
         AddGroupOutcome(commit, group, children, now);
     }
 
-    /// <summary>Writes the group's status as its children make it, and <c>group_complete</c> when every child has ended.</summary>
-    private void AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now)
+    /// <summary>Writes the group's status as its children make it (<paramref name="decided"/>: the group's record with a
+    /// decision taken on it as a whole), <c>group_awaiting_approval</c> when it starts waiting, and <c>group_complete</c>
+    /// when every child has ended. Returns the group as written.</summary>
+    private JobGroupRecord AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now, JobGroupRecord? decided = null)
     {
-        var groupId = group.Record.JobGroupId;
-        var status = JobEvents.GroupStatus(group.Record.Status, children);
-        var completes = !group.Completed && children.Count == group.Record.ChildJobIds.Count && children.All(c => JobStatuses.IsFinal(c.Status));
-        var record = group.Record with { Status = status, CompletedAt = completes ? now : group.Record.CompletedAt };
+        var before = group.Record;
+        var groupId = before.JobGroupId;
+        var status = JobEvents.GroupStatus(before.Status, children);
+        var completes = !group.Completed && children.Count == before.ChildJobIds.Count && children.All(c => JobStatuses.IsFinal(c.Status));
+        var record = (decided ?? before) with { Status = status, CompletedAt = completes ? now : before.CompletedAt };
         commit.WriteGroup(record, group.Version, completes);
-        if (status != group.Record.Status)
+        if (status != before.Status)
         {
-            commit.AddHistory(groupId, JobHistoryEvents.StatusChanged,
-                new JsonObject { ["job_group_id"] = groupId, ["from_status"] = group.Record.Status, ["status"] = status }, now, options.Value);
+            var change = new JsonObject { ["job_group_id"] = groupId, ["from_status"] = before.Status, ["status"] = status };
+            if (decided is not null)
+            {
+                change["approval"] = JobEvents.GroupApproval(record);
+            }
+
+            commit.AddHistory(groupId, JobHistoryEvents.StatusChanged, change, now, options.Value);
+        }
+
+        if (status == JobGroupStatuses.AwaitingApproval && before.Status != JobGroupStatuses.AwaitingApproval)
+        {
+            var waiting = JobEvents.GroupAwaitingApproval(record, children);
+            commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupAwaitingApproval, waiting, now);
+            commit.AddHistory(groupId, JobEventKinds.GroupAwaitingApproval, waiting, now, options.Value);
+            webhooks.AddGroupAwaitingApproval(commit, record, children, now);
         }
 
         if (completes)
@@ -400,5 +514,7 @@ public sealed class JobStateMachine(
             commit.Op("ZADD", JobKeys.FinishedGroups, now.ToUnixTimeMilliseconds(), groupId);
             commit.Op("SREM", JobKeys.CancellingGroups, groupId);
         }
+
+        return record;
     }
 }

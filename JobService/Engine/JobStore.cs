@@ -137,16 +137,18 @@ public sealed class JobCommit
 /// </summary>
 public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 {
-    // Applies one or more independent changes; each is checked and written on its own, as if by a script of its own.
-    // ARGV[1] = n changes, ARGV[2..2n+1] = the key count and argument count of each; then the keys of each change, in
-    // order, in KEYS, and the arguments of each, in order, in ARGV. Per change:
+    // Applies one or more changes: each checked and written on its own, as if by a script of its own ('each'), or all of
+    // them or none ('all': every check first, then every write).
+    // ARGV[1] = 'each' or 'all', ARGV[2] = n changes, ARGV[3..2n+2] = the key count and argument count of each; then the
+    // keys of each change, in order, in KEYS, and the arguments of each, in order, in ARGV. Per change:
     // keys: 1 job hash, 2 group hash (either may be a placeholder when not written), 3.. keys of the ops.
     // args: 1 expected job version ('skip' = no job write, 'new' = create), 2 job status, 3 job record, 4 engine state,
     //       5 progress, 6 prompt id, 7 expected group version ('' = no group write, 'new' = create), 8 group status,
     //       9 group record, 10 '1' when group_complete is appended, 11 index of a slot set that must not be full ('' = none),
     //       12 slot limit, 13 the commit's token, 14.. ops: command, key index, argument count, arguments.
     // Final job states are final; progress of a running attempt never goes backwards; a queued job has no progress;
-    // a cancelled group stays cancelled; group_complete is appended once. Replies: one per change, in order.
+    // a cancelled group stays cancelled; group_complete is appended once. Replies: one per change, in order ('all' gives
+    // every change the batch's reply: 'ok', or the first refusal).
     // A hash written gets the commit's token as 'commit' (and, when created, as 'creation', which stays). The same
     // commit sent again after its reply was lost finds its own token where it expected the version it was decided on:
     // it answers 'ok' again and writes nothing, so neither a job nor a queue entry, event or history entry is doubled.
@@ -160,45 +162,46 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
           local cur = redis.call('HMGET', key, 'version', 'commit')
           return cur[1] == tostring(tonumber(expected) + 1) and cur[2] == token
         end
-        local function apply(K, A)
+        -- 'pass' (may be written), 'resent' (this very change was written before) or why it may not be.
+        local function check(K, A)
           if A[1] ~= 'skip' then
             local cur = redis.call('HMGET', K[1], 'version', 'status', 'progress', 'prompt_id')
             if A[1] == 'new' then
               if cur[1] then
-                if resent(K[1], A[1], A[13]) then return {'ok'} end
-                return {'conflict'}
+                if resent(K[1], A[1], A[13]) then return 'resent' end
+                return 'conflict'
               end
             else
               if cur[1] ~= A[1] then
-                if resent(K[1], A[1], A[13]) then return {'ok'} end
-                return {'conflict'}
+                if resent(K[1], A[1], A[13]) then return 'resent' end
+                return 'conflict'
               end
-              if final[cur[2]] then return {'refused'} end
+              if final[cur[2]] then return 'refused' end
               if A[2] == 'running' and cur[2] == 'running' and cur[4] == A[6]
-                and tonumber(A[5]) < tonumber(cur[3] or '0') then return {'refused'} end
+                and tonumber(A[5]) < tonumber(cur[3] or '0') then return 'refused' end
             end
-            if A[2] == 'queued' and tonumber(A[5]) > 0 then return {'refused'} end
+            if A[2] == 'queued' and tonumber(A[5]) > 0 then return 'refused' end
           end
           if A[7] ~= '' then
             local g = redis.call('HMGET', K[2], 'version', 'status', 'completed')
             if A[7] == 'new' then
               if g[1] then
-                if resent(K[2], A[7], A[13]) then return {'ok'} end
-                return {'conflict'}
+                if resent(K[2], A[7], A[13]) then return 'resent' end
+                return 'conflict'
               end
             else
               if g[1] ~= A[7] then
-                if resent(K[2], A[7], A[13]) then return {'ok'} end
-                return {'conflict'}
+                if resent(K[2], A[7], A[13]) then return 'resent' end
+                return 'conflict'
               end
-              if g[2] == 'cancelled' and A[8] ~= 'cancelled' then return {'refused'} end
-              if A[10] == '1' and g[3] == '1' then return {'refused'} end
+              if g[2] == 'cancelled' and A[8] ~= 'cancelled' then return 'refused' end
+              if A[10] == '1' and g[3] == '1' then return 'refused' end
             end
           end
-          if A[11] ~= '' and redis.call('SCARD', K[tonumber(A[11])]) >= tonumber(A[12]) then return {'full'} end
-          -- The ops first, the hashes that carry the token last, each in one command: Garnet's append-only file may keep
-          -- only the first commands of a script when the server dies while committing it, so a token found by a resent
-          -- commit proves that everything before it was kept.
+          if A[11] ~= '' and redis.call('SCARD', K[tonumber(A[11])]) >= tonumber(A[12]) then return 'full' end
+          return 'pass'
+        end
+        local function writeOps(K, A)
           local i = 14
           while i <= #A do
             local command = A[i]
@@ -209,6 +212,8 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             redis.call(command, key, unpack(args))
             i = i + 3 + count
           end
+        end
+        local function writeHashes(K, A)
           if A[1] ~= 'skip' then
             local version = 1
             if A[1] ~= 'new' then version = tonumber(A[1]) + 1 end
@@ -226,23 +231,59 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             if A[7] == 'new' then table.insert(fields, 'creation'); table.insert(fields, A[13]) end
             redis.call('HSET', K[2], unpack(fields))
           end
-          return {'ok'}
         end
-        local n = tonumber(ARGV[1])
-        local replies = {}
+        local n = tonumber(ARGV[2])
+        local Ks, As = {}, {}
         local k = 0
-        local a = 1 + 2 * n
+        local a = 2 + 2 * n
         for c = 1, n do
-          local keyCount = tonumber(ARGV[2 * c])
-          local argCount = tonumber(ARGV[2 * c + 1])
+          local keyCount = tonumber(ARGV[1 + 2 * c])
+          local argCount = tonumber(ARGV[2 + 2 * c])
           local K = {}
           for x = 1, keyCount do K[x] = KEYS[k + x] end
           local A = {}
           for x = 1, argCount do A[x] = ARGV[a + x] end
-          replies[c] = apply(K, A)
+          Ks[c], As[c] = K, A
           k = k + keyCount
           a = a + argCount
         end
+        -- The ops first, the hashes that carry the token last, each in one command: Garnet's append-only file may keep
+        -- only the first commands of a script when the server dies while committing it, so a token found by a resent
+        -- commit proves that everything before it was kept.
+        local replies = {}
+        if ARGV[1] == 'each' then
+          for c = 1, n do
+            local status = check(Ks[c], As[c])
+            if status == 'pass' then
+              writeOps(Ks[c], As[c])
+              writeHashes(Ks[c], As[c])
+              status = 'ok'
+            elseif status == 'resent' then
+              status = 'ok'
+            end
+            replies[c] = {status}
+          end
+          return replies
+        end
+        local statuses = {}
+        local resentAny, refusal = false, nil
+        for c = 1, n do
+          statuses[c] = check(Ks[c], As[c])
+          if statuses[c] == 'resent' then resentAny = true
+          elseif statuses[c] ~= 'pass' and not refusal then refusal = statuses[c] end
+        end
+        if resentAny then
+          -- This batch was applied before: every op of it was kept (they all precede every hash), and a hash still at
+          -- the version its change expects was lost with the end of the script; it is written now.
+          for c = 1, n do
+            if statuses[c] == 'pass' then writeHashes(Ks[c], As[c]) end
+          end
+          refusal = nil
+        elseif not refusal then
+          for c = 1, n do writeOps(Ks[c], As[c]) end
+          for c = 1, n do writeHashes(Ks[c], As[c]) end
+        end
+        for c = 1, n do replies[c] = {refusal or 'ok'} end
         return replies
         """;
 
@@ -251,10 +292,20 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 
     /// <summary>Applies several independent changes with one script (each checked on its own: some may commit and
     /// others not), then notifies each stream appended to once.</summary>
-    public async Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken) =>
+        CommitAsync(commits, allOrNothing: false, cancellationToken);
+
+    /// <summary>Applies several changes with one script, all of them or none: <see cref="CommitStatus.Committed"/>, or
+    /// the first change's refusal (a <see cref="CommitStatus.Conflict"/> when any of them changed since it was read).
+    /// Sent again after a lost reply, the batch recognises itself as the single changes do.</summary>
+    public async Task<CommitResult> CommitAllAsync(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken) =>
+        (await CommitAsync(commits, allOrNothing: true, cancellationToken))[0];
+
+    private async Task<IReadOnlyList<CommitResult>> CommitAsync(IReadOnlyList<JobCommit> commits, bool allOrNothing, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfZero(commits.Count);
         var keys = new List<string>();
-        List<RedisArg> header = [commits.Count];
+        List<RedisArg> header = [allOrNothing ? "all" : "each", commits.Count];
         var args = new List<RedisArg>();
         foreach (var commit in commits)
         {

@@ -38,6 +38,14 @@ public static class JobGroupStatuses
     public const string Completed = "completed";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
+
+    /// <summary>A group submitted with <c>requires_approval</c> whose children have all rendered (or ended otherwise),
+    /// with at least one of them waiting for a decision; it is decided as a whole, or child by child, and ends when no
+    /// child waits any more.</summary>
+    public const string AwaitingApproval = "awaiting_approval";
+
+    /// <summary>Every child has ended, none was approved and at least one was rejected at approval.</summary>
+    public const string Rejected = "rejected";
 }
 
 /// <summary>Job-level values of <see cref="JobRecord.ErrorType"/> beside BackendService's <see cref="RenderErrorTypes"/>
@@ -138,8 +146,8 @@ public static class ApprovalDecisions
     public const string Rejected = "rejected";
 }
 
-/// <summary>A person's decision on a job awaiting approval; <see cref="DecidedBy"/> says how the caller was trusted
-/// (<c>signed_link</c> or <c>operator</c>).</summary>
+/// <summary>A person's decision on a job or a group awaiting approval; <see cref="DecidedBy"/> says how the caller was
+/// trusted (<c>signed_link</c> or <c>operator:&lt;client&gt;</c>).</summary>
 public sealed record ApprovalDecision(string Decision, string? Comment, string DecidedBy);
 
 /// <summary>A job group as stored in Redis; its children are <see cref="JobRecord"/>s with <see cref="JobRecord.GroupId"/> set.</summary>
@@ -162,8 +170,14 @@ public sealed record JobGroupRecord(string JobGroupId, string Status, DateTimeOf
     /// <summary>Where <c>group_complete</c> (and each child's approval request) is posted.</summary>
     public string? WebhookUrl { get; init; }
 
-    /// <summary>Every child waits for approval when rendered.</summary>
+    /// <summary>Every child waits for approval when rendered, and the group waits with them once all have rendered.</summary>
     public bool RequiresApproval { get; init; }
+
+    /// <summary>The decision taken on the whole group (null while none was, and when its children were decided one by one).</summary>
+    public ApprovalDecision? Approval { get; init; }
+
+    /// <summary>When <see cref="Approval"/> was taken.</summary>
+    public DateTimeOffset? DecidedAt { get; init; }
 
     public DateTimeOffset? CompletedAt { get; init; }
 }

@@ -38,6 +38,7 @@ public sealed class WebhookOutbox(IRedisConnection redis, WebhookSigner signer, 
         public const string JobCancelled = "job_cancelled";
         public const string JobRejected = "job_rejected";
         public const string JobAwaitingApproval = "job_awaiting_approval";
+        public const string GroupAwaitingApproval = "group_awaiting_approval";
         public const string GroupComplete = "group_complete";
     }
 
@@ -60,8 +61,8 @@ public sealed class WebhookOutbox(IRedisConnection redis, WebhookSigner signer, 
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    /// <summary>Queues, in <paramref name="commit"/>, the webhook a change of a job calls for: its end (a single job)
-    /// or its wait for approval (any job); nothing for other changes or a job without a webhook URL.</summary>
+    /// <summary>Queues, in <paramref name="commit"/>, the webhook a change of a single job calls for: its end or its
+    /// wait for approval; nothing for other changes, a group's child or a job without a webhook URL.</summary>
     public void AddJobEvent(JobCommit commit, JobRecord before, JobRecord after, DateTimeOffset now)
     {
         if (after.WebhookUrl is not { } url || before.Status == after.Status)
@@ -71,9 +72,9 @@ public sealed class WebhookOutbox(IRedisConnection redis, WebhookSigner signer, 
 
         var @event = after.Status switch
         {
-            JobStatuses.AwaitingApproval => Events.JobAwaitingApproval,
-            // A group child's end is told once for the whole group, by group_complete.
+            // A group child's wait and end are told once for the whole group, by group_awaiting_approval and group_complete.
             _ when after.GroupId is not null => null,
+            JobStatuses.AwaitingApproval => Events.JobAwaitingApproval,
             JobStatuses.Completed => Events.JobCompleted,
             JobStatuses.Failed => Events.JobFailed,
             JobStatuses.Timeout => Events.JobTimeout,
@@ -135,12 +136,46 @@ public sealed class WebhookOutbox(IRedisConnection redis, WebhookSigner signer, 
         Add(commit, new WebhookDelivery(id, url, Events.GroupComplete, group.JobGroupId, body.ToJsonString(), now));
     }
 
-    /// <summary>The approval link of a job awaiting approval: the path (absolute when the public base URL is set)
-    /// with its signature as a query parameter, and the signature alone for receivers that build their own call.</summary>
-    public JsonObject ApprovalLink(string jobId)
+    /// <summary>Queues, in <paramref name="commit"/>, the group's <c>group_awaiting_approval</c> webhook when it has a
+    /// URL: the signed link that decides the whole group, and each child with its state and, while it waits, its own link.</summary>
+    public void AddGroupAwaitingApproval(JobCommit commit, JobGroupRecord group, IReadOnlyList<JobRecord> children, DateTimeOffset now)
     {
-        var signature = signer.SignApproval(jobId);
-        var path = $"/_public/webhooks/approval/{Uri.EscapeDataString(jobId)}?signature={signature}";
+        if (group.WebhookUrl is not { } url)
+        {
+            return;
+        }
+
+        var id = Guid.NewGuid().ToString();
+        var body = new JsonObject
+        {
+            ["event"] = Events.GroupAwaitingApproval,
+            ["delivery_id"] = id,
+            ["job_group_id"] = group.JobGroupId,
+            ["status"] = group.Status,
+            ["timestamp"] = JobEvents.Iso(now),
+            ["metadata"] = group.Metadata.DeepClone(),
+            ["approval"] = ApprovalLink(group.JobGroupId),
+            ["children"] = new JsonArray(children.Select(c => (JsonNode)new JsonObject
+            {
+                ["job_id"] = c.JobId,
+                ["status"] = c.Status,
+                ["backend_id"] = c.BackendId,
+                ["seed"] = c.Seed,
+                ["outputs"] = c.Status == JobStatuses.AwaitingApproval ? c.Outputs?.DeepClone() : null,
+                ["error"] = c.ErrorMessage,
+                ["error_type"] = c.ErrorType,
+                ["approval"] = c.Status == JobStatuses.AwaitingApproval ? ApprovalLink(c.JobId) : null,
+            }).ToArray()),
+        };
+        Add(commit, new WebhookDelivery(id, url, Events.GroupAwaitingApproval, group.JobGroupId, body.ToJsonString(), now));
+    }
+
+    /// <summary>The approval link of a job or group awaiting approval: the path (absolute when the public base URL is set)
+    /// with its signature as a query parameter, and the signature alone for receivers that build their own call.</summary>
+    public JsonObject ApprovalLink(string jobOrGroupId)
+    {
+        var signature = signer.SignApproval(jobOrGroupId);
+        var path = $"/_public/webhooks/approval/{Uri.EscapeDataString(jobOrGroupId)}?signature={signature}";
         var url = options.Value.PublicBaseUrl is { } baseUrl ? new Uri(baseUrl, path).ToString() : path;
         return new JsonObject { ["url"] = url, ["signature"] = signature, ["decisions"] = new JsonArray("approved", "rejected") };
     }

@@ -8,8 +8,8 @@ namespace DirectorsConsole.JobService.Webhooks;
 
 /// <summary>
 /// The suite's webhook secret and what is signed with it: each delivery (HMAC-SHA256 of <c>timestamp + "." + body</c>,
-/// so a receiver can refuse a replayed or altered request) and each job's approval link (HMAC-SHA256 of the job id,
-/// so the link approves that job only).
+/// so a receiver can refuse a replayed or altered request) and each approval link (HMAC-SHA256 of the job's or group's
+/// id, so the link decides that job or group only).
 /// </summary>
 public sealed class WebhookSigner
 {
@@ -30,14 +30,15 @@ public sealed class WebhookSigner
     public string SignDelivery(long unixSeconds, string body) =>
         "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(unixSeconds.ToString(CultureInfo.InvariantCulture) + "." + body)));
 
-    /// <summary>The signature of a job's approval link (URL-safe lowercase hex).</summary>
-    public string SignApproval(string jobId) =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes("approval:" + jobId)));
+    /// <summary>The signature of a job's or group's approval link (URL-safe lowercase hex). Job and group ids never
+    /// coincide, so a job's link cannot decide a group or the other way round.</summary>
+    public string SignApproval(string jobOrGroupId) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes("approval:" + jobOrGroupId)));
 
-    /// <summary>Whether <paramref name="signature"/> is the approval signature of <paramref name="jobId"/>, compared in constant time.</summary>
-    public bool IsApprovalSignature(string jobId, string? signature) =>
+    /// <summary>Whether <paramref name="signature"/> is the approval signature of <paramref name="jobOrGroupId"/>, compared in constant time.</summary>
+    public bool IsApprovalSignature(string jobOrGroupId, string? signature) =>
         signature is not null
-        && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(SignApproval(jobId)), Encoding.ASCII.GetBytes(signature));
+        && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(SignApproval(jobOrGroupId)), Encoding.ASCII.GetBytes(signature));
 
     private static string LoadOrCreate(string path, ILogger logger)
     {

@@ -170,6 +170,12 @@ public sealed class JobRulesTests
     [InlineData(JobGroupStatuses.Running, new[] { "completed", "cancelled" }, JobGroupStatuses.PartialComplete)]
     [InlineData(JobGroupStatuses.Cancelled, new[] { "completed", "cancelled" }, JobGroupStatuses.Cancelled)]
     [InlineData(JobGroupStatuses.Cancelled, new[] { "queued" }, JobGroupStatuses.Cancelled)]
+    [InlineData(JobGroupStatuses.Running, new[] { "awaiting_approval", "running" }, JobGroupStatuses.Running)]
+    [InlineData(JobGroupStatuses.Running, new[] { "awaiting_approval", "failed" }, JobGroupStatuses.AwaitingApproval)]
+    [InlineData(JobGroupStatuses.AwaitingApproval, new[] { "completed", "awaiting_approval" }, JobGroupStatuses.AwaitingApproval)]
+    [InlineData(JobGroupStatuses.AwaitingApproval, new[] { "completed", "rejected" }, JobGroupStatuses.PartialComplete)]
+    [InlineData(JobGroupStatuses.AwaitingApproval, new[] { "failed", "rejected" }, JobGroupStatuses.Rejected)]
+    [InlineData(JobGroupStatuses.Cancelled, new[] { "awaiting_approval" }, JobGroupStatuses.Cancelled)]
     public void GroupStatusFollowsItsChildren(string current, string[] children, string expected)
     {
         var records = children.Select((s, i) => new JobRecord($"j{i}", s, T0)).ToList();

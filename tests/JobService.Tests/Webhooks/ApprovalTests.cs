@@ -4,8 +4,10 @@ using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.JobService.Tests.Engine;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.ServiceDefaults.Access;
 using DirectorsConsole.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DirectorsConsole.JobService.Tests.Webhooks;
 
@@ -134,11 +136,251 @@ public sealed class ApprovalTests(ApprovalRig fixture) : IClassFixture<ApprovalR
     }
 
     [Fact]
-    public async Task AGroupWhoseChildrenAreApprovedCompletesWithOneGroupWebhook()
+    public async Task AGroupWaitsAsAWholeWithOneSignedWebhookAndItsLinkApprovesEveryChildOnce()
     {
         // Arrange
         using var client = Rig.Client();
         var hook = "/group/" + Guid.NewGuid().ToString("N");
+        var groupId = await SubmitGroupAsync(client, hook);
+        var request = await WebhookAsync(hook, "group_awaiting_approval");
+        var link = (string)request.Json["approval"]!["url"]!;
+        var waiting = await GroupAsync(client, groupId);
+        var waitingV1 = (await client.GetFromJsonAsync<JsonObject>($"/api/v1/jobs/{groupId}", Token))!;
+        var childLink = (string)request.Json["children"]![0]!["approval"]!["url"]!;
+
+        // Act
+        using var forged = await DecideAsync(client, $"/_public/webhooks/approval/{groupId}?signature={new string('0', 64)}", "approved");
+        using var childLinkAtGroup = await DecideAsync(client, $"/_public/webhooks/approval/{groupId}?{new Uri("http://x" + childLink).Query.TrimStart('?')}", "approved");
+        using var badDecision = await DecideAsync(client, link, "later");
+        using var approved = await DecideAsync(client, link, "approved", "shot 12 signed off");
+        using var twice = await DecideAsync(client, link, "approved");
+        using var childAfterGroup = await DecideAsync(client, childLink, "rejected");
+
+        // Assert
+        Assert.True(request.IsSignedWith(WebhookDeliveryTests.Secret, TimeSpan.FromMinutes(5)));
+        Assert.Equal(groupId, (string?)request.Json["job_group_id"]);
+        Assert.Equal("awaiting_approval", (string?)request.Json["status"]);
+        Assert.Contains(groupId, link, StringComparison.Ordinal);
+        Assert.All(request.Json["children"]!.AsArray(), c =>
+        {
+            Assert.Equal("awaiting_approval", (string?)c!["status"]);
+            Assert.NotEmpty(c["outputs"]!["images"]!.AsArray());
+            Assert.Contains((string)c["job_id"]!, (string)c["approval"]!["url"]!, StringComparison.Ordinal);
+        });
+        Assert.DoesNotContain(Receiver.Requests, r => r.Path == hook && r.Event == "job_awaiting_approval");
+        Assert.Equal("awaiting_approval", (string?)waiting["status"]);
+        Assert.All(waiting["child_jobs"]!.AsArray(), c => Assert.Equal("awaiting_approval", (string?)c!["status"]));
+        Assert.Equal(0, await Rig.Get<JobStore>().CountSlotsAsync(EngineRig.BackendId(0), Token));
+        Assert.Equal("waiting_for_human", (string?)waitingV1["status"]);
+        Assert.Equal("awaiting_approval", (string?)waitingV1["suite_status"]);
+        Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, childLinkAtGroup.StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, badDecision.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
+        var answer = (await approved.Content.ReadFromJsonAsync<JsonObject>(Token))!;
+        Assert.Equal("approval_received", (string?)answer["status"]);
+        Assert.Equal(groupId, (string?)answer["job_id"]);
+        Assert.Equal(HttpStatusCode.Conflict, twice.StatusCode);
+        Assert.False(string.IsNullOrEmpty((string?)(await twice.Content.ReadFromJsonAsync<JsonObject>(Token))!["detail"]));
+        Assert.Equal(HttpStatusCode.Conflict, childAfterGroup.StatusCode);
+
+        var decided = await GroupAsync(client, groupId);
+        Assert.Equal("completed", (string?)decided["status"]);
+        Assert.All(decided["child_jobs"]!.AsArray(), c => Assert.Equal("completed", (string?)c!["status"]));
+        Assert.Equal("approved", (string?)decided["approval"]!["decision"]);
+        Assert.Equal("shot 12 signed off", (string?)decided["approval"]!["comment"]);
+        Assert.Equal("signed_link", (string?)decided["approval"]!["decided_by"]);
+        var complete = await WebhookAsync(hook, "group_complete");
+        Assert.True(complete.IsSignedWith(WebhookDeliveryTests.Secret, TimeSpan.FromMinutes(5)));
+        Assert.Equal("completed", (string?)complete.Json["status"]);
+        Assert.Equal(2, (int?)complete.Json["succeeded"]);
+        Assert.Equal("approved", (string?)complete.Json["approval"]!["decision"]);
+        Assert.DoesNotContain(Receiver.Requests, r => r.Path == hook && r.Event is "job_completed" or "job_rejected");
+
+        var events = await Rig.Streams().ReadAsync(JobStreamId.Group(groupId), 0, Token);
+        Assert.Single(events, e => e.Type == "group_awaiting_approval");
+        Assert.Equal(2, events.Count(e => e.Type == "child_awaiting_approval"));
+        Assert.All(events.Where(e => e.Type == "child_completed"), e => Assert.Equal("approved", (string?)e.Payload["decision"]));
+        Assert.Equal(4, events.Count(e => e.Type == "child_completed") + events.Count(e => e.Type == "child_awaiting_approval"));
+        Assert.Equal("group_complete", events[^1].Type);
+        var finished = (await client.GetFromJsonAsync<JsonObject>($"/api/v1/jobs/{groupId}", Token))!;
+        Assert.Equal("finished", (string?)finished["status"]);
+        Assert.Equal("approved", (string?)finished["result"]!["approval"]!["decision"]);
+        var history = await HistoryAsync(client, groupId);
+        var groupChanges = history.Where(e => (string?)e["event"] == "status_changed" && e["job_group_id"] is not null && e["job_id"] is null).ToList();
+        Assert.Equal(["awaiting_approval", "completed"], groupChanges.Select(e => (string?)e["status"]));
+        Assert.Equal("signed_link", (string?)groupChanges[1]["approval"]!["decided_by"]);
+        Assert.Single(history, e => (string?)e["event"] == "group_awaiting_approval");
+        Assert.Equal(2, history.Count(e => (string?)e["event"] == "completed" && (string?)e["decision"] == "approved"));
+    }
+
+    [Fact]
+    public async Task AnOperatorRejectsAWholeGroupAndAnUnknownGroupIsNotFound()
+    {
+        // Arrange
+        using var client = Rig.Client();
+        var hook = "/group-reject/" + Guid.NewGuid().ToString("N");
+        var groupId = await SubmitGroupAsync(client, hook);
+        await WebhookAsync(hook, "group_awaiting_approval");
+
+        // Act
+        using var viewer = await DecideAsync(client, $"/_public/webhooks/approval/{groupId}", "rejected", role: ClientRole.Viewer);
+        using var unknown = await DecideAsync(client, "/_public/webhooks/approval/jg_000000000000", "rejected", role: ClientRole.Operator);
+        using var rejected = await DecideAsync(client, $"/_public/webhooks/approval/{groupId}", "rejected", "soft focus", ClientRole.Operator);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Forbidden, viewer.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, rejected.StatusCode);
+        var group = await GroupAsync(client, groupId);
+        Assert.Equal("rejected", (string?)group["status"]);
+        Assert.Equal(2, (int?)group["failed_count"]);
+        Assert.All(group["child_jobs"]!.AsArray(), c =>
+        {
+            Assert.Equal("rejected", (string?)c!["status"]);
+            Assert.Contains("soft focus", (string?)c["error_message"], StringComparison.Ordinal);
+        });
+        Assert.StartsWith("operator:", (string?)group["approval"]!["decided_by"], StringComparison.Ordinal);
+        var complete = await WebhookAsync(hook, "group_complete");
+        Assert.Equal("rejected", (string?)complete.Json["status"]);
+        Assert.Equal("rejected", (string?)complete.Json["approval"]!["decision"]);
+    }
+
+    [Fact]
+    public async Task AChildDecidedOnItsOwnStaysDecidedAndTheGroupDecisionTakesTheRest()
+    {
+        // Arrange
+        using var client = Rig.Client();
+        var hook = "/group-child/" + Guid.NewGuid().ToString("N");
+        var groupId = await SubmitGroupAsync(client, hook);
+        var request = await WebhookAsync(hook, "group_awaiting_approval");
+        var first = request.Json["children"]![0]!;
+        var second = request.Json["children"]![1]!;
+
+        // Act
+        using var childRejected = await DecideAsync(client, (string)first["approval"]!["url"]!, "rejected", "wrong seed");
+        var afterChild = await GroupAsync(client, groupId);
+        using var groupApproved = await DecideAsync(client, (string)request.Json["approval"]!["url"]!, "approved");
+
+        // Assert
+        Assert.Equal(HttpStatusCode.OK, childRejected.StatusCode);
+        Assert.Equal("awaiting_approval", (string?)afterChild["status"]);
+        Assert.Equal(HttpStatusCode.OK, groupApproved.StatusCode);
+        var group = await GroupAsync(client, groupId);
+        Assert.Equal("partial_complete", (string?)group["status"]);
+        var statuses = group["child_jobs"]!.AsArray().ToDictionary(c => (string)c!["job_id"]!, c => (string?)c!["status"]);
+        Assert.Equal("rejected", statuses[(string)first["job_id"]!]);
+        Assert.Equal("completed", statuses[(string)second["job_id"]!]);
+        var complete = await WebhookAsync(hook, "group_complete");
+        Assert.Equal("partial_complete", (string?)complete.Json["status"]);
+        Assert.Equal(1, (int?)complete.Json["succeeded"]);
+        var events = await Rig.Streams().ReadAsync(JobStreamId.Group(groupId), 0, Token);
+        Assert.Single(events, e => e.Type == "group_complete");
+        Assert.Single(events, e => e.Type == "child_rejected");
+    }
+
+    [Fact]
+    public async Task TheLastChildDecidedOnItsOwnEndsTheGroup()
+    {
+        // Arrange
+        using var client = Rig.Client();
+        var hook = "/group-each/" + Guid.NewGuid().ToString("N");
+        var groupId = await SubmitGroupAsync(client, hook);
+        var request = await WebhookAsync(hook, "group_awaiting_approval");
+
+        // Act
+        foreach (var child in request.Json["children"]!.AsArray())
+        {
+            using var approved = await DecideAsync(client, (string)child!["approval"]!["url"]!, "approved");
+            Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
+        }
+
+        using var groupAfter = await DecideAsync(client, (string)request.Json["approval"]!["url"]!, "approved");
+
+        // Assert
+        var group = await GroupAsync(client, groupId);
+        Assert.Equal("completed", (string?)group["status"]);
+        Assert.Null(group["approval"]);
+        Assert.Equal(HttpStatusCode.Conflict, groupAfter.StatusCode);
+        var complete = await WebhookAsync(hook, "group_complete");
+        Assert.Equal(2, (int?)complete.Json["succeeded"]);
+    }
+
+    [Fact]
+    public async Task CancellingAGroupAwaitingApprovalCancelsItsChildrenAndEndsTheWait()
+    {
+        // Arrange
+        using var client = Rig.Client();
+        var hook = "/group-cancel/" + Guid.NewGuid().ToString("N");
+        var groupId = await SubmitGroupAsync(client, hook);
+        var request = await WebhookAsync(hook, "group_awaiting_approval");
+
+        // Act
+        using var cancel = await client.DeleteAsync($"/api/job-groups/{groupId}", Token);
+        using var decision = await DecideAsync(client, (string)request.Json["approval"]!["url"]!, "approved");
+
+        // Assert
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        Assert.Equal(2, (int?)(await cancel.Content.ReadFromJsonAsync<JsonObject>(Token))!["interrupted"]);
+        var group = await GroupAsync(client, groupId);
+        Assert.Equal("cancelled", (string?)group["status"]);
+        Assert.All(group["child_jobs"]!.AsArray(), c => Assert.Equal("cancelled", (string?)c!["status"]));
+        Assert.Equal(HttpStatusCode.Conflict, decision.StatusCode);
+        var complete = await WebhookAsync(hook, "group_complete");
+        Assert.Equal("cancelled", (string?)complete.Json["status"]);
+    }
+
+    [Fact]
+    public async Task AGroupDecisionWhoseReplyWasLostIsSentAgainAndAppliedOnce()
+    {
+        // Arrange
+        using var client = Rig.Client();
+        var hook = "/group-lost/" + Guid.NewGuid().ToString("N");
+        var groupId = await SubmitGroupAsync(client, hook);
+        await WebhookAsync(hook, "group_awaiting_approval");
+        var machine = Rig.Get<JobStateMachine>();
+        var rejection = new ApprovalDecision("rejected", null, "signed_link");
+        var plan = (await machine.PlanGroupDecisionAsync(groupId, new ApprovalDecision("approved", null, "signed_link"), Token))!;
+        var rival = (await machine.PlanGroupDecisionAsync(groupId, rejection, Token))!;
+        await using var relay = new TcpRelay(Rig.Garnet.Port);
+        // The command timeout outlasts the test's break of the connection, so only the broken connection ends the
+        // commit, and the grace covers a reconnect on a busy machine.
+        await using var redis = new RedisConnection(new RedisOptions
+        {
+            ConnectionString = relay.ConnectionString,
+            CommandTimeout = TimeSpan.FromSeconds(30),
+            OutageGrace = TimeSpan.FromMinutes(1),
+        });
+        var store = new JobStore(redis, NullLogger<JobStore>.Instance);
+        await redis.PingAsync(Token);
+
+        // Act
+        relay.LoseReplies();
+        var commit = store.CommitAllAsync(plan.Commits, Token);
+        await Eventually.ReturnsAsync(() => Rig.Redis.HashGetAsync(JobKeys.Group(groupId), "status", Token), status => status == "completed");
+        relay.BreakConnections();
+        var result = await commit.WaitAsync(TimeSpan.FromSeconds(60), Token);
+
+        // Assert
+        Assert.Equal(CommitStatus.Committed, result.Status);
+        Assert.True(relay.HasSentWhileLosing(groupId), "the decision never reached the server before the connection broke");
+        Assert.Equal(CommitStatus.Committed, (await store.CommitAllAsync(plan.Commits, Token)).Status);
+        Assert.Equal(CommitStatus.Conflict, (await store.CommitAllAsync(rival.Commits, Token)).Status);
+        Assert.Empty((await machine.PlanGroupDecisionAsync(groupId, rejection, Token))!.Commits);
+        var group = await GroupAsync(client, groupId);
+        Assert.Equal("completed", (string?)group["status"]);
+        Assert.All(group["child_jobs"]!.AsArray(), c => Assert.Equal("completed", (string?)c!["status"]));
+        var events = await Rig.Streams().ReadAsync(JobStreamId.Group(groupId), 0, Token);
+        Assert.Single(events, e => e.Type == "group_complete");
+        Assert.Equal(2, events.Count(e => e.Type == "child_completed"));
+        Assert.Equal(events.Select((_, i) => (long)i + 1), events.Select(e => e.Sequence));
+        var history = await HistoryAsync(client, groupId);
+        Assert.Single(history, e => (string?)e["event"] == "group_complete");
+        await WebhookAsync(hook, "group_complete");
+    }
+
+    private async Task<string> SubmitGroupAsync(HttpClient client, string hookPath)
+    {
         var body = new JsonObject
         {
             ["workflow_json"] = EngineRig.Prompt(3, 10),
@@ -146,34 +388,15 @@ public sealed class ApprovalTests(ApprovalRig fixture) : IClassFixture<ApprovalR
             ["seed_strategy"] = "sequential",
             ["base_seed"] = 7,
             ["requires_approval"] = true,
-            ["webhook_url"] = Receiver.Url(hook).ToString(),
+            ["webhook_url"] = Receiver.Url(hookPath).ToString(),
         };
         using var created = await client.PostAsJsonAsync("/api/job-groups", body, Token);
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        var groupId = (string)(await created.Content.ReadFromJsonAsync<JsonObject>(Token))!["job_group_id"]!;
-        var requests = await Eventually.ReturnsAsync(
-            () => Task.FromResult(Receiver.Delivered.Where(r => r.Path == hook && r.Event == "job_awaiting_approval").ToList()),
-            r => r.Count == 2, TimeSpan.FromSeconds(60));
-        var waiting = (await Rig.Engine().GetGroupAsync(groupId, Token))!;
-
-        // Act
-        foreach (var request in requests)
-        {
-            using var approved = await DecideAsync(client, (string)request.Json["approval"]!["url"]!, "approved");
-            Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
-        }
-
-        // Assert
-        Assert.Equal(JobGroupStatuses.Running, waiting.Group.Status);
-        Assert.All(requests, r => Assert.Equal(groupId, (string?)r.Json["job_group_id"]));
-        var group = await Rig.WaitForGroupEndAsync(groupId);
-        Assert.Equal(JobGroupStatuses.Completed, group.Group.Status);
-        var complete = await WebhookAsync(hook, "group_complete");
-        Assert.Equal(groupId, (string?)complete.Json["job_group_id"]);
-        Assert.Equal("completed", (string?)complete.Json["status"]);
-        Assert.Equal(2, (int?)complete.Json["succeeded"]);
-        Assert.DoesNotContain(Receiver.Delivered, r => r.Path == hook && r.Event == "job_completed");
+        return (string)(await created.Content.ReadFromJsonAsync<JsonObject>(Token))!["job_group_id"]!;
     }
+
+    private static async Task<JsonObject> GroupAsync(HttpClient client, string groupId) =>
+        (await client.GetFromJsonAsync<JsonObject>($"/api/job-groups/{groupId}", Token))!;
 
     private async Task<string> SubmitAsync(HttpClient client, string hookPath)
     {
