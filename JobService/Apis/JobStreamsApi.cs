@@ -32,7 +32,7 @@ public static class JobStreamsApi
         app.MapGet("/ws/job-groups/{id}", StreamJobGroupAsync)
             .WithTags("Job Groups")
             .WithName("StreamJobGroup")
-            .WithSummary("WebSocket: initial_state, then every event of the group in order (child_progress, child_completed, child_failed, child_timeout, child_cancelled, group_complete); ?since=N replays after N")
+            .WithSummary("WebSocket: initial_state, then every event of the group in order (child_progress, child_completed, child_failed, child_timeout, child_cancelled, child_awaiting_approval, group_awaiting_approval, group_complete); ?since=N replays after N")
             .Produces(StatusCodes.Status101SwitchingProtocols);
         app.MapGet("/api/job/{id}/stream", StreamJobAsync)
             .WithTags("Jobs")

@@ -32,15 +32,7 @@ public sealed class ApiFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _garnet = await RedisServerProcess.StartGarnetAsync(cancellationToken: TestContext.Current.CancellationToken);
-        await File.WriteAllTextAsync(Path.Combine(_workflows, WorkflowId + ".json"), EngineRig.Prompt(3, 10).ToJsonString());
-        await File.WriteAllTextAsync(Path.Combine(_workflows, WorkflowId + ".yaml"), """
-            name: Progress test
-            parameters:
-              steps: 1.steps
-              resolution: [1.width, 1.height]
-            seed_nodes: [1]
-            endpoint: jobs/progress_flow
-            """);
+        await WriteEndpointWorkflowAsync(_workflows);
         Service = new ServiceFactory<Program>(_garnet.ConnectionString, new Dictionary<string, string?> { ["workflows_dir"] = _workflows });
         var redis = Service.Services.GetRequiredService<IRedisConnection>();
         await AddBackendAsync(redis, Online, enabled: true, BackendStatuses.Idle, []);
@@ -50,6 +42,21 @@ public sealed class ApiFixture : IAsyncLifetime
     }
 
     public HttpClient CreateClient() => Service.CreateClient();
+
+    /// <summary>Writes <see cref="WorkflowId"/> (TestProgressImage → SaveImage) with a sidecar that binds <c>steps</c>
+    /// and <c>resolution</c> and declares <see cref="WorkflowEndpoint"/> into <paramref name="folder"/>.</summary>
+    public static async Task WriteEndpointWorkflowAsync(string folder)
+    {
+        await File.WriteAllTextAsync(Path.Combine(folder, WorkflowId + ".json"), EngineRig.Prompt(3, 10).ToJsonString());
+        await File.WriteAllTextAsync(Path.Combine(folder, WorkflowId + ".yaml"), $"""
+            name: Progress test
+            parameters:
+              steps: 1.steps
+              resolution: [1.width, 1.height]
+            seed_nodes: [1]
+            endpoint: {WorkflowEndpoint}
+            """);
+    }
 
     /// <summary>A valid group request over <paramref name="backendIds"/>; tests change one field at a time.</summary>
     public static JsonObject GroupRequest(params string[] backendIds) => new()

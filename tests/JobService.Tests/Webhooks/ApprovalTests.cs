@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
+using DirectorsConsole.JobService.Tests.Api;
 using DirectorsConsole.JobService.Tests.Engine;
 using DirectorsConsole.Messaging;
 using DirectorsConsole.ServiceDefaults.Access;
@@ -12,9 +13,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace DirectorsConsole.JobService.Tests.Webhooks;
 
 /// <summary>A real render on an emulated node, then a person's decision: emu-0 (two at a time) behind a JobService
-/// whose webhooks go to a <see cref="WebhookReceiver"/>.</summary>
+/// whose webhooks go to a <see cref="WebhookReceiver"/>, with a workflow library holding a sidecar endpoint.</summary>
 public sealed class ApprovalRig : IAsyncLifetime
 {
+    private readonly string _workflows = Directory.CreateTempSubdirectory("dc-approval-workflows-").FullName;
+
     public EngineRig Rig { get; private set; } = null!;
 
     public WebhookReceiver Receiver { get; private set; } = null!;
@@ -22,13 +25,17 @@ public sealed class ApprovalRig : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Receiver = await WebhookReceiver.StartAsync(TestContext.Current.CancellationToken);
-        Rig = await EngineRig.StartAsync([2], jobReplicas: 1, serviceSettings: WebhookDeliveryTests.Settings());
+        await ApiFixture.WriteEndpointWorkflowAsync(_workflows);
+        var settings = WebhookDeliveryTests.Settings();
+        settings["workflows_dir"] = _workflows;
+        Rig = await EngineRig.StartAsync([2], jobReplicas: 1, serviceSettings: settings);
     }
 
     public async ValueTask DisposeAsync()
     {
         await Rig.DisposeAsync();
         await Receiver.DisposeAsync();
+        Directory.Delete(_workflows, recursive: true);
     }
 }
 
@@ -377,6 +384,31 @@ public sealed class ApprovalTests(ApprovalRig fixture) : IClassFixture<ApprovalR
         var history = await HistoryAsync(client, groupId);
         Assert.Single(history, e => (string?)e["event"] == "group_complete");
         await WebhookAsync(hook, "group_complete");
+    }
+
+    [Fact]
+    public async Task AJobSubmittedThroughASidecarsEndpointRendersAndPostsItsSignedWebhook()
+    {
+        // Arrange
+        using var client = Rig.Client();
+        var hook = "/endpoint/" + Guid.NewGuid().ToString("N");
+        var body = new JsonObject { ["initial_data"] = new JsonObject { ["steps"] = 2 }, ["webhook_url"] = Receiver.Url(hook).ToString() };
+
+        // Act
+        using var submitted = await client.PostAsJsonAsync($"/api/v1/{ApiFixture.WorkflowEndpoint}", body, Token);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        var jobId = (string)(await submitted.Content.ReadFromJsonAsync<JsonObject>(Token))!["job_id"]!;
+        var completed = await WebhookAsync(hook, "job_completed");
+        Assert.True(completed.IsSignedWith(WebhookDeliveryTests.Secret, TimeSpan.FromMinutes(5)));
+        Assert.Equal(jobId, (string?)completed.Json["job_id"]);
+        Assert.NotEmpty(completed.Json["outputs"]!["images"]!.AsArray());
+        var job = (await client.GetFromJsonAsync<JsonObject>($"/api/v1/jobs/{jobId}", Token))!;
+        Assert.Equal("finished", (string?)job["status"]);
+        var deliveries = await WebhookDeliveryTests.DeliveriesAsync(client, jobId, entries => entries.Count == 1);
+        Assert.Equal("delivered", (string?)deliveries[0]["outcome"]);
+        Assert.Equal(completed.Id, (string?)deliveries[0]["delivery_id"]);
     }
 
     private async Task<string> SubmitGroupAsync(HttpClient client, string hookPath)
