@@ -69,7 +69,7 @@ internal sealed class RedisOptionsValidator(string connectionName) : IValidateOp
 {
     public ValidateOptionsResult Validate(string? name, RedisOptions options)
     {
-        var failures = new List<string>();
+        var failures = new OptionsFailures(RedisOptions.SectionName);
         if (string.IsNullOrWhiteSpace(options.ConnectionString))
         {
             failures.Add($"ConnectionStrings:{connectionName} is not set; expected 'host:port[,password=…]'.");
@@ -89,27 +89,19 @@ internal sealed class RedisOptionsValidator(string connectionName) : IValidateOp
             }
         }
 
-        RequirePositive(failures, nameof(options.CommandTimeout), options.CommandTimeout);
-        RequirePositive(failures, nameof(options.ConnectTimeout), options.ConnectTimeout);
-        RequirePositive(failures, nameof(options.ReconnectMinDelay), options.ReconnectMinDelay);
+        failures.RequirePositive(options.CommandTimeout, nameof(options.CommandTimeout));
+        failures.RequirePositive(options.ConnectTimeout, nameof(options.ConnectTimeout));
+        failures.RequirePositive(options.ReconnectMinDelay, nameof(options.ReconnectMinDelay));
         if (options.ReconnectMaxDelay < options.ReconnectMinDelay)
         {
-            failures.Add($"Redis:{nameof(options.ReconnectMaxDelay)} ({options.ReconnectMaxDelay}) must not be less than {nameof(options.ReconnectMinDelay)} ({options.ReconnectMinDelay}).");
+            failures.Add($"{failures.Key(nameof(options.ReconnectMaxDelay))} ({options.ReconnectMaxDelay}) must not be less than {nameof(options.ReconnectMinDelay)} ({options.ReconnectMinDelay}).");
         }
 
         if (options.OutageGrace < TimeSpan.Zero)
         {
-            failures.Add($"Redis:{nameof(options.OutageGrace)} must not be negative, not {options.OutageGrace}.");
+            failures.Add($"{failures.Key(nameof(options.OutageGrace))} must not be negative, not {options.OutageGrace}.");
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-
-    private static void RequirePositive(List<string> failures, string name, TimeSpan value)
-    {
-        if (value <= TimeSpan.Zero)
-        {
-            failures.Add($"Redis:{name} must be positive, not {value}.");
-        }
+        return failures.ToResult();
     }
 }

@@ -1,3 +1,4 @@
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.BackendService.Dispatch;
@@ -80,33 +81,25 @@ public sealed class DispatchOptionsValidator : IValidateOptions<DispatchOptions>
 {
     public ValidateOptionsResult Validate(string? name, DispatchOptions options)
     {
-        var failures = new List<string>();
-        void Positive(TimeSpan value, string key)
-        {
-            if (value <= TimeSpan.Zero)
-            {
-                failures.Add($"{DispatchOptions.SectionName}:{key} must be a positive duration (it is {value}).");
-            }
-        }
-
-        Positive(options.RouterVisibilityTimeout, nameof(options.RouterVisibilityTimeout));
-        Positive(options.BackendVisibilityTimeout, nameof(options.BackendVisibilityTimeout));
-        Positive(options.RouterRetryDelay, nameof(options.RouterRetryDelay));
-        Positive(options.IntakePollInterval, nameof(options.IntakePollInterval));
-        Positive(options.RequestTimeout, nameof(options.RequestTimeout));
-        Positive(options.ViewTimeout, nameof(options.ViewTimeout));
-        Positive(options.PostRetryDelay, nameof(options.PostRetryDelay));
-        Positive(options.SocketConnectTimeout, nameof(options.SocketConnectTimeout));
-        Positive(options.SocketReconnectMinDelay, nameof(options.SocketReconnectMinDelay));
-        Positive(options.SocketReconnectMaxDelay, nameof(options.SocketReconnectMaxDelay));
-        Positive(options.SocketKeepAliveInterval, nameof(options.SocketKeepAliveInterval));
-        Positive(options.SocketKeepAliveTimeout, nameof(options.SocketKeepAliveTimeout));
-        Positive(options.SocketIdleTimeout, nameof(options.SocketIdleTimeout));
-        Positive(options.OfflineGrace, nameof(options.OfflineGrace));
-        Positive(options.HealthCheckInterval, nameof(options.HealthCheckInterval));
-        Positive(options.ReconcileInterval, nameof(options.ReconcileInterval));
-        Positive(options.PromptStateExpiry, nameof(options.PromptStateExpiry));
-        Positive(options.PreviewMinInterval, nameof(options.PreviewMinInterval));
+        var failures = new OptionsFailures(DispatchOptions.SectionName);
+        failures.RequirePositive(options.RouterVisibilityTimeout, nameof(options.RouterVisibilityTimeout));
+        failures.RequirePositive(options.BackendVisibilityTimeout, nameof(options.BackendVisibilityTimeout));
+        failures.RequirePositive(options.RouterRetryDelay, nameof(options.RouterRetryDelay));
+        failures.RequirePositive(options.IntakePollInterval, nameof(options.IntakePollInterval));
+        failures.RequirePositive(options.RequestTimeout, nameof(options.RequestTimeout));
+        failures.RequirePositive(options.ViewTimeout, nameof(options.ViewTimeout));
+        failures.RequirePositive(options.PostRetryDelay, nameof(options.PostRetryDelay));
+        failures.RequirePositive(options.SocketConnectTimeout, nameof(options.SocketConnectTimeout));
+        failures.RequirePositive(options.SocketReconnectMinDelay, nameof(options.SocketReconnectMinDelay));
+        failures.RequirePositive(options.SocketReconnectMaxDelay, nameof(options.SocketReconnectMaxDelay));
+        failures.RequirePositive(options.SocketKeepAliveInterval, nameof(options.SocketKeepAliveInterval));
+        failures.RequirePositive(options.SocketKeepAliveTimeout, nameof(options.SocketKeepAliveTimeout));
+        failures.RequirePositive(options.SocketIdleTimeout, nameof(options.SocketIdleTimeout));
+        failures.RequirePositive(options.OfflineGrace, nameof(options.OfflineGrace));
+        failures.RequirePositive(options.HealthCheckInterval, nameof(options.HealthCheckInterval));
+        failures.RequirePositive(options.ReconcileInterval, nameof(options.ReconcileInterval));
+        failures.RequirePositive(options.PromptStateExpiry, nameof(options.PromptStateExpiry));
+        failures.RequirePositive(options.PreviewMinInterval, nameof(options.PreviewMinInterval));
         if (options.SocketReconnectMaxDelay < options.SocketReconnectMinDelay)
         {
             failures.Add($"{DispatchOptions.SectionName}:SocketReconnectMaxDelay must not be below SocketReconnectMinDelay.");
@@ -127,6 +120,6 @@ public sealed class DispatchOptionsValidator : IValidateOptions<DispatchOptions>
             failures.Add($"{DispatchOptions.SectionName}:SocketMaxMessageBytes must be at least 1024 and PreviewMaxBytes at least 1.");
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return failures.ToResult();
     }
 }

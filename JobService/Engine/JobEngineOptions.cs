@@ -1,3 +1,4 @@
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;
@@ -78,58 +79,41 @@ public sealed class JobEngineOptionsValidator : IValidateOptions<JobEngineOption
 {
     public ValidateOptionsResult Validate(string? name, JobEngineOptions options)
     {
-        var failures = new List<string>();
-        void Positive(TimeSpan value, string key)
-        {
-            if (value <= TimeSpan.Zero)
-            {
-                failures.Add($"{JobEngineOptions.SectionName}:{key} must be a positive duration (it is {value}).");
-            }
-        }
-
-        Positive(options.SchedulerInterval, nameof(options.SchedulerInterval));
-        Positive(options.ReconcileInterval, nameof(options.ReconcileInterval));
-        Positive(options.TimeoutCheckInterval, nameof(options.TimeoutCheckInterval));
-        Positive(options.Retention, nameof(options.Retention));
-        Positive(options.CleanupInterval, nameof(options.CleanupInterval));
-        Positive(options.OfflineBackendGrace, nameof(options.OfflineBackendGrace));
-        Positive(options.DispatchRecoveryAfter, nameof(options.DispatchRecoveryAfter));
-        Positive(options.LeaderLeaseTtl, nameof(options.LeaderLeaseTtl));
-        Positive(options.LeaderRenewalInterval, nameof(options.LeaderRenewalInterval));
-        Positive(options.StreamPollInterval, nameof(options.StreamPollInterval));
-        Positive(options.HistoryRetention, nameof(options.HistoryRetention));
-        Positive(options.DashboardWindow, nameof(options.DashboardWindow));
-        Positive(options.MetricsSampleInterval, nameof(options.MetricsSampleInterval));
-        if (options.HistoryMaxEntries is < 10 or > 100_000)
-        {
-            failures.Add($"{JobEngineOptions.SectionName}:HistoryMaxEntries must be between 10 and 100000 (it is {options.HistoryMaxEntries}).");
-        }
+        var failures = new OptionsFailures(JobEngineOptions.SectionName);
+        failures.RequirePositive(options.SchedulerInterval, nameof(options.SchedulerInterval));
+        failures.RequirePositive(options.ReconcileInterval, nameof(options.ReconcileInterval));
+        failures.RequirePositive(options.TimeoutCheckInterval, nameof(options.TimeoutCheckInterval));
+        failures.RequirePositive(options.Retention, nameof(options.Retention));
+        failures.RequirePositive(options.CleanupInterval, nameof(options.CleanupInterval));
+        failures.RequirePositive(options.OfflineBackendGrace, nameof(options.OfflineBackendGrace));
+        failures.RequirePositive(options.DispatchRecoveryAfter, nameof(options.DispatchRecoveryAfter));
+        failures.RequirePositive(options.LeaderLeaseTtl, nameof(options.LeaderLeaseTtl));
+        failures.RequirePositive(options.LeaderRenewalInterval, nameof(options.LeaderRenewalInterval));
+        failures.RequirePositive(options.StreamPollInterval, nameof(options.StreamPollInterval));
+        failures.RequirePositive(options.HistoryRetention, nameof(options.HistoryRetention));
+        failures.RequirePositive(options.DashboardWindow, nameof(options.DashboardWindow));
+        failures.RequirePositive(options.MetricsSampleInterval, nameof(options.MetricsSampleInterval));
+        failures.RequireBetween(options.HistoryMaxEntries, 10, 100_000, nameof(options.HistoryMaxEntries));
 
         if (options.LeaderRenewalInterval * 2 > options.LeaderLeaseTtl)
         {
             failures.Add($"{JobEngineOptions.SectionName}:LeaderRenewalInterval must be at most half of LeaderLeaseTtl, so that the lease survives one late renewal.");
         }
 
-        if (options.MaxReassignments is < 0 or > 100)
-        {
-            failures.Add($"{JobEngineOptions.SectionName}:MaxReassignments must be between 0 and 100 (it is {options.MaxReassignments}).");
-        }
+        failures.RequireBetween(options.MaxReassignments, 0, 100, nameof(options.MaxReassignments));
 
         if (options.SchedulerScanLimit < 1)
         {
             failures.Add($"{JobEngineOptions.SectionName}:SchedulerScanLimit must be at least 1.");
         }
 
-        if (options.MaxGroupChildren is < 1 or > Seeds.SeedStrategies.MaxCount)
-        {
-            failures.Add($"{JobEngineOptions.SectionName}:MaxGroupChildren must be between 1 and {Seeds.SeedStrategies.MaxCount} (it is {options.MaxGroupChildren}).");
-        }
+        failures.RequireBetween(options.MaxGroupChildren, 1, Seeds.SeedStrategies.MaxCount, nameof(options.MaxGroupChildren));
 
         if (options.CommitAttempts < 1)
         {
             failures.Add($"{JobEngineOptions.SectionName}:CommitAttempts must be at least 1.");
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return failures.ToResult();
     }
 }

@@ -1,3 +1,4 @@
+using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Webhooks;
@@ -45,29 +46,18 @@ public sealed class WebhookOptionsValidator : IValidateOptions<WebhookOptions>
 {
     public ValidateOptionsResult Validate(string? name, WebhookOptions options)
     {
-        var failures = new List<string>();
-        void Positive(TimeSpan value, string key)
-        {
-            if (value <= TimeSpan.Zero)
-            {
-                failures.Add($"{WebhookOptions.SectionName}:{key} must be a positive duration (it is {value}).");
-            }
-        }
-
-        Positive(options.RetryFor, nameof(options.RetryFor));
-        Positive(options.FirstRetryDelay, nameof(options.FirstRetryDelay));
-        Positive(options.MaxRetryDelay, nameof(options.MaxRetryDelay));
-        Positive(options.RequestTimeout, nameof(options.RequestTimeout));
-        Positive(options.PollInterval, nameof(options.PollInterval));
+        var failures = new OptionsFailures(WebhookOptions.SectionName);
+        failures.RequirePositive(options.RetryFor, nameof(options.RetryFor));
+        failures.RequirePositive(options.FirstRetryDelay, nameof(options.FirstRetryDelay));
+        failures.RequirePositive(options.MaxRetryDelay, nameof(options.MaxRetryDelay));
+        failures.RequirePositive(options.RequestTimeout, nameof(options.RequestTimeout));
+        failures.RequirePositive(options.PollInterval, nameof(options.PollInterval));
         if (options.MaxRetryDelay < options.FirstRetryDelay)
         {
             failures.Add($"{WebhookOptions.SectionName}:MaxRetryDelay must be at least FirstRetryDelay.");
         }
 
-        if (options.MaxConcurrentDeliveries is < 1 or > 256)
-        {
-            failures.Add($"{WebhookOptions.SectionName}:MaxConcurrentDeliveries must be between 1 and 256 (it is {options.MaxConcurrentDeliveries}).");
-        }
+        failures.RequireBetween(options.MaxConcurrentDeliveries, 1, 256, nameof(options.MaxConcurrentDeliveries));
 
         if (options.Secret is { Length: > 0 and < 16 })
         {
@@ -79,6 +69,6 @@ public sealed class WebhookOptionsValidator : IValidateOptions<WebhookOptions>
             failures.Add($"{WebhookOptions.SectionName}:PublicBaseUrl must be an absolute http or https URL.");
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return failures.ToResult();
     }
 }

@@ -62,6 +62,18 @@ public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
     }
 
     [Fact]
+    public async Task ZeroDurationsStopTheHostAtStartNamingEverySetting()
+    {
+        using var host = BuildHost("localhost:6379", new() { ["Redis:CommandTimeout"] = "00:00:00", ["Redis:ConnectTimeout"] = "-00:00:01" });
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Equal(
+            ["Redis:CommandTimeout must be a positive duration (it is 00:00:00).", "Redis:ConnectTimeout must be a positive duration (it is -00:00:01)."],
+            error.Failures);
+    }
+
+    [Fact]
     public void TheRedisSectionIsAppliedOverTheConnectionString()
     {
         var configuration = new RedisOptions
@@ -80,7 +92,7 @@ public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
         Assert.False(configuration.AbortOnConnectFail);
     }
 
-    private static IHost BuildHost(string? connectionString)
+    private static IHost BuildHost(string? connectionString, Dictionary<string, string?>? settings = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -89,6 +101,7 @@ public sealed class RedisServiceRegistrationTests(RedisTestServers servers)
             ["Redis:CommandTimeout"] = "00:00:05",
             ["Redis:ReconnectMaxDelay"] = "00:00:00.500",
         });
+        builder.Configuration.AddInMemoryCollection(settings ?? []);
         builder.AddRedisMessaging();
         builder.AddRedisDurabilityMonitor();
         return builder.Build();
