@@ -98,8 +98,8 @@ public static class OrchestratorPublicApi
         {
             case null:
                 return JobRequestChecks.NotFound($"No job or job group '{jobId}'");
-            case { Applied: true }:
-                logger.LogInformation("Job group {GroupId} was {Decision} at approval by {DecidedBy}", jobId, decision, decidedBy);
+            case { Applied: true } decided:
+                logger.LogInformation("Job group {GroupId} was {Decision} at approval by {DecidedBy}; it is {Status}", jobId, decision, decidedBy, decided.Group.Status);
                 return TypedResults.Ok(new ApprovalReceived("approval_received", jobId));
             case var notWaiting:
                 return JobRequestChecks.Conflict(notWaiting.Group.Status == JobGroupStatuses.Running
