@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using DirectorsConsole.BackendService.Infrastructure;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 

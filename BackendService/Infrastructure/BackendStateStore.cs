@@ -1,8 +1,8 @@
 using System.Text.Json;
 using DirectorsConsole.BackendService.Model;
-using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
+using DirectorsConsole.ServiceDefaults.Backends;
 
 namespace DirectorsConsole.BackendService.Infrastructure;
 
