@@ -57,8 +57,8 @@ public sealed class ProjectLock(IRedisConnection redis, IOptions<GalleryOptions>
             var token = Guid.NewGuid().ToString("N");
             var deadline = time.GetUtcNow() + wait;
             var delay = 2;
-            while ((await _redis.ScriptEvaluateAsync(
-                AcquireScript, [key], [token, options.Value.LockLeaseMilliseconds], OnLostReply.Resend, cancellationToken)).AsInt64() != 1)
+            var leaseMilliseconds = (long)options.Value.LockLease.TotalMilliseconds;
+            while ((await _redis.ScriptEvaluateAsync(AcquireScript, [key], [token, leaseMilliseconds], OnLostReply.Resend, cancellationToken)).AsInt64() != 1)
             {
                 if (time.GetUtcNow() >= deadline)
                 {
