@@ -20,8 +20,15 @@ public static class RedisCommands
         (await redis.ExecuteAsync(["GET", key], cancellationToken).ConfigureAwait(false)).AsBytes();
 
     /// <summary>SET with an optional expiry; with <paramref name="onlyIfNotExists"/> (NX) returns false when the key existed.</summary>
-    public static async Task<bool> StringSetAsync(
+    public static Task<bool> StringSetAsync(
         this IRedisConnection redis, string key, RedisArg value, TimeSpan? expiry = null, bool onlyIfNotExists = false,
+        CancellationToken cancellationToken = default) =>
+        redis.StringSetAsync(key, value, expiry, onlyIfNotExists, OnLostReply.Fail, cancellationToken);
+
+    /// <summary>SET as above; <paramref name="onLostReply"/> says whether it is sent again when its reply was lost with the
+    /// connection (a SET of a whole value is, unless another writer's later value must not be overwritten).</summary>
+    public static async Task<bool> StringSetAsync(
+        this IRedisConnection redis, string key, RedisArg value, TimeSpan? expiry, bool onlyIfNotExists, OnLostReply onLostReply,
         CancellationToken cancellationToken = default)
     {
         List<RedisArg> command = ["SET", key, value];
@@ -36,14 +43,24 @@ public static class RedisCommands
         }
 
         // NX that did not set answers null; every successful SET answers OK.
-        return !(await redis.ExecuteAsync(command, cancellationToken).ConfigureAwait(false)).IsNull;
+        return !(await redis.ExecuteAsync(command, onLostReply, cancellationToken).ConfigureAwait(false)).IsNull;
     }
 
-    public static async Task<long> StringIncrementAsync(this IRedisConnection redis, string key, long by = 1, CancellationToken cancellationToken = default) =>
-        (await redis.ExecuteAsync(["INCRBY", key, by], cancellationToken).ConfigureAwait(false)).AsInt64();
+    public static Task<long> StringIncrementAsync(this IRedisConnection redis, string key, long by = 1, CancellationToken cancellationToken = default) =>
+        redis.StringIncrementAsync(key, by, OnLostReply.Fail, cancellationToken);
 
-    public static async Task<bool> KeyDeleteAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
-        (await redis.ExecuteAsync(["DEL", key], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+    /// <summary>INCRBY; with <see cref="OnLostReply.Resend"/> for a counter whose values are only compared, where a
+    /// second increment after a lost reply merely skips a number.</summary>
+    public static async Task<long> StringIncrementAsync(
+        this IRedisConnection redis, string key, long by, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["INCRBY", key, by], onLostReply, cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    public static Task<bool> KeyDeleteAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        redis.KeyDeleteAsync(key, OnLostReply.Fail, cancellationToken);
+
+    /// <summary>DEL of one key; true when it existed (so false for a delete sent again after its lost reply).</summary>
+    public static async Task<bool> KeyDeleteAsync(this IRedisConnection redis, string key, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["DEL", key], onLostReply, cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
 
     /// <summary>Deletes several keys; returns how many existed.</summary>
     public static async Task<long> KeyDeleteAsync(this IRedisConnection redis, IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
@@ -137,6 +154,90 @@ public static class RedisCommands
     public static async Task<bool> SortedSetRemoveAsync(this IRedisConnection redis, string key, string member, CancellationToken cancellationToken = default) =>
         (await redis.ExecuteAsync(["ZREM", key, member], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
 
+    /// <summary>Members by rank (0 is the first, -1 the last, both inclusive), lowest score first or, with
+    /// <see cref="SortOrder.Descending"/>, highest first (ZRANGE / ZREVRANGE).</summary>
+    public static async Task<IReadOnlyList<string>> SortedSetRangeByRankAsync(
+        this IRedisConnection redis, string key, long start = 0, long stop = -1, SortOrder order = SortOrder.Ascending,
+        CancellationToken cancellationToken = default) =>
+        ToStrings(await redis.ExecuteAsync([order == SortOrder.Descending ? "ZREVRANGE" : "ZRANGE", key, start, stop], cancellationToken)
+            .ConfigureAwait(false));
+
+    /// <summary>The number of members with min &lt;= score &lt;= max (ZCOUNT), or of all members (ZCARD) when both bounds
+    /// are infinite.</summary>
+    public static async Task<long> SortedSetLengthAsync(
+        this IRedisConnection redis, string key, double min = double.NegativeInfinity, double max = double.PositiveInfinity,
+        CancellationToken cancellationToken = default)
+    {
+        IReadOnlyList<RedisArg> command = double.IsNegativeInfinity(min) && double.IsPositiveInfinity(max)
+            ? ["ZCARD", key]
+            : ["ZCOUNT", key, min, max];
+        return (await redis.ExecuteAsync(command, cancellationToken).ConfigureAwait(false)).AsInt64();
+    }
+
+    /// <summary>Removes the members whose score lies between the bounds (ZREMRANGEBYSCORE), inclusive unless
+    /// <paramref name="exclude"/> says otherwise; returns how many were removed.</summary>
+    public static async Task<long> SortedSetRemoveRangeByScoreAsync(
+        this IRedisConnection redis, string key, double min, double max, Exclude exclude = Exclude.None,
+        CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(
+            ["ZREMRANGEBYSCORE", key, ScoreBound(min, exclude.HasFlag(Exclude.Start)), ScoreBound(max, exclude.HasFlag(Exclude.Stop))],
+            cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    /// <summary>The values of several fields of a hash, in the order asked, null for a missing field (HMGET; all null
+    /// when the key does not exist).</summary>
+    public static async Task<IReadOnlyList<string?>> HashGetManyAsync(
+        this IRedisConnection redis, string key, IReadOnlyList<string> fields, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(fields.Count);
+        var reply = await redis.ExecuteAsync([(RedisArg)"HMGET", key, .. fields.Select(f => (RedisArg)f)], cancellationToken).ConfigureAwait(false);
+        return reply.Items.Select(item => item.AsString()).ToArray();
+    }
+
+    /// <summary>The number of fields of a hash (HLEN; 0 when the key does not exist).</summary>
+    public static async Task<long> HashLengthAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["HLEN", key], cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    /// <summary>The length of a list (LLEN; 0 when the key does not exist).</summary>
+    public static async Task<long> ListLengthAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["LLEN", key], cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    /// <summary>Every member of a set, in no particular order (SMEMBERS; empty when the key does not exist).</summary>
+    public static async Task<IReadOnlyList<string>> SetMembersAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        ToStrings(await redis.ExecuteAsync(["SMEMBERS", key], cancellationToken).ConfigureAwait(false));
+
+    /// <summary>The number of members of a set (SCARD; 0 when the key does not exist).</summary>
+    public static async Task<long> SetLengthAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["SCARD", key], cancellationToken).ConfigureAwait(false)).AsInt64();
+
+    /// <summary>SREM of one member; true when it was there.</summary>
+    public static async Task<bool> SetRemoveAsync(this IRedisConnection redis, string key, string member, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["SREM", key, member], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
+
+    /// <summary>One step of SCAN over the keys matching <paramref name="pattern"/>: start with cursor "0" and go on with
+    /// the returned cursor until it is "0" again. A step may return no keys, and a key may be returned twice.</summary>
+    public static async Task<KeyScanPage> KeyScanAsync(
+        this IRedisConnection redis, string cursor, string pattern, int pageSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        var reply = await redis.ExecuteAsync(["SCAN", cursor, "MATCH", pattern, "COUNT", pageSize], cancellationToken).ConfigureAwait(false);
+        return new KeyScanPage(reply.Items[0].AsString()!, ToStrings(reply.Items[1]));
+    }
+
+    /// <summary>The text of <c>INFO <paramref name="section"/></c>: <c>name:value</c> lines under <c># Heading</c> lines.</summary>
+    public static async Task<string> InfoAsync(this IRedisConnection redis, string section, CancellationToken cancellationToken = default) =>
+        (await redis.ExecuteAsync(["INFO", section], cancellationToken).ConfigureAwait(false)).AsString() ?? "";
+
+    /// <summary>The value of one server setting (CONFIG GET); null when the server has no such setting.</summary>
+    public static async Task<string?> ConfigGetAsync(this IRedisConnection redis, string parameter, CancellationToken cancellationToken = default)
+    {
+        var items = (await redis.ExecuteAsync(["CONFIG", "GET", parameter], cancellationToken).ConfigureAwait(false)).Items;
+        return items.Count >= 2 ? items[1].AsString() : null;
+    }
+
+    /// <summary>SAVE: the server writes everything it holds to disk before it answers.</summary>
+    public static async Task SaveAsync(this IRedisConnection redis, CancellationToken cancellationToken = default) =>
+        await redis.ExecuteAsync(["SAVE"], cancellationToken).ConfigureAwait(false);
+
     /// <summary>Publishes a message; returns how many subscribers received it.</summary>
     public static async Task<long> PublishAsync(this IRedisConnection redis, string channel, string message, CancellationToken cancellationToken = default) =>
         (await redis.ExecuteAsync(["PUBLISH", channel, message], cancellationToken).ConfigureAwait(false)).AsInt64();
@@ -148,6 +249,10 @@ public static class RedisCommands
 
     private static IReadOnlyList<string> ToStrings(RedisReply reply) =>
         reply.IsNull ? [] : reply.Items.Select(item => item.AsString()!).ToArray();
+
+    // Score bounds are inclusive unless prefixed with '(' (infinities are written +inf and -inf either way).
+    private static RedisArg ScoreBound(double score, bool exclusive) =>
+        exclusive ? "(" + ((RedisArg)score).ToString() : score;
 
     private static long ToMilliseconds(TimeSpan value)
     {

@@ -1,5 +1,5 @@
 using DirectorsConsole.BackendService.Infrastructure;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 

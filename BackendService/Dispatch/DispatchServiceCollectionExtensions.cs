@@ -1,7 +1,6 @@
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Infrastructure;
-using DirectorsConsole.ServiceDefaults.Messages;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
@@ -36,7 +35,6 @@ public static class DispatchServiceCollectionExtensions
 
         builder.Services.AddSingleton<DispatchStore>();
         builder.Services.AddSingleton<RenderEventPublisher>();
-        builder.Services.AddSingleton<RenderCancellation>();
         builder.Services.AddSingleton<IBackendWorker, BackendDispatchWorker>();
         builder.Services.AddHostedService<DispatchRouter>();
         return builder;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using DirectorsConsole.BackendService.Infrastructure;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
@@ -69,7 +69,7 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         redis.HashDeleteAsync(BackendKeys.InFlight(backendId), promptId, cancellationToken);
 
     public async Task<long> CountInFlightAsync(string backendId, CancellationToken cancellationToken) =>
-        (await redis.ExecuteAsync(["HLEN", BackendKeys.InFlight(backendId)], cancellationToken)).AsInt64();
+        await redis.HashLengthAsync(BackendKeys.InFlight(backendId), cancellationToken);
 
     public async Task<IReadOnlyList<InFlightPrompt>> ListInFlightAsync(string backendId, CancellationToken cancellationToken)
     {

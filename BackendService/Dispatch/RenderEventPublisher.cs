@@ -1,6 +1,6 @@
 using System.Text.Json;
 using DirectorsConsole.BackendService.Infrastructure;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 

@@ -31,6 +31,10 @@ public static class BackendKeys
     /// <summary>String holding the id of the replica that talks to the backend; expires unless renewed.</summary>
     public static string Lease(string backendId) => $"dc:backend:{backendId}:lease";
 
+    /// <summary>String: the token of the last create or delete of the backend through the registry, kept a day, so a
+    /// create or delete sent again after its reply was lost recognises that it was carried out.</summary>
+    public static string LastChange(string backendId) => $"dc:backend:{backendId}:change";
+
     /// <summary>Hash of the prompts the dispatcher has posted to the backend and not seen end (owned by the
     /// dispatcher; its HLEN is the backend's <c>in_flight_jobs</c>).</summary>
     public static string InFlight(string backendId) => $"dc:backend:{backendId}:inflight";

@@ -161,10 +161,10 @@ public sealed class BackendLeaseManager(
         var startedAt = timeProvider.GetUtcNow();
         var ttl = _options.Ttl;
         var nowMs = startedAt.ToUnixTimeMilliseconds();
-        await redis.ExecuteAsync(["ZADD", BackendKeys.Replicas, nowMs + (long)ttl.TotalMilliseconds, replica.Id], cancellationToken);
-        await redis.ExecuteAsync(["ZREMRANGEBYSCORE", BackendKeys.Replicas, "-inf", $"({nowMs}"], cancellationToken);
+        await redis.SortedSetAddAsync(BackendKeys.Replicas, replica.Id, nowMs + (long)ttl.TotalMilliseconds, cancellationToken);
+        await redis.SortedSetRemoveRangeByScoreAsync(BackendKeys.Replicas, double.NegativeInfinity, nowMs, Exclude.Stop, cancellationToken);
         await ForgetPredecessorsAsync(cancellationToken);
-        var live = (int)Math.Max(1, (await redis.ExecuteAsync(["ZCOUNT", BackendKeys.Replicas, nowMs, "+inf"], cancellationToken)).AsInt64());
+        var live = (int)Math.Max(1, await redis.SortedSetLengthAsync(BackendKeys.Replicas, nowMs, double.PositiveInfinity, cancellationToken));
         var definitions = (await registry.ListAsync(cancellationToken)).ToDictionary(b => b.Id, StringComparer.Ordinal);
         var retiring = new HashSet<string>(StringComparer.Ordinal);
         foreach (var deleted in await registry.ListRetiringAsync(cancellationToken))
@@ -279,8 +279,8 @@ public sealed class BackendLeaseManager(
     /// <summary>Drops the heartbeats of this replica's dead predecessors, so they do not lower the fair share.</summary>
     private async Task ForgetPredecessorsAsync(CancellationToken cancellationToken)
     {
-        var members = await redis.ExecuteAsync(["ZRANGE", BackendKeys.Replicas, 0, -1], cancellationToken);
-        foreach (var member in members.Items.Select(m => m.AsString()).OfType<string>().Where(replica.IsPredecessor))
+        var members = await redis.SortedSetRangeByRankAsync(BackendKeys.Replicas, cancellationToken: cancellationToken);
+        foreach (var member in members.Where(replica.IsPredecessor))
         {
             await redis.SortedSetRemoveAsync(BackendKeys.Replicas, member, cancellationToken);
             logger.LogInformation("Replica {Predecessor} was replaced by this one ({Replica}); its heartbeat is dropped", member, replica.Id);

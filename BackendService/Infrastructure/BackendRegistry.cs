@@ -15,17 +15,26 @@ public enum BackendWriteStatus
 /// <summary>
 /// The registered backends, in Redis (<see cref="BackendKeys.Definitions"/>) and nothing in memory, so every
 /// replica sees the same registry. Writes that must check and change together are single Lua scripts; every
-/// change is announced on <see cref="BackendKeys.RegistryChanges"/> so lease holders react at once.
+/// change is announced on <see cref="BackendKeys.RegistryChanges"/> so lease holders react at once. The writes a
+/// client makes through the API are sent again when Redis restarts before their reply arrives, and answer the second
+/// time as they did the first: creates and deletes recognise their own token (<see cref="BackendKeys.LastChange"/>),
+/// an update writes a whole definition, and enabling or disabling is a compare-and-set its loop repeats.
 /// </summary>
 public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, TimeProvider timeProvider, ILogger<BackendRegistry> logger)
 {
-    // KEYS: definitions, deleted seeds, retiring. ARGV: id, JSON. A backend added again under the id of one still
-    // retiring takes over its prompts in flight.
+    // KEYS: definitions, deleted seeds, retiring, the id's last change. ARGV: id, JSON, this create's token, token
+    // lifetime in ms. A backend added again under the id of one still retiring takes over its prompts in flight.
+    // The token is written first and the definition last (a server killed mid-script may keep only the first
+    // commands): a create sent again that finds the backend and its own token was carried out whole.
     private const string CreateScript = """
-        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'id-taken' end
-        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+          if redis.call('GET', KEYS[4]) == ARGV[3] then return 'saved' end
+          return 'id-taken'
+        end
+        redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
         redis.call('SREM', KEYS[2], ARGV[1])
         redis.call('HDEL', KEYS[3], ARGV[1])
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
         return 'saved'
         """;
 
@@ -68,11 +77,16 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
         return 'deleted'
         """;
 
-    // KEYS: definitions, deleted seeds, states, statuses, in-flight, retiring. ARGV: id.
+    // KEYS: definitions, deleted seeds, states, statuses, in-flight, retiring, the id's last change. ARGV: id, this
+    // delete's token, token lifetime in ms. As for a create, the token goes first and the definition last: a delete
+    // sent again that finds the backend gone and its own token there was carried out whole.
     private const string DeleteScript = """
         local current = redis.call('HGET', KEYS[1], ARGV[1])
-        if not current then return 'not-found' end
-        redis.call('HDEL', KEYS[1], ARGV[1])
+        if not current then
+          if redis.call('GET', KEYS[7]) == ARGV[2] then return 'deleted' end
+          return 'not-found'
+        end
+        redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[3])
         if redis.call('HLEN', KEYS[5]) > 0 then
           redis.call('HSET', KEYS[6], ARGV[1], current)
         else
@@ -80,6 +94,7 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
           redis.call('HDEL', KEYS[4], ARGV[1])
         end
         if not string.find(current, '"source":"api"', 1, true) then redis.call('SADD', KEYS[2], ARGV[1]) end
+        redis.call('HDEL', KEYS[1], ARGV[1])
         return 'deleted'
         """;
 
@@ -95,6 +110,9 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
         """;
 
     private const int MaxReplaceAttempts = 10;
+
+    // Longer than any outage a resent create or delete can wait out.
+    private static readonly TimeSpan ChangeTokenLifetime = TimeSpan.FromDays(1);
 
     /// <summary>The stored JSON: snake_case like the API (<c>source</c> as <c>config|environment|api</c>).</summary>
     public static JsonSerializerOptions Json => BackendDirectory.Json;
@@ -143,7 +161,11 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
     public async Task<BackendWriteStatus> CreateAsync(BackendDefinition backend, CancellationToken cancellationToken)
     {
         var reply = await redis.ScriptEvaluateAsync(
-            CreateScript, [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.Retiring], [backend.Id, Serialize(backend)], cancellationToken);
+            CreateScript,
+            [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.Retiring, BackendKeys.LastChange(backend.Id)],
+            [backend.Id, Serialize(backend), NewChangeToken(), (long)ChangeTokenLifetime.TotalMilliseconds],
+            OnLostReply.Resend,
+            cancellationToken);
         var status = Parse(reply.AsString());
         await AnnounceAsync(status, BackendRegistryChangeKinds.Created, backend.Id, cancellationToken);
         return status;
@@ -152,7 +174,8 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
     /// <summary>Replaces an existing backend's definition.</summary>
     public async Task<BackendWriteStatus> UpdateAsync(BackendDefinition backend, CancellationToken cancellationToken)
     {
-        var reply = await redis.ScriptEvaluateAsync(UpdateScript, [BackendKeys.Definitions], [backend.Id, Serialize(backend)], cancellationToken);
+        // Writes the whole definition, so sending it again after a lost reply leaves what the first did.
+        var reply = await redis.ScriptEvaluateAsync(UpdateScript, [BackendKeys.Definitions], [backend.Id, Serialize(backend)], OnLostReply.Resend, cancellationToken);
         var status = Parse(reply.AsString());
         await AnnounceAsync(status, BackendRegistryChangeKinds.Updated, backend.Id, cancellationToken);
         return status;
@@ -171,7 +194,10 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
             }
 
             var changed = current with { Enabled = enabled };
-            var reply = await redis.ScriptEvaluateAsync(ReplaceScript, [BackendKeys.Definitions], [id, json, Serialize(changed)], cancellationToken);
+            // Sent again after a lost reply: when the first was applied the second answers 'changed', and the next
+            // attempt reads the backend as wanted and writes the same definition again.
+            var reply = await redis.ScriptEvaluateAsync(
+                ReplaceScript, [BackendKeys.Definitions], [id, json, Serialize(changed)], OnLostReply.Resend, cancellationToken);
             switch (reply.AsString())
             {
                 case "saved":
@@ -192,8 +218,10 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
     {
         var reply = await redis.ScriptEvaluateAsync(
             DeleteScript,
-            [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.States, BackendKeys.Statuses, BackendKeys.InFlight(id), BackendKeys.Retiring],
-            [id],
+            [BackendKeys.Definitions, BackendKeys.DeletedSeeds, BackendKeys.States, BackendKeys.Statuses, BackendKeys.InFlight(id), BackendKeys.Retiring,
+                BackendKeys.LastChange(id)],
+            [id, NewChangeToken(), (long)ChangeTokenLifetime.TotalMilliseconds],
+            OnLostReply.Resend,
             cancellationToken);
         var deleted = reply.AsString() == "deleted";
         if (deleted)
@@ -275,6 +303,8 @@ public sealed class BackendRegistry(IRedisConnection redis, IEventBus eventBus, 
 
         return null;
     }
+
+    private static string NewChangeToken() => Guid.NewGuid().ToString("N");
 
     private static BackendWriteStatus Parse(string? answer) => answer switch
     {

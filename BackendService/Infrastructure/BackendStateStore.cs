@@ -1,8 +1,8 @@
 using System.Text.Json;
 using DirectorsConsole.BackendService.Model;
-using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
+using DirectorsConsole.ServiceDefaults.Backends;
 
 namespace DirectorsConsole.BackendService.Infrastructure;
 
@@ -61,7 +61,7 @@ public sealed class BackendStateStore(IRedisConnection redis, IEventBus eventBus
 
     /// <summary>Prompts the dispatcher has in flight on the backend (HLEN of <see cref="BackendKeys.InFlight"/>).</summary>
     public async Task<int> GetInFlightAsync(string id, CancellationToken cancellationToken) =>
-        (int)(await redis.ExecuteAsync(["HLEN", BackendKeys.InFlight(id)], cancellationToken)).AsInt64();
+        (int)await redis.HashLengthAsync(BackendKeys.InFlight(id), cancellationToken);
 
     /// <summary>Saves <paramref name="state"/> unless the backend was deleted or, with
     /// <paramref name="leaseHolder"/>, unless that replica no longer holds the backend's lease (a worker that lost

@@ -49,8 +49,12 @@ public sealed class CurrentProjectStore(IRedisConnection redis, ILogger<CurrentP
         }
     }
 
+    /// <summary>Replaces the current project. Sent again when Redis restarts before the reply arrives: it writes the
+    /// whole value, so a second write leaves what the first did (and, should another replica have set a project in
+    /// between, this request, still unanswered then, simply counts as the later one).</summary>
     public Task SetAsync(CurrentProject project, CancellationToken cancellationToken) =>
-        redis.StringSetAsync(GalleryRedisKeys.CurrentProject, JsonSerializer.Serialize(project, Json), cancellationToken: cancellationToken);
+        redis.StringSetAsync(
+            GalleryRedisKeys.CurrentProject, JsonSerializer.Serialize(project, Json), expiry: null, onlyIfNotExists: false, OnLostReply.Resend, cancellationToken);
 
     private static JsonSerializerOptions CreateJson()
     {

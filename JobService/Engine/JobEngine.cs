@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.Messaging;
-using DirectorsConsole.ServiceDefaults.Messages;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;

@@ -1,7 +1,6 @@
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Messages;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 

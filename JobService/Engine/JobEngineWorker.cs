@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 

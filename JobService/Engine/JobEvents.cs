@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.ServiceDefaults.Hosting;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 
 namespace DirectorsConsole.JobService.Engine;
 

@@ -1,5 +1,4 @@
 using DirectorsConsole.JobService.Model;
-using DirectorsConsole.ServiceDefaults.Messages;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;

@@ -1,5 +1,5 @@
 using DirectorsConsole.JobService.Model;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 
 namespace DirectorsConsole.JobService.Engine;
 

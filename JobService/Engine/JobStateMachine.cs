@@ -171,7 +171,7 @@ public sealed class JobStateMachine(
             var group = await store.GetGroupAsync(groupId, cancellationToken);
             if (group is null || group.Completed)
             {
-                await redis.ExecuteAsync(["SREM", JobKeys.CancellingGroups, groupId], cancellationToken);
+                await redis.SetRemoveAsync(JobKeys.CancellingGroups, groupId, cancellationToken);
                 return;
             }
 

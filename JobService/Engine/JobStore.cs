@@ -364,24 +364,23 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 
     public async Task<StoredJob?> GetJobAsync(string jobId, CancellationToken cancellationToken)
     {
-        var reply = await redis.ExecuteAsync(["HMGET", JobKeys.Job(jobId), "record", "engine", "version"], cancellationToken);
-        var items = reply.Items;
-        if (items[0].AsString() is not { } record)
+        var items = await redis.HashGetManyAsync(JobKeys.Job(jobId), ["record", "engine", "version"], cancellationToken);
+        if (items[0] is not { } record)
         {
             return null;
         }
 
         return new StoredJob(
             JsonSerializer.Deserialize<JobRecord>(record, JobJson.Options)!,
-            items[1].AsString() is { } engine ? JsonSerializer.Deserialize<JobEngineState>(engine, JobJson.Options)! : new JobEngineState(),
-            long.Parse(items[2].AsString() ?? "0", CultureInfo.InvariantCulture));
+            items[1] is { } engine ? JsonSerializer.Deserialize<JobEngineState>(engine, JobJson.Options)! : new JobEngineState(),
+            long.Parse(items[2] ?? "0", CultureInfo.InvariantCulture));
     }
 
     /// <summary>The history of a job or group, oldest first; empty when it has none (or it expired).</summary>
     public async Task<IReadOnlyList<JobHistoryEntry>> GetHistoryAsync(string jobOrGroupId, CancellationToken cancellationToken)
     {
-        var reply = await redis.ExecuteAsync(["LRANGE", JobKeys.History(jobOrGroupId), 0, -1], cancellationToken);
-        return reply.IsNull ? [] : reply.Items.Select(item => JobHistory.Parse(item.AsString()!)).Reverse().ToList();
+        var entries = await redis.ListRangeAsync(JobKeys.History(jobOrGroupId), cancellationToken: cancellationToken);
+        return entries.Select(JobHistory.Parse).Reverse().ToList();
     }
 
     /// <summary>The jobs (single and children) that ended at or after <paramref name="since"/>, at most
@@ -398,17 +397,16 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 
     public async Task<StoredGroup?> GetGroupAsync(string groupId, CancellationToken cancellationToken)
     {
-        var reply = await redis.ExecuteAsync(["HMGET", JobKeys.Group(groupId), "record", "version", "completed"], cancellationToken);
-        var items = reply.Items;
-        if (items[0].AsString() is not { } record)
+        var items = await redis.HashGetManyAsync(JobKeys.Group(groupId), ["record", "version", "completed"], cancellationToken);
+        if (items[0] is not { } record)
         {
             return null;
         }
 
         return new StoredGroup(
             JsonSerializer.Deserialize<JobGroupRecord>(record, JobJson.Options)!,
-            long.Parse(items[1].AsString() ?? "0", CultureInfo.InvariantCulture),
-            items[2].AsString() == "1");
+            long.Parse(items[1] ?? "0", CultureInfo.InvariantCulture),
+            items[2] == "1");
     }
 
     /// <summary>A place in the queue: lower priorities first, then first-in first-out. Priorities are clamped to
@@ -422,21 +420,19 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         // Safe to send again after a lost reply: a second increment only leaves unused places in the sequence, and
         // places are only ever compared, never counted.
-        var last = (await redis.ExecuteAsync(["INCRBY", JobKeys.QueueSequence, count], OnLostReply.Resend, cancellationToken)).AsInt64();
+        var last = await redis.StringIncrementAsync(JobKeys.QueueSequence, count, OnLostReply.Resend, cancellationToken);
         return Enumerable.Range(0, count).Select(i => QueueScore(priority, last - count + 1 + i)).ToList();
     }
 
     /// <summary>The backend ids that have (or had) a queue of their own.</summary>
     public async Task<IReadOnlyList<string>> QueuedBackendsAsync(CancellationToken cancellationToken)
     {
-        var reply = await redis.ExecuteAsync(["SMEMBERS", JobKeys.QueuedBackends], cancellationToken);
-        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+        return await redis.SetMembersAsync(JobKeys.QueuedBackends, cancellationToken);
     }
 
     public async Task<IReadOnlyList<string>> CancellingGroupsAsync(CancellationToken cancellationToken)
     {
-        var reply = await redis.ExecuteAsync(["SMEMBERS", JobKeys.CancellingGroups], cancellationToken);
-        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+        return await redis.SetMembersAsync(JobKeys.CancellingGroups, cancellationToken);
     }
 
     // KEYS: job hash, queue, queued backends set. ARGV: version read, score, job id, backend id ('' for the any queue).
@@ -470,24 +466,22 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             return [];
         }
 
-        var reply = await redis.ExecuteAsync(["ZREVRANGE", key, offset, offset + limit - 1], cancellationToken);
-        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+        return await redis.SortedSetRangeByRankAsync(key, offset, offset + limit - 1, SortOrder.Descending, cancellationToken);
     }
 
     public async Task<IReadOnlyList<string>> RangeAsync(string key, int offset, int limit, CancellationToken cancellationToken)
     {
-        var reply = await redis.ExecuteAsync(["ZRANGE", key, offset, offset + limit - 1], cancellationToken);
-        return reply.IsNull ? [] : reply.Items.Select(i => i.AsString()!).ToList();
+        return await redis.SortedSetRangeByRankAsync(key, offset, offset + limit - 1, cancellationToken: cancellationToken);
     }
 
     public Task<IReadOnlyList<string>> RangeByScoreAsync(string key, double max, int limit, CancellationToken cancellationToken) =>
         redis.SortedSetRangeByScoreAsync(key, double.NegativeInfinity, max, 0, limit, cancellationToken);
 
     public async Task<long> CountAsync(string sortedSet, CancellationToken cancellationToken) =>
-        (await redis.ExecuteAsync(["ZCARD", sortedSet], cancellationToken)).AsInt64();
+        await redis.SortedSetLengthAsync(sortedSet, cancellationToken: cancellationToken);
 
     public async Task<long> CountSlotsAsync(string backendId, CancellationToken cancellationToken) =>
-        (await redis.ExecuteAsync(["SCARD", JobKeys.Assigned(backendId)], cancellationToken)).AsInt64();
+        await redis.SetLengthAsync(JobKeys.Assigned(backendId), cancellationToken);
 
     public Task RemoveFromSortedSetAsync(string key, string member, CancellationToken cancellationToken) =>
         redis.SortedSetRemoveAsync(key, member, cancellationToken);
@@ -502,9 +496,9 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             var cursor = "0";
             do
             {
-                var reply = await redis.ExecuteAsync(["SCAN", cursor, "MATCH", pattern, "COUNT", 500], cancellationToken);
-                cursor = reply.Items[0].AsString()!;
-                var keys = reply.Items[1].Items.Select(k => k.AsString()!).ToList();
+                var page = await redis.KeyScanAsync(cursor, pattern, 500, cancellationToken);
+                cursor = page.Cursor;
+                var keys = page.Keys;
                 if (keys.Count > 0)
                 {
                     deleted += await redis.KeyDeleteAsync(keys, cancellationToken);
@@ -521,9 +515,9 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     {
         var id = job.Record.JobId;
         await redis.KeyDeleteAsync([JobKeys.Job(id), JobKeys.Stream(JobStreamId.Job(id))], cancellationToken);
-        await redis.ExecuteAsync(["ZREM", JobKeys.JobIndex, id], cancellationToken);
-        await redis.ExecuteAsync(["ZREM", JobKeys.JobStatusIndex(job.Record.Status), id], cancellationToken);
-        await redis.ExecuteAsync(["ZREM", JobKeys.FinishedJobs, id], cancellationToken);
+        await redis.SortedSetRemoveAsync(JobKeys.JobIndex, id, cancellationToken);
+        await redis.SortedSetRemoveAsync(JobKeys.JobStatusIndex(job.Record.Status), id, cancellationToken);
+        await redis.SortedSetRemoveAsync(JobKeys.FinishedJobs, id, cancellationToken);
     }
 
     /// <summary>Removes an ended group with its children and streams.</summary>
@@ -536,7 +530,7 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 
         var id = group.Record.JobGroupId;
         await redis.KeyDeleteAsync([JobKeys.Group(id), JobKeys.Stream(JobStreamId.Group(id))], cancellationToken);
-        await redis.ExecuteAsync(["ZREM", JobKeys.GroupIndex, id], cancellationToken);
-        await redis.ExecuteAsync(["ZREM", JobKeys.FinishedGroups, id], cancellationToken);
+        await redis.SortedSetRemoveAsync(JobKeys.GroupIndex, id, cancellationToken);
+        await redis.SortedSetRemoveAsync(JobKeys.FinishedGroups, id, cancellationToken);
     }
 }

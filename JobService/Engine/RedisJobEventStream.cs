@@ -45,7 +45,7 @@ public sealed class RedisJobEventStream(
 
     /// <summary>The sequence number of the stream's last event (0 when it has none).</summary>
     public async Task<long> GetLastSequenceAsync(JobStreamId stream, CancellationToken cancellationToken) =>
-        (await redis.ExecuteAsync(["LLEN", JobKeys.Stream(stream)], cancellationToken)).AsInt64();
+        await redis.ListLengthAsync(JobKeys.Stream(stream), cancellationToken);
 
     public async Task<IAsyncDisposable> SubscribeAsync(
         JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, CancellationToken cancellationToken) =>

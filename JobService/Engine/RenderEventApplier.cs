@@ -1,6 +1,6 @@
 using System.Text.Json;
 using DirectorsConsole.JobService.Model;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 

@@ -83,7 +83,7 @@ public static class SchedulingPolicy
             if (capable.Count == 0 && now - record.QueuedAt >= offlineGrace)
             {
                 var required = record.RequiredCapabilities.Count == 0 ? "none" : string.Join(", ", record.RequiredCapabilities);
-                return new FailWith(ServiceDefaults.Messages.RenderErrorTypes.NoEligibleBackend,
+                return new FailWith(Contracts.RenderErrorTypes.NoEligibleBackend,
                     $"No enabled backend has the required capabilities ({required}).");
             }
 

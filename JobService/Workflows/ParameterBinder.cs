@@ -2,8 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.ServiceDefaults.Errors;
-using DirectorsConsole.ServiceDefaults.Messages;
 
 namespace DirectorsConsole.JobService.Workflows;
 

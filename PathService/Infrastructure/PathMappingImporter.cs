@@ -71,7 +71,9 @@ public sealed class PathMappingImporter(
 
     private async Task ImportAsync(string file, CancellationToken cancellationToken)
     {
-        if (!await redis.StringSetAsync(PathMappingKeys.ImportedMarker, _claim, ClaimLease, onlyIfNotExists: true, cancellationToken: cancellationToken)
+        // The claim is sent again after a lost reply: a second SET NX then fails on this replica's own claim, which
+        // the GET recognises, so the import goes on.
+        if (!await redis.StringSetAsync(PathMappingKeys.ImportedMarker, _claim, ClaimLease, onlyIfNotExists: true, OnLostReply.Resend, cancellationToken)
             && await redis.StringGetAsync(PathMappingKeys.ImportedMarker, cancellationToken) != _claim)
         {
             logger.LogDebug("{File} was imported, or is being imported, by another replica ({Marker} is set)", file, PathMappingKeys.ImportedMarker);
@@ -101,8 +103,9 @@ public sealed class PathMappingImporter(
         }
 
         var now = timeProvider.GetUtcNow();
+        // A whole value, so sending it again after a lost reply writes the same marker.
         await redis.StringSetAsync(PathMappingKeys.ImportedMarker, $"imported {imported} of {entries.Count} from {file} by {identity.InstanceId} at {now:O}",
-            cancellationToken: cancellationToken);
+            expiry: null, onlyIfNotExists: false, OnLostReply.Resend, cancellationToken);
         await store.AnnounceAsync(PathMappingChangeKinds.Imported, null, cancellationToken);
         logger.LogInformation(
             "Imported {Imported} of {Total} path mappings from {File}. The file is left in place and is not read again while {Marker} is set in Redis",

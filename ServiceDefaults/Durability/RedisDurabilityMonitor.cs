@@ -79,7 +79,7 @@ public sealed class RedisDurabilityMonitor(
     /// <summary>One look at the server: closes the gate naming every cause found, or saves and reopens it.</summary>
     public async Task ProbeOnceAsync(CancellationToken cancellationToken)
     {
-        var info = ParseInfo((await redis.ExecuteAsync(["INFO", "persistence"], cancellationToken)).AsString() ?? "");
+        var info = ParseInfo(await redis.InfoAsync("persistence", cancellationToken));
         var causes = new List<string>();
 
         var redisAof = info.GetValueOrDefault("aof_enabled") == "1";
@@ -150,7 +150,7 @@ public sealed class RedisDurabilityMonitor(
     {
         try
         {
-            await redis.ExecuteAsync(["SAVE"], cancellationToken);
+            await redis.SaveAsync(cancellationToken);
             logger.LogInformation("Redis saved everything it holds (SAVE)");
             return null;
         }
@@ -175,8 +175,7 @@ public sealed class RedisDurabilityMonitor(
         {
             try
             {
-                var items = (await redis.ExecuteAsync(["CONFIG", "GET", "dir"], cancellationToken)).Items;
-                reported = items.Count >= 2 ? items[1].AsString() : null;
+                reported = await redis.ConfigGetAsync("dir", cancellationToken);
             }
             catch (RedisServerException ex)
             {

@@ -43,6 +43,10 @@ public static class PathMappingKeys
     /// is imported once per Redis database.</summary>
     public const string ImportedMarker = "dc:path-mappings:imported";
 
+    /// <summary>String: the token of the delete that removed the mapping, kept a day, so a delete sent again after its
+    /// reply was lost recognises that it was carried out.</summary>
+    public static string Deleted(string id) => $"dc:path-mappings:deleted:{id}";
+
     /// <summary>Pub/sub channel carrying <see cref="PathMappingsChanged"/>.</summary>
     public const string ChangesChannel = "dc:events:path-mappings";
 }

@@ -8,14 +8,28 @@ namespace DirectorsConsole.GalleryService.Gallery.Storage;
 
 /// <summary>
 /// Serialises the writers of one project's gallery: first inside this replica (a semaphore, so concurrent requests
-/// do not all poll Redis), then across replicas with a Redis lock (<c>SET key token NX PX lease</c>, released by a
-/// compare-and-delete script so a holder whose lease expired cannot free someone else's lock). Machines that do not
-/// share this Redis are not stopped by it; <see cref="GalleryStore"/>'s file check catches them.
+/// do not all poll Redis), then across replicas with a Redis lock: a key holding the holder's random token with a
+/// lease, taken by a script that also recognises its own token, and released by a compare-and-delete script so a
+/// holder whose lease expired cannot free someone else's lock. Both are sent again when Redis restarts before their
+/// reply arrives (see <see cref="AcquireScript"/>). Machines that do not share this Redis are not stopped by it;
+/// <see cref="GalleryStore"/>'s file check catches them.
 /// </summary>
 public sealed class ProjectLock(IRedisConnection redis, IOptions<GalleryOptions> options, TimeProvider time, ILogger<ProjectLock> logger)
 {
     private readonly IRedisConnection _redis = redis;
     private readonly ILogger<ProjectLock> _logger = logger;
+    // KEYS: lock. ARGV: token, lease in ms. Takes a free lock, or renews it when it already holds this token: an
+    // acquire whose reply was lost and that is sent again finds its own token and holds the lock, rather than waiting
+    // for its own lease to run out as a plain SET NX would.
+    private const string AcquireScript = """
+        local holder = redis.call('GET', KEYS[1])
+        if holder and holder ~= ARGV[1] then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        return 1
+        """;
+
+    // KEYS: lock. ARGV: token. Sent again after a lost reply too: a second run finds the lock gone (or another
+    // holder's) and deletes nothing.
     private const string ReleaseScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then
           return redis.call('DEL', KEYS[1])
@@ -43,7 +57,8 @@ public sealed class ProjectLock(IRedisConnection redis, IOptions<GalleryOptions>
             var token = Guid.NewGuid().ToString("N");
             var deadline = time.GetUtcNow() + wait;
             var delay = 2;
-            while (!await _redis.StringSetAsync(key, token, options.Value.LockLease, onlyIfNotExists: true, cancellationToken))
+            var leaseMilliseconds = (long)options.Value.LockLease.TotalMilliseconds;
+            while ((await _redis.ScriptEvaluateAsync(AcquireScript, [key], [token, leaseMilliseconds], OnLostReply.Resend, cancellationToken)).AsInt64() != 1)
             {
                 if (time.GetUtcNow() >= deadline)
                 {
@@ -70,7 +85,7 @@ public sealed class ProjectLock(IRedisConnection redis, IOptions<GalleryOptions>
         {
             try
             {
-                await owner._redis.ScriptEvaluateAsync(ReleaseScript, [key], [token], CancellationToken.None);
+                await owner._redis.ScriptEvaluateAsync(ReleaseScript, [key], [token], OnLostReply.Resend, CancellationToken.None);
             }
             catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException or RedisServerException)
             {

@@ -4,8 +4,8 @@ using System.Text.Json.Nodes;
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Model;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.ServiceDefaults.Backends;
-using DirectorsConsole.ServiceDefaults.Messages;
 
 namespace DirectorsConsole.BackendService.Tests.Dispatch;
 

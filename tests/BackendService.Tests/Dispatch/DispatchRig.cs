@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using DirectorsConsole.BackendService.Infrastructure;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -147,6 +147,15 @@ public sealed class DispatchRig : IAsyncDisposable
         };
         await Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, TestContext.Current.CancellationToken);
         return command;
+    }
+
+    /// <summary>Asks for a prompt's cancel as JobService does: the flag a worker or the router checks before it
+    /// posts the prompt, then the event the replica holding the backend's lease acts on.</summary>
+    public async Task RequestCancelAsync(string promptId)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await Redis.StringSetAsync(RenderChannels.CancelKey(promptId), "1", TimeSpan.FromDays(1), cancellationToken: cancellationToken);
+        await Bus.PublishAsync(RenderChannels.CancelRequests, new CancelPromptRequested(promptId, null, DateTimeOffset.UtcNow), cancellationToken);
     }
 
     /// <summary>TestProgressImage → SaveImage, as in progress_success.jsonl.</summary>

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Infrastructure;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -120,14 +120,13 @@ public sealed class DispatchTests
     {
         // Arrange: two jobs on one node; the first runs long, the second waits behind it
         await using var rig = await DispatchRig.StartAsync(maxConcurrentJobs: 2);
-        var cancellation = rig.Replicas[0].Services.GetRequiredService<RenderCancellation>();
         var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 400, delayMs: 50, seed: 11), backendId: DispatchRig.BackendId(0));
         await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
         var second = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 3, delayMs: 20, seed: 12), backendId: DispatchRig.BackendId(0));
         await rig.Events.WaitForAsync(second.PromptId, RenderEventKinds.Accepted);
 
         // Act
-        await cancellation.RequestAsync(first.PromptId, null, Token);
+        await rig.RequestCancelAsync(first.PromptId);
 
         // Assert
         var interrupted = await rig.Events.WaitForAsync(first.PromptId);
@@ -143,9 +142,8 @@ public sealed class DispatchTests
     {
         // Arrange: the cancel is asked for before the command is even enqueued
         await using var rig = await DispatchRig.StartAsync();
-        var cancellation = rig.Replicas[0].Services.GetRequiredService<RenderCancellation>();
         var promptId = Guid.NewGuid().ToString();
-        await cancellation.RequestAsync(promptId, null, Token);
+        await rig.RequestCancelAsync(promptId);
 
         // Act
         var command = new RunPromptCommand(promptId, "job-cancelled", null, DispatchRig.ProgressWorkflow(3, 10), DateTimeOffset.UtcNow);

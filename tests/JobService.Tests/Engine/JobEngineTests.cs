@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
-using DirectorsConsole.ServiceDefaults.Messages;
 using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 

@@ -1,6 +1,6 @@
+using DirectorsConsole.Contracts;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
-using DirectorsConsole.ServiceDefaults.Messages;
 
 namespace DirectorsConsole.JobService.Tests.Engine;
 

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using DirectorsConsole.ServiceDefaults.Messages;
+using DirectorsConsole.Contracts;
 
 namespace DirectorsConsole.JobService.Tests.Seeds;
 

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace DirectorsConsole.ServiceDefaults.Messages;
+namespace DirectorsConsole.Contracts;
 
 /// <summary>
 /// Where render work and its events travel between JobService and BackendService. Commands go through durable

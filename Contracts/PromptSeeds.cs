@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace DirectorsConsole.ServiceDefaults.Messages;
+namespace DirectorsConsole.Contracts;
 
 /// <summary>
 /// Where a job's seed goes in an API-format prompt: every literal <c>seed</c> or <c>noise_seed</c> input

@@ -1,0 +1,113 @@
+using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.Messaging;
+using DirectorsConsole.ServiceDefaults.Backends;
+using DirectorsConsole.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DirectorsConsole.BackendService.Tests.Backends;
+
+/// <summary>A registry write whose reply was lost when the connection died is sent again once Redis answers, and its
+/// script recognises its own token: the caller sees the write succeed, and it happened once.</summary>
+public sealed class ResentRegistryWriteTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task ACreateWhoseReplyWasLostIsSavedOnce()
+    {
+        // Arrange
+        await using var rig = await Rig.StartAsync(garnet);
+        var backend = NewBackend();
+
+        // Act
+        rig.Relay.LoseReplies();
+        var create = rig.Registry.CreateAsync(backend, Token);
+        await Eventually.ReturnsAsync(() => rig.Direct.HashGetAsync(BackendKeys.Definitions, backend.Id, Token), json => json is not null);
+        rig.Relay.BreakConnections();
+
+        // Assert: the resend answers as the create did; another create of the id (another token) is refused
+        Assert.Equal(BackendWriteStatus.Saved, await create.WaitAsync(Patience, Token));
+        Assert.True(rig.Relay.HasSentWhileLosing(backend.Id), "the create never reached the server before the connection broke");
+        Assert.Equal(BackendRegistry.Serialize(backend), BackendRegistry.Serialize((await rig.Registry.FindAsync(backend.Id, Token))!));
+        Assert.Single(await rig.Registry.ListAsync(Token), b => b.Id == backend.Id);
+        Assert.Equal(BackendWriteStatus.IdTaken, await rig.Registry.CreateAsync(backend, Token));
+    }
+
+    [Fact]
+    public async Task ADeleteWhoseReplyWasLostIsReportedDone()
+    {
+        // Arrange
+        await using var rig = await Rig.StartAsync(garnet);
+        var backend = NewBackend();
+        Assert.Equal(BackendWriteStatus.Saved, await rig.Registry.CreateAsync(backend, Token));
+
+        // Act
+        rig.Relay.LoseReplies();
+        var delete = rig.Registry.DeleteAsync(backend.Id, Token);
+        await Eventually.ReturnsAsync(() => rig.Direct.HashGetAsync(BackendKeys.Definitions, backend.Id, Token), json => json is null);
+        rig.Relay.BreakConnections();
+
+        // Assert
+        Assert.True(await delete.WaitAsync(Patience, Token));
+        Assert.True(rig.Relay.HasSentWhileLosing(backend.Id), "the delete never reached the server before the connection broke");
+        Assert.Null(await rig.Registry.FindAsync(backend.Id, Token));
+        Assert.False(await rig.Registry.DeleteAsync(backend.Id, Token));
+    }
+
+    private static BackendDefinition NewBackend()
+    {
+        var id = "resent-" + Guid.NewGuid().ToString("N")[..12];
+        return new BackendDefinition(id, id, "127.0.0.1", 8188, Enabled: false, ["sdxl"], 1, [], BackendSource.Api);
+    }
+
+    /// <summary>The registry talks to Garnet through a relay that can lose replies; the test reads through a connection of its own.</summary>
+    private sealed class Rig : IAsyncDisposable
+    {
+        private readonly RedisSubscriber _subscriber;
+
+        private Rig(TcpRelay relay, RedisConnection redis, RedisConnection direct, RedisSubscriber subscriber)
+        {
+            Relay = relay;
+            Redis = redis;
+            Direct = direct;
+            _subscriber = subscriber;
+            var bus = new RedisEventBus(direct, subscriber, NullLogger<RedisEventBus>.Instance, TimeProvider.System);
+            Registry = new BackendRegistry(redis, bus, TimeProvider.System, NullLogger<BackendRegistry>.Instance);
+        }
+
+        public TcpRelay Relay { get; }
+
+        public RedisConnection Redis { get; }
+
+        public RedisConnection Direct { get; }
+
+        public BackendRegistry Registry { get; }
+
+        public static async Task<Rig> StartAsync(GarnetFixture garnet)
+        {
+            var relay = new TcpRelay(garnet.Server.Port);
+            // The command timeout outlasts the test's break of the connection, so only the broken connection ends the
+            // write, and the grace covers any reconnect on a busy machine.
+            var redis = new RedisConnection(new RedisOptions
+            {
+                ConnectionString = relay.ConnectionString,
+                CommandTimeout = TimeSpan.FromSeconds(30),
+                OutageGrace = TimeSpan.FromMinutes(1),
+            });
+            var options = new RedisOptions { ConnectionString = garnet.ConnectionString };
+            var rig = new Rig(relay, redis, new RedisConnection(options), new RedisSubscriber(options));
+            await redis.PingAsync(Token);
+            return rig;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Redis.DisposeAsync();
+            await Direct.DisposeAsync();
+            await _subscriber.DisposeAsync();
+            await Relay.DisposeAsync();
+        }
+    }
+}
