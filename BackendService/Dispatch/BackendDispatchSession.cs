@@ -223,8 +223,9 @@ public sealed class BackendDispatchSession
         }
         else
         {
-            // It asked for this backend: it waits for it to come back.
-            await _queue.ReleaseAsync(delivery, _options.OfflineGrace, cancellationToken);
+            // It asked for this backend: it waits for it to come back, looked at again at each health check rather than
+            // after a fixed long delay, so it is posted as soon as the node answers again.
+            await _queue.ReleaseAsync(delivery, _options.HealthCheckInterval, cancellationToken);
         }
     }
 
