@@ -117,11 +117,8 @@ public sealed class JobEngineWorker(
                         // Only the scheduler dispatches, and the previous one's tenure has ended (it stops before its lease
                         // can expire): a dispatch still unconfirmed was left by it, perhaps dying between recording the
                         // dispatch and enqueueing the command. Its slot would hold a node back until the periodic recovery;
-                        // it is sent again now (same prompt id, so a command already enqueued is not added twice), and the
-                        // render events the previous scheduler's replica may have missed are applied.
-                        await applier.ReconcileAsync(token);
+                        // it is sent again now (same prompt id, so a command already enqueued is not added twice).
                         await scheduler.RecoverDispatchesAsync(TimeSpan.Zero, token);
-                        lastReconcile = timeProvider.GetUtcNow();
                         takingOver = false;
                     }
 
