@@ -62,16 +62,39 @@ public interface IEventBus
 /// idempotent.</summary>
 public interface IDurableQueue
 {
-    /// <summary>Adds a message; returns its id. Messages carry the W3C trace context of the producer.</summary>
+    /// <summary>Adds a message; returns its id. Messages carry the W3C trace context of the producer. Not sent again
+    /// when the connection breaks before the reply: it may have been added.</summary>
     Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>Adds a message unless one was added under the same <paramref name="deduplicationKey"/> in this queue
+    /// within the last few minutes, and returns the id of the message under that key. Because of that it is sent again
+    /// when its reply was lost with the connection. The key names one logical send (a dispatch attempt, one routing of
+    /// one message), never something a later, wanted send could share.</summary>
+    Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, string deduplicationKey, CancellationToken cancellationToken = default);
 
     /// <summary>Takes the next visible message, or null when none is visible.</summary>
     Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
         string queue, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default);
 
+    /// <summary>Takes the next visible message for <paramref name="consumer"/>, which the delivery is recorded with
+    /// (see <see cref="ReclaimAsync"/>), or null when none is visible.</summary>
+    Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, string consumer, CancellationToken cancellationToken = default);
+
     /// <summary>Waits (polling with back-off, at most <paramref name="wait"/>) for the next visible message.</summary>
     Task<QueueDelivery<TMessage>?> ReceiveAsync<TMessage>(
         string queue, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default);
+
+    /// <summary>Waits as <see cref="ReceiveAsync{TMessage}(string, TimeSpan, TimeSpan, CancellationToken)"/> does, for
+    /// <paramref name="consumer"/>.</summary>
+    Task<QueueDelivery<TMessage>?> ReceiveAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, TimeSpan wait, string consumer, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes every message in flight to a consumer other than <paramref name="consumer"/> visible again at
+    /// once, ahead of the waiting ones; returns how many. For a queue with one consumer at a time (a worker holding a
+    /// lease): when a new consumer starts, every delivery of another belongs to a predecessor that is gone, and waiting
+    /// for its visibility timeout would only hold the work back.</summary>
+    Task<int> ReclaimAsync(string queue, string consumer, CancellationToken cancellationToken = default);
 
     /// <summary>Removes a delivered message for good. False when the delivery's lease was lost
     /// (it timed out and was taken by another consumer).</summary>

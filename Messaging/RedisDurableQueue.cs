@@ -14,10 +14,18 @@ namespace DirectorsConsole.Messaging;
 /// <item><c>dc:q:{q}:inflight</c> sorted set id scored by its lease deadline (ms)</item>
 /// <item><c>dc:q:{q}:lease</c> hash id → lease token of the current delivery</item>
 /// <item><c>dc:q:{q}:deliveries</c> hash id → number of deliveries so far</item>
+/// <item><c>dc:q:{q}:consumer</c> hash id → the consumer that holds the current delivery</item>
 /// <item><c>dc:q:{q}:seq</c> the id counter</item>
+/// <item><c>dc:q:{q}:dedup:{key}</c> the id of the message enqueued under a deduplication key (expires)</item>
 /// </list>
 /// Every script reads the clock with <c>TIME</c> on the server, so consumers on machines whose clocks
 /// disagree still agree on when a lease has expired.
+/// <para>When the connection to Redis breaks after a command was sent and before its reply came back, the client
+/// cannot know whether it was carried out. Every command here is therefore safe to send again: an enqueue with a
+/// deduplication key finds the message it already added, a receive finds the delivery it already made under the
+/// lease token the caller chose, an ack or release sent again finds the lease gone and changes nothing, an extend
+/// sets the same deadline again. Without that, a receive whose reply was lost left a message invisible to everyone
+/// for a whole visibility timeout.</para>
 /// </summary>
 public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurableQueue> logger, TimeProvider timeProvider) : IDurableQueue
 {
@@ -42,12 +50,38 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         return id
         """;
 
-    // KEYS: msg, ready, inflight, lease, deliveries. ARGV: visibility ms, new lease token.
+    // KEYS: msg, ready, seq, dedup. ARGV: envelope, dedup window ms.
+    // The deduplication key is written last: Garnet may keep only the first commands of a script when it dies while
+    // committing one, and a key without its message would make a resent enqueue drop the message; a message without its
+    // key is at worst delivered twice, which consumers tolerate.
+    private const string EnqueueOnceScript = Now + "\n" + """
+        local existing = redis.call('GET', KEYS[4])
+        if existing then return existing end
+        local id = string.format('%016d', redis.call('INCR', KEYS[3]))
+        redis.call('HSET', KEYS[1], id, ARGV[1])
+        redis.call('ZADD', KEYS[2], now, id)
+        redis.call('SET', KEYS[4], id, 'PX', ARGV[2])
+        return id
+        """;
+
+    // KEYS: msg, ready, inflight, lease, deliveries, consumer. ARGV: visibility ms, new lease token, consumer.
+    // A receive sent again after its reply was lost finds the delivery it made under the same token and returns it again
+    // (a queue has a few deliveries in flight, one per consumer at most, so looking through them is cheap).
     // Expired leases go back to ready at their deadline, so a redelivery keeps its place ahead of newer work.
     private const string ReceiveScript = Now + "\n" + """
+        local leases = redis.call('HGETALL', KEYS[4])
+        for i = 1, #leases, 2 do
+          if leases[i + 1] == ARGV[2] then
+            local again = leases[i]
+            if redis.call('ZSCORE', KEYS[3], again) then
+              return {again, redis.call('HGET', KEYS[1], again), tonumber(redis.call('HGET', KEYS[5], again))}
+            end
+          end
+        end
         local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
         for i = 1, #expired, 2 do
           redis.call('ZREM', KEYS[3], expired[i])
+          redis.call('HDEL', KEYS[6], expired[i])
           redis.call('ZADD', KEYS[2], expired[i + 1], expired[i])
         end
         while true do
@@ -58,8 +92,9 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
           local envelope = redis.call('HGET', KEYS[1], id)
           if envelope then
             local count = redis.call('HINCRBY', KEYS[5], id, 1)
-            redis.call('HSET', KEYS[4], id, ARGV[2])
+            redis.call('HSET', KEYS[6], id, ARGV[3])
             redis.call('ZADD', KEYS[3], now + tonumber(ARGV[1]), id)
+            redis.call('HSET', KEYS[4], id, ARGV[2])
             return {id, envelope, count}
           end
           redis.call('HDEL', KEYS[4], id)
@@ -67,21 +102,40 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         end
         """;
 
-    // KEYS: msg, inflight, lease, deliveries. ARGV: id, token.
+    // KEYS: msg, inflight, lease, deliveries, consumer. ARGV: id, token.
     private const string AckScript = RequireLease + "\n" + """
         redis.call('ZREM', KEYS[2], ARGV[1])
         redis.call('HDEL', KEYS[1], ARGV[1])
         redis.call('HDEL', KEYS[3], ARGV[1])
         redis.call('HDEL', KEYS[4], ARGV[1])
+        redis.call('HDEL', KEYS[5], ARGV[1])
         return 1
         """;
 
-    // KEYS: ready, inflight, lease. ARGV: id, token, delay ms.
+    // KEYS: ready, inflight, lease, consumer. ARGV: id, token, delay ms.
     private const string ReleaseScript = RequireLease + "\n" + Now + "\n" + """
         redis.call('ZREM', KEYS[2], ARGV[1])
         redis.call('HDEL', KEYS[3], ARGV[1])
+        redis.call('HDEL', KEYS[4], ARGV[1])
         redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
         return 1
+        """;
+
+    // KEYS: ready, inflight, lease, consumer. ARGV: the consumer whose deliveries stay.
+    // Score 0 puts a reclaimed message ahead of everything waiting: it was taken before any of them.
+    private const string ReclaimScript = """
+        local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+        local reclaimed = 0
+        for _, id in ipairs(ids) do
+          if redis.call('HGET', KEYS[4], id) ~= ARGV[1] then
+            redis.call('ZREM', KEYS[2], id)
+            redis.call('HDEL', KEYS[3], id)
+            redis.call('HDEL', KEYS[4], id)
+            redis.call('ZADD', KEYS[1], 0, id)
+            reclaimed = reclaimed + 1
+          end
+        end
+        return reclaimed
         """;
 
     // KEYS: msg, inflight, lease. ARGV: id, token, visibility ms.
@@ -93,7 +147,20 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
     private static readonly TimeSpan FirstPollDelay = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxPollDelay = TimeSpan.FromSeconds(1);
 
-    public async Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, CancellationToken cancellationToken = default)
+    /// <summary>How long a deduplication key is remembered: far longer than a connection outage a command rides out
+    /// (<see cref="RedisOptions.OutageGrace"/>), short enough that the keys of a busy queue take little memory.</summary>
+    public static readonly TimeSpan DeduplicationWindow = TimeSpan.FromMinutes(5);
+
+    public Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, CancellationToken cancellationToken = default) =>
+        EnqueueCoreAsync(queue, message, deduplicationKey: null, cancellationToken);
+
+    public Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, string deduplicationKey, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(deduplicationKey);
+        return EnqueueCoreAsync(queue, message, deduplicationKey, cancellationToken);
+    }
+
+    private async Task<string> EnqueueCoreAsync<TMessage>(string queue, TMessage message, string? deduplicationKey, CancellationToken cancellationToken)
     {
         var keys = QueueKeys.For(queue);
         using var activity = RedisTelemetry.Source.StartActivity($"send {queue}", ActivityKind.Producer);
@@ -106,25 +173,35 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
             traceParent,
             traceState,
             timeProvider.GetUtcNow().UtcDateTime);
-        var reply = await redis.ScriptEvaluateAsync(
-            EnqueueScript,
-            [keys.Messages, keys.Ready, keys.Sequence],
-            [JsonSerializer.Serialize(envelope, RedisEventBus.EnvelopeJson)],
-            cancellationToken).ConfigureAwait(false);
+        var json = JsonSerializer.Serialize(envelope, RedisEventBus.EnvelopeJson);
+        var reply = deduplicationKey is null
+            ? await redis.ScriptEvaluateAsync(EnqueueScript, [keys.Messages, keys.Ready, keys.Sequence], [json], cancellationToken).ConfigureAwait(false)
+            : await redis.ScriptEvaluateAsync(
+                EnqueueOnceScript,
+                [keys.Messages, keys.Ready, keys.Sequence, keys.Deduplication(deduplicationKey)],
+                [json, (long)DeduplicationWindow.TotalMilliseconds],
+                OnLostReply.Resend,
+                cancellationToken).ConfigureAwait(false);
         var id = reply.AsString()!;
         activity?.SetTag("messaging.message.id", id);
         return id;
     }
 
+    public Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default) =>
+        TryReceiveAsync<TMessage>(queue, visibilityTimeout, consumer: "", cancellationToken);
+
     public async Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
-        string queue, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default)
+        string queue, TimeSpan visibilityTimeout, string consumer, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(consumer);
         var keys = QueueKeys.For(queue);
         var leaseToken = Guid.NewGuid().ToString("N");
         var reply = await redis.ScriptEvaluateAsync(
             ReceiveScript,
-            [keys.Messages, keys.Ready, keys.InFlight, keys.Leases, keys.Deliveries],
-            [ToMilliseconds(visibilityTimeout), leaseToken],
+            [keys.Messages, keys.Ready, keys.InFlight, keys.Leases, keys.Deliveries, keys.Consumers],
+            [ToMilliseconds(visibilityTimeout), leaseToken, consumer],
+            OnLostReply.Resend,
             cancellationToken).ConfigureAwait(false);
         if (reply.IsNull)
         {
@@ -161,14 +238,18 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         };
     }
 
+    public Task<QueueDelivery<TMessage>?> ReceiveAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        ReceiveAsync<TMessage>(queue, visibilityTimeout, wait, consumer: "", cancellationToken);
+
     public async Task<QueueDelivery<TMessage>?> ReceiveAsync<TMessage>(
-        string queue, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default)
+        string queue, TimeSpan visibilityTimeout, TimeSpan wait, string consumer, CancellationToken cancellationToken = default)
     {
         var started = timeProvider.GetTimestamp();
         var delay = FirstPollDelay;
         while (true)
         {
-            var delivery = await TryReceiveAsync<TMessage>(queue, visibilityTimeout, cancellationToken).ConfigureAwait(false);
+            var delivery = await TryReceiveAsync<TMessage>(queue, visibilityTimeout, consumer, cancellationToken).ConfigureAwait(false);
             var remaining = wait - timeProvider.GetElapsedTime(started);
             if (delivery is not null || remaining <= TimeSpan.Zero)
             {
@@ -185,8 +266,9 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         var keys = QueueKeys.For(delivery.Queue);
         var reply = await redis.ScriptEvaluateAsync(
             AckScript,
-            [keys.Messages, keys.InFlight, keys.Leases, keys.Deliveries],
+            [keys.Messages, keys.InFlight, keys.Leases, keys.Deliveries, keys.Consumers],
             [delivery.MessageId, delivery.LeaseToken],
+            OnLostReply.Resend,
             cancellationToken).ConfigureAwait(false);
         return reply.AsInt64() == 1;
     }
@@ -197,10 +279,30 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         var keys = QueueKeys.For(delivery.Queue);
         var reply = await redis.ScriptEvaluateAsync(
             ReleaseScript,
-            [keys.Ready, keys.InFlight, keys.Leases],
+            [keys.Ready, keys.InFlight, keys.Leases, keys.Consumers],
             [delivery.MessageId, delivery.LeaseToken, (long)Math.Ceiling(delay.TotalMilliseconds)],
+            OnLostReply.Resend,
             cancellationToken).ConfigureAwait(false);
         return reply.AsInt64() == 1;
+    }
+
+    public async Task<int> ReclaimAsync(string queue, string consumer, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(consumer);
+        var keys = QueueKeys.For(queue);
+        var reply = await redis.ScriptEvaluateAsync(
+            ReclaimScript,
+            [keys.Ready, keys.InFlight, keys.Leases, keys.Consumers],
+            [consumer],
+            OnLostReply.Resend,
+            cancellationToken).ConfigureAwait(false);
+        var reclaimed = (int)reply.AsInt64();
+        if (reclaimed > 0)
+        {
+            logger.LogInformation("{Count} messages of queue {Queue} held by consumers other than {Consumer} are visible again", reclaimed, queue, consumer);
+        }
+
+        return reclaimed;
     }
 
     public async Task<bool> ExtendAsync(QueueDeliveryInfo delivery, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default)
@@ -210,6 +312,7 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
             ExtendScript,
             [keys.Messages, keys.InFlight, keys.Leases],
             [delivery.MessageId, delivery.LeaseToken, ToMilliseconds(visibilityTimeout)],
+            OnLostReply.Resend,
             cancellationToken).ConfigureAwait(false);
         return reply.AsInt64() == 1;
     }
@@ -230,15 +333,17 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         return (long)Math.Ceiling(visibilityTimeout.TotalMilliseconds);
     }
 
-    private sealed record QueueKeys(string Messages, string Ready, string InFlight, string Leases, string Deliveries, string Sequence)
+    private sealed record QueueKeys(string Prefix, string Messages, string Ready, string InFlight, string Leases, string Deliveries, string Consumers, string Sequence)
     {
         // The hash tag {q} keeps every key of a queue in one Redis Cluster slot, which multi-key Lua needs.
         public static QueueKeys For(string queue)
         {
             ArgumentException.ThrowIfNullOrEmpty(queue);
             var prefix = string.Create(CultureInfo.InvariantCulture, $"dc:q:{{{queue}}}:");
-            return new(prefix + "msg", prefix + "ready", prefix + "inflight", prefix + "lease", prefix + "deliveries", prefix + "seq");
+            return new(prefix, prefix + "msg", prefix + "ready", prefix + "inflight", prefix + "lease", prefix + "deliveries", prefix + "consumer", prefix + "seq");
         }
+
+        public string Deduplication(string key) => Prefix + "dedup:" + key;
     }
 
     internal sealed record QueueEnvelope(string Type, JsonElement Payload, string? Traceparent, string? Tracestate, DateTime EnqueuedAt);

@@ -34,6 +34,10 @@ public sealed class BackendDispatchSession
     private readonly ILogger _logger;
     private readonly Uri _node;
     private readonly string _backendQueue;
+
+    // This session as a consumer of the backend's queue: only the lease holder takes from it, so any delivery held by
+    // another consumer belongs to an earlier session (of a replica that died or lost the lease) and is taken back.
+    private readonly string _consumer = Guid.NewGuid().ToString("N");
     private readonly Channel<SessionWork> _work = Channel.CreateUnbounded<SessionWork>(new UnboundedChannelOptions { SingleReader = true });
 
     // Only the loop touches these.
@@ -87,6 +91,10 @@ public sealed class BackendDispatchSession
     {
         _clientId = await _store.GetOrCreateClientIdAsync(_backend.Id, leaseLost);
         _socket = new ComfySocket(_node, _clientId, _options.ToSocketSettings(), _logger, _time);
+        // Commands the previous holder of the lease took and never finished: posted or not, they are handled again now
+        // (a posted one is recognised on the node and tracked) rather than after their visibility timeout, during which
+        // the job's slot would hold the node back.
+        await _queue.ReclaimAsync(_backendQueue, _consumer, leaseLost);
         // Prompts posted by the previous holder of the lease: reconciled once the socket is open.
         foreach (var prompt in await _store.ListInFlightAsync(_backend.Id, leaseLost))
         {
@@ -176,7 +184,7 @@ public sealed class BackendDispatchSession
                     continue;
                 }
 
-                var delivery = await _queue.ReceiveAsync<RunPromptCommand>(_backendQueue, _options.BackendVisibilityTimeout, IntakeWait, cancellationToken);
+                var delivery = await _queue.ReceiveAsync<RunPromptCommand>(_backendQueue, _options.BackendVisibilityTimeout, IntakeWait, _consumer, cancellationToken);
                 if (delivery is null)
                 {
                     continue;
@@ -200,7 +208,7 @@ public sealed class BackendDispatchSession
 
     private async Task HandBackAsync(CancellationToken cancellationToken)
     {
-        var delivery = await _queue.TryReceiveAsync<RunPromptCommand>(_backendQueue, _options.BackendVisibilityTimeout, cancellationToken);
+        var delivery = await _queue.TryReceiveAsync<RunPromptCommand>(_backendQueue, _options.BackendVisibilityTimeout, _consumer, cancellationToken);
         if (delivery is null)
         {
             return;
@@ -209,14 +217,15 @@ public sealed class BackendDispatchSession
         // A disabled or deleted backend takes nothing new: the router fails a command that named it and routes the rest.
         if (delivery.Message.BackendId is null || _status == BackendStatuses.Disabled)
         {
-            await _queue.EnqueueAsync(RenderChannels.DispatchQueue, delivery.Message, cancellationToken);
+            await _queue.EnqueueAsync(RenderChannels.DispatchQueue, delivery.Message, $"{_backendQueue}/{delivery.MessageId}", cancellationToken);
             await _queue.AckAsync(delivery, cancellationToken);
             _logger.LogInformation("Backend {BackendId} is {Status}: prompt {PromptId} goes back to the router", _backend.Id, _status, delivery.Message.PromptId);
         }
         else
         {
-            // It asked for this backend: it waits for it to come back.
-            await _queue.ReleaseAsync(delivery, _options.OfflineGrace, cancellationToken);
+            // It asked for this backend: it waits for it to come back, looked at again at each health check rather than
+            // after a fixed long delay, so it is posted as soon as the node answers again.
+            await _queue.ReleaseAsync(delivery, _options.HealthCheckInterval, cancellationToken);
         }
     }
 
@@ -683,6 +692,9 @@ public sealed class BackendDispatchSession
     private async Task OnTickAsync(CancellationToken cancellationToken)
     {
         Interlocked.Exchange(ref _tickQueued, 0);
+        // A receive the previous session sent just before it stopped may be carried out only now (after a Redis
+        // outage the client sends what it had queued once the connection is back); its delivery is taken back here.
+        await _queue.ReclaimAsync(_backendQueue, _consumer, cancellationToken);
         var state = await _states.GetAsync(_backend.Id, cancellationToken);
         _status = _backend.Enabled ? state?.Status : BackendStatuses.Disabled;
         _online = _backend.Enabled && state?.Online == true;

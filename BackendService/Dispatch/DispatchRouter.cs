@@ -11,7 +11,8 @@ namespace DirectorsConsole.BackendService.Dispatch;
 /// holder takes it. A command naming its backend goes there; any other goes to the best eligible backend that is
 /// online and has a free slot (<see cref="BackendRanking"/>), so work is not piled onto a node while another is idle.
 /// A command that has to wait is released for <see cref="DispatchOptions.RouterRetryDelay"/>. The move is
-/// enqueue-then-ack: a crash in between delivers the command twice, which the workers' claim makes harmless.
+/// enqueue-then-ack: a crash in between delivers the command twice, which the move's deduplication key and the
+/// workers' claim make harmless.
 /// </summary>
 public sealed class DispatchRouter(
     IDurableQueue queue,
@@ -123,7 +124,9 @@ public sealed class DispatchRouter(
 
     private async Task ForwardAsync(QueueDelivery<RunPromptCommand> delivery, string backendId, CancellationToken cancellationToken)
     {
-        await queue.EnqueueAsync(RenderChannels.BackendQueue(backendId), delivery.Message, cancellationToken);
+        // Keyed by the routed message: a move sent again after a lost reply, or by a second router after the first one's
+        // lease expired, adds nothing to that backend's queue.
+        await queue.EnqueueAsync(RenderChannels.BackendQueue(backendId), delivery.Message, $"{delivery.Queue}/{delivery.MessageId}", cancellationToken);
         if (!await queue.AckAsync(delivery, cancellationToken))
         {
             logger.LogWarning("Prompt {PromptId} was routed to {BackendId} after its lease expired; the copy another router takes is dropped by the claim",

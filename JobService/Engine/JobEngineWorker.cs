@@ -28,6 +28,9 @@ public sealed class JobEngineWorker(
 
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
+    // 1 when this replica has just become the scheduler and has not yet taken over what the previous one left.
+    private int _tenureStarted;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await using var subscriptions = await SubscribeAsync(stoppingToken);
@@ -61,6 +64,7 @@ public sealed class JobEngineWorker(
                 if (held && !wasHeld)
                 {
                     logger.LogInformation("This replica ({Holder}) now runs the job scheduler", lease.HolderId);
+                    Interlocked.Exchange(ref _tenureStarted, 1);
                     Wake();
                 }
                 else if (!held && wasHeld)
@@ -105,8 +109,19 @@ public sealed class JobEngineWorker(
             {
                 using var tenure = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lease.Term);
                 var token = tenure.Token;
+                var takingOver = Interlocked.Exchange(ref _tenureStarted, 0) == 1;
                 try
                 {
+                    if (takingOver)
+                    {
+                        // Only the scheduler dispatches, and the previous one's tenure has ended (it stops before its lease
+                        // can expire): a dispatch still unconfirmed was left by it, perhaps dying between recording the
+                        // dispatch and enqueueing the command. Its slot would hold a node back until the periodic recovery;
+                        // it is sent again now (same prompt id, so a command already enqueued is not added twice).
+                        await scheduler.RecoverDispatchesAsync(TimeSpan.Zero, token);
+                        takingOver = false;
+                    }
+
                     await scheduler.RunPassAsync(token);
                     var now = timeProvider.GetUtcNow();
                     if (now - lastTimeouts >= settings.TimeoutCheckInterval)
@@ -119,7 +134,7 @@ public sealed class JobEngineWorker(
                     {
                         lastReconcile = now;
                         await applier.ReconcileAsync(token);
-                        await scheduler.RecoverDispatchesAsync(token);
+                        await scheduler.RecoverDispatchesAsync(settings.DispatchRecoveryAfter, token);
                         await maintenance.FinishCancelledGroupsAsync(token);
                         await maintenance.RequeueStrandedAsync(token);
                     }
@@ -142,6 +157,14 @@ public sealed class JobEngineWorker(
                 {
                     // Redis down or a record that cannot be read; the next round tries again.
                     logger.LogError(ex, "A round of the job scheduler failed; retrying");
+                }
+                finally
+                {
+                    if (takingOver)
+                    {
+                        // The takeover did not finish; the next round of this tenure does it.
+                        Interlocked.CompareExchange(ref _tenureStarted, 1, 0);
+                    }
                 }
             }
 

@@ -134,10 +134,11 @@ public sealed class JobScheduler(
     }
 
     /// <summary>Enqueues again, with the same prompt id, every dispatch recorded longer ago than
-    /// <see cref="JobEngineOptions.DispatchRecoveryAfter"/> and not confirmed.</summary>
-    public async Task RecoverDispatchesAsync(CancellationToken cancellationToken)
+    /// <paramref name="olderThan"/> and not confirmed: periodically <see cref="JobEngineOptions.DispatchRecoveryAfter"/>,
+    /// and every one at once when this replica takes over from another scheduler.</summary>
+    public async Task RecoverDispatchesAsync(TimeSpan olderThan, CancellationToken cancellationToken)
     {
-        var before = timeProvider.GetUtcNow() - options.Value.DispatchRecoveryAfter;
+        var before = timeProvider.GetUtcNow() - olderThan;
         foreach (var jobId in await store.RangeByScoreAsync(JobKeys.Dispatching, before.ToUnixTimeMilliseconds(), 100, cancellationToken))
         {
             var job = await store.GetJobAsync(jobId, cancellationToken);
@@ -193,7 +194,9 @@ public sealed class JobScheduler(
             RequiredCapabilities = record.RequiredCapabilities,
             Priority = record.Priority,
         };
-        await queue.EnqueueAsync(RenderChannels.DispatchQueue, command, cancellationToken);
+        // Keyed by the prompt id, one per dispatch attempt: sent again after a lost reply, or by the recovery of an
+        // unconfirmed dispatch, it adds no second command.
+        await queue.EnqueueAsync(RenderChannels.DispatchQueue, command, record.PromptId!, cancellationToken);
         await machine.ChangeAsync(record.JobId, j => j.State.Dispatch == DispatchStates.Pending && j.Record.PromptId == record.PromptId && !JobStatuses.IsFinal(j.Record.Status)
             ? new JobChange(j.Record, j.State with { Dispatch = DispatchStates.Sent })
             : null, cancellationToken);

@@ -8,8 +8,9 @@ namespace DirectorsConsole.IntegrationTests;
 /// <summary>
 /// A script submitting renders all night must not see the suite's restarts: under a steady stream of
 /// submissions, JobService and then BackendService of the shared suite (one replica each) are killed with SIGKILL
-/// and the AppHost restarts them; in a suite with two JobService replicas, one of them is. No request may fail and
-/// every accepted job must still exist and end.
+/// and the AppHost restarts them; in a suite with two JobService replicas, one of them is, and in one with two
+/// BackendService replicas, one of those. No request may fail and every accepted job must still exist and end. The
+/// time from each kill to the next job start, on any node and on each node, is printed.
 /// </summary>
 [Collection(nameof(SuiteCollection))]
 public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
@@ -40,7 +41,45 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         }
     }
 
-    private static async Task KillEachServiceUnderLoadAsync(SuiteApp suite, params string[] services)
+    [Fact]
+    public async Task KillingOneOfTwoBackendServiceReplicasLosesNoRequestAndNoJobAndRunsNoPromptTwice()
+    {
+        var workingDirectory = Directory.CreateTempSubdirectory("dc-failover-").FullName;
+        try
+        {
+            await using var suite = await SuiteApp.StartAsync(workingDirectory, ["--replicas", "backend-service=2"], Token);
+            var jobs = await KillEachServiceUnderLoadAsync(suite, "DirectorsConsole.BackendService");
+
+            // Every job completed, and the nodes ran exactly the jobs' prompts, each on one node: none was posted twice
+            // by the replica taking over, nor run again under a second prompt id after being given up for lost.
+            var notCompleted = jobs.Where(j => (string?)j.Value!["status"] != "completed").Select(j => $"{j.Key} {j.Value!["status"]} {j.Value["error"]}").ToArray();
+            Assert.True(notCompleted.Length == 0, $"{notCompleted.Length} jobs did not complete: {string.Join("; ", notCompleted.Take(10))}");
+            var runs = await RunsOnTheNodesAsync(suite);
+            var prompts = jobs.Values.Select(j => (string)j!["prompt_id"]!).ToList();
+            Assert.Equal(prompts.Order(StringComparer.Ordinal), runs.Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(workingDirectory, recursive: true);
+        }
+    }
+
+    /// <summary>The prompt id of every run in the nodes' histories, one per node that ran it.</summary>
+    private static async Task<List<string>> RunsOnTheNodesAsync(SuiteApp suite)
+    {
+        var runs = new List<string>();
+        var backends = await suite.Gateway.GetFromJsonAsync<JsonObject>("/api/backends", Token);
+        foreach (var backend in backends!["backends"]!.AsArray())
+        {
+            using var node = new HttpClient { BaseAddress = new Uri($"http://{(string)backend!["host"]!}:{(int)backend["port"]!}/") };
+            var history = await node.GetFromJsonAsync<JsonObject>("history", Token);
+            runs.AddRange(history!.Select(entry => entry.Key));
+        }
+
+        return runs;
+    }
+
+    private static async Task<Dictionary<string, JsonObject?>> KillEachServiceUnderLoadAsync(SuiteApp suite, params string[] services)
     {
         // Arrange
         await using var stream = SubmissionStream.Start(suite.Gateway.BaseAddress!);
@@ -78,8 +117,18 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
                 .Select(j => (DateTimeOffset?)j!["started_at"]?.GetValue<DateTimeOffset>())
                 .Where(started => started > at)
                 .Min();
-            output?.WriteLine($"{service} killed: next job started {(nextStart - at)?.TotalSeconds:0.00} s later, healthy again {backWithin.TotalSeconds:0.0} s later");
+            var perNode = jobs.Values
+                .Where(j => j!["started_at"] is not null && (string?)j["backend_id"] is not null)
+                .GroupBy(j => (string)j!["backend_id"]!)
+                .OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => (Backend: g.Key, Next: g.Select(j => j!["started_at"]!.GetValue<DateTimeOffset>()).Where(started => started > at).DefaultIfEmpty().Min()))
+                .Select(n => $"{n.Backend} {(n.Next == default ? "none" : $"{(n.Next - at).TotalSeconds:0.00} s")}");
+            output?.WriteLine($"{service} killed: next job started {(nextStart - at)?.TotalSeconds:0.00} s later (per node: {string.Join(", ", perNode)}), " +
+                $"healthy again {backWithin.TotalSeconds:0.0} s later");
+            Console.WriteLine($"[RestartFailoverTests] {service} killed: next job start {(nextStart - at)?.TotalSeconds:0.00} s later (per node: {string.Join(", ", perNode)})");
         }
+
+        return jobs;
     }
 
     /// <summary>The Gateway's log lines about failed forwarding, for a failure message.</summary>

@@ -106,6 +106,46 @@ public sealed class JobEngineRecoveryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AStandbyTakingOverSendsTheDispatchItsDeadPredecessorLeftUnconfirmedAtOnce()
+    {
+        // Arrange: the periodic recovery of unconfirmed dispatches far away, so only the takeover can send the command;
+        // replica 0 (through a relay the test can cut) runs the scheduler, replica 1 stands by
+        var settings = new Dictionary<string, string?> { ["Jobs:DispatchRecoveryAfter"] = "00:01:00", ["Jobs:OfflineBackendGrace"] = "00:02:00" };
+        await using var rig = await EngineRig.StartAsync([1, 1], jobReplicas: 0, serviceSettings: settings);
+        await using var relay = new TcpRelay(rig.Garnet.Port);
+        rig.AddJobReplica(relay.ConnectionString);
+        var leaderLease = rig.Get<SchedulerLease>(0);
+        await Eventually.ReturnsAsync(() => Task.FromResult(leaderLease.IsHeld), held => held, TimeSpan.FromSeconds(30));
+        rig.AddJobReplica();
+        // A job no backend advertises the capability for waits in the queue; the scheduler dispatches it to emu-1 and
+        // dies before enqueueing the command: the dispatch is recorded (slot, prompt id, pending), the command is not.
+        var job = await rig.Engine(1).SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 2)) { RequiredCapabilities = ["NoSuchNodeClass"] }, Token);
+        var promptId = Guid.NewGuid().ToString();
+        var recordedAt = DateTimeOffset.UtcNow;
+        var dispatch = await rig.Get<JobStateMachine>(1).ChangeAsync(job.JobId, j => JobEngineState.InQueue(j.Record, j.State)
+            ? new JobChange(
+                j.Record with { BackendId = EngineRig.BackendId(1), PromptId = promptId, Attempts = [.. j.Record.Attempts, EngineRig.BackendId(1)] },
+                j.State with { Dispatch = DispatchStates.Pending, DispatchedAt = recordedAt }) { SlotLimit = 1 }
+            : null, Token);
+        Assert.Equal(ChangeOutcome.Applied, dispatch.Outcome);
+
+        // Act
+        var sinceDeath = Stopwatch.StartNew();
+        relay.Cut();
+        var started = await rig.WaitForJobAsync(job.JobId, j => j.Status != JobStatuses.Queued, TimeSpan.FromSeconds(45), replica: 1);
+        var gap = sinceDeath.Elapsed;
+        var ended = await rig.WaitForEndAsync(job.JobId, replica: 1);
+
+        // Assert: started under the prompt id recorded by the dead scheduler, long before the periodic recovery, and ran once
+        output.WriteLine($"From the scheduling replica's death to the start of the job whose dispatch it left unconfirmed: {gap.TotalMilliseconds:0} ms " +
+            "(the periodic recovery would have sent it 60 s after the dispatch was recorded)");
+        Assert.True(rig.Get<SchedulerLease>(1).IsHeld);
+        Assert.Equal(promptId, started.PromptId);
+        Assert.Equal(JobStatuses.Completed, ended.Status);
+        Assert.Equal([promptId], (await rig.HistoryAsync(1)).ToList());
+    }
+
+    [Fact]
     public async Task AnotherInstanceFinishesTheGroupOfADisposedOneWithoutRunningAPromptTwice()
     {
         // Arrange: four children on two one-slot nodes, so two run and two wait

@@ -7,6 +7,7 @@ namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
 public sealed class RedisDurableQueueTests(RedisTestServers servers)
 {
     private static readonly TimeSpan Visibility = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     public sealed record RenderCommand(string JobId, int Frame);
 
@@ -157,6 +158,96 @@ public sealed class RedisDurableQueueTests(RedisTestServers servers)
         Assert.Equal(producerTrace, delivery.ProducerContext.TraceId);
         Assert.Equal(producerTrace, processing!.TraceId);
         Assert.True(await queue.AckAsync(delivery, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task AnEnqueueUnderADeduplicationKeyAddsOneMessageHoweverOftenItIsSent(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("dedup");
+
+        var id = await queue.EnqueueAsync(name, new RenderCommand("job", 1), "prompt-1", ct);
+        Assert.Equal(id, await queue.EnqueueAsync(name, new RenderCommand("job", 1), "prompt-1", ct));
+        var other = await queue.EnqueueAsync(name, new RenderCommand("job", 2), "prompt-2", ct);
+        Assert.Equal(new QueueCounts(2, 0), await queue.GetCountsAsync(name, ct));
+        var delivery = await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct);
+        Assert.True(await queue.AckAsync(delivery!, ct));
+
+        // Also once the message was taken and acknowledged: a late resend is recognised, not added again.
+        Assert.Equal(id, await queue.EnqueueAsync(name, new RenderCommand("job", 1), "prompt-1", ct));
+        Assert.Equal(new QueueCounts(1, 0), await queue.GetCountsAsync(name, ct));
+        Assert.Equal(other, (await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct))?.MessageId);
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task ReclaimMakesTheDeliveriesOfOtherConsumersVisibleAtOnceAndKeepsItsOwn(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("reclaim");
+        var first = await queue.EnqueueAsync(name, new RenderCommand("job", 1), ct);
+        var second = await queue.EnqueueAsync(name, new RenderCommand("job", 2), ct);
+        var third = await queue.EnqueueAsync(name, new RenderCommand("job", 3), ct);
+        var dead = await queue.TryReceiveAsync<RenderCommand>(name, Visibility, "dead-session", ct);
+        var alive = await queue.TryReceiveAsync<RenderCommand>(name, Visibility, "new-session", ct);
+
+        Assert.Equal(1, await queue.ReclaimAsync(name, "new-session", ct));
+
+        // The dead consumer's message comes first again, ahead of the one that was waiting, without waiting 30 s.
+        var again = await queue.TryReceiveAsync<RenderCommand>(name, Visibility, "new-session", ct);
+        Assert.Equal(first, dead!.MessageId);
+        Assert.Equal(first, again?.MessageId);
+        Assert.Equal(2, again!.DeliveryCount);
+        Assert.False(await queue.AckAsync(dead, ct));
+        Assert.Equal(second, alive!.MessageId);
+        Assert.True(await queue.AckAsync(alive, ct));
+        // The deliveries left are the new session's own.
+        Assert.Equal(0, await queue.ReclaimAsync(name, "new-session", ct));
+        Assert.Equal(third, (await queue.TryReceiveAsync<RenderCommand>(name, Visibility, "new-session", ct))?.MessageId);
+    }
+
+    [Fact]
+    public async Task AReceiveAndAnEnqueueWhoseRepliesWereLostAreSentAgainAndCarriedOutOnce()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Garnet);
+        await using var relay = new TcpRelay(server.Port);
+        // The command timeout is longer than the test takes to break the connection, so only the broken connection ends
+        // the commands below, and the grace covers any reconnect on a busy machine.
+        var options = RedisTestServers.Options(relay.ConnectionString, TimeSpan.FromSeconds(30));
+        options.OutageGrace = TimeSpan.FromMinutes(1);
+        await using var redis = new RedisConnection(options);
+        await using var direct = new RedisConnection(RedisTestServers.Options(server.ConnectionString));
+        var queue = NewQueue(redis);
+        var observer = NewQueue(direct);
+        var name = RedisTestServers.UniqueName("lost-replies");
+        await redis.PingAsync(ct);
+
+        relay.LoseReplies();
+        var enqueue = queue.EnqueueAsync(name, new RenderCommand("job", 1), "prompt-1", ct);
+        await Eventually.ReturnsAsync(() => observer.GetCountsAsync(name, ct), counts => counts.Waiting == 1);
+        relay.BreakConnections();
+        var id = await enqueue.WaitAsync(Patience, ct);
+        Assert.True(relay.HasSentWhileLosing("prompt-1"), "the enqueue never reached the server before the connection broke");
+        await redis.PingAsync(ct);
+
+        relay.LoseReplies();
+        var receive = queue.TryReceiveAsync<RenderCommand>(name, Visibility, "consumer", ct);
+        await Eventually.ReturnsAsync(() => observer.GetCountsAsync(name, ct), counts => counts.InFlight == 1);
+        relay.BreakConnections();
+        var delivery = await receive.WaitAsync(Patience, ct);
+
+        // The resent receive got the delivery the first one made: the message is not left in flight to nobody.
+        Assert.Equal(id, delivery?.MessageId);
+        Assert.Equal(1, delivery!.DeliveryCount);
+        Assert.Equal(new QueueCounts(0, 1), await observer.GetCountsAsync(name, ct));
+        Assert.True(await queue.AckAsync(delivery, ct));
+        Assert.Equal(new QueueCounts(0, 0), await observer.GetCountsAsync(name, ct));
     }
 
     private async Task<RedisConnection> ConnectAsync(RedisServerKind kind)
