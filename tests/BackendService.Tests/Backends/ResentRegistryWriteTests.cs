@@ -65,21 +65,20 @@ public sealed class ResentRegistryWriteTests(GarnetFixture garnet) : IClassFixtu
     /// <summary>The registry talks to Garnet through a relay that can lose replies; the test reads through a connection of its own.</summary>
     private sealed class Rig : IAsyncDisposable
     {
+        private readonly LostReplyConnection _lostReplies;
         private readonly RedisSubscriber _subscriber;
 
-        private Rig(TcpRelay relay, RedisConnection redis, RedisConnection direct, RedisSubscriber subscriber)
+        private Rig(LostReplyConnection lostReplies, RedisConnection direct, RedisSubscriber subscriber)
         {
-            Relay = relay;
-            Redis = redis;
+            _lostReplies = lostReplies;
             Direct = direct;
             _subscriber = subscriber;
+            var redis = lostReplies.Redis;
             var bus = new RedisEventBus(direct, subscriber, NullLogger<RedisEventBus>.Instance, TimeProvider.System);
             Registry = new BackendRegistry(redis, bus, TimeProvider.System, NullLogger<BackendRegistry>.Instance);
         }
 
-        public TcpRelay Relay { get; }
-
-        public RedisConnection Redis { get; }
+        public TcpRelay Relay => _lostReplies.Relay;
 
         public RedisConnection Direct { get; }
 
@@ -87,27 +86,16 @@ public sealed class ResentRegistryWriteTests(GarnetFixture garnet) : IClassFixtu
 
         public static async Task<Rig> StartAsync(GarnetFixture garnet)
         {
-            var relay = new TcpRelay(garnet.Server.Port);
-            // The command timeout outlasts the test's break of the connection, so only the broken connection ends the
-            // write, and the grace covers any reconnect on a busy machine.
-            var redis = new RedisConnection(new RedisOptions
-            {
-                ConnectionString = relay.ConnectionString,
-                CommandTimeout = TimeSpan.FromSeconds(30),
-                OutageGrace = TimeSpan.FromMinutes(1),
-            });
+            var lostReplies = await LostReplyConnection.StartAsync(garnet.Server.Port, Token);
             var options = new RedisOptions { ConnectionString = garnet.ConnectionString };
-            var rig = new Rig(relay, redis, new RedisConnection(options), new RedisSubscriber(options));
-            await redis.PingAsync(Token);
-            return rig;
+            return new Rig(lostReplies, new RedisConnection(options), new RedisSubscriber(options));
         }
 
         public async ValueTask DisposeAsync()
         {
-            await Redis.DisposeAsync();
+            await _lostReplies.DisposeAsync();
             await Direct.DisposeAsync();
             await _subscriber.DisposeAsync();
-            await Relay.DisposeAsync();
         }
     }
 }

@@ -19,15 +19,8 @@ public sealed class ResentProjectLockTests(GarnetFixture garnet) : IClassFixture
     public async Task AnAcquireWhoseReplyWasLostHoldsTheLockOnce()
     {
         // Arrange: this replica reaches Garnet through a relay that can lose replies; another replica connects directly
-        await using var relay = new TcpRelay(garnet.Server.Port);
-        // The command timeout outlasts the test's break of the connection, so only the broken connection ends the
-        // acquire, and the grace covers any reconnect on a busy machine.
-        await using var redis = new RedisConnection(new RedisOptions
-        {
-            ConnectionString = relay.ConnectionString,
-            CommandTimeout = TimeSpan.FromSeconds(30),
-            OutageGrace = TimeSpan.FromMinutes(1),
-        });
+        await using var lostReplies = await LostReplyConnection.StartAsync(garnet.Server.Port, Token);
+        var (relay, redis) = (lostReplies.Relay, lostReplies.Redis);
         await using var direct = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
         // The wait is shorter than the lease, so an acquire that did not recognise its own token would give up.
         var options = Options.Create(new GalleryOptions { LockWaitMilliseconds = 2_000, LockLeaseMilliseconds = 60_000 });
@@ -35,7 +28,6 @@ public sealed class ResentProjectLockTests(GarnetFixture garnet) : IClassFixture
         var otherReplica = new ProjectLock(direct, options, TimeProvider.System, NullLogger<ProjectLock>.Instance);
         var project = "/projects/" + Guid.NewGuid().ToString("N");
         var key = ProjectLock.KeyOf(project);
-        await redis.PingAsync(Token);
 
         // Act
         relay.LoseReplies();

@@ -19,19 +19,11 @@ public sealed class ResentCommitTests(GarnetFixture garnet) : IClassFixture<Garn
     [Fact]
     public async Task ACreationWhoseReplyWasLostIsSentAgainAndAppliedOnce()
     {
-        await using var relay = new TcpRelay(garnet.Server.Port);
-        // The command timeout is longer than the test takes to break the connection, so only the broken connection ends
-        // the commit, and the grace covers any reconnect on a busy machine.
-        await using var redis = new RedisConnection(new RedisOptions
-        {
-            ConnectionString = relay.ConnectionString,
-            CommandTimeout = TimeSpan.FromSeconds(30),
-            OutageGrace = TimeSpan.FromMinutes(1),
-        });
+        await using var lostReplies = await LostReplyConnection.StartAsync(garnet.Server.Port, Token);
+        var (relay, redis) = (lostReplies.Relay, lostReplies.Redis);
         await using var direct = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
         var store = new JobStore(redis, NullLogger<JobStore>.Instance);
         var (record, state) = NewJob();
-        await redis.PingAsync(Token);
 
         relay.LoseReplies();
         var commit = store.CommitAsync(Creation(record, state), Token);

@@ -349,17 +349,9 @@ public sealed class ApprovalTests(ApprovalRig fixture) : IClassFixture<ApprovalR
         var rejection = new ApprovalDecision("rejected", null, "signed_link");
         var plan = (await machine.PlanGroupDecisionAsync(groupId, new ApprovalDecision("approved", null, "signed_link"), Token))!;
         var rival = (await machine.PlanGroupDecisionAsync(groupId, rejection, Token))!;
-        await using var relay = new TcpRelay(Rig.Garnet.Port);
-        // The command timeout outlasts the test's break of the connection, so only the broken connection ends the
-        // commit, and the grace covers a reconnect on a busy machine.
-        await using var redis = new RedisConnection(new RedisOptions
-        {
-            ConnectionString = relay.ConnectionString,
-            CommandTimeout = TimeSpan.FromSeconds(30),
-            OutageGrace = TimeSpan.FromMinutes(1),
-        });
-        var store = new JobStore(redis, NullLogger<JobStore>.Instance);
-        await redis.PingAsync(Token);
+        await using var lostReplies = await LostReplyConnection.StartAsync(Rig.Garnet.Port, Token);
+        var relay = lostReplies.Relay;
+        var store = new JobStore(lostReplies.Redis, NullLogger<JobStore>.Instance);
 
         // Act
         relay.LoseReplies();
