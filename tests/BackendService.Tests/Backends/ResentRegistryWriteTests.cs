@@ -18,42 +18,42 @@ public sealed class ResentRegistryWriteTests(GarnetFixture garnet) : IClassFixtu
     public async Task ACreateWhoseReplyWasLostIsSavedOnce()
     {
         // Arrange
-        await using var rig = await Rig.StartAsync(garnet);
+        await using var rig = await StartRigAsync();
         var backend = NewBackend();
 
         // Act
         rig.Relay.LoseReplies();
-        var create = rig.Registry.CreateAsync(backend, Token);
+        var create = rig.Store.CreateAsync(backend, Token);
         await Eventually.ReturnsAsync(() => rig.Direct.HashGetAsync(BackendKeys.Definitions, backend.Id, Token), json => json is not null);
         rig.Relay.BreakConnections();
 
         // Assert: the resend answers as the create did; another create of the id (another token) is refused
         Assert.Equal(BackendWriteStatus.Saved, await create.WaitAsync(Patience, Token));
         Assert.True(rig.Relay.HasSentWhileLosing(backend.Id), "the create never reached the server before the connection broke");
-        Assert.Equal(BackendRegistry.Serialize(backend), BackendRegistry.Serialize((await rig.Registry.FindAsync(backend.Id, Token))!));
-        Assert.Single(await rig.Registry.ListAsync(Token), b => b.Id == backend.Id);
-        Assert.Equal(BackendWriteStatus.IdTaken, await rig.Registry.CreateAsync(backend, Token));
+        Assert.Equal(BackendRegistry.Serialize(backend), BackendRegistry.Serialize((await rig.Store.FindAsync(backend.Id, Token))!));
+        Assert.Single(await rig.Store.ListAsync(Token), b => b.Id == backend.Id);
+        Assert.Equal(BackendWriteStatus.IdTaken, await rig.Store.CreateAsync(backend, Token));
     }
 
     [Fact]
     public async Task ADeleteWhoseReplyWasLostIsReportedDone()
     {
         // Arrange
-        await using var rig = await Rig.StartAsync(garnet);
+        await using var rig = await StartRigAsync();
         var backend = NewBackend();
-        Assert.Equal(BackendWriteStatus.Saved, await rig.Registry.CreateAsync(backend, Token));
+        Assert.Equal(BackendWriteStatus.Saved, await rig.Store.CreateAsync(backend, Token));
 
         // Act
         rig.Relay.LoseReplies();
-        var delete = rig.Registry.DeleteAsync(backend.Id, Token);
+        var delete = rig.Store.DeleteAsync(backend.Id, Token);
         await Eventually.ReturnsAsync(() => rig.Direct.HashGetAsync(BackendKeys.Definitions, backend.Id, Token), json => json is null);
         rig.Relay.BreakConnections();
 
         // Assert
         Assert.True(await delete.WaitAsync(Patience, Token));
         Assert.True(rig.Relay.HasSentWhileLosing(backend.Id), "the delete never reached the server before the connection broke");
-        Assert.Null(await rig.Registry.FindAsync(backend.Id, Token));
-        Assert.False(await rig.Registry.DeleteAsync(backend.Id, Token));
+        Assert.Null(await rig.Store.FindAsync(backend.Id, Token));
+        Assert.False(await rig.Store.DeleteAsync(backend.Id, Token));
     }
 
     private static BackendDefinition NewBackend()
@@ -62,40 +62,6 @@ public sealed class ResentRegistryWriteTests(GarnetFixture garnet) : IClassFixtu
         return new BackendDefinition(id, id, "127.0.0.1", 8188, Enabled: false, ["sdxl"], 1, [], BackendSource.Api);
     }
 
-    /// <summary>The registry talks to Garnet through a relay that can lose replies; the test reads through a connection of its own.</summary>
-    private sealed class Rig : IAsyncDisposable
-    {
-        private readonly LostReplyConnection _lostReplies;
-        private readonly RedisSubscriber _subscriber;
-
-        private Rig(LostReplyConnection lostReplies, RedisConnection direct, RedisSubscriber subscriber)
-        {
-            _lostReplies = lostReplies;
-            Direct = direct;
-            _subscriber = subscriber;
-            var redis = lostReplies.Redis;
-            var bus = new RedisEventBus(direct, subscriber, NullLogger<RedisEventBus>.Instance, TimeProvider.System);
-            Registry = new BackendRegistry(redis, bus, TimeProvider.System, NullLogger<BackendRegistry>.Instance);
-        }
-
-        public TcpRelay Relay => _lostReplies.Relay;
-
-        public RedisConnection Direct { get; }
-
-        public BackendRegistry Registry { get; }
-
-        public static async Task<Rig> StartAsync(GarnetFixture garnet)
-        {
-            var lostReplies = await LostReplyConnection.StartAsync(garnet.Server.Port, Token);
-            var options = new RedisOptions { ConnectionString = garnet.ConnectionString };
-            return new Rig(lostReplies, new RedisConnection(options), new RedisSubscriber(options));
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _lostReplies.DisposeAsync();
-            await Direct.DisposeAsync();
-            await _subscriber.DisposeAsync();
-        }
-    }
+    private Task<LostReplyRig<BackendRegistry>> StartRigAsync() =>
+        LostReplyRig<BackendRegistry>.StartAsync(garnet.Server, (redis, bus) => new BackendRegistry(redis, bus, TimeProvider.System, NullLogger<BackendRegistry>.Instance), Token);
 }

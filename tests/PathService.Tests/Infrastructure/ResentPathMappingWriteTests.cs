@@ -18,7 +18,7 @@ public sealed class ResentPathMappingWriteTests(GarnetFixture garnet) : IClassFi
     public async Task ACreateWhoseReplyWasLostIsSavedOnce()
     {
         // Arrange
-        await using var rig = await Rig.StartAsync(garnet);
+        await using var rig = await StartRigAsync();
         var mapping = NewMapping();
 
         // Act
@@ -39,7 +39,7 @@ public sealed class ResentPathMappingWriteTests(GarnetFixture garnet) : IClassFi
     public async Task ADeleteWhoseReplyWasLostIsReportedDone()
     {
         // Arrange
-        await using var rig = await Rig.StartAsync(garnet);
+        await using var rig = await StartRigAsync();
         var mapping = NewMapping();
         Assert.Equal(PathMappingWriteStatus.Saved, await rig.Store.CreateAsync(mapping, Token));
 
@@ -62,40 +62,6 @@ public sealed class ResentPathMappingWriteTests(GarnetFixture garnet) : IClassFi
         return new PathMapping(id, "Share " + id[..8], @"W:\", "/mnt/" + id[..8], "", Enabled: true);
     }
 
-    /// <summary>The store talks to Garnet through a relay that can lose replies; the test reads through a connection of its own.</summary>
-    private sealed class Rig : IAsyncDisposable
-    {
-        private readonly LostReplyConnection _lostReplies;
-        private readonly RedisSubscriber _subscriber;
-
-        private Rig(LostReplyConnection lostReplies, RedisConnection direct, RedisSubscriber subscriber)
-        {
-            _lostReplies = lostReplies;
-            Direct = direct;
-            _subscriber = subscriber;
-            var redis = lostReplies.Redis;
-            var bus = new RedisEventBus(direct, subscriber, NullLogger<RedisEventBus>.Instance, TimeProvider.System);
-            Store = new PathMappingStore(redis, bus, TimeProvider.System, NullLogger<PathMappingStore>.Instance);
-        }
-
-        public TcpRelay Relay => _lostReplies.Relay;
-
-        public RedisConnection Direct { get; }
-
-        public PathMappingStore Store { get; }
-
-        public static async Task<Rig> StartAsync(GarnetFixture garnet)
-        {
-            var lostReplies = await LostReplyConnection.StartAsync(garnet.Server.Port, Token);
-            var options = new RedisOptions { ConnectionString = garnet.ConnectionString };
-            return new Rig(lostReplies, new RedisConnection(options), new RedisSubscriber(options));
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _lostReplies.DisposeAsync();
-            await Direct.DisposeAsync();
-            await _subscriber.DisposeAsync();
-        }
-    }
+    private Task<LostReplyRig<PathMappingStore>> StartRigAsync() =>
+        LostReplyRig<PathMappingStore>.StartAsync(garnet.Server, (redis, bus) => new PathMappingStore(redis, bus, TimeProvider.System, NullLogger<PathMappingStore>.Instance), Token);
 }
