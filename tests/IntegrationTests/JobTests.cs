@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.IntegrationTests;
 
@@ -78,6 +79,58 @@ public sealed class JobTests(RunningSuiteFixture fixture)
         Assert.Equal(2, (int?)status["completed_count"]);
         Assert.Equal(2, (int?)status["total_count"]);
         Assert.Equal(backendIds.Order(), status["child_jobs"]!.AsArray().Select(c => (string)c!["backend_id"]!).Order());
+    }
+
+    [Fact]
+    public async Task AGroupSubmittedForApprovalRendersWaitsAndIsApprovedAsAWhole()
+    {
+        // Arrange
+        var backendIds = await OnlineBackendIdsAsync(2);
+        using var created = await Suite.Gateway.PostAsJsonAsync("/api/job-groups", new
+        {
+            workflow_json = new JsonObject
+            {
+                ["1"] = new JsonObject
+                {
+                    ["class_type"] = "TestProgressImage",
+                    ["inputs"] = new JsonObject { ["steps"] = 1, ["delay_ms"] = 0, ["seed"] = 1, ["width"] = 8, ["height"] = 8 },
+                },
+                ["2"] = new JsonObject
+                {
+                    ["class_type"] = "SaveImage",
+                    ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = "jobtests/approval" },
+                },
+            },
+            backend_ids = backendIds,
+            requires_approval = true,
+        }, Token);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = (string)(await created.Content.ReadFromJsonAsync<JsonObject>(Token))!["job_group_id"]!;
+
+        // Act: the group renders and waits; one decision through the Gateway (the suite has no clients, so the caller
+        // counts as an operator) ends it
+        var waiting = await Eventually.ReturnsAsync(
+            () => Suite.Gateway.GetFromJsonAsync<JsonObject>($"/api/job-groups/{id}", Token),
+            group => (string?)group?["status"] == "awaiting_approval",
+            TimeSpan.FromSeconds(90));
+        using var decided = await Suite.Gateway.PostAsJsonAsync(
+            $"/_public/webhooks/approval/{id}", new { decision = "approved", comment = "shot signed off" }, Token);
+        var ended = await Suite.Gateway.GetFromJsonAsync<JsonObject>($"/api/job-groups/{id}", Token);
+        var history = await Suite.Gateway.GetFromJsonAsync<JsonArray>($"/api/v1/jobs/{id}/history", Token);
+
+        // Assert
+        Assert.All(waiting!["child_jobs"]!.AsArray(), child => Assert.Equal("awaiting_approval", (string?)child!["status"]));
+        Assert.Equal(HttpStatusCode.OK, decided.StatusCode);
+        var answer = (await decided.Content.ReadFromJsonAsync<JsonObject>(Token))!;
+        Assert.Equal("approval_received", (string?)answer["status"]);
+        Assert.Equal(id, (string?)answer["job_id"]);
+        Assert.Equal("completed", (string?)ended!["status"]);
+        Assert.Equal("approved", (string?)ended["approval"]!["decision"]);
+        Assert.Equal("shot signed off", (string?)ended["approval"]!["comment"]);
+        Assert.All(ended["child_jobs"]!.AsArray(), child => Assert.Equal("completed", (string?)child!["status"]));
+        var groupChanges = history!.Where(e => (string?)e!["event"] == "status_changed" && e!["job_id"] is null).Select(e => (string?)e!["status"]);
+        Assert.Equal(["awaiting_approval", "completed"], groupChanges.TakeLast(2));
+        Assert.Single(history!, e => (string?)e!["event"] == "group_awaiting_approval");
     }
 
     [Fact]

@@ -24,31 +24,18 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         KillEachServiceUnderLoadAsync(fixture.Suite, "DirectorsConsole.JobService", "DirectorsConsole.BackendService");
 
     [Fact]
-    public async Task KillingOneOfTwoJobServiceReplicasLosesNoRequestAndNoJob()
+    public async Task KillingOneOfTwoJobServiceAndThenOneOfTwoBackendServiceReplicasLosesNoRequestAndNoJobAndRunsNoPromptTwice()
     {
         var workingDirectory = Directory.CreateTempSubdirectory("dc-failover-").FullName;
         try
         {
-            await using var suite = await SuiteApp.StartAsync(workingDirectory, ["--replicas", "job-service=2"], Token);
-            // Only the replicated service: the other replica answers while the killed one restarts, so no request may
-            // wait for the restart, however long a busy machine takes (a single-replica service's restart is the
-            // shared suite's test, where the Gateway holds requests for restart_hold_seconds).
-            await KillEachServiceUnderLoadAsync(suite, "DirectorsConsole.JobService");
-        }
-        finally
-        {
-            Directory.Delete(workingDirectory, recursive: true);
-        }
-    }
-
-    [Fact]
-    public async Task KillingOneOfTwoBackendServiceReplicasLosesNoRequestAndNoJobAndRunsNoPromptTwice()
-    {
-        var workingDirectory = Directory.CreateTempSubdirectory("dc-failover-").FullName;
-        try
-        {
-            await using var suite = await SuiteApp.StartAsync(workingDirectory, ["--replicas", "backend-service=2"], Token);
-            var jobs = await KillEachServiceUnderLoadAsync(suite, "DirectorsConsole.BackendService");
+            // One suite for both replicated services (a suite of its own costs a minute or more to start). Only replicated
+            // services are killed here: the other replica answers while the killed one restarts, so no request may wait
+            // for the restart, however long a busy machine takes (a single-replica service's restart is the shared
+            // suite's test, where the Gateway holds requests for restart_hold_seconds).
+            await using var suite = await SuiteApp.StartAsync(
+                workingDirectory, ["--replicas", "job-service=2", "--replicas", "backend-service=2"], Token);
+            var jobs = await KillEachServiceUnderLoadAsync(suite, "DirectorsConsole.JobService", "DirectorsConsole.BackendService");
 
             // Every job completed, and the nodes ran exactly the jobs' prompts, each on one node: none was posted twice
             // by the replica taking over, nor run again under a second prompt id after being given up for lost.
