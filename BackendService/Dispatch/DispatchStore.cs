@@ -32,8 +32,8 @@ public sealed record PromptClaim(bool Mine, string? Owner, string? Status)
     public bool IsFinal => Status is not null && RenderEventKinds.IsFinal(Status);
 }
 
-/// <summary>The Redis side of dispatch: the in-flight hash of each backend, its socket's client id, claims on
-/// prompts and cancel flags. Every call goes through the Redis client, whose commands have timeouts.</summary>
+/// <summary>The Redis side of dispatch: the in-flight hash of each backend, its socket's client id, the state of each
+/// prompt (claims and last event) and cancel flags. Every call goes through the Redis client, whose commands have timeouts.</summary>
 public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptions> options)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
@@ -53,6 +53,35 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return {'mine', ARGV[1], status}
         """;
+
+    // KEYS: prompt state. ARGV: status, event JSON, backend id, job id, expiry ms.
+    private const string WriteStateScript = """
+        local current = redis.call('HGET', KEYS[1], 'status')
+        if current == 'completed' or current == 'failed' or current == 'interrupted' then return 0 end
+        redis.call('HSET', KEYS[1], 'status', ARGV[1], 'event', ARGV[2])
+        if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'backend_id', ARGV[3]) end
+        if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'job_id', ARGV[4]) end
+        redis.call('PEXPIRE', KEYS[1], ARGV[5])
+        return 1
+        """;
+
+    /// <summary>Keeps <paramref name="renderEvent"/> (as <paramref name="eventJson"/>) as the last event of its prompt;
+    /// false when the prompt had already ended, so nothing was written.</summary>
+    public async Task<bool> RecordPromptEventAsync(RenderEvent renderEvent, string eventJson, CancellationToken cancellationToken)
+    {
+        var written = await redis.ScriptEvaluateAsync(
+            WriteStateScript,
+            [RenderChannels.PromptStateKey(renderEvent.PromptId)],
+            [
+                renderEvent.Kind,
+                eventJson,
+                renderEvent.BackendId,
+                renderEvent.JobId ?? "",
+                (long)options.Value.PromptStateExpiry.TotalMilliseconds,
+            ],
+            cancellationToken);
+        return written.AsInt64() == 1;
+    }
 
     public async Task<string> GetOrCreateClientIdAsync(string backendId, CancellationToken cancellationToken)
     {

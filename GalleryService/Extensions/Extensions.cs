@@ -1,7 +1,9 @@
 using System.Text.Json;
 using DirectorsConsole.GalleryService.Paths;
 using DirectorsConsole.GalleryService.Project;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.ServiceDefaults.Hosting;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
 
@@ -26,6 +28,7 @@ internal static class Extensions
         builder.Services.AddSingleton<ProjectPathResolver>();
         builder.Services.AddSingleton<IProjectPathResolver>(sp => sp.GetRequiredService<ProjectPathResolver>());
         builder.Services.AddSingleton<IResponsePathFormatter, ResponsePathFormatter>();
+        builder.Services.TryAddSingleton<BackendDirectory>();
         builder.Services.AddSingleton<RenderOutputFetcher>();
         // A GET of a finished render: repeating it changes nothing, so ServiceDefaults' standard resilience
         // handler (retries, timeouts, a circuit breaker per render node) stays on this client.

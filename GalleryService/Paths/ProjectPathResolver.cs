@@ -26,7 +26,8 @@ public sealed partial class ProjectPathResolver(
     /// <summary>Followed links per path; more means a loop.</summary>
     private const int MaxLinkHops = 40;
 
-    private const string CurrentProjectItem = "dc:gallery:current-project";
+    // Where a request keeps the current project it read (HttpContext.Items): an object no other code can name.
+    private static readonly object CurrentProjectItem = new();
 
     /// <summary>How this machine compares paths: Windows and macOS volumes ignore case by default, Linux does not.</summary>
     public static StringComparison PathComparison { get; } =

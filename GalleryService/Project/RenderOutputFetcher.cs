@@ -1,31 +1,22 @@
-using System.Text.Json;
-using DirectorsConsole.Messaging;
+using DirectorsConsole.ServiceDefaults.Backends;
 using Polly.Timeout;
 
 namespace DirectorsConsole.GalleryService.Project;
 
-/// <summary>A registered render node as the backend registry stores it (<c>dc:backends</c>, snake_case JSON).</summary>
-public sealed record RegisteredBackend(string Id, string Host, int Port);
-
 /// <summary>
 /// Opens the image a save-image request names, from the only places an image may come from: a
-/// <c>data:</c> URL, or a ComfyUI <c>/view</c> of a backend registered in <c>dc:backends</c> (written as the
+/// <c>data:</c> URL, or a ComfyUI <c>/view</c> of a backend in the registry (<see cref="BackendDirectory"/>; written as the
 /// node's own <c>http://host:port/view?…</c> or as BackendService's <c>/api/backends/{id}/view?…</c>). Any other
 /// host, path or scheme is refused before a connection is made, so the endpoint cannot be used to reach other
 /// machines (the original fetched any URL). Only <c>filename</c>, <c>subfolder</c> and <c>type</c>
 /// are passed on, redirects are not followed, and the answer is read with a size limit.
 /// </summary>
-public sealed class RenderOutputFetcher(IRedisConnection redis, IHttpClientFactory httpClientFactory, ILogger<RenderOutputFetcher> logger)
+public sealed class RenderOutputFetcher(BackendDirectory directory, IHttpClientFactory httpClientFactory, ILogger<RenderOutputFetcher> logger)
 {
     public const string HttpClientName = "render-outputs";
 
-    /// <summary>The hash the backend registry (BackendService) keeps: id → definition JSON with <c>host</c>, <c>port</c>.</summary>
-    public const string BackendsKey = "dc:backends";
-
     /// <summary>The largest image saved.</summary>
     public const long MaxImageBytes = 1024L * 1024 * 1024;
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>The bytes of a <c>data:[type];base64,…</c> URL; 422 for anything else or bad base64.</summary>
     public static byte[] DecodeDataUrl(string? dataUrl, string field)
@@ -80,8 +71,9 @@ public sealed class RenderOutputFetcher(IRedisConnection redis, IHttpClientFacto
         }
 
         var segments = absolute.AbsolutePath.Trim('/').Split('/');
-        var backends = await ReadBackendsAsync(cancellationToken);
-        RegisteredBackend? backend;
+        // Every registered backend, enabled or not: an image it rendered stays reachable while it is disabled.
+        var backends = (await directory.ListDefinitionsAsync(cancellationToken)).Where(b => b.Host is { Length: > 0 }).ToList();
+        BackendDefinition? backend;
         if (segments is ["api", "backends", var id, "view"])
         {
             var backendId = Uri.UnescapeDataString(id);
@@ -156,28 +148,6 @@ public sealed class RenderOutputFetcher(IRedisConnection redis, IHttpClientFacto
         }
 
         return response;
-    }
-
-    private async Task<IReadOnlyList<RegisteredBackend>> ReadBackendsAsync(CancellationToken cancellationToken)
-    {
-        var stored = await redis.HashGetAllAsync(BackendsKey, cancellationToken);
-        var backends = new List<RegisteredBackend>(stored.Count);
-        foreach (var (id, json) in stored)
-        {
-            try
-            {
-                if (JsonSerializer.Deserialize<RegisteredBackend>(json, Json) is { Host.Length: > 0 } backend)
-                {
-                    backends.Add(backend with { Id = id });
-                }
-            }
-            catch (JsonException ex)
-            {
-                logger.LogWarning(ex, "The backend stored under {Id} in {Key} is not valid JSON; ignoring it", id, BackendsKey);
-            }
-        }
-
-        return backends;
     }
 
     private static bool IsPlainName(string name) =>

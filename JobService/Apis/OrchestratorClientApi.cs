@@ -156,7 +156,7 @@ public static class OrchestratorClientApi
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var status in JobStatuses.All)
         {
-            counts[status] = await store.CountAsync(JobKeys.JobStatusIndex(status), cancellationToken);
+            counts[status] = await store.CountJobsAsync(status, cancellationToken);
         }
 
         var ended = await store.GetJobsAsync(await store.EndedSinceAsync(now - window, DashboardSampleLimit, cancellationToken), cancellationToken);

@@ -174,8 +174,8 @@ public static class OrchestratorPublicApi
             return JobRequestChecks.NotFound("Not found: the debug endpoints are off (debug_endpoints: false)");
         }
 
-        var active = await store.CountAsync(JobKeys.JobStatusIndex(JobStatuses.Queued), cancellationToken)
-            + await store.CountAsync(JobKeys.JobStatusIndex(JobStatuses.Running), cancellationToken);
+        var active = await store.CountJobsAsync(JobStatuses.Queued, cancellationToken)
+            + await store.CountJobsAsync(JobStatuses.Running, cancellationToken);
         if (active > 0)
         {
             return JobRequestChecks.Conflict($"{active} jobs are queued or running; cancel them (or let them end) before flushing");

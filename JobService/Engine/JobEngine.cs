@@ -120,10 +120,9 @@ public sealed class JobEngine(
 
     public async Task<JobPage> ListJobsAsync(string? status, int offset, int limit, CancellationToken cancellationToken)
     {
-        var index = status is null ? JobKeys.JobIndex : JobKeys.JobStatusIndex(status);
-        var ids = await store.RangeNewestFirstAsync(index, Math.Max(0, offset), limit, cancellationToken);
+        var ids = await store.JobIdsNewestFirstAsync(status, Math.Max(0, offset), limit, cancellationToken);
         var jobs = await store.GetJobsAsync(ids, cancellationToken);
-        return new JobPage(jobs.Select(j => j.Record).ToList(), await store.CountAsync(index, cancellationToken), offset, limit);
+        return new JobPage(jobs.Select(j => j.Record).ToList(), await store.CountJobsAsync(status, cancellationToken), offset, limit);
     }
 
     public async Task<JobGroupView?> GetGroupAsync(string groupId, CancellationToken cancellationToken)
@@ -134,7 +133,7 @@ public sealed class JobEngine(
 
     public async Task<IReadOnlyList<JobGroupView>> ListGroupsAsync(int offset, int limit, CancellationToken cancellationToken)
     {
-        var ids = await store.RangeNewestFirstAsync(JobKeys.GroupIndex, Math.Max(0, offset), limit, cancellationToken);
+        var ids = await store.GroupIdsNewestFirstAsync(Math.Max(0, offset), limit, cancellationToken);
         var groups = await Task.WhenAll(ids.Select(id => GetGroupAsync(id, cancellationToken)));
         return groups.OfType<JobGroupView>().ToList();
     }

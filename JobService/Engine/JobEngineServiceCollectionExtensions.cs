@@ -21,8 +21,10 @@ public static class JobEngineServiceCollectionExtensions
         services.TryAddSingleton<BackendDirectory>();
         services.TryAddSingleton<RenderCancellation>();
         services.AddSingleton<JobStore>();
+        services.AddSingleton<SchedulerWake>();
         services.AddSingleton<JobStateMachine>();
         services.AddSingleton<JobScheduler>();
+        services.AddSingleton<PromptStateReader>();
         services.AddSingleton<RenderEventApplier>();
         services.AddSingleton<JobMaintenance>();
         services.AddSingleton<SchedulerLease>();

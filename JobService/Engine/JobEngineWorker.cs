@@ -9,12 +9,12 @@ namespace DirectorsConsole.JobService.Engine;
 /// The engine's background work. On every replica: render events from pub/sub are applied, and on every (re)subscribe
 /// the prompt states are reconciled, because pub/sub loses what arrives while a subscriber is away. On the replica
 /// holding the <see cref="SchedulerLease"/> (renewed by a loop of its own): the scheduler (woken by
-/// <see cref="JobKeys.SchedulerWake"/>, by taking the lease, or every <see cref="JobEngineOptions.SchedulerInterval"/>),
+/// <see cref="SchedulerWake"/>, by taking the lease, or every <see cref="JobEngineOptions.SchedulerInterval"/>),
 /// timeouts, the periodic reconcile, recovery of unconfirmed dispatches, finishing cancelled groups and the retention cleanup.
 /// </summary>
 public sealed class JobEngineWorker(
     IEventBus eventBus,
-    IRedisSubscriber subscriber,
+    SchedulerWake schedulerWake,
     RenderEventApplier applier,
     JobScheduler scheduler,
     JobMaintenance maintenance,
@@ -181,15 +181,7 @@ public sealed class JobEngineWorker(
             {
                 var renderEvents = await eventBus.SubscribeAsync<RenderEvent>(
                     RenderChannels.RenderEvents, OnRenderEventAsync, token => ReconcileAsync("resubscribe", token), stoppingToken);
-                var wake = await subscriber.SubscribeAsync(JobKeys.SchedulerWake, (_, _, _) =>
-                {
-                    Wake();
-                    return Task.CompletedTask;
-                }, _ =>
-                {
-                    Wake();
-                    return Task.CompletedTask;
-                }, cancellationToken: stoppingToken);
+                var wake = await schedulerWake.ListenAsync(Wake, stoppingToken);
                 return new Subscriptions(renderEvents, wake);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

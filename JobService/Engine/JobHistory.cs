@@ -36,12 +36,7 @@ public static class JobHistory
             }
         }
 
-        var key = JobKeys.History(jobOrGroupId);
-        // LPUSH (newest first) so LTRIM keeps the newest entries.
-        commit.Op("LPUSH", key, entry.ToJsonString());
-        commit.Op("LTRIM", key, 0, options.HistoryMaxEntries - 1);
-        commit.Op("PEXPIRE", key, ((long)options.HistoryRetention.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
-        return commit;
+        return commit.PushHistory(jobOrGroupId, entry.ToJsonString(), options.HistoryMaxEntries, options.HistoryRetention);
     }
 
     public static JsonObject StatusChange(JobRecord from, JobRecord to) => new()

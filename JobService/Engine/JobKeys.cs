@@ -36,9 +36,11 @@ public static class JobKeys
     /// queues of backends that were removed from the registry.</summary>
     public const string QueuedBackends = "dc:jobs:queue:backends";
 
+    /// <summary>The sorted set of <paramref name="queue"/>.</summary>
+    public static string Queue(JobQueue queue) => queue.BackendId is { } backendId ? BackendQueue(backendId) : AnyBackendQueue;
+
     /// <summary>The queue a waiting job belongs to.</summary>
-    public static string QueueOf(JobRecord record, JobEngineState state) =>
-        (state.Target ?? record.BackendAffinity) is { } backendId ? BackendQueue(backendId) : AnyBackendQueue;
+    public static string QueueOf(JobRecord record, JobEngineState state) => Queue(JobQueue.Of(record, state));
 
     /// <summary>Set of the groups being cancelled whose <c>group_complete</c> is not appended yet; the scheduler's
     /// replica finishes the cancel of any that a replica left half-done.</summary>

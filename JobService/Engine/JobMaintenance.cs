@@ -17,7 +17,7 @@ public sealed class JobMaintenance(
     /// its prompt is cancelled on the node (queue delete + targeted interrupt) and the job becomes <c>timeout</c>.</summary>
     public async Task CheckTimeoutsAsync(CancellationToken cancellationToken)
     {
-        var running = await store.RangeAsync(JobKeys.JobStatusIndex(JobStatuses.Running), 0, 10_000, cancellationToken);
+        var running = await store.JobIdsAsync(JobStatuses.Running, 0, 10_000, cancellationToken);
         foreach (var job in await store.GetJobsAsync(running, cancellationToken))
         {
             var now = timeProvider.GetUtcNow();
@@ -63,7 +63,7 @@ public sealed class JobMaintenance(
     /// before persisting the last writes of a change, or for jobs queued by an older version under another key.</summary>
     public async Task RequeueStrandedAsync(CancellationToken cancellationToken)
     {
-        var page = await store.RangeAsync(JobKeys.JobStatusIndex(JobStatuses.Queued), _strandedOffset, StrandedPageSize, cancellationToken);
+        var page = await store.JobIdsAsync(JobStatuses.Queued, _strandedOffset, StrandedPageSize, cancellationToken);
         _strandedOffset = page.Count < StrandedPageSize ? 0 : _strandedOffset + page.Count;
         foreach (var job in await store.GetJobsAsync(page, cancellationToken))
         {
@@ -77,9 +77,9 @@ public sealed class JobMaintenance(
     /// <summary>Removes single jobs and groups that ended longer than <see cref="JobEngineOptions.Retention"/> ago.</summary>
     public async Task CleanupAsync(CancellationToken cancellationToken)
     {
-        var before = (timeProvider.GetUtcNow() - options.Value.Retention).ToUnixTimeMilliseconds();
+        var before = timeProvider.GetUtcNow() - options.Value.Retention;
         var removed = 0;
-        foreach (var jobId in await store.RangeByScoreAsync(JobKeys.FinishedJobs, before, 1000, cancellationToken))
+        foreach (var jobId in await store.FinishedJobsBeforeAsync(before, 1000, cancellationToken))
         {
             if (await store.GetJobAsync(jobId, cancellationToken) is { } job)
             {
@@ -87,13 +87,13 @@ public sealed class JobMaintenance(
             }
             else
             {
-                await store.RemoveFromSortedSetAsync(JobKeys.FinishedJobs, jobId, cancellationToken);
+                await store.ForgetFinishedJobAsync(jobId, cancellationToken);
             }
 
             removed++;
         }
 
-        foreach (var groupId in await store.RangeByScoreAsync(JobKeys.FinishedGroups, before, 200, cancellationToken))
+        foreach (var groupId in await store.FinishedGroupsBeforeAsync(before, 200, cancellationToken))
         {
             if (await store.GetGroupAsync(groupId, cancellationToken) is { } group)
             {
@@ -101,7 +101,7 @@ public sealed class JobMaintenance(
             }
             else
             {
-                await store.RemoveFromSortedSetAsync(JobKeys.FinishedGroups, groupId, cancellationToken);
+                await store.ForgetFinishedGroupAsync(groupId, cancellationToken);
             }
 
             removed++;

@@ -69,7 +69,7 @@ public sealed class JobMetrics
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var status in JobStatuses.All)
         {
-            counts[status] = await store.CountAsync(JobKeys.JobStatusIndex(status), cancellationToken);
+            counts[status] = await store.CountJobsAsync(status, cancellationToken);
         }
 
         var registry = await backends.ListAsync(cancellationToken);

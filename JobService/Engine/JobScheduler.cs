@@ -44,8 +44,8 @@ public sealed class JobScheduler(
         var settings = options.Value;
         var backends = await LoadBackendsAsync(cancellationToken);
         var queues = await QueuesToReadAsync(backends, cancellationToken);
-        var found = await Task.WhenAll(queues.Select(async queue => (Queue: queue, Ids: await store.RangeAsync(queue, 0, settings.SchedulerScanLimit, cancellationToken))));
-        var queueOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        var found = await Task.WhenAll(queues.Select(async queue => (Queue: queue, Ids: await store.QueuedJobIdsAsync(queue, settings.SchedulerScanLimit, cancellationToken))));
+        var queueOf = new Dictionary<string, JobQueue>(StringComparer.Ordinal);
         foreach (var (queue, ids) in found)
         {
             foreach (var id in ids)
@@ -66,7 +66,7 @@ public sealed class JobScheduler(
             if (job is null || JobStatuses.IsFinal(job.Record.Status))
             {
                 // Left behind by a cleanup or a crash between writes; the job will not wait again.
-                await store.RemoveFromSortedSetAsync(queueOf[id], id, cancellationToken);
+                await store.RemoveFromQueueAsync(queueOf[id], id, cancellationToken);
             }
             else if (JobEngineState.InQueue(job.Record, job.State))
             {
@@ -112,13 +112,13 @@ public sealed class JobScheduler(
     /// <summary>The queues whose heads a pass decides: every backend's that has a free slot or cannot run jobs now, and
     /// the queue for any backend while some backend has a free slot (or none can run jobs, so that jobs nothing can run
     /// fail after the grace).</summary>
-    private async Task<List<string>> QueuesToReadAsync(IReadOnlyList<BackendLoad> backends, CancellationToken cancellationToken)
+    private async Task<List<JobQueue>> QueuesToReadAsync(IReadOnlyList<BackendLoad> backends, CancellationToken cancellationToken)
     {
         static bool Usable(BackendLoad b) => b.Entry.Definition.Enabled && b.Entry.Online;
-        var queues = new List<string>();
+        var queues = new List<JobQueue>();
         if (backends.Any(b => Usable(b) && b.HasFreeSlot) || !backends.Any(Usable))
         {
-            queues.Add(JobKeys.AnyBackendQueue);
+            queues.Add(JobQueue.AnyBackend);
         }
 
         var byId = backends.ToDictionary(b => b.Id, StringComparer.Ordinal);
@@ -126,7 +126,7 @@ public sealed class JobScheduler(
         {
             if (!byId.TryGetValue(backendId, out var backend) || !Usable(backend) || backend.HasFreeSlot)
             {
-                queues.Add(JobKeys.BackendQueue(backendId));
+                queues.Add(JobQueue.ForBackend(backendId));
             }
         }
 
@@ -139,12 +139,12 @@ public sealed class JobScheduler(
     public async Task RecoverDispatchesAsync(TimeSpan olderThan, CancellationToken cancellationToken)
     {
         var before = timeProvider.GetUtcNow() - olderThan;
-        foreach (var jobId in await store.RangeByScoreAsync(JobKeys.Dispatching, before.ToUnixTimeMilliseconds(), 100, cancellationToken))
+        foreach (var jobId in await store.StaleDispatchesAsync(before, 100, cancellationToken))
         {
             var job = await store.GetJobAsync(jobId, cancellationToken);
             if (job is null || JobStatuses.IsFinal(job.Record.Status) || job.State.Dispatch != DispatchStates.Pending)
             {
-                await store.RemoveFromSortedSetAsync(JobKeys.Dispatching, jobId, cancellationToken);
+                await store.ForgetDispatchAsync(jobId, cancellationToken);
                 continue;
             }
 

@@ -38,7 +38,7 @@ public sealed record GroupDecisionPlan(
 /// status and its one <c>group_complete</c>.
 /// </summary>
 public sealed class JobStateMachine(
-    JobStore store, IRedisConnection redis, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,
+    JobStore store, SchedulerWake wake, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,
     ILogger<JobStateMachine> logger)
 {
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
@@ -149,7 +149,7 @@ public sealed class JobStateMachine(
             }
 
             var record = stored.Record with { Status = JobGroupStatuses.Cancelled };
-            var commit = new JobCommit().WriteGroup(record, stored.Version, completes: false).Op("SADD", JobKeys.CancellingGroups, groupId);
+            var commit = new JobCommit().WriteGroup(record, stored.Version, completes: false).MarkGroupCancelling(groupId);
             commit.AddHistory(groupId, JobHistoryEvents.StatusChanged,
                 new JsonObject { ["job_group_id"] = groupId, ["from_status"] = stored.Record.Status, ["status"] = record.Status },
                 timeProvider.GetUtcNow(), options.Value);
@@ -171,7 +171,7 @@ public sealed class JobStateMachine(
             var group = await store.GetGroupAsync(groupId, cancellationToken);
             if (group is null || group.Completed)
             {
-                await redis.SetRemoveAsync(JobKeys.CancellingGroups, groupId, cancellationToken);
+                await store.ForgetCancellingGroupAsync(groupId, cancellationToken);
                 return;
             }
 
@@ -280,8 +280,7 @@ public sealed class JobStateMachine(
 
     public async Task CreateJobAsync(JobRecord record, JobEngineState state, CancellationToken cancellationToken)
     {
-        var commit = new JobCommit().WriteJob(record, state, expectedVersion: null);
-        AddNewJobOps(commit, record, state);
+        var commit = new JobCommit().WriteJob(record, state, expectedVersion: null).IndexNewJob(record, state);
         commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
         if ((await store.CommitAsync(commit, cancellationToken)).Status != CommitStatus.Committed)
         {
@@ -294,7 +293,7 @@ public sealed class JobStateMachine(
     public async Task CreateGroupAsync(JobGroupRecord group, IReadOnlyList<(JobRecord Record, JobEngineState State)> children, CancellationToken cancellationToken)
     {
         var commit = new JobCommit().WriteGroup(group, expectedVersion: null, completes: false);
-        commit.Op("ZADD", JobKeys.GroupIndex, group.CreatedAt.ToUnixTimeMilliseconds(), group.JobGroupId);
+        commit.IndexNewGroup(group);
         commit.AddHistory(group.JobGroupId, JobHistoryEvents.Submitted, new JsonObject
         {
             ["job_group_id"] = group.JobGroupId,
@@ -303,11 +302,7 @@ public sealed class JobStateMachine(
         }, group.CreatedAt, options.Value);
         foreach (var (record, state) in children)
         {
-            var single = new JobCommit().WriteJob(record, state, expectedVersion: null);
-            commit.Op("HSET", JobKeys.Job(record.JobId),
-                "record", single.JobRecordJson, "engine", single.JobEngineJson, "status", record.Status,
-                "progress", single.JobProgress, "prompt_id", "", "version", "1");
-            AddNewJobOps(commit, record, state);
+            commit.CreateChild(record, state);
             commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
         }
 
@@ -320,34 +315,7 @@ public sealed class JobStateMachine(
     }
 
     /// <summary>Tells the scheduler (on whichever replica runs it) to look at its queue now.</summary>
-    public async Task WakeSchedulerAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await redis.PublishAsync(JobKeys.SchedulerWake, "1", cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogDebug(ex, "Could not wake the scheduler; it looks at its queue at its next interval");
-        }
-    }
-
-    private static void AddNewJobOps(JobCommit commit, JobRecord record, JobEngineState state)
-    {
-        var submitted = record.SubmittedAt.ToUnixTimeMilliseconds();
-        commit.Op("ZADD", JobKeys.JobIndex, submitted, record.JobId);
-        commit.Op("ZADD", JobKeys.JobStatusIndex(record.Status), submitted, record.JobId);
-        Enqueue(commit, record, state);
-    }
-
-    private static void Enqueue(JobCommit commit, JobRecord record, JobEngineState state)
-    {
-        commit.Op("ZADD", JobKeys.QueueOf(record, state), state.QueueScore, record.JobId);
-        if ((state.Target ?? record.BackendAffinity) is { } backendId)
-        {
-            commit.Op("SADD", JobKeys.QueuedBackends, backendId);
-        }
-    }
+    public Task WakeSchedulerAsync(CancellationToken cancellationToken) => wake.WakeAsync(cancellationToken);
 
     private static bool FreesOrQueues(StoredJob old, JobChange change) =>
         (JobEngineState.HoldsSlot(old.Record, old.State) && !JobEngineState.HoldsSlot(change.Record, change.State))
@@ -363,66 +331,38 @@ public sealed class JobStateMachine(
 
         if (old.Record.Status != record.Status)
         {
-            commit.Op("ZREM", JobKeys.JobStatusIndex(old.Record.Status), id);
-            commit.Op("ZADD", JobKeys.JobStatusIndex(record.Status), record.SubmittedAt.ToUnixTimeMilliseconds(), id);
+            commit.MoveStatus(id, old.Record.Status, record.Status, record.SubmittedAt);
         }
 
-        var oldQueue = JobEngineState.InQueue(old.Record, old.State) ? JobKeys.QueueOf(old.Record, old.State) : null;
-        var newQueue = JobEngineState.InQueue(record, state) ? JobKeys.QueueOf(record, state) : null;
+        var oldQueue = JobEngineState.InQueue(old.Record, old.State) ? JobQueue.Of(old.Record, old.State) : null;
+        var newQueue = JobEngineState.InQueue(record, state) ? JobQueue.Of(record, state) : null;
         if (oldQueue != newQueue)
         {
-            if (oldQueue is not null)
-            {
-                commit.Op("ZREM", oldQueue, id);
-            }
-
-            if (newQueue is not null)
-            {
-                Enqueue(commit, record, state);
-            }
+            commit.MoveQueue(id, oldQueue, newQueue, state.QueueScore);
         }
 
         var oldSlot = JobEngineState.HoldsSlot(old.Record, old.State) ? old.Record.BackendId : null;
         var newSlot = JobEngineState.HoldsSlot(record, state) ? record.BackendId : null;
         if (oldSlot != newSlot)
         {
-            if (oldSlot is not null)
-            {
-                commit.Op("SREM", JobKeys.Assigned(oldSlot), id);
-            }
-
-            if (newSlot is not null)
-            {
-                if (change.SlotLimit is { } limit)
-                {
-                    commit.RequireFreeSlot(JobKeys.Assigned(newSlot), limit);
-                }
-
-                commit.Op("SADD", JobKeys.Assigned(newSlot), id);
-            }
+            commit.MoveSlot(id, oldSlot, newSlot, change.SlotLimit);
         }
 
         var wasPending = !JobStatuses.IsFinal(old.Record.Status) && old.State.Dispatch == DispatchStates.Pending;
         var isPending = !JobStatuses.IsFinal(record.Status) && state.Dispatch == DispatchStates.Pending;
         if (wasPending && !isPending)
         {
-            commit.Op("ZREM", JobKeys.Dispatching, id);
+            commit.MarkDispatched(id);
         }
         else if (!wasPending && isPending)
         {
-            commit.Op("ZADD", JobKeys.Dispatching, now.ToUnixTimeMilliseconds(), id);
+            commit.MarkDispatching(id, now);
         }
 
         var ends = JobStatuses.IsFinal(record.Status) && !JobStatuses.IsFinal(old.Record.Status);
-        if (ends && record.GroupId is null)
-        {
-            commit.Op("ZADD", JobKeys.FinishedJobs, (record.CompletedAt ?? now).ToUnixTimeMilliseconds(), id);
-        }
-
         if (ends)
         {
-            commit.Op("ZADD", JobKeys.RecentlyEnded, (record.CompletedAt ?? now).ToUnixTimeMilliseconds(), id);
-            commit.Op("ZREMRANGEBYSCORE", JobKeys.RecentlyEnded, "-inf", (now - options.Value.DashboardWindow).ToUnixTimeMilliseconds());
+            commit.MarkEnded(id, single: record.GroupId is null, record.CompletedAt ?? now, now - options.Value.DashboardWindow);
         }
 
         if (old.Record.Status != record.Status)
@@ -511,8 +451,7 @@ public sealed class JobStateMachine(
             commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupComplete, outcome, now);
             commit.AddHistory(groupId, JobEventKinds.GroupComplete, outcome, now, options.Value);
             webhooks.AddGroupComplete(commit, record, outcome, now);
-            commit.Op("ZADD", JobKeys.FinishedGroups, now.ToUnixTimeMilliseconds(), groupId);
-            commit.Op("SREM", JobKeys.CancellingGroups, groupId);
+            commit.MarkGroupEnded(groupId, now);
         }
 
         return record;

@@ -86,7 +86,7 @@ public sealed class JobCommit
     }
 
     /// <summary>Refuses the whole change when the set already has <paramref name="limit"/> members.</summary>
-    public JobCommit RequireFreeSlot(string assignedKey, int limit)
+    private JobCommit RequireFreeSlot(string assignedKey, int limit)
     {
         SlotKeyIndex = KeyIndex(assignedKey).ToString(CultureInfo.InvariantCulture);
         SlotLimit = limit;
@@ -100,6 +100,116 @@ public sealed class JobCommit
         _ops.Add(args.Length);
         _ops.AddRange(args);
         return this;
+    }
+
+    // The index, queue, slot and bookkeeping moves of a change: the state machine says what changed, these say which
+    // keys (JobKeys) that touches. Their ops run in the order they are added, before the hashes (see the script).
+
+    /// <summary>A job created by this commit: in the index of every job, its status's index and its queue.</summary>
+    public JobCommit IndexNewJob(JobRecord record, JobEngineState state)
+    {
+        var submitted = record.SubmittedAt.ToUnixTimeMilliseconds();
+        Op("ZADD", JobKeys.JobIndex, submitted, record.JobId);
+        Op("ZADD", JobKeys.JobStatusIndex(record.Status), submitted, record.JobId);
+        return Enqueue(JobQueue.Of(record, state), state.QueueScore, record.JobId);
+    }
+
+    /// <summary>A group's child created with the group's commit (which writes the group hash, so the child's hash is
+    /// an op: a child is only ever created with its group) and indexed like <see cref="IndexNewJob"/>.</summary>
+    public JobCommit CreateChild(JobRecord record, JobEngineState state)
+    {
+        Op("HSET", JobKeys.Job(record.JobId),
+            "record", JsonSerializer.Serialize(record, JobJson.Options), "engine", JsonSerializer.Serialize(state, JobJson.Options),
+            "status", record.Status, "progress", record.Progress.ToString("R", CultureInfo.InvariantCulture), "prompt_id", "", "version", "1");
+        return IndexNewJob(record, state);
+    }
+
+    /// <summary>A group created by this commit: in the index of every group.</summary>
+    public JobCommit IndexNewGroup(JobGroupRecord group) =>
+        Op("ZADD", JobKeys.GroupIndex, group.CreatedAt.ToUnixTimeMilliseconds(), group.JobGroupId);
+
+    /// <summary>The job leaves the index of <paramref name="from"/> for that of <paramref name="to"/> (scored by its submit time).</summary>
+    public JobCommit MoveStatus(string jobId, string from, string to, DateTimeOffset submittedAt) =>
+        Op("ZREM", JobKeys.JobStatusIndex(from), jobId)
+            .Op("ZADD", JobKeys.JobStatusIndex(to), submittedAt.ToUnixTimeMilliseconds(), jobId);
+
+    /// <summary>The job leaves queue <paramref name="from"/> and joins <paramref name="to"/> at <paramref name="score"/>
+    /// (null: none).</summary>
+    public JobCommit MoveQueue(string jobId, JobQueue? from, JobQueue? to, double score)
+    {
+        if (from is not null)
+        {
+            Op("ZREM", JobKeys.Queue(from), jobId);
+        }
+
+        return to is null ? this : Enqueue(to, score, jobId);
+    }
+
+    /// <summary>The job gives up the slot it held on <paramref name="from"/> and takes one on <paramref name="to"/>
+    /// (null: none); with <paramref name="limit"/>, the whole commit is refused when <paramref name="to"/> is full.</summary>
+    public JobCommit MoveSlot(string jobId, string? from, string? to, int? limit)
+    {
+        if (from is not null)
+        {
+            Op("SREM", JobKeys.Assigned(from), jobId);
+        }
+
+        if (to is not null)
+        {
+            if (limit is { } max)
+            {
+                RequireFreeSlot(JobKeys.Assigned(to), max);
+            }
+
+            Op("SADD", JobKeys.Assigned(to), jobId);
+        }
+
+        return this;
+    }
+
+    /// <summary>The job's dispatch is recorded and not yet confirmed as enqueued, since <paramref name="at"/>.</summary>
+    public JobCommit MarkDispatching(string jobId, DateTimeOffset at) =>
+        Op("ZADD", JobKeys.Dispatching, at.ToUnixTimeMilliseconds(), jobId);
+
+    /// <summary>The job's dispatch is no longer pending (confirmed, or the job ended or left its backend).</summary>
+    public JobCommit MarkDispatched(string jobId) => Op("ZREM", JobKeys.Dispatching, jobId);
+
+    /// <summary>The job ended at <paramref name="endedAt"/>: a single job (<paramref name="single"/>) waits for the
+    /// retention cleanup; every job counts in the dashboard's recent ends, trimmed to those after <paramref name="keepSince"/>.</summary>
+    public JobCommit MarkEnded(string jobId, bool single, DateTimeOffset endedAt, DateTimeOffset keepSince)
+    {
+        if (single)
+        {
+            Op("ZADD", JobKeys.FinishedJobs, endedAt.ToUnixTimeMilliseconds(), jobId);
+        }
+
+        return Op("ZADD", JobKeys.RecentlyEnded, endedAt.ToUnixTimeMilliseconds(), jobId)
+            .Op("ZREMRANGEBYSCORE", JobKeys.RecentlyEnded, "-inf", keepSince.ToUnixTimeMilliseconds());
+    }
+
+    /// <summary>The group is being cancelled until its <c>group_complete</c> (<see cref="JobStore.CancellingGroupsAsync"/>).</summary>
+    public JobCommit MarkGroupCancelling(string groupId) => Op("SADD", JobKeys.CancellingGroups, groupId);
+
+    /// <summary>The group ended at <paramref name="endedAt"/>: it waits for the retention cleanup and is no longer being cancelled.</summary>
+    public JobCommit MarkGroupEnded(string groupId, DateTimeOffset endedAt) =>
+        Op("ZADD", JobKeys.FinishedGroups, endedAt.ToUnixTimeMilliseconds(), groupId)
+            .Op("SREM", JobKeys.CancellingGroups, groupId);
+
+    /// <summary>Pushes an entry (JSON) on a job's or group's history, newest first, trimmed to
+    /// <paramref name="maxEntries"/>, its expiry renewed to <paramref name="retention"/>.</summary>
+    public JobCommit PushHistory(string jobOrGroupId, string entryJson, int maxEntries, TimeSpan retention)
+    {
+        var key = JobKeys.History(jobOrGroupId);
+        // LPUSH (newest first) so LTRIM keeps the newest entries.
+        return Op("LPUSH", key, entryJson)
+            .Op("LTRIM", key, 0, maxEntries - 1)
+            .Op("PEXPIRE", key, ((long)retention.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+    }
+
+    private JobCommit Enqueue(JobQueue queue, double score, string jobId)
+    {
+        Op("ZADD", JobKeys.Queue(queue), score, jobId);
+        return queue.BackendId is { } backendId ? Op("SADD", JobKeys.QueuedBackends, backendId) : this;
     }
 
     /// <summary>Appends an event to a stream; <paramref name="payload"/> is copied with <c>type</c> first.</summary>
@@ -458,8 +568,65 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     public static double QueueScore(int priority, long sequence) =>
         Math.Clamp(priority, -4095, 4095) * (double)(1L << 40) + sequence;
 
-    /// <summary>Members of a sorted set, highest score first (newest first for the time indexes).</summary>
-    public async Task<IReadOnlyList<string>> RangeNewestFirstAsync(string key, int offset, int limit, CancellationToken cancellationToken)
+    /// <summary>How many jobs (single and children) there are in <paramref name="status"/>, or in all (null).</summary>
+    public async Task<long> CountJobsAsync(string? status, CancellationToken cancellationToken) =>
+        await redis.SortedSetLengthAsync(JobIndex(status), cancellationToken: cancellationToken);
+
+    /// <summary>A page of the jobs in <paramref name="status"/> (every job when null), newest submitted first.</summary>
+    public Task<IReadOnlyList<string>> JobIdsNewestFirstAsync(string? status, int offset, int limit, CancellationToken cancellationToken) =>
+        NewestFirstAsync(JobIndex(status), offset, limit, cancellationToken);
+
+    /// <summary>A page of the jobs in <paramref name="status"/>, oldest submitted first.</summary>
+    public Task<IReadOnlyList<string>> JobIdsAsync(string status, int offset, int limit, CancellationToken cancellationToken) =>
+        OldestFirstAsync(JobKeys.JobStatusIndex(status), offset, limit, cancellationToken);
+
+    /// <summary>A page of the groups, newest created first.</summary>
+    public Task<IReadOnlyList<string>> GroupIdsNewestFirstAsync(int offset, int limit, CancellationToken cancellationToken) =>
+        NewestFirstAsync(JobKeys.GroupIndex, offset, limit, cancellationToken);
+
+    /// <summary>The first <paramref name="limit"/> jobs of <paramref name="queue"/>, in queue order.</summary>
+    public Task<IReadOnlyList<string>> QueuedJobIdsAsync(JobQueue queue, int limit, CancellationToken cancellationToken) =>
+        OldestFirstAsync(JobKeys.Queue(queue), 0, limit, cancellationToken);
+
+    /// <summary>Takes a job that is gone or no longer waiting out of <paramref name="queue"/>.</summary>
+    public Task RemoveFromQueueAsync(JobQueue queue, string jobId, CancellationToken cancellationToken) =>
+        redis.SortedSetRemoveAsync(JobKeys.Queue(queue), jobId, cancellationToken);
+
+    /// <summary>Up to <paramref name="limit"/> jobs whose dispatch was recorded before <paramref name="before"/> and
+    /// not confirmed, oldest first.</summary>
+    public Task<IReadOnlyList<string>> StaleDispatchesAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken) =>
+        ScoredBeforeAsync(JobKeys.Dispatching, before, limit, cancellationToken);
+
+    /// <summary>Forgets the pending dispatch of a job that is gone, ended or no longer pending.</summary>
+    public Task ForgetDispatchAsync(string jobId, CancellationToken cancellationToken) =>
+        redis.SortedSetRemoveAsync(JobKeys.Dispatching, jobId, cancellationToken);
+
+    /// <summary>Up to <paramref name="limit"/> single jobs that ended before <paramref name="before"/>, oldest first.</summary>
+    public Task<IReadOnlyList<string>> FinishedJobsBeforeAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken) =>
+        ScoredBeforeAsync(JobKeys.FinishedJobs, before, limit, cancellationToken);
+
+    /// <summary>Up to <paramref name="limit"/> groups that ended before <paramref name="before"/>, oldest first.</summary>
+    public Task<IReadOnlyList<string>> FinishedGroupsBeforeAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken) =>
+        ScoredBeforeAsync(JobKeys.FinishedGroups, before, limit, cancellationToken);
+
+    /// <summary>Takes an ended single job that no longer exists out of the retention cleanup's index.</summary>
+    public Task ForgetFinishedJobAsync(string jobId, CancellationToken cancellationToken) =>
+        redis.SortedSetRemoveAsync(JobKeys.FinishedJobs, jobId, cancellationToken);
+
+    /// <summary>Takes an ended group that no longer exists out of the retention cleanup's index.</summary>
+    public Task ForgetFinishedGroupAsync(string groupId, CancellationToken cancellationToken) =>
+        redis.SortedSetRemoveAsync(JobKeys.FinishedGroups, groupId, cancellationToken);
+
+    /// <summary>Takes a group that is gone or completed out of the groups being cancelled.</summary>
+    public Task ForgetCancellingGroupAsync(string groupId, CancellationToken cancellationToken) =>
+        redis.SetRemoveAsync(JobKeys.CancellingGroups, groupId, cancellationToken);
+
+    public async Task<long> CountSlotsAsync(string backendId, CancellationToken cancellationToken) =>
+        await redis.SetLengthAsync(JobKeys.Assigned(backendId), cancellationToken);
+
+    private static string JobIndex(string? status) => status is null ? JobKeys.JobIndex : JobKeys.JobStatusIndex(status);
+
+    private async Task<IReadOnlyList<string>> NewestFirstAsync(string key, int offset, int limit, CancellationToken cancellationToken)
     {
         if (limit <= 0)
         {
@@ -469,22 +636,11 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         return await redis.SortedSetRangeByRankAsync(key, offset, offset + limit - 1, SortOrder.Descending, cancellationToken);
     }
 
-    public async Task<IReadOnlyList<string>> RangeAsync(string key, int offset, int limit, CancellationToken cancellationToken)
-    {
-        return await redis.SortedSetRangeByRankAsync(key, offset, offset + limit - 1, cancellationToken: cancellationToken);
-    }
+    private async Task<IReadOnlyList<string>> OldestFirstAsync(string key, int offset, int limit, CancellationToken cancellationToken) =>
+        await redis.SortedSetRangeByRankAsync(key, offset, offset + limit - 1, cancellationToken: cancellationToken);
 
-    public Task<IReadOnlyList<string>> RangeByScoreAsync(string key, double max, int limit, CancellationToken cancellationToken) =>
-        redis.SortedSetRangeByScoreAsync(key, double.NegativeInfinity, max, 0, limit, cancellationToken);
-
-    public async Task<long> CountAsync(string sortedSet, CancellationToken cancellationToken) =>
-        await redis.SortedSetLengthAsync(sortedSet, cancellationToken: cancellationToken);
-
-    public async Task<long> CountSlotsAsync(string backendId, CancellationToken cancellationToken) =>
-        await redis.SetLengthAsync(JobKeys.Assigned(backendId), cancellationToken);
-
-    public Task RemoveFromSortedSetAsync(string key, string member, CancellationToken cancellationToken) =>
-        redis.SortedSetRemoveAsync(key, member, cancellationToken);
+    private Task<IReadOnlyList<string>> ScoredBeforeAsync(string key, DateTimeOffset before, int limit, CancellationToken cancellationToken) =>
+        redis.SortedSetRangeByScoreAsync(key, double.NegativeInfinity, before.ToUnixTimeMilliseconds(), 0, limit, cancellationToken);
 
     /// <summary>Deletes every key of <see cref="JobKeys.AllKeyPatterns"/> (found with SCAN, deleted in batches);
     /// returns how many were deleted.</summary>

@@ -1,14 +1,12 @@
-using System.Text.Json;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.Contracts;
-using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;
 
 /// <summary>
 /// Applies BackendService's render events to jobs: from pub/sub as they happen, and from the prompt state hashes
-/// (<see cref="RenderChannels.PromptStateKey"/>) when reconciling, which repairs whatever pub/sub lost while a replica
+/// (<see cref="PromptStateReader"/>) when reconciling, which repairs whatever pub/sub lost while a replica
 /// was down or reconnecting. Every replica may apply the same event; the versioned change makes it count once. A
 /// prompt lost with its backend (<c>backend_lost</c>, <c>backend_unreachable</c>) moves the job to another backend.
 /// </summary>
@@ -17,14 +15,11 @@ public sealed class RenderEventApplier(
     JobStateMachine machine,
     JobScheduler scheduler,
     RenderCancellation cancellation,
-    IRedisConnection redis,
+    PromptStateReader promptStates,
     IOptions<JobEngineOptions> options,
     TimeProvider timeProvider,
     ILogger<RenderEventApplier> logger)
 {
-    /// <summary>The JSON of the prompt state's <c>event</c> field (BackendService writes it with the web defaults).</summary>
-    private static readonly JsonSerializerOptions EventJson = new(JsonSerializerDefaults.Web);
-
     public async Task ApplyAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
     {
         if (renderEvent.JobId is not { } jobId || renderEvent.Kind == RenderEventKinds.Preview)
@@ -64,7 +59,7 @@ public sealed class RenderEventApplier(
             const int page = 200;
             while (true)
             {
-                var ids = await store.RangeAsync(JobKeys.JobStatusIndex(status), offset, page, cancellationToken);
+                var ids = await store.JobIdsAsync(status, offset, page, cancellationToken);
                 foreach (var job in await store.GetJobsAsync(ids, cancellationToken))
                 {
                     if (job.Record.PromptId is not { } promptId || job.State.Dispatch == DispatchStates.None)
@@ -72,7 +67,7 @@ public sealed class RenderEventApplier(
                         continue;
                     }
 
-                    if (await ReadPromptStateAsync(promptId, cancellationToken) is { } last)
+                    if (await promptStates.ReadAsync(promptId, cancellationToken) is { } last)
                     {
                         await ApplyAsync(last, cancellationToken);
                     }
@@ -114,25 +109,6 @@ public sealed class RenderEventApplier(
         {
             logger.LogWarning("Job {JobId} waited for offline backend {BackendId} past the grace; moved to {Target}",
                 job.Record.JobId, job.Record.BackendId, next?.Id ?? "nowhere (failed)");
-        }
-    }
-
-    private async Task<RenderEvent?> ReadPromptStateAsync(string promptId, CancellationToken cancellationToken)
-    {
-        var json = await redis.HashGetAsync(RenderChannels.PromptStateKey(promptId), "event", cancellationToken);
-        if (json is null)
-        {
-            return null;
-        }
-
-        try
-        {
-            return JsonSerializer.Deserialize<RenderEvent>(json, EventJson);
-        }
-        catch (JsonException ex)
-        {
-            logger.LogWarning(ex, "Ignored the unreadable state of prompt {PromptId}", promptId);
-            return null;
         }
     }
 }

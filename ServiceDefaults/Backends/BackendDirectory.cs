@@ -35,18 +35,27 @@ public sealed class BackendDirectory(IRedisConnection redis, ILogger<BackendDire
     /// <summary>Every backend, ordered by id.</summary>
     public async Task<IReadOnlyList<BackendEntry>> ListAsync(CancellationToken cancellationToken)
     {
-        var definitions = await redis.HashGetAllAsync(BackendDirectoryKeys.Definitions, cancellationToken);
+        var definitions = await ListDefinitionsAsync(cancellationToken);
         var states = await redis.HashGetAllAsync(BackendDirectoryKeys.States, cancellationToken);
-        var entries = new List<BackendEntry>(definitions.Count);
+        return definitions
+            .Select(d => new BackendEntry(d, states.TryGetValue(d.Id, out var state) ? Read<BackendRuntimeState>(d.Id, state) : null))
+            .ToList();
+    }
+
+    /// <summary>Every backend's definition, ordered by id, without its runtime state.</summary>
+    public async Task<IReadOnlyList<BackendDefinition>> ListDefinitionsAsync(CancellationToken cancellationToken)
+    {
+        var definitions = await redis.HashGetAllAsync(BackendDirectoryKeys.Definitions, cancellationToken);
+        var read = new List<BackendDefinition>(definitions.Count);
         foreach (var (id, json) in definitions.OrderBy(d => d.Key, StringComparer.Ordinal))
         {
             if (Read<BackendDefinition>(id, json) is { } definition)
             {
-                entries.Add(new BackendEntry(definition, states.TryGetValue(id, out var state) ? Read<BackendRuntimeState>(id, state) : null));
+                read.Add(definition);
             }
         }
 
-        return entries;
+        return read;
     }
 
     private T? Read<T>(string id, string json)

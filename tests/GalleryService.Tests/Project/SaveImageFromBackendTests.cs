@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using DirectorsConsole.Messaging;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -39,7 +40,7 @@ public sealed class BackendEnvironment : ProjectEnvironment
         await _backend.StartAsync(TestContext.Current.CancellationToken);
         BackendPort = new Uri(_backend.Urls.First()).Port;
         var redis = Service.Services.GetRequiredService<IRedisConnection>();
-        await redis.HashSetAsync("dc:backends", "node-1",
+        await redis.HashSetAsync(BackendDirectoryKeys.Definitions, "node-1",
             $$"""{"id":"node-1","name":"Node 1","host":"127.0.0.1","port":{{BackendPort}},"enabled":true,"capabilities":[],"max_concurrent_jobs":1,"tags":[],"source":"api"}""",
             TestContext.Current.CancellationToken);
     }
