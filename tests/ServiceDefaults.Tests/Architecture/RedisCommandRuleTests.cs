@@ -19,9 +19,9 @@ public sealed partial class RedisCommandRuleTests
     [Fact]
     public void NoCodeOutsideTheMessagingLibraryBuildsARawCommand()
     {
-        var root = RepositoryRoot();
+        var root = SourceTree.RepositoryRoot();
         var offenders = new List<string>();
-        foreach (var file in SourceFiles(root))
+        foreach (var file in SourceTree.Files(root, AllowedFolders))
         {
             var lines = File.ReadAllLines(file);
             for (var i = 0; i < lines.Length; i++)
@@ -51,27 +51,9 @@ public sealed partial class RedisCommandRuleTests
     public void TheRuleReadsTheServicesSources()
     {
         // A tree walk that found nothing would pass the rule for the wrong reason.
-        var files = SourceFiles(RepositoryRoot()).Select(Path.GetFileName).ToHashSet();
+        var files = SourceTree.Files(SourceTree.RepositoryRoot(), AllowedFolders).Select(Path.GetFileName).ToHashSet();
         Assert.Contains("JobStore.cs", files);
         Assert.Contains("RedisDurabilityMonitor.cs", files);
         Assert.DoesNotContain("RedisCommands.cs", files);
-    }
-
-    private static IEnumerable<string> SourceFiles(string root) =>
-        Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories).Where(file =>
-        {
-            var parts = Path.GetRelativePath(root, file).Split(Path.DirectorySeparatorChar);
-            return !AllowedFolders.Contains(parts[0]) && !parts.Any(part => part is "bin" or "obj" || part.StartsWith('.'));
-        });
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "DirectorsConsole.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new DirectoryNotFoundException($"DirectorsConsole.sln not found above {AppContext.BaseDirectory}.");
     }
 }
