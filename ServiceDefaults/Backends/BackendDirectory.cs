@@ -35,23 +35,27 @@ public sealed class BackendDirectory(IRedisConnection redis, ILogger<BackendDire
     /// <summary>Every backend, ordered by id.</summary>
     public async Task<IReadOnlyList<BackendEntry>> ListAsync(CancellationToken cancellationToken)
     {
-        var definitions = await ListDefinitionsAsync(cancellationToken);
+        var definitions = await ReadDefinitionsAsync(cancellationToken);
         var states = await redis.HashGetAllAsync(BackendDirectoryKeys.States, cancellationToken);
         return definitions
-            .Select(d => new BackendEntry(d, states.TryGetValue(d.Id, out var state) ? Read<BackendRuntimeState>(d.Id, state) : null))
+            .Select(d => new BackendEntry(d.Definition, states.TryGetValue(d.Id, out var state) ? Read<BackendRuntimeState>(d.Id, state) : null))
             .ToList();
     }
 
     /// <summary>Every backend's definition, ordered by id, without its runtime state.</summary>
-    public async Task<IReadOnlyList<BackendDefinition>> ListDefinitionsAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<BackendDefinition>> ListDefinitionsAsync(CancellationToken cancellationToken) =>
+        (await ReadDefinitionsAsync(cancellationToken)).Select(d => d.Definition).ToList();
+
+    /// <summary>The definitions with the ids they are stored under (the hash's fields), ordered by id.</summary>
+    private async Task<List<(string Id, BackendDefinition Definition)>> ReadDefinitionsAsync(CancellationToken cancellationToken)
     {
         var definitions = await redis.HashGetAllAsync(BackendDirectoryKeys.Definitions, cancellationToken);
-        var read = new List<BackendDefinition>(definitions.Count);
+        var read = new List<(string, BackendDefinition)>(definitions.Count);
         foreach (var (id, json) in definitions.OrderBy(d => d.Key, StringComparer.Ordinal))
         {
             if (Read<BackendDefinition>(id, json) is { } definition)
             {
-                read.Add(definition);
+                read.Add((id, definition));
             }
         }
 
