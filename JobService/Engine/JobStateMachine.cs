@@ -35,7 +35,8 @@ public sealed record GroupDecisionPlan(
 /// replica or request changed it first) read and decide again. Everything a change implies is derived here from the
 /// old and new state: status indexes, the queue, backend slots, the dispatching set, the finished index, stream events
 /// (<c>child_*</c> on the group's stream and <c>job_*</c> on the job's own), and for a child that ends, the group's
-/// status and its one <c>group_complete</c>.
+/// status and its one <c>group_complete</c>. This class decides what a change moves; <see cref="JobCommit"/>'s typed
+/// moves (<see cref="JobCommit.MoveQueue"/>, <see cref="JobCommit.MoveSlot"/>, …) decide which keys that touches.
 /// </summary>
 public sealed class JobStateMachine(
     JobStore store, SchedulerWake wake, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,

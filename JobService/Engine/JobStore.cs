@@ -93,6 +93,8 @@ public sealed class JobCommit
         return this;
     }
 
+    /// <summary>A raw command of the commit: for the stores whose state rides in a job change (the typed moves below,
+    /// <see cref="Webhooks.WebhookOutbox"/>) and tests; service code uses the typed moves (an architecture test holds this).</summary>
     public JobCommit Op(string command, string key, params RedisArg[] args)
     {
         _ops.Add(command);
@@ -240,7 +242,9 @@ public sealed class JobCommit
 }
 
 /// <summary>
-/// Jobs, groups and their event streams in Redis (layout in <see cref="JobKeys"/>). Nothing that matters is kept in
+/// Jobs, groups and their event streams in Redis (layout in <see cref="JobKeys"/>, which only this file and the other
+/// stores name: callers ask a question, such as <see cref="CountJobsAsync"/>, or add a typed move to a
+/// <see cref="JobCommit"/>). Nothing that matters is kept in
 /// memory, so every replica serves every request. Each change is one Lua script (<see cref="ChangeScript"/>) that
 /// checks the versions it was decided on and the transition rules, writes the records, moves the indexes and appends
 /// the stream events with their next sequence numbers together; a notification per stream follows.
