@@ -80,4 +80,23 @@ public sealed class RedisSubscriberTests(RedisTestServers servers)
 
         Assert.Equal((prefix + ":a", "1"), await received.Reader.ReadAsync(ct).AsTask().WaitAsync(Patience, ct));
     }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task ASubscriptionDisposedAfterItsMultiplexerIsClosedQuietly(RedisServerKind kind)
+    {
+        // A host that stops disposes its singletons (the multiplexer among them) while a background service may still
+        // be closing its subscription in a finally block; that late close must not throw.
+        var ct = TestContext.Current.CancellationToken;
+        var server = await servers.GetAsync(kind);
+        var multiplexer = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(
+            RedisTestServers.Options(server.ConnectionString).ToConfigurationOptions());
+        var subscriber = new RedisSubscriber(multiplexer, Microsoft.Extensions.Logging.Abstractions.NullLogger<RedisSubscriber>.Instance);
+        var subscription = await subscriber.SubscribeAsync(RedisTestServers.UniqueName("late"), (_, _, _) => Task.CompletedTask, cancellationToken: ct);
+
+        await multiplexer.DisposeAsync();
+
+        await subscription.DisposeAsync();
+        await subscriber.DisposeAsync();
+    }
 }
