@@ -75,16 +75,18 @@ public sealed class ReplicaRecoveryTests
         var running = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 30, delayMs: 100), backendId: DispatchRig.BackendId(0));
         await rig.Events.WaitForAsync(running.PromptId, RenderEventKinds.Progress);
 
-        // Act
-        await rig.CrashReplicaAsync(victim);
+        // Act: the crash closes the victim's Redis connections first, as a killed process's are closed
         var crashedAt = DateTimeOffset.UtcNow;
+        await rig.CrashReplicaAsync(victim);
         var next = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10), backendId: DispatchRig.BackendId(0));
         var tookOver = await Eventually.ReturnsAsync(() => Task.FromResult(standby.Holds(DispatchRig.BackendId(0))), held => held, TimeSpan.FromSeconds(20));
         var tookOverAfter = DateTimeOffset.UtcNow - crashedAt;
+        var nextStarted = await rig.Events.WaitForAsync(next.PromptId, RenderEventKinds.Started);
         var completed = await rig.Events.WaitForAsync(running.PromptId);
         var nextCompleted = await rig.Events.WaitForAsync(next.PromptId);
         TestContext.Current.TestOutputHelper?.WriteLine(
-            $"standby replica ({what}): held the dead peer's backend {tookOverAfter.TotalSeconds:0.00} s after the crash (polled every 0.1 s); " +
+            $"standby replica ({what}): held the dead peer's backend {tookOverAfter.TotalSeconds:0.00} s after the crash (polled every 0.1 s), " +
+            $"started the next prompt there {(nextStarted.At - crashedAt).TotalSeconds:0.00} s after it; " +
             $"the render running there was reported complete {(completed.At - crashedAt).TotalSeconds:0.00} s after the crash");
 
         // Assert
