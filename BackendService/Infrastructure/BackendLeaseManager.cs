@@ -36,31 +36,11 @@ public sealed class BackendLeaseManager(
     TimeProvider timeProvider,
     ILogger<BackendLeaseManager> logger) : BackgroundService
 {
-    // KEYS: lease. ARGV: replica id, TTL in ms.
-    private const string RenewScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-        return 0
-        """;
-
-    // KEYS: lease. ARGV: the predecessor's replica id, this replica's id, TTL in ms.
-    private const string TakeOverScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-          redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-          return 1
-        end
-        return 0
-        """;
-
-    // KEYS: lease. ARGV: replica id.
-    private const string ReleaseScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-        return 0
-        """;
-
     private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MaxWorkerRestartDelay = TimeSpan.FromSeconds(30);
 
     private readonly IBackendWorker[] _workers = workers.ToArray();
+    private readonly BackendLeases _store = new(redis);
     private readonly Dictionary<string, HeldLease> _leases = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _unheldSince = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0);
@@ -262,7 +242,7 @@ public sealed class BackendLeaseManager(
         var holders = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (var id in definitions.Keys.Where(id => !_leases.ContainsKey(id)))
         {
-            holders[id] = await redis.StringGetAsync(BackendKeys.Lease(id), cancellationToken);
+            holders[id] = await _store.HolderAsync(id, cancellationToken);
         }
 
         var (dead, confirming) = await FindDeadPeersAsync(members.Concat(holders.Values.OfType<string>()), startedAt, cancellationToken);
@@ -284,8 +264,7 @@ public sealed class BackendLeaseManager(
                 continue;
             }
 
-            var renewed = (await redis.ScriptEvaluateAsync(
-                RenewScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id, (long)ttl.TotalMilliseconds], cancellationToken)).AsInt64() == 1;
+            var renewed = await _store.RenewAsync(lease.BackendId, replica.Id, ttl, cancellationToken);
             if (!renewed)
             {
                 logger.LogWarning("Lost the lease of backend {Id} (it expired or another replica holds it)", lease.BackendId);
@@ -332,8 +311,7 @@ public sealed class BackendLeaseManager(
                 // Its holder is dead (this replica replaced it, or its connection closed): waiting for the lease to
                 // expire would only delay dispatch.
                 _unheldSince.Remove(definition.Id);
-                if ((await redis.ScriptEvaluateAsync(
-                        TakeOverScript, [BackendKeys.Lease(definition.Id)], [holder, replica.Id, (long)ttl.TotalMilliseconds], cancellationToken)).AsInt64() == 1)
+                if (await _store.TakeOverAsync(definition.Id, holder, replica.Id, ttl, cancellationToken))
                 {
                     var lease = new HeldLease(definition.Id, startedAt) { ValidUntil = startedAt + ttl };
                     _leases[definition.Id] = lease;
@@ -361,7 +339,7 @@ public sealed class BackendLeaseManager(
             }
 
             _unheldSince.Remove(definition.Id);
-            if (await redis.StringSetAsync(BackendKeys.Lease(definition.Id), replica.Id, ttl, onlyIfNotExists: true, cancellationToken: cancellationToken))
+            if (await _store.TryAcquireAsync(definition.Id, replica.Id, ttl, cancellationToken))
             {
                 var lease = new HeldLease(definition.Id, startedAt) { ValidUntil = startedAt + ttl };
                 _leases[definition.Id] = lease;
@@ -545,7 +523,7 @@ public sealed class BackendLeaseManager(
         await StopSessionAsync(lease);
         _leases.Remove(lease.BackendId);
         replica.MarkReleased(lease.BackendId);
-        await redis.ScriptEvaluateAsync(ReleaseScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id], cancellationToken);
+        await _store.ReleaseAsync(lease.BackendId, replica.Id, cancellationToken);
         logger.LogInformation("Released the lease of backend {Id}: {Reason}", lease.BackendId, reason);
     }
 
@@ -559,7 +537,7 @@ public sealed class BackendLeaseManager(
             replica.MarkReleased(lease.BackendId);
             try
             {
-                await redis.ScriptEvaluateAsync(ReleaseScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id], timeout.Token);
+                await _store.ReleaseAsync(lease.BackendId, replica.Id, timeout.Token);
             }
             catch (Exception ex)
             {
