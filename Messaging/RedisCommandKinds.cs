@@ -13,7 +13,7 @@ public static class RedisCommandKinds
     // script may write, and the client cannot tell.
     private static readonly FrozenSet<string> ReadOnly = FrozenSet.ToFrozenSet(
     [
-        "PING", "ECHO", "TIME", "INFO", "DBSIZE", "LASTSAVE", "COMMAND", "HELLO", "CLIENT",
+        "PING", "ECHO", "TIME", "INFO", "DBSIZE", "LASTSAVE", "COMMAND", "HELLO", "CLIENT", "PUBSUB",
         "GET", "MGET", "STRLEN", "GETRANGE", "EXISTS", "TYPE", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "KEYS", "SCAN",
         "HGET", "HMGET", "HGETALL", "HKEYS", "HVALS", "HLEN", "HEXISTS", "HSTRLEN", "HSCAN",
         "LRANGE", "LLEN", "LINDEX", "LPOS",

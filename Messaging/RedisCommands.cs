@@ -247,6 +247,25 @@ public static class RedisCommands
         this IRedisConnection redis, string channel, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default) =>
         (await redis.ExecuteAsync(["PUBLISH", channel, message], cancellationToken).ConfigureAwait(false)).AsInt64();
 
+    /// <summary>PUBSUB NUMSUB: how many connections subscribe to each channel now, in the order given. A connection's
+    /// subscriptions end with it, so a channel only one process subscribes to counts 0 from the moment that process's
+    /// connection closes (it died, or the connection broke and it has not re-subscribed yet). Answered by Redis and
+    /// Garnet alike.</summary>
+    public static async Task<IReadOnlyList<long>> SubscriberCountsAsync(
+        this IRedisConnection redis, IReadOnlyList<string> channels, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(channels.Count);
+        var reply = await redis.ExecuteAsync([(RedisArg)"PUBSUB", "NUMSUB", .. channels.Select(c => (RedisArg)c)], cancellationToken).ConfigureAwait(false);
+        // Channel, count, channel, count…
+        var counts = new long[channels.Count];
+        for (var i = 0; i < counts.Length; i++)
+        {
+            counts[i] = reply.Items[(2 * i) + 1].AsInt64();
+        }
+
+        return counts;
+    }
+
     private static IReadOnlyList<string> ToStrings(RedisReply reply) =>
         reply.IsNull ? [] : reply.Items.Select(item => item.AsString()!).ToArray();
 

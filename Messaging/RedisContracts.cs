@@ -43,6 +43,11 @@ public interface IRedisSubscriber
         Func<CancellationToken, Task>? onResubscribed = null,
         bool pattern = false,
         CancellationToken cancellationToken = default);
+
+    /// <summary>Raised when the connection that carries this process's subscriptions fails. From then until the
+    /// client has re-subscribed (each subscriber's <c>onResubscribed</c>), the server counts none of them
+    /// (<see cref="RedisCommands.SubscriberCountsAsync"/>): another process may take this one for dead.</summary>
+    event Action? SubscriptionsLost;
 }
 
 /// <summary>Typed events over pub/sub. Messages carry the W3C trace context of the publisher.</summary>

@@ -37,7 +37,10 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
         _ownsMultiplexer = ownsMultiplexer;
         _logger = logger ?? NullLogger.Instance;
         _multiplexer.ConnectionRestored += OnConnectionRestored;
+        _multiplexer.ConnectionFailed += OnConnectionFailed;
     }
+
+    public event Action? SubscriptionsLost;
 
     public async Task<IAsyncDisposable> SubscribeAsync(
         string channel,
@@ -70,17 +73,36 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs args)
     {
-        // With RESP2 subscriptions have a connection of their own; with RESP3 they share the interactive one.
-        var carriesSubscriptions = args.ConnectionType == ConnectionType.Subscription
-            || (args.ConnectionType == ConnectionType.Interactive && args.EndPoint is { } endpoint
-                && _multiplexer.GetServer(endpoint).Protocol == RedisProtocol.Resp3);
-        if (!carriesSubscriptions || _subscriptions.IsEmpty)
+        if (!CarriesSubscriptions(args) || _subscriptions.IsEmpty)
         {
             return;
         }
 
         _ = NotifyResubscribedAsync();
     }
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
+    {
+        if (!CarriesSubscriptions(args))
+        {
+            return;
+        }
+
+        try
+        {
+            SubscriptionsLost?.Invoke();
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "A handler of the loss of the Redis subscription connection failed");
+        }
+    }
+
+    // With RESP2 subscriptions have a connection of their own; with RESP3 they share the interactive one.
+    private bool CarriesSubscriptions(ConnectionFailedEventArgs args) =>
+        args.ConnectionType == ConnectionType.Subscription
+        || (args.ConnectionType == ConnectionType.Interactive && args.EndPoint is { } endpoint
+            && _multiplexer.GetServer(endpoint).Protocol == RedisProtocol.Resp3);
 
     private async Task NotifyResubscribedAsync()
     {
@@ -104,6 +126,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _multiplexer.ConnectionRestored -= OnConnectionRestored;
+        _multiplexer.ConnectionFailed -= OnConnectionFailed;
         foreach (var subscription in _subscriptions.Keys)
         {
             await subscription.DisposeAsync().ConfigureAwait(false);

@@ -25,6 +25,11 @@ public static class BackendKeys
     /// <summary>Sorted set of live BackendService replicas, scored by the Unix time (ms) their heartbeat expires.</summary>
     public const string Replicas = "dc:backends:replicas";
 
+    /// <summary>Pub/sub channel a replica subscribes to for as long as it lives, and on which nothing is published: its
+    /// subscriber count (PUBSUB NUMSUB) drops to 0 the moment the replica's Redis connection closes, so its peers see
+    /// it die without waiting for its leases to expire.</summary>
+    public static string ReplicaPresence(string replicaId) => $"dc:backends:replica:{replicaId}:presence";
+
     /// <summary>Pub/sub channel of <see cref="Model.BackendRegistryChanged"/>.</summary>
     public const string RegistryChanges = "dc:events:backend-registry";
 

@@ -17,47 +17,42 @@ namespace DirectorsConsole.BackendService.Infrastructure;
 /// like the others, its workers run with it disabled (no new prompt is taken; the prompts in flight are watched to
 /// their end), and its holder lets go once none is left. A lease still held by this replica's dead predecessor (a
 /// restarted process with the same service instance id) is taken over at once, and the predecessor no longer
-/// counts as a live replica. On shutdown the leases are released, so another replica takes over at its next round.
+/// counts as a live replica. So is a lease whose holder's Redis connection has closed: every replica subscribes to a
+/// presence channel of its own (<see cref="BackendKeys.ReplicaPresence"/>) for as long as it lives, and a peer seen
+/// subscribed once and then without subscriber for <see cref="BackendLeaseOptions.PresenceConfirmation"/> is dead (a
+/// killed process's connections close at once), so its backends move without waiting for their leases to expire. A
+/// replica whose own subscription connection breaks stops its workers at once (a peer may take it for dead and take
+/// its backends) and starts them again, renewing its leases meanwhile, once it is subscribed again. On shutdown the
+/// leases are released, so another replica takes over at its next round.
 /// </summary>
 public sealed class BackendLeaseManager(
     BackendRegistry registry,
     IRedisConnection redis,
     IEventBus eventBus,
+    IRedisSubscriber subscriber,
     IEnumerable<IBackendWorker> workers,
     BackendReplica replica,
     IOptions<BackendLeaseOptions> options,
     TimeProvider timeProvider,
     ILogger<BackendLeaseManager> logger) : BackgroundService
 {
-    // KEYS: lease. ARGV: replica id, TTL in ms.
-    private const string RenewScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-        return 0
-        """;
-
-    // KEYS: lease. ARGV: the predecessor's replica id, this replica's id, TTL in ms.
-    private const string TakeOverScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-          redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-          return 1
-        end
-        return 0
-        """;
-
-    // KEYS: lease. ARGV: replica id.
-    private const string ReleaseScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-        return 0
-        """;
-
     private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MaxWorkerRestartDelay = TimeSpan.FromSeconds(30);
 
     private readonly IBackendWorker[] _workers = workers.ToArray();
+    private readonly BackendLeases _store = new(redis);
     private readonly Dictionary<string, HeldLease> _leases = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _unheldSince = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0);
     private readonly BackendLeaseOptions _options = options.Value;
+
+    // Presence: peers seen subscribed to their presence channel, and since when a seen peer has had no subscriber.
+    private readonly HashSet<string> _seenPresent = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _absentSince = new(StringComparer.Ordinal);
+
+    // Whether this replica's own presence subscription is active; cancelled (and replaced) when its connection fails.
+    private volatile bool _present;
+    private CancellationTokenSource _subscriptionLost = new();
 
     /// <summary>The value this replica writes into its leases.</summary>
     public string ReplicaId => replica.Id;
@@ -76,17 +71,25 @@ public sealed class BackendLeaseManager(
     {
         logger.LogInformation("Backend lease manager started as replica {Replica} ({Workers} workers per backend)", replica.Id, _workers.Length);
         IAsyncDisposable? subscription = null;
+        IAsyncDisposable? presence = null;
+        subscriber.SubscriptionsLost += OnSubscriptionsLost;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
                 subscription ??= await TrySubscribeAsync(stoppingToken);
+                presence ??= await TryAnnouncePresenceAsync(stoppingToken);
+                var wait = _options.RenewalInterval;
                 using (var round = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
                 {
                     round.CancelAfter(_options.Ttl);
                     try
                     {
-                        await ReconcileAsync(round.Token);
+                        if (await ReconcileAsync(round.Token))
+                        {
+                            // A peer's presence is gone: look again as soon as it can be confirmed dead.
+                            wait = _options.PresenceConfirmation;
+                        }
                     }
                     catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                     {
@@ -100,7 +103,7 @@ public sealed class BackendLeaseManager(
 
                 try
                 {
-                    if (await _wake.WaitAsync(_options.RenewalInterval, stoppingToken))
+                    if (await _wake.WaitAsync(wait, stoppingToken))
                     {
                         while (_wake.CurrentCount > 0)
                         {
@@ -116,19 +119,80 @@ public sealed class BackendLeaseManager(
         }
         finally
         {
+            subscriber.SubscriptionsLost -= OnSubscriptionsLost;
             await ShutdownAsync();
-            if (subscription is not null)
+            foreach (var (handle, channel) in new[] { (subscription, BackendKeys.RegistryChanges), (presence, BackendKeys.ReplicaPresence(replica.Id)) })
             {
                 try
                 {
-                    await subscription.DisposeAsync();
+                    if (handle is not null)
+                    {
+                        await handle.DisposeAsync();
+                    }
                 }
                 catch (Exception ex)
                 {
-                    logger.LogDebug(ex, "Could not unsubscribe from {Channel}", BackendKeys.RegistryChanges);
+                    logger.LogDebug(ex, "Could not unsubscribe from {Channel}", channel);
                 }
             }
         }
+    }
+
+    /// <summary>Subscribes to this replica's presence channel; until it is, no worker runs (a peer would see no
+    /// subscriber and take this replica for dead once it has seen it subscribed).</summary>
+    private async Task<IAsyncDisposable?> TryAnnouncePresenceAsync(CancellationToken cancellationToken)
+    {
+        var channel = BackendKeys.ReplicaPresence(replica.Id);
+        try
+        {
+            var handle = await subscriber.SubscribeAsync(
+                channel,
+                (_, _, _) => Task.CompletedTask,
+                _ =>
+                {
+                    if (!_present)
+                    {
+                        logger.LogInformation("Subscribed to {Channel} again; the workers of the backends still held start again", channel);
+                    }
+
+                    _present = true;
+                    _wake.Release();
+                    return Task.CompletedTask;
+                },
+                cancellationToken: cancellationToken);
+            _present = true;
+            return handle;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Could not subscribe to {Channel}; this replica runs no backend until it has", channel);
+            return null;
+        }
+    }
+
+    /// <summary>The connection carrying this replica's presence broke: a peer may take it for dead and take its
+    /// backends, so every worker stops now rather than when its lease would have run out.</summary>
+    private void OnSubscriptionsLost()
+    {
+        if (!_present)
+        {
+            return;
+        }
+
+        _present = false;
+        var lost = Interlocked.Exchange(ref _subscriptionLost, new CancellationTokenSource());
+        logger.LogWarning("The Redis subscription connection failed; the workers of {Count} held backends stop until this replica is subscribed again",
+            replica.HeldBackends.Count);
+        try
+        {
+            lost.Cancel();
+        }
+        catch (AggregateException ex)
+        {
+            logger.LogError(ex, "Stopping the workers after the subscription connection failed raised errors");
+        }
+
+        _wake.Release();
     }
 
     private async Task<IAsyncDisposable?> TrySubscribeAsync(CancellationToken cancellationToken)
@@ -156,15 +220,15 @@ public sealed class BackendLeaseManager(
         }
     }
 
-    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    /// <summary>One lease round; true when a peer's presence has just gone and is to be confirmed soon.</summary>
+    private async Task<bool> ReconcileAsync(CancellationToken cancellationToken)
     {
         var startedAt = timeProvider.GetUtcNow();
         var ttl = _options.Ttl;
         var nowMs = startedAt.ToUnixTimeMilliseconds();
         await redis.SortedSetAddAsync(BackendKeys.Replicas, replica.Id, nowMs + (long)ttl.TotalMilliseconds, cancellationToken);
         await redis.SortedSetRemoveRangeByScoreAsync(BackendKeys.Replicas, double.NegativeInfinity, nowMs, Exclude.Stop, cancellationToken);
-        await ForgetPredecessorsAsync(cancellationToken);
-        var live = (int)Math.Max(1, await redis.SortedSetLengthAsync(BackendKeys.Replicas, nowMs, double.PositiveInfinity, cancellationToken));
+        var members = await ForgetPredecessorsAsync(cancellationToken);
         var definitions = (await registry.ListAsync(cancellationToken)).ToDictionary(b => b.Id, StringComparer.Ordinal);
         var retiring = new HashSet<string>(StringComparer.Ordinal);
         foreach (var deleted in await registry.ListRetiringAsync(cancellationToken))
@@ -174,6 +238,15 @@ public sealed class BackendLeaseManager(
                 retiring.Add(deleted.Id);
             }
         }
+
+        var holders = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var id in definitions.Keys.Where(id => !_leases.ContainsKey(id)))
+        {
+            holders[id] = await _store.HolderAsync(id, cancellationToken);
+        }
+
+        var (dead, confirming) = await FindDeadPeersAsync(members.Concat(holders.Values.OfType<string>()), startedAt, cancellationToken);
+        var live = (int)Math.Max(1, await redis.SortedSetLengthAsync(BackendKeys.Replicas, nowMs, double.PositiveInfinity, cancellationToken));
 
         var fairShare = (definitions.Count + live - 1) / live;
 
@@ -191,8 +264,7 @@ public sealed class BackendLeaseManager(
                 continue;
             }
 
-            var renewed = (await redis.ScriptEvaluateAsync(
-                RenewScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id, (long)ttl.TotalMilliseconds], cancellationToken)).AsInt64() == 1;
+            var renewed = await _store.RenewAsync(lease.BackendId, replica.Id, ttl, cancellationToken);
             if (!renewed)
             {
                 logger.LogWarning("Lost the lease of backend {Id} (it expired or another replica holds it)", lease.BackendId);
@@ -203,7 +275,12 @@ public sealed class BackendLeaseManager(
 
             lease.ValidUntil = startedAt + ttl;
             var changed = BackendRegistry.Serialize(definition) != lease.Session.DefinitionJson;
-            if (changed || lease.Session.Cancellation.IsCancellationRequested)
+            if (!_present)
+            {
+                // The workers stopped when the subscription broke (or stop now); they start again once it is back.
+                lease.Session.Cancellation.CancelAfter(Remaining(lease));
+            }
+            else if (changed || lease.Session.Cancellation.IsCancellationRequested)
             {
                 if (changed)
                 {
@@ -226,20 +303,21 @@ public sealed class BackendLeaseManager(
                 cancellationToken);
         }
 
-        foreach (var definition in definitions.Values.Where(d => !_leases.ContainsKey(d.Id)).OrderBy(d => HashCode.Combine(replica.Id, d.Id)))
+        foreach (var definition in _present ? definitions.Values.Where(d => !_leases.ContainsKey(d.Id)).OrderBy(d => HashCode.Combine(replica.Id, d.Id)) : Enumerable.Empty<BackendDefinition>())
         {
-            var holder = await redis.StringGetAsync(BackendKeys.Lease(definition.Id), cancellationToken);
-            if (holder is not null && replica.IsPredecessor(holder))
+            var holder = holders[definition.Id];
+            if (holder is not null && (replica.IsPredecessor(holder) || dead.Contains(holder)))
             {
-                // Its holder is dead (this replica replaced it): waiting for the lease to expire would only delay dispatch.
+                // Its holder is dead (this replica replaced it, or its connection closed): waiting for the lease to
+                // expire would only delay dispatch.
                 _unheldSince.Remove(definition.Id);
-                if ((await redis.ScriptEvaluateAsync(
-                        TakeOverScript, [BackendKeys.Lease(definition.Id)], [holder, replica.Id, (long)ttl.TotalMilliseconds], cancellationToken)).AsInt64() == 1)
+                if (await _store.TakeOverAsync(definition.Id, holder, replica.Id, ttl, cancellationToken))
                 {
                     var lease = new HeldLease(definition.Id, startedAt) { ValidUntil = startedAt + ttl };
                     _leases[definition.Id] = lease;
                     StartSession(lease, definition);
-                    logger.LogInformation("Took over the lease of backend {Id} from {Predecessor}, the process this replica replaced", definition.Id, holder);
+                    logger.LogInformation("Took over the lease of backend {Id} from {Holder}, {Why}", definition.Id, holder,
+                        dead.Contains(holder) ? "whose Redis connection has closed" : "the process this replica replaced");
                 }
 
                 continue;
@@ -261,7 +339,7 @@ public sealed class BackendLeaseManager(
             }
 
             _unheldSince.Remove(definition.Id);
-            if (await redis.StringSetAsync(BackendKeys.Lease(definition.Id), replica.Id, ttl, onlyIfNotExists: true, cancellationToken: cancellationToken))
+            if (await _store.TryAcquireAsync(definition.Id, replica.Id, ttl, cancellationToken))
             {
                 var lease = new HeldLease(definition.Id, startedAt) { ValidUntil = startedAt + ttl };
                 _leases[definition.Id] = lease;
@@ -274,10 +352,13 @@ public sealed class BackendLeaseManager(
         {
             _unheldSince.Remove(id);
         }
+
+        return confirming;
     }
 
-    /// <summary>Drops the heartbeats of this replica's dead predecessors, so they do not lower the fair share.</summary>
-    private async Task ForgetPredecessorsAsync(CancellationToken cancellationToken)
+    /// <summary>Drops the heartbeats of this replica's dead predecessors, so they do not lower the fair share; returns
+    /// the other replicas with a heartbeat.</summary>
+    private async Task<IReadOnlyList<string>> ForgetPredecessorsAsync(CancellationToken cancellationToken)
     {
         var members = await redis.SortedSetRangeByRankAsync(BackendKeys.Replicas, cancellationToken: cancellationToken);
         foreach (var member in members.Where(replica.IsPredecessor))
@@ -285,6 +366,72 @@ public sealed class BackendLeaseManager(
             await redis.SortedSetRemoveAsync(BackendKeys.Replicas, member, cancellationToken);
             logger.LogInformation("Replica {Predecessor} was replaced by this one ({Replica}); its heartbeat is dropped", member, replica.Id);
         }
+
+        return members.Where(m => m != replica.Id && !replica.IsPredecessor(m)).ToArray();
+    }
+
+    /// <summary>
+    /// The peers (replicas with a heartbeat, and lease holders) whose presence channel has had no subscriber for
+    /// <see cref="BackendLeaseOptions.PresenceConfirmation"/> after they were seen subscribed: their Redis connection
+    /// closed, so they are dead, and their heartbeats are dropped. Only a peer seen subscribed counts, so a replica
+    /// that never announces itself (an older version, or one that could not subscribe yet) only loses its leases
+    /// when they expire. Also says whether a peer's presence has just gone, to be confirmed at a round soon.
+    /// </summary>
+    private async Task<(HashSet<string> Dead, bool Confirming)> FindDeadPeersAsync(
+        IEnumerable<string> candidates, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var peers = candidates.Where(p => p != replica.Id && !replica.IsPredecessor(p)).Distinct(StringComparer.Ordinal).ToArray();
+        _seenPresent.IntersectWith(peers);
+        foreach (var gone in _absentSince.Keys.Except(peers, StringComparer.Ordinal).ToArray())
+        {
+            _absentSince.Remove(gone);
+        }
+
+        var dead = new HashSet<string>(StringComparer.Ordinal);
+        if (peers.Length == 0)
+        {
+            return (dead, false);
+        }
+
+        var confirming = false;
+        var counts = await redis.SubscriberCountsAsync(peers.Select(BackendKeys.ReplicaPresence).ToArray(), cancellationToken);
+        for (var i = 0; i < peers.Length; i++)
+        {
+            var peer = peers[i];
+            if (counts[i] > 0)
+            {
+                _seenPresent.Add(peer);
+                _absentSince.Remove(peer);
+                continue;
+            }
+
+            if (!_seenPresent.Contains(peer))
+            {
+                continue;
+            }
+
+            if (!_absentSince.TryGetValue(peer, out var since))
+            {
+                _absentSince[peer] = now;
+                confirming = true;
+                continue;
+            }
+
+            if (now - since < _options.PresenceConfirmation)
+            {
+                confirming = true;
+                continue;
+            }
+
+            dead.Add(peer);
+            if (await redis.SortedSetRemoveAsync(BackendKeys.Replicas, peer, cancellationToken))
+            {
+                logger.LogInformation("Replica {Peer} has had no Redis connection for {Absent} ms: taken for dead, its heartbeat is dropped and its leases are taken",
+                    peer, (long)(now - since).TotalMilliseconds);
+            }
+        }
+
+        return (dead, confirming);
     }
 
     private TimeSpan Remaining(HeldLease lease)
@@ -298,6 +445,7 @@ public sealed class BackendLeaseManager(
         var cancellation = new CancellationTokenSource(Remaining(lease), timeProvider);
         var session = new LeaseSession(BackendRegistry.Serialize(definition), cancellation);
         lease.Session = session;
+        session.OnSubscriptionLost = Volatile.Read(ref _subscriptionLost).Token.Register(static state => ((CancellationTokenSource)state!).Cancel(), cancellation);
         replica.MarkHeld(lease.BackendId);
         cancellation.Token.Register(() =>
         {
@@ -307,6 +455,12 @@ public sealed class BackendLeaseManager(
                 replica.MarkReleased(lease.BackendId);
             }
         });
+        if (!_present)
+        {
+            // The subscription broke while the session was being started (after the round checked it).
+            cancellation.Cancel();
+        }
+
         session.Workers = _workers.Select(worker => Task.Run(() => SuperviseAsync(worker, definition, cancellation.Token))).ToArray();
     }
 
@@ -351,6 +505,7 @@ public sealed class BackendLeaseManager(
     private async Task StopSessionAsync(HeldLease lease)
     {
         var session = lease.Session;
+        await session.OnSubscriptionLost.DisposeAsync();
         await session.Cancellation.CancelAsync();
         try
         {
@@ -368,7 +523,7 @@ public sealed class BackendLeaseManager(
         await StopSessionAsync(lease);
         _leases.Remove(lease.BackendId);
         replica.MarkReleased(lease.BackendId);
-        await redis.ScriptEvaluateAsync(ReleaseScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id], cancellationToken);
+        await _store.ReleaseAsync(lease.BackendId, replica.Id, cancellationToken);
         logger.LogInformation("Released the lease of backend {Id}: {Reason}", lease.BackendId, reason);
     }
 
@@ -382,7 +537,7 @@ public sealed class BackendLeaseManager(
             replica.MarkReleased(lease.BackendId);
             try
             {
-                await redis.ScriptEvaluateAsync(ReleaseScript, [BackendKeys.Lease(lease.BackendId)], [replica.Id], timeout.Token);
+                await _store.ReleaseAsync(lease.BackendId, replica.Id, timeout.Token);
             }
             catch (Exception ex)
             {
@@ -406,6 +561,7 @@ public sealed class BackendLeaseManager(
     public override void Dispose()
     {
         _wake.Dispose();
+        _subscriptionLost.Dispose();
         base.Dispose();
     }
 
@@ -426,6 +582,9 @@ public sealed class BackendLeaseManager(
         public string DefinitionJson { get; } = definitionJson;
 
         public CancellationTokenSource Cancellation { get; } = cancellation;
+
+        /// <summary>Cancels <see cref="Cancellation"/> when the subscription connection fails.</summary>
+        public CancellationTokenRegistration OnSubscriptionLost { get; set; }
 
         public Task[] Workers { get; set; } = [];
     }

@@ -15,8 +15,21 @@ public sealed class BackendLeaseOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan RenewalInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>How long a peer's presence channel must stay without subscriber (its Redis connection closed) before
+    /// the peer is taken for dead and its leases are taken at once: a connection that merely broke is re-subscribed
+    /// by its client within this time or loses its leases in a short hand-over.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:05:00")]
+    public TimeSpan PresenceConfirmation { get; set; } = TimeSpan.FromMilliseconds(250);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (PresenceConfirmation >= Ttl)
+        {
+            yield return new ValidationResult(
+                $"{SectionName}:PresenceConfirmation ({PresenceConfirmation}) must be shorter than {SectionName}:Ttl ({Ttl}): beyond it, the lease expires first.",
+                [nameof(PresenceConfirmation), nameof(Ttl)]);
+        }
+
         if (RenewalInterval * 2 > Ttl)
         {
             yield return new ValidationResult(

@@ -6,36 +6,45 @@ using System.Text.Json.Nodes;
 namespace DirectorsConsole.IntegrationTests;
 
 /// <summary>
-/// A script submitting renders all night must not see the suite's restarts: under a steady stream of
-/// submissions, JobService and then BackendService of the shared suite (one replica each) are killed with SIGKILL
-/// and the AppHost restarts them; in a suite with two JobService replicas, one of them is, and in one with two
-/// BackendService replicas, one of those. No request may fail and every accepted job must still exist and end. The
-/// time from each kill to the next job start, on any node and on each node, is printed.
+/// A script submitting renders all night, or an artist working in the web app, must not see the suite's restarts.
+/// Under three steady streams through the Gateway (job submissions, path-mapping edits and translations, gallery
+/// scans, ratings, tags and saves: <see cref="ClientStream"/>), each service is killed in turn with SIGKILL and the
+/// AppHost restarts it: in the shared suite JobService, BackendService and GalleryService with one replica and one of
+/// PathService's two; in a suite of its own one of two JobService, BackendService and GalleryService replicas and the
+/// only PathService. No request may fail, every write must be there once afterwards and every accepted job must end.
+/// The time from each kill to the next job start, on any node and on each node, and the longest request each kill
+/// held are printed.
 /// </summary>
 [Collection(nameof(SuiteCollection))]
 public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
 {
     private static readonly string[] FinalStates = ["completed", "failed", "cancelled", "timeout"];
 
+    private static readonly string[] EveryService =
+        ["DirectorsConsole.JobService", "DirectorsConsole.BackendService", "DirectorsConsole.GalleryService", "DirectorsConsole.PathService"];
+
+    /// <summary>Rounds each stream completes after a killed service is healthy again, before the next kill.</summary>
+    private const int RoundsBetweenKills = 8;
+
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
     public Task KillingEachServiceOfTheSharedSuiteLosesNoRequestAndNoJob() =>
-        KillEachServiceUnderLoadAsync(fixture.Suite, "DirectorsConsole.JobService", "DirectorsConsole.BackendService");
+        KillEachServiceUnderLoadAsync(fixture.Suite, EveryService);
 
     [Fact]
-    public async Task KillingOneOfTwoJobServiceAndThenOneOfTwoBackendServiceReplicasLosesNoRequestAndNoJobAndRunsNoPromptTwice()
+    public async Task KillingOneReplicaOfEachReplicatedServiceAndTheOnlyPathServiceLosesNoRequestAndNoJobAndRunsNoPromptTwice()
     {
         var workingDirectory = Directory.CreateTempSubdirectory("dc-failover-").FullName;
         try
         {
-            // One suite for both replicated services (a suite of its own costs a minute or more to start). Only replicated
-            // services are killed here: the other replica answers while the killed one restarts, so no request may wait
-            // for the restart, however long a busy machine takes (a single-replica service's restart is the shared
-            // suite's test, where the Gateway holds requests for restart_hold_seconds).
-            await using var suite = await SuiteApp.StartAsync(
-                workingDirectory, ["--replicas", "job-service=2", "--replicas", "backend-service=2"], Token);
-            var jobs = await KillEachServiceUnderLoadAsync(suite, "DirectorsConsole.JobService", "DirectorsConsole.BackendService");
+            // One suite for every replicated service (a suite of its own costs a minute or more to start). The shared
+            // suite has one JobService, BackendService and GalleryService and two PathService replicas; this one the
+            // other way round, so every service is killed both with a replica left to answer and alone (when the
+            // Gateway holds its requests for restart_hold_seconds while the AppHost restarts it).
+            await using var suite = await SuiteApp.StartAsync(workingDirectory,
+                ["--replicas", "job-service=2", "--replicas", "backend-service=2", "--replicas", "gallery-service=2"], Token);
+            var jobs = await KillEachServiceUnderLoadAsync(suite, EveryService);
 
             // Every job completed, and the nodes ran exactly the jobs' prompts, each on one node: none was posted twice
             // by the replica taking over, nor run again under a second prompt id after being given up for lost.
@@ -69,26 +78,52 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
     private static async Task<Dictionary<string, JsonObject?>> KillEachServiceUnderLoadAsync(SuiteApp suite, params string[] services)
     {
         // Arrange
-        await using var stream = SubmissionStream.Start(suite.Gateway.BaseAddress!);
-        await stream.WaitForSubmissionsAsync(10);
+        await using var submissions = JobSubmissions.Start(suite, Token);
+        await using var mappings = PathMappingEdits.Start(suite, Token);
+        await using var gallery = await GalleryEdits.StartAsync(suite, Token);
+        ClientStream[] clients = [submissions, mappings, gallery];
+        var streams = clients.Select(c => c.Stream).ToArray();
+        await Task.WhenAll(streams.Select(s => s.WaitForRoundsAsync(RoundsBetweenKills, Token)));
 
         // Act
-        var kills = new List<(string Service, DateTimeOffset At, TimeSpan BackWithin)>();
+        var kills = new List<(string Service, int Replicas, DateTimeOffset At, TimeSpan BackWithin, string Longest)>();
         foreach (var service in services)
         {
-            var killedAt = await stream.KillBetweenRequestsAsync(suite.FindServicePid(service));
+            var replicas = suite.FindSuiteProcesses().Count(p => RunningSuite.Runs(p.CommandLine, service));
+            foreach (var stream in streams)
+            {
+                stream.TakeLongestRequest();
+            }
+
+            var killedAt = await RequestStream.KillBetweenRequestsAsync(streams, suite.FindServicePid(service), Token);
             await suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(90), Token, RunningSuite.AllServicesHealthy);
-            kills.Add((service, killedAt, DateTimeOffset.UtcNow - killedAt));
-            await stream.WaitForSubmissionsAsync(10);
+            var backWithin = DateTimeOffset.UtcNow - killedAt;
+            await Task.WhenAll(streams.Select(s => s.WaitForRoundsAsync(RoundsBetweenKills, Token)));
+            kills.Add((service, replicas, killedAt, backWithin,
+                string.Join(", ", streams.Select(s => $"{s.Name} {s.TakeLongestRequest().TotalSeconds:0.00} s"))));
         }
 
-        var (failures, accepted, longestRequest) = await stream.StopAsync();
-        var jobs = await WaitForFinalStatesAsync(suite, accepted);
+        foreach (var stream in streams)
+        {
+            await stream.StopAsync();
+        }
+
+        var failures = streams.SelectMany(s => s.Failures).Order(StringComparer.Ordinal).ToArray();
+        var rounds = streams.Sum(s => s.Rounds);
+        var wrongWrites = new List<string>();
+        foreach (var client in clients)
+        {
+            wrongWrites.AddRange(await client.CheckAsync(Token));
+        }
+
+        await mappings.DeleteLeftoversAsync(Token);
+        var jobs = await WaitForFinalStatesAsync(suite, submissions.Accepted);
 
         // Assert
-        var killed = string.Join("; ", kills.Select(k => $"{k.Service} killed at {k.At:HH:mm:ss.fff}, healthy again {k.BackWithin.TotalSeconds:0.0} s later"));
-        Assert.True(failures.Count == 0, $"{failures.Count} of {failures.Count + accepted.Count} requests failed ({killed}):\n{string.Join("\n", failures.Take(20))}\n" +
+        var killed = string.Join("; ", kills.Select(k => $"{k.Service} ({k.Replicas} replicas) killed at {k.At:HH:mm:ss.fff}, healthy again {k.BackWithin.TotalSeconds:0.0} s later"));
+        Assert.True(failures.Length == 0, $"{failures.Length} failures in {rounds} rounds ({killed}):\n{string.Join("\n", failures.Take(20))}\n" +
             $"The Gateway logged:\n{GatewayProxyErrors(suite)}");
+        Assert.True(wrongWrites.Count == 0, $"{wrongWrites.Count} writes are not as made ({killed}):\n{string.Join("\n", wrongWrites.Take(20))}");
         var missing = jobs.Where(j => j.Value is null).Select(j => j.Key).ToArray();
         Assert.True(missing.Length == 0, $"{missing.Length} accepted jobs are gone: {string.Join(", ", missing.Take(20))}");
         var unfinished = jobs.Where(j => !FinalStates.Contains((string?)j.Value!["status"])).ToArray();
@@ -96,9 +131,9 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
             $"{unfinished.Length} jobs never ended: {string.Join(", ", unfinished.Take(10).Select(j => $"{j.Key} {j.Value!["status"]}"))}");
 
         var output = TestContext.Current.TestOutputHelper;
-        output?.WriteLine($"{accepted.Count} jobs accepted, 0 requests failed, the longest took {longestRequest.TotalSeconds:0.00} s (held while a service restarted); by status: " +
+        output?.WriteLine($"{rounds} rounds, 0 requests failed; checked afterwards: {string.Join("; ", clients.Select(c => c.Checked))}; jobs by status: " +
             string.Join(", ", jobs.Values.GroupBy(j => (string?)j!["status"]).Select(g => $"{g.Key} {g.Count()}")));
-        foreach (var (service, at, backWithin) in kills)
+        foreach (var (service, replicas, at, backWithin, longest) in kills)
         {
             var nextStart = jobs.Values
                 .Select(j => (DateTimeOffset?)j!["started_at"]?.GetValue<DateTimeOffset>())
@@ -110,9 +145,10 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
                 .OrderBy(g => g.Key, StringComparer.Ordinal)
                 .Select(g => (Backend: g.Key, Next: g.Select(j => j!["started_at"]!.GetValue<DateTimeOffset>()).Where(started => started > at).DefaultIfEmpty().Min()))
                 .Select(n => $"{n.Backend} {(n.Next == default ? "none" : $"{(n.Next - at).TotalSeconds:0.00} s")}");
-            output?.WriteLine($"{service} killed: next job started {(nextStart - at)?.TotalSeconds:0.00} s later (per node: {string.Join(", ", perNode)}), " +
-                $"healthy again {backWithin.TotalSeconds:0.0} s later");
-            Console.WriteLine($"[RestartFailoverTests] {service} killed: next job start {(nextStart - at)?.TotalSeconds:0.00} s later (per node: {string.Join(", ", perNode)})");
+            var line = $"{service} (1 of {replicas} replicas killed): next job start {(nextStart - at)?.TotalSeconds:0.00} s later " +
+                $"(per node: {string.Join(", ", perNode)}), healthy again {backWithin.TotalSeconds:0.0} s later; longest request: {longest}";
+            output?.WriteLine(line);
+            Console.WriteLine($"[RestartFailoverTests] {line}");
         }
 
         return jobs;
@@ -156,190 +192,5 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
         }
 
         return jobs;
-    }
-
-    /// <summary>
-    /// One client submitting a small job and listing the backends, over and over, recording every answer
-    /// that is not a success. A kill waits for the request in flight: a request a process had already
-    /// received when it died may have been applied, so no gateway may send it again, and it would fail
-    /// whatever the suite did; the test is about the requests that arrive while the service is down.
-    /// </summary>
-    private sealed class SubmissionStream : IAsyncDisposable
-    {
-        private readonly HttpClient _gateway;
-        private readonly SemaphoreSlim _betweenRequests = new(1, 1);
-        private readonly CancellationTokenSource _stop = CancellationTokenSource.CreateLinkedTokenSource(Token);
-        private readonly List<string> _failures = [];
-        private readonly List<string> _accepted = [];
-        private TimeSpan _longestRequest;
-        private Task _loop = Task.CompletedTask;
-
-        private SubmissionStream(Uri gateway) =>
-            // As patient as the Gateway, which holds a request while a service restarts (restart_hold_seconds) and then
-            // answers 503 itself, and waits up to its upstream timeout for an answer: a client that gave up sooner would
-            // count a request the suite was still carrying as failed, and never learn what the Gateway answered.
-            _gateway = new HttpClient { BaseAddress = gateway, Timeout = TimeSpan.FromSeconds(100) };
-
-        public static SubmissionStream Start(Uri gateway)
-        {
-            var stream = new SubmissionStream(gateway);
-            stream._loop = Task.Run(stream.RunAsync);
-            return stream;
-        }
-
-        public async Task WaitForSubmissionsAsync(int count)
-        {
-            int target;
-            lock (_accepted)
-            {
-                target = _accepted.Count + count;
-            }
-
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (DateTime.UtcNow < deadline && !_loop.IsCompleted)
-            {
-                lock (_accepted)
-                {
-                    if (_accepted.Count >= target)
-                    {
-                        return;
-                    }
-                }
-
-                await Task.Delay(100, Token);
-            }
-
-            await _loop;
-            throw new TimeoutException($"Fewer than {count} jobs were accepted within 60 s; failures: {string.Join("\n", _failures.Take(10))}");
-        }
-
-        /// <summary>Kills the process between two requests and returns when its sockets are closed.</summary>
-        public async Task<DateTimeOffset> KillBetweenRequestsAsync(int pid)
-        {
-            await _betweenRequests.WaitAsync(Token);
-            try
-            {
-                RunningSuite.Kill(pid);
-                while (IsAlive(pid))
-                {
-                    await Task.Delay(10, Token);
-                }
-
-                return DateTimeOffset.UtcNow;
-            }
-            finally
-            {
-                _betweenRequests.Release();
-            }
-        }
-
-        public async Task<(IReadOnlyList<string> Failures, IReadOnlyList<string> Accepted, TimeSpan LongestRequest)> StopAsync()
-        {
-            await _stop.CancelAsync();
-            await _loop;
-            return (_failures, _accepted, _longestRequest);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            await _loop;
-            _stop.Dispose();
-            _betweenRequests.Dispose();
-            _gateway.Dispose();
-        }
-
-        private async Task RunAsync()
-        {
-            var submitted = 0;
-            while (!_stop.IsCancellationRequested)
-            {
-                try
-                {
-                    await _betweenRequests.WaitAsync(_stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                var started = Stopwatch.StartNew();
-                try
-                {
-                    using var submit = await _gateway.PostAsJsonAsync("/api/job", new
-                    {
-                        workflow_id = "test_progress",
-                        parameters = new { steps = 1, delay_ms = 0, resolution = "16x16", filename_prefix = "failover/job" },
-                        metadata = new { n = ++submitted },
-                    }, Token);
-                    var body = await submit.Content.ReadAsStringAsync(Token);
-                    Record(started.Elapsed);
-                    if (submit.StatusCode == HttpStatusCode.Accepted)
-                    {
-                        lock (_accepted)
-                        {
-                            _accepted.Add((string)JsonNode.Parse(body)!["job_id"]!);
-                        }
-                    }
-                    else
-                    {
-                        _failures.Add($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} POST /api/job {(int)submit.StatusCode} after {started.ElapsedMilliseconds} ms: {body}");
-                    }
-
-                    started.Restart();
-                    using var backends = await _gateway.GetAsync("/api/backends", Token);
-                    Record(started.Elapsed);
-                    if (!backends.IsSuccessStatusCode)
-                    {
-                        _failures.Add($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} GET /api/backends {(int)backends.StatusCode} after {started.ElapsedMilliseconds} ms: {await backends.Content.ReadAsStringAsync(Token)}");
-                    }
-                }
-                catch (HttpRequestException exception)
-                {
-                    _failures.Add($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} {exception.GetType().Name} after {started.ElapsedMilliseconds} ms: {exception.Message}");
-                }
-                catch (TaskCanceledException exception) when (!_stop.IsCancellationRequested)
-                {
-                    _failures.Add($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} no answer within {_gateway.Timeout.TotalSeconds:0} s: {exception.Message}");
-                }
-                finally
-                {
-                    _betweenRequests.Release();
-                }
-
-                try
-                {
-                    await Task.Delay(100, _stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-
-        private void Record(TimeSpan requestTime)
-        {
-            if (requestTime > _longestRequest)
-            {
-                _longestRequest = requestTime;
-            }
-        }
-
-        /// <summary>True until every thread of the process has exited: the main thread can be a zombie while
-        /// others are still ending, and until the last one has, the process's sockets stay open.</summary>
-        private static bool IsAlive(int pid)
-        {
-            try
-            {
-                var stat = File.ReadAllText($"/proc/{pid}/stat");
-                var zombie = stat[(stat.LastIndexOf(')') + 2)..][0] is 'Z' or 'X';
-                return !zombie || Directory.GetDirectories($"/proc/{pid}/task").Length > 1;
-            }
-            catch (IOException)
-            {
-                return false;
-            }
-        }
     }
 }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net.Http.Json;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.Messaging;
@@ -106,5 +107,24 @@ public sealed class BackendLeaseTests : IAsyncLifetime
         Assert.False(released);
         Assert.False(leaseKeyGone);
         Assert.Null(state);
+    }
+
+    [Theory]
+    [InlineData("00:00:00.25", true)]
+    [InlineData("00:00:01.999", true)]
+    [InlineData("00:00:02", false)]
+    [InlineData("00:00:00.01", false)]
+    public void ThePresenceConfirmationMustBeShorterThanTheLease(string confirmation, bool valid)
+    {
+        // Arrange
+        var options = new BackendLeaseOptions { Ttl = TimeSpan.FromSeconds(2), PresenceConfirmation = TimeSpan.Parse(confirmation, System.Globalization.CultureInfo.InvariantCulture) };
+        var results = new List<ValidationResult>();
+
+        // Act
+        var accepted = Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true)
+            && !options.Validate(new ValidationContext(options)).Any();
+
+        // Assert
+        Assert.Equal(valid, accepted);
     }
 }

@@ -1,10 +1,13 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DirectorsConsole.BackendService.Tests.Dispatch;
@@ -240,53 +243,101 @@ public sealed class DispatchTests
     [Fact]
     public async Task TwoReplicasKeepOnePromptPerNodeAndHandOverOnDispose()
     {
-        // Arrange: two nodes with max_concurrent_jobs 1 and two BackendService replicas on one Redis
-        await using var rig = await DispatchRig.StartAsync(emulators: 2, replicas: 2);
-        await Eventually.ReturnsAsync(() => Task.FromResult(HeldBy(rig)), held => held.All(h => h is not null), TimeSpan.FromSeconds(20));
-        var commands = new List<RunPromptCommand>();
-        for (var i = 0; i < 8; i++)
+        // The replica holding emu-0's lease is disposed once some prompts have finished
+        await using var rig = await KeepOnePromptPerNodeAsync(async (running, holder) =>
         {
-            commands.Add(await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 6, delayMs: 80, seed: 100 + i)));
-        }
+            running.Replicas.Remove(holder);
+            await holder.DisposeAsync();
+        });
+    }
 
-        // Act: sample both nodes' queues and in-flight hashes while the prompts run; dispose the replica holding
-        // emu-0's lease once some prompts have finished
-        var maxOnNode = new int[2];
-        var maxInFlight = new long[2];
-        var disposed = false;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-        while (commands.Any(c => !rig.Events.For(c.PromptId).Any(e => RenderEventKinds.IsFinal(e.Kind))) && DateTime.UtcNow < deadline)
+    [Fact]
+    public async Task AReplicaWhoseSubscriptionConnectionBreaksStopsItsWorkersAndKeepsOnePromptPerNodeAndNoBackendIsLeftUnheld()
+    {
+        // The replica holding emu-0's lease has its subscription connection dropped by the server once some prompts have
+        // finished: a peer may take it for dead (its presence is gone) while it lives on; it must stop its workers at once,
+        // and once re-subscribed run again, so that every backend ends up held and no node ever runs two prompts
+        await using var blipped = await KeepOnePromptPerNodeAsync(async (rig, holder) =>
         {
-            for (var node = 0; node < 2; node++)
+            var name = holder.Services.GetRequiredService<IConfiguration>()["Redis:ClientName"]!;
+            var clients = (await rig.Redis.ExecuteAsync(["CLIENT", "LIST"], Token)).AsString()!.Split('\n')
+                .Where(line => line.Contains($" name={name} ", StringComparison.Ordinal) && Regex.IsMatch(line, @" flags=\w*P"))
+                .Select(line => long.Parse(Regex.Match(line, @"(?:^|\W)id=(\d+)").Groups[1].Value, CultureInfo.InvariantCulture)).ToArray();
+            Assert.NotEmpty(clients);
+            foreach (var id in clients)
             {
-                var queue = JsonNode.Parse(await rig.Emulators[node].Client.GetStringAsync("queue", Token))!;
-                maxOnNode[node] = Math.Max(maxOnNode[node], queue["queue_running"]!.AsArray().Count + queue["queue_pending"]!.AsArray().Count);
-                var inFlight = (await rig.Redis.ExecuteAsync(["HLEN", BackendKeys.InFlight(DispatchRig.BackendId(node))], Token)).AsInt64();
-                maxInFlight[node] = Math.Max(maxInFlight[node], inFlight);
+                await rig.Redis.ExecuteAsync(["CLIENT", "KILL", "ID", id], Token);
+            }
+        }, clientNames: true);
+
+        // Assert: both backends are held again, one by each replica (nothing lost for good)
+        var held = await Eventually.ReturnsAsync(() => Task.FromResult(HeldBy(blipped)), h => h.All(r => r is not null) && h.Distinct().Count() == 2, TimeSpan.FromSeconds(30));
+        Assert.True(held.All(r => r is not null) && held.Distinct().Count() == 2, "the backends were not held one by each replica again after the break");
+    }
+
+    /// <summary>Two nodes with max_concurrent_jobs 1 and two BackendService replicas on one Redis, 8 prompts; once two
+    /// have completed, <paramref name="disrupt"/> is applied to the replica holding emu-0's lease. Every prompt completes
+    /// once and no node ever has two prompts queued or in flight. Returns the rig, still running, for more checks.</summary>
+    private static async Task<DispatchRig> KeepOnePromptPerNodeAsync(Func<DispatchRig, ServiceFactory<Program>, Task> disrupt, bool clientNames = false)
+    {
+        // Arrange
+        var rig = await DispatchRig.StartAsync(emulators: 2, replicas: 0);
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                rig.AddReplica(overrides: clientNames ? new Dictionary<string, string?> { ["Redis:ClientName"] = $"replica-{i}-{Guid.NewGuid():N}" } : null);
             }
 
-            if (!disposed && commands.Count(c => rig.Events.For(c.PromptId).Any(e => e.Kind == RenderEventKinds.Completed)) >= 2)
+            await Eventually.ReturnsAsync(() => Task.FromResult(HeldBy(rig)), held => held.All(h => h is not null), TimeSpan.FromSeconds(20));
+            var commands = new List<RunPromptCommand>();
+            for (var i = 0; i < 8; i++)
             {
-                var holder = HeldBy(rig)[0];
-                if (holder is not null)
+                commands.Add(await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 6, delayMs: 80, seed: 100 + i)));
+            }
+
+            // Act: sample both nodes' queues and in-flight hashes while the prompts run
+            var maxOnNode = new int[2];
+            var maxInFlight = new long[2];
+            var disrupted = false;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+            while (commands.Any(c => !rig.Events.For(c.PromptId).Any(e => RenderEventKinds.IsFinal(e.Kind))) && DateTime.UtcNow < deadline)
+            {
+                for (var node = 0; node < 2; node++)
                 {
-                    rig.Replicas.Remove(holder);
-                    await holder.DisposeAsync();
-                    disposed = true;
+                    var queue = JsonNode.Parse(await rig.Emulators[node].Client.GetStringAsync("queue", Token))!;
+                    maxOnNode[node] = Math.Max(maxOnNode[node], queue["queue_running"]!.AsArray().Count + queue["queue_pending"]!.AsArray().Count);
+                    var inFlight = (await rig.Redis.ExecuteAsync(["HLEN", BackendKeys.InFlight(DispatchRig.BackendId(node))], Token)).AsInt64();
+                    maxInFlight[node] = Math.Max(maxInFlight[node], inFlight);
                 }
+
+                if (!disrupted && commands.Count(c => rig.Events.For(c.PromptId).Any(e => e.Kind == RenderEventKinds.Completed)) >= 2)
+                {
+                    if (HeldBy(rig)[0] is { } holder)
+                    {
+                        await disrupt(rig, holder);
+                        disrupted = true;
+                    }
+                }
+
+                await Task.Delay(30, Token);
             }
 
-            await Task.Delay(30, Token);
+            // Assert
+            Assert.True(disrupted, "No replica held emu-0's lease");
+            Assert.All(commands, c => Assert.Equal(RenderEventKinds.Completed, rig.Events.For(c.PromptId).LastOrDefault(e => RenderEventKinds.IsFinal(e.Kind))?.Kind));
+            Assert.All(commands, c => Assert.Single(rig.Events.For(c.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
+            Assert.Equal([1, 1], maxOnNode);
+            Assert.Equal([1L, 1L], maxInFlight);
+            Assert.Contains(commands, c => rig.Events.For(c.PromptId).Any(e => e.BackendId == DispatchRig.BackendId(0)));
+            Assert.Contains(commands, c => rig.Events.For(c.PromptId).Any(e => e.BackendId == DispatchRig.BackendId(1)));
+            return rig;
         }
-
-        // Assert
-        Assert.True(disposed, "No replica held emu-0's lease");
-        Assert.All(commands, c => Assert.Equal(RenderEventKinds.Completed, rig.Events.For(c.PromptId).LastOrDefault(e => RenderEventKinds.IsFinal(e.Kind))?.Kind));
-        Assert.All(commands, c => Assert.Single(rig.Events.For(c.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
-        Assert.Equal([1, 1], maxOnNode);
-        Assert.Equal([1L, 1L], maxInFlight);
-        Assert.Contains(commands, c => rig.Events.For(c.PromptId).Any(e => e.BackendId == DispatchRig.BackendId(0)));
-        Assert.Contains(commands, c => rig.Events.For(c.PromptId).Any(e => e.BackendId == DispatchRig.BackendId(1)));
+        catch
+        {
+            await rig.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>For each backend, the replica holding its lease (null while none does).</summary>

@@ -99,4 +99,53 @@ public sealed class RedisSubscriberTests(RedisTestServers servers)
         await subscription.DisposeAsync();
         await subscriber.DisposeAsync();
     }
+
+    /// <summary>What a BackendService replica's peers rely on to see it die: a subscription counts (PUBSUB NUMSUB) while
+    /// the connection that made it lives, stops counting the moment the server drops that connection, and counts again
+    /// once the client has re-subscribed; the subscriber hears of the loss (<see cref="IRedisSubscriber.SubscriptionsLost"/>)
+    /// and of the re-subscription.</summary>
+    [Theory]
+    [MemberData(nameof(RedisTestServers.KindsAndProtocols), MemberType = typeof(RedisTestServers))]
+    public async Task ASubscriptionCountsWhileItsConnectionLivesAndAgainOnceResubscribed(RedisServerKind kind, bool resp3)
+    {
+        // Arrange: the subscriber's connections carry a name of their own, so the test can drop exactly them
+        var ct = TestContext.Current.CancellationToken;
+        var server = await servers.GetAsync(kind);
+        var connectionString = server.ConnectionString + (resp3 ? ",protocol=resp3" : "");
+        await using var redis = new RedisConnection(RedisTestServers.Options(connectionString));
+        var subscriberOptions = RedisTestServers.Options(connectionString);
+        subscriberOptions.ClientName = RedisTestServers.UniqueName("presence").Replace(':', '-');
+        await using var subscriber = new RedisSubscriber(subscriberOptions);
+        var channel = RedisTestServers.UniqueName("presence");
+        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var resubscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        subscriber.SubscriptionsLost += () => lost.TrySetResult();
+        await using var subscription = await subscriber.SubscribeAsync(channel, (_, _, _) => Task.CompletedTask,
+            _ =>
+            {
+                resubscribed.TrySetResult();
+                return Task.CompletedTask;
+            }, cancellationToken: ct);
+
+        // Act: the server drops the subscriber's connections, as when the process holding them dies
+        var before = await redis.SubscriberCountsAsync([channel, channel + ":other"], ct);
+        var clients = (await redis.ExecuteAsync(["CLIENT", "LIST"], ct)).AsString()!.Split('\n')
+            .Where(line => line.Contains($" name={subscriberOptions.ClientName} ", StringComparison.Ordinal))
+            .Select(line => long.Parse(System.Text.RegularExpressions.Regex.Match(line, @"(?:^|\W)id=(\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        foreach (var id in clients)
+        {
+            await redis.ExecuteAsync(["CLIENT", "KILL", "ID", id], ct);
+        }
+
+        var during = await redis.SubscriberCountsAsync([channel], ct);
+        await lost.Task.WaitAsync(Patience, ct);
+        await resubscribed.Task.WaitAsync(Patience, ct);
+        var after = await redis.SubscriberCountsAsync([channel], ct);
+
+        // Assert
+        Assert.Equal([1L, 0L], before);
+        Assert.NotEmpty(clients);
+        Assert.Equal([0L], during);
+        Assert.Equal([1L], after);
+    }
 }
