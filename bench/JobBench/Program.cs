@@ -80,6 +80,7 @@ internal static class Benchmark
         // 2. One prompt, interleaved.
         var directOne = new List<double>();
         var suiteOne = new List<double>();
+        var parts = new List<JobTiming>();
         for (var i = -3; i < singles; i++)
         {
             var d = await TimeAsync(() => nodes[0].RunAsync(Workflow("bench/direct"), CancellationToken.None));
@@ -87,13 +88,18 @@ internal static class Benchmark
             if (i >= 0)
             {
                 directOne.Add(d);
-                suiteOne.Add(s);
+                suiteOne.Add(s.Total);
+                parts.Add(s);
             }
         }
 
         Console.WriteLine();
         Console.WriteLine($"One prompt, {singles} runs: direct (POST /prompt → execution_success) median {Median(directOne):0.0} ms p95 {Percentile(directOne, 0.95):0.0} ms; " +
             $"suite (POST /api/job → job_completed) median {Median(suiteOne):0.0} ms p95 {Percentile(suiteOne, 0.95):0.0} ms");
+        Console.WriteLine($"  where the suite's time went (medians, by the job's own times): POST → stored {Median([.. parts.Select(p => p.ToStored)]):0.0} ms, " +
+            $"stored → node started (scheduler, queues, post) {Median([.. parts.Select(p => p.ToStarted)]):0.0} ms, " +
+            $"started → finished on the node {Median([.. parts.Select(p => p.Rendering)]):0.0} ms, " +
+            $"finished → job_completed at the client (events, apply, stream, socket) {Median([.. parts.Select(p => p.ToClient)]):0.0} ms");
         table.Add([$"one prompt, median of {singles}", Ms(Median(directOne)), Ms(Median(suiteOne)), $"+{Median(suiteOne) - Median(directOne):0.0} ms", "≤ +25 ms"]);
         table.Add([$"one prompt, p95 of {singles}", Ms(Percentile(directOne, 0.95)), Ms(Percentile(suiteOne, 0.95)),
             $"+{Percentile(suiteOne, 0.95) - Percentile(directOne, 0.95):0.0} ms", ""]);
@@ -180,17 +186,29 @@ internal static class Benchmark
         return (string)(await response.Content.ReadFromJsonAsync<JsonObject>())!["job_group_id"]!;
     }
 
-    /// <summary>Milliseconds from <c>POST /api/job</c> to <c>job_completed</c> on the job's stream (asked with
-    /// <c>?since=0</c>, so an event before the socket connects is replayed).</summary>
-    private static async Task<double> RunJobAsync(HttpClient gateway, Uri baseAddress, string backendId)
+    /// <summary>One job through the suite: milliseconds from <c>POST /api/job</c> to <c>job_completed</c> on the job's
+    /// stream (asked with <c>?since=0</c>, so an event before the socket connects is replayed), split by the job's own
+    /// times (read afterwards) into: until JobService stored it (<c>created_at</c>), until BackendService saw the node
+    /// start it (<c>started_at</c>), until it saw it finish (<c>completed_at</c>), and until the client had the event.</summary>
+    private static async Task<JobTiming> RunJobAsync(HttpClient gateway, Uri baseAddress, string backendId)
     {
         var clock = Stopwatch.StartNew();
+        var sent = DateTimeOffset.UtcNow;
         using var response = await gateway.PostAsJsonAsync("/api/job", new { workflow_json = Workflow("bench/job"), backend_affinity = backendId });
         response.EnsureSuccessStatusCode();
         var id = (string)(await response.Content.ReadFromJsonAsync<JsonObject>())!["job_id"]!;
         await WaitForAsync(baseAddress, $"/api/job/{id}/stream?since=0", "job_completed");
-        return clock.Elapsed.TotalMilliseconds;
+        var total = clock.Elapsed.TotalMilliseconds;
+        var received = DateTimeOffset.UtcNow;
+        var job = (await gateway.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}"))!;
+        var created = DateTimeOffset.Parse((string)job["created_at"]!, CultureInfo.InvariantCulture);
+        var started = DateTimeOffset.Parse((string)job["started_at"]!, CultureInfo.InvariantCulture);
+        var completed = DateTimeOffset.Parse((string)job["completed_at"]!, CultureInfo.InvariantCulture);
+        return new JobTiming(total, (created - sent).TotalMilliseconds, (started - created).TotalMilliseconds,
+            (completed - started).TotalMilliseconds, (received - completed).TotalMilliseconds);
     }
+
+    private sealed record JobTiming(double Total, double ToStored, double ToStarted, double Rendering, double ToClient);
 
     private static async Task WaitForAsync(Uri baseAddress, string path, string type)
     {
