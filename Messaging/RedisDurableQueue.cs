@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -26,9 +27,21 @@ namespace DirectorsConsole.Messaging;
 /// lease token the caller chose, an ack or release sent again finds the lease gone and changes nothing, an extend
 /// sets the same deadline again. Without that, a receive whose reply was lost left a message invisible to everyone
 /// for a whole visibility timeout.</para>
+/// <para>A consumer waiting in <see cref="ReceiveAsync{TMessage}(string, TimeSpan, TimeSpan, string, CancellationToken)"/>
+/// is woken by a publish on <c>dc:q:{q}:wake</c> after each enqueue, a release without delay and a reclaim, so it takes a
+/// message within a round trip of its enqueue instead of at its next poll. The wake-up is only a hint: the receive is the
+/// same script, and the polls (50 ms doubling to 1 s) still find what a lost publish did not announce, messages whose
+/// delay ran out and expired leases. Without a subscriber (tools and tests) consumers only poll.</para>
 /// </summary>
-public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurableQueue> logger, TimeProvider timeProvider) : IDurableQueue
+public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? subscriber, ILogger<RedisDurableQueue> logger, TimeProvider timeProvider)
+    : IDurableQueue
 {
+    /// <summary>A queue whose consumers only poll.</summary>
+    public RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurableQueue> logger, TimeProvider timeProvider)
+        : this(redis, subscriber: null, logger, timeProvider)
+    {
+    }
+
     private const string Now = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -151,6 +164,8 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
     /// (<see cref="RedisOptions.OutageGrace"/>), short enough that the keys of a busy queue take little memory.</summary>
     public static readonly TimeSpan DeduplicationWindow = TimeSpan.FromMinutes(5);
 
+    private readonly ConcurrentDictionary<string, QueueWakeup> _wakeups = new(StringComparer.Ordinal);
+
     public Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, CancellationToken cancellationToken = default) =>
         EnqueueCoreAsync(queue, message, deduplicationKey: null, cancellationToken);
 
@@ -184,6 +199,7 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
                 cancellationToken).ConfigureAwait(false);
         var id = reply.AsString()!;
         activity?.SetTag("messaging.message.id", id);
+        await WakeConsumersAsync(keys, cancellationToken).ConfigureAwait(false);
         return id;
     }
 
@@ -247,8 +263,11 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
     {
         var started = timeProvider.GetTimestamp();
         var delay = FirstPollDelay;
+        var wakeup = await WakeupAsync(queue, cancellationToken).ConfigureAwait(false);
         while (true)
         {
+            // Taken before the receive: a message enqueued after the receive looked is announced after this.
+            var woken = wakeup?.Next ?? Task.CompletedTask;
             var delivery = await TryReceiveAsync<TMessage>(queue, visibilityTimeout, consumer, cancellationToken).ConfigureAwait(false);
             var remaining = wait - timeProvider.GetElapsedTime(started);
             if (delivery is not null || remaining <= TimeSpan.Zero)
@@ -256,8 +275,61 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
                 return delivery;
             }
 
-            await Task.Delay(delay < remaining ? delay : remaining, timeProvider, cancellationToken).ConfigureAwait(false);
+            var pause = delay < remaining ? delay : remaining;
+            if (wakeup is null)
+            {
+                await Task.Delay(pause, timeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                using var sleep = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                await Task.WhenAny(Task.Delay(pause, timeProvider, sleep.Token), woken).ConfigureAwait(false);
+                await sleep.CancelAsync().ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxPollDelay.Ticks));
+        }
+    }
+
+    /// <summary>The wake-ups of <paramref name="queue"/> in this process, subscribed on first use; null without a
+    /// subscriber or while the subscription cannot be made (the consumer polls and the next receive tries again).</summary>
+    private async Task<QueueWakeup?> WakeupAsync(string queue, CancellationToken cancellationToken)
+    {
+        if (subscriber is null)
+        {
+            return null;
+        }
+
+        var wakeup = _wakeups.GetOrAdd(queue, name => new QueueWakeup(QueueKeys.For(name).Wake));
+        try
+        {
+            await wakeup.SubscribeAsync(subscriber, cancellationToken).ConfigureAwait(false);
+            return wakeup;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning(ex, "Consumers of queue {Queue} could not subscribe to its wake-ups; they poll until the next receive subscribes", queue);
+            return null;
+        }
+    }
+
+    /// <summary>Tells the consumers waiting on the queue, in every process, to look now. A failed publish is logged and
+    /// left to their polls.</summary>
+    private async Task WakeConsumersAsync(QueueKeys keys, CancellationToken cancellationToken)
+    {
+        if (subscriber is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await redis.PublishAsync(keys.Wake, "1", cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning(ex, "Could not wake the consumers of {Channel}; they find the message at their next poll", keys.Wake);
         }
     }
 
@@ -283,7 +355,13 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
             [delivery.MessageId, delivery.LeaseToken, (long)Math.Ceiling(delay.TotalMilliseconds)],
             OnLostReply.Resend,
             cancellationToken).ConfigureAwait(false);
-        return reply.AsInt64() == 1;
+        var released = reply.AsInt64() == 1;
+        if (released && delay == TimeSpan.Zero)
+        {
+            await WakeConsumersAsync(keys, cancellationToken).ConfigureAwait(false);
+        }
+
+        return released;
     }
 
     public async Task<int> ReclaimAsync(string queue, string consumer, CancellationToken cancellationToken = default)
@@ -300,6 +378,7 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         if (reclaimed > 0)
         {
             logger.LogInformation("{Count} messages of queue {Queue} held by consumers other than {Consumer} are visible again", reclaimed, queue, consumer);
+            await WakeConsumersAsync(keys, cancellationToken).ConfigureAwait(false);
         }
 
         return reclaimed;
@@ -335,6 +414,9 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
 
     private sealed record QueueKeys(string Prefix, string Messages, string Ready, string InFlight, string Leases, string Deliveries, string Consumers, string Sequence)
     {
+        /// <summary>The pub/sub channel that announces work on the queue (not a key).</summary>
+        public string Wake => Prefix + "wake";
+
         // The hash tag {q} keeps every key of a queue in one Redis Cluster slot, which multi-key Lua needs.
         public static QueueKeys For(string queue)
         {
@@ -344,6 +426,47 @@ public sealed class RedisDurableQueue(IRedisConnection redis, ILogger<RedisDurab
         }
 
         public string Deduplication(string key) => Prefix + "dedup:" + key;
+    }
+
+    /// <summary>The consumers of one queue waiting in this process: each waits on <see cref="Next"/>, which completes at
+    /// the next wake-up (a publish on the queue's channel, or the subscription coming back after messages may have been
+    /// missed) and is then replaced. The subscription lives as long as the subscriber, which ends it when disposed.</summary>
+    private sealed class QueueWakeup(string channel)
+    {
+        private readonly SemaphoreSlim _subscribing = new(1, 1);
+        private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private IAsyncDisposable? _subscription;
+
+        public Task Next => Volatile.Read(ref _next).Task;
+
+        public async Task SubscribeAsync(IRedisSubscriber subscriber, CancellationToken cancellationToken)
+        {
+            if (Volatile.Read(ref _subscription) is not null)
+            {
+                return;
+            }
+
+            await _subscribing.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                _subscription ??= await subscriber.SubscribeAsync(
+                    channel,
+                    (_, _, _) => Signal(),
+                    // Messages published while the subscription was down are lost: every waiting consumer looks again.
+                    _ => Signal(),
+                    cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _subscribing.Release();
+            }
+        }
+
+        private Task Signal()
+        {
+            Interlocked.Exchange(ref _next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+            return Task.CompletedTask;
+        }
     }
 
     internal sealed record QueueEnvelope(string Type, JsonElement Payload, string? Traceparent, string? Tracestate, DateTime EnqueuedAt);

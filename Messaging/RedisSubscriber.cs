@@ -224,6 +224,12 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
                 // The server dropped the connection, and with it the subscription; the client forgets it too.
                 _owner._logger.LogDebug(ex, "Unsubscribing from {Channel} reached no server", _channel);
             }
+            catch (ObjectDisposedException ex)
+            {
+                // A host shutting down disposed the multiplexer (or its tracing) before this subscriber, which ends the
+                // subscriptions still open (such as the durable queue's wake-ups): they end with the connection.
+                _owner._logger.LogDebug(ex, "Unsubscribing from {Channel} after the connection was disposed", _channel);
+            }
 
             _mailbox.Writer.TryComplete();
             // Not waiting for the loop: a handler may be the one disposing its own subscription.

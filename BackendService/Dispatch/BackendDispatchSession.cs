@@ -40,6 +40,10 @@ public sealed class BackendDispatchSession
     private readonly string _consumer = Guid.NewGuid().ToString("N");
     private readonly Channel<SessionWork> _work = Channel.CreateUnbounded<SessionWork>(new UnboundedChannelOptions { SingleReader = true });
 
+    // Set by the loop after anything that may let the intake take a command (a prompt ended and freed its slot, the
+    // socket opened, a health check found the node back): the intake looks again at once rather than at its next poll.
+    private readonly Channel<bool> _intakeWake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
     // Only the loop touches these.
     private readonly Dictionary<string, TrackedPrompt> _prompts = new(StringComparer.Ordinal);
     private string? _runningPromptId;
@@ -173,14 +177,14 @@ public sealed class BackendDispatchSession
                 if (_status is BackendStatuses.Offline or BackendStatuses.Disabled)
                 {
                     await HandBackAsync(cancellationToken);
-                    await Task.Delay(_options.IntakePollInterval, _time, cancellationToken);
+                    await WaitForIntakeWakeAsync(cancellationToken);
                     continue;
                 }
 
                 if (!_online || !Socket.IsConnected
                     || await _store.CountInFlightAsync(_backend.Id, cancellationToken) >= Math.Max(1, _backend.MaxConcurrentJobs))
                 {
-                    await Task.Delay(_options.IntakePollInterval, _time, cancellationToken);
+                    await WaitForIntakeWakeAsync(cancellationToken);
                     continue;
                 }
 
@@ -203,6 +207,22 @@ public sealed class BackendDispatchSession
                 _logger.LogError(ex, "Taking commands for backend {BackendId} failed; retrying", _backend.Id);
                 await Task.Delay(_options.RouterRetryDelay, _time, cancellationToken);
             }
+        }
+    }
+
+    /// <summary>Until the loop signals a change that may free the intake, or <see cref="DispatchOptions.IntakePollInterval"/>
+    /// at most (the safety net for a change it does not see, such as a slot freed by another replica's cleanup).</summary>
+    private async Task WaitForIntakeWakeAsync(CancellationToken cancellationToken)
+    {
+        using var interval = new CancellationTokenSource(_options.IntakePollInterval, _time);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, interval.Token);
+        try
+        {
+            await _intakeWake.Reader.ReadAsync(wait.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The poll interval passed.
         }
     }
 
@@ -237,7 +257,12 @@ public sealed class BackendDispatchSession
             {
                 try
                 {
+                    var before = (_prompts.Count, _online, _status, Socket.IsConnected);
                     await HandleAsync(work, cancellationToken);
+                    if (_prompts.Count < before.Count || (_online, _status, Socket.IsConnected) != (before._online, before._status, before.IsConnected))
+                    {
+                        _intakeWake.Writer.TryWrite(true);
+                    }
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {

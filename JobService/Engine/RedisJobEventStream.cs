@@ -13,13 +13,16 @@ namespace DirectorsConsole.JobService.Engine;
 /// there are no gaps). A replica holds one pub/sub subscription to <see cref="JobKeys.StreamNotifications"/> for all
 /// its subscribers; a notification, a resubscribe after a reconnect or the poll every
 /// <see cref="JobEngineOptions.StreamPollInterval"/> makes a subscriber read the list after the last event it
-/// delivered, so a lost notification delays events but never loses or reorders them.
+/// delivered, so a lost notification delays events but never loses or reorders them. The subscribers of one stream in
+/// a replica share its reads (<see cref="StreamFeed"/>): a notification costs one read of the new events, not one per
+/// watching socket.
 /// </summary>
 public sealed class RedisJobEventStream(
     IRedisConnection redis, IRedisSubscriber subscriber, IOptions<JobEngineOptions> options, ILogger<RedisJobEventStream> logger)
     : IJobEventStream, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<StreamSubscription, string> _subscriptions = new();
+    private readonly Dictionary<string, StreamFeed> _feeds = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _subscribeLock = new(1, 1);
     private readonly TimeSpan _pollInterval = options.Value.StreamPollInterval;
     private readonly ILogger _logger = logger;
@@ -28,19 +31,23 @@ public sealed class RedisJobEventStream(
     public async Task<IReadOnlyList<JobStreamEvent>> ReadAsync(JobStreamId stream, long afterSequence, CancellationToken cancellationToken)
     {
         var after = Math.Max(0, afterSequence);
-        var items = await redis.ListRangeAsync(JobKeys.Stream(stream), after, -1, cancellationToken);
-        var events = new List<JobStreamEvent>(items.Count);
-        for (var i = 0; i < items.Count; i++)
-        {
-            var stored = JsonNode.Parse(items[i])!.AsObject();
-            events.Add(new JobStreamEvent(
-                after + i + 1,
-                (string)stored["type"]!,
-                stored["payload"]!.AsObject().DeepClone().AsObject(),
-                DateTimeOffset.Parse((string)stored["at"]!, System.Globalization.CultureInfo.InvariantCulture)));
-        }
+        var items = await ReadStoredAsync(stream, after, cancellationToken);
+        return items.Select((item, i) => ToEvent(after + i + 1, item)).ToList();
+    }
 
-        return events;
+    /// <summary>The stored form of every event after <paramref name="after"/>, in order.</summary>
+    private async Task<IReadOnlyList<string>> ReadStoredAsync(JobStreamId stream, long after, CancellationToken cancellationToken) =>
+        await redis.ListRangeAsync(JobKeys.Stream(stream), after, -1, cancellationToken);
+
+    /// <summary>An event from its stored form; every caller gets objects of its own.</summary>
+    private static JobStreamEvent ToEvent(long sequence, string item)
+    {
+        var stored = JsonNode.Parse(item)!.AsObject();
+        return new JobStreamEvent(
+            sequence,
+            (string)stored["type"]!,
+            stored["payload"]!.AsObject().DeepClone().AsObject(),
+            DateTimeOffset.Parse((string)stored["at"]!, System.Globalization.CultureInfo.InvariantCulture));
     }
 
     /// <summary>The sequence number of the stream's last event (0 when it has none).</summary>
@@ -58,7 +65,7 @@ public sealed class RedisJobEventStream(
         JobStreamId stream, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent, CancellationToken cancellationToken)
     {
         await EnsureNotificationsAsync(cancellationToken);
-        var subscription = new StreamSubscription(this, stream, afterSequence, onEvent);
+        var subscription = new StreamSubscription(this, stream, JoinFeed(stream.ToString()), afterSequence, onEvent);
         _subscriptions[subscription] = stream.ToString();
         subscription.Start();
         return subscription;
@@ -94,6 +101,7 @@ public sealed class RedisJobEventStream(
                 (_, payload, _) =>
                 {
                     var stream = Encoding.UTF8.GetString(payload.Span);
+                    NotifyFeeds(stream);
                     foreach (var (subscription, id) in _subscriptions)
                     {
                         if (id == stream)
@@ -107,6 +115,7 @@ public sealed class RedisJobEventStream(
                 _ =>
                 {
                     // Notifications sent while the subscription was down are gone: everyone reads again.
+                    NotifyFeeds(stream: null);
                     foreach (var subscription in _subscriptions.Keys)
                     {
                         subscription.Signal();
@@ -122,8 +131,129 @@ public sealed class RedisJobEventStream(
         }
     }
 
+    private StreamFeed JoinFeed(string stream)
+    {
+        lock (_feeds)
+        {
+            if (!_feeds.TryGetValue(stream, out var feed))
+            {
+                _feeds[stream] = feed = new StreamFeed();
+            }
+
+            feed.Subscribers++;
+            return feed;
+        }
+    }
+
+    private void LeaveFeed(string stream, StreamFeed feed)
+    {
+        lock (_feeds)
+        {
+            if (--feed.Subscribers == 0)
+            {
+                _feeds.Remove(stream);
+            }
+        }
+    }
+
+    /// <summary>Marks the feed of <paramref name="stream"/> (of every stream when null) as having events it has not read.</summary>
+    private void NotifyFeeds(string? stream)
+    {
+        lock (_feeds)
+        {
+            foreach (var (id, feed) in _feeds)
+            {
+                if (stream is null || id == stream)
+                {
+                    Interlocked.Increment(ref feed.Notified);
+                }
+            }
+        }
+    }
+
+    /// <summary>The events after <paramref name="after"/> for one subscriber of <paramref name="stream"/>. Redis is read
+    /// only when a notification came since the feed's last read (or when <paramref name="poll"/> and no subscriber read
+    /// for half a poll interval); otherwise the events come from what the feed already read.</summary>
+    private async Task<IReadOnlyList<JobStreamEvent>> ReadSharedAsync(JobStreamId stream, StreamFeed feed, long after, bool poll, CancellationToken cancellationToken)
+    {
+        // Taken before the read: a notification after this is read by the next caller.
+        var notified = Interlocked.Read(ref feed.Notified);
+        await feed.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (feed.Stored.Count == 0)
+            {
+                feed.StoredAfter = after;
+            }
+            else if (after < feed.StoredAfter)
+            {
+                // Behind what the feed holds (a subscriber that started with ?since=N): a read of its own.
+                return await ReadAsync(stream, after, cancellationToken);
+            }
+
+            var stale = feed.ReadThrough < notified
+                || (poll && Environment.TickCount64 - feed.LastReadAt >= (long)(_pollInterval.TotalMilliseconds / 2))
+                || after >= feed.StoredAfter + feed.Stored.Count;
+            if (stale)
+            {
+                feed.Stored.AddRange(await ReadStoredAsync(stream, feed.StoredAfter + feed.Stored.Count, cancellationToken));
+                feed.ReadThrough = notified;
+                feed.LastReadAt = Environment.TickCount64;
+                if (feed.Stored.Count > StreamFeed.Capacity)
+                {
+                    var dropped = feed.Stored.Count - StreamFeed.Capacity;
+                    feed.Stored.RemoveRange(0, dropped);
+                    feed.StoredAfter += dropped;
+                    if (after < feed.StoredAfter)
+                    {
+                        return await ReadAsync(stream, after, cancellationToken);
+                    }
+                }
+            }
+
+            var first = (int)(after - feed.StoredAfter);
+            if (first >= feed.Stored.Count)
+            {
+                // Nothing after it (or the stream was removed by the retention cleanup).
+                return [];
+            }
+
+            var events = new List<JobStreamEvent>(feed.Stored.Count - first);
+            for (var i = first; i < feed.Stored.Count; i++)
+            {
+                events.Add(ToEvent(feed.StoredAfter + i + 1, feed.Stored[i]));
+            }
+
+            return events;
+        }
+        finally
+        {
+            feed.Gate.Release();
+        }
+    }
+
+    /// <summary>What the subscribers of one stream in this replica share: the stored events read so far (a window of at
+    /// most <see cref="Capacity"/>, contiguous: <c>Stored[i]</c> is event <c>StoredAfter + i + 1</c>), and how many
+    /// notifications came (<see cref="Notified"/>) against how many the last read covered (<see cref="ReadThrough"/>).
+    /// The events are kept in their stored form, so every subscriber parses objects of its own.</summary>
+    private sealed class StreamFeed
+    {
+        public const int Capacity = 1024;
+
+        public readonly SemaphoreSlim Gate = new(1, 1);
+        public readonly List<string> Stored = [];
+        public long StoredAfter;
+        public long Notified;
+        public long ReadThrough = -1;
+        public long LastReadAt;
+
+        // Under the owner's lock.
+        public int Subscribers;
+    }
+
     private sealed class StreamSubscription(
-        RedisJobEventStream owner, JobStreamId stream, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent) : IAsyncDisposable
+        RedisJobEventStream owner, JobStreamId stream, StreamFeed feed, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent)
+        : IAsyncDisposable
     {
         private readonly Channel<bool> _signals = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
         private readonly CancellationTokenSource _stop = new();
@@ -145,6 +275,8 @@ public sealed class RedisJobEventStream(
                 return;
             }
 
+            owner.LeaveFeed(stream.ToString(), feed);
+
             await _stop.CancelAsync();
             try
             {
@@ -164,6 +296,7 @@ public sealed class RedisJobEventStream(
             {
                 try
                 {
+                    var polled = false;
                     using (var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                     {
                         wait.CancelAfter(poll);
@@ -174,10 +307,11 @@ public sealed class RedisJobEventStream(
                         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                         {
                             // The poll: read even without a notification.
+                            polled = true;
                         }
                     }
 
-                    foreach (var streamEvent in await owner.ReadAsync(stream, _delivered, cancellationToken))
+                    foreach (var streamEvent in await owner.ReadSharedAsync(stream, feed, _delivered, polled, cancellationToken))
                     {
                         try
                         {

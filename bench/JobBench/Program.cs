@@ -1,129 +1,331 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Net.WebSockets;
-using System.Reflection;
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 
 namespace DirectorsConsole.JobBench;
 
-// dotnet run -c Release --project bench/JobBench [-- --groups 20 --children 8 --seconds 10 --concurrency 16 --redis host:port]
+// dotnet run -c Release --project bench/JobBench [-- --rounds 10 --prompts 16 --single 30 --seconds 30 --concurrency 32
+//                                                    --watchers 500 --nodes host:port,host:port --redis host:port]
 //
-// Starts the whole suite as the README does (the built AppHost in a temporary working directory, its two emulated
-// ComfyUI nodes rendering in no time), then measures through the Gateway only:
-//  1. job groups of N children on the emulated nodes: the time POST /api/job-groups takes to answer, and the time from
-//     it to group_complete on the group's WebSocket (median, p95 and p99);
-//  2. the sustained rate of POST /api/job with some concurrency, with both nodes disabled so the jobs queue and
-//     nothing but the orchestration is measured.
-// --redis runs the suite against that server instead of the embedded Garnet (ConnectionStrings__redis), for instance a
-// Garnet started without --aof-commit-wait to see what waiting for the append-only file costs.
-// Not part of `dotnet test`.
+// Starts the whole suite as the README does (the built AppHost in a temporary working directory; its two emulated
+// ComfyUI nodes rendering in no time, or the ComfyUI nodes given with --nodes), then measures, side by side and
+// interleaved so that load from elsewhere hits both alike, the same tiny prompt (TestProgressImage 1 step, no delay,
+// 8×8 → SaveImage, a new seed each time) sent straight to the nodes and through the Gateway:
+//  1. --prompts prompts spread over the nodes: direct = POST each to a node's /prompt and wait for every
+//     execution_success on the node's WebSocket; suite = one job group with that many children, submit → group_complete
+//     (--rounds times each, median and p95, ratio of the medians);
+//  2. one prompt (--single times each): direct POST → execution_success against POST /api/job → job_completed on the
+//     job's stream; median and p95, and the latency the suite adds;
+//  3. one job group of --prompts children watched by --watchers WebSocket clients: for each event with a time of its
+//     own (started_at, completed_at, …: when BackendService saw the node's message), the time until each client got
+//     it, p50/p99 over every client and event;
+//  4. POST /api/job for --seconds with --concurrency clients, the nodes disabled so the jobs stay queued and only the
+//     orchestration is measured, then every accepted job read back (missing ones counted).
+// The gallery's figures come from bench/GalleryBench. --redis runs the suite against that server instead of the
+// embedded Garnet. Not part of `dotnet test`.
 internal static class Benchmark
 {
     public static async Task<int> Main(string[] args)
     {
-        var groups = Option(args, "--groups", 20);
-        var children = Option(args, "--children", 8);
-        var seconds = Option(args, "--seconds", 10);
-        var concurrency = Option(args, "--concurrency", 16);
+        var rounds = Option(args, "--rounds", 10);
+        var prompts = Option(args, "--prompts", 16);
+        var singles = Option(args, "--single", 30);
+        var seconds = Option(args, "--seconds", 30);
+        var concurrency = Option(args, "--concurrency", 32);
+        var watcherCount = Option(args, "--watchers", 500);
         var redis = TextOption(args, "--redis");
+        var nodeList = TextOption(args, "--nodes");
 
-        await using var suite = await Suite.StartAsync(redis);
+        var expected = nodeList?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Length ?? 2;
+        await using var suite = await Suite.StartAsync(redis, nodeList);
         using var gateway = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(60) };
-        var backends = await OnlineBackendsAsync(gateway);
-        Console.WriteLine($"Suite up on {suite.Gateway} with {backends.Length} emulated backends ({string.Join(", ", backends)}); {Environment.ProcessorCount} cores; " +
-            $"Redis: {redis ?? "the embedded Garnet"}");
-
-        var backendIds = Enumerable.Range(0, children).Select(i => backends[i % backends.Length]).ToArray();
-        for (var i = 0; i < 3; i++)
-        {
-            await RunGroupAsync(gateway, suite.Gateway, backendIds);
-        }
-
-        var submits = new List<double>();
-        var latencies = new List<double>();
-        for (var i = 0; i < groups; i++)
-        {
-            var (submitted, completed) = await RunGroupAsync(gateway, suite.Gateway, backendIds);
-            submits.Add(submitted);
-            latencies.Add(completed);
-        }
-
-        Console.WriteLine();
-        Console.WriteLine($"Job group of {children} children over {backends.Length} backends, {groups} groups:");
-        Console.WriteLine($"  POST /api/job-groups answered: median {Percentile(submits, 0.5):0.0} ms   p95 {Percentile(submits, 0.95):0.0} ms   p99 {Percentile(submits, 0.99):0.0} ms");
-        Console.WriteLine($"  submit → group_complete: median {Percentile(latencies, 0.5):0.0} ms   p95 {Percentile(latencies, 0.95):0.0} ms   p99 {Percentile(latencies, 0.99):0.0} ms   min {latencies.Min():0.0} ms   max {latencies.Max():0.0} ms");
-
+        var backends = await OnlineBackendsAsync(gateway, expected);
+        var nodes = new List<ComfyNode>();
         foreach (var backend in backends)
         {
-            (await gateway.PostAsync($"/api/backends/{backend}/disable", null)).EnsureSuccessStatusCode();
+            nodes.Add(await ComfyNode.ConnectAsync(backend.Address));
         }
 
-        var (accepted, rejected, submitLatencies) = await SubmitForAsync(gateway, TimeSpan.FromSeconds(seconds), concurrency);
+        Console.WriteLine($"Suite up on {suite.Gateway} with {backends.Length} {(nodeList is null ? "emulated" : "given")} nodes " +
+            $"({string.Join(", ", backends.Select(b => $"{b.Id} at {b.Address}"))}); {Environment.ProcessorCount} cores; " +
+            $"load average {LoadAverage()}; Redis: {redis ?? "the embedded Garnet"}");
+
+        var table = new List<string[]>();
+        var groupBackends = Enumerable.Range(0, prompts).Select(i => backends[i % backends.Length].Id).ToArray();
+
+        // 1. N prompts over the nodes, interleaved, after two warm-up rounds of each.
+        var direct = new List<double>();
+        var viaSuite = new List<double>();
+        for (var i = -2; i < rounds; i++)
+        {
+            var d = await DirectBatchAsync(nodes, prompts);
+            var s = (await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("bench/group"))).Completed;
+            if (i >= 0)
+            {
+                direct.Add(d);
+                viaSuite.Add(s);
+            }
+        }
+
         Console.WriteLine();
-        Console.WriteLine($"POST /api/job through the Gateway, {concurrency} concurrent clients for {seconds} s (backends disabled, jobs stay queued):");
-        Console.WriteLine($"  {accepted / (double)seconds:0} requests/s accepted ({accepted} × 202, {rejected} other)   " +
-            $"latency median {Percentile(submitLatencies, 0.5):0.0} ms   p95 {Percentile(submitLatencies, 0.95):0.0} ms   p99 {Percentile(submitLatencies, 0.99):0.0} ms");
-        return 0;
+        Console.WriteLine($"{prompts} prompts on {nodes.Count} nodes, {rounds} rounds: direct median {Median(direct):0.0} ms (p95 {Percentile(direct, 0.95):0.0}), " +
+            $"suite (one job group, submit → group_complete) median {Median(viaSuite):0.0} ms (p95 {Percentile(viaSuite, 0.95):0.0})");
+        table.Add([$"{prompts} zero-time prompts on {nodes.Count} nodes (median of {rounds})", Ms(Median(direct)), Ms(Median(viaSuite)),
+            $"{Median(viaSuite) / Median(direct):0.0}×", "≤ 1.5×"]);
+
+        // 2. One prompt, interleaved.
+        var directOne = new List<double>();
+        var suiteOne = new List<double>();
+        var parts = new List<JobTiming>();
+        for (var i = -3; i < singles; i++)
+        {
+            var d = await TimeAsync(() => nodes[0].RunAsync(Workflow("bench/direct"), CancellationToken.None));
+            var s = await RunJobAsync(gateway, suite.Gateway, backends[0].Id);
+            if (i >= 0)
+            {
+                directOne.Add(d);
+                suiteOne.Add(s.Total);
+                parts.Add(s);
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"One prompt, {singles} runs: direct (POST /prompt → execution_success) median {Median(directOne):0.0} ms p95 {Percentile(directOne, 0.95):0.0} ms; " +
+            $"suite (POST /api/job → job_completed) median {Median(suiteOne):0.0} ms p95 {Percentile(suiteOne, 0.95):0.0} ms");
+        Console.WriteLine($"  where the suite's time went (medians, by the job's own times): POST → stored {Median([.. parts.Select(p => p.ToStored)]):0.0} ms, " +
+            $"stored → node started (scheduler, queues, post) {Median([.. parts.Select(p => p.ToStarted)]):0.0} ms, " +
+            $"started → finished on the node {Median([.. parts.Select(p => p.Rendering)]):0.0} ms, " +
+            $"finished → job_completed at the client (events, apply, stream, socket) {Median([.. parts.Select(p => p.ToClient)]):0.0} ms");
+        table.Add([$"one prompt, median of {singles}", Ms(Median(directOne)), Ms(Median(suiteOne)), $"+{Median(suiteOne) - Median(directOne):0.0} ms", "≤ +25 ms"]);
+        table.Add([$"one prompt, p95 of {singles}", Ms(Percentile(directOne, 0.95)), Ms(Percentile(suiteOne, 0.95)),
+            $"+{Percentile(suiteOne, 0.95) - Percentile(directOne, 0.95):0.0} ms", ""]);
+
+        // 3. One group watched by many clients.
+        var (delivery, events, connectMs) = await WatchGroupAsync(gateway, suite.Gateway, backends, groupBackends, watcherCount);
+        Console.WriteLine();
+        Console.WriteLine($"One job group of {prompts} children watched by {watcherCount} WebSocket clients (all connected in {connectMs:0} ms): " +
+            $"{delivery.Count} deliveries of {events} timed events, node message seen → client: p50 {Percentile(delivery, 0.5):0.0} ms, " +
+            $"p99 {Percentile(delivery, 0.99):0.0} ms, max {delivery.DefaultIfEmpty(double.NaN).Max():0.0} ms");
+        table.Add([$"one group watched by {watcherCount} WebSockets: event delivery", "", $"p50 {Ms(Percentile(delivery, 0.5))}",
+            $"p99 {Ms(Percentile(delivery, 0.99))}", "p99 ≤ 50 ms"]);
+
+        // 4. Sustained POST /api/job with the nodes disabled, then every job read back.
+        foreach (var backend in backends)
+        {
+            (await gateway.PostAsync($"/api/backends/{backend.Id}/disable", null)).EnsureSuccessStatusCode();
+        }
+
+        var (jobIds, rejected, submitLatencies) = await SubmitForAsync(gateway, TimeSpan.FromSeconds(seconds), concurrency);
+        var missing = await MissingJobsAsync(gateway, jobIds, concurrency);
+        var rate = jobIds.Count / (double)seconds;
+        Console.WriteLine();
+        Console.WriteLine($"POST /api/job through the Gateway, {concurrency} concurrent clients for {seconds} s (nodes disabled, jobs stay queued):");
+        Console.WriteLine($"  {rate:0} requests/s accepted ({jobIds.Count} × 202, {rejected} other)   " +
+            $"latency median {Percentile(submitLatencies, 0.5):0.0} ms   p95 {Percentile(submitLatencies, 0.95):0.0} ms   p99 {Percentile(submitLatencies, 0.99):0.0} ms;   " +
+            $"read back: {missing} missing");
+        table.Add([$"POST /api/job, {concurrency} clients, {seconds} s", "", $"{rate:0}/s", $"{missing} missing (p99 {Percentile(submitLatencies, 0.99):0} ms)", "≥ 2,000/s, 0 missing"]);
+        table.Add(["gallery scan-tree / repeated search (20,000 files)", "", "see bench/GalleryBench", "", "≤ 100 ms / ≤ 30 ms"]);
+
+        foreach (var node in nodes)
+        {
+            await node.DisposeAsync();
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"Load average at the end: {LoadAverage()}");
+        PrintTable(["measure", "direct", "suite", "ratio or figure", "target"], table);
+        return missing == 0 && rejected == 0 ? 0 : 1;
+    }
+
+    /// <summary>The prompt both paths send: ComfyUI's test node, one step, no delay, 8×8, saved; a new seed each time
+    /// (the suite's group gives each child its own seed too), so no node answers from its cache.</summary>
+    private static JsonObject Workflow(string prefix, int steps = 1, int delayMs = 0) => new()
+    {
+        ["1"] = new JsonObject
+        {
+            ["class_type"] = "TestProgressImage",
+            ["inputs"] = new JsonObject { ["steps"] = steps, ["delay_ms"] = delayMs, ["seed"] = Random.Shared.NextInt64(1, 1L << 48), ["width"] = 8, ["height"] = 8 },
+        },
+        ["2"] = new JsonObject
+        {
+            ["class_type"] = "SaveImage",
+            ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = prefix },
+        },
+    };
+
+    /// <summary>Milliseconds from the first POST to the last <c>execution_success</c>, the prompts dealt round-robin.</summary>
+    private static Task<double> DirectBatchAsync(IReadOnlyList<ComfyNode> nodes, int count) =>
+        TimeAsync(() => Task.WhenAll(Enumerable.Range(0, count).Select(i => nodes[i % nodes.Count].RunAsync(Workflow("bench/direct"), CancellationToken.None))));
+
+    private static async Task<double> TimeAsync(Func<Task> work)
+    {
+        var clock = Stopwatch.StartNew();
+        await work();
+        return clock.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>Milliseconds from the submit to its answer and to the group's <c>group_complete</c>. The socket asks for
     /// <c>?since=0</c>, so a group that ends before it connects still replays its <c>group_complete</c>.</summary>
-    private static async Task<(double Submitted, double Completed)> RunGroupAsync(HttpClient gateway, Uri baseAddress, string[] backendIds)
+    private static async Task<(double Submitted, double Completed)> RunGroupAsync(HttpClient gateway, Uri baseAddress, string[] backendIds, JsonObject workflow)
     {
         var clock = Stopwatch.StartNew();
-        using var response = await gateway.PostAsJsonAsync("/api/job-groups", new
-        {
-            workflow_json = new JsonObject
-            {
-                ["1"] = new JsonObject
-                {
-                    ["class_type"] = "TestProgressImage",
-                    ["inputs"] = new JsonObject { ["steps"] = 1, ["delay_ms"] = 0, ["seed"] = 1, ["width"] = 8, ["height"] = 8 },
-                },
-                ["2"] = new JsonObject
-                {
-                    ["class_type"] = "SaveImage",
-                    ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = "bench/group" },
-                },
-            },
-            backend_ids = backendIds,
-        });
-        response.EnsureSuccessStatusCode();
+        var id = await SubmitGroupAsync(gateway, backendIds, workflow);
         var submitted = clock.Elapsed.TotalMilliseconds;
-        var id = (string)(await response.Content.ReadFromJsonAsync<JsonObject>())!["job_group_id"]!;
+        await WaitForAsync(baseAddress, $"/ws/job-groups/{id}?since=0", "group_complete");
+        return (submitted, clock.Elapsed.TotalMilliseconds);
+    }
+
+    private static async Task<string> SubmitGroupAsync(HttpClient gateway, string[] backendIds, JsonObject workflow)
+    {
+        using var response = await gateway.PostAsJsonAsync("/api/job-groups", new { workflow_json = workflow, backend_ids = backendIds });
+        response.EnsureSuccessStatusCode();
+        return (string)(await response.Content.ReadFromJsonAsync<JsonObject>())!["job_group_id"]!;
+    }
+
+    /// <summary>One job through the suite: milliseconds from <c>POST /api/job</c> to <c>job_completed</c> on the job's
+    /// stream (asked with <c>?since=0</c>, so an event before the socket connects is replayed), split by the job's own
+    /// times (read afterwards) into: until JobService stored it (<c>created_at</c>), until BackendService saw the node
+    /// start it (<c>started_at</c>), until it saw it finish (<c>completed_at</c>), and until the client had the event.</summary>
+    private static async Task<JobTiming> RunJobAsync(HttpClient gateway, Uri baseAddress, string backendId)
+    {
+        var clock = Stopwatch.StartNew();
+        var sent = DateTimeOffset.UtcNow;
+        using var response = await gateway.PostAsJsonAsync("/api/job", new { workflow_json = Workflow("bench/job"), backend_affinity = backendId });
+        response.EnsureSuccessStatusCode();
+        var id = (string)(await response.Content.ReadFromJsonAsync<JsonObject>())!["job_id"]!;
+        await WaitForAsync(baseAddress, $"/api/job/{id}/stream?since=0", "job_completed");
+        var total = clock.Elapsed.TotalMilliseconds;
+        var received = DateTimeOffset.UtcNow;
+        var job = (await gateway.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}"))!;
+        var created = DateTimeOffset.Parse((string)job["created_at"]!, CultureInfo.InvariantCulture);
+        var started = DateTimeOffset.Parse((string)job["started_at"]!, CultureInfo.InvariantCulture);
+        var completed = DateTimeOffset.Parse((string)job["completed_at"]!, CultureInfo.InvariantCulture);
+        return new JobTiming(total, (created - sent).TotalMilliseconds, (started - created).TotalMilliseconds,
+            (completed - started).TotalMilliseconds, (received - completed).TotalMilliseconds);
+    }
+
+    private sealed record JobTiming(double Total, double ToStored, double ToStarted, double Rendering, double ToClient);
+
+    private static async Task WaitForAsync(Uri baseAddress, string path, string type)
+    {
         using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/ws/job-groups/{id}?since=0"), CancellationToken.None);
-        var buffer = new byte[256 * 1024];
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}{path}"), timeout.Token);
+        var buffer = new byte[256 * 1024];
         while (true)
         {
-            using var message = new MemoryStream();
-            WebSocketReceiveResult result;
-            do
+            var message = await ReceiveTextAsync(socket, buffer, timeout.Token)
+                ?? throw new InvalidOperationException($"{path} closed before {type}: {socket.CloseStatusDescription}");
+            var received = (string?)JsonNode.Parse(message)!["type"];
+            if (received == type)
             {
-                result = await socket.ReceiveAsync(buffer, timeout.Token);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    throw new InvalidOperationException($"Group {id} closed before group_complete: {socket.CloseStatusDescription}");
-                }
-
-                message.Write(buffer, 0, result.Count);
-            }
-            while (!result.EndOfMessage);
-
-            if ((string?)JsonNode.Parse(message.ToArray())!["type"] == "group_complete")
-            {
-                var elapsed = clock.Elapsed.TotalMilliseconds;
                 await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
-                return (submitted, elapsed);
+                return;
+            }
+
+            if (received is "job_failed" or "job_timeout" or "job_cancelled")
+            {
+                throw new InvalidOperationException($"{path}: {received} instead of {type}");
             }
         }
     }
 
-    private static async Task<(int Accepted, int Rejected, List<double> Latencies)> SubmitForAsync(HttpClient gateway, TimeSpan duration, int concurrency)
+    /// <summary>One message's bytes; null when the socket closed.</summary>
+    private static async Task<MemoryStream?> ReceiveTextAsync(ClientWebSocket socket, byte[] buffer, CancellationToken cancellationToken)
+    {
+        var message = new MemoryStream();
+        WebSocketReceiveResult result;
+        do
+        {
+            result = await socket.ReceiveAsync(buffer, cancellationToken);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return null;
+            }
+
+            message.Write(buffer, 0, result.Count);
+        }
+        while (!result.EndOfMessage);
+
+        message.Position = 0;
+        return message;
+    }
+
+    /// <summary>Holds every node with a long, interruptible prompt (a group of one child per node), submits the measured
+    /// group behind it, connects the watchers to the measured group, then cancels the holding group so the measured one
+    /// runs while all of them watch. Returns, for every event with a time of its own that happened after the last watcher
+    /// connected, each watcher's delay in getting it.</summary>
+    private static async Task<(List<double> Delivery, int Events, double ConnectMs)> WatchGroupAsync(
+        HttpClient gateway, Uri baseAddress, Backend[] backends, string[] groupBackends, int watcherCount)
+    {
+        var hold = await SubmitGroupAsync(gateway, backends.Select(b => b.Id).ToArray(), Workflow("bench/hold", steps: 600, delayMs: 1000));
+        var measured = await SubmitGroupAsync(gateway, groupBackends, Workflow("bench/watched"));
+        var clock = Stopwatch.StartNew();
+        var watchers = new List<ClientWebSocket>();
+        for (var i = 0; i < watcherCount; i += 50)
+        {
+            watchers.AddRange(await Task.WhenAll(Enumerable.Range(i, Math.Min(50, watcherCount - i)).Select(async _ =>
+            {
+                var socket = new ClientWebSocket();
+                await socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/ws/job-groups/{measured}"), CancellationToken.None);
+                return socket;
+            })));
+        }
+
+        var connectMs = clock.Elapsed.TotalMilliseconds;
+        var ready = DateTimeOffset.UtcNow;
+        var delivery = new ConcurrentBag<double>();
+        var timed = new ConcurrentDictionary<long, bool>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var watching = watchers.Select(socket => Task.Run(async () =>
+        {
+            var buffer = new byte[256 * 1024];
+            while (await ReceiveTextAsync(socket, buffer, timeout.Token) is { } message)
+            {
+                var at = DateTimeOffset.UtcNow;
+                var node = JsonNode.Parse(message)!;
+                if ((string?)node["type"] == "group_complete")
+                {
+                    await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+                    return;
+                }
+
+                if (EventTime(node) is { } happened && happened > ready)
+                {
+                    delivery.Add((at - happened).TotalMilliseconds);
+                    timed.TryAdd((long?)node["sequence"] ?? -1, true);
+                }
+            }
+        })).ToArray();
+
+        (await gateway.DeleteAsync($"/api/job-groups/{hold}")).EnsureSuccessStatusCode();
+        await Task.WhenAll(watching);
+        foreach (var socket in watchers)
+        {
+            socket.Dispose();
+        }
+
+        return ([.. delivery], timed.Count, connectMs);
+    }
+
+    private static DateTimeOffset? EventTime(JsonNode node)
+    {
+        foreach (var name in (string[])["started_at", "completed_at", "failed_at", "timed_out_at", "cancelled_at", "rendered_at"])
+        {
+            if ((string?)node[name] is { } text)
+            {
+                return DateTimeOffset.Parse(text, CultureInfo.InvariantCulture);
+            }
+        }
+
+        return null;
+    }
+
+    private static async Task<(List<string> JobIds, int Rejected, List<double> Latencies)> SubmitForAsync(HttpClient gateway, TimeSpan duration, int concurrency)
     {
         var body = new
         {
@@ -134,21 +336,23 @@ internal static class Benchmark
             },
             parameters = new { width = 16 },
         };
-        var accepted = 0;
         var rejected = 0;
+        var jobIds = new List<string>();
         var latencies = new List<double>();
         var deadline = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
         {
             var mine = new List<double>();
+            var ids = new List<string>();
             while (deadline.Elapsed < duration)
             {
                 var clock = Stopwatch.StartNew();
                 using var response = await gateway.PostAsJsonAsync("/api/job", body);
+                var answer = await response.Content.ReadFromJsonAsync<JsonObject>();
                 mine.Add(clock.Elapsed.TotalMilliseconds);
-                if (response.StatusCode == System.Net.HttpStatusCode.Accepted)
+                if (response.StatusCode == HttpStatusCode.Accepted && (string?)answer?["job_id"] is { } id)
                 {
-                    Interlocked.Increment(ref accepted);
+                    ids.Add(id);
                 }
                 else
                 {
@@ -159,19 +363,45 @@ internal static class Benchmark
             lock (latencies)
             {
                 latencies.AddRange(mine);
+                jobIds.AddRange(ids);
             }
         }));
-        return (accepted, rejected, latencies);
+        return (jobIds, rejected, latencies);
     }
 
-    private static async Task<string[]> OnlineBackendsAsync(HttpClient gateway)
+    /// <summary>How many of the accepted jobs <c>GET /api/jobs/{id}</c> does not find.</summary>
+    private static async Task<int> MissingJobsAsync(HttpClient gateway, List<string> jobIds, int concurrency)
+    {
+        var missing = 0;
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            int index;
+            while ((index = Interlocked.Increment(ref next)) < jobIds.Count)
+            {
+                using var response = await gateway.GetAsync($"/api/jobs/{jobIds[index]}");
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    Interlocked.Increment(ref missing);
+                }
+            }
+        }));
+        return missing;
+    }
+
+    private sealed record Backend(string Id, string Address);
+
+    private static async Task<Backend[]> OnlineBackendsAsync(HttpClient gateway, int expected)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
             var list = await gateway.GetFromJsonAsync<JsonObject>("/api/backends");
-            var online = list!["backends"]!.AsArray().Where(b => (bool?)b!["online"] == true).Select(b => (string)b!["id"]!).ToArray();
-            if (online.Length >= 2)
+            var online = list!["backends"]!.AsArray()
+                .Where(b => (bool?)b!["online"] == true)
+                .Select(b => new Backend((string)b!["id"]!, $"{(string)b["host"]!}:{(int)b["port"]!}"))
+                .ToArray();
+            if (online.Length >= expected)
             {
                 return online;
             }
@@ -179,10 +409,29 @@ internal static class Benchmark
             await Task.Delay(250);
         }
 
-        throw new TimeoutException("The emulated backends did not come online.");
+        throw new TimeoutException($"{expected} nodes did not come online.");
     }
 
-    private static double Percentile(List<double> values, double fraction)
+    private static void PrintTable(string[] header, List<string[]> rows)
+    {
+        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Max(r => r[i].Length))).ToArray();
+        Console.WriteLine();
+        Console.WriteLine("| " + string.Join(" | ", header.Select((h, i) => h.PadRight(widths[i]))) + " |");
+        Console.WriteLine("| " + string.Join(" | ", widths.Select(w => new string('-', w))) + " |");
+        foreach (var row in rows)
+        {
+            Console.WriteLine("| " + string.Join(" | ", row.Select((c, i) => c.PadRight(widths[i]))) + " |");
+        }
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    private static string Ms(double value) => $"{value:0.0} ms";
+
+    private static double Median(List<double> values) => Percentile(values, 0.5);
+
+    private static double Percentile(IEnumerable<double> values, double fraction)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? double.NaN : sorted[(int)Math.Min(sorted.Length - 1, Math.Ceiling(fraction * sorted.Length) - 1)];
@@ -199,117 +448,4 @@ internal static class Benchmark
         var index = Array.IndexOf(args, name);
         return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
     }
-}
-
-/// <summary>The built AppHost (same configuration as this benchmark) in a temporary working directory, with the
-/// Gateway on a free port and the emulated nodes rendering without step delay; stopped with SIGTERM on dispose.</summary>
-internal sealed class Suite : IAsyncDisposable
-{
-    private readonly Process _appHost;
-    private readonly string _workingDirectory;
-
-    private Suite(Process appHost, string workingDirectory, Uri gateway)
-    {
-        _appHost = appHost;
-        _workingDirectory = workingDirectory;
-        Gateway = gateway;
-    }
-
-    public Uri Gateway { get; }
-
-    /// <param name="redis">An existing Redis to use instead of the embedded Garnet; null: the embedded one.</param>
-    public static async Task<Suite> StartAsync(string? redis)
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "DirectorsConsole.sln")))
-        {
-            root = root.Parent;
-        }
-
-        var repository = root?.FullName ?? throw new DirectoryNotFoundException("DirectorsConsole.sln not found above the benchmark.");
-        var configuration = typeof(Suite).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
-        var appHost = Path.Combine(repository, "AppHost", "bin", configuration, "net10.0", "DirectorsConsole.AppHost.dll");
-        var workingDirectory = Directory.CreateTempSubdirectory("dc-job-bench-").FullName;
-        var port = FreePort();
-        // Without Aspire's dashboard, which wants a developer certificate this machine may not have.
-        var info = new ProcessStartInfo("dotnet", [appHost, "--no-dashboard"])
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["ORCHESTRATOR_PORT"] = port.ToString(CultureInfo.InvariantCulture);
-        info.Environment["ORCHESTRATOR_WORKFLOWS_DIR"] = Path.Combine(repository, "workflows");
-        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        info.Environment["Emulator__StepDelayMs"] = "0";
-        if (redis is null)
-        {
-            info.Environment.Remove("ConnectionStrings__redis");
-        }
-        else
-        {
-            info.Environment["ConnectionStrings__redis"] = redis;
-        }
-
-        info.Environment.Remove("ORCHESTRATOR_CONFIG");
-        var process = Process.Start(info) ?? throw new InvalidOperationException("The AppHost did not start.");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"));
-
-        using var probe = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
-        while (DateTime.UtcNow < deadline && !process.HasExited)
-        {
-            try
-            {
-                if ((string?)(await probe.GetFromJsonAsync<JsonObject>("/health"))?["status"] == "healthy")
-                {
-                    return suite;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-            {
-                // The Gateway is not up yet.
-            }
-
-            await Task.Delay(500);
-        }
-
-        await suite.DisposeAsync();
-        throw new TimeoutException($"The suite did not become healthy on port {port} (is the AppHost built in {configuration}?).");
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_appHost.HasExited)
-        {
-            _ = Kill(_appHost.Id, 15);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            try
-            {
-                await _appHost.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _appHost.Kill(entireProcessTree: true);
-            }
-        }
-
-        _appHost.Dispose();
-        Directory.Delete(_workingDirectory, recursive: true);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

@@ -34,7 +34,7 @@ public sealed class DispatchRig : IAsyncDisposable
         Bus = bus;
         Events = events;
         Emulators = emulators;
-        Queue = new RedisDurableQueue(redis, NullLogger<RedisDurableQueue>.Instance, TimeProvider.System);
+        Queue = new RedisDurableQueue(redis, subscriber, NullLogger<RedisDurableQueue>.Instance, TimeProvider.System);
     }
 
     public IEventBus Bus { get; }

@@ -250,6 +250,139 @@ public sealed class RedisDurableQueueTests(RedisTestServers servers)
         Assert.Equal(new QueueCounts(0, 0), await observer.GetCountsAsync(name, ct));
     }
 
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task WaitingConsumerIsWokenByAnEnqueueFromAnotherProcess(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var server = await servers.GetAsync(kind);
+        var options = RedisTestServers.Options(server.ConnectionString);
+        await using var consumerRedis = new RedisConnection(options);
+        await using var consumerSubscriber = new RedisSubscriber(options);
+        // Its polls never come: only the wake-up can hand it a message enqueued after it started waiting.
+        var neverPolls = new NeverFiringTimeProvider();
+        var consumer = new RedisDurableQueue(consumerRedis, consumerSubscriber, NullLogger<RedisDurableQueue>.Instance, neverPolls);
+        await using var producerRedis = new RedisConnection(options);
+        await using var producerSubscriber = new RedisSubscriber(options);
+        var producer = new RedisDurableQueue(producerRedis, producerSubscriber, NullLogger<RedisDurableQueue>.Instance, TimeProvider.System);
+        var name = RedisTestServers.UniqueName("wake");
+
+        var receive = consumer.ReceiveAsync<RenderCommand>(name, Visibility, TimeSpan.FromMinutes(10), "consumer", ct);
+        await neverPolls.Sleeping.WaitAsync(Patience, ct);
+        Assert.False(receive.IsCompleted);
+        var id = await producer.EnqueueAsync(name, new RenderCommand("job", 1), ct);
+
+        var delivery = await receive.WaitAsync(Patience, ct);
+        Assert.Equal(id, delivery?.MessageId);
+        Assert.Equal(new RenderCommand("job", 1), delivery!.Message);
+        Assert.True(await consumer.AckAsync(delivery, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task WokenConsumersTakeEachMessageOnceInOrder(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var server = await servers.GetAsync(kind);
+        var options = RedisTestServers.Options(server.ConnectionString);
+        await using var redis = new RedisConnection(options);
+        await using var subscriber = new RedisSubscriber(options);
+        var neverPolls = new NeverFiringTimeProvider();
+        var consumers = new RedisDurableQueue(redis, subscriber, NullLogger<RedisDurableQueue>.Instance, neverPolls);
+        var producer = new RedisDurableQueue(redis, subscriber, NullLogger<RedisDurableQueue>.Instance, TimeProvider.System);
+        var name = RedisTestServers.UniqueName("wake-many");
+
+        // Three consumers asleep on the same queue; each message wakes them all and exactly one takes it.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var taken = new List<QueueDelivery<RenderCommand>>();
+        var loops = Enumerable.Range(0, 3).Select(i => Task.Run(async () =>
+        {
+            while (true)
+            {
+                var delivery = await consumers.ReceiveAsync<RenderCommand>(name, Visibility, TimeSpan.FromMinutes(10), $"consumer-{i}", stop.Token);
+                Assert.NotNull(delivery);
+                lock (taken)
+                {
+                    taken.Add(delivery);
+                }
+            }
+        }, ct)).ToList();
+        for (var frame = 0; frame < 6; frame++)
+        {
+            await neverPolls.WaitForSleepersAsync(3, Patience, ct);
+            await producer.EnqueueAsync(name, new RenderCommand("job", frame), ct);
+            await Eventually.ReturnsAsync(() => Task.FromResult(taken.Count), count => count == frame + 1);
+        }
+
+        await neverPolls.WaitForSleepersAsync(3, Patience, ct);
+        await stop.CancelAsync();
+        foreach (var loop in loops)
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop);
+        }
+
+        foreach (var delivery in taken)
+        {
+            Assert.True(await producer.AckAsync(delivery, ct));
+        }
+
+        Assert.Equal(Enumerable.Range(0, 6), taken.Select(d => d.Message.Frame));
+        Assert.All(taken, d => Assert.Equal(1, d.DeliveryCount));
+        Assert.Equal(new QueueCounts(0, 0), await producer.GetCountsAsync(name, ct));
+    }
+
+    /// <summary>Real clocks, but timers that never fire: a consumer that found nothing sleeps until woken. Counts the
+    /// consumers asleep (timers made and not yet disposed: a woken consumer's sleep is cancelled, which disposes it).</summary>
+    private sealed class NeverFiringTimeProvider : TimeProvider
+    {
+        private readonly TaskCompletionSource _sleeping = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _sleepers;
+
+        public Task Sleeping => _sleeping.Task;
+
+        public async Task WaitForSleepersAsync(int count, TimeSpan patience, CancellationToken cancellationToken)
+        {
+            var deadline = DateTime.UtcNow + patience;
+            while (Volatile.Read(ref _sleepers) != count)
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"{_sleepers} consumers asleep, not {count}.");
+                }
+
+                await Task.Delay(10, cancellationToken);
+            }
+        }
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            Interlocked.Increment(ref _sleepers);
+            _sleeping.TrySetResult();
+            return new SilentTimer(this);
+        }
+
+        private sealed class SilentTimer(NeverFiringTimeProvider owner) : ITimer
+        {
+            private int _disposed;
+
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref _disposed, 1) == 0)
+                {
+                    Interlocked.Decrement(ref owner._sleepers);
+                }
+            }
+
+            public ValueTask DisposeAsync()
+            {
+                Dispose();
+                return ValueTask.CompletedTask;
+            }
+        }
+    }
+
     private async Task<RedisConnection> ConnectAsync(RedisServerKind kind)
     {
         var server = await servers.GetAsync(kind);

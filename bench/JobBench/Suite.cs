@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+
+namespace DirectorsConsole.JobBench;
+
+/// <summary>The built AppHost (same configuration as this benchmark) in a temporary working directory, with the
+/// Gateway on a free port and either its two emulated nodes rendering without step delay or the given ComfyUI nodes;
+/// stopped with SIGTERM on dispose.</summary>
+internal sealed class Suite : IAsyncDisposable
+{
+    private readonly Process _appHost;
+    private readonly string _workingDirectory;
+
+    private Suite(Process appHost, string workingDirectory, Uri gateway)
+    {
+        _appHost = appHost;
+        _workingDirectory = workingDirectory;
+        Gateway = gateway;
+    }
+
+    public Uri Gateway { get; }
+
+    /// <param name="redis">An existing Redis to use instead of the embedded Garnet; null: the embedded one.</param>
+    /// <param name="nodes">ComfyUI nodes (<c>host:port,host:port</c>) to use instead of the emulated ones; null: the emulators.</param>
+    public static async Task<Suite> StartAsync(string? redis, string? nodes)
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "DirectorsConsole.sln")))
+        {
+            root = root.Parent;
+        }
+
+        var repository = root?.FullName ?? throw new DirectoryNotFoundException("DirectorsConsole.sln not found above the benchmark.");
+        var configuration = typeof(Suite).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
+        var appHost = Path.Combine(repository, "AppHost", "bin", configuration, "net10.0", "DirectorsConsole.AppHost.dll");
+        var workingDirectory = Directory.CreateTempSubdirectory("dc-job-bench-").FullName;
+        var port = FreePort();
+        // Without Aspire's dashboard, which wants a developer certificate this machine may not have.
+        var info = new ProcessStartInfo("dotnet", [appHost, "--no-dashboard"])
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment["ORCHESTRATOR_PORT"] = port.ToString(CultureInfo.InvariantCulture);
+        info.Environment["ORCHESTRATOR_WORKFLOWS_DIR"] = Path.Combine(repository, "workflows");
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        info.Environment["Emulator__StepDelayMs"] = "0";
+        if (redis is null)
+        {
+            info.Environment.Remove("ConnectionStrings__redis");
+        }
+        else
+        {
+            info.Environment["ConnectionStrings__redis"] = redis;
+        }
+
+        if (nodes is null)
+        {
+            info.Environment.Remove("ORCHESTRATOR_COMFY_NODES");
+        }
+        else
+        {
+            info.Environment["ORCHESTRATOR_COMFY_NODES"] = nodes;
+        }
+
+        info.Environment.Remove("ORCHESTRATOR_CONFIG");
+        var process = Process.Start(info) ?? throw new InvalidOperationException("The AppHost did not start.");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"));
+
+        using var probe = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
+        while (DateTime.UtcNow < deadline && !process.HasExited)
+        {
+            try
+            {
+                if ((string?)(await probe.GetFromJsonAsync<JsonObject>("/health"))?["status"] == "healthy")
+                {
+                    return suite;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                // The Gateway is not up yet.
+            }
+
+            await Task.Delay(500);
+        }
+
+        await suite.DisposeAsync();
+        throw new TimeoutException($"The suite did not become healthy on port {port} (is the AppHost built in {configuration}?).");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_appHost.HasExited)
+        {
+            _ = Kill(_appHost.Id, 15);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            try
+            {
+                await _appHost.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _appHost.Kill(entireProcessTree: true);
+            }
+        }
+
+        _appHost.Dispose();
+        Directory.Delete(_workingDirectory, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}

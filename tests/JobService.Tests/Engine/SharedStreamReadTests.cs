@@ -1,0 +1,139 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using DirectorsConsole.JobService.Engine;
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.Messaging;
+using DirectorsConsole.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.JobService.Tests.Engine;
+
+/// <summary>The watchers of one stream in a replica share its reads: each still gets every event once, in order, also
+/// one that starts behind the others, while Redis is read about once per notification rather than once per watcher.
+/// The poll is set to ten minutes, so only the notifications can deliver within the test.</summary>
+public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
+{
+    private const int Watchers = 40;
+    private const int Earlier = 5;
+    private const int Later = 10;
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task EveryWatcherGetsEveryEventInOrderWithOneReadPerNotification()
+    {
+        var options = new RedisOptions { ConnectionString = garnet.ConnectionString };
+        await using var direct = new RedisConnection(options);
+        await using var connection = new RedisConnection(options);
+        var counted = new CountingConnection(connection);
+        await using var subscriber = new RedisSubscriber(options);
+        await using var streams = new RedisJobEventStream(
+            counted, subscriber, Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
+            NullLogger<RedisJobEventStream>.Instance);
+        var stream = JobStreamId.Group(Guid.NewGuid().ToString());
+        for (var i = 1; i <= Earlier; i++)
+        {
+            await AppendAsync(direct, stream, i, notify: false);
+        }
+
+        var received = Enumerable.Range(0, Watchers).Select(_ => new ConcurrentQueue<JobStreamEvent>()).ToArray();
+        var subscriptions = new List<IAsyncDisposable>();
+        for (var w = 0; w < Watchers; w++)
+        {
+            var mine = received[w];
+            subscriptions.Add(await streams.SubscribeAsync(stream, Earlier, (e, _) =>
+            {
+                mine.Enqueue(e);
+                return Task.CompletedTask;
+            }, Token));
+        }
+
+        // Each watcher reads once as it starts (what came between its snapshot and its subscription).
+        await Eventually.ReturnsAsync(() => Task.FromResult(counted.ListRanges), count => count >= Watchers);
+        var readsBefore = counted.ListRanges;
+        for (var i = Earlier + 1; i <= Earlier + Later; i++)
+        {
+            await AppendAsync(direct, stream, i, notify: true);
+            await Eventually.ReturnsAsync(() => Task.FromResult(received.Min(q => q.Count)), count => count == i - Earlier);
+        }
+
+        var reads = counted.ListRanges - readsBefore;
+        // One watcher started behind the others: it reads what it missed on its own, then shares.
+        var late = new ConcurrentQueue<JobStreamEvent>();
+        subscriptions.Add(await streams.SubscribeAsync(stream, 1, (e, _) =>
+        {
+            late.Enqueue(e);
+            return Task.CompletedTask;
+        }, Token));
+        await AppendAsync(direct, stream, Earlier + Later + 1, notify: true);
+        await Eventually.ReturnsAsync(() => Task.FromResult(late.Count), count => count == Earlier + Later);
+
+        foreach (var watcher in received)
+        {
+            Assert.Equal(Enumerable.Range(Earlier + 1, Later).Select(i => (long)i), watcher.Take(Later).Select(e => e.Sequence));
+            Assert.Equal(Enumerable.Range(Earlier + 1, Later), watcher.Take(Later).Select(e => (int)e.Payload["n"]!));
+        }
+
+        Assert.Equal(Enumerable.Range(2, Earlier + Later), late.Select(e => (int)e.Payload["n"]!));
+        // About one read per notification (a few more where a notification came while a read was under way), against
+        // Watchers × Later when every watcher read for itself.
+        Assert.InRange(reads, 1, 3 * Later);
+        foreach (var subscription in subscriptions)
+        {
+            await subscription.DisposeAsync();
+        }
+    }
+
+    private static async Task AppendAsync(IRedisConnection redis, JobStreamId stream, int n, bool notify)
+    {
+        var stored = new JsonObject
+        {
+            ["type"] = "child_progress",
+            ["payload"] = new JsonObject { ["n"] = n },
+            ["at"] = DateTimeOffset.UtcNow.ToString("O"),
+        };
+        await redis.ListRightPushAsync(JobKeys.Stream(stream), stored.ToJsonString(), Token);
+        if (notify)
+        {
+            await redis.PublishAsync(JobKeys.StreamNotifications, stream.ToString(), Token);
+        }
+    }
+
+    /// <summary>Counts the <c>LRANGE</c> commands sent through it.</summary>
+    private sealed class CountingConnection(IRedisConnection inner) : IRedisConnection
+    {
+        private int _listRanges;
+
+        public int ListRanges => Volatile.Read(ref _listRanges);
+
+        public bool IsConnected => inner.IsConnected;
+
+        public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default)
+        {
+            Count(command);
+            return inner.ExecuteAsync(command, cancellationToken);
+        }
+
+        public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default)
+        {
+            Count(command);
+            return inner.ExecuteAsync(command, onLostReply, cancellationToken);
+        }
+
+        public Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default) =>
+            inner.ScriptEvaluateAsync(script, keys, args, cancellationToken);
+
+        public Task<RedisReply> ScriptEvaluateAsync(
+            string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
+            inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken);
+
+        private void Count(IReadOnlyList<RedisArg> command)
+        {
+            if (string.Equals(command[0].ToString(), "LRANGE", StringComparison.OrdinalIgnoreCase))
+            {
+                Interlocked.Increment(ref _listRanges);
+            }
+        }
+    }
+}
