@@ -9,7 +9,8 @@ namespace DirectorsConsole.Contracts;
 /// </summary>
 public static class RenderChannels
 {
-    /// <summary>Durable queue of <see cref="RunPromptCommand"/>s that may run on any eligible backend.</summary>
+    /// <summary>The shared queue of <see cref="RunPromptCommand"/>s of earlier versions, which the scheduler no longer
+    /// uses (it enqueues on <see cref="BackendQueue"/>); BackendService moves what is left there to its backend.</summary>
     public const string DispatchQueue = "render-dispatch";
 
     /// <summary>Pub/sub channel of every <see cref="RenderEvent"/>.</summary>
@@ -22,7 +23,7 @@ public static class RenderChannels
     /// <see cref="CancelKey"/>, so a replica that takes over a backend later still honours it.</summary>
     public const string CancelRequests = "dc:events:render-cancel";
 
-    /// <summary>Durable queue of the <see cref="RunPromptCommand"/>s routed to one backend; only the replica
+    /// <summary>Durable queue of the <see cref="RunPromptCommand"/>s the scheduler sent to one backend; only the replica
     /// holding that backend's lease takes from it.</summary>
     public static string BackendQueue(string backendId) => $"render-dispatch:{backendId}";
 
@@ -35,8 +36,9 @@ public static class RenderChannels
 }
 
 /// <summary>
-/// "Run this prompt": on <see cref="BackendId"/>, or on the best eligible backend when it is null (preferring
-/// <see cref="PreferredBackendIds"/> in order). <see cref="PromptId"/> is ours (a lowercase UUID) and is the
+/// "Run this prompt" on <see cref="BackendId"/>, the backend JobService's scheduler chose (it always names one; a
+/// command without one, left by an earlier version, fails). <see cref="RequiredCapabilities"/> and
+/// <see cref="PreferredBackendIds"/> are part of the stored shape but no longer read: the scheduler decides with them. <see cref="PromptId"/> is ours (a lowercase UUID) and is the
 /// prompt_id sent to ComfyUI, so a redelivered command is recognised and never runs twice.
 /// </summary>
 public sealed record RunPromptCommand(

@@ -166,8 +166,7 @@ public sealed class BackendDispatchSession
     }
 
     /// <summary>Takes commands from the backend's queue while the node is online, connected and has a free slot.
-    /// While it is disabled (or deleted) every command goes back to the router; while it is offline, those that
-    /// did not name it.</summary>
+    /// While it is disabled (or deleted) every command fails; while it is offline, they wait.</summary>
     private async Task IntakeAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
@@ -205,7 +204,7 @@ public sealed class BackendDispatchSession
             catch (Exception ex)
             {
                 _logger.LogError(ex, "Taking commands for backend {BackendId} failed; retrying", _backend.Id);
-                await Task.Delay(_options.RouterRetryDelay, _time, cancellationToken);
+                await Task.Delay(_options.IntakePollInterval, _time, cancellationToken);
             }
         }
     }
@@ -234,17 +233,25 @@ public sealed class BackendDispatchSession
             return;
         }
 
-        // A disabled or deleted backend takes nothing new: the router fails a command that named it and routes the rest.
-        if (delivery.Message.BackendId is null || _status == BackendStatuses.Disabled)
+        // A disabled or deleted backend takes nothing new: the command fails (the scheduler chose it just before the
+        // change), unless it was cancelled meanwhile.
+        var command = delivery.Message;
+        if (_status == BackendStatuses.Disabled)
         {
-            await _queue.EnqueueAsync(RenderChannels.DispatchQueue, delivery.Message, $"{_backendQueue}/{delivery.MessageId}", cancellationToken);
+            var cancelled = await _store.IsCancelRequestedAsync(command.PromptId, cancellationToken);
+            await PublishAsync(command.PromptId, command.JobId, cancelled ? RenderEventKinds.Interrupted : RenderEventKinds.Failed, e => e with
+            {
+                Error = cancelled ? "cancelled before it started" : $"Backend '{_backend.Id}' is disabled or deleted; it takes no new prompts.",
+                ErrorType = cancelled ? null : RenderErrorTypes.NoEligibleBackend,
+            }, cancellationToken);
             await _queue.AckAsync(delivery, cancellationToken);
-            _logger.LogInformation("Backend {BackendId} is {Status}: prompt {PromptId} goes back to the router", _backend.Id, _status, delivery.Message.PromptId);
+            _logger.LogInformation("Backend {BackendId} is disabled or deleted: prompt {PromptId} {Outcome}", _backend.Id, command.PromptId,
+                cancelled ? "was cancelled" : "fails with no_eligible_backend");
         }
         else
         {
-            // It asked for this backend: it waits for it to come back, looked at again at each health check rather than
-            // after a fixed long delay, so it is posted as soon as the node answers again.
+            // It waits for the node to come back, looked at again at each health check rather than after a fixed long
+            // delay, so it is posted as soon as the node answers again (JobService moves it elsewhere after its grace).
             await _queue.ReleaseAsync(delivery, _options.HealthCheckInterval, cancellationToken);
         }
     }

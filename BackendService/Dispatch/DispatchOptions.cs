@@ -8,18 +8,11 @@ public sealed class DispatchOptions
 {
     public const string SectionName = "Backends:Dispatch";
 
-    /// <summary>How long the router holds a command from <c>render-dispatch</c> before another replica may take it.
-    /// Routing takes milliseconds; this bounds how long a command waits when its router died holding it (a
-    /// command delivered twice is posted once: the claim drops the copy).</summary>
-    public TimeSpan RouterVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(5);
-
     /// <summary>How long a backend's worker holds a command while posting it before it is delivered again.</summary>
     public TimeSpan BackendVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long a command waits before it is tried again when no eligible backend is online or free.</summary>
-    public TimeSpan RouterRetryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>How often a worker whose backend is full, offline or not connected looks again.</summary>
+    /// <summary>How often a worker whose backend is full, offline or not connected looks again (a safety net: the worker
+    /// is woken by its own changes), and how long it waits after a failed attempt to take a command.</summary>
     public TimeSpan IntakePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Timeout of every JSON call to ComfyUI (prompt, history, queue, interrupt).</summary>
@@ -82,9 +75,7 @@ public sealed class DispatchOptionsValidator : IValidateOptions<DispatchOptions>
     public ValidateOptionsResult Validate(string? name, DispatchOptions options)
     {
         var failures = new OptionsFailures(DispatchOptions.SectionName);
-        failures.RequirePositive(options.RouterVisibilityTimeout, nameof(options.RouterVisibilityTimeout));
         failures.RequirePositive(options.BackendVisibilityTimeout, nameof(options.BackendVisibilityTimeout));
-        failures.RequirePositive(options.RouterRetryDelay, nameof(options.RouterRetryDelay));
         failures.RequirePositive(options.IntakePollInterval, nameof(options.IntakePollInterval));
         failures.RequirePositive(options.RequestTimeout, nameof(options.RequestTimeout));
         failures.RequirePositive(options.ViewTimeout, nameof(options.ViewTimeout));

@@ -7,8 +7,9 @@ namespace Microsoft.Extensions.Hosting;
 
 public static class DispatchServiceCollectionExtensions
 {
-    /// <summary>Dispatch of prompts to ComfyUI nodes: the router on every replica, the per-backend worker run by the
-    /// lease manager, cancel, the ComfyUI prompt client and its options (section <c>Backends:Dispatch</c>).</summary>
+    /// <summary>Dispatch of prompts to ComfyUI nodes: the per-backend worker run by the lease manager, the mover of commands
+    /// an earlier version left on the shared queue (on every replica),
+    /// cancel, the ComfyUI prompt client and its options (section <c>Backends:Dispatch</c>).</summary>
     public static IHostApplicationBuilder AddRenderDispatch(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<DispatchOptions>()
@@ -36,7 +37,7 @@ public static class DispatchServiceCollectionExtensions
         builder.Services.AddSingleton<DispatchStore>();
         builder.Services.AddSingleton<RenderEventPublisher>();
         builder.Services.AddSingleton<IBackendWorker, BackendDispatchWorker>();
-        builder.Services.AddHostedService<DispatchRouter>();
+        builder.Services.AddHostedService<DispatchLeftovers>();
         return builder;
     }
 }

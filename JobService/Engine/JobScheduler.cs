@@ -194,9 +194,10 @@ public sealed class JobScheduler(
             RequiredCapabilities = record.RequiredCapabilities,
             Priority = record.Priority,
         };
-        // Keyed by the prompt id, one per dispatch attempt: sent again after a lost reply, or by the recovery of an
-        // unconfirmed dispatch, it adds no second command.
-        await queue.EnqueueAsync(RenderChannels.DispatchQueue, command, record.PromptId!, cancellationToken);
+        // Straight to the chosen backend's queue, which only the replica holding its lease reads. Keyed by the prompt
+        // id, one per dispatch attempt: sent again after a lost reply, or by the recovery of an unconfirmed dispatch, it
+        // adds no second command.
+        await queue.EnqueueAsync(RenderChannels.BackendQueue(record.BackendId!), command, record.PromptId!, cancellationToken);
         await machine.ChangeAsync(record.JobId, j => j.State.Dispatch == DispatchStates.Pending && j.Record.PromptId == record.PromptId && !JobStatuses.IsFinal(j.Record.Status)
             ? new JobChange(j.Record, j.State with { Dispatch = DispatchStates.Sent })
             : null, cancellationToken);

@@ -3,13 +3,11 @@ using System.Text;
 using System.Text.Json.Nodes;
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Dispatch;
-using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.Contracts;
-using DirectorsConsole.ServiceDefaults.Backends;
 
 namespace DirectorsConsole.BackendService.Tests.Dispatch;
 
-/// <summary>Seed injection, binary frames, backend choice and progress: the logic of dispatch without a node.</summary>
+/// <summary>Seed injection, binary frames and progress: the logic of dispatch without a node.</summary>
 public sealed class DispatchLogicTests
 {
     private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
@@ -110,68 +108,6 @@ public sealed class DispatchLogicTests
     }
 
     [Fact]
-    public void PreferredBackendWinsAmongThoseWithAFreeSlot()
-    {
-        // Arrange
-        var idle = Candidate("idle", assigned: 0);
-        var preferred = Candidate("preferred", assigned: 1, max: 2);
-        var full = Candidate("full", assigned: 1, max: 1);
-
-        // Act
-        var decision = BackendRanking.Choose([idle, preferred, full], [], ["full", "preferred"]);
-
-        // Assert
-        Assert.Equal(RoutingVerdict.Route, decision.Verdict);
-        Assert.Equal("preferred", decision.Backend!.Backend.Id);
-    }
-
-    [Fact]
-    public void LeastLoadedThenShortestQueueThenMostFreeVram()
-    {
-        // Arrange
-        var half = Candidate("half", assigned: 1, max: 2);
-        var busyQueue = Candidate("busy-queue", assigned: 0, queue: 3, vramFree: 20);
-        var lessVram = Candidate("less-vram", assigned: 0, queue: 0, vramFree: 4);
-        var moreVram = Candidate("more-vram", assigned: 0, queue: 0, vramFree: 16);
-
-        // Act
-        var ranked = BackendRanking.Rank([half, busyQueue, lessVram, moreVram], []).Select(c => c.Backend.Id).ToArray();
-
-        // Assert
-        Assert.Equal(["more-vram", "less-vram", "busy-queue", "half"], ranked);
-    }
-
-    [Fact]
-    public void CapabilitiesDecideEligibilityAndOfflineBackendsMakeTheCommandWait()
-    {
-        // Arrange
-        var offlineWithModel = Candidate("offline", assigned: 0, capabilities: ["flux"], status: BackendStatuses.Offline);
-        var onlineWithout = Candidate("online", assigned: 0);
-        var disabledWithModel = Candidate("disabled", assigned: 0, capabilities: ["flux"], enabled: false);
-
-        // Act
-        var waits = BackendRanking.Choose([offlineWithModel, onlineWithout, disabledWithModel], ["flux"], []);
-        var impossible = BackendRanking.Choose([onlineWithout, disabledWithModel], ["flux"], []);
-
-        // Assert
-        Assert.Equal(RoutingVerdict.Wait, waits.Verdict);
-        Assert.Equal(RoutingVerdict.NoEligibleBackend, impossible.Verdict);
-    }
-
-    [Fact]
-    public void UnknownStateCountsAsOffline()
-    {
-        // Arrange
-        var neverProbed = new BackendCandidate(Definition("new", 1, [], true), null, 0);
-
-        // Act
-        var decision = BackendRanking.Choose([neverProbed], [], []);
-
-        // Assert
-        Assert.Equal(RoutingVerdict.Wait, decision.Verdict);
-    }
-
-    [Fact]
     public void ProgressCoversTheWholePromptAndSkipsCachedNodes()
     {
         // Arrange: a loader (cached), a sampler with 4 steps and a saver
@@ -210,14 +146,4 @@ public sealed class DispatchLogicTests
         Assert.Equal(99.9, late.Percent);
         Assert.Equal(99.9, sampler2.Percent);
     }
-
-    private static BackendCandidate Candidate(
-        string id, long assigned, int max = 1, int queue = 0, long vramFree = 8, IReadOnlyList<string>? capabilities = null,
-        string status = BackendStatuses.Idle, bool enabled = true) =>
-        new(Definition(id, max, capabilities ?? [], enabled),
-            new BackendRuntimeState(id, status, DateTimeOffset.UnixEpoch) { QueuePending = queue, GpuMemoryFree = vramFree * 1024 * 1024 * 1024 },
-            assigned);
-
-    private static BackendDefinition Definition(string id, int max, IReadOnlyList<string> capabilities, bool enabled) =>
-        new(id, id, "127.0.0.1", 8188, enabled, capabilities, max, [], BackendSource.Api);
 }

@@ -90,9 +90,7 @@ public sealed class DispatchRig : IAsyncDisposable
             ["Backends:Dispatch:ReconcileInterval"] = "00:00:02",
             ["Backends:Dispatch:OfflineGrace"] = "00:00:05",
             ["Backends:Dispatch:RequestTimeout"] = "00:00:05",
-            ["Backends:Dispatch:RouterVisibilityTimeout"] = "00:00:05",
             ["Backends:Dispatch:BackendVisibilityTimeout"] = "00:00:08",
-            ["Backends:Dispatch:RouterRetryDelay"] = "00:00:00.2",
             ["Backends:Dispatch:PostRetryDelay"] = "00:00:00.2",
         };
         for (var i = 0; i < Emulators.Count; i++)
@@ -138,18 +136,23 @@ public sealed class DispatchRig : IAsyncDisposable
         Assert.True(state?.Online, $"Backend {backendId} did not come online: {state?.Status} {state?.LastError}");
     }
 
+    /// <summary>Enqueues a command as JobService's scheduler does: on the queue of the backend it chose (<c>emu-0</c>
+    /// unless told), keyed by the prompt id.</summary>
     public async Task<RunPromptCommand> EnqueueAsync(JsonObject prompt, string? backendId = null, long? seed = null, string? jobId = null)
     {
-        var command = new RunPromptCommand(Guid.NewGuid().ToString(), jobId ?? "job-" + Guid.NewGuid().ToString("N")[..8], backendId, prompt, DateTimeOffset.UtcNow)
+        var command = Command(prompt, backendId ?? BackendId(0), seed, jobId);
+        await Queue.EnqueueAsync(RenderChannels.BackendQueue(command.BackendId!), command, command.PromptId, TestContext.Current.CancellationToken);
+        return command;
+    }
+
+    public static RunPromptCommand Command(JsonObject prompt, string? backendId, long? seed = null, string? jobId = null) =>
+        new(Guid.NewGuid().ToString(), jobId ?? "job-" + Guid.NewGuid().ToString("N")[..8], backendId, prompt, DateTimeOffset.UtcNow)
         {
             Seed = seed,
             Workflow = new JsonObject { ["nodes"] = new JsonArray(), ["links"] = new JsonArray(), ["version"] = 0.4 },
         };
-        await Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, TestContext.Current.CancellationToken);
-        return command;
-    }
 
-    /// <summary>Asks for a prompt's cancel as JobService does: the flag a worker or the router checks before it
+    /// <summary>Asks for a prompt's cancel as JobService does: the flag a worker checks before it
     /// posts the prompt, then the event the replica holding the backend's lease acts on.</summary>
     public async Task RequestCancelAsync(string promptId)
     {

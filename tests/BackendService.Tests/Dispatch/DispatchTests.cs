@@ -103,19 +103,33 @@ public sealed class DispatchTests
     }
 
     [Fact]
-    public async Task UnknownBackendFailsWithNoEligibleBackend()
+    public async Task CommandsAnEarlierVersionLeftOnTheSharedQueueRunOnTheirBackendOrFail()
     {
-        // Arrange
+        // Arrange: the shared queue render-dispatch, which the scheduler no longer uses
         await using var rig = await DispatchRig.StartAsync();
+        var named = DispatchRig.Command(DispatchRig.ProgressWorkflow(2, 10), DispatchRig.BackendId(0));
+        var unknown = DispatchRig.Command(DispatchRig.ProgressWorkflow(1, 1), "no-such-node");
+        var unnamed = DispatchRig.Command(DispatchRig.ProgressWorkflow(1, 1), null);
 
         // Act
-        var command = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(1, 1), backendId: "no-such-node");
-        var failed = await rig.Events.WaitForAsync(command.PromptId);
+        foreach (var command in new[] { named, unknown, unnamed })
+        {
+            await rig.Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, Token);
+        }
+
+        var completed = await rig.Events.WaitForAsync(named.PromptId);
+        var failedUnknown = await rig.Events.WaitForAsync(unknown.PromptId);
+        var failedUnnamed = await rig.Events.WaitForAsync(unnamed.PromptId);
+        var drained = await Eventually.ReturnsAsync(
+            () => rig.Queue.GetCountsAsync(RenderChannels.DispatchQueue, Token), counts => counts is { Waiting: 0, InFlight: 0 });
 
         // Assert
-        Assert.Equal(RenderEventKinds.Failed, failed.Kind);
-        Assert.Equal(RenderErrorTypes.NoEligibleBackend, failed.ErrorType);
-        Assert.Contains("no-such-node", failed.Error);
+        Assert.Equal(RenderEventKinds.Completed, completed.Kind);
+        Assert.Equal(DispatchRig.BackendId(0), completed.BackendId);
+        Assert.Equal((RenderEventKinds.Failed, RenderErrorTypes.NoEligibleBackend), (failedUnknown.Kind, failedUnknown.ErrorType));
+        Assert.Contains("no-such-node", failedUnknown.Error);
+        Assert.Equal((RenderEventKinds.Failed, RenderErrorTypes.NoEligibleBackend), (failedUnnamed.Kind, failedUnnamed.ErrorType));
+        Assert.Equal(0, drained.Waiting + drained.InFlight);
     }
 
     [Fact]
@@ -149,8 +163,8 @@ public sealed class DispatchTests
         await rig.RequestCancelAsync(promptId);
 
         // Act
-        var command = new RunPromptCommand(promptId, "job-cancelled", null, DispatchRig.ProgressWorkflow(3, 10), DateTimeOffset.UtcNow);
-        await rig.Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, Token);
+        var command = new RunPromptCommand(promptId, "job-cancelled", DispatchRig.BackendId(0), DispatchRig.ProgressWorkflow(3, 10), DateTimeOffset.UtcNow);
+        await rig.Queue.EnqueueAsync(RenderChannels.BackendQueue(DispatchRig.BackendId(0)), command, Token);
         var interrupted = await rig.Events.WaitForAsync(promptId);
 
         // Assert
@@ -223,19 +237,19 @@ public sealed class DispatchTests
     {
         // Arrange
         await using var rig = await DispatchRig.StartAsync();
-        var command = new RunPromptCommand(Guid.NewGuid().ToString(), "job-dup", null, DispatchRig.ProgressWorkflow(3, 10, seed: 77), DateTimeOffset.UtcNow);
+        var command = DispatchRig.Command(DispatchRig.ProgressWorkflow(3, 10, seed: 77), DispatchRig.BackendId(0), jobId: "job-dup");
+        var backendQueue = RenderChannels.BackendQueue(DispatchRig.BackendId(0));
 
-        // Act: the same command delivered twice, as after a crash between enqueue and ack
-        await rig.Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, Token);
-        await rig.Queue.EnqueueAsync(RenderChannels.DispatchQueue, command, Token);
+        // Act: the same command enqueued twice without a key, as a copy left by a crash between enqueue and ack would be
+        await rig.Queue.EnqueueAsync(backendQueue, command, Token);
+        await rig.Queue.EnqueueAsync(backendQueue, command, Token);
         var completed = await rig.Events.WaitForAsync(command.PromptId);
         var drained = await Eventually.ReturnsAsync(
-            async () => (await rig.Queue.GetCountsAsync(RenderChannels.DispatchQueue, Token), await rig.Queue.GetCountsAsync(RenderChannels.BackendQueue(DispatchRig.BackendId(0)), Token)),
-            counts => counts.Item1 is { Waiting: 0, InFlight: 0 } && counts.Item2 is { Waiting: 0, InFlight: 0 });
+            () => rig.Queue.GetCountsAsync(backendQueue, Token), counts => counts is { Waiting: 0, InFlight: 0 });
 
         // Assert
         Assert.Equal(RenderEventKinds.Completed, completed.Kind);
-        Assert.Equal(0, drained.Item2.Waiting + drained.Item2.InFlight);
+        Assert.Equal(0, drained.Waiting + drained.InFlight);
         Assert.Single(rig.Events.For(command.PromptId), e => e.Kind == RenderEventKinds.Accepted);
         Assert.Single(rig.Events.For(command.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
     }
@@ -293,7 +307,7 @@ public sealed class DispatchTests
             var commands = new List<RunPromptCommand>();
             for (var i = 0; i < 8; i++)
             {
-                commands.Add(await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 6, delayMs: 80, seed: 100 + i)));
+                commands.Add(await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 6, delayMs: 80, seed: 100 + i), backendId: DispatchRig.BackendId(i % 2)));
             }
 
             // Act: sample both nodes' queues and in-flight hashes while the prompts run

@@ -67,9 +67,7 @@ public sealed class EngineRig : IAsyncDisposable
             ["Backends:Dispatch:ReconcileInterval"] = "00:00:02",
             ["Backends:Dispatch:OfflineGrace"] = "00:00:03",
             ["Backends:Dispatch:RequestTimeout"] = "00:00:03",
-            ["Backends:Dispatch:RouterVisibilityTimeout"] = "00:00:05",
             ["Backends:Dispatch:BackendVisibilityTimeout"] = "00:00:08",
-            ["Backends:Dispatch:RouterRetryDelay"] = "00:00:00.1",
             ["Backends:Dispatch:IntakePollInterval"] = "00:00:00.05",
             ["Backends:Dispatch:PostRetryDelay"] = "00:00:00.2",
         };
