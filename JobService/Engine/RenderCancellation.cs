@@ -5,7 +5,7 @@ namespace DirectorsConsole.JobService.Engine;
 
 /// <summary>
 /// Asks that a prompt be stopped, wherever it is: the flag in <see cref="RenderChannels.CancelKey"/> makes any
-/// BackendService worker or router that takes the command later drop it ("cancelled before it started"), and the
+/// BackendService worker that takes the command later drop it ("cancelled before it started"), and the
 /// event on <see cref="RenderChannels.CancelRequests"/> makes the replica holding the lease of the backend running it
 /// delete it from the node's queue and interrupt it (targeted at this prompt, never a global interrupt). The flag
 /// and the event are the contract BackendService's dispatch reads; JobService is the one that asks.
