@@ -48,8 +48,9 @@ public sealed class RenderEventApplier(
     }
 
     /// <summary>Applies the last known state of the prompt of every job that has not ended. A job sent to a backend
-    /// that went offline before taking it (no state at all) and stayed offline past the grace is moved: its prompt is
-    /// cancelled first, so the command still waiting in BackendService is dropped if that backend comes back.</summary>
+    /// that went offline before taking it (no state at all) and stayed offline past the grace, or that was removed
+    /// since, is moved: its prompt is cancelled first, so the command still waiting in BackendService is dropped if
+    /// that backend comes back.</summary>
     public async Task ReconcileAsync(CancellationToken cancellationToken)
     {
         List<BackendLoad>? backends = null;
@@ -94,7 +95,8 @@ public sealed class RenderEventApplier(
         var grace = options.Value.OfflineBackendGrace;
         var backend = backends.FirstOrDefault(b => b.Id == job.Record.BackendId);
         var offlineSince = backend?.Entry.State?.LastSeen is { } seen && seen > job.State.DispatchedAt ? seen : job.State.DispatchedAt ?? now;
-        if (backend is { Entry.Online: true } || now - offlineSince < grace)
+        // A backend deleted after the scheduler chose it may have no worker left to read its queue: no grace for it.
+        if (backend is { Entry.Online: true } || (backend is not null && now - offlineSince < grace))
         {
             return;
         }
@@ -102,13 +104,16 @@ public sealed class RenderEventApplier(
         var promptId = job.Record.PromptId!;
         await cancellation.RequestAsync(promptId, job.Record.BackendId, cancellationToken);
         var next = SchedulingPolicy.ChooseFailover(job, backends, job.Record.BackendId);
+        var (reason, why) = backend is null
+            ? ("backend_removed", $"Backend {job.Record.BackendId} was removed before it took the job.")
+            : ("backend_offline", $"Backend {job.Record.BackendId} went offline before it took the job.");
         var result = await machine.ChangeAsync(job.Record.JobId, j => j.Record.PromptId == promptId && j.Record.Status == JobStatuses.Queued
-            ? JobRules.Move(j, next?.Id, "backend_offline", $"Backend {job.Record.BackendId} went offline before it took the job.", options.Value.MaxReassignments, now)
+            ? JobRules.Move(j, next?.Id, reason, why, options.Value.MaxReassignments, now)
             : null, cancellationToken);
         if (result.Outcome == ChangeOutcome.Applied)
         {
-            logger.LogWarning("Job {JobId} waited for offline backend {BackendId} past the grace; moved to {Target}",
-                job.Record.JobId, job.Record.BackendId, next?.Id ?? "nowhere (failed)");
+            logger.LogWarning("Job {JobId} was sent to backend {BackendId}, which never took it ({Reason}); moved to {Target}",
+                job.Record.JobId, job.Record.BackendId, reason, next?.Id ?? "nowhere (failed)");
         }
     }
 }

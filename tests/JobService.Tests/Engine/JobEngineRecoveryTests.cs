@@ -146,6 +146,31 @@ public sealed class JobEngineRecoveryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AJobSentToABackendRemovedBeforeItTookTheCommandMovesWithoutWaitingForTheOfflineGrace()
+    {
+        // Arrange: a grace far away, so only the removal can move the job. A job waits in the queue (a capability nothing
+        // has); it is then recorded as sent, as the scheduler does, to a backend that is no longer registered (deleted
+        // after the scheduler chose it: its queue has no worker left), without the capability, so it may run elsewhere
+        var settings = new Dictionary<string, string?> { ["Jobs:OfflineBackendGrace"] = "00:02:00" };
+        await using var rig = await EngineRig.StartAsync([1], serviceSettings: settings);
+        var job = await rig.Engine().SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 2)) { RequiredCapabilities = ["NoSuchNodeClass"] }, Token);
+        var sent = await rig.Get<JobStateMachine>().ChangeAsync(job.JobId, j => JobEngineState.InQueue(j.Record, j.State)
+            ? new JobChange(
+                j.Record with { BackendId = "emu-removed", PromptId = Guid.NewGuid().ToString(), Attempts = ["emu-removed"], RequiredCapabilities = [] },
+                j.State with { Dispatch = DispatchStates.Sent, DispatchedAt = DateTimeOffset.UtcNow })
+            : null, Token);
+        Assert.Equal(ChangeOutcome.Applied, sent.Outcome);
+
+        // Act
+        var ended = await rig.WaitForEndAsync(job.JobId, TimeSpan.FromSeconds(45));
+
+        // Assert: moved to the registered backend and run there once
+        Assert.Equal(JobStatuses.Completed, ended.Status);
+        Assert.Equal(["emu-removed", EngineRig.BackendId(0)], ended.Attempts);
+        Assert.Equal([ended.PromptId!], (await rig.HistoryAsync(0)).ToList());
+    }
+
+    [Fact]
     public async Task AnotherInstanceFinishesTheGroupOfADisposedOneWithoutRunningAPromptTwice()
     {
         // Arrange: four children on two one-slot nodes, so two run and two wait
