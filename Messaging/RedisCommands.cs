@@ -69,6 +69,16 @@ public static class RedisCommands
         return (await redis.ExecuteAsync([(RedisArg)"DEL", .. keys.Select(k => (RedisArg)k)], cancellationToken).ConfigureAwait(false)).AsInt64();
     }
 
+    private const string DeleteIfEqualsScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """;
+
+    /// <summary>Deletes the key only while it holds <paramref name="value"/> (a lease given up by its holder); true when
+    /// it did. Sent again after a lost reply: a second run finds the key gone, or someone else's, and changes nothing.</summary>
+    public static async Task<bool> KeyDeleteIfEqualsAsync(this IRedisConnection redis, string key, string value, CancellationToken cancellationToken = default) =>
+        (await redis.ScriptEvaluateAsync(DeleteIfEqualsScript, [key], [value], OnLostReply.Resend, cancellationToken).ConfigureAwait(false)).AsInt64() == 1;
+
     public static async Task<bool> KeyExistsAsync(this IRedisConnection redis, string key, CancellationToken cancellationToken = default) =>
         (await redis.ExecuteAsync(["EXISTS", key], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
 

@@ -39,12 +39,6 @@ public sealed class BackendLeases(IRedisConnection redis)
         return 0
         """;
 
-    // KEYS: lease. ARGV: replica id.
-    private const string ReleaseScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-        return 0
-        """;
-
     /// <summary>The replica holding the backend's lease, or null.</summary>
     public Task<string?> HolderAsync(string backendId, CancellationToken cancellationToken) =>
         redis.StringGetAsync(BackendKeys.Lease(backendId), cancellationToken);
@@ -65,7 +59,7 @@ public sealed class BackendLeases(IRedisConnection redis)
 
     /// <summary>Gives the lease up if <paramref name="replicaId"/> still holds it.</summary>
     public Task ReleaseAsync(string backendId, string replicaId, CancellationToken cancellationToken) =>
-        redis.ScriptEvaluateAsync(ReleaseScript, [BackendKeys.Lease(backendId)], [replicaId], OnLostReply.Resend, cancellationToken);
+        redis.KeyDeleteIfEqualsAsync(BackendKeys.Lease(backendId), replicaId, cancellationToken);
 
     private static long Milliseconds(TimeSpan ttl) => (long)ttl.TotalMilliseconds;
 }

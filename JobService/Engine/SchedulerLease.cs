@@ -28,12 +28,6 @@ public sealed class SchedulerLease(IRedisConnection redis, IOptions<JobEngineOpt
         return 0
         """;
 
-    // KEYS: lease. ARGV: holder.
-    private const string ReleaseScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-        return 0
-        """;
-
     private volatile CancellationTokenSource? _term;
 
     /// <summary>This replica's id as a lease holder (several replicas may share a process in tests).</summary>
@@ -90,7 +84,7 @@ public sealed class SchedulerLease(IRedisConnection redis, IOptions<JobEngineOpt
         if (IsHeld)
         {
             EndTerm();
-            await redis.ScriptEvaluateAsync(ReleaseScript, [JobKeys.SchedulerLease], [HolderId], cancellationToken);
+            await redis.KeyDeleteIfEqualsAsync(JobKeys.SchedulerLease, HolderId, cancellationToken);
         }
     }
 

@@ -138,6 +138,10 @@ public sealed class RedisCommandsTests(RedisTestServers servers)
         var counted = await redis.StringIncrementAsync(key + ":n", 3, OnLostReply.Resend, ct);
         var deleted = await redis.KeyDeleteAsync(key, OnLostReply.Resend, ct);
         var deletedAgain = await redis.KeyDeleteAsync(key, OnLostReply.Resend, ct);
+        await redis.StringSetAsync(key + ":lease", "holder-a", cancellationToken: ct);
+        var deletedByAnother = await redis.KeyDeleteIfEqualsAsync(key + ":lease", "holder-b", ct);
+        var deletedByHolder = await redis.KeyDeleteIfEqualsAsync(key + ":lease", "holder-a", ct);
+        var deletedByHolderAgain = await redis.KeyDeleteIfEqualsAsync(key + ":lease", "holder-a", ct);
 
         // Assert
         Assert.True(set);
@@ -145,6 +149,10 @@ public sealed class RedisCommandsTests(RedisTestServers servers)
         Assert.Equal(3, counted);
         Assert.True(deleted);
         Assert.False(deletedAgain);
+        Assert.False(deletedByAnother);
+        Assert.True(deletedByHolder);
+        Assert.False(deletedByHolderAgain);
+        Assert.False(await redis.KeyExistsAsync(key + ":lease", ct));
     }
 
     private async Task<RedisConnection> ConnectAsync(RedisServerKind kind, bool resp3)
