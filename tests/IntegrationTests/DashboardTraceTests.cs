@@ -138,22 +138,52 @@ public sealed class DashboardTraceTests
         });
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1000 } });
 
-        await page.GotoAsync(dashboardUrl.ToString());
-        foreach (var service in Services)
-        {
-            await page.GetByText(service, new PageGetByTextOptions { Exact = false }).First.WaitForAsync(new LocatorWaitForOptions { Timeout = 30_000 });
-        }
-
-        await page.GotoAsync(new Uri(dashboardUrl, $"/traces/detail/{traceId}").ToString());
-        foreach (var service in TracedServices)
-        {
-            await page.GetByText(service, new PageGetByTextOptions { Exact = false }).First.WaitForAsync(new LocatorWaitForOptions { Timeout = 30_000 });
-        }
+        await OpenUntilShownAsync(page, dashboardUrl, Services);
+        await OpenUntilShownAsync(page, new Uri(dashboardUrl, $"/traces/detail/{traceId}"), TracedServices);
 
         var path = Path.Combine(AppContext.BaseDirectory, "dashboard", $"trace-{traceId}.png");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
         return path;
+    }
+
+    /// <summary>
+    /// Opens the page until it shows every one of the texts. The dashboard is a Blazor Server app: on a loaded 2-core
+    /// machine its first render, or the circuit it opens after the page loads, can stall, and a reload is what an
+    /// operator would do; so the page gets three tries of 30 s each. On the last failure the page's screenshot and
+    /// its text go into the failure message.
+    /// </summary>
+    private static async Task OpenUntilShownAsync(IPage page, Uri url, IEnumerable<string> texts)
+    {
+        const int Tries = 3;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await page.GotoAsync(url.ToString(), new PageGotoOptions { Timeout = 30_000 });
+                foreach (var text in texts)
+                {
+                    await page.GetByText(text, new PageGetByTextOptions { Exact = false }).First
+                        .WaitForAsync(new LocatorWaitForOptions { Timeout = 30_000 });
+                }
+
+                return;
+            }
+            catch (TimeoutException failure) when (attempt < Tries)
+            {
+                TestContext.Current.TestOutputHelper?.WriteLine($"{url} try {attempt}: {failure.Message.Split('\n')[0]}; reloading");
+            }
+            catch (TimeoutException failure)
+            {
+                var path = Path.Combine(AppContext.BaseDirectory, "dashboard", $"failed-{DateTime.UtcNow:HHmmss}.png");
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
+                var shown = await page.InnerTextAsync("body");
+                throw new TimeoutException(
+                    $"{url} did not show all of [{string.Join(", ", texts)}] in {Tries} tries; screenshot {path}; the page showed: "
+                    + shown[..Math.Min(shown.Length, 2_000)], failure);
+            }
+        }
     }
 
     /// <summary>The trace with every span the dashboard holds for it; null until the first of them has arrived.</summary>
