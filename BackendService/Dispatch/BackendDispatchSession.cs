@@ -40,8 +40,8 @@ public sealed class BackendDispatchSession
     private readonly string _consumer = Guid.NewGuid().ToString("N");
     private readonly Channel<SessionWork> _work = Channel.CreateUnbounded<SessionWork>(new UnboundedChannelOptions { SingleReader = true });
 
-    // Set by the loop after anything that may let the intake take a command (a prompt ended and freed its slot, the
-    // socket opened, a health check found the node back): the intake looks again at once rather than at its next poll.
+    // Set by the loop after anything that may let the intake take a command (the socket opened, a health check found
+    // the node back): the intake looks again at once rather than at its next poll.
     private readonly Channel<bool> _intakeWake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
     // Only the loop touches these.
@@ -165,8 +165,9 @@ public sealed class BackendDispatchSession
         }
     }
 
-    /// <summary>Takes commands from the backend's queue while the node is online, connected and has a free slot.
-    /// While it is disabled (or deleted) every command fails; while it is offline, they wait.</summary>
+    /// <summary>Takes commands from the backend's queue while the node is online and connected, as many as the scheduler
+    /// sent: they wait in the node's own queue until it runs them. While it is disabled (or deleted) every command
+    /// fails; while it is offline, they wait.</summary>
     private async Task IntakeAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
@@ -180,8 +181,9 @@ public sealed class BackendDispatchSession
                     continue;
                 }
 
-                if (!_online || !Socket.IsConnected
-                    || await _store.CountInFlightAsync(_backend.Id, cancellationToken) >= Math.Max(1, _backend.MaxConcurrentJobs))
+                // No slot count here: JobService's scheduler sends a backend only as many commands as it may hold
+                // (max_concurrent_jobs running and its prefetch waiting in the node's queue, JobKeys.Assigned).
+                if (!_online || !Socket.IsConnected)
                 {
                     await WaitForIntakeWakeAsync(cancellationToken);
                     continue;
@@ -264,9 +266,9 @@ public sealed class BackendDispatchSession
             {
                 try
                 {
-                    var before = (_prompts.Count, _online, _status, Socket.IsConnected);
+                    var before = (_online, _status, Socket.IsConnected);
                     await HandleAsync(work, cancellationToken);
-                    if (_prompts.Count < before.Count || (_online, _status, Socket.IsConnected) != (before._online, before._status, before.IsConnected))
+                    if ((_online, _status, Socket.IsConnected) != before)
                     {
                         _intakeWake.Writer.TryWrite(true);
                     }
@@ -416,6 +418,23 @@ public sealed class BackendDispatchSession
         // Events of the gap (or of the previous lease holder) are gone: ask the node what became of every prompt.
         await ReconcileAsync(cancellationToken);
         await CheckCancelsAsync(cancellationToken);
+    }
+
+    /// <summary>Stops every prompt in the node's queue (waiting or running) that is ours and has ended already: one
+    /// given up as lost while the node could not be reached (and moved to another node since), or cancelled meanwhile.
+    /// A node seen again after such a gap may still hold it, and it must not run twice. Our prompt ids are recognised
+    /// by their state in Redis; prompts of other clients have none and are left alone.</summary>
+    private async Task StopEndedPromptsAsync(ComfyQueueSnapshot queue, CancellationToken cancellationToken)
+    {
+        foreach (var promptId in queue.Pending.Concat(queue.Running))
+        {
+            if (!_prompts.ContainsKey(promptId) && await _store.HasEndedAsync(promptId, cancellationToken))
+            {
+                _logger.LogWarning("Backend {BackendId} still holds prompt {PromptId}, which already ended (lost with the node or cancelled); removing it",
+                    _backend.Id, promptId);
+                await _comfy.CancelPromptAsync(_node, promptId, cancellationToken);
+            }
+        }
     }
 
     private Task OnDisconnected()
@@ -619,7 +638,8 @@ public sealed class BackendDispatchSession
     }
 
     /// <summary>Asks the node what became of every in-flight prompt (including ones the hash has that this session
-    /// did not know): queued or running → still waiting; in history → ended as recorded; neither → lost.</summary>
+    /// did not know): queued or running → still waiting; in history → ended as recorded; neither → lost. Prompts of
+    /// ours the node holds that have ended already are removed from it (<see cref="StopEndedPromptsAsync"/>).</summary>
     private async Task ReconcileAsync(CancellationToken cancellationToken)
     {
         _lastReconcile = _time.GetUtcNow();
@@ -631,12 +651,8 @@ public sealed class BackendDispatchSession
             }
         }
 
-        if (_prompts.Count == 0)
-        {
-            return;
-        }
-
         var queue = await _comfy.GetQueueAsync(_node, cancellationToken);
+        await StopEndedPromptsAsync(queue, cancellationToken);
         foreach (var tracked in _prompts.Values.ToList())
         {
             var promptId = tracked.Record.PromptId;

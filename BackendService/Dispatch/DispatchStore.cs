@@ -97,9 +97,6 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
     public Task RemoveInFlightAsync(string backendId, string promptId, CancellationToken cancellationToken) =>
         redis.HashDeleteAsync(BackendKeys.InFlight(backendId), promptId, cancellationToken);
 
-    public async Task<long> CountInFlightAsync(string backendId, CancellationToken cancellationToken) =>
-        await redis.HashLengthAsync(BackendKeys.InFlight(backendId), cancellationToken);
-
     public async Task<IReadOnlyList<InFlightPrompt>> ListInFlightAsync(string backendId, CancellationToken cancellationToken)
     {
         var fields = await redis.HashGetAllAsync(BackendKeys.InFlight(backendId), cancellationToken);
@@ -131,6 +128,11 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         var status = items[2].AsString();
         return new PromptClaim(items[0].AsString() == "mine", items[1].AsString(), string.IsNullOrEmpty(status) ? null : status);
     }
+
+    /// <summary>True when the prompt has a final event (completed, failed, lost, interrupted): it must not run
+    /// again anywhere, whatever a node's queue still holds.</summary>
+    public async Task<bool> HasEndedAsync(string promptId, CancellationToken cancellationToken) =>
+        await redis.HashGetAsync(RenderChannels.PromptStateKey(promptId), "status", cancellationToken) is { } status && RenderEventKinds.IsFinal(status);
 
     public Task<bool> IsCancelRequestedAsync(string promptId, CancellationToken cancellationToken) =>
         redis.KeyExistsAsync(RenderChannels.CancelKey(promptId), cancellationToken);

@@ -21,7 +21,7 @@ public sealed class BackendSeedOptions
     public IReadOnlyList<string> Problems { get; set; } = [];
 
     /// <summary>Reads and validates both sources. config.yaml entries take config.yaml's defaults (port 8188,
-    /// enabled, no capabilities or tags, max_concurrent_jobs 1, name = id, id = <c>host_port</c>);
+    /// enabled, no capabilities or tags, max_concurrent_jobs 1, JobService's default prefetch, name = id, id = <c>host_port</c>);
     /// COMFY_NODES entries get the id and name <c>host_port</c>. A COMFY_NODES node whose id config.yaml
     /// already defines is left to config.yaml.</summary>
     public static void Read(BackendSeedOptions options, IConfiguration configuration)
@@ -127,7 +127,10 @@ public sealed class BackendSeedOptions
         }
 
         var request = new BackendRequest(
-            entry["id"], entry["name"], entry["host"], Int("port"), Bool("enabled"), List("capabilities"), Int("max_concurrent_jobs"), List("tags"));
+            entry["id"], entry["name"], entry["host"], Int("port"), Bool("enabled"), List("capabilities"), Int("max_concurrent_jobs"), List("tags"))
+        {
+            Prefetch = Int("prefetch"),
+        };
         return problems.Count == before ? request : null;
     }
 

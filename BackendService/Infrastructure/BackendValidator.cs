@@ -22,7 +22,7 @@ public sealed record BackendValidation(BackendDefinition? Backend, IReadOnlyList
 /// <summary>
 /// The rules a backend definition follows, whether it comes from config.yaml, <c>COMFY_NODES</c> or the API:
 /// id <c>^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$</c> (default <c>host_port</c>), host a DNS name or an IP literal
-/// that <see cref="BackendHostPolicy"/> allows, port 1–65535, max_concurrent_jobs 1–64, capabilities and tags
+/// that <see cref="BackendHostPolicy"/> allows, port 1–65535, max_concurrent_jobs 1–64, prefetch 0–16 (absent: JobService's default), capabilities and tags
 /// non-empty strings.
 /// </summary>
 public static partial class BackendValidator
@@ -33,7 +33,7 @@ public static partial class BackendValidator
     public const int MaxLabelLength = 128;
     public const int MaxLabels = 256;
 
-    private static readonly string[] FieldOrder = ["id", "name", "host", "port", "enabled", "capabilities", "max_concurrent_jobs", "tags"];
+    private static readonly string[] FieldOrder = ["id", "name", "host", "port", "enabled", "capabilities", "max_concurrent_jobs", "prefetch", "tags"];
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex IdPattern();
@@ -76,6 +76,11 @@ public static partial class BackendValidator
             errors.Add(Invalid("max_concurrent_jobs", $"max_concurrent_jobs must be between 1 and {MaxConcurrentJobsLimit}", maxJobs));
         }
 
+        if (request.Prefetch is < 0 or > BackendDefinition.PrefetchLimit)
+        {
+            errors.Add(Invalid("prefetch", $"prefetch must be between 0 and {BackendDefinition.PrefetchLimit}", request.Prefetch.Value));
+        }
+
         var id = routeId ?? request.Id?.Trim();
         if (routeId is not null && request.Id is not null && request.Id.Trim() != routeId)
         {
@@ -112,7 +117,10 @@ public static partial class BackendValidator
         }
 
         return new BackendValidation(
-            new BackendDefinition(id!, string.IsNullOrEmpty(name) ? id! : name, host!, port, request.Enabled ?? true, capabilities, maxJobs, tags, source),
+            new BackendDefinition(id!, string.IsNullOrEmpty(name) ? id! : name, host!, port, request.Enabled ?? true, capabilities, maxJobs, tags, source)
+            {
+                Prefetch = request.Prefetch,
+            },
             errors);
     }
 

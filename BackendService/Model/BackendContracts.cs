@@ -12,7 +12,11 @@ public sealed record BackendRequest(
     bool? Enabled,
     IReadOnlyList<string?>? Capabilities,
     int? MaxConcurrentJobs,
-    IReadOnlyList<string?>? Tags);
+    IReadOnlyList<string?>? Tags)
+{
+    /// <summary>Prompts posted ahead to wait in the node's own queue (0–16); absent: JobService's default.</summary>
+    public int? Prefetch { get; init; }
+}
 
 /// <summary>A backend as the API shows it: the definition, what the last probe learned, and the dispatcher's
 /// in-flight count. <c>queue_depth</c> is ComfyUI's running plus pending prompts. Memory is in bytes, as the
@@ -51,6 +55,9 @@ public sealed record BackendInfo(
     DiscoveredCapabilities Discovered,
     BackendSource Source)
 {
+    /// <summary>The backend's own <see cref="BackendDefinition.Prefetch"/>; null: JobService's <c>Jobs:DefaultPrefetch</c>.</summary>
+    public int? Prefetch { get; init; }
+
     /// <summary>Joins a definition with its runtime state. A disabled backend is <c>disabled</c> whatever the
     /// state says; one never probed (no state yet, or only the state from before it was enabled) is <c>offline</c>.</summary>
     public static BackendInfo From(BackendDefinition backend, BackendRuntimeState? state)
@@ -64,7 +71,10 @@ public sealed record BackendInfo(
             s.GpuName, s.GpuMemoryTotal, s.GpuMemoryUsed, s.GpuMemoryFree, s.GpuMemoryPercent,
             s.RamTotal, s.RamUsed, s.RamFree, s.GpuUtilization, s.GpuTemperature, s.CpuUtilization, s.Os, s.ComfyuiVersion,
             s.QueueRunning + s.QueuePending, s.QueueRunning, s.QueuePending, s.InFlightJobs,
-            s.LastSeen, s.LastError, s.Discovered, backend.Source);
+            s.LastSeen, s.LastError, s.Discovered, backend.Source)
+        {
+            Prefetch = backend.Prefetch,
+        };
     }
 
     public static string StatusOf(BackendDefinition backend, BackendRuntimeState? state) =>

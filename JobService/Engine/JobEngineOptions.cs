@@ -1,4 +1,5 @@
 using DirectorsConsole.Messaging;
+using DirectorsConsole.ServiceDefaults.Backends;
 using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;
@@ -44,6 +45,11 @@ public sealed class JobEngineOptions
     /// <summary>How often the holder renews the lease and every standby tries to take it, apart from the scheduler's
     /// rounds (a long round never lets the lease lapse).</summary>
     public TimeSpan LeaderRenewalInterval { get; set; } = TimeSpan.FromSeconds(0.5);
+
+    /// <summary>Prompts a backend may hold beyond its <c>max_concurrent_jobs</c> running ones, waiting in the node's own
+    /// queue so that it starts the next prompt without a round trip through the suite, for a backend whose definition
+    /// sets no <c>prefetch</c> of its own (0–16; see docs/render-path.md for how it was chosen).</summary>
+    public int DefaultPrefetch { get; set; } = 1;
 
     /// <summary>Queued jobs the scheduler considers per queue and pass, in priority order: each backend's own queue
     /// (group children and jobs with a <c>backend_affinity</c>) and the queue of jobs any backend may run.</summary>
@@ -101,6 +107,7 @@ public sealed class JobEngineOptionsValidator : IValidateOptions<JobEngineOption
         }
 
         failures.RequireBetween(options.MaxReassignments, 0, 100, nameof(options.MaxReassignments));
+        failures.RequireBetween(options.DefaultPrefetch, 0, BackendDefinition.PrefetchLimit, nameof(options.DefaultPrefetch));
 
         if (options.SchedulerScanLimit < 1)
         {

@@ -9,8 +9,10 @@ namespace DirectorsConsole.JobService.Engine;
 
 /// <summary>
 /// Moves jobs from the orchestrator's queues to BackendService, in queue order (priority, then first-in first-out), only
-/// while the chosen backend has a free slot by this suite's own count (<see cref="JobKeys.Assigned"/>), so
-/// <c>max_concurrent_jobs</c> holds and a high-priority job never waits behind a lower one in a node's queue.
+/// while the chosen backend has a free slot by this suite's own count (<see cref="JobKeys.Assigned"/>): its
+/// <c>max_concurrent_jobs</c> running prompts and its prefetch waiting in the node's own queue
+/// (<see cref="BackendLoad.Limit"/>). Each prompt carries its place in the queue as ComfyUI's <c>number</c>, so a
+/// higher-priority prompt posted later overtakes lower-priority ones waiting in the node's queue.
 /// A dispatch is recorded (slot, new prompt id, state <c>pending</c>) before the command is enqueued and confirmed
 /// after; a dispatch left pending by a replica that died is enqueued again with the same prompt id, which
 /// BackendService recognises, so one attempt never runs twice.
@@ -28,7 +30,7 @@ public sealed class JobScheduler(
     {
         var entries = await directory.ListAsync(cancellationToken);
         var counts = await Task.WhenAll(entries.Select(e => store.CountSlotsAsync(e.Definition.Id, cancellationToken)));
-        return entries.Select((entry, i) => new BackendLoad(entry, counts[i])).ToList();
+        return entries.Select((entry, i) => new BackendLoad(entry, counts[i], options.Value.DefaultPrefetch)).ToList();
     }
 
     /// <summary>
@@ -192,7 +194,8 @@ public sealed class JobScheduler(
             Seed = record.Seed,
             SeedNodes = record.SeedNodes,
             RequiredCapabilities = record.RequiredCapabilities,
-            Priority = record.Priority,
+            // The node's queue is a heap on this number: the job's place in the suite's queue (priority, then order).
+            Priority = job.State.QueueScore,
         };
         // Straight to the chosen backend's queue, which only the replica holding its lease reads. Keyed by the prompt
         // id, one per dispatch attempt: sent again after a lost reply, or by the recovery of an unconfirmed dispatch, it

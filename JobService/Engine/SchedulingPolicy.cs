@@ -3,16 +3,25 @@ using DirectorsConsole.ServiceDefaults.Backends;
 
 namespace DirectorsConsole.JobService.Engine;
 
-/// <summary>A backend as the scheduler sees it: its registry entry and the slots this suite's jobs hold on it.</summary>
-public sealed record BackendLoad(BackendEntry Entry, long Assigned)
+/// <summary>A backend as the scheduler sees it: its registry entry and the slots this suite's jobs hold on it
+/// (<see cref="JobKeys.Assigned"/>: the one count of what a backend holds, running or waiting in the node's queue).
+/// <paramref name="DefaultPrefetch"/> applies when the definition sets no prefetch of its own.</summary>
+public sealed record BackendLoad(BackendEntry Entry, long Assigned, int DefaultPrefetch = 0)
 {
     public string Id => Entry.Definition.Id;
 
-    public int Limit => Math.Max(1, Entry.Definition.MaxConcurrentJobs);
+    /// <summary>Prompts posted ahead of the running ones, waiting in the node's own queue.</summary>
+    public int Prefetch => Math.Clamp(Entry.Definition.Prefetch ?? DefaultPrefetch, 0, BackendDefinition.PrefetchLimit);
+
+    /// <summary>How many of this suite's prompts the backend may hold at once: <c>max_concurrent_jobs</c> running and
+    /// <see cref="Prefetch"/> more waiting in its queue. The one place that decides it: BackendService posts whatever
+    /// the scheduler sends.</summary>
+    public int Limit => Math.Max(1, Entry.Definition.MaxConcurrentJobs) + Prefetch;
 
     public bool HasFreeSlot => Assigned < Limit;
 
-    public double Load => (double)Assigned / Limit;
+    /// <summary>Slots used over running slots: above 1 while prompts wait in the node's queue.</summary>
+    public double Load => (double)Assigned / Math.Max(1, Entry.Definition.MaxConcurrentJobs);
 
     public int QueueDepth => (Entry.State?.QueueRunning ?? 0) + (Entry.State?.QueuePending ?? 0);
 

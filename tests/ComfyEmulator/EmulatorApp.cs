@@ -15,6 +15,18 @@ public static class EmulatorApp
         var app = builder.Build();
         // Resolve now so a catalog without a behaviour (or the reverse) fails at start, not at the first prompt.
         app.Services.GetRequiredService<NodeRegistry>();
+        var knobs = app.Services.GetRequiredService<Control.EmulatorKnobs>();
+        app.Use((context, next) =>
+        {
+            // A partitioned node (POST /_emulator/partition) answers nothing but its control routes.
+            if (knobs.Unreachable && !context.Request.Path.StartsWithSegments("/_emulator", StringComparison.Ordinal))
+            {
+                context.Abort();
+                return Task.CompletedTask;
+            }
+
+            return next(context);
+        });
         app.UseComfyCors();
         app.UseWebSockets();
         app.MapComfyApi();

@@ -289,9 +289,9 @@ public sealed class DispatchTests
         Assert.True(held.All(r => r is not null) && held.Distinct().Count() == 2, "the backends were not held one by each replica again after the break");
     }
 
-    /// <summary>Two nodes with max_concurrent_jobs 1 and two BackendService replicas on one Redis, 8 prompts; once two
-    /// have completed, <paramref name="disrupt"/> is applied to the replica holding emu-0's lease. Every prompt completes
-    /// once and no node ever has two prompts queued or in flight. Returns the rig, still running, for more checks.</summary>
+    /// <summary>Two nodes with max_concurrent_jobs 1 and two BackendService replicas on one Redis, 8 prompts sent one
+    /// at a time per node; once two have completed, <paramref name="disrupt"/> is applied to the replica holding emu-0's
+    /// lease. Every prompt completes once and no node ever has two prompts queued or in flight (none posted twice). Returns the rig, still running, for more checks.</summary>
     private static async Task<DispatchRig> KeepOnePromptPerNodeAsync(Func<DispatchRig, ServiceFactory<Program>, Task> disrupt, bool clientNames = false)
     {
         // Arrange
@@ -304,19 +304,36 @@ public sealed class DispatchTests
             }
 
             await Eventually.ReturnsAsync(() => Task.FromResult(HeldBy(rig)), held => held.All(h => h is not null), TimeSpan.FromSeconds(20));
+            // Fed as JobService's scheduler feeds a node with one slot and no prefetch: the next command once the
+            // previous one has ended (BackendService posts whatever it is sent)
             var commands = new List<RunPromptCommand>();
-            for (var i = 0; i < 8; i++)
+            var toSend = Enumerable.Range(0, 8).Select(i => DispatchRig.Command(
+                DispatchRig.ProgressWorkflow(steps: 6, delayMs: 80, seed: 100 + i), DispatchRig.BackendId(i % 2))).ToList();
+            async Task FeedAsync()
             {
-                commands.Add(await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 6, delayMs: 80, seed: 100 + i), backendId: DispatchRig.BackendId(i % 2)));
+                for (var node = 0; node < 2; node++)
+                {
+                    var backendId = DispatchRig.BackendId(node);
+                    if (commands.Where(c => c.BackendId == backendId).All(c => rig.Events.For(c.PromptId).Any(e => RenderEventKinds.IsFinal(e.Kind)))
+                        && toSend.FirstOrDefault(c => c.BackendId == backendId) is { } next)
+                    {
+                        toSend.Remove(next);
+                        commands.Add(next);
+                        await rig.Queue.EnqueueAsync(RenderChannels.BackendQueue(backendId), next, next.PromptId, Token);
+                    }
+                }
             }
+
+            await FeedAsync();
 
             // Act: sample both nodes' queues and in-flight hashes while the prompts run
             var maxOnNode = new int[2];
             var maxInFlight = new long[2];
             var disrupted = false;
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-            while (commands.Any(c => !rig.Events.For(c.PromptId).Any(e => RenderEventKinds.IsFinal(e.Kind))) && DateTime.UtcNow < deadline)
+            while ((toSend.Count > 0 || commands.Any(c => !rig.Events.For(c.PromptId).Any(e => RenderEventKinds.IsFinal(e.Kind)))) && DateTime.UtcNow < deadline)
             {
+                await FeedAsync();
                 for (var node = 0; node < 2; node++)
                 {
                     var queue = JsonNode.Parse(await rig.Emulators[node].Client.GetStringAsync("queue", Token))!;
@@ -339,6 +356,7 @@ public sealed class DispatchTests
 
             // Assert
             Assert.True(disrupted, "No replica held emu-0's lease");
+            Assert.Equal(8, commands.Count);
             Assert.All(commands, c => Assert.Equal(RenderEventKinds.Completed, rig.Events.For(c.PromptId).LastOrDefault(e => RenderEventKinds.IsFinal(e.Kind))?.Kind));
             Assert.All(commands, c => Assert.Single(rig.Events.For(c.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
             Assert.Equal([1, 1], maxOnNode);

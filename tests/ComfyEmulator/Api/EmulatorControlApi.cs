@@ -36,6 +36,8 @@ public static class EmulatorControlApi
         control.MapPost("/unstall", Unstall);
         control.MapPost("/drop-sockets", DropSockets);
         control.MapPost("/restart", Restart);
+        control.MapPost("/partition", Partition);
+        control.MapPost("/heal", Heal);
         control.MapPost("/broadcast", Broadcast);
         return app;
     }
@@ -60,6 +62,20 @@ public static class EmulatorControlApi
 
     /// <summary>Aborts every WebSocket without a close handshake, like a network failure.</summary>
     public static Ok<DroppedSockets> DropSockets(ClientHub hub) => TypedResults.Ok(new DroppedSockets(hub.DropAll()));
+
+    /// <summary>Cuts the node off: every ComfyUI route drops its connection and every socket is dropped, while the
+    /// queue and the running prompt stay as they are (a network failure, not a restart).</summary>
+    public static Ok<DroppedSockets> Partition(EmulatorKnobs knobs, ClientHub hub)
+    {
+        knobs.Unreachable = true;
+        return TypedResults.Ok(new DroppedSockets(hub.DropAll()));
+    }
+
+    public static NoContent Heal(EmulatorKnobs knobs)
+    {
+        knobs.Unreachable = false;
+        return TypedResults.NoContent();
+    }
 
     /// <summary>Sends <c>{"type", "data"}</c> to every socket, as an extension's <c>send_sync(type, data)</c> does.</summary>
     public static Results<NoContent, BadRequest<ControlError>> Broadcast(BroadcastRequest request, ClientHub hub)

@@ -32,6 +32,16 @@ public sealed class EmulatorKnobs
 
     public bool IsNt => Current.Os == "nt";
 
+    /// <summary>While set, every ComfyUI route drops its connection unanswered (the control routes still answer), as
+    /// a node cut off by the network does: it keeps its queue, and whatever it runs goes on.</summary>
+    public bool Unreachable
+    {
+        get => Volatile.Read(ref unreachable);
+        set => Volatile.Write(ref unreachable, value);
+    }
+
+    private bool unreachable;
+
     /// <summary>Applies a change, or returns why it is invalid (nothing is changed then).</summary>
     public string? TryApply(EmulatorSettingsChange change)
     {
