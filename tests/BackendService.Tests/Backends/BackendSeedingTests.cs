@@ -47,6 +47,7 @@ public sealed class BackendSeedingTests(GarnetFixture garnet) : IClassFixture<Ga
             ["backends:1:capabilities:0"] = "flux",
             ["backends:1:capabilities:1"] = "sdxl",
             ["backends:1:max_concurrent_jobs"] = "2",
+            ["backends:1:prefetch"] = "3",
             ["backends:1:tags:0"] = "5090",
         });
 
@@ -58,6 +59,8 @@ public sealed class BackendSeedingTests(GarnetFixture garnet) : IClassFixture<Ga
         Assert.Equal(("Beast (5090)", "beast.lan", 8190, false, 2), (second.Name, second.Host, second.Port, second.Enabled, second.MaxConcurrentJobs));
         Assert.Equal(["flux", "sdxl"], second.Capabilities);
         Assert.Equal(["5090"], second.Tags);
+        Assert.Null(first.Prefetch);
+        Assert.Equal(3, second.Prefetch);
         Assert.Equal(BackendSource.Config, second.Source);
     }
 

@@ -162,6 +162,28 @@ public sealed class BackendValidatorTests
         Assert.Equal("max_concurrent_jobs", Assert.Single(validation.Errors).Field);
     }
 
+    [Theory]
+    [InlineData(-1, false)]
+    [InlineData(0, true)]
+    [InlineData(16, true)]
+    [InlineData(17, false)]
+    public void PrefetchFromZeroToSixteenIsAcceptedAndKept(int prefetch, bool valid)
+    {
+        // Act
+        var validation = BackendValidator.Validate(Request() with { Prefetch = prefetch }, BackendSource.Api);
+
+        // Assert
+        if (valid)
+        {
+            Assert.True(validation.IsValid);
+            Assert.Equal(prefetch, validation.Backend!.Prefetch);
+        }
+        else
+        {
+            Assert.Equal("prefetch", Assert.Single(validation.Errors).Field);
+        }
+    }
+
     [Fact]
     public void DefaultsFollowConfigYaml()
     {
@@ -177,6 +199,7 @@ public sealed class BackendValidatorTests
         Assert.Empty(backend.Capabilities);
         Assert.Empty(backend.Tags);
         Assert.Equal(1, backend.MaxConcurrentJobs);
+        Assert.Null(backend.Prefetch); // JobService's Jobs:DefaultPrefetch
         Assert.Equal(new Uri("http://192.168.1.100:8188/"), backend.BaseAddress);
     }
 

@@ -20,7 +20,7 @@ public sealed class BackendsApiTests(GarnetFixture garnet) : IClassFixture<Garne
         // Act
         using var created = await client.PostAsJsonAsync("/api/backends", new
         {
-            id, name = "Beast (5090)", host = "127.0.0.1", port, capabilities = new[] { "flux", "sdxl" }, max_concurrent_jobs = 2, tags = new[] { "gpu" },
+            id, name = "Beast (5090)", host = "127.0.0.1", port, capabilities = new[] { "flux", "sdxl" }, max_concurrent_jobs = 2, prefetch = 3, tags = new[] { "gpu" },
         }, ct);
         using var listed = await client.GetAsync("/api/backends", ct);
         using var fetched = await client.GetAsync($"/api/backends/{id}", ct);
@@ -39,6 +39,7 @@ public sealed class BackendsApiTests(GarnetFixture garnet) : IClassFixture<Garne
         Assert.True((bool)backend["enabled"]!);
         Assert.Equal(["flux", "sdxl"], backend["capabilities"]!.AsArray().Select(c => (string?)c));
         Assert.Equal(2, (int)backend["max_concurrent_jobs"]!);
+        Assert.Equal(3, (int)backend["prefetch"]!);
         Assert.Equal("api", (string?)backend["source"]);
         Assert.Equal("offline", (string?)backend["status"]);
         Assert.False((bool)backend["online"]!);
@@ -63,6 +64,7 @@ public sealed class BackendsApiTests(GarnetFixture garnet) : IClassFixture<Garne
         Assert.Equal(id, (string?)replaced["name"]);
         Assert.Empty(replaced["capabilities"]!.AsArray());
         Assert.Equal(1, (int)replaced["max_concurrent_jobs"]!);
+        Assert.Null(replaced["prefetch"]);
 
         Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
         var deletion = await deleted.ReadJsonAsync(ct);
@@ -145,12 +147,12 @@ public sealed class BackendsApiTests(GarnetFixture garnet) : IClassFixture<Garne
 
         // Act
         using var response = await client.PostAsJsonAsync("/api/backends",
-            new { id = "-bad", host = "169.254.169.254", port = 70000, max_concurrent_jobs = 0 }, ct);
+            new { id = "-bad", host = "169.254.169.254", port = 70000, max_concurrent_jobs = 0, prefetch = 17 }, ct);
 
         // Assert
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         var errors = (await response.ReadJsonAsync(ct))["detail"]!.AsArray();
-        Assert.Equal(["id", "host", "port", "max_concurrent_jobs"], errors.Select(e => (string?)e!["loc"]![1]));
+        Assert.Equal(["id", "host", "port", "max_concurrent_jobs", "prefetch"], errors.Select(e => (string?)e!["loc"]![1]));
         Assert.All(errors, e => Assert.Equal("value_error", (string?)e!["type"]));
         Assert.All(errors, e => Assert.Equal("body", (string?)e!["loc"]![0]));
         Assert.Equal("169.254.169.254", (string?)errors[1]!["input"]);

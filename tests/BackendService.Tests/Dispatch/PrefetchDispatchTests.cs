@@ -1,0 +1,147 @@
+using System.Text.Json.Nodes;
+using DirectorsConsole.Contracts;
+using DirectorsConsole.Testing;
+
+namespace DirectorsConsole.BackendService.Tests.Dispatch;
+
+/// <summary>Prompts posted ahead to wait in a node's own queue (JobService's prefetch): BackendService posts every
+/// command its backend's queue holds, reports a prompt started only when the node starts it, deletes a waiting prompt
+/// it is asked to cancel, lets a prompt with a lower <c>number</c> overtake waiting ones, and removes from a node seen
+/// again the prompts it gave up as lost while the node could not be reached.</summary>
+public sealed class PrefetchDispatchTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task TwoPromptsOnAOneSlotNodeOneRunningOneWaitingAndTheSecondStartsWhenTheNodeStartsIt()
+    {
+        // Arrange: a one-slot node running a prompt of about 1.5 s
+        await using var rig = await DispatchRig.StartAsync();
+        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 30, delayMs: 50, seed: 1));
+        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
+
+        // Act: a second command for the node, as the scheduler sends one with prefetch 1
+        var second = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 2));
+        await rig.Events.WaitForAsync(second.PromptId, RenderEventKinds.Accepted);
+        var (running, pending) = await QueueAsync(rig);
+        var startedWhileWaiting = rig.Events.For(second.PromptId).Any(e => e.Kind == RenderEventKinds.Started);
+
+        // Assert: both on the node at once, the second waiting in its queue and not started
+        Assert.Equal([first.PromptId], running);
+        Assert.Equal([second.PromptId], pending);
+        Assert.False(startedWhileWaiting, "the waiting prompt was reported started");
+        var completed = await rig.Events.WaitForAsync(second.PromptId);
+        Assert.Equal(RenderEventKinds.Completed, completed.Kind);
+        var firstCompleted = await rig.Events.WaitForAsync(first.PromptId);
+        var secondStarted = Assert.Single(rig.Events.For(second.PromptId), e => e.Kind == RenderEventKinds.Started);
+        Assert.True(secondStarted.At >= firstCompleted.At, $"started {secondStarted.At:O}, before the first ended {firstCompleted.At:O}");
+    }
+
+    [Fact]
+    public async Task CancelOfAPromptWaitingInTheNodesQueueDeletesItAndTheNodeNeverRunsIt()
+    {
+        // Arrange: a long prompt running and a second one waiting behind it on the node
+        await using var rig = await DispatchRig.StartAsync();
+        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 400, delayMs: 50, seed: 3));
+        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
+        var second = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 4));
+        await rig.Events.WaitForAsync(second.PromptId, RenderEventKinds.Accepted);
+        Assert.Contains(second.PromptId, (await QueueAsync(rig)).Pending);
+
+        // Act
+        await rig.RequestCancelAsync(second.PromptId);
+        var cancelled = await rig.Events.WaitForAsync(second.PromptId);
+
+        // Assert: gone from the node's queue while the first still runs, ended once
+        Assert.Equal(RenderEventKinds.Interrupted, cancelled.Kind);
+        Assert.Equal("cancelled before it started", cancelled.Error);
+        var (running, pending) = await QueueAsync(rig);
+        Assert.Equal([first.PromptId], running);
+        Assert.Empty(pending);
+        await rig.RequestCancelAsync(first.PromptId);
+        Assert.Equal(RenderEventKinds.Interrupted, (await rig.Events.WaitForAsync(first.PromptId)).Kind);
+        Assert.Single(rig.Events.For(second.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
+        Assert.DoesNotContain(rig.Events.For(second.PromptId), e => e.Kind == RenderEventKinds.Started);
+        Assert.Empty(await HistoryAsync(rig, second.PromptId));
+    }
+
+    [Fact]
+    public async Task APromptWithALowerNumberPostedLaterOvertakesOneWaitingInTheNodesQueue()
+    {
+        // Arrange: a prompt of about 2 s running, a low-priority one waiting behind it
+        await using var rig = await DispatchRig.StartAsync();
+        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 40, delayMs: 50, seed: 5));
+        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
+        var low = await EnqueueAsync(rig, DispatchRig.Command(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 6), DispatchRig.BackendId(0)) with { Priority = 200 });
+        await rig.Events.WaitForAsync(low.PromptId, RenderEventKinds.Accepted);
+
+        // Act: a higher-priority prompt posted after it
+        var high = await EnqueueAsync(rig, DispatchRig.Command(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 7), DispatchRig.BackendId(0)) with { Priority = 100 });
+        await rig.Events.WaitForAsync(high.PromptId, RenderEventKinds.Accepted);
+        var pendingWhenBothWait = (await QueueAsync(rig)).Pending;
+
+        // Assert: the node runs the later, higher-priority prompt first
+        Assert.Equal(2, pendingWhenBothWait.Count);
+        Assert.Equal(RenderEventKinds.Completed, (await rig.Events.WaitForAsync(low.PromptId)).Kind);
+        Assert.Equal(RenderEventKinds.Completed, (await rig.Events.WaitForAsync(high.PromptId)).Kind);
+        var highStarted = rig.Events.For(high.PromptId).Single(e => e.Kind == RenderEventKinds.Started);
+        var lowStarted = rig.Events.For(low.PromptId).Single(e => e.Kind == RenderEventKinds.Started);
+        Assert.True(highStarted.At < lowStarted.At, $"the higher-priority prompt started at {highStarted.At:O}, after the other at {lowStarted.At:O}");
+    }
+
+    [Fact]
+    public async Task ANodeCutOffWithAPromptWaitingLosesBothAndOnceSeenAgainHasThemRemovedBeforeTheyRun()
+    {
+        // Arrange: a prompt running (held at its next step) and a second one waiting on the node
+        await using var rig = await DispatchRig.StartAsync();
+        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 20, delayMs: 20, seed: 8));
+        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
+        await PostControlAsync(rig, "stall");
+        var second = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 9));
+        await rig.Events.WaitForAsync(second.PromptId, RenderEventKinds.Accepted);
+
+        // Act: the node is cut off; both prompts are given up as lost (and would run elsewhere); then it is back
+        await PostControlAsync(rig, "partition");
+        var lostRunning = await rig.Events.WaitForAsync(first.PromptId);
+        var lostWaiting = await rig.Events.WaitForAsync(second.PromptId);
+        await PostControlAsync(rig, "heal");
+        var queue = await Eventually.ReturnsAsync(() => QueueAsync(rig), q => q.Running.Count + q.Pending.Count == 0, TimeSpan.FromSeconds(30));
+        await PostControlAsync(rig, "unstall");
+        var after = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 10));
+        var afterEnded = await rig.Events.WaitForAsync(after.PromptId);
+
+        // Assert: lost once each; the node, seen again, ran neither: the waiting one deleted, the running one interrupted
+        Assert.Equal((RenderEventKinds.Failed, RenderErrorTypes.BackendLost), (lostRunning.Kind, lostRunning.ErrorType));
+        Assert.Equal((RenderEventKinds.Failed, RenderErrorTypes.BackendLost), (lostWaiting.Kind, lostWaiting.ErrorType));
+        Assert.Empty(queue.Running.Concat(queue.Pending));
+        Assert.Equal(RenderEventKinds.Completed, afterEnded.Kind);
+        Assert.Empty(await HistoryAsync(rig, second.PromptId));
+        var firstHistory = await HistoryAsync(rig, first.PromptId);
+        var messages = firstHistory[first.PromptId]!["status"]!["messages"]!.AsArray().Select(m => (string)m![0]!).ToList();
+        Assert.Contains("execution_interrupted", messages);
+        Assert.Single(rig.Events.For(first.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
+        Assert.Single(rig.Events.For(second.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
+    }
+
+    private static async Task<RunPromptCommand> EnqueueAsync(DispatchRig rig, RunPromptCommand command)
+    {
+        await rig.Queue.EnqueueAsync(RenderChannels.BackendQueue(command.BackendId!), command, command.PromptId, Token);
+        return command;
+    }
+
+    private static async Task<(IReadOnlyList<string> Running, IReadOnlyList<string> Pending)> QueueAsync(DispatchRig rig)
+    {
+        var queue = JsonNode.Parse(await rig.Emulators[0].Client.GetStringAsync("queue", Token))!;
+        static List<string> Ids(JsonNode? items) => items!.AsArray().Select(item => (string)item!.AsArray()[1]!).ToList();
+        return (Ids(queue["queue_running"]), Ids(queue["queue_pending"]));
+    }
+
+    private static async Task<JsonObject> HistoryAsync(DispatchRig rig, string promptId) =>
+        JsonNode.Parse(await rig.Emulators[0].Client.GetStringAsync($"history/{promptId}", Token))!.AsObject();
+
+    private static async Task PostControlAsync(DispatchRig rig, string route)
+    {
+        using var response = await rig.Emulators[0].Client.PostAsync("_emulator/" + route, null, Token);
+        response.EnsureSuccessStatusCode();
+    }
+}
