@@ -459,7 +459,7 @@ public sealed class BackendDispatchSession
                 _runningPromptId = promptId;
                 if (Find(promptId) is { } started)
                 {
-                    await PublishAsync(started, RenderEventKinds.Started, e => e with { Percent = 0 }, cancellationToken);
+                    await PublishStartedAsync(started, cancellationToken);
                 }
 
                 break;
@@ -565,8 +565,19 @@ public sealed class BackendDispatchSession
         await PublishAsync(tracked, RenderEventKinds.Preview, e => e with { Preview = dataUrl, Node = frame.NodeId ?? tracked.Progress.CurrentNode }, cancellationToken);
     }
 
-    private Task PublishProgressAsync(TrackedPrompt tracked, ProgressSnapshot snapshot, CancellationToken cancellationToken) =>
-        PublishAsync(tracked, RenderEventKinds.Progress, e => e with
+    /// <summary>The node started the prompt (until then it waited in the node's queue): the job's start, and the time
+    /// its timeout counts from.</summary>
+    private Task PublishStartedAsync(TrackedPrompt tracked, CancellationToken cancellationToken)
+    {
+        tracked.Started = true;
+        return PublishAsync(tracked, RenderEventKinds.Started, e => e with { Percent = 0 }, cancellationToken);
+    }
+
+    /// <summary>Progress, which also starts a job whose <c>started</c> was lost.</summary>
+    private Task PublishProgressAsync(TrackedPrompt tracked, ProgressSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        tracked.Started = true;
+        return PublishAsync(tracked, RenderEventKinds.Progress, e => e with
         {
             Percent = snapshot.Percent,
             Node = snapshot.Node,
@@ -574,6 +585,7 @@ public sealed class BackendDispatchSession
             StepsDone = snapshot.StepsDone,
             StepsTotal = snapshot.StepsTotal,
         }, cancellationToken);
+    }
 
     // ---- ending prompts --------------------------------------------------------------------------------------
 
@@ -658,6 +670,13 @@ public sealed class BackendDispatchSession
             var promptId = tracked.Record.PromptId;
             if (queue.Contains(promptId))
             {
+                // A prompt posted ahead is "running" only once the node starts it; its execution_start may have been
+                // sent while the socket was down.
+                if (!tracked.Started && queue.Running.Contains(promptId))
+                {
+                    await PublishStartedAsync(tracked, cancellationToken);
+                }
+
                 continue;
             }
 
@@ -838,6 +857,9 @@ public sealed class BackendDispatchSession
         public PromptProgress Progress { get; } = progress;
 
         public bool CancelRequested { get; set; }
+
+        /// <summary>Its start was reported (a prompt adopted from an earlier session may have been reported by it).</summary>
+        public bool Started { get; set; }
 
         public DateTimeOffset LastPreviewAt { get; set; } = DateTimeOffset.MinValue;
     }

@@ -15,14 +15,10 @@ public sealed class PrefetchDispatchTests
     [Fact]
     public async Task TwoPromptsOnAOneSlotNodeOneRunningOneWaitingAndTheSecondStartsWhenTheNodeStartsIt()
     {
-        // Arrange: a one-slot node running a prompt of about 1.5 s
+        // Arrange, act: a one-slot node running a prompt of about 1.5 s, and a second command for the node, as the
+        // scheduler sends one with prefetch 1
         await using var rig = await DispatchRig.StartAsync();
-        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 30, delayMs: 50, seed: 1));
-        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
-
-        // Act: a second command for the node, as the scheduler sends one with prefetch 1
-        var second = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 2));
-        await rig.Events.WaitForAsync(second.PromptId, RenderEventKinds.Accepted);
+        var (first, second) = await RunOneAndPostAnotherAsync(rig, DispatchRig.ProgressWorkflow(steps: 30, delayMs: 50, seed: 1), Command(2));
         var (running, pending) = await QueueAsync(rig);
         var startedWhileWaiting = rig.Events.For(second.PromptId).Any(e => e.Kind == RenderEventKinds.Started);
 
@@ -42,10 +38,7 @@ public sealed class PrefetchDispatchTests
     {
         // Arrange: a long prompt running and a second one waiting behind it on the node
         await using var rig = await DispatchRig.StartAsync();
-        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 400, delayMs: 50, seed: 3));
-        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
-        var second = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 4));
-        await rig.Events.WaitForAsync(second.PromptId, RenderEventKinds.Accepted);
+        var (first, second) = await RunOneAndPostAnotherAsync(rig, DispatchRig.ProgressWorkflow(steps: 400, delayMs: 50, seed: 3), Command(4));
         Assert.Contains(second.PromptId, (await QueueAsync(rig)).Pending);
 
         // Act
@@ -70,14 +63,10 @@ public sealed class PrefetchDispatchTests
     {
         // Arrange: a prompt of about 2 s running, a low-priority one waiting behind it
         await using var rig = await DispatchRig.StartAsync();
-        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 40, delayMs: 50, seed: 5));
-        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
-        var low = await EnqueueAsync(rig, DispatchRig.Command(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 6), DispatchRig.BackendId(0)) with { Priority = 200 });
-        await rig.Events.WaitForAsync(low.PromptId, RenderEventKinds.Accepted);
+        var (_, low) = await RunOneAndPostAnotherAsync(rig, DispatchRig.ProgressWorkflow(steps: 40, delayMs: 50, seed: 5), Command(6) with { Priority = 200 });
 
         // Act: a higher-priority prompt posted after it
-        var high = await EnqueueAsync(rig, DispatchRig.Command(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 7), DispatchRig.BackendId(0)) with { Priority = 100 });
-        await rig.Events.WaitForAsync(high.PromptId, RenderEventKinds.Accepted);
+        var high = await PostAsync(rig, Command(7) with { Priority = 100 });
         var pendingWhenBothWait = (await QueueAsync(rig)).Pending;
 
         // Assert: the node runs the later, higher-priority prompt first
@@ -92,13 +81,10 @@ public sealed class PrefetchDispatchTests
     [Fact]
     public async Task ANodeCutOffWithAPromptWaitingLosesBothAndOnceSeenAgainHasThemRemovedBeforeTheyRun()
     {
-        // Arrange: a prompt running (held at its next step) and a second one waiting on the node
+        // Arrange: a long prompt running, then held at its next step, and a second one waiting on the node
         await using var rig = await DispatchRig.StartAsync();
-        var first = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 20, delayMs: 20, seed: 8));
-        await rig.Events.WaitForAsync(first.PromptId, RenderEventKinds.Progress);
+        var (first, second) = await RunOneAndPostAnotherAsync(rig, DispatchRig.ProgressWorkflow(steps: 400, delayMs: 50, seed: 8), Command(9));
         await PostControlAsync(rig, "stall");
-        var second = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: 9));
-        await rig.Events.WaitForAsync(second.PromptId, RenderEventKinds.Accepted);
 
         // Act: the node is cut off; both prompts are given up as lost (and would run elsewhere); then it is back
         await PostControlAsync(rig, "partition");
@@ -123,9 +109,24 @@ public sealed class PrefetchDispatchTests
         Assert.Single(rig.Events.For(second.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
     }
 
-    private static async Task<RunPromptCommand> EnqueueAsync(DispatchRig rig, RunPromptCommand command)
+    /// <summary>A short prompt for emu-0.</summary>
+    private static RunPromptCommand Command(long seed) =>
+        DispatchRig.Command(DispatchRig.ProgressWorkflow(steps: 2, delayMs: 10, seed: seed), DispatchRig.BackendId(0));
+
+    /// <summary>Starts <paramref name="first"/> on emu-0 and, once it runs, posts <paramref name="second"/> behind it.</summary>
+    private static async Task<(RunPromptCommand Running, RunPromptCommand Waiting)> RunOneAndPostAnotherAsync(
+        DispatchRig rig, JsonObject first, RunPromptCommand second)
+    {
+        var running = await rig.EnqueueAsync(first);
+        await rig.Events.WaitForAsync(running.PromptId, RenderEventKinds.Progress);
+        return (running, await PostAsync(rig, second));
+    }
+
+    /// <summary>Sends the command as the scheduler does and waits until the node has accepted it.</summary>
+    private static async Task<RunPromptCommand> PostAsync(DispatchRig rig, RunPromptCommand command)
     {
         await rig.Queue.EnqueueAsync(RenderChannels.BackendQueue(command.BackendId!), command, command.PromptId, Token);
+        await rig.Events.WaitForAsync(command.PromptId, RenderEventKinds.Accepted);
         return command;
     }
 

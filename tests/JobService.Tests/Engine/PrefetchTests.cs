@@ -40,23 +40,17 @@ public sealed class PrefetchTests(PrefetchEngineRig shared) : IClassFixture<Pref
     [Fact]
     public async Task WithPrefetchOneAOneSlotNodeHoldsTwoJobsAndTheSecondStartsWhenTheNodeStartsIt()
     {
-        // Arrange: a job running on emu-1 (one slot, prefetch 1), held at its next step
+        // Arrange, act: on emu-1 (one slot, prefetch 1) a job running, held at its next step, and a second one sent
         var engine = Rig.Engine();
-        await Rig.PostControlAsync(1, "stall");
-        var first = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 4, delayMs: 20, seed: 1)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
-        await Rig.WaitForJobAsync(first.JobId, j => j.Status == JobStatuses.Running);
-
-        // Act
-        var second = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 2, delayMs: 10, seed: 2)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
-        var posted = await Rig.WaitForJobAsync(second.JobId, j => j.PromptId is not null);
-        var onNode = await Eventually.ReturnsAsync(() => Rig.QueueAsync(1), q => q.Contains(posted.PromptId!), TimeSpan.FromSeconds(15));
+        var (first, second) = await HoldAJobAndPostAnotherBehindItAsync(1, new JobSubmission(EngineRig.Prompt(steps: 2, delayMs: 10, seed: 2)));
+        var onNode = await Rig.QueueAsync(1);
         var whileWaiting = await engine.GetJobAsync(second.JobId, Token);
         var firstWhileWaiting = await engine.GetJobAsync(first.JobId, Token);
         await Rig.PostControlAsync(1, "unstall");
 
         // Assert: both on the node at once, the second waiting in its queue, not running
         Assert.Equal(JobStatuses.Running, firstWhileWaiting!.Status);
-        Assert.Equal([firstWhileWaiting.PromptId!, posted.PromptId!], onNode);
+        Assert.Equal([first.PromptId!, second.PromptId!], onNode);
         Assert.Equal(JobStatuses.Queued, whileWaiting!.Status);
         Assert.Null(whileWaiting.StartedAt);
         var firstEnded = await Rig.WaitForEndAsync(first.JobId);
@@ -69,17 +63,11 @@ public sealed class PrefetchTests(PrefetchEngineRig shared) : IClassFixture<Pref
     [Fact]
     public async Task AJobWaitingInTheNodesQueueBehindALongOneDoesNotTimeOutWhileItWaits()
     {
-        // Arrange: a job running on emu-1, held at its next step
-        var engine = Rig.Engine();
-        await Rig.PostControlAsync(1, "stall");
-        var first = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 4, delayMs: 20, seed: 3)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
-        await Rig.WaitForJobAsync(first.JobId, j => j.Status == JobStatuses.Running);
+        // Arrange: on emu-1 a job running, held at its next step, and a short job with a 2 s timeout posted behind it
+        var (first, second) = await HoldAJobAndPostAnotherBehindItAsync(1,
+            new JobSubmission(EngineRig.Prompt(steps: 2, delayMs: 10, seed: 4)) { TimeoutSeconds = 2 });
 
-        // Act: a short job with a 2 s timeout, posted behind it, waits there 3 s before the first goes on
-        var second = await engine.SubmitJobAsync(
-            new JobSubmission(EngineRig.Prompt(steps: 2, delayMs: 10, seed: 4)) { BackendAffinity = EngineRig.BackendId(1), TimeoutSeconds = 2 }, Token);
-        var posted = await Rig.WaitForJobAsync(second.JobId, j => j.PromptId is not null);
-        await Eventually.ReturnsAsync(() => Rig.QueueAsync(1), q => q.Contains(posted.PromptId!), TimeSpan.FromSeconds(15));
+        // Act: it waits there 3 s before the first goes on
         await Task.Delay(TimeSpan.FromSeconds(3), Token);
         await Rig.PostControlAsync(1, "unstall");
         var secondEnded = await Rig.WaitForEndAsync(second.JobId);
@@ -95,24 +83,21 @@ public sealed class PrefetchTests(PrefetchEngineRig shared) : IClassFixture<Pref
     [Fact]
     public async Task CancelOfAJobWaitingInTheNodesQueueDeletesItThereAndEndsItCancelledOnce()
     {
-        // Arrange: a long job running on emu-1 and a second one posted behind it
+        // Arrange: on emu-1 a job running, held at its next step, and a second one posted behind it
         var engine = Rig.Engine();
-        var first = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 400, delayMs: 50, seed: 5)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
-        await Rig.WaitForJobAsync(first.JobId, j => j.Status == JobStatuses.Running);
-        var second = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 2, delayMs: 10, seed: 6)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
-        var posted = await Rig.WaitForJobAsync(second.JobId, j => j.PromptId is not null);
-        await Eventually.ReturnsAsync(() => Rig.QueueAsync(1), q => q.Contains(posted.PromptId!), TimeSpan.FromSeconds(15));
+        var (first, second) = await HoldAJobAndPostAnotherBehindItAsync(1, new JobSubmission(EngineRig.Prompt(steps: 2, delayMs: 10, seed: 6)));
 
         // Act
         var cancelled = await engine.CancelJobAsync(second.JobId, Token);
-        var queueAfter = await Eventually.ReturnsAsync(() => Rig.QueueAsync(1), q => !q.Contains(posted.PromptId!), TimeSpan.FromSeconds(15));
+        var queueAfter = await Eventually.ReturnsAsync(() => Rig.QueueAsync(1), q => !q.Contains(second.PromptId!), TimeSpan.FromSeconds(15));
         await engine.CancelJobAsync(first.JobId, Token);
         await Eventually.ReturnsAsync(() => Rig.QueueAsync(1), q => q.Count == 0, TimeSpan.FromSeconds(15));
+        await Rig.PostControlAsync(1, "unstall");
 
         // Assert: cancelled once, deleted from the node's queue while the first still ran, never run there
         Assert.Equal(JobStatuses.Cancelled, cancelled!.Status);
-        Assert.DoesNotContain(posted.PromptId!, queueAfter);
-        var history = JsonNode.Parse(await Rig.Emulators[1].Client.GetStringAsync($"history/{posted.PromptId}", Token))!.AsObject();
+        Assert.DoesNotContain(second.PromptId!, queueAfter);
+        var history = JsonNode.Parse(await Rig.Emulators[1].Client.GetStringAsync($"history/{second.PromptId}", Token))!.AsObject();
         Assert.Empty(history);
         var events = await Rig.Streams().ReadAsync(JobStreamId.Job(second.JobId), 0, Token);
         Assert.Single(events, e => e.Type == "job_cancelled");
@@ -137,15 +122,14 @@ public sealed class PrefetchTests(PrefetchEngineRig shared) : IClassFixture<Pref
 
         foreach (var job in routine)
         {
-            var posted = await Rig.WaitForJobAsync(job.JobId, j => j.PromptId is not null);
-            await Eventually.ReturnsAsync(() => Rig.QueueAsync(0), q => q.Contains(posted.PromptId!), TimeSpan.FromSeconds(15));
+            await WaitUntilOnTheNodeAsync(0, job.JobId);
         }
 
         // Act: a job of priority 0 (runs first) submitted after them
         var urgent = await engine.SubmitJobAsync(
             new JobSubmission(EngineRig.Prompt(steps: 1, delayMs: 1, seed: 10)) { BackendAffinity = EngineRig.BackendId(0), Priority = 0 }, Token);
-        var urgentPosted = await Rig.WaitForJobAsync(urgent.JobId, j => j.PromptId is not null);
-        var onNode = await Eventually.ReturnsAsync(() => Rig.QueueAsync(0), q => q.Contains(urgentPosted.PromptId!), TimeSpan.FromSeconds(15));
+        await WaitUntilOnTheNodeAsync(0, urgent.JobId);
+        var onNode = await Rig.QueueAsync(0);
         var firstWhilePosted = await engine.GetJobAsync(first.JobId, Token);
         await Rig.PostControlAsync(0, "unstall");
         var ended = new List<JobRecord>();
@@ -165,15 +149,9 @@ public sealed class PrefetchTests(PrefetchEngineRig shared) : IClassFixture<Pref
     public async Task AJobWaitingOnANodeThatIsLostMovesCompletesOnceAndDoesNotRunOnTheNodeWhenItIsBack()
     {
         // Arrange: on emu-0 a job running (held at its next step) and a second waiting in the node's queue
-        var engine = Rig.Engine();
-        var first = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 4, delayMs: 20, seed: 11)) { BackendAffinity = EngineRig.BackendId(0) }, Token);
-        await Rig.PostControlAsync(0, "stall");
         try
         {
-            var firstRunning = await Rig.WaitForJobAsync(first.JobId, j => j.Status == JobStatuses.Running);
-            var second = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 2, delayMs: 10, seed: 12)) { BackendAffinity = EngineRig.BackendId(0) }, Token);
-            var secondPosted = await Rig.WaitForJobAsync(second.JobId, j => j.PromptId is not null);
-            await Eventually.ReturnsAsync(() => Rig.QueueAsync(0), q => q.Contains(secondPosted.PromptId!), TimeSpan.FromSeconds(15));
+            var (first, second) = await HoldAJobAndPostAnotherBehindItAsync(0, new JobSubmission(EngineRig.Prompt(steps: 2, delayMs: 10, seed: 12)));
 
             // Act: the node is cut off; both jobs move to emu-1; then the node is back
             await Rig.PostControlAsync(0, "partition");
@@ -188,9 +166,9 @@ public sealed class PrefetchTests(PrefetchEngineRig shared) : IClassFixture<Pref
             Assert.Equal((JobStatuses.Completed, EngineRig.BackendId(1)), (secondEnded.Status, secondEnded.BackendId));
             Assert.Empty(leftOnNode);
             var history = await Rig.HistoryAsync(0);
-            Assert.DoesNotContain(secondPosted.PromptId!, history);
-            var interrupted = JsonNode.Parse(await Rig.Emulators[0].Client.GetStringAsync($"history/{firstRunning.PromptId}", Token))!.AsObject();
-            Assert.Contains("execution_interrupted", interrupted[firstRunning.PromptId!]!["status"]!["messages"]!.AsArray().Select(m => (string)m![0]!));
+            Assert.DoesNotContain(second.PromptId!, history);
+            var interrupted = JsonNode.Parse(await Rig.Emulators[0].Client.GetStringAsync($"history/{first.PromptId}", Token))!.AsObject();
+            Assert.Contains("execution_interrupted", interrupted[first.PromptId!]!["status"]!["messages"]!.AsArray().Select(m => (string)m![0]!));
             var events = await Rig.Streams().ReadAsync(JobStreamId.Job(second.JobId), 0, Token);
             Assert.Single(events, e => e.Type == "job_reassigned");
             Assert.Single(events, e => e.Type == "job_completed");
@@ -202,5 +180,25 @@ public sealed class PrefetchTests(PrefetchEngineRig shared) : IClassFixture<Pref
             await Eventually.ReturnsAsync(
                 () => Rig.Get<ServiceDefaults.Backends.BackendDirectory>().ListAsync(Token), list => list.All(b => b.Online), TimeSpan.FromSeconds(30));
         }
+    }
+
+    /// <summary>Stalls <paramref name="node"/>, starts a job there (held at its next step: running until un-stalled or
+    /// interrupted) and submits <paramref name="second"/> for the node; returns both once the second is in the node's queue.</summary>
+    private async Task<(JobRecord Running, JobRecord Waiting)> HoldAJobAndPostAnotherBehindItAsync(int node, JobSubmission second)
+    {
+        var engine = Rig.Engine();
+        await Rig.PostControlAsync(node, "stall");
+        var first = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 4, delayMs: 20, seed: 1)) { BackendAffinity = EngineRig.BackendId(node) }, Token);
+        var running = await Rig.WaitForJobAsync(first.JobId, j => j.Status == JobStatuses.Running);
+        var waiting = await engine.SubmitJobAsync(second with { BackendAffinity = EngineRig.BackendId(node) }, Token);
+        return (running, await WaitUntilOnTheNodeAsync(node, waiting.JobId));
+    }
+
+    /// <summary>The job once it has been sent to <paramref name="node"/> and its prompt is in the node's queue.</summary>
+    private async Task<JobRecord> WaitUntilOnTheNodeAsync(int node, string jobId)
+    {
+        var posted = await Rig.WaitForJobAsync(jobId, j => j.PromptId is not null);
+        await Eventually.ReturnsAsync(() => Rig.QueueAsync(node), q => q.Contains(posted.PromptId!), TimeSpan.FromSeconds(15));
+        return posted;
     }
 }

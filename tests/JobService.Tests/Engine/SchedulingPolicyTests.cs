@@ -11,9 +11,10 @@ public sealed class SchedulingPolicyTests
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(60);
 
     private static BackendLoad Backend(string id, long assigned = 0, int max = 1, bool online = true, bool enabled = true,
-        int queue = 0, long vram = 0, string[]? capabilities = null, string[]? nodes = null, DateTimeOffset? lastSeen = null)
+        int queue = 0, long vram = 0, string[]? capabilities = null, string[]? nodes = null, DateTimeOffset? lastSeen = null,
+        int? prefetch = null, int defaultPrefetch = 0)
     {
-        var definition = new BackendDefinition(id, id, "127.0.0.1", 8188, enabled, capabilities ?? [], max, [], BackendSource.Config);
+        var definition = new BackendDefinition(id, id, "127.0.0.1", 8188, enabled, capabilities ?? [], max, [], BackendSource.Config) { Prefetch = prefetch };
         var state = new BackendRuntimeState(id, online ? BackendStatuses.Idle : BackendStatuses.Offline, Now)
         {
             QueuePending = queue,
@@ -21,7 +22,7 @@ public sealed class SchedulingPolicyTests
             LastSeen = lastSeen ?? Now,
             Discovered = DiscoveredCapabilities.None with { NodeClasses = nodes ?? ["KSampler"] },
         };
-        return new BackendLoad(new BackendEntry(definition, state), assigned);
+        return new BackendLoad(new BackendEntry(definition, state), assigned, defaultPrefetch);
     }
 
     private static StoredJob Job(string? target = null, string? affinity = null, string[]? required = null, string[]? attempts = null,
@@ -48,6 +49,19 @@ public sealed class SchedulingPolicyTests
     public void FullBackendsMakeTheJobWait()
     {
         Assert.IsType<KeepWaiting>(SchedulingPolicy.Decide(Job(), [Backend("a", assigned: 1), Backend("b", assigned: 2, max: 2)], Now, Grace));
+    }
+
+    [Fact]
+    public void ABackendHoldsItsRunningSlotsAndItsPrefetchItsOwnOrTheDefault()
+    {
+        // One slot and the default prefetch 1: a second job is sent to wait in the node's queue, a third waits here
+        Assert.Equal("a", Chosen(SchedulingPolicy.Decide(Job(), [Backend("a", assigned: 1, defaultPrefetch: 1)], Now, Grace)));
+        Assert.IsType<KeepWaiting>(SchedulingPolicy.Decide(Job(), [Backend("a", assigned: 2, defaultPrefetch: 1)], Now, Grace));
+        // The backend's own prefetch wins over the default, 0 included
+        Assert.IsType<KeepWaiting>(SchedulingPolicy.Decide(Job(), [Backend("a", assigned: 1, prefetch: 0, defaultPrefetch: 2)], Now, Grace));
+        Assert.Equal(4, Backend("a", max: 2, prefetch: 2, defaultPrefetch: 1).Limit);
+        // A node with a job waiting in its queue is more loaded than an idle one of the same size
+        Assert.Equal("b", Chosen(SchedulingPolicy.Decide(Job(), [Backend("a", assigned: 1, defaultPrefetch: 1), Backend("b", defaultPrefetch: 1)], Now, Grace)));
     }
 
     [Fact]
