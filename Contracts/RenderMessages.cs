@@ -61,7 +61,9 @@ public sealed record RunPromptCommand(
 
     public IReadOnlyList<string> PreferredBackendIds { get; init; } = [];
 
-    /// <summary>ComfyUI queue priority (<c>number</c>); lower runs first. Null: ComfyUI's own counter.</summary>
+    /// <summary>ComfyUI queue priority (<c>number</c>); lower runs first. The scheduler sends the job's place in the
+    /// suite's queue (priority, then order), so prompts waiting in a node's queue run in the suite's order. Null:
+    /// ComfyUI's own counter.</summary>
     public double? Priority { get; init; }
 }
 

@@ -21,8 +21,8 @@ public sealed class BackendSeedOptions
     public IReadOnlyList<string> Problems { get; set; } = [];
 
     /// <summary>Reads and validates both sources. config.yaml entries take config.yaml's defaults (port 8188,
-    /// enabled, no capabilities or tags, max_concurrent_jobs 1, JobService's default prefetch, name = id, id = <c>host_port</c>);
-    /// COMFY_NODES entries get the id and name <c>host_port</c>. A COMFY_NODES node whose id config.yaml
+    /// enabled, no capabilities or tags, max_concurrent_jobs 1, JobService's default prefetch, name = id,
+    /// id = <c>host_port</c>); COMFY_NODES entries get the id and name <c>host_port</c>. A COMFY_NODES node whose id config.yaml
     /// already defines is left to config.yaml.</summary>
     public static void Read(BackendSeedOptions options, IConfiguration configuration)
     {

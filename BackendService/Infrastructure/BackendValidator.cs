@@ -22,8 +22,8 @@ public sealed record BackendValidation(BackendDefinition? Backend, IReadOnlyList
 /// <summary>
 /// The rules a backend definition follows, whether it comes from config.yaml, <c>COMFY_NODES</c> or the API:
 /// id <c>^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$</c> (default <c>host_port</c>), host a DNS name or an IP literal
-/// that <see cref="BackendHostPolicy"/> allows, port 1–65535, max_concurrent_jobs 1–64, prefetch 0–16 (absent: JobService's default), capabilities and tags
-/// non-empty strings.
+/// that <see cref="BackendHostPolicy"/> allows, port 1–65535, max_concurrent_jobs 1–64, prefetch 0–16 (absent:
+/// JobService's default), capabilities and tags non-empty strings.
 /// </summary>
 public static partial class BackendValidator
 {
