@@ -50,8 +50,9 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
             Assert.True(places.Add(stored.State.QueueScore), $"two jobs share the queue place {stored.State.QueueScore}");
         }
 
-        // The held batch, then the 300 in batches of at most MaxCommits: three scripts, not 301.
-        Assert.Equal(1 + (int)Math.Ceiling(300.0 / JobCreationBatcher.MaxCommits), rig.Scripts - scriptsBefore);
+        // The held batch (which may have taken a few of the 300 with it), then the rest in batches of at most
+        // MaxCommits: three or four scripts, not 301.
+        Assert.InRange(rig.Scripts - scriptsBefore, (int)Math.Ceiling(301.0 / JobCreationBatcher.MaxCommits), 1 + (int)Math.Ceiling(300.0 / JobCreationBatcher.MaxCommits));
     }
 
     [Fact]
@@ -74,7 +75,7 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
             ? new JobCommit().WriteJob(job, new JobEngineState { QueueScore = scores[0] }, expectedVersion: null).Op("LPUSH", wrongType, "submitted")
             : Creation(job, scores[0]))).ToList();
 
-        // Act: the seven go in one batch, whose script the server stops at the fourth
+        // Act: the seven go in one batch (or two: the held one may take some), whose script the server stops at the fourth
         held.Set();
         await holding.WaitAsync(Patience, Token);
 
