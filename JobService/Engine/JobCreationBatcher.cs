@@ -7,7 +7,7 @@ namespace DirectorsConsole.JobService.Engine;
 /// <summary>
 /// Group commit of new jobs and groups. Every submit on this replica hands its creation to one writer, which takes
 /// what has queued up meanwhile (at most <see cref="MaxCommits"/> creations, <see cref="MaxPlaces"/> queue places; a
-/// larger group goes alone) and stores it with two commands: one increment that takes the batch's places in the queue,
+/// larger group goes alone; at most <see cref="MaxBatchesInFlight"/> batches at once) and stores it with two commands: one increment that takes the batch's places in the queue,
 /// and one <see cref="JobStore.ChangeScript"/> that checks and writes each creation on its own (<c>each</c>). Then one
 /// wake-up of the scheduler for the whole batch. With Garnet waiting for its append-only file before it answers
 /// (<c>--aof-commit-wait</c>), each write costs a synchronous disk write: a batch pays it twice, not twice per submit.
@@ -28,6 +28,10 @@ public sealed class JobCreationBatcher : IAsyncDisposable
     /// <summary>The most queue places (jobs) one batch takes, unless a single group needs more.</summary>
     public const int MaxPlaces = 512;
 
+    /// <summary>Batches sent before the first of them has been answered. While they wait for the server's disk, the
+    /// next submits queue up for the next batch; Garnet commits writes that arrive during one disk write with the next.</summary>
+    public const int MaxBatchesInFlight = 4;
+
     /// <summary>How long one batch may take before its waiters are failed (the Redis client gives up well before:
     /// its command timeout, or the outage grace while it reconnects).</summary>
     public static readonly TimeSpan BatchTimeout = TimeSpan.FromMinutes(2);
@@ -37,6 +41,7 @@ public sealed class JobCreationBatcher : IAsyncDisposable
     private readonly ILogger<JobCreationBatcher> _logger;
     private readonly Channel<Creation> _pending = Channel.CreateUnbounded<Creation>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _inFlight = new(MaxBatchesInFlight);
     private readonly Task _writer;
 
     public JobCreationBatcher(JobStore store, SchedulerWake wake, ILogger<JobCreationBatcher> logger)
@@ -88,12 +93,13 @@ public sealed class JobCreationBatcher : IAsyncDisposable
     private async Task WriteAsync()
     {
         var reader = _pending.Reader;
-        var batch = new List<Creation>();
         try
         {
             while (await reader.WaitToReadAsync(_stopping.Token))
             {
-                batch.Clear();
+                // A free place first, then the batch: what queues up meanwhile goes with it.
+                await _inFlight.WaitAsync(_stopping.Token);
+                var batch = new List<Creation>();
                 var places = 0;
                 while (batch.Count < MaxCommits && reader.TryPeek(out var next) && (batch.Count == 0 || places + next.Places <= MaxPlaces))
                 {
@@ -102,7 +108,15 @@ public sealed class JobCreationBatcher : IAsyncDisposable
                     places += next.Places;
                 }
 
-                await StoreAsync(batch, places);
+                // Not awaited: the next batch may be sent while this one waits for the server (StoreAsync answers
+                // every waiter, whatever happens, and never throws).
+                _ = StoreAndReleaseAsync(batch, places);
+            }
+
+            // Every batch sent is answered before the writer ends.
+            for (var i = 0; i < MaxBatchesInFlight; i++)
+            {
+                await _inFlight.WaitAsync(_stopping.Token);
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -115,6 +129,18 @@ public sealed class JobCreationBatcher : IAsyncDisposable
             {
                 left.Done.TrySetException(new ObjectDisposedException(nameof(JobCreationBatcher), "JobService is stopping; nothing was stored."));
             }
+        }
+    }
+
+    private async Task StoreAndReleaseAsync(List<Creation> batch, int places)
+    {
+        try
+        {
+            await StoreAsync(batch, places);
+        }
+        finally
+        {
+            _inFlight.Release();
         }
     }
 

@@ -6,8 +6,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DirectorsConsole.JobService.Tests.Engine;
 
-/// <summary>Group commit of submits (<see cref="JobCreationBatcher"/>): creations queued while the writer is busy are
-/// stored together, each once, each answered with its own outcome; a creation the server refuses fails alone, and
+/// <summary>Group commit of submits (<see cref="JobCreationBatcher"/>): creations queued while the batches in flight wait
+/// for the server are stored together, each once, each answered with its own outcome; a creation the server refuses fails alone, and
 /// every creation answered as stored is there.</summary>
 public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
 {
@@ -23,19 +23,13 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
         Assert.True(await rig.Batcher.CreateAsync(0, 1, scores => Creation(existing, scores[0])));
         var scriptsBefore = rig.Scripts;
 
-        // Arrange: the writer is held inside a batch while 300 creations (one of a job that exists) queue up behind it
-        using var held = new ManualResetEventSlim();
-        var holding = rig.Batcher.CreateAsync(0, 1, scores =>
-        {
-            held.Wait(Token);
-            return Creation(NewJob(), scores[0]);
-        });
+        // Arrange: the scripts are held while 300 creations (one of a job that exists) queue up
+        rig.HoldScripts();
         var jobs = Enumerable.Range(0, 300).Select(i => i == 150 ? existing : NewJob()).ToList();
         var creations = jobs.Select(job => rig.Batcher.CreateAsync(job.Priority, 1, scores => Creation(job, scores[0]))).ToList();
 
         // Act
-        held.Set();
-        Assert.True(await holding.WaitAsync(Patience, Token));
+        rig.ReleaseScripts();
         var answers = await Task.WhenAll(creations).WaitAsync(Patience, Token);
 
         // Assert: only the existing job's creation is refused; every other job is stored once, in its queue at a place of its own
@@ -50,9 +44,10 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
             Assert.True(places.Add(stored.State.QueueScore), $"two jobs share the queue place {stored.State.QueueScore}");
         }
 
-        // The held batch (which may have taken a few of the 300 with it), then the rest in batches of at most
-        // MaxCommits: three or four scripts, not 301.
-        Assert.InRange(rig.Scripts - scriptsBefore, (int)Math.Ceiling(301.0 / JobCreationBatcher.MaxCommits), 1 + (int)Math.Ceiling(300.0 / JobCreationBatcher.MaxCommits));
+        // The batches sent before the scripts were let go (at most MaxBatchesInFlight, each with some of the 300), then
+        // the rest in batches of at most MaxCommits: three to seven scripts, not 300.
+        Assert.InRange(rig.Scripts - scriptsBefore, (int)Math.Ceiling(300.0 / JobCreationBatcher.MaxCommits),
+            JobCreationBatcher.MaxBatchesInFlight + (int)Math.Ceiling(300.0 / JobCreationBatcher.MaxCommits));
     }
 
     [Fact]
@@ -63,21 +58,15 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
         var wrongType = "dc:test:wrong-type:" + Guid.NewGuid().ToString("N");
         await rig.Redis.ExecuteAsync(["SET", wrongType, "x"], Token);
 
-        using var held = new ManualResetEventSlim();
-        var holding = rig.Batcher.CreateAsync(0, 1, scores =>
-        {
-            held.Wait(Token);
-            return Creation(NewJob(), scores[0]);
-        });
+        rig.HoldScripts();
         var jobs = Enumerable.Range(0, 7).Select(_ => NewJob()).ToList();
         var refused = jobs[3];
         var creations = jobs.Select(job => rig.Batcher.CreateAsync(0, 1, scores => job == refused
             ? new JobCommit().WriteJob(job, new JobEngineState { QueueScore = scores[0] }, expectedVersion: null).Op("LPUSH", wrongType, "submitted")
             : Creation(job, scores[0]))).ToList();
 
-        // Act: the seven go in one batch (or two: the held one may take some), whose script the server stops at the fourth
-        held.Set();
-        await holding.WaitAsync(Patience, Token);
+        // Act: the seven go in one batch or a few (as the writer took them), and the server stops the script of the fourth
+        rig.ReleaseScripts();
 
         // Assert
         await Assert.ThrowsAsync<RedisServerException>(() => creations[3].WaitAsync(Patience, Token));
@@ -129,6 +118,11 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
 
         public int Scripts => _counted.Scripts;
 
+        /// <summary>Scripts wait, unsent, until <see cref="ReleaseScripts"/>.</summary>
+        public void HoldScripts() => _counted.Hold();
+
+        public void ReleaseScripts() => _counted.Release();
+
         public static Task<Rig> StartAsync(GarnetFixture garnet) =>
             Task.FromResult(new Rig(new RedisOptions { ConnectionString = garnet.ConnectionString }));
 
@@ -140,12 +134,24 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
         }
     }
 
-    /// <summary>Counts the scripts sent through it.</summary>
+    /// <summary>Counts the scripts sent through it, and holds them while asked to.</summary>
     private sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
     {
         private int _scripts;
+        private volatile TaskCompletionSource _open = OpenGate();
 
         public int Scripts => Volatile.Read(ref _scripts);
+
+        public void Hold() => _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release() => _open.TrySetResult();
+
+        private static TaskCompletionSource OpenGate()
+        {
+            var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            open.SetResult();
+            return open;
+        }
 
         public bool IsConnected => inner.IsConnected;
 
@@ -155,17 +161,19 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
         public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
             inner.ExecuteAsync(command, onLostReply, cancellationToken);
 
-        public Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default)
+        public async Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref _scripts);
-            return inner.ScriptEvaluateAsync(script, keys, args, cancellationToken);
+            await _open.Task;
+            return await inner.ScriptEvaluateAsync(script, keys, args, cancellationToken);
         }
 
-        public Task<RedisReply> ScriptEvaluateAsync(
+        public async Task<RedisReply> ScriptEvaluateAsync(
             string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref _scripts);
-            return inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken);
+            await _open.Task;
+            return await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken);
         }
     }
 }
