@@ -16,6 +16,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.OpenApi;
 
 namespace Microsoft.Extensions.Hosting;
@@ -113,6 +114,9 @@ public static class ServiceDefaultsExtensions
         builder.Configuration.Bind(options);
         var path = Path.Combine(options.LogDirectory, $"{serviceName}.log");
         builder.Logging.AddProvider(new RollingFileLoggerProvider(path));
+        // The console is a pipe the AppHost's launcher reads: on a busy machine it may fall behind. Its lines are then
+        // dropped (the file and OpenTelemetry still get them) rather than holding the request that logged.
+        builder.Services.Configure<ConsoleLoggerOptions>(console => console.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite);
         return builder;
     }
 

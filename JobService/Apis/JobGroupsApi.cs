@@ -146,12 +146,12 @@ public static class JobGroupsApi
 
     /// <summary>At least one id (Pydantic's <c>min_length=1</c>) and at most <paramref name="maxChildren"/>
     /// (<see cref="JobEngineOptions.MaxGroupChildren"/>); duplicates give two children on one node, each with its own seed.</summary>
-    private static IReadOnlyList<string> BackendIds(IReadOnlyList<string>? backendIds, int maxChildren, JsonNode? body, ValidationErrorList errors)
+    private static IReadOnlyList<string> BackendIds(IReadOnlyList<string>? backendIds, int maxChildren, Func<JsonNode?> body, ValidationErrorList errors)
     {
         switch (backendIds)
         {
             case null:
-                errors.Missing(body, "body", "backend_ids");
+                errors.Missing(body(), "body", "backend_ids");
                 return [];
             case { Count: 0 }:
                 errors.Add("too_short", "List should have at least 1 item after validation, not 0", new JsonArray(), "body", "backend_ids");

@@ -24,15 +24,15 @@ public static class JobRequestChecks
     /// <summary>A workflow comes as <c>workflow_id</c> (a template of <c>workflows/</c>) or as <c>workflow_json</c>
     /// (ComfyUI's API format, checked by <see cref="PromptPreparation"/>), exactly one of them. <paramref name="required"/> is the field reported when both are
     /// absent: <c>workflow_id</c> for jobs (API doc 1's example), <c>workflow_json</c> for groups (API doc 4).</summary>
-    public static void Workflow(string? workflowId, JsonObject? workflowJson, string required, JsonNode? body, ValidationErrorList errors)
+    public static void Workflow(string? workflowId, JsonObject? workflowJson, string required, Func<JsonNode?> body, ValidationErrorList errors)
     {
         if (workflowId is null && workflowJson is null)
         {
-            errors.Missing(body, "body", required);
+            errors.Missing(body(), "body", required);
         }
         else if (workflowId is not null && workflowJson is not null)
         {
-            errors.Invalid("give either workflow_id or workflow_json, not both", body, "body");
+            errors.Invalid("give either workflow_id or workflow_json, not both", body(), "body");
         }
         else if (workflowId is { } id && string.IsNullOrWhiteSpace(id))
         {
@@ -168,8 +168,10 @@ public static class JobRequestChecks
         }
     }
 
-    public static JsonNode? Body<T>(T request, JsonSerializerOptions options) =>
-        JsonSerializer.SerializeToNode(request, BodyOptions.For(options));
+    /// <summary>The request as a JSON tree, for the errors that quote the whole body; made only when one does (the
+    /// workflow makes it the largest part of a request).</summary>
+    public static Func<JsonNode?> Body<T>(T request, JsonSerializerOptions options) =>
+        () => JsonSerializer.SerializeToNode(request, BodyOptions.For(options));
 
     public static BadRequest<ProblemDetails> BadRequest(string detail) =>
         TypedResults.BadRequest(new ProblemDetails { Status = StatusCodes.Status400BadRequest, Title = "Bad Request", Detail = detail });

@@ -98,7 +98,9 @@ public static class JobsApi
             return TypedResults.UnprocessableEntity(errors.ToResponse());
         }
 
-        if (JobRequestChecks.SingleJobBackendProblem(await backends.ListAsync(cancellationToken), request.BackendAffinity, capabilities) is { } problem)
+        // Without an affinity or capabilities any backend will do: nothing to read.
+        if ((request.BackendAffinity is not null || capabilities.Count > 0)
+            && JobRequestChecks.SingleJobBackendProblem(await backends.ListAsync(cancellationToken), request.BackendAffinity, capabilities) is { } problem)
         {
             return JobRequestChecks.BadRequest(problem);
         }

@@ -45,14 +45,11 @@ public sealed class JobEngine(
             QueuedAt = now,
         };
         var (traceParent, traceState) = TraceContext.Capture(null);
-        var state = new JobEngineState
-        {
-            QueueScore = await store.NextQueueScoreAsync(submission.Priority, cancellationToken),
-            TraceParent = traceParent,
-            TraceState = traceState,
-        };
+        // Its place in the queue is taken with the batch it is stored in.
+        var state = new JobEngineState { TraceParent = traceParent, TraceState = traceState };
         await machine.CreateJobAsync(record, state, cancellationToken);
-        logger.LogInformation("Queued job {JobId} (priority {Priority})", record.JobId, record.Priority);
+        // Debug: one line per submit would cost more than the submit itself at a few thousand a second.
+        logger.LogDebug("Queued job {JobId} (priority {Priority})", record.JobId, record.Priority);
         return record;
     }
 
@@ -71,7 +68,6 @@ public sealed class JobEngine(
         var groupId = NewId("jg_");
         var preferred = submission.BackendIds.Distinct(StringComparer.Ordinal).ToList();
         var children = new List<(JobRecord Record, JobEngineState State)>(submission.BackendIds.Count);
-        var scores = await store.NextQueueScoresAsync(0, submission.BackendIds.Count, cancellationToken);
         var (traceParent, traceState) = TraceContext.Capture(null);
         for (var i = 0; i < submission.BackendIds.Count; i++)
         {
@@ -95,7 +91,8 @@ public sealed class JobEngine(
                 SeedNodes = submission.SeedNodes,
                 QueuedAt = now,
             };
-            children.Add((record, new JobEngineState { Target = backendId, QueueScore = scores[i], TraceParent = traceParent, TraceState = traceState }));
+            // Their places in the queue are taken with the batch the group is stored in.
+            children.Add((record, new JobEngineState { Target = backendId, TraceParent = traceParent, TraceState = traceState }));
         }
 
         var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now)

@@ -22,6 +22,7 @@ public static class JobEngineServiceCollectionExtensions
         services.TryAddSingleton<RenderCancellation>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<SchedulerWake>();
+        services.AddSingleton<JobCreationBatcher>();
         services.AddSingleton<JobStateMachine>();
         services.AddSingleton<JobScheduler>();
         services.AddSingleton<PromptStateReader>();

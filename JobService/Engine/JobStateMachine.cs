@@ -39,7 +39,7 @@ public sealed record GroupDecisionPlan(
 /// moves (<see cref="JobCommit.MoveQueue"/>, <see cref="JobCommit.MoveSlot"/>, …) decide which keys that touches.
 /// </summary>
 public sealed class JobStateMachine(
-    JobStore store, SchedulerWake wake, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,
+    JobStore store, SchedulerWake wake, JobCreationBatcher creations, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,
     ILogger<JobStateMachine> logger)
 {
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
@@ -279,40 +279,52 @@ public sealed class JobStateMachine(
         return new GroupDecisionPlan(group, decided, commits, decidedChildren);
     }
 
+    /// <summary>Stores a new job and queues it at the next place of its priority (<see cref="JobEngineState.QueueScore"/>
+    /// of <paramref name="state"/> is replaced), with the other creations of its batch (<see cref="JobCreationBatcher"/>).</summary>
     public async Task CreateJobAsync(JobRecord record, JobEngineState state, CancellationToken cancellationToken)
     {
-        var commit = new JobCommit().WriteJob(record, state, expectedVersion: null).IndexNewJob(record, state);
-        commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
-        if ((await store.CommitAsync(commit, cancellationToken)).Status != CommitStatus.Committed)
+        cancellationToken.ThrowIfCancellationRequested();
+        var created = await creations.CreateAsync(record.Priority, 1, scores =>
+        {
+            var stored = state with { QueueScore = scores[0] };
+            var commit = new JobCommit().WriteJob(record, stored, expectedVersion: null).IndexNewJob(record, stored);
+            commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
+            return commit;
+        });
+        if (!created)
         {
             throw new InvalidOperationException($"Job {record.JobId} already exists.");
         }
-
-        await WakeSchedulerAsync(cancellationToken);
     }
 
+    /// <summary>Stores a new group and its children, queued at the next places (each child's
+    /// <see cref="JobEngineState.QueueScore"/> is replaced), in one commit of a batch (<see cref="JobCreationBatcher"/>).</summary>
     public async Task CreateGroupAsync(JobGroupRecord group, IReadOnlyList<(JobRecord Record, JobEngineState State)> children, CancellationToken cancellationToken)
     {
-        var commit = new JobCommit().WriteGroup(group, expectedVersion: null, completes: false);
-        commit.IndexNewGroup(group);
-        commit.AddHistory(group.JobGroupId, JobHistoryEvents.Submitted, new JsonObject
+        cancellationToken.ThrowIfCancellationRequested();
+        var created = await creations.CreateAsync(0, children.Count, scores =>
         {
-            ["job_group_id"] = group.JobGroupId,
-            ["status"] = group.Status,
-            ["child_job_ids"] = new JsonArray(group.ChildJobIds.Select(id => (JsonNode)id).ToArray()),
-        }, group.CreatedAt, options.Value);
-        foreach (var (record, state) in children)
-        {
-            commit.CreateChild(record, state);
-            commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
-        }
+            var commit = new JobCommit().WriteGroup(group, expectedVersion: null, completes: false);
+            commit.IndexNewGroup(group);
+            commit.AddHistory(group.JobGroupId, JobHistoryEvents.Submitted, new JsonObject
+            {
+                ["job_group_id"] = group.JobGroupId,
+                ["status"] = group.Status,
+                ["child_job_ids"] = new JsonArray(group.ChildJobIds.Select(id => (JsonNode)id).ToArray()),
+            }, group.CreatedAt, options.Value);
+            for (var i = 0; i < children.Count; i++)
+            {
+                var (record, state) = children[i];
+                commit.CreateChild(record, state with { QueueScore = scores[i] });
+                commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
+            }
 
-        if ((await store.CommitAsync(commit, cancellationToken)).Status != CommitStatus.Committed)
+            return commit;
+        });
+        if (!created)
         {
             throw new InvalidOperationException($"Job group {group.JobGroupId} already exists.");
         }
-
-        await WakeSchedulerAsync(cancellationToken);
     }
 
     /// <summary>Tells the scheduler (on whichever replica runs it) to look at its queue now.</summary>

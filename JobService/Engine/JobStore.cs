@@ -523,19 +523,15 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             items[2] == "1");
     }
 
-    /// <summary>A place in the queue: lower priorities first, then first-in first-out. Priorities are clamped to
-    /// ±4095 so that the score stays exact in a double.</summary>
-    public async Task<double> NextQueueScoreAsync(int priority, CancellationToken cancellationToken) =>
-        (await NextQueueScoresAsync(priority, 1, cancellationToken))[0];
-
-    /// <summary><paramref name="count"/> consecutive places in the queue, taken with one command.</summary>
-    public async Task<IReadOnlyList<double>> NextQueueScoresAsync(int priority, int count, CancellationToken cancellationToken)
+    /// <summary>Takes <paramref name="count"/> consecutive numbers of the queue's sequence with one command and returns
+    /// the first; <see cref="QueueScore"/> makes a place of each.</summary>
+    public async Task<long> ReserveQueueSequencesAsync(int count, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         // Safe to send again after a lost reply: a second increment only leaves unused places in the sequence, and
         // places are only ever compared, never counted.
         var last = await redis.StringIncrementAsync(JobKeys.QueueSequence, count, OnLostReply.Resend, cancellationToken);
-        return Enumerable.Range(0, count).Select(i => QueueScore(priority, last - count + 1 + i)).ToList();
+        return last - count + 1;
     }
 
     /// <summary>The backend ids that have (or had) a queue of their own.</summary>
@@ -569,6 +565,8 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         return reply.AsInt64() == 1;
     }
 
+    /// <summary>A place in the queue: lower priorities first, then first-in first-out (by <paramref name="sequence"/>,
+    /// from <see cref="ReserveQueueSequencesAsync"/>). Priorities are clamped to ±4095 so that the score stays exact in a double.</summary>
     public static double QueueScore(int priority, long sequence) =>
         Math.Clamp(priority, -4095, 4095) * (double)(1L << 40) + sequence;
 

@@ -35,9 +35,12 @@ public sealed class BackendDirectory(IRedisConnection redis, ILogger<BackendDire
     /// <summary>Every backend, ordered by id.</summary>
     public async Task<IReadOnlyList<BackendEntry>> ListAsync(CancellationToken cancellationToken)
     {
-        var definitions = await ReadDefinitionsAsync(cancellationToken);
-        var states = await redis.HashGetAllAsync(BackendDirectoryKeys.States, cancellationToken);
-        return definitions
+        // Both reads at once: one round trip's wait, not two.
+        var readingDefinitions = ReadDefinitionsAsync(cancellationToken);
+        var readingStates = redis.HashGetAllAsync(BackendDirectoryKeys.States, cancellationToken);
+        await Task.WhenAll(readingDefinitions, readingStates);
+        var states = await readingStates;
+        return (await readingDefinitions)
             .Select(d => new BackendEntry(d.Definition, states.TryGetValue(d.Id, out var state) ? Read<BackendRuntimeState>(d.Id, state) : null))
             .ToList();
     }

@@ -16,14 +16,28 @@ internal sealed class Suite : IAsyncDisposable
     private readonly Process _appHost;
     private readonly string _workingDirectory;
 
-    private Suite(Process appHost, string workingDirectory, Uri gateway)
+    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret)
     {
         _appHost = appHost;
         _workingDirectory = workingDirectory;
         Gateway = gateway;
+        GatewaySecret = gatewaySecret;
     }
 
     public Uri Gateway { get; }
+
+    /// <summary>The secret the Gateway adds to what it forwards: with it, a request may go straight to a service.</summary>
+    public string GatewaySecret { get; }
+
+    /// <summary>The address of the first replica of <paramref name="service"/>, as the Gateway's <c>/health</c> names it.</summary>
+    public async Task<Uri> ServiceAddressAsync(string service)
+    {
+        using var probe = new HttpClient { BaseAddress = Gateway, Timeout = TimeSpan.FromSeconds(10) };
+        var health = await probe.GetFromJsonAsync<JsonObject>("/health");
+        var address = (string?)health?["instances"]?[service]?[0]?["address"]
+            ?? throw new InvalidOperationException($"The Gateway's /health names no replica of {service}.");
+        return new Uri(address);
+    }
 
     /// <param name="redis">An existing Redis to use instead of the embedded Garnet; null: the embedded one.</param>
     /// <param name="nodes">ComfyUI nodes (<c>host:port,host:port</c>) to use instead of the emulated ones; null: the emulators.</param>
@@ -52,6 +66,9 @@ internal sealed class Suite : IAsyncDisposable
         info.Environment["ORCHESTRATOR_WORKFLOWS_DIR"] = Path.Combine(repository, "workflows");
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         info.Environment["Emulator__StepDelayMs"] = "0";
+        // Known to the benchmark, so that it can also send requests straight to a service.
+        var secret = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        info.Environment["ORCHESTRATOR_GATEWAY_SECRET"] = secret;
         if (redis is null)
         {
             info.Environment.Remove("ConnectionStrings__redis");
@@ -76,7 +93,7 @@ internal sealed class Suite : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"));
+        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"), secret);
 
         using var probe = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
