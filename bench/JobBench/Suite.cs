@@ -16,14 +16,28 @@ internal sealed class Suite : IAsyncDisposable
     private readonly Process _appHost;
     private readonly string _workingDirectory;
 
-    private Suite(Process appHost, string workingDirectory, Uri gateway)
+    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret)
     {
         _appHost = appHost;
         _workingDirectory = workingDirectory;
         Gateway = gateway;
+        GatewaySecret = gatewaySecret;
     }
 
     public Uri Gateway { get; }
+
+    /// <summary>This run's gateway secret (set by the benchmark), which a request straight to a service's own port carries.</summary>
+    public string GatewaySecret { get; }
+
+    /// <summary>The address of the first healthy replica of <paramref name="service"/> (as <c>/health</c> names it).</summary>
+    public async Task<Uri> ReplicaAsync(string service)
+    {
+        using var probe = new HttpClient { BaseAddress = Gateway, Timeout = TimeSpan.FromSeconds(10) };
+        var health = await probe.GetFromJsonAsync<JsonObject>("/health");
+        var replica = health?["instances"]?[service]?.AsArray().FirstOrDefault(r => string.Equals((string?)r?["status"], "healthy", StringComparison.OrdinalIgnoreCase))
+            ?? throw new InvalidOperationException($"/health names no healthy replica of {service}.");
+        return new Uri((string)replica["address"]!);
+    }
 
     /// <param name="redis">An existing Redis to use instead of the embedded Garnet; null: the embedded one.</param>
     /// <param name="nodes">ComfyUI nodes (<c>host:port,host:port</c>) to use instead of the emulated ones; null: the emulators.</param>
@@ -52,6 +66,8 @@ internal sealed class Suite : IAsyncDisposable
         info.Environment["ORCHESTRATOR_WORKFLOWS_DIR"] = Path.Combine(repository, "workflows");
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         info.Environment["Emulator__StepDelayMs"] = "0";
+        var gatewaySecret = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        info.Environment["ORCHESTRATOR_GATEWAY_SECRET"] = gatewaySecret;
         if (redis is null)
         {
             info.Environment.Remove("ConnectionStrings__redis");
@@ -76,7 +92,7 @@ internal sealed class Suite : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"));
+        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"), gatewaySecret);
 
         using var probe = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
