@@ -135,7 +135,8 @@ internal static class Benchmark
                     $"(node message seen → JobService changed the job p50 {Percentile(watch.ToChange, 0.5):0.0} ms, p99 {Percentile(watch.ToChange, 0.99):0.0} ms; " +
                     $"changed → first watcher p50 {Percentile(watch.ChangeToFirst, 0.5):0.0} ms, p99 {Percentile(watch.ChangeToFirst, 0.99):0.0} ms); " +
                     $"each watcher behind the first: p50 {Percentile(watch.Spread, 0.5):0.0} ms, p99 {Percentile(watch.Spread, 0.99):0.0} ms; " +
-                    $"the client's own time per message {watch.HandlingMicroseconds:0.0} µs, the benchmark process busy on {watch.ClientCores:0.00} cores");
+                    $"the client's own time per message {watch.HandlingMicroseconds:0.0} µs, the benchmark process busy on {watch.ClientCores:0.00} cores; " +
+                    $"CPU per message received: JobService {watch.JobServiceMicroseconds:0} µs, Gateway {watch.GatewayMicroseconds:0} µs");
                 table.Add([$"one group watched by {watcherCount} WebSockets {(direct ? "at JobService" : "")}: event delivery", "", $"p50 {Ms(Percentile(delivery, 0.5))}",
                     $"p99 {Ms(Percentile(delivery, 0.99))}", "p99 ≤ 50 ms"]);
             }
@@ -327,6 +328,8 @@ internal static class Benchmark
         var messages = new long[watcherCount];
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var jobServiceBefore = suite.CpuMilliseconds("JobService");
+        var gatewayBefore = suite.CpuMilliseconds("Gateway");
         var watchStarted = Stopwatch.StartNew();
         var watching = watchers.Select((socket, w) => Task.Run(async () =>
         {
@@ -355,6 +358,8 @@ internal static class Benchmark
         (await gateway.DeleteAsync($"/api/job-groups/{hold}")).EnsureSuccessStatusCode();
         await Task.WhenAll(watching);
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+        var jobServiceCpu = suite.CpuMilliseconds("JobService") - jobServiceBefore;
+        var gatewayCpu = suite.CpuMilliseconds("Gateway") - gatewayBefore;
         var wall = watchStarted.Elapsed;
         foreach (var socket in watchers)
         {
@@ -382,7 +387,9 @@ internal static class Benchmark
             first.Count,
             connectMs,
             messages.Sum() == 0 ? double.NaN : Stopwatch.GetElapsedTime(0, handlingTicks.Sum()).TotalMicroseconds / messages.Sum(),
-            cpu.TotalMilliseconds / wall.TotalMilliseconds);
+            cpu.TotalMilliseconds / wall.TotalMilliseconds,
+            jobServiceCpu / Math.Max(1, messages.Sum()) * 1000,
+            gatewayCpu / Math.Max(1, messages.Sum()) * 1000);
     }
 
     /// <param name="Delivery">Every watcher's delay for every timed event (node message seen → client).</param>
@@ -394,8 +401,11 @@ internal static class Benchmark
     /// <param name="Spread">Every watcher's lag behind the first watcher that got the same event.</param>
     /// <param name="HandlingMicroseconds">The client's own time per message after its receive completed.</param>
     /// <param name="ClientCores">The benchmark process's CPU time over the watch's wall time (cores it kept busy).</param>
+    /// <param name="JobServiceMicroseconds">JobService's CPU time during the watch per message a watcher got.</param>
+    /// <param name="GatewayMicroseconds">The Gateway's CPU time during the watch per message a watcher got.</param>
     private sealed record WatchResult(
-        List<double> Delivery, List<double> FirstDelivery, List<double> ToChange, List<double> ChangeToFirst, List<double> Spread, int Events, double ConnectMs, double HandlingMicroseconds, double ClientCores);
+        List<double> Delivery, List<double> FirstDelivery, List<double> ToChange, List<double> ChangeToFirst, List<double> Spread, int Events, double ConnectMs, double HandlingMicroseconds, double ClientCores,
+        double JobServiceMicroseconds, double GatewayMicroseconds);
 
     /// <summary>One message into <paramref name="buffer"/>; its length, or null when the socket closed.</summary>
     private static async Task<int?> ReceiveMessageAsync(ClientWebSocket socket, byte[] buffer, CancellationToken cancellationToken)

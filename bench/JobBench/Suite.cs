@@ -15,9 +15,11 @@ internal sealed class Suite : IAsyncDisposable
 {
     private readonly Process _appHost;
     private readonly string _workingDirectory;
+    private readonly string _binaries;
 
-    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret)
+    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret, string binaries)
     {
+        _binaries = binaries;
         _appHost = appHost;
         _workingDirectory = workingDirectory;
         Gateway = gateway;
@@ -28,6 +30,45 @@ internal sealed class Suite : IAsyncDisposable
 
     /// <summary>This run's gateway secret (set by the benchmark), which a request straight to a service's own port carries.</summary>
     public string GatewaySecret { get; }
+
+    /// <summary>CPU time (user and system) the processes of <paramref name="project"/> (<c>JobService</c>, <c>Gateway</c>)
+    /// started from this suite's build have used so far, in milliseconds; NaN where <c>/proc</c> is not there.</summary>
+    public double CpuMilliseconds(string project)
+    {
+        if (!Directory.Exists("/proc"))
+        {
+            return double.NaN;
+        }
+
+        var binary = string.Format(CultureInfo.InvariantCulture, _binaries, project);
+        var ticks = 0L;
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                var command = File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0');
+                if (!command.Any(part => part == binary || part == binary + ".dll"))
+                {
+                    continue;
+                }
+
+                // Fields 14 and 15 (utime, stime), counted after the command name in parentheses, which may hold spaces.
+                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // Not a process, or it ended.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Another user's process.
+            }
+        }
+
+        return ticks * 10.0; // USER_HZ is 100 on Linux
+    }
 
     /// <summary>The address of the first healthy replica of <paramref name="service"/> (as <c>/health</c> names it).</summary>
     public async Task<Uri> ReplicaAsync(string service)
@@ -92,7 +133,8 @@ internal sealed class Suite : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"), gatewaySecret);
+        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"), gatewaySecret,
+            Path.Combine(repository, "{0}", "bin", configuration, "net10.0", "DirectorsConsole.{0}"));
 
         using var probe = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
