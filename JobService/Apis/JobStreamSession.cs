@@ -52,9 +52,10 @@ public sealed class JobStreamSession : IAsyncDisposable
     private readonly IJobEventStream _events;
     private readonly JobStreamOptions _options;
     private readonly ILogger _logger;
-    private readonly Channel<OutgoingEvent> _live;
+    private readonly Channel<JobStreamEvent> _live;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _sendTimeout;
     private long _lastSent;
     private bool _closeSent;
 
@@ -65,7 +66,8 @@ public sealed class JobStreamSession : IAsyncDisposable
         _events = events;
         _options = options;
         _logger = logger;
-        _live = Channel.CreateBounded<OutgoingEvent>(new BoundedChannelOptions(options.ClientBufferSize) { SingleReader = true });
+        _sendTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        _live = Channel.CreateBounded<JobStreamEvent>(new BoundedChannelOptions(options.ClientBufferSize) { SingleReader = true });
     }
 
     /// <summary>Streams until the client closes, asks to close, falls too far behind, or the server stops.</summary>
@@ -140,14 +142,16 @@ public sealed class JobStreamSession : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync();
+        _sendTimeout.Dispose();
         _stopping.Dispose();
         _sendLock.Dispose();
     }
 
-    // Called by the event stream for every appended event; never blocks, so a slow client holds up nobody.
+    // Called by the event stream for every appended event; never blocks, so a slow client holds up nobody. The event's
+    // message is the same bytes for every watcher of the stream in this replica.
     private Task OnEventAsync(JobStreamEvent streamEvent, CancellationToken cancellationToken)
     {
-        if (!_live.Writer.TryWrite(new OutgoingEvent(streamEvent.Sequence, Serialize(streamEvent))))
+        if (!_live.Writer.TryWrite(streamEvent))
         {
             _live.Writer.TryComplete(new ClientTooSlowException());
         }
@@ -194,7 +198,7 @@ public sealed class JobStreamSession : IAsyncDisposable
         {
             if (streamEvent.Sequence > _lastSent)
             {
-                await SendAsync(Serialize(streamEvent));
+                await SendAsync(streamEvent.Message);
                 _lastSent = streamEvent.Sequence;
             }
         }
@@ -282,10 +286,11 @@ public sealed class JobStreamSession : IAsyncDisposable
                 return;
             }
 
-            // Cancelling a send aborts the socket, which is what a client this slow deserves.
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            timeout.CancelAfter(_options.SendTimeout);
-            await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
+            // Cancelling a send aborts the socket, which is what a client this slow deserves. One timer per session,
+            // armed for each send (sends are one at a time, under the lock).
+            _sendTimeout.CancelAfter(_options.SendTimeout);
+            await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, _sendTimeout.Token);
+            _sendTimeout.CancelAfter(Timeout.InfiniteTimeSpan);
         }
         finally
         {
@@ -361,23 +366,6 @@ public sealed class JobStreamSession : IAsyncDisposable
 
         return cut + "…";
     }
-
-    /// <summary>The event's payload with its <c>sequence</c>, <c>type</c> first.</summary>
-    private static byte[] Serialize(JobStreamEvent streamEvent)
-    {
-        var message = new JsonObject { ["type"] = streamEvent.Type, ["sequence"] = streamEvent.Sequence };
-        foreach (var (name, value) in streamEvent.Payload)
-        {
-            if (name is not ("type" or "sequence"))
-            {
-                message[name] = value?.DeepClone();
-            }
-        }
-
-        return JsonSerializer.SerializeToUtf8Bytes(message);
-    }
-
-    private readonly record struct OutgoingEvent(long Sequence, ReadOnlyMemory<byte> Message);
 
     private sealed class ClientTooSlowException : Exception;
 }

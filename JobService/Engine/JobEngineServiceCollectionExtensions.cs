@@ -27,6 +27,7 @@ public static class JobEngineServiceCollectionExtensions
         services.AddSingleton<JobScheduler>();
         services.AddSingleton<PromptStateReader>();
         services.AddSingleton<RenderEventApplier>();
+        services.AddSingleton<RenderEventLanes>();
         services.AddSingleton<JobMaintenance>();
         services.AddSingleton<SchedulerLease>();
         services.AddSingleton<JobEngine>();

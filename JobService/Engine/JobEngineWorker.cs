@@ -16,6 +16,7 @@ public sealed class JobEngineWorker(
     IEventBus eventBus,
     SchedulerWake schedulerWake,
     RenderEventApplier applier,
+    RenderEventLanes lanes,
     JobScheduler scheduler,
     JobMaintenance maintenance,
     SchedulerLease lease,
@@ -47,6 +48,7 @@ public sealed class JobEngineWorker(
         finally
         {
             await ReleaseLeaseAsync();
+            await lanes.WhenIdleAsync(ReleaseTimeout);
         }
     }
 
@@ -205,7 +207,19 @@ public sealed class JobEngineWorker(
         return null;
     }
 
-    private async Task OnRenderEventAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    // The subscription's handler: hands the event to its job's lane and returns, so the next message (often another
+    // job's) is applied without waiting for this one's commit.
+    private Task OnRenderEventAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    {
+        if (RenderEventApplier.Applies(renderEvent) is { } jobId)
+        {
+            lanes.Post(jobId, () => ApplyAsync(renderEvent, cancellationToken));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task ApplyAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
     {
         try
         {

@@ -1,6 +1,7 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 using System.Threading.Channels;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.Messaging;
@@ -12,10 +13,11 @@ namespace DirectorsConsole.JobService.Engine;
 /// The event streams in Redis lists (<see cref="JobKeys.Stream"/>; an event's sequence number is its index + 1, so
 /// there are no gaps). A replica holds one pub/sub subscription to <see cref="JobKeys.StreamNotifications"/> for all
 /// its subscribers; a notification, a resubscribe after a reconnect or the poll every
-/// <see cref="JobEngineOptions.StreamPollInterval"/> makes a subscriber read the list after the last event it
-/// delivered, so a lost notification delays events but never loses or reorders them. The subscribers of one stream in
-/// a replica share its reads (<see cref="StreamFeed"/>): a notification costs one read of the new events, not one per
-/// watching socket.
+/// <see cref="JobEngineOptions.StreamPollInterval"/> makes the stream's <see cref="StreamFeed"/> read the list after
+/// the last event it holds, so a lost notification delays events but never loses or reorders them. The subscribers of
+/// one stream in a replica share that read and the events it made: each event is parsed and turned into the client's
+/// message (<see cref="JobStreamEvent.Message"/>) once per replica, not once per watching socket, and a notification
+/// costs one read of the new events.
 /// </summary>
 public sealed class RedisJobEventStream(
     IRedisConnection redis, IRedisSubscriber subscriber, IOptions<JobEngineOptions> options, ILogger<RedisJobEventStream> logger)
@@ -39,15 +41,32 @@ public sealed class RedisJobEventStream(
     private async Task<IReadOnlyList<string>> ReadStoredAsync(JobStreamId stream, long after, CancellationToken cancellationToken) =>
         await redis.ListRangeAsync(JobKeys.Stream(stream), after, -1, cancellationToken);
 
-    /// <summary>An event from its stored form; every caller gets objects of its own.</summary>
+    /// <summary>An event from its stored form (<c>{"type", "at", "payload"}</c>, see <see cref="JobCommit.Append"/>), with
+    /// the message a client gets: <c>type</c> and <c>sequence</c> first, then the payload's other fields.</summary>
     private static JobStreamEvent ToEvent(long sequence, string item)
     {
-        var stored = JsonNode.Parse(item)!.AsObject();
-        return new JobStreamEvent(
-            sequence,
-            (string)stored["type"]!,
-            stored["payload"]!.AsObject().DeepClone().AsObject(),
-            DateTimeOffset.Parse((string)stored["at"]!, System.Globalization.CultureInfo.InvariantCulture));
+        using var stored = JsonDocument.Parse(item);
+        var root = stored.RootElement;
+        var type = root.GetProperty("type").GetString()!;
+        var message = new ArrayBufferWriter<byte>(Encoding.UTF8.GetMaxByteCount(item.Length) / 2 + 64);
+        using (var writer = new Utf8JsonWriter(message))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("type", type);
+            writer.WriteNumber("sequence", sequence);
+            foreach (var field in root.GetProperty("payload").EnumerateObject())
+            {
+                if (!field.NameEquals("type") && !field.NameEquals("sequence"))
+                {
+                    field.WriteTo(writer);
+                }
+            }
+
+            writer.WriteEndObject();
+        }
+
+        var at = DateTimeOffset.Parse(root.GetProperty("at").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        return new JobStreamEvent(sequence, type, at, message.WrittenSpan.ToArray());
     }
 
     /// <summary>The sequence number of the stream's last event (0 when it has none).</summary>
@@ -60,14 +79,18 @@ public sealed class RedisJobEventStream(
 
     /// <summary>Calls <paramref name="onEvent"/> for every event after <paramref name="afterSequence"/>, in order,
     /// including those appended before this call (a client reconnecting with <c>?since=N</c>, or one that read a
-    /// snapshot first).</summary>
+    /// snapshot first). Every subscriber of a stream gets the same <see cref="JobStreamEvent"/> objects.</summary>
     public async Task<IAsyncDisposable> SubscribeAsync(
         JobStreamId stream, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent, CancellationToken cancellationToken)
     {
         await EnsureNotificationsAsync(cancellationToken);
-        var subscription = new StreamSubscription(this, stream, JoinFeed(stream.ToString()), afterSequence, onEvent);
+        var feed = JoinFeed(stream, afterSequence);
+        var subscription = new StreamSubscription(this, stream, feed, afterSequence, onEvent);
         _subscriptions[subscription] = stream.ToString();
+        feed.Add(subscription);
         subscription.Start();
+        // What was appended between the caller's snapshot and this subscription.
+        feed.RequestRead(poll: false);
         return subscription;
     }
 
@@ -100,27 +123,13 @@ public sealed class RedisJobEventStream(
                 JobKeys.StreamNotifications,
                 (_, payload, _) =>
                 {
-                    var stream = Encoding.UTF8.GetString(payload.Span);
-                    NotifyFeeds(stream);
-                    foreach (var (subscription, id) in _subscriptions)
-                    {
-                        if (id == stream)
-                        {
-                            subscription.Signal();
-                        }
-                    }
-
+                    NotifyFeeds(Encoding.UTF8.GetString(payload.Span));
                     return Task.CompletedTask;
                 },
                 _ =>
                 {
-                    // Notifications sent while the subscription was down are gone: everyone reads again.
+                    // Notifications sent while the subscription was down are gone: every feed reads again.
                     NotifyFeeds(stream: null);
-                    foreach (var subscription in _subscriptions.Keys)
-                    {
-                        subscription.Signal();
-                    }
-
                     return Task.CompletedTask;
                 },
                 cancellationToken: cancellationToken);
@@ -131,13 +140,13 @@ public sealed class RedisJobEventStream(
         }
     }
 
-    private StreamFeed JoinFeed(string stream)
+    private StreamFeed JoinFeed(JobStreamId stream, long after)
     {
         lock (_feeds)
         {
-            if (!_feeds.TryGetValue(stream, out var feed))
+            if (!_feeds.TryGetValue(stream.ToString(), out var feed))
             {
-                _feeds[stream] = feed = new StreamFeed();
+                _feeds[stream.ToString()] = feed = new StreamFeed(this, stream, after);
             }
 
             feed.Subscribers++;
@@ -145,111 +154,176 @@ public sealed class RedisJobEventStream(
         }
     }
 
-    private void LeaveFeed(string stream, StreamFeed feed)
+    private void LeaveFeed(StreamFeed feed, StreamSubscription subscription)
     {
+        feed.Remove(subscription);
         lock (_feeds)
         {
             if (--feed.Subscribers == 0)
             {
-                _feeds.Remove(stream);
+                _feeds.Remove(feed.Stream.ToString());
+                feed.Stop();
             }
         }
     }
 
-    /// <summary>Marks the feed of <paramref name="stream"/> (of every stream when null) as having events it has not read.</summary>
+    /// <summary>Makes the feed of <paramref name="stream"/> (of every stream when null) read its new events.</summary>
     private void NotifyFeeds(string? stream)
     {
         lock (_feeds)
         {
-            foreach (var (id, feed) in _feeds)
+            if (stream is not null)
             {
-                if (stream is null || id == stream)
+                if (_feeds.TryGetValue(stream, out var feed))
                 {
-                    Interlocked.Increment(ref feed.Notified);
+                    feed.RequestRead(poll: false);
                 }
+
+                return;
+            }
+
+            foreach (var feed in _feeds.Values)
+            {
+                feed.RequestRead(poll: false);
             }
         }
     }
 
-    /// <summary>The events after <paramref name="after"/> for one subscriber of <paramref name="stream"/>. Redis is read
-    /// only when a notification came since the feed's last read (or when <paramref name="poll"/> and no subscriber read
-    /// for half a poll interval); otherwise the events come from what the feed already read.</summary>
-    private async Task<IReadOnlyList<JobStreamEvent>> ReadSharedAsync(JobStreamId stream, StreamFeed feed, long after, bool poll, CancellationToken cancellationToken)
-    {
-        // Taken before the read: a notification after this is read by the next caller.
-        var notified = Interlocked.Read(ref feed.Notified);
-        await feed.Gate.WaitAsync(cancellationToken);
-        try
-        {
-            if (feed.Stored.Count == 0)
-            {
-                feed.StoredAfter = after;
-            }
-            else if (after < feed.StoredAfter)
-            {
-                // Behind what the feed holds (a subscriber that started with ?since=N): a read of its own.
-                return await ReadAsync(stream, after, cancellationToken);
-            }
-
-            var stale = feed.ReadThrough < notified
-                || (poll && Environment.TickCount64 - feed.LastReadAt >= (long)(_pollInterval.TotalMilliseconds / 2))
-                || after >= feed.StoredAfter + feed.Stored.Count;
-            if (stale)
-            {
-                feed.Stored.AddRange(await ReadStoredAsync(stream, feed.StoredAfter + feed.Stored.Count, cancellationToken));
-                feed.ReadThrough = notified;
-                feed.LastReadAt = Environment.TickCount64;
-                if (feed.Stored.Count > StreamFeed.Capacity)
-                {
-                    var dropped = feed.Stored.Count - StreamFeed.Capacity;
-                    feed.Stored.RemoveRange(0, dropped);
-                    feed.StoredAfter += dropped;
-                    if (after < feed.StoredAfter)
-                    {
-                        return await ReadAsync(stream, after, cancellationToken);
-                    }
-                }
-            }
-
-            var first = (int)(after - feed.StoredAfter);
-            if (first >= feed.Stored.Count)
-            {
-                // Nothing after it (or the stream was removed by the retention cleanup).
-                return [];
-            }
-
-            var events = new List<JobStreamEvent>(feed.Stored.Count - first);
-            for (var i = first; i < feed.Stored.Count; i++)
-            {
-                events.Add(ToEvent(feed.StoredAfter + i + 1, feed.Stored[i]));
-            }
-
-            return events;
-        }
-        finally
-        {
-            feed.Gate.Release();
-        }
-    }
-
-    /// <summary>What the subscribers of one stream in this replica share: the stored events read so far (a window of at
-    /// most <see cref="Capacity"/>, contiguous: <c>Stored[i]</c> is event <c>StoredAfter + i + 1</c>), and how many
-    /// notifications came (<see cref="Notified"/>) against how many the last read covered (<see cref="ReadThrough"/>).
-    /// The events are kept in their stored form, so every subscriber parses objects of its own.</summary>
-    private sealed class StreamFeed
+    /// <summary>The events a stream's subscribers in this replica have in common: a window of its latest events (at
+    /// most <see cref="Capacity"/>, contiguous, replaced whole by each read so subscribers take from it without a lock),
+    /// and the one read at a time that extends it. A read is asked for by a notification, a subscriber that starts or
+    /// polls; asked for while one runs, it runs once more after it. After a read every subscriber is signalled and takes
+    /// what it has not delivered; a subscriber behind the window (one that started with <c>?since=N</c>, or fell more than
+    /// <see cref="Capacity"/> events behind) reads for itself.</summary>
+    private sealed class StreamFeed(RedisJobEventStream owner, JobStreamId stream, long after)
     {
         public const int Capacity = 1024;
 
-        public readonly SemaphoreSlim Gate = new(1, 1);
-        public readonly List<string> Stored = [];
-        public long StoredAfter;
-        public long Notified;
-        public long ReadThrough = -1;
-        public long LastReadAt;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly object _subscribersLock = new();
+        private StreamSubscription[] _subscribers = [];
+        private Window _window = new(after, []);
+        private int _requested;
+        private int _pollsOnly = 1;
+        private int _reading;
+        private long _lastReadAt;
+
+        public JobStreamId Stream => stream;
 
         // Under the owner's lock.
         public int Subscribers;
+
+        /// <summary>The events held: <c>Events[i]</c> is event <c>After + i + 1</c>.</summary>
+        public Window Current => Volatile.Read(ref _window);
+
+        public void Add(StreamSubscription subscription)
+        {
+            lock (_subscribersLock)
+            {
+                _subscribers = [.. _subscribers, subscription];
+            }
+        }
+
+        public void Remove(StreamSubscription subscription)
+        {
+            lock (_subscribersLock)
+            {
+                _subscribers = Array.FindAll(_subscribers, s => s != subscription);
+            }
+        }
+
+        public void Stop() => _stop.Cancel();
+
+        /// <summary>Asks for a read; a poll's request is dropped when the feed read less than half a poll interval ago.</summary>
+        public void RequestRead(bool poll)
+        {
+            if (!poll)
+            {
+                Volatile.Write(ref _pollsOnly, 0);
+            }
+
+            Volatile.Write(ref _requested, 1);
+            if (Interlocked.CompareExchange(ref _reading, 1, 0) == 0)
+            {
+                _ = Task.Run(ReadLoopAsync);
+            }
+        }
+
+        private async Task ReadLoopAsync()
+        {
+            while (true)
+            {
+                while (Interlocked.Exchange(ref _requested, 0) == 1)
+                {
+                    var pollsOnly = Interlocked.Exchange(ref _pollsOnly, 1) == 1;
+                    if (pollsOnly && Environment.TickCount64 - Volatile.Read(ref _lastReadAt) < (long)(owner._pollInterval.TotalMilliseconds / 2))
+                    {
+                        continue;
+                    }
+
+                    if (!await ReadOnceAsync())
+                    {
+                        break;
+                    }
+                }
+
+                Volatile.Write(ref _reading, 0);
+                // A request that came after the loop's last look but before it let go runs here, not lost.
+                if (Volatile.Read(ref _requested) == 0 || Interlocked.CompareExchange(ref _reading, 1, 0) != 0)
+                {
+                    return;
+                }
+            }
+        }
+
+        /// <summary>Reads the events after the window, makes them the new window and signals every subscriber; false when
+        /// the read failed (the next notification or poll reads again).</summary>
+        private async Task<bool> ReadOnceAsync()
+        {
+            Volatile.Write(ref _lastReadAt, Environment.TickCount64);
+            try
+            {
+                var window = Current;
+                var next = window.After + window.Events.Length;
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                timeout.CancelAfter(owner._pollInterval);
+                var items = await owner.ReadStoredAsync(stream, next, timeout.Token);
+                if (items.Count > 0)
+                {
+                    var added = new JobStreamEvent[items.Count];
+                    for (var i = 0; i < added.Length; i++)
+                    {
+                        added[i] = ToEvent(next + i + 1, items[i]);
+                    }
+
+                    var events = window.Events.Length + added.Length <= Capacity
+                        ? [.. window.Events, .. added]
+                        : window.Events.Concat(added).TakeLast(Capacity).ToArray();
+                    Volatile.Write(ref _window, new Window(next + added.Length - events.Length, events));
+                }
+            }
+            catch (Exception ex)
+            {
+                if (!_stop.IsCancellationRequested)
+                {
+                    // Redis unavailable or slow: the subscribers' next poll asks again.
+                    owner._logger.LogWarning(ex, "Reading stream {Stream} failed; retrying", stream);
+                }
+
+                return false;
+            }
+
+            foreach (var subscription in Volatile.Read(ref _subscribers))
+            {
+                subscription.Signal();
+            }
+
+            return true;
+        }
     }
+
+    /// <summary>A feed's events: <c>Events[i]</c> is event <c>After + i + 1</c>.</summary>
+    private sealed record Window(long After, JobStreamEvent[] Events);
 
     private sealed class StreamSubscription(
         RedisJobEventStream owner, JobStreamId stream, StreamFeed feed, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent)
@@ -260,11 +334,7 @@ public sealed class RedisJobEventStream(
         private long _delivered = afterSequence;
         private Task _pump = Task.CompletedTask;
 
-        public void Start()
-        {
-            Signal();
-            _pump = Task.Run(() => PumpAsync(_stop.Token));
-        }
+        public void Start() => _pump = Task.Run(() => PumpAsync(_stop.Token));
 
         public void Signal() => _signals.Writer.TryWrite(true);
 
@@ -275,7 +345,7 @@ public sealed class RedisJobEventStream(
                 return;
             }
 
-            owner.LeaveFeed(stream.ToString(), feed);
+            owner.LeaveFeed(feed, this);
 
             await _stop.CancelAsync();
             try
@@ -296,7 +366,6 @@ public sealed class RedisJobEventStream(
             {
                 try
                 {
-                    var polled = false;
                     using (var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                     {
                         wait.CancelAfter(poll);
@@ -306,12 +375,13 @@ public sealed class RedisJobEventStream(
                         }
                         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                         {
-                            // The poll: read even without a notification.
-                            polled = true;
+                            // The poll: the feed reads even without a notification, then signals.
+                            feed.RequestRead(poll: true);
+                            continue;
                         }
                     }
 
-                    foreach (var streamEvent in await owner.ReadSharedAsync(stream, feed, _delivered, polled, cancellationToken))
+                    foreach (var streamEvent in await TakeAsync(cancellationToken))
                     {
                         try
                         {
@@ -335,6 +405,20 @@ public sealed class RedisJobEventStream(
                     owner._logger.LogWarning(ex, "Reading stream {Stream} failed; retrying", stream);
                 }
             }
+        }
+
+        /// <summary>The events after the last delivered one: from the feed's window, or read for itself when it is behind
+        /// the window.</summary>
+        private async Task<IReadOnlyList<JobStreamEvent>> TakeAsync(CancellationToken cancellationToken)
+        {
+            var window = feed.Current;
+            if (_delivered < window.After)
+            {
+                return await owner.ReadAsync(stream, _delivered, cancellationToken);
+            }
+
+            var first = _delivered - window.After;
+            return first >= window.Events.Length ? [] : new ArraySegment<JobStreamEvent>(window.Events, (int)first, window.Events.Length - (int)first);
         }
     }
 }

@@ -20,9 +20,13 @@ public sealed class RenderEventApplier(
     TimeProvider timeProvider,
     ILogger<RenderEventApplier> logger)
 {
+    /// <summary>The job a render event changes; null for one that changes none (a preview, or no job named).</summary>
+    public static string? Applies(RenderEvent renderEvent) =>
+        renderEvent.Kind == RenderEventKinds.Preview ? null : renderEvent.JobId;
+
     public async Task ApplyAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
     {
-        if (renderEvent.JobId is not { } jobId || renderEvent.Kind == RenderEventKinds.Preview)
+        if (Applies(renderEvent) is not { } jobId)
         {
             return;
         }

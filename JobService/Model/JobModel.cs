@@ -190,9 +190,33 @@ public sealed record JobGroupView(JobGroupRecord Group, IReadOnlyList<JobRecord>
 /// <c>child_failed</c>, <c>child_timeout</c>, <c>child_cancelled</c>, <c>child_reassigned</c>, <c>group_complete</c>;
 /// a single job's stream uses <c>job_progress</c>, <c>job_completed</c>, … with the same payloads).
 /// <see cref="Sequence"/> starts at 1 and has no gaps within a stream, so a client that reconnects with
-/// <c>?since=N</c> gets exactly what it missed. <see cref="Payload"/> is the message as sent, <c>type</c> included.
+/// <c>?since=N</c> gets exactly what it missed. <see cref="Message"/> is the message as a WebSocket client gets it.
 /// </summary>
-public sealed record JobStreamEvent(long Sequence, string Type, JsonObject Payload, DateTimeOffset At);
+public sealed class JobStreamEvent(long sequence, string type, DateTimeOffset at, byte[] message)
+{
+    public long Sequence => sequence;
+
+    public string Type => type;
+
+    /// <summary>When JobService appended the event.</summary>
+    public DateTimeOffset At => at;
+
+    /// <summary>The message as sent to a WebSocket client: UTF-8 JSON with <c>type</c>, <c>sequence</c>, then the
+    /// payload's fields. Built once per event in a replica and sent as is to every watcher of the stream, so it is
+    /// shared and never written to.</summary>
+    public ReadOnlyMemory<byte> Message => message;
+
+    /// <summary>The message without <c>sequence</c> (<c>type</c> included), a new object on every call.</summary>
+    public JsonObject Payload
+    {
+        get
+        {
+            var payload = JsonNode.Parse(message)!.AsObject();
+            payload.Remove("sequence");
+            return payload;
+        }
+    }
+}
 
 /// <summary>A job ready to be queued: the workflow resolved and the parameters applied by the API.</summary>
 public sealed record JobSubmission(JsonObject Prompt)

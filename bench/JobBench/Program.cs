@@ -4,13 +4,14 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace DirectorsConsole.JobBench;
 
 // dotnet run -c Release --project bench/JobBench [-- --rounds 10 --prompts 16 --single 30 --seconds 30 --concurrency 32
 //                                                    --watchers 500 --nodes host:port,host:port --redis host:port
-//                                                    --only group,single,watchers,submit]
+//                                                    --only group,single,watchers,submit --watch-direct]
 //
 // Starts the whole suite as the README does (the built AppHost in a temporary working directory; its two emulated
 // ComfyUI nodes rendering in no time, or the ComfyUI nodes given with --nodes), then measures, side by side and
@@ -23,7 +24,9 @@ namespace DirectorsConsole.JobBench;
 //     job's stream; median and p95, and the latency the suite adds;
 //  3. one job group of --prompts children watched by --watchers WebSocket clients: for each event with a time of its
 //     own (started_at, completed_at, …: when BackendService saw the node's message), the time until each client got
-//     it, p50/p99 over every client and event;
+//     it, p50/p99 over every client and event, split into the first client's delay and every client's lag behind the
+//     first, with the benchmark's own time per message and CPU use; --watch-direct measures it again with the clients
+//     connected straight to a JobService replica's own port (no Gateway);
 //  4. POST /api/job for --seconds with --concurrency clients, the nodes disabled so the jobs stay queued and only the
 //     orchestration is measured, then every accepted job read back (missing ones counted); straight to JobService's own
 //     port (with the secret the Gateway adds), then through the Gateway, for the Gateway's share; after 10 s through
@@ -41,6 +44,7 @@ internal static class Benchmark
         var seconds = Option(args, "--seconds", 30);
         var concurrency = Option(args, "--concurrency", 32);
         var watcherCount = Option(args, "--watchers", 500);
+        var watchDirect = args.Contains("--watch-direct");
         var redis = TextOption(args, "--redis");
         var nodeList = TextOption(args, "--nodes");
         var only = TextOption(args, "--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -117,16 +121,27 @@ internal static class Benchmark
                 $"+{Percentile(suiteOne, 0.95) - Percentile(directOne, 0.95):0.0} ms", ""]);
         }
 
-        // 3. One group watched by many clients.
+        // 3. One group watched by many clients, through the Gateway (and, with --watch-direct, straight to JobService).
         if (Runs("watchers"))
         {
-            var (delivery, events, connectMs) = await WatchGroupAsync(gateway, suite.Gateway, backends, groupBackends, watcherCount);
-            Console.WriteLine();
-            Console.WriteLine($"One job group of {prompts} children watched by {watcherCount} WebSocket clients (all connected in {connectMs:0} ms): " +
-                $"{delivery.Count} deliveries of {events} timed events, node message seen → client: p50 {Percentile(delivery, 0.5):0.0} ms, " +
-                $"p99 {Percentile(delivery, 0.99):0.0} ms, max {delivery.DefaultIfEmpty(double.NaN).Max():0.0} ms");
-            table.Add([$"one group watched by {watcherCount} WebSockets: event delivery", "", $"p50 {Ms(Percentile(delivery, 0.5))}",
-                $"p99 {Ms(Percentile(delivery, 0.99))}", "p99 ≤ 50 ms"]);
+            foreach (var direct in watchDirect ? [false, true] : new[] { false })
+            {
+                var watch = await WatchGroupAsync(gateway, suite, backends, groupBackends, watcherCount, direct);
+                var delivery = watch.Delivery;
+                var via = direct ? "straight to JobService" : "through the Gateway";
+                Console.WriteLine();
+                Console.WriteLine($"One job group of {prompts} children watched by {watcherCount} WebSocket clients {via} (all connected in {watch.ConnectMs:0} ms; " +
+                    $"load average {LoadAverage()}): {delivery.Count} deliveries of {watch.Events} timed events, node message seen → client: " +
+                    $"p50 {Percentile(delivery, 0.5):0.0} ms, p99 {Percentile(delivery, 0.99):0.0} ms, max {delivery.DefaultIfEmpty(double.NaN).Max():0.0} ms");
+                Console.WriteLine($"  the first watcher of each event: p50 {Percentile(watch.FirstDelivery, 0.5):0.0} ms, p99 {Percentile(watch.FirstDelivery, 0.99):0.0} ms " +
+                    $"(node message seen → JobService changed the job p50 {Percentile(watch.ToChange, 0.5):0.0} ms, p99 {Percentile(watch.ToChange, 0.99):0.0} ms; " +
+                    $"changed → first watcher p50 {Percentile(watch.ChangeToFirst, 0.5):0.0} ms, p99 {Percentile(watch.ChangeToFirst, 0.99):0.0} ms); " +
+                    $"each watcher behind the first: p50 {Percentile(watch.Spread, 0.5):0.0} ms, p99 {Percentile(watch.Spread, 0.99):0.0} ms; " +
+                    $"the client's own time per message {watch.HandlingMicroseconds:0.0} µs, the benchmark process busy on {watch.ClientCores:0.00} cores; " +
+                    $"CPU per message received: JobService {watch.JobServiceMicroseconds:0} µs, Gateway {watch.GatewayMicroseconds:0} µs");
+                table.Add([$"one group watched by {watcherCount} WebSockets {(direct ? "at JobService" : "")}: event delivery", "", $"p50 {Ms(Percentile(delivery, 0.5))}",
+                    $"p99 {Ms(Percentile(delivery, 0.99))}", "p99 ≤ 50 ms"]);
+            }
         }
 
         // 4. Sustained POST /api/job with the nodes disabled, then every job read back.
@@ -140,7 +155,7 @@ internal static class Benchmark
 
             // Straight to JobService (with the secret the Gateway adds), then through the Gateway, in the same
             // conditions: the difference is the Gateway's share.
-            using var jobService = new HttpClient { BaseAddress = await suite.ServiceAddressAsync("job-service"), Timeout = TimeSpan.FromSeconds(60) };
+            using var jobService = new HttpClient { BaseAddress = await suite.ReplicaAsync("job-service"), Timeout = TimeSpan.FromSeconds(60) };
             jobService.DefaultRequestHeaders.Add("X-Gateway-Secret", suite.GatewaySecret);
             var missing = 0;
             var rejected = 0;
@@ -298,14 +313,19 @@ internal static class Benchmark
     }
 
     /// <summary>Holds every node with a long, interruptible prompt (a group of one child per node), submits the measured
-    /// group behind it, connects the watchers to the measured group, then cancels the holding group so the measured one
-    /// runs while all of them watch. Returns, for every event with a time of its own that happened after the last watcher
-    /// connected, each watcher's delay in getting it.</summary>
-    private static async Task<(List<double> Delivery, int Events, double ConnectMs)> WatchGroupAsync(
-        HttpClient gateway, Uri baseAddress, Backend[] backends, string[] groupBackends, int watcherCount)
+    /// group behind it, connects the watchers to the measured group (through the Gateway, or with
+    /// <paramref name="direct"/> straight to a JobService replica's own port), then cancels the holding group so the
+    /// measured one runs while all of them watch. For every event with a time of its own that happened after the last
+    /// watcher connected it records each watcher's delay in getting it. Each watcher reads only <c>type</c>,
+    /// <c>sequence</c> and the event's time from the message (no document is built), and the time it spends on a message
+    /// after the receive completed is measured, with the benchmark process's CPU time, so that the client's own share
+    /// shows.</summary>
+    private static async Task<WatchResult> WatchGroupAsync(
+        HttpClient gateway, Suite suite, Backend[] backends, string[] groupBackends, int watcherCount, bool direct)
     {
         var hold = await SubmitGroupAsync(gateway, backends.Select(b => b.Id).ToArray(), Workflow("bench/hold", steps: 600, delayMs: 1000));
         var measured = await SubmitGroupAsync(gateway, groupBackends, Workflow("bench/watched"));
+        var target = direct ? await suite.ReplicaAsync("job-service") : suite.Gateway;
         var clock = Stopwatch.StartNew();
         var watchers = new List<ClientWebSocket>();
         for (var i = 0; i < watcherCount; i += 50)
@@ -313,58 +333,176 @@ internal static class Benchmark
             watchers.AddRange(await Task.WhenAll(Enumerable.Range(i, Math.Min(50, watcherCount - i)).Select(async _ =>
             {
                 var socket = new ClientWebSocket();
-                await socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/ws/job-groups/{measured}"), CancellationToken.None);
+                if (direct)
+                {
+                    socket.Options.SetRequestHeader("X-Gateway-Secret", suite.GatewaySecret);
+                }
+
+                await socket.ConnectAsync(new Uri($"ws://{target.Authority}/ws/job-groups/{measured}"), CancellationToken.None);
                 return socket;
             })));
         }
 
         var connectMs = clock.Elapsed.TotalMilliseconds;
         var ready = DateTimeOffset.UtcNow;
-        var delivery = new ConcurrentBag<double>();
-        var timed = new ConcurrentDictionary<long, bool>();
+        var arrivals = watchers.Select(_ => new List<(long Sequence, string? Type, string? JobId, DateTimeOffset Happened, DateTimeOffset At)>()).ToArray();
+        var handlingTicks = new long[watcherCount];
+        var messages = new long[watcherCount];
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        var watching = watchers.Select(socket => Task.Run(async () =>
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var jobServiceBefore = suite.CpuMilliseconds("JobService");
+        var gatewayBefore = suite.CpuMilliseconds("Gateway");
+        var watchStarted = Stopwatch.StartNew();
+        var watching = watchers.Select((socket, w) => Task.Run(async () =>
         {
             var buffer = new byte[256 * 1024];
-            while (await ReceiveTextAsync(socket, buffer, timeout.Token) is { } message)
+            while (await ReceiveMessageAsync(socket, buffer, timeout.Token) is { } length)
             {
                 var at = DateTimeOffset.UtcNow;
-                var node = JsonNode.Parse(message)!;
-                if ((string?)node["type"] == "group_complete")
+                var handling = Stopwatch.GetTimestamp();
+                var (type, sequence, jobId, happened) = ReadTimedEvent(buffer.AsSpan(0, length));
+                if (type == "group_complete")
                 {
                     await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
                     return;
                 }
 
-                if (EventTime(node) is { } happened && happened > ready)
+                if (happened is { } time && time > ready)
                 {
-                    delivery.Add((at - happened).TotalMilliseconds);
-                    timed.TryAdd((long?)node["sequence"] ?? -1, true);
+                    arrivals[w].Add((sequence, type, jobId, time, at));
                 }
+
+                handlingTicks[w] += Stopwatch.GetTimestamp() - handling;
+                messages[w]++;
             }
         })).ToArray();
 
         (await gateway.DeleteAsync($"/api/job-groups/{hold}")).EnsureSuccessStatusCode();
         await Task.WhenAll(watching);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+        var jobServiceCpu = suite.CpuMilliseconds("JobService") - jobServiceBefore;
+        var gatewayCpu = suite.CpuMilliseconds("Gateway") - gatewayBefore;
+        var wall = watchStarted.Elapsed;
         foreach (var socket in watchers)
         {
             socket.Dispose();
         }
 
-        return ([.. delivery], timed.Count, connectMs);
+        // Per event: the first watcher's delay (the way to the stream and one socket), split at the moment JobService
+        // changed the job (the time of its history entry for the event, the same as the stream event's), and every
+        // watcher's lag behind that first one (the fan-out).
+        var all = arrivals.SelectMany(a => a).ToList();
+        var first = all.GroupBy(a => a.Sequence).ToDictionary(g => g.Key, g => g.MinBy(a => a.At));
+        var changed = new Dictionary<(string?, string?), DateTimeOffset>();
+        foreach (var entry in (await gateway.GetFromJsonAsync<JsonArray>($"/api/v1/jobs/{measured}/history"))!)
+        {
+            changed.TryAdd(((string?)entry!["job_id"], "child_" + (string?)entry["event"]), DateTimeOffset.Parse((string)entry["at"]!, CultureInfo.InvariantCulture));
+        }
+
+        var split = first.Values.Where(f => changed.ContainsKey((f.JobId, f.Type))).Select(f => (f, Changed: changed[(f.JobId, f.Type)])).ToList();
+        return new WatchResult(
+            [.. all.Select(a => (a.At - a.Happened).TotalMilliseconds)],
+            [.. first.Values.Select(f => (f.At - f.Happened).TotalMilliseconds)],
+            [.. split.Select(s => (s.Changed - s.f.Happened).TotalMilliseconds)],
+            [.. split.Select(s => (s.f.At - s.Changed).TotalMilliseconds)],
+            [.. all.Select(a => (a.At - first[a.Sequence].At).TotalMilliseconds)],
+            first.Count,
+            connectMs,
+            messages.Sum() == 0 ? double.NaN : Stopwatch.GetElapsedTime(0, handlingTicks.Sum()).TotalMicroseconds / messages.Sum(),
+            cpu.TotalMilliseconds / wall.TotalMilliseconds,
+            jobServiceCpu / Math.Max(1, messages.Sum()) * 1000,
+            gatewayCpu / Math.Max(1, messages.Sum()) * 1000);
     }
 
-    private static DateTimeOffset? EventTime(JsonNode node)
+    /// <param name="Delivery">Every watcher's delay for every timed event (node message seen → client).</param>
+    /// <param name="FirstDelivery">Per event, the first watcher's delay.</param>
+    /// <param name="ToChange">Per event, from the node's message seen by BackendService until JobService changed the job
+    /// (BackendService's record and publish, pub/sub, JobService reading the job).</param>
+    /// <param name="ChangeToFirst">Per event, from that change to the first watcher (the commit, the stream notification,
+    /// the replica's read, one socket's send, and the Gateway when it is in the way).</param>
+    /// <param name="Spread">Every watcher's lag behind the first watcher that got the same event.</param>
+    /// <param name="HandlingMicroseconds">The client's own time per message after its receive completed.</param>
+    /// <param name="ClientCores">The benchmark process's CPU time over the watch's wall time (cores it kept busy).</param>
+    /// <param name="JobServiceMicroseconds">JobService's CPU time during the watch per message a watcher got.</param>
+    /// <param name="GatewayMicroseconds">The Gateway's CPU time during the watch per message a watcher got.</param>
+    private sealed record WatchResult(
+        List<double> Delivery, List<double> FirstDelivery, List<double> ToChange, List<double> ChangeToFirst, List<double> Spread, int Events, double ConnectMs, double HandlingMicroseconds, double ClientCores,
+        double JobServiceMicroseconds, double GatewayMicroseconds);
+
+    /// <summary>One message into <paramref name="buffer"/>; its length, or null when the socket closed.</summary>
+    private static async Task<int?> ReceiveMessageAsync(ClientWebSocket socket, byte[] buffer, CancellationToken cancellationToken)
     {
-        foreach (var name in (string[])["started_at", "completed_at", "failed_at", "timed_out_at", "cancelled_at", "rendered_at"])
+        var length = 0;
+        ValueWebSocketReceiveResult result;
+        do
         {
-            if ((string?)node[name] is { } text)
+            result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
+            if (result.MessageType == WebSocketMessageType.Close)
             {
-                return DateTimeOffset.Parse(text, CultureInfo.InvariantCulture);
+                return null;
+            }
+
+            length += result.Count;
+        }
+        while (!result.EndOfMessage);
+
+        return length;
+    }
+
+    private static readonly string[] EventTimes = ["started_at", "completed_at", "failed_at", "timed_out_at", "cancelled_at", "rendered_at"];
+
+    /// <summary>The message's <c>type</c>, <c>sequence</c> and own time, read from its top level without building a document.</summary>
+    private static (string? Type, long Sequence, string? JobId, DateTimeOffset? Happened) ReadTimedEvent(ReadOnlySpan<byte> message)
+    {
+        var reader = new Utf8JsonReader(message);
+        string? type = null;
+        string? jobId = null;
+        long sequence = -1;
+        DateTimeOffset? happened = null;
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.CurrentDepth != 1)
+            {
+                continue;
+            }
+
+            if (reader.ValueTextEquals("type"u8))
+            {
+                reader.Read();
+                type = reader.GetString();
+            }
+            else if (reader.ValueTextEquals("sequence"u8))
+            {
+                reader.Read();
+                sequence = reader.GetInt64();
+            }
+            else if (reader.ValueTextEquals("job_id"u8))
+            {
+                reader.Read();
+                jobId = reader.GetString();
+            }
+            else
+            {
+                var timed = false;
+                foreach (var name in EventTimes)
+                {
+                    timed |= happened is null && reader.ValueTextEquals(name);
+                }
+
+                reader.Read();
+                if (timed && reader.TokenType == JsonTokenType.String && reader.TryGetDateTimeOffset(out var time))
+                {
+                    happened = time;
+                }
+                else
+                {
+                    reader.Skip();
+                }
             }
         }
 
-        return null;
+        return (type, sequence, jobId, happened);
     }
 
     private static async Task<(List<string> JobIds, int Rejected, List<double> Latencies)> SubmitForAsync(HttpClient client, TimeSpan duration, int concurrency)

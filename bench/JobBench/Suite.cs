@@ -15,9 +15,11 @@ internal sealed class Suite : IAsyncDisposable
 {
     private readonly Process _appHost;
     private readonly string _workingDirectory;
+    private readonly string _binaries;
 
-    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret)
+    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret, string binaries)
     {
+        _binaries = binaries;
         _appHost = appHost;
         _workingDirectory = workingDirectory;
         Gateway = gateway;
@@ -26,17 +28,56 @@ internal sealed class Suite : IAsyncDisposable
 
     public Uri Gateway { get; }
 
-    /// <summary>The secret the Gateway adds to what it forwards: with it, a request may go straight to a service.</summary>
+    /// <summary>This run's gateway secret (set by the benchmark), which a request straight to a service's own port carries.</summary>
     public string GatewaySecret { get; }
 
-    /// <summary>The address of the first replica of <paramref name="service"/>, as the Gateway's <c>/health</c> names it.</summary>
-    public async Task<Uri> ServiceAddressAsync(string service)
+    /// <summary>CPU time (user and system) the processes of <paramref name="project"/> (<c>JobService</c>, <c>Gateway</c>)
+    /// started from this suite's build have used so far, in milliseconds; NaN where <c>/proc</c> is not there.</summary>
+    public double CpuMilliseconds(string project)
+    {
+        if (!Directory.Exists("/proc"))
+        {
+            return double.NaN;
+        }
+
+        var binary = string.Format(CultureInfo.InvariantCulture, _binaries, project);
+        var ticks = 0L;
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                var command = File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0');
+                if (!command.Any(part => part == binary || part == binary + ".dll"))
+                {
+                    continue;
+                }
+
+                // Fields 14 and 15 (utime, stime), counted after the command name in parentheses, which may hold spaces.
+                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // Not a process, or it ended.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Another user's process.
+            }
+        }
+
+        return ticks * 10.0; // USER_HZ is 100 on Linux
+    }
+
+    /// <summary>The address of the first healthy replica of <paramref name="service"/> (as <c>/health</c> names it).</summary>
+    public async Task<Uri> ReplicaAsync(string service)
     {
         using var probe = new HttpClient { BaseAddress = Gateway, Timeout = TimeSpan.FromSeconds(10) };
         var health = await probe.GetFromJsonAsync<JsonObject>("/health");
-        var address = (string?)health?["instances"]?[service]?[0]?["address"]
-            ?? throw new InvalidOperationException($"The Gateway's /health names no replica of {service}.");
-        return new Uri(address);
+        var replica = health?["instances"]?[service]?.AsArray().FirstOrDefault(r => string.Equals((string?)r?["status"], "healthy", StringComparison.OrdinalIgnoreCase))
+            ?? throw new InvalidOperationException($"/health names no healthy replica of {service}.");
+        return new Uri((string)replica["address"]!);
     }
 
     /// <param name="redis">An existing Redis to use instead of the embedded Garnet; null: the embedded one.</param>
@@ -66,9 +107,8 @@ internal sealed class Suite : IAsyncDisposable
         info.Environment["ORCHESTRATOR_WORKFLOWS_DIR"] = Path.Combine(repository, "workflows");
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         info.Environment["Emulator__StepDelayMs"] = "0";
-        // Known to the benchmark, so that it can also send requests straight to a service.
-        var secret = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        info.Environment["ORCHESTRATOR_GATEWAY_SECRET"] = secret;
+        var gatewaySecret = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        info.Environment["ORCHESTRATOR_GATEWAY_SECRET"] = gatewaySecret;
         if (redis is null)
         {
             info.Environment.Remove("ConnectionStrings__redis");
@@ -93,7 +133,8 @@ internal sealed class Suite : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"), secret);
+        var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"), gatewaySecret,
+            Path.Combine(repository, "{0}", "bin", configuration, "net10.0", "DirectorsConsole.{0}"));
 
         using var probe = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);

@@ -10,8 +10,9 @@ using Microsoft.Extensions.Options;
 namespace DirectorsConsole.JobService.Tests.Engine;
 
 /// <summary>The watchers of one stream in a replica share its reads: each still gets every event once, in order, also
-/// one that starts behind the others, while Redis is read about once per notification rather than once per watcher.
-/// The poll is set to ten minutes, so only the notifications can deliver within the test.</summary>
+/// one that starts behind the others, while Redis is read about once per notification rather than once per watcher,
+/// and every watcher gets the same event objects (parsed, and made into the client's message, once). The poll is set to
+/// ten minutes, so only the notifications can deliver within the test.</summary>
 public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
 {
     private const int Watchers = 40;
@@ -49,10 +50,12 @@ public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<
             }, Token));
         }
 
-        // Each watcher reads once as it starts (what came between its snapshot and its subscription).
-        await Eventually.ReturnsAsync(() => Task.FromResult(counted.ListRanges), count => count >= Watchers);
+        // A watcher that starts asks for a read (what came between its snapshot and its subscription); the first
+        // event after them all shows every such read is done.
+        await AppendAsync(direct, stream, Earlier + 1, notify: true);
+        await Eventually.ReturnsAsync(() => Task.FromResult(received.Min(q => q.Count)), count => count == 1);
         var readsBefore = counted.ListRanges;
-        for (var i = Earlier + 1; i <= Earlier + Later; i++)
+        for (var i = Earlier + 2; i <= Earlier + Later; i++)
         {
             await AppendAsync(direct, stream, i, notify: true);
             await Eventually.ReturnsAsync(() => Task.FromResult(received.Min(q => q.Count)), count => count == i - Earlier);
@@ -76,6 +79,11 @@ public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<
         }
 
         Assert.Equal(Enumerable.Range(2, Earlier + Later), late.Select(e => (int)e.Payload["n"]!));
+        for (var i = 0; i < Later; i++)
+        {
+            Assert.All(received, watcher => Assert.Same(received[0].ElementAt(i), watcher.ElementAt(i)));
+        }
+
         // About one read per notification (a few more where a notification came while a read was under way), against
         // Watchers × Later when every watcher read for itself.
         Assert.InRange(reads, 1, 3 * Later);
@@ -85,7 +93,8 @@ public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<
         }
     }
 
-    private static async Task AppendAsync(IRedisConnection redis, JobStreamId stream, int n, bool notify)
+    /// <summary>Appends a <c>child_progress</c> carrying <c>n</c> to the stream as the engine stores it, and notifies.</summary>
+    internal static async Task AppendAsync(IRedisConnection redis, JobStreamId stream, int n, bool notify)
     {
         var stored = new JsonObject
         {

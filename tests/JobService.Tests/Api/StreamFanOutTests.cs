@@ -1,0 +1,219 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Text.Json.Nodes;
+using DirectorsConsole.JobService.Apis;
+using DirectorsConsole.JobService.Engine;
+using DirectorsConsole.JobService.Model;
+using DirectorsConsole.JobService.Tests.Engine;
+using DirectorsConsole.Messaging;
+using DirectorsConsole.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace DirectorsConsole.JobService.Tests.Api;
+
+/// <summary>Many WebSocket sessions of one stream in a replica: each gets <c>initial_state</c> and then every event once,
+/// in order, as the same bytes as every other watcher; one whose client stops reading holds up nobody and, once it is
+/// more than <see cref="JobStreamOptions.ClientBufferSize"/> events behind, is closed with 1008 and the sequence to
+/// resume from. The sockets are in memory; the poll is ten minutes, so only the notifications deliver.</summary>
+public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task TwoHundredWatchersEachGetEveryEventOnceInOrderAsTheSameBytes()
+    {
+        // Arrange
+        const int watchers = 200;
+        const int events = 30;
+        await using var rig = await Rig.StartAsync(garnet, new JobStreamOptions());
+        var sockets = Enumerable.Range(0, watchers).Select(_ => new MemorySocket()).ToArray();
+        foreach (var socket in sockets)
+        {
+            rig.Watch(socket);
+        }
+
+        await Eventually.ReturnsAsync(() => Task.FromResult(sockets.Min(s => s.Sent.Count)), count => count == 1);
+
+        // Act
+        for (var n = 1; n <= events; n++)
+        {
+            await SharedStreamReadTests.AppendAsync(rig.Redis, rig.Stream, n, notify: true);
+        }
+
+        await Eventually.ReturnsAsync(() => Task.FromResult(sockets.Min(s => s.Sent.Count)), count => count >= 1 + events);
+
+        // Assert
+        foreach (var socket in sockets)
+        {
+            var messages = socket.Sent.Select(m => JsonNode.Parse(m)!.AsObject()).ToList();
+            Assert.Equal(1 + events, messages.Count);
+            Assert.Equal("initial_state", (string?)messages[0]["type"]);
+            Assert.Equal(0, (long?)messages[0]["sequence"]);
+            Assert.Equal(Enumerable.Range(1, events).Select(i => (long)i), messages.Skip(1).Select(m => (long)m["sequence"]!));
+            Assert.Equal(Enumerable.Range(1, events), messages.Skip(1).Select(m => (int)m["n"]!));
+            Assert.All(messages.Skip(1), m => Assert.Equal("child_progress", (string?)m["type"]));
+            Assert.Equal(sockets[0].Sent.Skip(1).Select(Convert.ToBase64String), socket.Sent.Skip(1).Select(Convert.ToBase64String));
+        }
+    }
+
+    [Fact]
+    public async Task AWatcherThatStopsReadingDelaysNoOneAndIsClosedWithTheSequenceToResumeFrom()
+    {
+        // Arrange
+        const int buffer = 16;
+        const int events = 40;
+        await using var rig = await Rig.StartAsync(garnet, new JobStreamOptions { ClientBufferSize = buffer, SendTimeout = TimeSpan.FromMinutes(10) });
+        var others = Enumerable.Range(0, 20).Select(_ => new MemorySocket()).ToArray();
+        var stuck = new MemorySocket();
+        foreach (var socket in others.Append(stuck))
+        {
+            rig.Watch(socket);
+        }
+
+        await Eventually.ReturnsAsync(() => Task.FromResult(others.Append(stuck).Min(s => s.Sent.Count)), count => count == 1);
+        stuck.Hold();
+
+        // Act
+        for (var n = 1; n <= events; n++)
+        {
+            await SharedStreamReadTests.AppendAsync(rig.Redis, rig.Stream, n, notify: true);
+        }
+
+        // Every other watcher has every event while the stuck one's first send is still held.
+        await Eventually.ReturnsAsync(() => Task.FromResult(others.Min(s => s.Sent.Count)), count => count == 1 + events);
+        var stuckWhileHeld = stuck.Sent.Count;
+        stuck.Release();
+        await stuck.Closed.WaitAsync(TimeSpan.FromSeconds(30), Token);
+
+        // Assert
+        Assert.Equal(1, stuckWhileHeld);
+        Assert.All(others, s => Assert.Equal(Enumerable.Range(1, events).Select(i => (long)i), s.Sent.Skip(1).Select(m => (long)JsonNode.Parse(m)!["sequence"]!)));
+        var got = stuck.Sent.Skip(1).Select(m => (long)JsonNode.Parse(m)!["sequence"]!).ToList();
+        Assert.InRange(got.Count, buffer, buffer + 1);
+        Assert.Equal(Enumerable.Range(1, got.Count).Select(i => (long)i), got);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, stuck.ServerCloseStatus);
+        Assert.Equal($"Client too slow: more than {buffer} events behind; reconnect with ?since={got[^1]}", stuck.ServerCloseReason);
+    }
+
+    /// <summary>A replica's event stream over the test's Garnet and the sessions of one group stream on it.</summary>
+    private sealed class Rig : IAsyncDisposable
+    {
+        private readonly RedisConnection _streamConnection;
+        private readonly RedisSubscriber _subscriber;
+        private readonly RedisJobEventStream _streams;
+        private readonly JobStreamOptions _options;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly List<Task> _sessions = [];
+
+        private Rig(RedisOptions redis, JobStreamOptions options)
+        {
+            Redis = new RedisConnection(redis);
+            _streamConnection = new RedisConnection(redis);
+            _subscriber = new RedisSubscriber(redis);
+            _streams = new RedisJobEventStream(
+                _streamConnection, _subscriber, Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
+                NullLogger<RedisJobEventStream>.Instance);
+            _options = options;
+        }
+
+        public RedisConnection Redis { get; }
+
+        public JobStreamId Stream { get; } = JobStreamId.Group(Guid.NewGuid().ToString());
+
+        public static Task<Rig> StartAsync(GarnetFixture garnet, JobStreamOptions options) =>
+            Task.FromResult(new Rig(new RedisOptions { ConnectionString = garnet.ConnectionString }, options));
+
+        /// <summary>Runs a session of the stream on <paramref name="socket"/>, as the endpoint does, until the rig stops.</summary>
+        public void Watch(MemorySocket socket) => _sessions.Add(Task.Run(async () =>
+        {
+            // As the server does when the request ends: the socket is aborted.
+            await using var abort = _stop.Token.Register(socket.Abort);
+            await using var session = new JobStreamSession(socket, Stream, _streams, _options, NullLogger.Instance);
+            await session.RunAsync(null, _ => Task.FromResult<JsonObject?>(new JsonObject { ["status"] = "running" }), "not found", _stop.Token);
+        }));
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await Task.WhenAll(_sessions).WaitAsync(TimeSpan.FromSeconds(30));
+            await _streams.DisposeAsync();
+            await _subscriber.DisposeAsync();
+            await _streamConnection.DisposeAsync();
+            await Redis.DisposeAsync();
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>The server's side of a WebSocket in memory: records each message the server sends; <see cref="Hold"/>
+    /// makes sends wait (a client that stops reading) until <see cref="Release"/>; the client answers the server's close
+    /// at once, and closes when the server stops.</summary>
+    private sealed class MemorySocket : WebSocket
+    {
+        private readonly TaskCompletionSource _closing = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource? _hold;
+        private WebSocketState _state = WebSocketState.Open;
+
+        public ConcurrentQueue<byte[]> Sent { get; } = new();
+
+        public WebSocketCloseStatus? ServerCloseStatus { get; private set; }
+
+        public string? ServerCloseReason { get; private set; }
+
+        /// <summary>Completes when the server has sent its close frame.</summary>
+        public Task Closed => _closed.Task;
+
+        public override WebSocketCloseStatus? CloseStatus => ServerCloseStatus;
+
+        public override string? CloseStatusDescription => ServerCloseReason;
+
+        public override WebSocketState State => _state;
+
+        public override string? SubProtocol => null;
+
+        public void Hold() => _hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release() => _hold?.TrySetResult();
+
+        public override async Task SendAsync(ArraySegment<byte> buffer, WebSocketMessageType messageType, bool endOfMessage, CancellationToken cancellationToken)
+        {
+            if (_hold is { } hold)
+            {
+                await hold.Task.WaitAsync(cancellationToken);
+            }
+
+            Sent.Enqueue(buffer.ToArray());
+        }
+
+        public override async Task<WebSocketReceiveResult> ReceiveAsync(ArraySegment<byte> buffer, CancellationToken cancellationToken)
+        {
+            await _closing.Task.WaitAsync(cancellationToken);
+            _state = ServerCloseStatus is null ? WebSocketState.CloseReceived : WebSocketState.Closed;
+            return new WebSocketReceiveResult(0, WebSocketMessageType.Close, true, WebSocketCloseStatus.NormalClosure, "");
+        }
+
+        public override Task CloseOutputAsync(WebSocketCloseStatus closeStatus, string? statusDescription, CancellationToken cancellationToken)
+        {
+            ServerCloseStatus = closeStatus;
+            ServerCloseReason = statusDescription;
+            _state = _state == WebSocketState.CloseReceived ? WebSocketState.Closed : WebSocketState.CloseSent;
+            _closed.TrySetResult();
+            _closing.TrySetResult();
+            return Task.CompletedTask;
+        }
+
+        public override Task CloseAsync(WebSocketCloseStatus closeStatus, string? statusDescription, CancellationToken cancellationToken) =>
+            CloseOutputAsync(closeStatus, statusDescription, cancellationToken);
+
+        public override void Abort()
+        {
+            _state = WebSocketState.Aborted;
+            _closing.TrySetResult();
+        }
+
+        public override void Dispose()
+        {
+        }
+    }
+}
