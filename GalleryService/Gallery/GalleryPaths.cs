@@ -151,16 +151,22 @@ public sealed class GalleryPaths(IProjectPathResolver resolver, ILogger<GalleryP
     /// <summary>No empty, <c>.</c> or <c>..</c> segment and no trailing separator: nothing to normalise.</summary>
     private static bool IsPlain(ReadOnlySpan<char> relative)
     {
-        foreach (var range in relative.SplitAny(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar))
+        while (true)
         {
-            var segment = relative[range];
+            var end = relative.IndexOfAny(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
+            var segment = end < 0 ? relative : relative[..end];
             if (segment.IsEmpty || segment is "." or "..")
             {
                 return false;
             }
-        }
 
-        return true;
+            if (end < 0)
+            {
+                return true;
+            }
+
+            relative = relative[(end + 1)..];
+        }
     }
 
     public static bool IsInGalleryFolder(ConfinedPath project, string fullPath) =>
