@@ -46,6 +46,13 @@ public sealed class GalleryOptions
     [Range(1, 100_000)]
     public int SearchIndexMaxMegachars { get; set; } = 256;
 
+    /// <summary>How long a search may answer from the folder listings it read before (one stat per folder instead of
+    /// one per file) when the folder's times say nothing was added, removed or renamed in it. A file another program
+    /// rewrote in place, under the same name, keeps its folder's times: its new metadata is searched after this long
+    /// at the latest. 0: every file is looked at by every search.</summary>
+    [Range(0, 86_400)]
+    public int SearchRevalidateSeconds { get; set; } = 30;
+
     /// <summary>How many files find-duplicates hashes at once (NAS mounts answer faster with a few reads in flight).</summary>
     [Range(1, 64)]
     public int HashParallelism { get; set; } = 4;

@@ -129,8 +129,45 @@ public sealed class GalleryPaths(IProjectPathResolver resolver, ILogger<GalleryP
     /// <summary>The gallery.json key of a file of the project.</summary>
     public static string KeyOf(ConfinedPath project, string fullPath) => KeyOf(project.FullPath, fullPath);
 
-    public static string KeyOf(string projectRoot, string fullPath) =>
-        Path.GetRelativePath(projectRoot, fullPath).Replace('\\', '/');
+    public static string KeyOf(string projectRoot, string fullPath)
+    {
+        // A path a walk built is the root, one separator and plain names: the key is what follows, without the
+        // normalising Path.GetRelativePath does (which a search would pay for each of its files).
+        if (fullPath.Length > projectRoot.Length + 1
+            && fullPath.StartsWith(projectRoot, ProjectPathResolver.PathComparison)
+            && !Path.EndsInDirectorySeparator(projectRoot)
+            && IsSeparator(fullPath[projectRoot.Length])
+            && IsPlain(fullPath.AsSpan(projectRoot.Length + 1)))
+        {
+            var key = fullPath[(projectRoot.Length + 1)..];
+            return Path.DirectorySeparatorChar == '/' ? key : key.Replace('\\', '/');
+        }
+
+        return Path.GetRelativePath(projectRoot, fullPath).Replace('\\', '/');
+    }
+
+    private static bool IsSeparator(char c) => c == Path.DirectorySeparatorChar || c == Path.AltDirectorySeparatorChar;
+
+    /// <summary>No empty, <c>.</c> or <c>..</c> segment and no trailing separator: nothing to normalise.</summary>
+    private static bool IsPlain(ReadOnlySpan<char> relative)
+    {
+        while (true)
+        {
+            var end = relative.IndexOfAny(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
+            var segment = end < 0 ? relative : relative[..end];
+            if (segment.IsEmpty || segment is "." or "..")
+            {
+                return false;
+            }
+
+            if (end < 0)
+            {
+                return true;
+            }
+
+            relative = relative[(end + 1)..];
+        }
+    }
 
     public static bool IsInGalleryFolder(ConfinedPath project, string fullPath) =>
         ProjectPathResolver.IsInside(fullPath, Path.Combine(project.FullPath, MediaTypes.GalleryFolder));

@@ -9,13 +9,18 @@ namespace DirectorsConsole.GalleryBench;
 
 // Builds a 20,000-file project in a temporary folder, runs the gallery service in-process against an embedded
 // Garnet, and prints how long each gallery call takes. Not part of `dotnet test`.
+// Options: --only scan-tree,search,... (the measures whose route is named; the rest are skipped, the order and what each
+// measures stay the same), --repeat N (each measure N times in a row: the first is the figure of a fresh replica,
+// the later ones show what a replica that has answered before takes).
 internal static class Benchmark
 {
     private const int TotalFiles = 20_000;
     private const int BigFolderFiles = 5_000;
 
-    public static async Task Main()
+    public static async Task Main(string[] args)
     {
+        var only = OptionOf(args, "--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var repeat = int.Parse(OptionOf(args, "--repeat") ?? "1", System.Globalization.CultureInfo.InvariantCulture);
         var root = Directory.CreateTempSubdirectory("dc-gallery-bench-").FullName;
         try
         {
@@ -34,6 +39,7 @@ internal static class Benchmark
             Directory.CreateDirectory(Path.Combine(project, ".gallery"));
 
             Console.WriteLine();
+            Console.WriteLine($"Load average before the measures: {LoadAverage()}");
             Console.WriteLine($"{"operation",-44} {"ms",10}  result");
             await Measure("scan-tree (whole project)", "scan-tree", new { projectPath = project },
                 body => $"{body["folders"]!.AsArray().Count} folders");
@@ -52,27 +58,41 @@ internal static class Benchmark
                 body => $"{body["total"]} hits, {body["metadata_read"]} PNGs read");
             await Measure("find-duplicates (whole project)", "find-duplicates", new { projectPath = project },
                 body => $"{body["groups"]!.AsArray().Count} groups, {body["files_hashed"]} files hashed");
-            var rated = Stopwatch.StartNew();
-            for (var i = 0; i < 100; i++)
+            if (only is null || only.Contains("ratings"))
             {
-                (await client.PostAsJsonAsync("/api/gallery/ratings", new { projectPath = project, filePath = $"Big/big_{i * 2:00000}.png", rating = 1 + i % 5 })).EnsureSuccessStatusCode();
-            }
+                var rated = Stopwatch.StartNew();
+                for (var i = 0; i < 100; i++)
+                {
+                    (await client.PostAsJsonAsync("/api/gallery/ratings", new { projectPath = project, filePath = $"Big/big_{i * 2:00000}.png", rating = 1 + i % 5 })).EnsureSuccessStatusCode();
+                }
 
-            Console.WriteLine($"{"100 ratings one after another",-44} {rated.Elapsed.TotalMilliseconds,10:0.0}  {rated.Elapsed.TotalMilliseconds / 100:0.0} ms each");
+                Console.WriteLine($"{"100 ratings one after another",-44} {rated.Elapsed.TotalMilliseconds,10:0.0}  {rated.Elapsed.TotalMilliseconds / 100:0.0} ms each");
+            }
 
             GC.Collect();
             Console.WriteLine();
+            Console.WriteLine($"Load average after the measures: {LoadAverage()}");
             Console.WriteLine($"Memory: managed heap {GC.GetTotalMemory(forceFullCollection: true) / 1_048_576.0:0.0} MiB, working set {Environment.WorkingSet / 1_048_576.0:0.0} MiB, " +
                 $"metadata reads in total {index.MetadataReads:N0}");
 
             async Task Measure(string name, string route, object body, Func<JsonNode, string> describe)
             {
-                var watch = Stopwatch.StartNew();
-                using var response = await client.PostAsJsonAsync("/api/gallery/" + route, body);
-                var text = await response.Content.ReadAsStringAsync();
-                watch.Stop();
-                response.EnsureSuccessStatusCode();
-                Console.WriteLine($"{name,-44} {watch.Elapsed.TotalMilliseconds,10:0.0}  {describe(JsonNode.Parse(text)!)} ({text.Length / 1024.0:0} KiB)");
+                // "search" names both searches; the first one is what makes the second one's index warm.
+                if (only is not null && !only.Contains(route))
+                {
+                    return;
+                }
+
+                for (var round = 1; round <= repeat; round++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    using var response = await client.PostAsJsonAsync("/api/gallery/" + route, body);
+                    var text = await response.Content.ReadAsStringAsync();
+                    watch.Stop();
+                    response.EnsureSuccessStatusCode();
+                    var label = repeat == 1 ? name : $"{name} #{round}";
+                    Console.WriteLine($"{label,-44} {watch.Elapsed.TotalMilliseconds,10:0.0}  {describe(JsonNode.Parse(text)!)} ({text.Length / 1024.0:0} KiB)");
+                }
             }
         }
         finally
@@ -80,6 +100,12 @@ internal static class Benchmark
             Directory.Delete(root, recursive: true);
         }
     }
+
+    private static string? OptionOf(string[] args, string name) =>
+        Array.IndexOf(args, name) is var at && at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
     // 40 panels of nested folders and one 5,000-file folder: PNGs with ComfyUI prompt and workflow chunks, JPEGs,
     // small fake videos and other images, and some byte-identical copies.

@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.IO.Enumeration;
 using DirectorsConsole.GalleryService.Paths;
+using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.GalleryService.Gallery.Browsing;
 
@@ -15,9 +17,30 @@ public sealed record FoundFolder(string FullPath, IReadOnlyList<string> Subfolde
 /// allowed). A file that is a link is kept only when it leads to a file inside the project
 /// (<see cref="GalleryPaths.LinkStaysInsideAsync"/>). Listing names costs no stat per file: the directory entries
 /// say which are folders, and only folders are checked for being links.
+/// <para>A walk may use listings remembered from an earlier walk (<see cref="WalkAsync"/> with <c>remembered</c>):
+/// one stat of each folder instead of one per file. A remembered listing is used only while its folder's
+/// modification and creation times are what they were when it was read (adding, removing or renaming an entry,
+/// by this service or any other program, changes them), when that modification time was already at least
+/// <see cref="QuietMargin"/> old then (a change in the same tick of a coarse clock would not show), when it holds
+/// no file link (those are checked again at every walk), and for at most
+/// <see cref="GalleryOptions.SearchRevalidateSeconds"/>: a file rewritten in place keeps its folder's times, so
+/// its new size and time are seen after that at the latest.</para>
 /// </summary>
-public sealed class ProjectScanner(GalleryPaths paths)
+public sealed class ProjectScanner(GalleryPaths paths, IOptions<GalleryOptions> options, TimeProvider time)
 {
+    /// <summary>How old a folder's modification time must be when it is listed for the listing to be remembered:
+    /// more than the coarsest file-system clock in use (FAT and some NAS shares: 2 s).</summary>
+    public static readonly TimeSpan QuietMargin = TimeSpan.FromSeconds(3);
+
+    /// <summary>The most folder listings one replica keeps; past it they are dropped and read again.</summary>
+    private const int MaxListings = 100_000;
+
+    private readonly ConcurrentDictionary<string, Listing> _listings = new(ProjectPathResolver.PathComparer);
+    private long _foldersListed;
+
+    /// <summary>How many folders this replica's walks have listed, remembered ones not counted (for tests and the benchmark).</summary>
+    public long FoldersListed => Interlocked.Read(ref _foldersListed);
+
     private static readonly EnumerationOptions Options = new()
     {
         RecurseSubdirectories = false,
@@ -56,10 +79,42 @@ public sealed class ProjectScanner(GalleryPaths paths)
         return (folders, files);
     }
 
+    /// <summary>The sub-folder names of one folder (links to folders left out) and how many media files it holds,
+    /// from the directory entries alone: no stat and no string per file.</summary>
+    public static (List<string> Folders, int MediaFiles) CountMedia(string folder)
+    {
+        var media = 0;
+        var entries = new FileSystemEnumerable<string>(folder, static (ref FileSystemEntry entry) => entry.FileName.ToString(), Options)
+        {
+            ShouldIncludePredicate = (ref FileSystemEntry entry) =>
+            {
+                if (MediaTypes.IsHidden(entry.FileName))
+                {
+                    return false;
+                }
+
+                if (!entry.IsDirectory)
+                {
+                    media += MediaTypes.IsMedia(entry.FileName) ? 1 : 0;
+                    return false;
+                }
+
+                return !entry.Attributes.HasFlag(FileAttributes.ReparsePoint);
+            },
+        };
+        var folders = entries.ToList();
+        return (folders, media);
+    }
+
     /// <summary>The files of one folder that <paramref name="include"/> accepts (by name), each with one stat.</summary>
     public async Task<(List<string> Folders, List<FoundFile> Files)> ListAsync(
+        ConfinedPath project, string folder, Func<string, bool> include, CancellationToken cancellationToken) =>
+        (await ListWithLinksAsync(project, folder, include, cancellationToken)) is var (folders, files, _) ? (folders, files) : default;
+
+    private async Task<(List<string> Folders, List<FoundFile> Files, bool HadLinks)> ListWithLinksAsync(
         ConfinedPath project, string folder, Func<string, bool> include, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _foldersListed);
         var folders = new List<string>();
         var files = new List<FoundFile>();
         var links = new List<FoundFile>();
@@ -104,12 +159,21 @@ public sealed class ProjectScanner(GalleryPaths paths)
             }
         }
 
-        return (folders, files);
+        return (folders, files, links.Count > 0);
     }
 
     /// <summary>Every folder from <paramref name="start"/> down, depth first, parents before children, names in order.</summary>
-    public async IAsyncEnumerable<FoundFolder> WalkAsync(
-        ConfinedPath project, string start, Func<string, bool> include,
+    public IAsyncEnumerable<FoundFolder> WalkAsync(ConfinedPath project, string start, Func<string, bool> include, CancellationToken cancellationToken) =>
+        WalkAsync(project, start, include, remembered: false, cancellationToken);
+
+    /// <summary><see cref="WalkAsync(ConfinedPath, string, Func{string, bool}, CancellationToken)"/> where a folder
+    /// that has not changed is not listed again (see the class summary for what that means for changes made by other
+    /// programs). <paramref name="include"/> chooses among media files only, since those are what a listing keeps.</summary>
+    public IAsyncEnumerable<FoundFolder> WalkRememberedAsync(ConfinedPath project, string start, Func<string, bool> include, CancellationToken cancellationToken) =>
+        WalkAsync(project, start, include, remembered: true, cancellationToken);
+
+    private async IAsyncEnumerable<FoundFolder> WalkAsync(
+        ConfinedPath project, string start, Func<string, bool> include, bool remembered,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var pending = new Stack<string>();
@@ -121,16 +185,15 @@ public sealed class ProjectScanner(GalleryPaths paths)
             List<FoundFile> files;
             try
             {
-                (folders, files) = await ListAsync(project, folder, include, cancellationToken);
+                (folders, files) = remembered ? await RememberedListingAsync(project, folder, include, cancellationToken) : await SortedListingAsync(project, folder, include, cancellationToken);
             }
             catch (Exception ex) when (ex is DirectoryNotFoundException or UnauthorizedAccessException)
             {
                 // Removed or unreadable while the walk ran: nothing to show for it.
+                _listings.TryRemove(folder, out _);
                 continue;
             }
 
-            folders.Sort(StringComparer.OrdinalIgnoreCase);
-            files.Sort((a, b) => StringComparer.OrdinalIgnoreCase.Compare(a.Name, b.Name));
             for (var i = folders.Count - 1; i >= 0; i--)
             {
                 pending.Push(folders[i]);
@@ -139,4 +202,59 @@ public sealed class ProjectScanner(GalleryPaths paths)
             yield return new FoundFolder(folder, folders, files);
         }
     }
+
+    private async Task<(List<string> Folders, List<FoundFile> Files)> SortedListingAsync(
+        ConfinedPath project, string folder, Func<string, bool> include, CancellationToken cancellationToken)
+    {
+        var (folders, files) = await ListAsync(project, folder, include, cancellationToken);
+        folders.Sort(StringComparer.OrdinalIgnoreCase);
+        files.Sort((a, b) => StringComparer.OrdinalIgnoreCase.Compare(a.Name, b.Name));
+        return (folders, files);
+    }
+
+    private async Task<(List<string> Folders, List<FoundFile> Files)> RememberedListingAsync(
+        ConfinedPath project, string folder, Func<string, bool> include, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var stamp = FolderStamp.Of(folder);
+        if (_listings.TryGetValue(folder, out var known) && known.Stamp == stamp
+            && now - known.ListedUtc < TimeSpan.FromSeconds(options.Value.SearchRevalidateSeconds))
+        {
+            return (known.Folders, known.Files.FindAll(file => include(file.Name)));
+        }
+
+        var (folders, files, hadLinks) = await ListWithLinksAsync(project, folder, name => MediaTypes.IsMedia(name), cancellationToken);
+        folders.Sort(StringComparer.OrdinalIgnoreCase);
+        files.Sort((a, b) => StringComparer.OrdinalIgnoreCase.Compare(a.Name, b.Name));
+        if (!hadLinks && now - new DateTime(stamp.Modified, DateTimeKind.Utc) >= QuietMargin)
+        {
+            if (_listings.Count >= MaxListings)
+            {
+                // Folders no walk reaches any more (removed, renamed, other projects) are not kept forever.
+                _listings.Clear();
+            }
+
+            _listings[folder] = new Listing(stamp, now, folders, files);
+        }
+        else
+        {
+            _listings.TryRemove(folder, out _);
+        }
+
+        return (folders, files.FindAll(file => include(file.Name)));
+    }
+
+    /// <summary>What changes when an entry of a folder is added, removed or renamed (the modification time), or
+    /// when another folder takes its place (the creation time), read with one stat before the folder is listed.</summary>
+    private readonly record struct FolderStamp(long Modified, long Created)
+    {
+        public static FolderStamp Of(string folder)
+        {
+            var info = new DirectoryInfo(folder);
+            return info.Exists ? new FolderStamp(info.LastWriteTimeUtc.Ticks, info.CreationTimeUtc.Ticks) : throw new DirectoryNotFoundException(folder);
+        }
+    }
+
+    /// <summary>A folder's sorted sub-folders (full paths) and media files as a walk read them.</summary>
+    private sealed record Listing(FolderStamp Stamp, DateTime ListedUtc, List<string> Folders, List<FoundFile> Files);
 }

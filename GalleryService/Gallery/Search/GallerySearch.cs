@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using DirectorsConsole.GalleryService.Gallery.Browsing;
 using DirectorsConsole.GalleryService.Gallery.Storage;
@@ -42,7 +43,8 @@ public sealed class GallerySearch(
         var folder = await paths.FolderAsync(project, request.FolderPath, "folderPath", cancellationToken);
         var document = await store.ReadAsync(project.FullPath, cancellationToken);
         var files = new List<FoundFile>();
-        await foreach (var found in scanner.WalkAsync(project, folder.FullPath, name => MediaTypes.IsPng(name), cancellationToken))
+        // Folders unchanged since an earlier search are not listed again: one stat per folder, none per file.
+        await foreach (var found in scanner.WalkRememberedAsync(project, folder.FullPath, name => MediaTypes.IsPng(name), cancellationToken))
         {
             files.AddRange(found.Files);
         }
@@ -50,6 +52,9 @@ public sealed class GallerySearch(
         var wholeProject = string.Equals(folder.FullPath, project.FullPath, StringComparison.Ordinal);
         var (metadata, read) = await index.GetAsync(project, files, wholeProject, cancellationToken);
         var query = request.Query!.Trim();
+        // The same matches as IndexOf(query, OrdinalIgnoreCase), found with a vectorised search that anchors on the
+        // query's rarer characters: several times faster on JSON workflows, where common letters are everywhere.
+        var needle = SearchValues.Create([query], StringComparison.OrdinalIgnoreCase);
         var fields = request.Fields ?? DefaultFields;
         var limit = request.MaxResults ?? 100;
         var results = new List<SearchHit>();
@@ -59,7 +64,7 @@ public sealed class GallerySearch(
             foreach (var field in fields)
             {
                 var text = metadata[i].GetValueOrDefault(field);
-                var at = text?.IndexOf(query, StringComparison.OrdinalIgnoreCase) ?? -1;
+                var at = text is null ? -1 : text.AsSpan().IndexOfAny(needle);
                 if (at < 0)
                 {
                     continue;

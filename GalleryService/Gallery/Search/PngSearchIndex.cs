@@ -74,7 +74,9 @@ public sealed class PngSearchIndex(IOptions<GalleryOptions> options, ILogger<Png
             });
 
         var removed = 0;
-        if (wholeProject)
+        // When every file was found and the index holds as many entries as there are files, it holds exactly them:
+        // nothing to remove, and no set of every key to build.
+        if (wholeProject && (misses.Count > 0 || entries.Items.Count != files.Count))
         {
             var present = files.Select(file => GalleryPaths.KeyOf(project, file.FullPath)).ToHashSet(StringComparer.Ordinal);
             foreach (var key in entries.Items.Keys.Where(key => !present.Contains(key)).ToList())
