@@ -48,7 +48,7 @@ public sealed class RedisJobEventStream(
         using var stored = JsonDocument.Parse(item);
         var root = stored.RootElement;
         var type = root.GetProperty("type").GetString()!;
-        var message = new ArrayBufferWriter<byte>(Encoding.UTF8.GetMaxByteCount(item.Length) / 2 + 64);
+        var message = new ArrayBufferWriter<byte>(item.Length + 64);
         using (var writer = new Utf8JsonWriter(message))
         {
             writer.WriteStartObject();
