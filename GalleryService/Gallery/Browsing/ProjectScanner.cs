@@ -79,33 +79,6 @@ public sealed class ProjectScanner(GalleryPaths paths, IOptions<GalleryOptions> 
         return (folders, files);
     }
 
-    /// <summary>The sub-folder names of one folder (links to folders left out) and how many media files it holds,
-    /// from the directory entries alone: no stat and no string per file.</summary>
-    public static (List<string> Folders, int MediaFiles) CountMedia(string folder)
-    {
-        var media = 0;
-        var entries = new FileSystemEnumerable<string>(folder, static (ref FileSystemEntry entry) => entry.FileName.ToString(), Options)
-        {
-            ShouldIncludePredicate = (ref FileSystemEntry entry) =>
-            {
-                if (MediaTypes.IsHidden(entry.FileName))
-                {
-                    return false;
-                }
-
-                if (!entry.IsDirectory)
-                {
-                    media += MediaTypes.IsMedia(entry.FileName) ? 1 : 0;
-                    return false;
-                }
-
-                return !entry.Attributes.HasFlag(FileAttributes.ReparsePoint);
-            },
-        };
-        var folders = entries.ToList();
-        return (folders, media);
-    }
-
     /// <summary>The files of one folder that <paramref name="include"/> accepts (by name), each with one stat.</summary>
     public async Task<(List<string> Folders, List<FoundFile> Files)> ListAsync(
         ConfinedPath project, string folder, Func<string, bool> include, CancellationToken cancellationToken) =>
