@@ -17,7 +17,7 @@ public sealed record FoundFolder(string FullPath, IReadOnlyList<string> Subfolde
 /// allowed). A file that is a link is kept only when it leads to a file inside the project
 /// (<see cref="GalleryPaths.LinkStaysInsideAsync"/>). Listing names costs no stat per file: the directory entries
 /// say which are folders, and only folders are checked for being links.
-/// <para>A walk may use listings remembered from an earlier walk (<see cref="WalkAsync"/> with <c>remembered</c>):
+/// <para>A walk may use listings remembered from an earlier walk (<see cref="WalkRememberedAsync"/>, what search uses):
 /// one stat of each folder instead of one per file. A remembered listing is used only while its folder's
 /// modification and creation times are what they were when it was read (adding, removing or renaming an entry,
 /// by this service or any other program, changes them), when that modification time was already at least
