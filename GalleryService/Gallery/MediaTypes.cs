@@ -13,14 +13,10 @@ public static class MediaTypes
     private static readonly HashSet<string> ImageExtensions = new([".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"], StringComparer.OrdinalIgnoreCase);
     private static readonly HashSet<string> VideoExtensions = new([".mp4", ".mov", ".avi", ".webm", ".mkv"], StringComparer.OrdinalIgnoreCase);
 
-    // Looked up by span: a scan asks for every name it lists, and a string per name would be garbage at once.
-    private static readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> ImageLookup = ImageExtensions.GetAlternateLookup<ReadOnlySpan<char>>();
-    private static readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> VideoLookup = VideoExtensions.GetAlternateLookup<ReadOnlySpan<char>>();
-
     public static string TypeOf(ReadOnlySpan<char> fileName)
     {
-        var extension = Path.GetExtension(fileName);
-        return ImageLookup.Contains(extension) ? Image : VideoLookup.Contains(extension) ? Video : Other;
+        var extension = Path.GetExtension(fileName).ToString();
+        return ImageExtensions.Contains(extension) ? Image : VideoExtensions.Contains(extension) ? Video : Other;
     }
 
     public static bool IsMedia(ReadOnlySpan<char> fileName) => TypeOf(fileName) != Other;

@@ -33,8 +33,9 @@ public sealed class GalleryBrowser(
         var flat = new List<TreeFolderEntry>();
         FolderNode Build(string path, int depth)
         {
-            var (subfolders, fileCount) = ProjectScanner.CountMedia(path);
+            var (subfolders, files) = ProjectScanner.ListNames(path);
             subfolders.Sort(StringComparer.OrdinalIgnoreCase);
+            var fileCount = files.Count(name => MediaTypes.IsMedia(name));
             var relPath = RelativeOf(project, path);
             flat.Add(new TreeFolderEntry(Path.GetFileName(path), formatter.Format(path), depth == 0 ? "." : relPath, subfolders, fileCount));
             var children = request.MaxDepth is { } max && depth >= max

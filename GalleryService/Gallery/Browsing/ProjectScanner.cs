@@ -17,7 +17,7 @@ public sealed record FoundFolder(string FullPath, IReadOnlyList<string> Subfolde
 /// allowed). A file that is a link is kept only when it leads to a file inside the project
 /// (<see cref="GalleryPaths.LinkStaysInsideAsync"/>). Listing names costs no stat per file: the directory entries
 /// say which are folders, and only folders are checked for being links.
-/// <para>A walk may use listings remembered from an earlier walk (<see cref="WalkAsync"/> with <c>remembered</c>):
+/// <para>A walk may use listings remembered from an earlier walk (<see cref="WalkRememberedAsync"/>, what search uses):
 /// one stat of each folder instead of one per file. A remembered listing is used only while its folder's
 /// modification and creation times are what they were when it was read (adding, removing or renaming an entry,
 /// by this service or any other program, changes them), when that modification time was already at least
@@ -77,33 +77,6 @@ public sealed class ProjectScanner(GalleryPaths paths, IOptions<GalleryOptions> 
         }
 
         return (folders, files);
-    }
-
-    /// <summary>The sub-folder names of one folder (links to folders left out) and how many media files it holds,
-    /// from the directory entries alone: no stat and no string per file.</summary>
-    public static (List<string> Folders, int MediaFiles) CountMedia(string folder)
-    {
-        var media = 0;
-        var entries = new FileSystemEnumerable<string>(folder, static (ref FileSystemEntry entry) => entry.FileName.ToString(), Options)
-        {
-            ShouldIncludePredicate = (ref FileSystemEntry entry) =>
-            {
-                if (MediaTypes.IsHidden(entry.FileName))
-                {
-                    return false;
-                }
-
-                if (!entry.IsDirectory)
-                {
-                    media += MediaTypes.IsMedia(entry.FileName) ? 1 : 0;
-                    return false;
-                }
-
-                return !entry.Attributes.HasFlag(FileAttributes.ReparsePoint);
-            },
-        };
-        var folders = entries.ToList();
-        return (folders, media);
     }
 
     /// <summary>The files of one folder that <paramref name="include"/> accepts (by name), each with one stat.</summary>
