@@ -7,9 +7,9 @@ namespace DirectorsConsole.JobService.Engine;
 /// <summary>
 /// Group commit of new jobs and groups. Every submit on this replica hands its creation to one writer, which takes
 /// what has queued up meanwhile (at most <see cref="MaxCommits"/> creations, <see cref="MaxPlaces"/> queue places; a
-/// larger group goes alone; at most <see cref="MaxBatchesInFlight"/> batches at once) and stores it with two commands: one increment that takes the batch's places in the queue,
-/// and one <see cref="JobStore.ChangeScript"/> that checks and writes each creation on its own (<c>each</c>). Then one
-/// wake-up of the scheduler for the whole batch. With Garnet waiting for its append-only file before it answers
+/// larger group goes alone; at most <see cref="MaxBatchesInFlight"/> batches at once) and stores it with two commands:
+/// one increment that takes the batch's places in the queue, and one <see cref="JobStore.ChangeScript"/> that checks
+/// and writes each creation on its own (<c>each</c>). Then one wake-up of the scheduler for the whole batch. With Garnet waiting for its append-only file before it answers
 /// (<c>--aof-commit-wait</c>), each write costs a synchronous disk write: a batch pays it twice, not twice per submit.
 /// </summary>
 /// <remarks>
