@@ -8,6 +8,13 @@ namespace DirectorsConsole.Hosting;
 /// these options keep it small, persist every write to an append-only file under the data
 /// directory before acknowledging it, and recover from it on the next start.
 /// </summary>
+/// <remarks>
+/// Garnet's log memory (<c>--memory</c>) is a bound, not a cache size: without <c>--storage-tier</c> the records that
+/// no longer fit are dropped from the server (they are still in the append-only file, so a restart brings them back,
+/// but until then reads miss them). A suite that kept accepting jobs lost them after about 128 MB of data (some
+/// 60,000 queued jobs). With a data directory the log is tiered to disk under it (<c>log/</c>): records that do not
+/// fit in memory are read from there.
+/// </remarks>
 public static class GarnetCommandLine
 {
     /// <summary>The GarnetServer.dll that the build downloaded (build/GarnetServer.targets).</summary>
@@ -27,7 +34,8 @@ public static class GarnetCommandLine
     }
 
     /// <summary>Arguments for <c>dotnet GarnetServer.dll</c>. <paramref name="dataDirectory"/> holds the
-    /// checkpoints and the append-only file; pass null for a throw-away in-memory server.</summary>
+    /// checkpoints, the append-only file and the part of the log that does not fit in memory; pass null for a
+    /// throw-away in-memory server (tests), which holds at most its 128 MB of log memory.</summary>
     public static IReadOnlyList<string> BuildArguments(string serverAssembly, int port, string? dataDirectory)
     {
         var args = new List<string>
@@ -47,6 +55,8 @@ public static class GarnetCommandLine
         if (dataDirectory is not null)
         {
             args.AddRange([
+                // Records beyond the log memory go to disk instead of being dropped.
+                "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"),
                 "--aof", "--aof-memory", "16m", "--aof-page-size", "4m", "--aof-segment-size", "64m",
                 // A reply means the write is in the file: each write is committed at once (frequency 0) and the
                 // reply waits for that commit, so a SIGKILL of the server loses nothing that was acknowledged.

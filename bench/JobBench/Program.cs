@@ -554,23 +554,54 @@ internal static class Benchmark
     }
 
     /// <summary>How many of the accepted jobs <c>GET /api/jobs/{id}</c> does not find.</summary>
+    /// <summary>Reads every accepted job back; a job that does not answer 200 is read again after the first pass (a
+    /// read that failed is not a lost job), and what is still not there is counted, with its answers printed.</summary>
     private static async Task<int> MissingJobsAsync(HttpClient gateway, List<string> jobIds, int concurrency)
     {
-        var missing = 0;
+        var failed = await ReadBackAsync(gateway, jobIds, concurrency);
+        if (failed.Count == 0)
+        {
+            return 0;
+        }
+
+        Console.WriteLine($"  read back: {failed.Count} not answered 200 at first ({Statuses(failed.Values)}); reading those again");
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var still = await ReadBackAsync(gateway, [.. failed.Keys], concurrency);
+        if (still.Count > 0)
+        {
+            Console.WriteLine($"  read back again: {still.Count} still not there ({Statuses(still.Values)}), e.g. {string.Join(", ", still.Keys.Take(3))}");
+        }
+
+        return still.Count;
+
+        static string Statuses(IEnumerable<string> answers) =>
+            string.Join(", ", answers.GroupBy(a => a).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} × {g.Count()}"));
+    }
+
+    private static async Task<ConcurrentDictionary<string, string>> ReadBackAsync(HttpClient gateway, List<string> jobIds, int concurrency)
+    {
+        var failed = new ConcurrentDictionary<string, string>();
         var next = -1;
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
         {
             int index;
             while ((index = Interlocked.Increment(ref next)) < jobIds.Count)
             {
-                using var response = await gateway.GetAsync($"/api/jobs/{jobIds[index]}");
-                if (response.StatusCode != HttpStatusCode.OK)
+                try
                 {
-                    Interlocked.Increment(ref missing);
+                    using var response = await gateway.GetAsync($"/api/jobs/{jobIds[index]}");
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        failed[jobIds[index]] = ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
+                    }
+                }
+                catch (Exception failure) when (failure is HttpRequestException or TaskCanceledException)
+                {
+                    failed[jobIds[index]] = failure.GetType().Name;
                 }
             }
         }));
-        return missing;
+        return failed;
     }
 
     private sealed record Backend(string Id, string Address);
