@@ -100,7 +100,8 @@ public sealed record OrchestratorAccepted(string Status, string JobId);
 public sealed record OrchestratorCancelResponse(string Status);
 
 /// <summary>One render node as <c>GET /api/v1/workers</c> lists it: the registry's definition and runtime state, with
-/// its load: the jobs this suite runs on it over its <c>max_concurrent_jobs</c>.</summary>
+/// its active jobs (the jobs this suite has on it, running or posted ahead to wait in its queue) and its load: the
+/// share of its <c>max_concurrent_jobs</c> in use, at most 1 (prompts waiting in the node's queue use no slot).</summary>
 public sealed record OrchestratorWorker(
     string WorkerId,
     string Kind,
@@ -132,7 +133,7 @@ public sealed record OrchestratorWorker(
             definition.Id, ComfyUiBackendKind, definition.Name,
             definition.Enabled ? state?.Status ?? BackendStatuses.Offline : BackendStatuses.Disabled,
             backend.Online, definition.Enabled, active, definition.MaxConcurrentJobs,
-            definition.MaxConcurrentJobs > 0 ? Math.Round((double)active / definition.MaxConcurrentJobs, 4) : 0,
+            definition.MaxConcurrentJobs > 0 ? Math.Round(Math.Min(1, (double)active / definition.MaxConcurrentJobs), 4) : 0,
             state?.QueueRunning ?? 0, state?.QueuePending ?? 0, state?.GpuName, state?.GpuUtilization,
             state?.GpuMemoryUsed, state?.GpuMemoryTotal, definition.Capabilities, state?.LastSeen, state?.LastError);
     }

@@ -8,6 +8,7 @@ using System.Text.RegularExpressions;
 using DirectorsConsole.JobService.Apis;
 using DirectorsConsole.JobService.Workflows;
 using DirectorsConsole.Messaging;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -234,6 +235,21 @@ public sealed class OrchestratorClientApiTests(ApiFixture fixture) : IClassFixtu
         Assert.Contains("Odd\\\"Class\\\\", dot);
         Assert.DoesNotContain('\r', dot);
         await GraphvizRendersAsync(dot, "Odd&quot;Class\\");
+    }
+
+    [Fact]
+    public void AWorkerWithPromptsWaitingInItsQueueCountsThemAsActiveButItsLoadStopsAtOne()
+    {
+        // Arrange: a one-slot node holding a running job and one posted ahead (prefetch)
+        var definition = new BackendDefinition("gpu-1", "gpu-1", "127.0.0.1", 8188, true, [], 1, [], BackendSource.Config) { Prefetch = 1 };
+        var state = new BackendRuntimeState("gpu-1", BackendStatuses.Busy, DateTimeOffset.UtcNow);
+
+        // Act
+        var worker = OrchestratorWorker.From(new BackendEntry(definition, state), activeJobs: 2);
+
+        // Assert
+        Assert.Equal(2, worker.ActiveJobs);
+        Assert.Equal(1, worker.Load);
     }
 
     [Fact]
