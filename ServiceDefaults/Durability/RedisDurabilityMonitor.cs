@@ -42,7 +42,7 @@ public sealed class RedisDurabilityMonitor(
 
     // On a busy machine a commit can lag a burst of writes by more than one probe; a real stall (Garnet after a full
     // disk) never recovers, so waiting for a few probes without progress costs nothing and avoids false alarms.
-    private const int ProbesWithoutCommitBeforeStall = 3;
+    private const int ProbesWithoutCommitBeforeStall = 5;
     private int _probesWithoutCommit;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
