@@ -77,6 +77,14 @@ public interface IDurableQueue
     /// one message), never something a later, wanted send could share.</summary>
     Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, string deduplicationKey, CancellationToken cancellationToken = default);
 
+    /// <summary>Adds several messages, to one queue or several, with one script: each as
+    /// <see cref="EnqueueAsync{TMessage}(string, TMessage, string, CancellationToken)"/> adds it (unless one was added
+    /// under its deduplication key in its queue), then one wake-up per queue. Returns the ids in the order of
+    /// <paramref name="messages"/>. Sent again when its reply was lost with the connection: every message recognises its
+    /// key. Each message carries the trace context of a span of its own, a child of its
+    /// <see cref="QueueMessage{TMessage}.Parent"/>.</summary>
+    Task<IReadOnlyList<string>> EnqueueManyAsync<TMessage>(IReadOnlyList<QueueMessage<TMessage>> messages, CancellationToken cancellationToken = default);
+
     /// <summary>Takes the next visible message, or null when none is visible.</summary>
     Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
         string queue, TimeSpan visibilityTimeout, CancellationToken cancellationToken = default);
@@ -139,3 +147,11 @@ public sealed record QueueDelivery<TMessage>(
 }
 
 public sealed record QueueCounts(long Waiting, long InFlight);
+
+/// <summary>A message for <see cref="IDurableQueue.EnqueueManyAsync{TMessage}"/>: its queue, itself and the key of
+/// its one logical send (see <see cref="IDurableQueue.EnqueueAsync{TMessage}(string, TMessage, string, CancellationToken)"/>).</summary>
+public sealed record QueueMessage<TMessage>(string Queue, TMessage Message, string DeduplicationKey)
+{
+    /// <summary>The span its send continues (a batch serves many traces); default: the current activity.</summary>
+    public System.Diagnostics.ActivityContext Parent { get; init; }
+}

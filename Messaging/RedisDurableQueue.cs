@@ -63,18 +63,27 @@ public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? 
         return id
         """;
 
-    // KEYS: msg, ready, seq, dedup. ARGV: envelope, dedup window ms.
-    // The deduplication key is written last: Garnet may keep only the first commands of a script when it dies while
-    // committing one, and a key without its message would make a resent enqueue drop the message; a message without its
-    // key is at worst delivered twice, which consumers tolerate.
+    // KEYS: per message msg, ready, seq, dedup (4 each). ARGV: dedup window ms, then the envelope of each message.
+    // Replies with the id of each message: the one already under its deduplication key, or the new one.
+    // A message's deduplication key is written after its message: Garnet may keep only the first commands of a script
+    // when it dies while committing one, and a key without its message would make a resent enqueue drop the message; a
+    // message without its key is at worst delivered twice, which consumers tolerate.
     private const string EnqueueOnceScript = Now + "\n" + """
-        local existing = redis.call('GET', KEYS[4])
-        if existing then return existing end
-        local id = string.format('%016d', redis.call('INCR', KEYS[3]))
-        redis.call('HSET', KEYS[1], id, ARGV[1])
-        redis.call('ZADD', KEYS[2], now, id)
-        redis.call('SET', KEYS[4], id, 'PX', ARGV[2])
-        return id
+        local ids = {}
+        for i = 1, #KEYS / 4 do
+          local k = (i - 1) * 4
+          local existing = redis.call('GET', KEYS[k + 4])
+          if existing then
+            ids[i] = existing
+          else
+            local id = string.format('%016d', redis.call('INCR', KEYS[k + 3]))
+            redis.call('HSET', KEYS[k + 1], id, ARGV[i + 1])
+            redis.call('ZADD', KEYS[k + 2], now, id)
+            redis.call('SET', KEYS[k + 4], id, 'PX', ARGV[1])
+            ids[i] = id
+          end
+        end
+        return ids
         """;
 
     // KEYS: msg, ready, inflight, lease, deliveries, consumer. ARGV: visibility ms, new lease token, consumer.
@@ -166,41 +175,94 @@ public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? 
 
     private readonly ConcurrentDictionary<string, QueueWakeup> _wakeups = new(StringComparer.Ordinal);
 
-    public Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, CancellationToken cancellationToken = default) =>
-        EnqueueCoreAsync(queue, message, deduplicationKey: null, cancellationToken);
-
-    public Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, string deduplicationKey, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(deduplicationKey);
-        return EnqueueCoreAsync(queue, message, deduplicationKey, cancellationToken);
-    }
-
-    private async Task<string> EnqueueCoreAsync<TMessage>(string queue, TMessage message, string? deduplicationKey, CancellationToken cancellationToken)
+    public async Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, CancellationToken cancellationToken = default)
     {
         var keys = QueueKeys.For(queue);
-        using var activity = RedisTelemetry.Source.StartActivity($"send {queue}", ActivityKind.Producer);
+        using var activity = StartSendActivity(queue, default);
+        var reply = await redis.ScriptEvaluateAsync(
+            EnqueueScript, [keys.Messages, keys.Ready, keys.Sequence], [Envelope(message, activity, default)], cancellationToken).ConfigureAwait(false);
+        var id = reply.AsString()!;
+        activity?.SetTag("messaging.message.id", id);
+        await WakeConsumersAsync(keys, cancellationToken).ConfigureAwait(false);
+        return id;
+    }
+
+    public async Task<string> EnqueueAsync<TMessage>(string queue, TMessage message, string deduplicationKey, CancellationToken cancellationToken = default) =>
+        (await EnqueueManyAsync([new QueueMessage<TMessage>(queue, message, deduplicationKey)], cancellationToken).ConfigureAwait(false))[0];
+
+    public async Task<IReadOnlyList<string>> EnqueueManyAsync<TMessage>(IReadOnlyList<QueueMessage<TMessage>> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (messages.Count == 0)
+        {
+            return [];
+        }
+
+        var keys = new List<string>(messages.Count * 4);
+        var args = new List<RedisArg>(messages.Count + 1) { (long)DeduplicationWindow.TotalMilliseconds };
+        var queues = new Dictionary<string, QueueKeys>(StringComparer.Ordinal);
+        var activities = new Activity?[messages.Count];
+        var current = Activity.Current;
+        try
+        {
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var message = messages[i];
+                ArgumentException.ThrowIfNullOrEmpty(message.DeduplicationKey);
+                if (!queues.TryGetValue(message.Queue, out var queueKeys))
+                {
+                    queues[message.Queue] = queueKeys = QueueKeys.For(message.Queue);
+                }
+
+                keys.AddRange([queueKeys.Messages, queueKeys.Ready, queueKeys.Sequence, queueKeys.Deduplication(message.DeduplicationKey)]);
+                activities[i] = StartSendActivity(message.Queue, message.Parent);
+                // Each send is a child of its own message's parent, not of the send before it.
+                Activity.Current = current;
+                args.Add(Envelope(message.Message, activities[i], message.Parent));
+            }
+
+            var reply = await redis.ScriptEvaluateAsync(EnqueueOnceScript, keys, args, OnLostReply.Resend, cancellationToken).ConfigureAwait(false);
+            var ids = reply.Items.Select(item => item.AsString()!).ToList();
+            for (var i = 0; i < ids.Count; i++)
+            {
+                activities[i]?.SetTag("messaging.message.id", ids[i]);
+            }
+
+            await Task.WhenAll(queues.Values.Select(queueKeys => WakeConsumersAsync(queueKeys, cancellationToken))).ConfigureAwait(false);
+            return ids;
+        }
+        finally
+        {
+            foreach (var activity in activities)
+            {
+                activity?.Dispose();
+            }
+
+            Activity.Current = current;
+        }
+    }
+
+    /// <summary>The producer span of one message; <paramref name="parent"/> default: the current activity.</summary>
+    private static Activity? StartSendActivity(string queue, ActivityContext parent)
+    {
+        var activity = RedisTelemetry.Source.StartActivity($"send {queue}", ActivityKind.Producer, parent);
         activity?.SetTag("messaging.system", "redis");
         activity?.SetTag("messaging.destination.name", queue);
-        var (traceParent, traceState) = TraceContext.Capture(activity);
+        return activity;
+    }
+
+    /// <summary>The stored form of a message, carrying the trace context of its send span (or, when that was not
+    /// recorded, of <paramref name="parent"/>, or of the current activity).</summary>
+    private string Envelope<TMessage>(TMessage message, Activity? activity, ActivityContext parent)
+    {
+        var (traceParent, traceState) = activity is null && parent != default ? TraceContext.Capture(parent) : TraceContext.Capture(activity);
         var envelope = new QueueEnvelope(
             typeof(TMessage).Name,
             JsonSerializer.SerializeToElement(message, RedisEventBus.DataJson),
             traceParent,
             traceState,
             timeProvider.GetUtcNow().UtcDateTime);
-        var json = JsonSerializer.Serialize(envelope, RedisEventBus.EnvelopeJson);
-        var reply = deduplicationKey is null
-            ? await redis.ScriptEvaluateAsync(EnqueueScript, [keys.Messages, keys.Ready, keys.Sequence], [json], cancellationToken).ConfigureAwait(false)
-            : await redis.ScriptEvaluateAsync(
-                EnqueueOnceScript,
-                [keys.Messages, keys.Ready, keys.Sequence, keys.Deduplication(deduplicationKey)],
-                [json, (long)DeduplicationWindow.TotalMilliseconds],
-                OnLostReply.Resend,
-                cancellationToken).ConfigureAwait(false);
-        var id = reply.AsString()!;
-        activity?.SetTag("messaging.message.id", id);
-        await WakeConsumersAsync(keys, cancellationToken).ConfigureAwait(false);
-        return id;
+        return JsonSerializer.Serialize(envelope, RedisEventBus.EnvelopeJson);
     }
 
     public Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(

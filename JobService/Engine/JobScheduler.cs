@@ -13,9 +13,10 @@ namespace DirectorsConsole.JobService.Engine;
 /// <c>max_concurrent_jobs</c> running prompts and its prefetch waiting in the node's own queue
 /// (<see cref="BackendLoad.Limit"/>). Each prompt carries its place in the queue as ComfyUI's <c>number</c>, so a
 /// higher-priority prompt posted later overtakes lower-priority ones waiting in the node's queue.
-/// A dispatch is recorded (slot, new prompt id, state <c>pending</c>) before the command is enqueued and confirmed
-/// after; a dispatch left pending by a replica that died is enqueued again with the same prompt id, which
-/// BackendService recognises, so one attempt never runs twice.
+/// A pass decides its dispatches in memory and makes them with three scripts, however many they are: one change script
+/// records them all (slot, new prompt id, state <c>pending</c>; each checked on its own), one enqueue sends every
+/// command, one change script confirms them. A dispatch left pending by a replica that died is enqueued again with the
+/// same prompt id, which BackendService recognises, so one attempt never runs twice.
 /// </summary>
 public sealed class JobScheduler(
     JobStore store,
@@ -76,39 +77,102 @@ public sealed class JobScheduler(
             }
         }
 
-        var dispatched = 0;
+        // Decided in memory, in queue order, counting the slots each dispatch takes; then applied with one change
+        // script in that order, each change checked on its own (a job that changed meanwhile, or a backend whose slots
+        // ran out, refuses only its own).
+        var now = timeProvider.GetUtcNow();
+        var decided = new List<(StoredJob Job, SchedulingDecision Decision, string? PromptId)>();
         foreach (var job in candidates.OrderBy(j => j.State.QueueScore))
         {
-            var jobId = job.Record.JobId;
-            var now = timeProvider.GetUtcNow();
-            switch (SchedulingPolicy.Decide(job, backends, now, settings.OfflineBackendGrace))
+            var decision = SchedulingPolicy.Decide(job, backends, now, settings.OfflineBackendGrace);
+            if (decision is DispatchTo to)
             {
-                case DispatchTo to:
-                    var index = backends.IndexOf(to.Backend);
-                    var result = await DispatchAsync(jobId, to.Backend, cancellationToken);
-                    backends[index] = to.Backend with
-                    {
-                        Assigned = result == ChangeOutcome.Applied ? to.Backend.Assigned + 1 : await store.CountSlotsAsync(to.Backend.Id, cancellationToken),
-                    };
-                    dispatched += result == ChangeOutcome.Applied ? 1 : 0;
+                var index = backends.IndexOf(to.Backend);
+                backends[index] = to.Backend with { Assigned = to.Backend.Assigned + 1 };
+            }
+
+            if (decision is not KeepWaiting)
+            {
+                decided.Add((job, decision, decision is DispatchTo ? Guid.NewGuid().ToString() : null));
+            }
+        }
+
+        if (decided.Count == 0)
+        {
+            return 0;
+        }
+
+        var byId = decided.ToDictionary(d => d.Job.Record.JobId, StringComparer.Ordinal);
+        JobChange? Decide(StoredJob job)
+        {
+            if (!JobEngineState.InQueue(job.Record, job.State))
+            {
+                return null;
+            }
+
+            var (_, decision, promptId) = byId[job.Record.JobId];
+            return decision switch
+            {
+                DispatchTo to => new JobChange(
+                    job.Record with { BackendId = to.Backend.Id, PromptId = promptId, Attempts = [.. job.Record.Attempts, to.Backend.Id] },
+                    job.State with { Dispatch = DispatchStates.Pending, DispatchedAt = now })
+                {
+                    SlotLimit = to.Backend.Limit,
+                },
+                MoveTo move => JobRules.Move(job, move.ToBackendId, move.Reason, null, settings.MaxReassignments, now),
+                FailWith fail => JobRules.Fail(job, fail.ErrorType, fail.Message, now),
+                _ => null,
+            };
+        }
+
+        // Batches as large as the submits' (many moves or fails at once would otherwise make one long script).
+        var results = new List<ChangeResult>(decided.Count);
+        foreach (var batch in decided.Chunk(JobCreationBatcher.MaxCommits))
+        {
+            results.AddRange(await machine.ChangeManyAsync(batch.Select(d => d.Job).ToList(), Decide, cancellationToken));
+        }
+
+        var claimed = new List<StoredJob>();
+        var full = false;
+        for (var i = 0; i < decided.Count; i++)
+        {
+            var (job, decision, _) = decided[i];
+            var jobId = job.Record.JobId;
+            switch (decision)
+            {
+                case DispatchTo when results[i] is { Outcome: ChangeOutcome.Applied, Job: { } dispatched }:
+                    claimed.Add(dispatched);
+                    break;
+                case DispatchTo to when results[i].Outcome == ChangeOutcome.SlotFull:
+                    // The pass counted a slot that was not free: the next pass reads the counts again, at once.
+                    logger.LogDebug("Job {JobId} stays queued: backend {BackendId} had no free slot left", jobId, to.Backend.Id);
+                    full = true;
                     break;
                 case MoveTo move:
-                    await machine.ChangeAsync(jobId, j => JobEngineState.InQueue(j.Record, j.State)
-                        ? JobRules.Move(j, move.ToBackendId, move.Reason, null, settings.MaxReassignments, now)
-                        : null, cancellationToken);
                     logger.LogInformation("Job {JobId} cannot run on {BackendId} ({Reason}); moved to {Target}",
                         jobId, job.State.Target, move.Reason, move.ToBackendId ?? "nowhere (failed)");
                     break;
                 case FailWith fail:
-                    await machine.ChangeAsync(jobId, j => JobEngineState.InQueue(j.Record, j.State)
-                        ? JobRules.Fail(j, fail.ErrorType, fail.Message, now)
-                        : null, cancellationToken);
                     logger.LogWarning("Job {JobId} failed before dispatch: {Message}", jobId, fail.Message);
                     break;
             }
         }
 
-        return dispatched;
+        if (claimed.Count > 0)
+        {
+            await SendAsync(claimed, cancellationToken);
+            foreach (var job in claimed)
+            {
+                logger.LogInformation("Dispatched job {JobId} to backend {BackendId} as prompt {PromptId}", job.Record.JobId, job.Record.BackendId, job.Record.PromptId);
+            }
+        }
+
+        if (full)
+        {
+            await machine.WakeSchedulerAsync(cancellationToken);
+        }
+
+        return claimed.Count;
     }
 
     /// <summary>The queues whose heads a pass decides: every backend's that has a free slot or cannot run jobs now, and
@@ -141,9 +205,11 @@ public sealed class JobScheduler(
     public async Task RecoverDispatchesAsync(TimeSpan olderThan, CancellationToken cancellationToken)
     {
         var before = timeProvider.GetUtcNow() - olderThan;
-        foreach (var jobId in await store.StaleDispatchesAsync(before, 100, cancellationToken))
+        var stale = await store.StaleDispatchesAsync(before, 100, cancellationToken);
+        var unconfirmed = new List<StoredJob>();
+        var jobs = await Task.WhenAll(stale.Select(id => store.GetJobAsync(id, cancellationToken)));
+        foreach (var (jobId, job) in stale.Zip(jobs))
         {
-            var job = await store.GetJobAsync(jobId, cancellationToken);
             if (job is null || JobStatuses.IsFinal(job.Record.Status) || job.State.Dispatch != DispatchStates.Pending)
             {
                 await store.ForgetDispatchAsync(jobId, cancellationToken);
@@ -152,57 +218,70 @@ public sealed class JobScheduler(
 
             logger.LogWarning("The dispatch of job {JobId} (prompt {PromptId} on {BackendId}) was never confirmed; enqueueing it again",
                 jobId, job.Record.PromptId, job.Record.BackendId);
-            await SendAsync(job, cancellationToken);
+            unconfirmed.Add(job);
+        }
+
+        if (unconfirmed.Count > 0)
+        {
+            await SendAsync(unconfirmed, cancellationToken);
         }
     }
 
-    private async Task<ChangeOutcome> DispatchAsync(string jobId, BackendLoad backend, CancellationToken cancellationToken)
+    /// <summary>Sends the commands of dispatches recorded as pending (<paramref name="jobs"/> as they were just read or
+    /// changed): one enqueue for all of them, then one change confirming them all (<c>Dispatch = Sent</c>). Each keeps
+    /// its own <c>dispatch job</c> span in the trace of its submission.</summary>
+    private async Task SendAsync(IReadOnlyList<StoredJob> jobs, CancellationToken cancellationToken)
     {
-        var now = timeProvider.GetUtcNow();
-        var promptId = Guid.NewGuid().ToString();
-        var claimed = await machine.ChangeAsync(jobId, job => JobEngineState.InQueue(job.Record, job.State)
-            ? new JobChange(
-                job.Record with { BackendId = backend.Id, PromptId = promptId, Attempts = [.. job.Record.Attempts, backend.Id] },
-                job.State with { Dispatch = DispatchStates.Pending, DispatchedAt = now })
+        var activities = new Activity?[jobs.Count];
+        var current = Activity.Current;
+        try
+        {
+            var messages = new List<QueueMessage<RunPromptCommand>>(jobs.Count);
+            for (var i = 0; i < jobs.Count; i++)
             {
-                SlotLimit = backend.Limit,
+                var (job, record) = (jobs[i], jobs[i].Record);
+                // The pass runs outside any request: without the submission's context the command would start a trace of its own.
+                var activity = activities[i] = JobTelemetry.Source.StartActivity(
+                    "dispatch job", ActivityKind.Internal, TraceContext.Parse(job.State.TraceParent, job.State.TraceState));
+                // Each job's span is a child of its own submission's, not of the job's before it.
+                Activity.Current = current;
+                activity?.SetTag("job.id", record.JobId);
+                activity?.SetTag("job.group_id", record.GroupId);
+                activity?.SetTag("job.backend_id", record.BackendId);
+                activity?.SetTag("job.prompt_id", record.PromptId);
+                var command = new RunPromptCommand(record.PromptId!, record.JobId, record.BackendId, record.Prompt, job.State.DispatchedAt ?? timeProvider.GetUtcNow())
+                {
+                    Workflow = record.Workflow,
+                    Seed = record.Seed,
+                    SeedNodes = record.SeedNodes,
+                    RequiredCapabilities = record.RequiredCapabilities,
+                    // The node's queue is a heap on this number: the job's place in the suite's queue (priority, then order).
+                    Priority = job.State.QueueScore,
+                };
+                // Straight to the chosen backend's queue, which only the replica holding its lease reads. Keyed by the
+                // prompt id, one per dispatch attempt: sent again after a lost reply, or by the recovery of an
+                // unconfirmed dispatch, it adds no second command.
+                messages.Add(new QueueMessage<RunPromptCommand>(RenderChannels.BackendQueue(record.BackendId!), command, record.PromptId!)
+                {
+                    Parent = activity?.Context ?? TraceContext.Parse(job.State.TraceParent, job.State.TraceState),
+                });
             }
-            : null, cancellationToken);
-        if (claimed.Outcome != ChangeOutcome.Applied)
-        {
-            return claimed.Outcome;
+
+            await queue.EnqueueManyAsync(messages, cancellationToken);
+            var sent = jobs.ToDictionary(j => j.Record.JobId, j => j.Record.PromptId, StringComparer.Ordinal);
+            await machine.ChangeManyAsync(jobs, j => j.State.Dispatch == DispatchStates.Pending && !JobStatuses.IsFinal(j.Record.Status)
+                && sent[j.Record.JobId] == j.Record.PromptId
+                ? new JobChange(j.Record, j.State with { Dispatch = DispatchStates.Sent })
+                : null, cancellationToken);
         }
-
-        await SendAsync(claimed.Job!, cancellationToken);
-        logger.LogInformation("Dispatched job {JobId} to backend {BackendId} as prompt {PromptId}", jobId, backend.Id, promptId);
-        return ChangeOutcome.Applied;
-    }
-
-    private async Task SendAsync(StoredJob job, CancellationToken cancellationToken)
-    {
-        var record = job.Record;
-        // The pass runs outside any request: without the submission's context the command would start a trace of its own.
-        using var activity = JobTelemetry.Source.StartActivity(
-            "dispatch job", ActivityKind.Internal, TraceContext.Parse(job.State.TraceParent, job.State.TraceState));
-        activity?.SetTag("job.id", record.JobId);
-        activity?.SetTag("job.group_id", record.GroupId);
-        activity?.SetTag("job.backend_id", record.BackendId);
-        activity?.SetTag("job.prompt_id", record.PromptId);
-        var command = new RunPromptCommand(record.PromptId!, record.JobId, record.BackendId, record.Prompt, job.State.DispatchedAt ?? timeProvider.GetUtcNow())
+        finally
         {
-            Workflow = record.Workflow,
-            Seed = record.Seed,
-            SeedNodes = record.SeedNodes,
-            RequiredCapabilities = record.RequiredCapabilities,
-            // The node's queue is a heap on this number: the job's place in the suite's queue (priority, then order).
-            Priority = job.State.QueueScore,
-        };
-        // Straight to the chosen backend's queue, which only the replica holding its lease reads. Keyed by the prompt
-        // id, one per dispatch attempt: sent again after a lost reply, or by the recovery of an unconfirmed dispatch, it
-        // adds no second command.
-        await queue.EnqueueAsync(RenderChannels.BackendQueue(record.BackendId!), command, record.PromptId!, cancellationToken);
-        await machine.ChangeAsync(record.JobId, j => j.State.Dispatch == DispatchStates.Pending && j.Record.PromptId == record.PromptId && !JobStatuses.IsFinal(j.Record.Status)
-            ? new JobChange(j.Record, j.State with { Dispatch = DispatchStates.Sent })
-            : null, cancellationToken);
+            foreach (var activity in activities)
+            {
+                activity?.Dispose();
+            }
+
+            Activity.Current = current;
+        }
     }
 }

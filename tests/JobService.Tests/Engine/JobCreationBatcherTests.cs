@@ -133,47 +133,4 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
             await _connection.DisposeAsync();
         }
     }
-
-    /// <summary>Counts the scripts sent through it, and holds them while asked to.</summary>
-    private sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
-    {
-        private int _scripts;
-        private volatile TaskCompletionSource _open = OpenGate();
-
-        public int Scripts => Volatile.Read(ref _scripts);
-
-        public void Hold() => _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Release() => _open.TrySetResult();
-
-        private static TaskCompletionSource OpenGate()
-        {
-            var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            open.SetResult();
-            return open;
-        }
-
-        public bool IsConnected => inner.IsConnected;
-
-        public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default) =>
-            inner.ExecuteAsync(command, cancellationToken);
-
-        public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
-            inner.ExecuteAsync(command, onLostReply, cancellationToken);
-
-        public async Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default)
-        {
-            Interlocked.Increment(ref _scripts);
-            await _open.Task;
-            return await inner.ScriptEvaluateAsync(script, keys, args, cancellationToken);
-        }
-
-        public async Task<RedisReply> ScriptEvaluateAsync(
-            string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default)
-        {
-            Interlocked.Increment(ref _scripts);
-            await _open.Task;
-            return await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken);
-        }
-    }
 }

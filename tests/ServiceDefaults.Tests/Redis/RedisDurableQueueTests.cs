@@ -252,6 +252,90 @@ public sealed class RedisDurableQueueTests(RedisTestServers servers)
 
     [Theory]
     [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task ABatchEnqueueAddsEachMessageToItsQueueOnceWithOneScriptEachInATraceOfItsOwn(RedisServerKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var listener = RedisEventBusTests.ListenTo(RedisTelemetry.ActivitySourceName, "DirectorsConsole.Tests.Queue");
+        using var testSource = new System.Diagnostics.ActivitySource("DirectorsConsole.Tests.Queue");
+        await using var redis = await ConnectAsync(kind);
+        var scripts = new ScriptCounter(redis);
+        var queue = NewQueue(scripts);
+        var (first, second) = (RedisTestServers.UniqueName("batch-a"), RedisTestServers.UniqueName("batch-b"));
+        var earlier = await queue.EnqueueAsync(second, new RenderCommand("job", 0), "prompt-0", ct);
+        // Two submissions' traces, and the batch's own span around the call.
+        var traceA = new System.Diagnostics.ActivityContext(
+            System.Diagnostics.ActivityTraceId.CreateRandom(), System.Diagnostics.ActivitySpanId.CreateRandom(), System.Diagnostics.ActivityTraceFlags.Recorded);
+        var traceB = new System.Diagnostics.ActivityContext(
+            System.Diagnostics.ActivityTraceId.CreateRandom(), System.Diagnostics.ActivitySpanId.CreateRandom(), System.Diagnostics.ActivityTraceFlags.Recorded);
+        using var batch = testSource.StartActivity("batch");
+        QueueMessage<RenderCommand>[] messages =
+        [
+            new(first, new RenderCommand("job", 1), "prompt-1") { Parent = traceA },
+            new(second, new RenderCommand("job", 2), "prompt-2") { Parent = traceB },
+            new(first, new RenderCommand("job", 3), "prompt-3") { Parent = traceA },
+            new(second, new RenderCommand("job", 0), "prompt-0") { Parent = traceB },
+        ];
+
+        // Act: the batch, and the same batch again
+        var before = scripts.Scripts;
+        var ids = await queue.EnqueueManyAsync(messages, ct);
+        var sentOnce = scripts.Scripts - before;
+        var again = await queue.EnqueueManyAsync(messages, ct);
+
+        // Assert: one script; the message already under its key is not added again, nor is any the second time
+        Assert.Equal(1, sentOnce);
+        Assert.Equal(ids, again);
+        Assert.Equal(earlier, ids[3]);
+        Assert.Equal(new QueueCounts(2, 0), await queue.GetCountsAsync(first, ct));
+        Assert.Equal(new QueueCounts(2, 0), await queue.GetCountsAsync(second, ct));
+        var taken = new List<QueueDelivery<RenderCommand>>();
+        foreach (var name in new[] { first, first, second, second })
+        {
+            taken.Add((await queue.TryReceiveAsync<RenderCommand>(name, Visibility, ct))!);
+        }
+
+        Assert.Equal([ids[0], ids[2], ids[3], ids[1]], taken.Select(d => d.MessageId));
+        Assert.Equal([1, 3, 0, 2], taken.Select(d => d.Message.Frame));
+        Assert.Equal(traceA.TraceId, taken[0].ProducerContext.TraceId);
+        Assert.Equal(traceA.TraceId, taken[1].ProducerContext.TraceId);
+        Assert.Equal(traceB.TraceId, taken[3].ProducerContext.TraceId);
+        Assert.Equal(batch, System.Diagnostics.Activity.Current);
+    }
+
+    [Fact]
+    public async Task ABatchEnqueueWhoseReplyWasLostIsSentAgainAndAddsNoSecondMessage()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Garnet);
+        await using var lostReplies = await LostReplyConnection.StartAsync(server.Port, ct);
+        var relay = lostReplies.Relay;
+        await using var direct = new RedisConnection(RedisTestServers.Options(server.ConnectionString));
+        var queue = NewQueue(lostReplies.Redis);
+        var observer = NewQueue(direct);
+        var (first, second) = (RedisTestServers.UniqueName("lost-batch-a"), RedisTestServers.UniqueName("lost-batch-b"));
+
+        relay.LoseReplies();
+        var enqueue = queue.EnqueueManyAsync<RenderCommand>(
+        [
+            new(first, new RenderCommand("job", 1), "lost-prompt-1"),
+            new(second, new RenderCommand("job", 2), "lost-prompt-2"),
+            new(first, new RenderCommand("job", 3), "lost-prompt-3"),
+        ], ct);
+        await Eventually.ReturnsAsync(() => observer.GetCountsAsync(second, ct), counts => counts.Waiting == 1);
+        relay.BreakConnections();
+        var ids = await enqueue.WaitAsync(Patience, ct);
+
+        Assert.True(relay.HasSentWhileLosing("lost-prompt-3"), "the batch never reached the server before the connection broke");
+        Assert.Equal(3, ids.Select((id, i) => (id, i == 1)).Distinct().Count());
+        Assert.Equal(new QueueCounts(2, 0), await observer.GetCountsAsync(first, ct));
+        Assert.Equal(new QueueCounts(1, 0), await observer.GetCountsAsync(second, ct));
+        Assert.Equal(ids[0], (await observer.TryReceiveAsync<RenderCommand>(first, Visibility, ct))?.MessageId);
+        Assert.Equal(ids[2], (await observer.TryReceiveAsync<RenderCommand>(first, Visibility, ct))?.MessageId);
+        Assert.Equal(ids[1], (await observer.TryReceiveAsync<RenderCommand>(second, Visibility, ct))?.MessageId);
+    }
+
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
     public async Task WaitingConsumerIsWokenByAnEnqueueFromAnotherProcess(RedisServerKind kind)
     {
         var ct = TestContext.Current.CancellationToken;

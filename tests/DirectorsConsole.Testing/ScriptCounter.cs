@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using DirectorsConsole.Messaging;
+
+namespace DirectorsConsole.Testing;
+
+/// <summary>
+/// A Redis connection that counts and records the scripts sent through it (their text and keys), and holds them, unsent,
+/// while asked to: every script (<see cref="Hold"/>), or only the next one a test names (<see cref="HoldNext"/>), so
+/// that a test can change state between a caller's reads and its script. Other commands pass straight through.
+/// </summary>
+public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
+{
+    private readonly ConcurrentQueue<(string Script, IReadOnlyList<string> Keys)> _sent = new();
+    private volatile TaskCompletionSource _open = OpenGate();
+    private volatile TaskCompletionSource _openNext = OpenGate();
+    private volatile TaskCompletionSource _held = OpenGate();
+    private Func<string, IReadOnlyList<string>, bool>? _holdNext;
+
+    /// <summary>How many scripts were sent (or are held) so far.</summary>
+    public int Scripts => _sent.Count;
+
+    /// <summary>How many of the scripts sent so far match.</summary>
+    public int Count(Func<string, IReadOnlyList<string>, bool> match) => _sent.Count(s => match(s.Script, s.Keys));
+
+    /// <summary>Scripts wait, unsent, until <see cref="Release"/>.</summary>
+    public void Hold() => _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The next script that matches waits, unsent, until <see cref="Release"/>; the task completes once it is
+    /// waiting. Scripts before and after it pass.</summary>
+    public Task HoldNext(Func<string, IReadOnlyList<string>, bool> match)
+    {
+        _openNext = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _holdNext, match);
+        return held.Task;
+    }
+
+    /// <summary>Lets every held script go.</summary>
+    public void Release()
+    {
+        _open.TrySetResult();
+        _openNext.TrySetResult();
+    }
+
+    public bool IsConnected => inner.IsConnected;
+
+    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default) =>
+        inner.ExecuteAsync(command, cancellationToken);
+
+    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
+        inner.ExecuteAsync(command, onLostReply, cancellationToken);
+
+    public async Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default)
+    {
+        await GateAsync(script, keys).ConfigureAwait(false);
+        return await inner.ScriptEvaluateAsync(script, keys, args, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<RedisReply> ScriptEvaluateAsync(
+        string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default)
+    {
+        await GateAsync(script, keys).ConfigureAwait(false);
+        return await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task GateAsync(string script, IReadOnlyList<string> keys)
+    {
+        _sent.Enqueue((script, keys));
+        if (Volatile.Read(ref _holdNext) is { } match && match(script, keys) && Interlocked.CompareExchange(ref _holdNext, null, match) == match)
+        {
+            _held.TrySetResult();
+            await _openNext.Task.ConfigureAwait(false);
+            return;
+        }
+
+        await _open.Task.ConfigureAwait(false);
+    }
+
+    private static TaskCompletionSource OpenGate()
+    {
+        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        open.SetResult();
+        return open;
+    }
+}
