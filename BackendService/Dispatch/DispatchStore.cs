@@ -54,8 +54,11 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         return {'mine', ARGV[1], status}
         """;
 
-    // KEYS: prompt state. ARGV: status, event JSON, backend id, job id, expiry ms.
+    // KEYS: prompt state, and for a final event the backend's in-flight hash. ARGV: status, event JSON, backend id, job
+    // id, expiry ms, prompt id. A final event takes the prompt out of its backend's in-flight hash even when the prompt
+    // had already ended, in the same script as its state: one write, not two, before the event is published.
     private const string WriteStateScript = """
+        if KEYS[2] then redis.call('HDEL', KEYS[2], ARGV[6]) end
         local current = redis.call('HGET', KEYS[1], 'status')
         if current == 'completed' or current == 'failed' or current == 'interrupted' then return 0 end
         redis.call('HSET', KEYS[1], 'status', ARGV[1], 'event', ARGV[2])
@@ -66,18 +69,23 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         """;
 
     /// <summary>Keeps <paramref name="renderEvent"/> (as <paramref name="eventJson"/>) as the last event of its prompt;
-    /// false when the prompt had already ended, so nothing was written.</summary>
+    /// false when the prompt had already ended, so nothing was written. A final event also removes the prompt from its
+    /// backend's in-flight hash, whether or not the prompt had ended before.</summary>
     public async Task<bool> RecordPromptEventAsync(RenderEvent renderEvent, string eventJson, CancellationToken cancellationToken)
     {
+        var endsInFlight = RenderEventKinds.IsFinal(renderEvent.Kind) && renderEvent.BackendId.Length > 0;
         var written = await redis.ScriptEvaluateAsync(
             WriteStateScript,
-            [RenderChannels.PromptStateKey(renderEvent.PromptId)],
+            endsInFlight
+                ? [RenderChannels.PromptStateKey(renderEvent.PromptId), BackendKeys.InFlight(renderEvent.BackendId)]
+                : [RenderChannels.PromptStateKey(renderEvent.PromptId)],
             [
                 renderEvent.Kind,
                 eventJson,
                 renderEvent.BackendId,
                 renderEvent.JobId ?? "",
                 (long)options.Value.PromptStateExpiry.TotalMilliseconds,
+                renderEvent.PromptId,
             ],
             cancellationToken);
         return written.AsInt64() == 1;
@@ -93,9 +101,6 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
 
     public Task AddInFlightAsync(string backendId, InFlightPrompt prompt, CancellationToken cancellationToken) =>
         redis.HashSetAsync(BackendKeys.InFlight(backendId), prompt.PromptId, JsonSerializer.Serialize(prompt, Json), cancellationToken);
-
-    public Task RemoveInFlightAsync(string backendId, string promptId, CancellationToken cancellationToken) =>
-        redis.HashDeleteAsync(BackendKeys.InFlight(backendId), promptId, cancellationToken);
 
     public async Task<IReadOnlyList<InFlightPrompt>> ListInFlightAsync(string backendId, CancellationToken cancellationToken)
     {

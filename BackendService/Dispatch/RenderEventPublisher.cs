@@ -25,11 +25,8 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
             return true;
         }
 
+        // A final event leaves the backend's in-flight hash in the same script.
         var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), cancellationToken);
-        if (RenderEventKinds.IsFinal(renderEvent.Kind) && renderEvent.BackendId.Length > 0)
-        {
-            await store.RemoveInFlightAsync(renderEvent.BackendId, renderEvent.PromptId, cancellationToken);
-        }
 
         if (!written)
         {

@@ -29,6 +29,9 @@ public sealed class JobEngineWorker(
 
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
+    // Render events per job that have arrived and wait for their job's lane (applied together when it gets to them).
+    private readonly Dictionary<string, List<RenderEvent>> _arrived = new(StringComparer.Ordinal);
+
     // 1 when this replica has just become the scheduler and has not yet taken over what the previous one left.
     private int _tenureStarted;
 
@@ -208,27 +211,55 @@ public sealed class JobEngineWorker(
     }
 
     // The subscription's handler: hands the event to its job's lane and returns, so the next message (often another
-    // job's) is applied without waiting for this one's commit.
+    // job's) is applied without waiting for this one's commit. Events of a job that arrive while its lane is busy wait
+    // together and are applied together, in their order.
     private Task OnRenderEventAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
     {
         if (RenderEventApplier.Applies(renderEvent) is { } jobId)
         {
-            lanes.Post(jobId, () => ApplyAsync(renderEvent, cancellationToken));
+            bool first;
+            lock (_arrived)
+            {
+                first = !_arrived.TryGetValue(jobId, out var waiting);
+                if (first)
+                {
+                    _arrived[jobId] = waiting = [];
+                }
+
+                waiting!.Add(renderEvent);
+            }
+
+            if (first)
+            {
+                lanes.Post(jobId, () => ApplyAsync(jobId, cancellationToken));
+            }
         }
 
         return Task.CompletedTask;
     }
 
-    private async Task ApplyAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    private async Task ApplyAsync(string jobId, CancellationToken cancellationToken)
     {
+        List<RenderEvent>? renderEvents;
+        lock (_arrived)
+        {
+            _arrived.Remove(jobId, out renderEvents);
+        }
+
+        if (renderEvents is null)
+        {
+            return;
+        }
+
         try
         {
-            await applier.ApplyAsync(renderEvent, cancellationToken);
+            await applier.ApplyAsync(renderEvents, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            // The prompt state keeps the event; the reconcile applies it later.
-            logger.LogError(ex, "Applying {Kind} of prompt {PromptId} to job {JobId} failed", renderEvent.Kind, renderEvent.PromptId, renderEvent.JobId);
+            // The prompt state keeps the last event; the reconcile applies it later.
+            logger.LogError(ex, "Applying {Count} render events ({Kinds}) of prompt {PromptId} to job {JobId} failed",
+                renderEvents.Count, string.Join(", ", renderEvents.Select(e => e.Kind)), renderEvents[^1].PromptId, jobId);
         }
     }
 

@@ -84,6 +84,69 @@ public sealed class JobStateMachine(
         throw new InvalidOperationException($"Job {jobId} kept changing; {options.Value.CommitAttempts} attempts to change it conflicted.");
     }
 
+    /// <summary>Decides and applies several changes of one job, one after the other (each decided on the job as the
+    /// one before leaves it), with one script: each is checked on its own against the version the one before makes,
+    /// and keeps everything a change of its own would have (its history, events, group outcome, metrics). From the first
+    /// that is not committed (the job changed meanwhile, or a change was refused), each is read and decided again on its
+    /// own (<see cref="ChangeAsync(string, Func{StoredJob, Task{JobChange?}}, CancellationToken)"/>). Results in the
+    /// order of <paramref name="decisions"/>.</summary>
+    public async Task<IReadOnlyList<ChangeResult>> ChangeInTurnAsync(
+        string jobId, IReadOnlyList<Func<StoredJob, Task<JobChange?>>> decisions, CancellationToken cancellationToken)
+    {
+        var results = new ChangeResult[decisions.Count];
+        var current = await store.GetJobAsync(jobId, cancellationToken);
+        if (current is null)
+        {
+            Array.Fill(results, new ChangeResult(ChangeOutcome.NotFound, null));
+            return results;
+        }
+
+        var steps = new List<(int Index, StoredJob Before, JobChange Change, JobCommit Commit)>();
+        for (var i = 0; i < decisions.Count; i++)
+        {
+            if (await decisions[i](current) is not { } change)
+            {
+                results[i] = new ChangeResult(ChangeOutcome.Unchanged, current);
+                continue;
+            }
+
+            steps.Add((i, current, change, await BuildAsync(current, change, cancellationToken)));
+            current = new StoredJob(change.Record, change.State, current.Version + 1);
+        }
+
+        var alone = decisions.Count;
+        if (steps.Count > 0)
+        {
+            var committed = await store.CommitManyAsync(steps.Select(step => step.Commit).ToList(), cancellationToken);
+            var wake = false;
+            for (var s = 0; s < steps.Count; s++)
+            {
+                var (index, before, change, _) = steps[s];
+                if (committed[s].Status != CommitStatus.Committed)
+                {
+                    alone = index;
+                    break;
+                }
+
+                metrics.RecordChange(before.Record, change.Record);
+                wake |= FreesOrQueues(before, change);
+                results[index] = new ChangeResult(ChangeOutcome.Applied, new StoredJob(change.Record, change.State, before.Version + 1));
+            }
+
+            if (wake)
+            {
+                await WakeSchedulerAsync(cancellationToken);
+            }
+        }
+
+        for (var i = alone; i < decisions.Count; i++)
+        {
+            results[i] = await ChangeAsync(jobId, decisions[i], cancellationToken);
+        }
+
+        return results;
+    }
+
     /// <summary>Decides and applies a change of each of <paramref name="jobs"/> (as just read) with one script; a job that
     /// changed since it was read is read and decided again on its own (<see cref="ChangeAsync(string, Func{StoredJob, JobChange?}, CancellationToken)"/>).
     /// Results in the order of <paramref name="jobs"/>.</summary>

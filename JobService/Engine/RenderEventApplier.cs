@@ -24,14 +24,27 @@ public sealed class RenderEventApplier(
     public static string? Applies(RenderEvent renderEvent) =>
         renderEvent.Kind == RenderEventKinds.Preview ? null : renderEvent.JobId;
 
-    public async Task ApplyAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    public Task ApplyAsync(RenderEvent renderEvent, CancellationToken cancellationToken) =>
+        ApplyAsync([renderEvent], cancellationToken);
+
+    /// <summary>Applies render events of one job in their order, with one script while nothing else changes the job
+    /// meanwhile (<see cref="JobStateMachine.ChangeInTurnAsync"/>): a burst such as started, progress and completed
+    /// costs one commit, and each event still counts once and only for the job's current prompt.</summary>
+    public async Task ApplyAsync(IReadOnlyList<RenderEvent> renderEvents, CancellationToken cancellationToken)
     {
-        if (Applies(renderEvent) is not { } jobId)
+        var applying = renderEvents.Where(e => Applies(e) is not null).ToList();
+        if (applying.Count == 0)
         {
             return;
         }
 
-        var result = await machine.ChangeAsync(jobId, async job =>
+        var jobId = applying[0].JobId!;
+        if (applying.Any(e => e.JobId != jobId))
+        {
+            throw new ArgumentException("Render events applied together must be of one job.", nameof(renderEvents));
+        }
+
+        var results = await machine.ChangeInTurnAsync(jobId, applying.Select(renderEvent => (Func<StoredJob, Task<JobChange?>>)(async job =>
         {
             var decision = JobRules.OnRenderEvent(job, renderEvent);
             if (!decision.BackendLost)
@@ -42,12 +55,15 @@ public sealed class RenderEventApplier(
             var backends = await scheduler.LoadBackendsAsync(cancellationToken);
             var next = SchedulingPolicy.ChooseFailover(job, backends, job.Record.BackendId);
             return JobRules.Move(job, next?.Id, renderEvent.ErrorType!, renderEvent.Error, options.Value.MaxReassignments, timeProvider.GetUtcNow());
-        }, cancellationToken);
+        })).ToList(), cancellationToken);
 
-        if (result is { Outcome: ChangeOutcome.Applied, Job: { } changed } && changed.Record.PromptId is null && renderEvent.Kind == RenderEventKinds.Failed)
+        foreach (var (renderEvent, result) in applying.Zip(results))
         {
-            logger.LogWarning("Job {JobId} lost its backend {BackendId} ({ErrorType}); moved to {Target}",
-                jobId, renderEvent.BackendId, renderEvent.ErrorType, changed.State.Target);
+            if (result is { Outcome: ChangeOutcome.Applied, Job: { } changed } && changed.Record.PromptId is null && renderEvent.Kind == RenderEventKinds.Failed)
+            {
+                logger.LogWarning("Job {JobId} lost its backend {BackendId} ({ErrorType}); moved to {Target}",
+                    jobId, renderEvent.BackendId, renderEvent.ErrorType, changed.State.Target);
+            }
         }
     }
 
