@@ -5,13 +5,28 @@ namespace DirectorsConsole.JobService.Engine;
 /// <summary>
 /// The scheduler's wake-up call (<see cref="JobKeys.SchedulerWake"/>): any replica that queues a job or frees a slot
 /// rings it, and the replica running the scheduler listens, so a pass starts at once instead of at its next interval.
-/// A lost ring only delays a pass until that interval.
+/// A listener in the ringing process is called at once, before the publish, so a replica that runs the scheduler
+/// itself does not wait for its own ring to come back from Redis (it hears that ring too: one more pass, which finds
+/// little to do). A lost ring only delays a pass until that interval.
 /// </summary>
 public sealed class SchedulerWake(IRedisConnection redis, IRedisSubscriber subscriber, ILogger<SchedulerWake> logger)
 {
+    private readonly List<Action> _local = [];
+
     /// <summary>Tells the scheduler (on whichever replica runs it) to look at its queues now.</summary>
     public async Task WakeAsync(CancellationToken cancellationToken)
     {
+        Action[] local;
+        lock (_local)
+        {
+            local = [.. _local];
+        }
+
+        foreach (var onWake in local)
+        {
+            onWake();
+        }
+
         try
         {
             await redis.PublishAsync(JobKeys.SchedulerWake, "1", cancellationToken);
@@ -22,10 +37,11 @@ public sealed class SchedulerWake(IRedisConnection redis, IRedisSubscriber subsc
         }
     }
 
-    /// <summary>Calls <paramref name="onWake"/> at each wake-up, and after each resubscribe (wake-ups may have been
-    /// missed meanwhile); disposing the handle stops listening.</summary>
-    public Task<IAsyncDisposable> ListenAsync(Action onWake, CancellationToken cancellationToken) =>
-        subscriber.SubscribeAsync(JobKeys.SchedulerWake, (_, _, _) =>
+    /// <summary>Calls <paramref name="onWake"/> at each wake-up (at once for one rung in this process), and after each
+    /// resubscribe (wake-ups may have been missed meanwhile); disposing the handle stops listening.</summary>
+    public async Task<IAsyncDisposable> ListenAsync(Action onWake, CancellationToken cancellationToken)
+    {
+        var subscription = await subscriber.SubscribeAsync(JobKeys.SchedulerWake, (_, _, _) =>
         {
             onWake();
             return Task.CompletedTask;
@@ -34,4 +50,24 @@ public sealed class SchedulerWake(IRedisConnection redis, IRedisSubscriber subsc
             onWake();
             return Task.CompletedTask;
         }, cancellationToken: cancellationToken);
+        lock (_local)
+        {
+            _local.Add(onWake);
+        }
+
+        return new Listening(this, onWake, subscription);
+    }
+
+    private sealed class Listening(SchedulerWake owner, Action onWake, IAsyncDisposable subscription) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            lock (owner._local)
+            {
+                owner._local.Remove(onWake);
+            }
+
+            return subscription.DisposeAsync();
+        }
+    }
 }
