@@ -85,4 +85,33 @@ public sealed class SchedulerPassTests
         Assert.Equal(prompts.Order(), await rig.CommandsAsync("pass-c"));
         Assert.Equal(2, await rig.Store.CountSlotsAsync("pass-c", Token));
     }
+
+    [Fact]
+    public async Task AClaimForASlotTakenWhileThePassWasOnItsWayIsRefusedAloneAndTheJobWaits()
+    {
+        // Arrange: two slots and three jobs, so the pass decides two dispatches; while its claim is held, one slot is taken
+        await using var rig = await CountedJobService.StartAsync(("pass-d", 2));
+        var jobs = await rig.SubmitAsync("pass-d", 3);
+        var claimHeld = rig.Scripts.HoldNext((script, _) => script == JobStore.ChangeScript);
+        var pass = rig.Scheduler.RunPassAsync(Token);
+        await claimHeld.WaitAsync(Patience, Token);
+
+        // Act
+        await rig.Get<IRedisConnection>().ExecuteAsync(["SADD", JobKeys.Assigned("pass-d"), "a-job-of-another-pass"], Token);
+        rig.Scripts.Release();
+        var dispatched = await pass.WaitAsync(Patience, Token);
+
+        // Assert: the first job in the queue took the last slot; the second stays queued with no prompt, as the third
+        Assert.Equal(1, dispatched);
+        var first = await rig.Store.GetJobAsync(jobs[0].JobId, Token);
+        Assert.Equal(DispatchStates.Sent, first!.State.Dispatch);
+        foreach (var job in jobs.Skip(1))
+        {
+            var waiting = await rig.Store.GetJobAsync(job.JobId, Token);
+            Assert.Equal((JobStatuses.Queued, DispatchStates.None, (string?)null), (waiting!.Record.Status, waiting.State.Dispatch, waiting.Record.PromptId));
+        }
+
+        Assert.Equal([(first.Record.PromptId, jobs[0].JobId)], await rig.CommandsAsync("pass-d"));
+        Assert.Equal(2, await rig.Store.CountSlotsAsync("pass-d", Token));
+    }
 }
