@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
@@ -16,7 +15,6 @@ namespace DirectorsConsole.JobService.Tests.Engine;
 /// </summary>
 public sealed class SchedulerWithoutBackendsTests
 {
-    private const string RedisSource = "OpenTelemetry.Instrumentation.StackExchangeRedis";
     private const int Jobs = 30;
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
@@ -25,14 +23,8 @@ public sealed class SchedulerWithoutBackendsTests
     public async Task SubmitsWhileNoBackendCanRunThemDoNotMakeTheSchedulerReadTheQueueEachTime()
     {
         // Arrange: JobService with no backend registered, its clock standing still (so no interval ever passes)
-        var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == RedisSource,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var redisSpans = new RedisSpans();
+        var spans = redisSpans.All;
         await using var garnet = await RedisServerProcess.StartGarnetAsync(cancellationToken: Token);
         await using var service = new ServiceFactory<Program>(garnet.ConnectionString,
             configureServices: services => services.AddSingleton<TimeProvider>(new StoppedClock(DateTimeOffset.UtcNow)));
