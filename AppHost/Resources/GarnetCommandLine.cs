@@ -14,9 +14,21 @@ namespace DirectorsConsole.Hosting;
 /// but until then reads miss them). A suite that kept accepting jobs lost them after about 128 MB of data (some
 /// 60,000 queued jobs). With a data directory the log is tiered to disk under it (<c>log/</c>): records that do not
 /// fit in memory are read from there.
+/// <para>Nothing shrinks the append-only file but a checkpoint: without one it grew with every write ever made, and a
+/// restart replayed all of it. Garnet takes a checkpoint every <see cref="CheckpointInterval"/> and then drops the part
+/// of the file the checkpoint covers (only the latest checkpoint is kept); the log tiered to disk is compacted as often,
+/// once it spans more than <see cref="CompactAfterSegments"/> segments, and the checkpoint deletes the segments the
+/// compaction emptied.</para>
 /// </remarks>
 public static class GarnetCommandLine
 {
+    /// <summary>How often Garnet checkpoints its data, bounding its append-only file to the writes of one interval
+    /// (plus the segment being written) and a restart's replay to them.</summary>
+    public static readonly TimeSpan CheckpointInterval = TimeSpan.FromMinutes(5);
+
+    /// <summary>Log segments (64 MB each) on disk before a compaction copies the live records forward.</summary>
+    public const int CompactAfterSegments = 8;
+
     /// <summary>The GarnetServer.dll that the build downloaded (build/GarnetServer.targets).</summary>
     public static string LocateServerAssembly(Assembly? buildAssembly = null)
     {
@@ -35,9 +47,12 @@ public static class GarnetCommandLine
 
     /// <summary>Arguments for <c>dotnet GarnetServer.dll</c>. <paramref name="dataDirectory"/> holds the
     /// checkpoints, the append-only file and the part of the log that does not fit in memory; pass null for a
-    /// throw-away in-memory server (tests), which holds at most its 128 MB of log memory.</summary>
-    public static IReadOnlyList<string> BuildArguments(string serverAssembly, int port, string? dataDirectory)
+    /// throw-away in-memory server (tests), which holds at most its 128 MB of log memory.
+    /// <paramref name="checkpointInterval"/> replaces <see cref="CheckpointInterval"/> (tests shorten it).</summary>
+    public static IReadOnlyList<string> BuildArguments(string serverAssembly, int port, string? dataDirectory, TimeSpan? checkpointInterval = null)
     {
+        var checkpointSeconds = Math.Max(1, (int)(checkpointInterval ?? CheckpointInterval).TotalSeconds)
+            .ToString(System.Globalization.CultureInfo.InvariantCulture);
         var args = new List<string>
         {
             serverAssembly,
@@ -63,6 +78,11 @@ public static class GarnetCommandLine
                 // Garnet waits once per batch of commands read from a connection, so the multiplexer's pipelining
                 // shares one commit among many writes.
                 "--aof-commit-freq", "0", "--aof-commit-wait", "--recover", "--checkpointdir", dataDirectory,
+                // A checkpoint at every interval truncates the append-only file up to it; the tiered log is compacted
+                // (each record looked up for liveness, which needs no second index in memory) on the same clock.
+                "--checkpoint-freq", checkpointSeconds,
+                "--compaction-freq", checkpointSeconds, "--compaction-type", "Lookup",
+                "--compaction-max-segments", CompactAfterSegments.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ]);
         }
 

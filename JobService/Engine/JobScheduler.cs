@@ -27,6 +27,9 @@ public sealed class JobScheduler(
     TimeProvider timeProvider,
     ILogger<JobScheduler> logger)
 {
+    // When the last pass found no backend able to take a job. Only the scheduler's loop runs passes, one at a time.
+    private DateTimeOffset _lastPassWithoutBackends = DateTimeOffset.MinValue;
+
     public async Task<List<BackendLoad>> LoadBackendsAsync(CancellationToken cancellationToken)
     {
         var entries = await directory.ListAsync(cancellationToken);
@@ -46,6 +49,20 @@ public sealed class JobScheduler(
     {
         var settings = options.Value;
         var backends = await LoadBackendsAsync(cancellationToken);
+        if (!backends.Any(Usable))
+        {
+            // With no backend able to take a job, a pass can only fail jobs that waited out the offline grace (or move
+            // them nowhere), and a wake-up (a submit, a slot freed) changes nothing about that: the queues are then read
+            // at most once per SchedulerInterval, not at every submit (up to SchedulerScanLimit whole jobs each time).
+            var now = timeProvider.GetUtcNow();
+            if (now - _lastPassWithoutBackends < settings.SchedulerInterval)
+            {
+                return 0;
+            }
+
+            _lastPassWithoutBackends = now;
+        }
+
         var queues = await QueuesToReadAsync(backends, cancellationToken);
         var found = await Task.WhenAll(queues.Select(async queue => (Queue: queue, Ids: await store.QueuedJobIdsAsync(queue, settings.SchedulerScanLimit, cancellationToken))));
         var queueOf = new Dictionary<string, JobQueue>(StringComparer.Ordinal);
@@ -175,12 +192,13 @@ public sealed class JobScheduler(
         return claimed.Count;
     }
 
+    private static bool Usable(BackendLoad backend) => backend.Entry.Definition.Enabled && backend.Entry.Online;
+
     /// <summary>The queues whose heads a pass decides: every backend's that has a free slot or cannot run jobs now, and
     /// the queue for any backend while some backend has a free slot (or none can run jobs, so that jobs nothing can run
     /// fail after the grace).</summary>
     private async Task<List<JobQueue>> QueuesToReadAsync(IReadOnlyList<BackendLoad> backends, CancellationToken cancellationToken)
     {
-        static bool Usable(BackendLoad b) => b.Entry.Definition.Enabled && b.Entry.Online;
         var queues = new List<JobQueue>();
         if (backends.Any(b => Usable(b) && b.HasFreeSlot) || !backends.Any(Usable))
         {

@@ -167,7 +167,11 @@ internal static class Benchmark
                 // A few seconds first, not counted: the client's connections open.
                 await SubmitForAsync(client, TimeSpan.FromSeconds(3), concurrency);
                 var loadBefore = LoadAverage();
+                var jobServiceBefore = suite.CpuMilliseconds("JobService");
+                var gatewayBefore = suite.CpuMilliseconds("Gateway");
                 var (jobIds, refused, submitLatencies) = await SubmitForAsync(client, TimeSpan.FromSeconds(seconds), concurrency);
+                var jobServiceCpu = (suite.CpuMilliseconds("JobService") - jobServiceBefore) / Math.Max(1, jobIds.Count) * 1000;
+                var gatewayCpu = (suite.CpuMilliseconds("Gateway") - gatewayBefore) / Math.Max(1, jobIds.Count) * 1000;
                 var loadAfter = LoadAverage();
                 var notFound = await MissingJobsAsync(gateway, jobIds, concurrency);
                 var rate = jobIds.Count / (double)seconds;
@@ -176,7 +180,7 @@ internal static class Benchmark
                     $"load average {loadBefore} before, {loadAfter} after):");
                 Console.WriteLine($"  {rate:0} requests/s accepted ({jobIds.Count} × 202, {refused} other)   " +
                     $"latency median {Percentile(submitLatencies, 0.5):0.0} ms   p95 {Percentile(submitLatencies, 0.95):0.0} ms   p99 {Percentile(submitLatencies, 0.99):0.0} ms;   " +
-                    $"read back: {notFound} missing");
+                    $"read back: {notFound} missing;   CPU per accepted request: JobService {jobServiceCpu:0} µs, Gateway {gatewayCpu:0} µs");
                 table.Add([$"POST /api/job {target}, {concurrency} clients, {seconds} s", "", $"{rate:0}/s", $"{notFound} missing (p99 {Percentile(submitLatencies, 0.99):0} ms)", "≥ 2,000/s, 0 missing"]);
                 missing += notFound;
                 rejected += refused;

@@ -103,6 +103,8 @@ public sealed class ModelTests : IDisposable
         Assert.Equal(Path.Combine(_root.Path, "data", "redis"), arguments[arguments.ToList().IndexOf("--checkpointdir") + 1]);
         Assert.Contains("--storage-tier", arguments);
         Assert.Equal(Path.Combine(_root.Path, "data", "redis", "log"), arguments[arguments.ToList().IndexOf("--logdir") + 1]);
+        Assert.Equal("300", arguments[arguments.ToList().IndexOf("--checkpoint-freq") + 1]);
+        Assert.Equal("Lookup", arguments[arguments.ToList().IndexOf("--compaction-type") + 1]);
         Assert.Equal(garnet.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), arguments[arguments.ToList().IndexOf("--port") + 1]);
         Assert.False(Assert.Single(garnet.Annotations.OfType<EndpointAnnotation>()).IsProxied);
         Assert.Equal($"127.0.0.1:{garnet.Port}", jobEnvironment["ConnectionStrings__redis"]);

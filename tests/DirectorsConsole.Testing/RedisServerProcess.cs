@@ -39,12 +39,14 @@ public sealed class RedisServerProcess : TestServerProcess
         kind == RedisServerKind.Garnet ? StartGarnetAsync(dataDir, cancellationToken) : StartRedisAsync(dataDir, cancellationToken);
 
     /// <summary>Starts the garnet-server the build downloaded; with <paramref name="dataDir"/> it keeps an
-    /// append-only file there and recovers from it on restart.</summary>
-    public static async Task<RedisServerProcess> StartGarnetAsync(string? dataDir = null, CancellationToken cancellationToken = default)
+    /// append-only file there and recovers from it on restart, checkpointing every <paramref name="checkpointInterval"/>
+    /// (default: the AppHost's).</summary>
+    public static async Task<RedisServerProcess> StartGarnetAsync(
+        string? dataDir = null, CancellationToken cancellationToken = default, TimeSpan? checkpointInterval = null)
     {
         var serverDll = GarnetCommandLine.LocateServerAssembly(typeof(RedisServerProcess).Assembly);
         var port = TestPorts.GetFreeTcpPort();
-        var server = new RedisServerProcess(RedisServerKind.Garnet, port, "dotnet", GarnetCommandLine.BuildArguments(serverDll, port, dataDir));
+        var server = new RedisServerProcess(RedisServerKind.Garnet, port, "dotnet", GarnetCommandLine.BuildArguments(serverDll, port, dataDir, checkpointInterval));
         await server.StartProcessAsync(cancellationToken).ConfigureAwait(false);
         return server;
     }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
@@ -12,21 +11,13 @@ namespace DirectorsConsole.JobService.Tests.Engine;
 /// request spent its time in Redis.</summary>
 public sealed class RedisTracingTests
 {
-    private const string RedisSource = "OpenTelemetry.Instrumentation.StackExchangeRedis";
-
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task RedisCommandsAreSpansOfTheRequestThatCausedThem()
     {
-        var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == RedisSource,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var redisSpans = new RedisSpans();
+        var spans = redisSpans.All;
         await using var garnet = await RedisServerProcess.StartGarnetAsync(cancellationToken: Token);
         await using var service = new ServiceFactory<Program>(garnet.ConnectionString);
         using var client = service.CreateClient();
