@@ -54,13 +54,13 @@ public sealed class JobScheduler(
             // With no backend able to take a job, a pass can only fail jobs that waited out the offline grace (or move
             // them nowhere), and a wake-up (a submit, a slot freed) changes nothing about that: the queues are then read
             // at most once per SchedulerInterval, not at every submit (up to SchedulerScanLimit whole jobs each time).
-            var now = timeProvider.GetUtcNow();
-            if (now - _lastPassWithoutBackends < settings.SchedulerInterval)
+            var passStart = timeProvider.GetUtcNow();
+            if (passStart - _lastPassWithoutBackends < settings.SchedulerInterval)
             {
                 return 0;
             }
 
-            _lastPassWithoutBackends = now;
+            _lastPassWithoutBackends = passStart;
         }
 
         var queues = await QueuesToReadAsync(backends, cancellationToken);
