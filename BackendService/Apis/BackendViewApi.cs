@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Reflection;
 using System.Text.Json.Nodes;
-using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.ServiceDefaults.Errors;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
@@ -94,7 +95,10 @@ public sealed class BackendDispatchSession
     public async Task RunAsync(CancellationToken leaseLost)
     {
         _clientId = await _store.GetOrCreateClientIdAsync(_backend.Id, leaseLost);
-        _socket = new ComfySocket(_node, _clientId, _options.ToSocketSettings(), _logger, _time);
+        _socket = new ComfySocket(_node, _clientId, _options.ToSocketSettings(),
+            // The same connect policy as the HTTP clients: a host name that resolves to a link-local or metadata
+            // address is refused here too.
+            () => BackendHostPolicy.CreateHandler(_options.SocketConnectTimeout), _logger, _time);
         // Commands the previous holder of the lease took and never finished: posted or not, they are handled again now
         // (a posted one is recognised on the node and tracked) rather than after their visibility timeout, during which
         // the job's slot would hold the node back.

@@ -1,4 +1,5 @@
 using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;

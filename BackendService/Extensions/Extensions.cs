@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.ServiceDefaults.Hosting;
 using Microsoft.Extensions.Options;

@@ -1,4 +1,5 @@
 using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
 using Microsoft.Extensions.Options;
@@ -92,7 +93,7 @@ public sealed class BackendProbeWorker(
             timeout.CancelAfter(_options.ObjectInfoTimeout);
             try
             {
-                discovered = await client.GetObjectInfoAsync(backend.BaseAddress, now, timeout.Token);
+                discovered = (await client.GetObjectInfoAsync(backend.BaseAddress, timeout.Token)).ToDiscovered(now);
                 session.ObjectInfoReadAt = now;
                 logger.LogInformation("Backend {Id} offers {Classes} node classes, {Checkpoints} checkpoints, {Unets} UNets, {Loras} LoRAs and {Vaes} VAEs",
                     backend.Id, discovered.NodeClasses.Count, discovered.Checkpoints.Count, discovered.Unets.Count, discovered.Loras.Count, discovered.Vaes.Count);
