@@ -2,6 +2,9 @@ using DirectorsConsole.Comfy;
 using DirectorsConsole.RenderAgent;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -16,6 +19,7 @@ public static class AgentHostExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.AddAgentTelemetry();
 
         // ComfyUI: never retried by a handler. A POST /prompt that timed out may have reached the node, so the runner
         // looks the prompt up in /queue and /history before it posts again.
@@ -52,5 +56,20 @@ public static class AgentHostExtensions
         builder.Services.AddSingleton<TaskRunner>();
         builder.Services.AddHostedService<RenderAgentWorker>();
         return builder;
+    }
+
+    /// <summary>Traces (each task a span under the job's trace context, with its calls to ComfyUI and the suite)
+    /// exported over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the AppHost sets it to its dashboard).</summary>
+    private static void AddAgentTelemetry(this IHostApplicationBuilder builder)
+    {
+        if (string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            return;
+        }
+
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : "render-agent"))
+            .WithTracing(tracing => tracing.AddSource(TaskRunner.ActivitySourceName).AddHttpClientInstrumentation())
+            .UseOtlpExporter();
     }
 }

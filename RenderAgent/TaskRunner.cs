@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using DirectorsConsole.Comfy;
 using DirectorsConsole.Contracts;
@@ -26,6 +27,10 @@ public sealed class TaskRunner(
     ILogger<TaskRunner> logger,
     TimeProvider time)
 {
+    public const string ActivitySourceName = "DirectorsConsole.RenderAgent";
+
+    private static readonly ActivitySource Source = new(ActivitySourceName);
+
     /// <summary>Attempts at <c>POST /prompt</c> before the task fails as transient (each after looking the prompt up).</summary>
     private const int PostAttempts = 3;
 
@@ -35,6 +40,11 @@ public sealed class TaskRunner(
     /// <summary>Runs the task to a delivered result and releases it; returns early only when the agent stops.</summary>
     public async Task RunAsync(HeldTask held, CancellationToken stopping)
     {
+        // One span per task in the job's trace (the task's tracing_context), around its ComfyUI calls and uploads.
+        ActivityContext.TryParse((string?)held.Task.TracingContext?["traceparent"], null, out var parent);
+        using var activity = Source.StartActivity("render task", ActivityKind.Consumer, parent);
+        activity?.SetTag("dc.task_id", held.Id);
+        activity?.SetTag("dc.job_id", held.Task.JobId);
         try
         {
             var outcome = await RenderAsync(held, stopping).ConfigureAwait(false);
