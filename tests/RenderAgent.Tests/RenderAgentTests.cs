@@ -155,6 +155,30 @@ public sealed class RenderAgentTests
     }
 
     [Fact]
+    public async Task A_prompt_its_node_lost_in_a_restart_fails_as_transient_and_the_next_task_runs_on_the_restarted_node()
+    {
+        // Arrange
+        await using var rig = await AgentRig.StartAsync();
+        var lost = AgentRig.NewTaskId();
+        rig.Orchestrator.Offer(AgentRig.Task(lost, steps: 400, delayMs: 50));
+        await rig.WaitForTextAsync(lost, "execution_start");
+
+        // Act: the node dies mid-prompt and comes back with an empty queue and history
+        await rig.Emulator.KillAsync();
+        await rig.Emulator.RestartAsync(Cancel);
+        var result = await rig.WaitForResultAsync(lost);
+        var next = AgentRig.NewTaskId();
+        rig.Orchestrator.Offer(AgentRig.Task(next));
+        var nextResult = await rig.WaitForResultAsync(next);
+
+        // Assert
+        Assert.Equal("failure", (string?)result["result"]!["status"]);
+        Assert.Equal("TRANSIENT", (string?)result["result"]!["error"]!["code"]);
+        Assert.Equal("success", (string?)nextResult["result"]!["status"]);
+        Assert.Contains("execution_success", rig.Orchestrator.TextTypes(next));
+    }
+
+    [Fact]
     public async Task A_404_on_the_heartbeat_makes_the_agent_register_again()
     {
         // Arrange
