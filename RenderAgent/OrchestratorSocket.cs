@@ -50,13 +50,14 @@ public sealed class OrchestratorSocket(IOptions<AgentOptions> options, HeldTasks
                 using var connection = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var receiving = ReceiveAsync(socket, connection.Token);
                 var sending = SendAsync(socket, connection.Token);
-                await Task.WhenAny(receiving, sending).ConfigureAwait(false);
+                // Whichever side ends first (a close, a broken connection, a send that timed out) ends the other.
+                var ended = await Task.WhenAny(receiving, sending).ConfigureAwait(false);
                 await connection.CancelAsync().ConfigureAwait(false);
-                var reason = await Task.WhenAll(receiving, sending).ContinueWith(t => t.Exception?.GetBaseException().Message, TaskScheduler.Default)
-                    .ConfigureAwait(false);
+                await Task.WhenAll(receiving, sending).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
                 if (!cancellationToken.IsCancellationRequested)
                 {
-                    logger.LogWarning("The socket {Address} dropped: {Reason}", Address, reason ?? socket.CloseStatusDescription ?? "closed");
+                    logger.LogWarning("The socket {Address} dropped: {Reason}", Address,
+                        ended.Exception?.GetBaseException().Message ?? socket.CloseStatusDescription ?? "closed by the orchestrator");
                 }
             }
             catch (Exception ex) when (ex is WebSocketException or HttpRequestException or IOException
