@@ -124,6 +124,86 @@ public static partial class BackendValidator
             errors);
     }
 
+    /// <summary>Validates a render agent's registration as the backend it defines: the worker id is the backend id (the
+    /// same rule), <c>max_concurrent_jobs</c> and <c>prefetch</c> as for any backend, no host or port. Its capabilities
+    /// are discovered ones (<see cref="AgentCapabilityErrors"/>), not declared ones.</summary>
+    public static BackendValidation ValidateAgent(Agents.AgentRegistration registration)
+    {
+        var errors = new List<BackendFieldError>();
+        var id = registration.WorkerId?.Trim();
+        if (id is null)
+        {
+            errors.Add(new BackendFieldError("missing", "worker_id", "Field required", null));
+        }
+        else if (IdError(id) is { } idError)
+        {
+            errors.Add(Invalid("worker_id", idError.Replace("the id", "the worker_id", StringComparison.Ordinal), registration.WorkerId));
+        }
+
+        var maxJobs = registration.MaxConcurrentJobs ?? 1;
+        if (maxJobs is < 1 or > MaxConcurrentJobsLimit)
+        {
+            errors.Add(Invalid("max_concurrent_jobs", $"max_concurrent_jobs must be between 1 and {MaxConcurrentJobsLimit}", maxJobs));
+        }
+
+        if (registration.Prefetch is < 0 or > BackendDefinition.PrefetchLimit)
+        {
+            errors.Add(Invalid("prefetch", $"prefetch must be between 0 and {BackendDefinition.PrefetchLimit}", registration.Prefetch.Value));
+        }
+
+        var name = registration.Name?.Trim();
+        if (name is { Length: > MaxNameLength })
+        {
+            errors.Add(Invalid("name", $"the name must be at most {MaxNameLength} characters", registration.Name));
+        }
+
+        var tags = Labels("tags", registration.Tags, errors);
+        errors.AddRange(AgentCapabilityErrors(registration.Capabilities));
+        if (errors.Count > 0)
+        {
+            return new BackendValidation(null, errors);
+        }
+
+        return new BackendValidation(
+            new BackendDefinition(id!, string.IsNullOrEmpty(name) ? id! : name, "", 0, true, [], maxJobs, tags, BackendSource.Agent)
+            {
+                Prefetch = registration.Prefetch,
+                Kind = BackendKinds.Agent,
+            },
+            errors);
+    }
+
+    private static IEnumerable<BackendFieldError> AgentCapabilityErrors(Agents.AgentCapabilities? capabilities)
+    {
+        foreach (var (field, values) in new[] { ("capabilities.models", capabilities?.Models), ("capabilities.node_classes", capabilities?.NodeClasses) })
+        {
+            if (values is null)
+            {
+                continue;
+            }
+
+            if (values.Count > Agents.AgentLimits.MaxCapabilityEntries)
+            {
+                yield return Invalid(field, $"at most {Agents.AgentLimits.MaxCapabilityEntries} entries are accepted", null);
+                continue;
+            }
+
+            for (var i = 0; i < values.Count; i++)
+            {
+                if (string.IsNullOrWhiteSpace(values[i]) || values[i]!.Length > Agents.AgentLimits.MaxCapabilityLength)
+                {
+                    yield return Invalid(field, $"every entry must be a non-empty string of at most {Agents.AgentLimits.MaxCapabilityLength} characters (entry {i})", values[i]);
+                    break;
+                }
+            }
+        }
+
+        if (capabilities?.VramBytes is < 0)
+        {
+            yield return Invalid("capabilities.vram_bytes", "vram_bytes must not be negative", null);
+        }
+    }
+
     /// <summary>Why <paramref name="id"/> is not a valid backend id, or null.</summary>
     public static string? IdError(string id) =>
         IdPattern().IsMatch(id)
