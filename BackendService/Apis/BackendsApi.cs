@@ -225,19 +225,21 @@ public static class BackendsApi
         return disabled;
     }
 
-    private static ValidationErrorResponse ToErrors(BackendValidation validation, BackendRequest request, JsonOptions json)
+    /// <summary>A validation's errors in FastAPI's list form, located in the body (a dotted field is a nested location).</summary>
+    public static ValidationErrorResponse ToErrors<TRequest>(BackendValidation validation, TRequest request, JsonOptions json)
     {
         var errors = new ValidationErrorList();
         foreach (var error in validation.Errors)
         {
+            object[] location = ["body", .. error.Field.Split('.')];
             if (error.Type == "missing")
             {
                 // FastAPI reports the object a field is missing from as the error's input.
-                errors.Missing(JsonSerializer.SerializeToNode(request, json.SerializerOptions), "body", error.Field);
+                errors.Missing(JsonSerializer.SerializeToNode(request, json.SerializerOptions), location);
             }
             else
             {
-                errors.Invalid(error.Message, error.Input, "body", error.Field);
+                errors.Invalid(error.Message, error.Input, location);
             }
         }
 

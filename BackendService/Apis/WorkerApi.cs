@@ -53,20 +53,7 @@ public static class WorkerApi
         var validation = BackendValidator.ValidateAgent(registration);
         if (!validation.IsValid)
         {
-            var errors = new ValidationErrorList();
-            foreach (var error in validation.Errors)
-            {
-                if (error.Type == "missing")
-                {
-                    errors.Missing(JsonSerializer.SerializeToNode(registration, json.Value.SerializerOptions), ["body", .. error.Field.Split('.')]);
-                }
-                else
-                {
-                    errors.Invalid(error.Message, error.Input, ["body", .. error.Field.Split('.')]);
-                }
-            }
-
-            return TypedResults.UnprocessableEntity(errors.ToResponse());
+            return TypedResults.UnprocessableEntity(BackendsApi.ToErrors(validation, registration, json.Value));
         }
 
         var wanted = validation.Backend!;

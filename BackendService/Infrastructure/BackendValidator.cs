@@ -70,16 +70,7 @@ public static partial class BackendValidator
             errors.Add(Invalid("port", "the port must be between 1 and 65535", port));
         }
 
-        var maxJobs = request.MaxConcurrentJobs ?? 1;
-        if (maxJobs is < 1 or > MaxConcurrentJobsLimit)
-        {
-            errors.Add(Invalid("max_concurrent_jobs", $"max_concurrent_jobs must be between 1 and {MaxConcurrentJobsLimit}", maxJobs));
-        }
-
-        if (request.Prefetch is < 0 or > BackendDefinition.PrefetchLimit)
-        {
-            errors.Add(Invalid("prefetch", $"prefetch must be between 0 and {BackendDefinition.PrefetchLimit}", request.Prefetch.Value));
-        }
+        var maxJobs = SlotErrors(request.MaxConcurrentJobs, request.Prefetch, errors);
 
         var id = routeId ?? request.Id?.Trim();
         if (routeId is not null && request.Id is not null && request.Id.Trim() != routeId)
@@ -102,11 +93,7 @@ public static partial class BackendValidator
             errors.Add(Invalid("id", idError, request.Id));
         }
 
-        var name = request.Name?.Trim();
-        if (name is { Length: > MaxNameLength })
-        {
-            errors.Add(Invalid("name", $"the name must be at most {MaxNameLength} characters", request.Name));
-        }
+        var name = NameOf(request.Name, errors);
 
         var capabilities = Labels("capabilities", request.Capabilities, errors);
         var tags = Labels("tags", request.Tags, errors);
@@ -140,22 +127,8 @@ public static partial class BackendValidator
             errors.Add(Invalid("worker_id", idError.Replace("the id", "the worker_id", StringComparison.Ordinal), registration.WorkerId));
         }
 
-        var maxJobs = registration.MaxConcurrentJobs ?? 1;
-        if (maxJobs is < 1 or > MaxConcurrentJobsLimit)
-        {
-            errors.Add(Invalid("max_concurrent_jobs", $"max_concurrent_jobs must be between 1 and {MaxConcurrentJobsLimit}", maxJobs));
-        }
-
-        if (registration.Prefetch is < 0 or > BackendDefinition.PrefetchLimit)
-        {
-            errors.Add(Invalid("prefetch", $"prefetch must be between 0 and {BackendDefinition.PrefetchLimit}", registration.Prefetch.Value));
-        }
-
-        var name = registration.Name?.Trim();
-        if (name is { Length: > MaxNameLength })
-        {
-            errors.Add(Invalid("name", $"the name must be at most {MaxNameLength} characters", registration.Name));
-        }
+        var maxJobs = SlotErrors(registration.MaxConcurrentJobs, registration.Prefetch, errors);
+        var name = NameOf(registration.Name, errors);
 
         var tags = Labels("tags", registration.Tags, errors);
         errors.AddRange(AgentCapabilityErrors(registration.Capabilities));
@@ -171,6 +144,34 @@ public static partial class BackendValidator
                 Kind = BackendKinds.Agent,
             },
             errors);
+    }
+
+    /// <summary>max_concurrent_jobs (default 1) and prefetch, as every backend takes them; returns max_concurrent_jobs.</summary>
+    private static int SlotErrors(int? maxConcurrentJobs, int? prefetch, List<BackendFieldError> errors)
+    {
+        var maxJobs = maxConcurrentJobs ?? 1;
+        if (maxJobs is < 1 or > MaxConcurrentJobsLimit)
+        {
+            errors.Add(Invalid("max_concurrent_jobs", $"max_concurrent_jobs must be between 1 and {MaxConcurrentJobsLimit}", maxJobs));
+        }
+
+        if (prefetch is < 0 or > BackendDefinition.PrefetchLimit)
+        {
+            errors.Add(Invalid("prefetch", $"prefetch must be between 0 and {BackendDefinition.PrefetchLimit}", prefetch.Value));
+        }
+
+        return maxJobs;
+    }
+
+    private static string? NameOf(string? requested, List<BackendFieldError> errors)
+    {
+        var name = requested?.Trim();
+        if (name is { Length: > MaxNameLength })
+        {
+            errors.Add(Invalid("name", $"the name must be at most {MaxNameLength} characters", requested));
+        }
+
+        return name;
     }
 
     private static IEnumerable<BackendFieldError> AgentCapabilityErrors(Agents.AgentCapabilities? capabilities)
