@@ -44,14 +44,6 @@ public sealed class AgentPresenceStore(IRedisConnection redis, TimeProvider time
             long.TryParse(await lastSeen, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null);
     }
 
-    /// <summary>Forgets an agent whose backend was deleted.</summary>
-    public async Task ForgetAsync(string agentId, CancellationToken cancellationToken)
-    {
-        await redis.HashDeleteAsync(BackendKeys.AgentRegistrations, agentId, cancellationToken);
-        await redis.HashDeleteAsync(BackendKeys.AgentReports, agentId, cancellationToken);
-        await redis.HashDeleteAsync(BackendKeys.AgentLastSeen, agentId, cancellationToken);
-    }
-
     private static JsonSerializerOptions DispatchJson => Dispatch.DispatchStore.Json;
 
     private static T? Read<T>(string? json)
