@@ -23,7 +23,9 @@ public static class SuiteModel
         var jobs = builder.AddSuiteService<Projects.DirectorsConsole_JobService>("job-service", settings, ports, settings.ReplicasOf("job-service")).WithRedis(redis);
         var backends = builder.AddSuiteService<Projects.DirectorsConsole_BackendService>("backend-service", settings, ports, settings.ReplicasOf("backend-service"))
             .WithRedis(redis).WithComfyNodes(comfyNodes, settings);
-        var gallery = builder.AddSuiteService<Projects.DirectorsConsole_GalleryService>("gallery-service", settings, ports, settings.ReplicasOf("gallery-service")).WithRedis(redis);
+        // GalleryService fetches a render agent's outputs from BackendService, which keeps them.
+        var gallery = builder.AddSuiteService<Projects.DirectorsConsole_GalleryService>("gallery-service", settings, ports, settings.ReplicasOf("gallery-service")).WithRedis(redis)
+            .WithServiceAddresses(backends);
 
         var gateway = builder.AddGateway(settings)
             .WithReference(redis).WaitFor(redis)

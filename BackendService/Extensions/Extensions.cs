@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DirectorsConsole.BackendService.Agents;
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
@@ -46,6 +47,17 @@ internal static class Extensions
         services.AddSingleton<NodeMonitorReadings>();
         services.AddSingleton<IBackendWorker, BackendProbeWorker>();
         builder.AddRenderDispatch();
+
+        // Render agents: their presence, tasks, sockets and uploaded outputs.
+        services.AddOptions<AgentOptions>()
+            .Bind(builder.Configuration.GetSection(AgentOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
+        services.AddSingleton<AgentPresenceStore>();
+        services.AddSingleton<AgentOutputStore>();
+        services.AddSingleton<AgentTaskBroker>();
+        services.AddSingleton<AgentSockets>();
+        services.AddHostedService(sp => sp.GetRequiredService<AgentSockets>());
 
         services.AddSingleton<BackendLeaseManager>();
         services.AddHostedService(sp => sp.GetRequiredService<BackendLeaseManager>());
