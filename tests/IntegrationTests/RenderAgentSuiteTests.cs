@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
@@ -55,25 +56,7 @@ public sealed class RenderAgentSuiteTests : IAsyncLifetime
         // Act: a group over both agents, watched through the Gateway
         using var created = await _suite.Gateway.PostAsJsonAsync("/api/job-group", new
         {
-            workflow_json = new JsonObject
-            {
-                ["1"] = new JsonObject
-                {
-                    ["class_type"] = "TestProgressImage",
-                    ["inputs"] = new JsonObject { ["steps"] = 4, ["delay_ms"] = 100, ["seed"] = 1, ["width"] = 32, ["height"] = 32 },
-                },
-                ["2"] = new JsonObject
-                {
-                    ["class_type"] = "SaveImage",
-                    ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = "agents/group" },
-                },
-                // Sends the image as a binary preview frame, as a sampler's previews come.
-                ["3"] = new JsonObject
-                {
-                    ["class_type"] = "SaveImageWebsocket",
-                    ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0) },
-                },
-            },
+            workflow_json = TestPrompts.ProgressWithPreview(4, 100, "agents/group", 1, 32),
             backend_ids = Agents,
             seed_strategy = "fibonacci",
             base_seed = 1000,

@@ -53,7 +53,7 @@ public sealed class AgentRig : IAsyncDisposable
         return new AgentRig(emulator, orchestrator, agent);
     }
 
-    /// <summary>A task as the orchestrator hands it out: TestProgressImage (steps × delay) → SaveImage and SaveImageWebsocket (a binary preview frame).</summary>
+    /// <summary>A task as the orchestrator hands it out, its prompt <see cref="TestPrompts.ProgressWithPreview"/>.</summary>
     public static JsonObject Task(string taskId, int steps = 3, int delayMs = 20, double number = 1) => new()
     {
         ["task_id"] = taskId,
@@ -61,25 +61,7 @@ public sealed class AgentRig : IAsyncDisposable
         ["type"] = "comfyui_prompt",
         ["params"] = new JsonObject
         {
-            ["prompt"] = new JsonObject
-            {
-                ["1"] = new JsonObject
-                {
-                    ["class_type"] = "TestProgressImage",
-                    ["inputs"] = new JsonObject { ["steps"] = steps, ["delay_ms"] = delayMs, ["seed"] = Random.Shared.Next(), ["width"] = 8, ["height"] = 8 },
-                },
-                ["2"] = new JsonObject
-                {
-                    ["class_type"] = "SaveImage",
-                    ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = "agent" },
-                },
-                // Streams the image as a binary preview frame, as a sampler's previews come.
-                ["3"] = new JsonObject
-                {
-                    ["class_type"] = "SaveImageWebsocket",
-                    ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0) },
-                },
-            },
+            ["prompt"] = TestPrompts.ProgressWithPreview(steps, delayMs, "agent", Random.Shared.Next(), 8),
             ["number"] = number,
         },
         ["priority"] = 0,
