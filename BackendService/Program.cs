@@ -8,7 +8,9 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.UseWebSockets();
 app.MapBackendsApi();
 app.MapBackendViewApi();
+app.MapWorkerApi();
 
 app.Run();

@@ -4,6 +4,9 @@ using DirectorsConsole.AppHost.Hosting;
 
 namespace DirectorsConsole.AppHost.Extensions;
 
+/// <summary>An emulated render node the AppHost started: its resource and its address.</summary>
+public sealed record EmulatedNode(IResourceBuilder<ProjectResource> Resource, Uri Address);
+
 public static class ComfyNodeExtensions
 {
     /// <summary>ComfyUI's cheapest read-only route; it answers 200 once the node is up.</summary>
@@ -22,11 +25,12 @@ public static class ComfyNodeExtensions
     /// nodes run elsewhere, so they are only shown with their health (external services); nothing waits for them,
     /// since a render node may be offline while the suite runs. With none configured, <see cref="DefaultEmulatedNodes"/>
     /// ComfyUI emulators (tests/ComfyEmulator) run as project resources of their own (<c>--replicas comfy-emulator=N</c>
-    /// or config.yaml's replicas change how many), so the suite does real work out of the box.
+    /// or config.yaml's replicas change how many), so the suite does real work out of the box; with <c>--agents N</c>,
+    /// N of them, each behind a render agent (<see cref="RenderAgentExtensions"/>).
     /// </summary>
-    /// <returns>The emulated nodes' addresses (none when real nodes are configured: BackendService reads those
-    /// itself, from the same variable or config.yaml, with their ids and names).</returns>
-    public static IReadOnlyList<Uri> AddComfyNodes(this IDistributedApplicationBuilder builder, AppHostSettings settings, LoopbackPorts ports)
+    /// <returns>The emulated nodes (none when real nodes are configured: BackendService reads those itself, from the
+    /// same variable or config.yaml, with their ids and names).</returns>
+    public static IReadOnlyList<EmulatedNode> AddComfyNodes(this IDistributedApplicationBuilder builder, AppHostSettings settings, LoopbackPorts ports)
     {
         if (settings.ComfyNodes.Count > 0)
         {
@@ -38,32 +42,33 @@ public static class ComfyNodeExtensions
             return [];
         }
 
-        var count = settings.ReplicasOf(EmulatorName, DefaultEmulatedNodes);
-        var nodes = new List<Uri>();
+        var count = settings.Agents > 0 ? settings.Agents : settings.ReplicasOf(EmulatorName, DefaultEmulatedNodes);
+        var nodes = new List<EmulatedNode>();
         for (var i = 0; i < count; i++)
         {
             var port = ports.Allocate();
-            builder.AddSuiteProject<Projects.ComfyEmulator>(count == 1 ? EmulatorName : $"{EmulatorName}-{i}", EmulatorName, i, settings,
+            var emulator = builder.AddSuiteProject<Projects.ComfyEmulator>(count == 1 ? EmulatorName : $"{EmulatorName}-{i}", EmulatorName, i, settings,
                     SuiteServiceExtensions.LoopbackHost, port)
                 .WithArgs("--port", port.ToString(CultureInfo.InvariantCulture), "--gpu-name", "Emulated RTX 4090", "--vram-gb", "24",
                     // Like a node started with --enable-cors-header: the web app polls nodes from the browser.
                     "--enable-cors-header", "*")
                 .WithHttpHealthCheck(HealthPath);
-            nodes.Add(new Uri($"http://{SuiteServiceExtensions.LoopbackHost}:{port.ToString(CultureInfo.InvariantCulture)}"));
+            nodes.Add(new EmulatedNode(emulator, new Uri($"http://{SuiteServiceExtensions.LoopbackHost}:{port.ToString(CultureInfo.InvariantCulture)}")));
         }
 
         return nodes;
     }
 
-    /// <summary>Tells the backend service where the emulated render nodes are.</summary>
-    public static SuiteService WithComfyNodes(this SuiteService service, IReadOnlyList<Uri> emulatedNodes)
+    /// <summary>Tells the backend service where the emulated render nodes are, unless they run behind agents (then
+    /// the suite never learns their addresses: the agents pull the work).</summary>
+    public static SuiteService WithComfyNodes(this SuiteService service, IReadOnlyList<EmulatedNode> emulatedNodes, AppHostSettings settings)
     {
-        if (emulatedNodes.Count == 0)
+        if (emulatedNodes.Count == 0 || settings.Agents > 0)
         {
             return service;
         }
 
-        var value = string.Join(',', emulatedNodes.Select(n => n.Authority));
+        var value = string.Join(',', emulatedNodes.Select(n => n.Address.Authority));
         foreach (var replica in service.Replicas)
         {
             replica.WithEnvironment(ComfyNodesVariable, value);

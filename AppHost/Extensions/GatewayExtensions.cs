@@ -40,6 +40,12 @@ public static class GatewayExtensions
                 throw new AppHostConfigurationException($"--replicas {name}={count}: '{name}' cannot have replicas.");
             }
 
+            if (name == ComfyNodeExtensions.EmulatorName && settings.Agents > 0 && count != settings.Agents)
+            {
+                throw new AppHostConfigurationException(
+                    $"--replicas {name}={count}: --agents {settings.Agents} runs one emulated node per agent; leave out the emulator's replicas.");
+            }
+
             if (!replicable.Contains(name) || (name == ComfyNodeExtensions.EmulatorName && settings.ComfyNodes.Count > 0))
             {
                 throw new AppHostConfigurationException(

@@ -97,6 +97,22 @@ public static class SuiteServiceExtensions
         return builder;
     }
 
+    /// <summary>Every replica gets the addresses of <paramref name="other"/>'s replicas (<c>services__{name}__http__{i}</c>),
+    /// without waiting for it: a call made before it answers fails as a call to a service that is down.</summary>
+    public static SuiteService WithServiceAddresses(this SuiteService service, SuiteService other)
+    {
+        foreach (var replica in service.Replicas)
+        {
+            for (var i = 0; i < other.Replicas.Count; i++)
+            {
+                replica.WithEnvironment($"services__{other.Name}__http__{i.ToString(CultureInfo.InvariantCulture)}",
+                    $"http://{LoopbackHost}:{other.Ports[i].ToString(CultureInfo.InvariantCulture)}");
+            }
+        }
+
+        return service;
+    }
+
     /// <summary>Every replica gets the Redis connection string and starts once Redis answers.</summary>
     public static SuiteService WithRedis(this SuiteService service, IResourceBuilder<IResourceWithConnectionString> redis)
     {

@@ -3,9 +3,12 @@ using System.Globalization;
 namespace DirectorsConsole.AppHost.Hosting;
 
 /// <summary>What <c>dotnet run --project AppHost -- ...</c> was asked for.</summary>
-public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replicas, int? Port, bool Help, bool NoDashboard = false)
+public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replicas, int? Port, bool Help, bool NoDashboard = false, int? Agents = null)
 {
     public const int MaxReplicas = 16;
+
+    /// <summary>The most render agents <c>--agents</c> may start (each with an emulated node of its own).</summary>
+    public const int MaxAgents = 16;
 
     public const string Usage = """
         Starts the DirectorsConsole suite on Aspire: the embedded Redis (Garnet), every service, the Gateway and the
@@ -17,6 +20,9 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
           --replicas NAME=N   run N replicas (1-16) of a service, e.g. --replicas job-service=2 (repeatable;
                               the gateway cannot have replicas; overrides config.yaml's replicas);
                               comfy-emulator=N sets the emulated nodes
+          --agents N          run the N emulated nodes (0-16) behind N render agents that pull their work
+                              over /_worker, instead of connecting BackendService to them (overrides
+                              config.yaml's agents; 0, the default, connects to the nodes)
           --port N            the Gateway's port (overrides ORCHESTRATOR_PORT; default 9820)
           --no-dashboard      run without the Aspire dashboard (and without collecting telemetry)
           --help              show this help
@@ -41,6 +47,7 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
         int? port = null;
         var help = false;
         var noDashboard = false;
+        int? agents = null;
         for (var i = 0; i < args.Count; i++)
         {
             var (option, inlineValue) = args[i].Split('=', 2) is [var name, var value] && name.StartsWith("--", StringComparison.Ordinal)
@@ -62,6 +69,9 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
                 case "--no-dashboard":
                     noDashboard = true;
                     break;
+                case "--agents":
+                    agents = ParseAgents(inlineValue ?? ValueAfter(args, ref i, option), "--agents");
+                    break;
                 case "--port":
                     port = ParsePort(inlineValue ?? ValueAfter(args, ref i, option), "--port");
                     break;
@@ -70,13 +80,18 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
             }
         }
 
-        return new AppHostCommandLine(replicas, port, help, noDashboard);
+        return new AppHostCommandLine(replicas, port, help, noDashboard, agents);
     }
 
     public static int ParsePort(string value, string source) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535
             ? port
             : throw new AppHostConfigurationException($"{source} must be a TCP port from 1 to 65535, not '{value}'.");
+
+    public static int ParseAgents(string value, string source) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var agents) && agents is >= 0 and <= MaxAgents
+            ? agents
+            : throw new AppHostConfigurationException($"{source} must be a whole number of render agents from 0 to {MaxAgents}, not '{value}'.");
 
     private static string ValueAfter(IReadOnlyList<string> args, ref int i, string option) =>
         ++i < args.Count && !args[i].StartsWith("--", StringComparison.Ordinal)

@@ -21,7 +21,9 @@ public sealed record AppHostSettings(
     IReadOnlyDictionary<string, int> Replicas,
     string WorkingDirectory,
     bool Dashboard,
-    string GatewaySecret)
+    string GatewaySecret,
+    int Agents = 0,
+    string? WorkerToken = null)
 {
     public const string DefaultConfigFile = "./config.yaml";
     public const string DefaultDataDir = "./data";
@@ -71,6 +73,13 @@ public sealed record AppHostSettings(
             throw new AppHostConfigurationException($"the access settings ({configFile}) are not usable:\n  {string.Join("\n  ", problems)}");
         }
 
+        var agents = commandLine.Agents ?? file.Agents ?? 0;
+        if (agents > 0 && comfyNodes.Count > 0)
+        {
+            throw new AppHostConfigurationException(
+                $"--agents {agents} runs the emulated nodes behind render agents; it cannot be combined with configured nodes (ORCHESTRATOR_COMFY_NODES or config.yaml's backends).");
+        }
+
         return new AppHostSettings(
             configFile,
             Path.GetFullPath(Env("ORCHESTRATOR_DATA_DIR") ?? file.DataDir ?? DefaultDataDir, baseDirectory),
@@ -83,7 +92,10 @@ public sealed record AppHostSettings(
             file.Replicas.Concat(commandLine.Replicas).GroupBy(r => r.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
             currentDirectory,
             !commandLine.NoDashboard,
-            access.GatewaySecret);
+            access.GatewaySecret,
+            agents,
+            // One shared worker token per run, given to this run's agents and to the Gateway, which accepts it on /_worker.
+            agents > 0 ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : null);
     }
 
     /// <summary>config.yaml's access settings (clients, anonymous_role, allow_anonymous_network, gateway_secret) with

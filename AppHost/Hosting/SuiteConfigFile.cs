@@ -9,7 +9,7 @@ namespace DirectorsConsole.AppHost.Hosting;
 /// one is an <see cref="AppHostConfigurationException"/> naming the file, the line and the reason.
 /// </summary>
 public sealed record SuiteConfigFile(
-    string? DataDir, string? LogDir, string? Redis, IReadOnlyList<Uri> ComfyNodes, IReadOnlyDictionary<string, int> Replicas)
+    string? DataDir, string? LogDir, string? Redis, IReadOnlyList<Uri> ComfyNodes, IReadOnlyDictionary<string, int> Replicas, int? Agents = null)
 {
     public const int DefaultComfyPort = 8188;
 
@@ -48,7 +48,8 @@ public sealed record SuiteConfigFile(
             Scalar(path, root, "log_dir"),
             Scalar(path, root, "redis"),
             Backends(path, root),
-            ReadReplicas(path, root));
+            ReadReplicas(path, root),
+            ReadAgents(path, root));
     }
 
     /// <summary><c>replicas: {job-service: 2, …}</c>: how many replicas of each service to run (1-16).</summary>
@@ -79,6 +80,24 @@ public sealed record SuiteConfigFile(
         }
 
         return replicas;
+    }
+
+    /// <summary><c>agents: N</c>: the emulated nodes run behind N render agents (0-16).</summary>
+    private static int? ReadAgents(string path, YamlMappingNode root)
+    {
+        if (Scalar(path, root, "agents") is not { } text)
+        {
+            return null;
+        }
+
+        try
+        {
+            return AppHostCommandLine.ParseAgents(text, "'agents'");
+        }
+        catch (AppHostConfigurationException ex)
+        {
+            throw Malformed(path, root.Children[new YamlScalarNode("agents")].Start, ex.Message.TrimEnd('.'));
+        }
     }
 
     private static string? Scalar(string path, YamlMappingNode node, string key)

@@ -2,9 +2,10 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Reflection;
 using System.Text.Json.Nodes;
-using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.BackendService.Agents;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.ServiceDefaults.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Metadata;
@@ -21,6 +22,8 @@ public static class BackendViewApi
 {
     private static readonly string[] FileTypes = ["output", "input", "temp"];
 
+    private static readonly Microsoft.AspNetCore.StaticFiles.FileExtensionContentTypeProvider ContentTypes = new();
+
     public static IEndpointRouteBuilder MapBackendViewApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/backends/{id}/view", ViewBackendFileAsync)
@@ -30,7 +33,7 @@ public static class BackendViewApi
         return app;
     }
 
-    public static async Task<Results<BackendFileResult, NotFound<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>, ProblemHttpResult>> ViewBackendFileAsync(
+    public static async Task<Results<BackendFileResult, PhysicalFileHttpResult, NotFound<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>, ProblemHttpResult>> ViewBackendFileAsync(
         string id,
         string? filename,
         string? subfolder,
@@ -39,6 +42,7 @@ public static class BackendViewApi
         BackendRegistry registry,
         ComfyPromptClient comfy,
         IOptions<DispatchOptions> options,
+        AgentOutputStore agentOutputs,
         CancellationToken cancellationToken)
     {
         var errors = Validate(filename, subfolder, type);
@@ -50,6 +54,23 @@ public static class BackendViewApi
         if (await registry.FindAsync(id, cancellationToken) is not { } backend)
         {
             return TypedResults.NotFound(new ProblemDetails { Status = StatusCodes.Status404NotFound, Detail = $"Backend '{id}' is not registered." });
+        }
+
+        if (backend.IsAgent)
+        {
+            // A render agent's outputs were uploaded here; they are served as its node would serve them.
+            var (path, refused) = agentOutputs.Locate(backend.Id, filename, subfolder, type);
+            if (refused is not null || !File.Exists(path))
+            {
+                return TypedResults.NotFound(new ProblemDetails
+                {
+                    Status = StatusCodes.Status404NotFound,
+                    Detail = $"Render agent {backend.Name} has uploaded no {type ?? "output"} file '{filename}' in '{subfolder ?? ""}'.",
+                });
+            }
+
+            return TypedResults.PhysicalFile(path!, ContentTypes.TryGetContentType(path!, out var contentType) ? contentType : "application/octet-stream",
+                enableRangeProcessing: true);
         }
 
         RangeHeaderValue.TryParse(context.Request.Headers.Range.ToString(), out var range);

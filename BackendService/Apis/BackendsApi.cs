@@ -1,5 +1,5 @@
 using System.Text.Json;
-using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
@@ -100,13 +100,18 @@ public static class BackendsApi
         };
     }
 
-    public static async Task<Results<Ok<BackendInfo>, NotFound<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>>> UpdateBackendAsync(
+    public static async Task<Results<Ok<BackendInfo>, NotFound<ProblemDetails>, UnprocessableEntity<ValidationErrorResponse>, Conflict<ProblemDetails>>> UpdateBackendAsync(
         string id, BackendRequest request, BackendRegistry registry, BackendStateStore states, IOptions<JsonOptions> json, TimeProvider timeProvider,
         CancellationToken cancellationToken)
     {
         if (await registry.FindAsync(id, cancellationToken) is not { } existing)
         {
             return BackendNotFound(id);
+        }
+
+        if (existing.IsAgent)
+        {
+            return AgentConflict(id, "its definition comes from the agent's registration; enable, disable or delete it here");
         }
 
         var validation = BackendValidator.Validate(request, existing.Source, routeId: id);
@@ -140,12 +145,17 @@ public static class BackendsApi
         SetEnabledAsync(id, false, registry, states, timeProvider, cancellationToken);
 
     /// <summary>What the original's restart did, with real errors: a node that cannot be reached is a 502.</summary>
-    public static async Task<Results<Ok<BackendRestartResponse>, NotFound<ProblemDetails>, ProblemHttpResult>> RestartBackendAsync(
+    public static async Task<Results<Ok<BackendRestartResponse>, NotFound<ProblemDetails>, Conflict<ProblemDetails>, ProblemHttpResult>> RestartBackendAsync(
         string id, BackendRestartRequest? request, BackendRegistry registry, ComfyHttpClient comfy, CancellationToken cancellationToken)
     {
         if (await registry.FindAsync(id, cancellationToken) is not { } backend)
         {
             return BackendNotFound(id);
+        }
+
+        if (backend.IsAgent)
+        {
+            return AgentConflict(id, "the suite does not connect to a render agent's ComfyUI; restart it on its host");
         }
 
         request ??= new BackendRestartRequest();
@@ -215,24 +225,34 @@ public static class BackendsApi
         return disabled;
     }
 
-    private static ValidationErrorResponse ToErrors(BackendValidation validation, BackendRequest request, JsonOptions json)
+    /// <summary>A validation's errors in FastAPI's list form, located in the body (a dotted field is a nested location).</summary>
+    public static ValidationErrorResponse ToErrors<TRequest>(BackendValidation validation, TRequest request, JsonOptions json)
     {
         var errors = new ValidationErrorList();
         foreach (var error in validation.Errors)
         {
+            object[] location = ["body", .. error.Field.Split('.')];
             if (error.Type == "missing")
             {
                 // FastAPI reports the object a field is missing from as the error's input.
-                errors.Missing(JsonSerializer.SerializeToNode(request, json.SerializerOptions), "body", error.Field);
+                errors.Missing(JsonSerializer.SerializeToNode(request, json.SerializerOptions), location);
             }
             else
             {
-                errors.Invalid(error.Message, error.Input, "body", error.Field);
+                errors.Invalid(error.Message, error.Input, location);
             }
         }
 
         return errors.ToResponse();
     }
+
+    private static Conflict<ProblemDetails> AgentConflict(string id, string why) =>
+        TypedResults.Conflict(new ProblemDetails
+        {
+            Status = StatusCodes.Status409Conflict,
+            Title = "Backend is a render agent",
+            Detail = $"Backend '{id}' is a render agent: {why}.",
+        });
 
     private static NotFound<ProblemDetails> BackendNotFound(string id) =>
         TypedResults.NotFound(new ProblemDetails

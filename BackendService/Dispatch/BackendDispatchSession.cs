@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
@@ -25,10 +26,8 @@ public sealed class BackendDispatchSession
     private readonly IDurableQueue _queue;
     private readonly IEventBus _eventBus;
     private readonly DispatchStore _store;
-    private readonly RenderEventPublisher _publisher;
     private readonly BackendStateStore _states;
     private readonly ComfyPromptClient _comfy;
-    private readonly NodeMonitorReadings _monitorReadings;
     private readonly DispatchOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -44,9 +43,8 @@ public sealed class BackendDispatchSession
     // the node back): the intake looks again at once rather than at its next poll.
     private readonly Channel<bool> _intakeWake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
-    // Only the loop touches these.
-    private readonly Dictionary<string, TrackedPrompt> _prompts = new(StringComparer.Ordinal);
-    private string? _runningPromptId;
+    // Only the loop touches these (the translator's tracked prompts included).
+    private readonly ComfyEventTranslator _prompts;
     private DateTimeOffset? _disconnectedSince;
     private DateTimeOffset _lastReconcile;
 
@@ -74,15 +72,19 @@ public sealed class BackendDispatchSession
         _queue = queue;
         _eventBus = eventBus;
         _store = store;
-        _publisher = publisher;
         _states = states;
         _comfy = comfy;
-        _monitorReadings = monitorReadings;
         _options = options;
         _time = timeProvider;
         _logger = logger;
         _node = backend.BaseAddress;
         _backendQueue = RenderChannels.BackendQueue(backend.Id);
+        _prompts = new ComfyEventTranslator(backend.Id, publisher, store, monitorReadings, options, timeProvider)
+        {
+            // History is written just after execution_success; "executing" with a null node follows it.
+            OnSucceeded = FinishFromHistoryOnceAsync,
+            OnExecutionEnded = FinishFromHistoryAsync,
+        };
         _lastReconcile = timeProvider.GetUtcNow();
         // Down until the socket first opens: prompts taken over from a node that never answers again are lost after
         // the offline grace like those of a socket that dropped.
@@ -94,7 +96,10 @@ public sealed class BackendDispatchSession
     public async Task RunAsync(CancellationToken leaseLost)
     {
         _clientId = await _store.GetOrCreateClientIdAsync(_backend.Id, leaseLost);
-        _socket = new ComfySocket(_node, _clientId, _options.ToSocketSettings(), _logger, _time);
+        _socket = new ComfySocket(_node, _clientId, _options.ToSocketSettings(),
+            // The same connect policy as the HTTP clients: a host name that resolves to a link-local or metadata
+            // address is refused here too.
+            () => BackendHostPolicy.CreateHandler(_options.SocketConnectTimeout), _logger, _time);
         // Commands the previous holder of the lease took and never finished: posted or not, they are handled again now
         // (a posted one is recognised on the node and tracked) rather than after their visibility timeout, during which
         // the job's slot would hold the node back.
@@ -102,7 +107,7 @@ public sealed class BackendDispatchSession
         // Prompts posted by the previous holder of the lease: reconciled once the socket is open.
         foreach (var prompt in await _store.ListInFlightAsync(_backend.Id, leaseLost))
         {
-            Track(prompt);
+            _prompts.Track(prompt);
         }
 
         _logger.LogInformation("Dispatching to backend {BackendId} at {Node} with client id {ClientId}; {Count} prompts in flight",
@@ -295,8 +300,8 @@ public sealed class BackendDispatchSession
     {
         SocketWork { Event: ComfySocketConnected connected } => OnConnectedAsync(connected, cancellationToken),
         SocketWork { Event: ComfySocketDisconnected } => OnDisconnected(),
-        SocketWork { Event: ComfySocketMessage message } => OnMessageAsync(message, cancellationToken),
-        SocketWork { Event: ComfySocketBinary binary } => OnBinaryAsync(binary.Frame, cancellationToken),
+        SocketWork { Event: ComfySocketMessage message } => _prompts.OnMessageAsync(message.Type, message.Data, cancellationToken),
+        SocketWork { Event: ComfySocketBinary binary } => _prompts.OnBinaryAsync(binary.Frame, cancellationToken),
         PostWork post => PostAsync(post, cancellationToken),
         CancelWork cancel => OnCancelRequestedAsync(cancel.PromptId, cancellationToken),
         CheckCancelsWork => CheckCancelsAsync(cancellationToken),
@@ -321,7 +326,7 @@ public sealed class BackendDispatchSession
             }
 
             var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken);
-            if (!claim.Mine || claim.IsFinal || _prompts.ContainsKey(command.PromptId))
+            if (!claim.Mine || claim.IsFinal || _prompts.Contains(command.PromptId))
             {
                 _logger.LogInformation("Prompt {PromptId} is already {Status} on backend {Owner}; dropping the duplicate command",
                     command.PromptId, claim.Status ?? "claimed", claim.Owner);
@@ -330,7 +335,7 @@ public sealed class BackendDispatchSession
             }
 
             var prompt = command.Seed is { } seed ? PromptSeeds.Apply(command.Prompt, seed, command.SeedNodes) : command.Prompt;
-            var record = new InFlightPrompt(command.PromptId, command.JobId, _time.GetUtcNow(), NodeClasses(prompt));
+            var record = new InFlightPrompt(command.PromptId, command.JobId, _time.GetUtcNow(), InFlightPrompt.NodeClassesOf(prompt));
 
             // A command delivered again after a crash may have been posted already: never post it twice.
             if (await AdoptIfPostedAsync(record, claim, cancellationToken))
@@ -345,7 +350,7 @@ public sealed class BackendDispatchSession
             {
                 case ComfyPromptAccepted accepted:
                     await _store.AddInFlightAsync(_backend.Id, record, cancellationToken);
-                    Track(record);
+                    _prompts.Track(record);
                     await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Accepted, e => e with { Error = accepted.DroppedOutputs }, cancellationToken);
                     break;
                 case ComfyPromptRejected rejected:
@@ -396,7 +401,7 @@ public sealed class BackendDispatchSession
 
         _logger.LogInformation("Prompt {PromptId} was already posted to backend {BackendId}; tracking it", record.PromptId, _backend.Id);
         await _store.AddInFlightAsync(_backend.Id, record, cancellationToken);
-        var tracked = Track(record);
+        var tracked = _prompts.Track(record);
         if (claim.Status is null)
         {
             await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Accepted, e => e, cancellationToken);
@@ -428,7 +433,7 @@ public sealed class BackendDispatchSession
     {
         foreach (var promptId in queue.Pending.Concat(queue.Running))
         {
-            if (!_prompts.ContainsKey(promptId) && await _store.HasEndedAsync(promptId, cancellationToken))
+            if (!_prompts.Contains(promptId) && await _store.HasEndedAsync(promptId, cancellationToken))
             {
                 _logger.LogWarning("Backend {BackendId} still holds prompt {PromptId}, which already ended (lost with the node or cancelled); removing it",
                     _backend.Id, promptId);
@@ -443,151 +448,15 @@ public sealed class BackendDispatchSession
         return Task.CompletedTask;
     }
 
-    private async Task OnMessageAsync(ComfySocketMessage message, CancellationToken cancellationToken)
-    {
-        var data = message.Data;
-        if (NodeMonitorReading.From(message.Type, data, _time.GetUtcNow()) is { } reading)
-        {
-            _monitorReadings.Record(_backend.Id, reading);
-            return;
-        }
-
-        var promptId = (string?)data["prompt_id"];
-        switch (message.Type)
-        {
-            case "execution_start":
-                _runningPromptId = promptId;
-                if (Find(promptId) is { } started)
-                {
-                    await PublishStartedAsync(started, cancellationToken);
-                }
-
-                break;
-            case "execution_cached":
-                Find(promptId)?.Progress.OnCached((data["nodes"] as JsonArray ?? []).Select(n => n?.ToString()).OfType<string>());
-                break;
-            case "executing":
-                // The frame sent to a socket that (re)connects mid-run names the node but not the prompt.
-                promptId ??= _runningPromptId;
-                var node = data["node"]?.ToString();
-                if (node is null)
-                {
-                    if (promptId == _runningPromptId)
-                    {
-                        _runningPromptId = null;
-                    }
-
-                    if (Find(promptId) is { } finished)
-                    {
-                        await FinishFromHistoryAsync(finished, cancellationToken);
-                    }
-                }
-                else
-                {
-                    _runningPromptId = promptId;
-                    if (Find(promptId) is { } executing)
-                    {
-                        await PublishProgressAsync(executing, executing.Progress.OnExecuting(node), cancellationToken);
-                    }
-                }
-
-                break;
-            case "progress":
-                if (Find(promptId ?? _runningPromptId) is { } progressing
-                    && data["value"] is JsonValue value && data["max"] is JsonValue max)
-                {
-                    var snapshot = progressing.Progress.OnProgress(data["node"]?.ToString(), (int)value.GetValue<double>(), (int)max.GetValue<double>());
-                    await PublishProgressAsync(progressing, snapshot, cancellationToken);
-                }
-
-                break;
-            case "execution_success":
-                if (Find(promptId) is { } succeeded)
-                {
-                    // History is written just after this message; "executing" with a null node follows it.
-                    var entry = await _comfy.GetHistoryAsync(_node, succeeded.Record.PromptId, cancellationToken);
-                    if (entry is not null)
-                    {
-                        await FinishAsync(succeeded, entry, cancellationToken);
-                    }
-                }
-
-                break;
-            case "execution_error":
-                if (Find(promptId) is { } failed)
-                {
-                    _prompts.Remove(failed.Record.PromptId);
-                    await PublishAsync(failed, RenderEventKinds.Failed, e => e with
-                    {
-                        Error = data["exception_message"]?.ToString().TrimEnd() ?? "The prompt failed on the backend.",
-                        ErrorType = data["exception_type"]?.ToString() ?? "execution_error",
-                        Node = data["node_id"]?.ToString(),
-                        NodeClass = data["node_type"]?.ToString(),
-                    }, cancellationToken);
-                }
-
-                break;
-            case "execution_interrupted":
-                if (Find(promptId) is { } interrupted)
-                {
-                    _prompts.Remove(interrupted.Record.PromptId);
-                    var error = await InterruptionReasonAsync(interrupted.Record.PromptId, cancellationToken);
-                    await PublishAsync(interrupted, RenderEventKinds.Interrupted, e => e with
-                    {
-                        Error = error,
-                        Node = data["node_id"]?.ToString(),
-                        NodeClass = data["node_type"]?.ToString(),
-                    }, cancellationToken);
-                }
-
-                break;
-        }
-    }
-
-    private async Task OnBinaryAsync(ComfyBinaryFrame frame, CancellationToken cancellationToken)
-    {
-        // Type 4 names its prompt; type 1 belongs to the prompt running on this socket.
-        if (frame.EventType == ComfyBinaryFrame.Text || frame.MimeType is null
-            || Find(frame.PromptId ?? _runningPromptId) is not { } tracked
-            || frame.Payload.Length > _options.PreviewMaxBytes)
-        {
-            return;
-        }
-
-        var now = _time.GetUtcNow();
-        if (now - tracked.LastPreviewAt < _options.PreviewMinInterval)
-        {
-            return;
-        }
-
-        tracked.LastPreviewAt = now;
-        var dataUrl = $"data:{frame.MimeType};base64,{Convert.ToBase64String(frame.Payload.Span)}";
-        await PublishAsync(tracked, RenderEventKinds.Preview, e => e with { Preview = dataUrl, Node = frame.NodeId ?? tracked.Progress.CurrentNode }, cancellationToken);
-    }
-
-    /// <summary>The node started the prompt (until then it waited in the node's queue): the job's start, and the time
-    /// its timeout counts from.</summary>
-    private Task PublishStartedAsync(TrackedPrompt tracked, CancellationToken cancellationToken)
-    {
-        tracked.Started = true;
-        return PublishAsync(tracked, RenderEventKinds.Started, e => e with { Percent = 0 }, cancellationToken);
-    }
-
-    /// <summary>Progress, which also starts a job whose <c>started</c> was lost.</summary>
-    private Task PublishProgressAsync(TrackedPrompt tracked, ProgressSnapshot snapshot, CancellationToken cancellationToken)
-    {
-        tracked.Started = true;
-        return PublishAsync(tracked, RenderEventKinds.Progress, e => e with
-        {
-            Percent = snapshot.Percent,
-            Node = snapshot.Node,
-            NodeClass = snapshot.NodeClass,
-            StepsDone = snapshot.StepsDone,
-            StepsTotal = snapshot.StepsTotal,
-        }, cancellationToken);
-    }
-
     // ---- ending prompts --------------------------------------------------------------------------------------
+
+    private async Task FinishFromHistoryOnceAsync(TrackedPrompt tracked, CancellationToken cancellationToken)
+    {
+        if (await _comfy.GetHistoryAsync(_node, tracked.Record.PromptId, cancellationToken) is { } entry)
+        {
+            await FinishAsync(tracked, entry, cancellationToken);
+        }
+    }
 
     private async Task FinishFromHistoryAsync(TrackedPrompt tracked, CancellationToken cancellationToken)
     {
@@ -622,7 +491,7 @@ public sealed class BackendDispatchSession
                 }, cancellationToken);
                 break;
             default:
-                var error = await InterruptionReasonAsync(tracked.Record.PromptId, cancellationToken);
+                var error = await _prompts.InterruptionReasonAsync(tracked.Record.PromptId, cancellationToken);
                 await PublishAsync(tracked, RenderEventKinds.Interrupted, e => e with
                 {
                     Error = error, Node = entry.Node, NodeClass = entry.NodeClass, Outputs = entry.Outputs,
@@ -630,9 +499,6 @@ public sealed class BackendDispatchSession
                 break;
         }
     }
-
-    private async Task<string> InterruptionReasonAsync(string promptId, CancellationToken cancellationToken) =>
-        await _store.IsCancelRequestedAsync(promptId, cancellationToken) ? "cancelled" : "interrupted on the render node";
 
     private async Task LoseAsync(TrackedPrompt tracked, string reason, CancellationToken cancellationToken)
     {
@@ -643,7 +509,7 @@ public sealed class BackendDispatchSession
     private async Task LoseAllAsync(string reason, CancellationToken cancellationToken)
     {
         _logger.LogWarning("Backend {BackendId}: {Reason} ({Count} prompts lost)", _backend.Id, reason, _prompts.Count);
-        foreach (var tracked in _prompts.Values.ToList())
+        foreach (var tracked in _prompts.Snapshot())
         {
             await LoseAsync(tracked, reason, cancellationToken);
         }
@@ -657,15 +523,15 @@ public sealed class BackendDispatchSession
         _lastReconcile = _time.GetUtcNow();
         foreach (var prompt in await _store.ListInFlightAsync(_backend.Id, cancellationToken))
         {
-            if (!_prompts.ContainsKey(prompt.PromptId))
+            if (!_prompts.Contains(prompt.PromptId))
             {
-                Track(prompt);
+                _prompts.Track(prompt);
             }
         }
 
         var queue = await _comfy.GetQueueAsync(_node, cancellationToken);
         await StopEndedPromptsAsync(queue, cancellationToken);
-        foreach (var tracked in _prompts.Values.ToList())
+        foreach (var tracked in _prompts.Snapshot())
         {
             var promptId = tracked.Record.PromptId;
             if (queue.Contains(promptId))
@@ -674,7 +540,7 @@ public sealed class BackendDispatchSession
                 // sent while the socket was down.
                 if (!tracked.Started && queue.Running.Contains(promptId))
                 {
-                    await PublishStartedAsync(tracked, cancellationToken);
+                    await _prompts.PublishStartedAsync(tracked, cancellationToken);
                 }
 
                 continue;
@@ -719,7 +585,7 @@ public sealed class BackendDispatchSession
 
     private async Task CheckCancelsAsync(CancellationToken cancellationToken)
     {
-        foreach (var tracked in _prompts.Values.ToList())
+        foreach (var tracked in _prompts.Snapshot())
         {
             if (tracked.CancelRequested || await _store.IsCancelRequestedAsync(tracked.Record.PromptId, cancellationToken))
             {
@@ -800,7 +666,7 @@ public sealed class BackendDispatchSession
             await ReconcileAsync(cancellationToken);
         }
 
-        foreach (var tracked in _prompts.Values.Where(p => p.CancelRequested).ToList())
+        foreach (var tracked in _prompts.Snapshot().Where(p => p.CancelRequested))
         {
             await CancelOnNodeAsync(tracked, cancellationToken);
         }
@@ -821,48 +687,11 @@ public sealed class BackendDispatchSession
 
     // ---- helpers ---------------------------------------------------------------------------------------------
 
-    private TrackedPrompt Track(InFlightPrompt record)
-    {
-        var tracked = new TrackedPrompt(record, new PromptProgress(record.Nodes));
-        _prompts[record.PromptId] = tracked;
-        return tracked;
-    }
-
-    private TrackedPrompt? Find(string? promptId) => promptId is not null && _prompts.TryGetValue(promptId, out var tracked) ? tracked : null;
-
     private Task PublishAsync(TrackedPrompt tracked, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
-        PublishAsync(tracked.Record.PromptId, tracked.Record.JobId, kind, details, cancellationToken);
+        _prompts.PublishAsync(tracked, kind, details, cancellationToken);
 
     private Task PublishAsync(string promptId, string? jobId, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
-        _publisher.PublishAsync(details(new RenderEvent(kind, promptId, jobId, _backend.Id, _time.GetUtcNow())), cancellationToken);
-
-    private static Dictionary<string, string> NodeClasses(JsonObject prompt)
-    {
-        var classes = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (nodeId, node) in prompt)
-        {
-            if ((string?)node?["class_type"] is { } classType)
-            {
-                classes[nodeId] = classType;
-            }
-        }
-
-        return classes;
-    }
-
-    private sealed class TrackedPrompt(InFlightPrompt record, PromptProgress progress)
-    {
-        public InFlightPrompt Record { get; } = record;
-
-        public PromptProgress Progress { get; } = progress;
-
-        public bool CancelRequested { get; set; }
-
-        /// <summary>Its start was reported (a prompt adopted from an earlier session may have been reported by it).</summary>
-        public bool Started { get; set; }
-
-        public DateTimeOffset LastPreviewAt { get; set; } = DateTimeOffset.MinValue;
-    }
+        _prompts.PublishAsync(promptId, jobId, kind, details, cancellationToken);
 
     private abstract record SessionWork;
 

@@ -1,4 +1,5 @@
 using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
@@ -28,6 +29,14 @@ public sealed class BackendDispatchWorker(
 
     public async Task RunAsync(BackendDefinition backend, CancellationToken leaseLost)
     {
+        if (backend.IsAgent)
+        {
+            // The agent pulls its prompts (WorkerApi); its lease holder only watches it for loss and disabling.
+            await new Agents.AgentSupervisor(queue, store, publisher, states, options.Value, timeProvider, loggerFactory.CreateLogger<Agents.AgentSupervisor>())
+                .RunAsync(backend, leaseLost);
+            return;
+        }
+
         while (!leaseLost.IsCancellationRequested)
         {
             var session = new BackendDispatchSession(

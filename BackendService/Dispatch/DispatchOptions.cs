@@ -66,7 +66,7 @@ public sealed class DispatchOptions
     /// <summary>At most one preview per prompt in this interval.</summary>
     public TimeSpan PreviewMinInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
-    public Comfy.ComfySocketSettings ToSocketSettings() => new(
+    public DirectorsConsole.Comfy.ComfySocketSettings ToSocketSettings() => new(
         SocketConnectTimeout, SocketKeepAliveInterval, SocketKeepAliveTimeout, SocketReconnectMinDelay, SocketReconnectMaxDelay, SocketMaxMessageBytes);
 }
 

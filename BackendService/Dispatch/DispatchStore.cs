@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.Contracts;
@@ -24,7 +25,42 @@ public sealed record InFlightPrompt(
     string PromptId,
     string? JobId,
     DateTimeOffset PostedAt,
-    IReadOnlyDictionary<string, string> Nodes);
+    IReadOnlyDictionary<string, string> Nodes)
+{
+    /// <summary>For a render agent's prompt handed out and not yet confirmed by the agent: the queue delivery that is
+    /// acknowledged once the agent shows it has the task (a message, a heartbeat naming it, its result). Until then the
+    /// queue's visibility timeout offers it again, so a hand-out whose reply was lost is not lost.</summary>
+    public HandOut? Pending { get; init; }
+
+    /// <summary>Node id → class_type of an API-format prompt.</summary>
+    public static Dictionary<string, string> NodeClassesOf(JsonObject prompt)
+    {
+        var classes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (nodeId, node) in prompt)
+        {
+            if ((string?)node?["class_type"] is { } classType)
+            {
+                classes[nodeId] = classType;
+            }
+        }
+
+        return classes;
+    }
+}
+
+/// <summary>The queue delivery of a task handed out to a render agent (see <see cref="InFlightPrompt.Pending"/>).</summary>
+public sealed record HandOut(string Queue, string MessageId, string LeaseToken, int DeliveryCount)
+{
+    [JsonIgnore]
+    public QueueDeliveryInfo Delivery => new(Queue, MessageId, LeaseToken, DeliveryCount);
+}
+
+/// <summary>A prompt's state hash: the backend it was sent to, its job, its last status (null before any event) and the
+/// error type of its last event (<c>backend_lost</c> when it was given up with its backend).</summary>
+public sealed record PromptState(string BackendId, string? JobId, string? Status, string? ErrorType)
+{
+    public bool IsFinal => Status is not null && RenderEventKinds.IsFinal(Status);
+}
 
 /// <summary>Who holds a prompt according to its state hash: this backend, another one, and the last status.</summary>
 public sealed record PromptClaim(bool Mine, string? Owner, string? Status)
@@ -68,6 +104,14 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         return 1
         """;
 
+    // KEYS: a backend's in-flight hash. ARGV: prompt id, the record as read, the record to write. Replaces the record only
+    // if it is still the one read: a prompt that ended meanwhile (its record removed) is not brought back.
+    private const string ReplaceInFlightScript = """
+        if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+        return 1
+        """;
+
     /// <summary>Keeps <paramref name="renderEvent"/> (as <paramref name="eventJson"/>) as the last event of its prompt;
     /// false when the prompt had already ended, so nothing was written. A final event also removes the prompt from its
     /// backend's in-flight hash, whether or not the prompt had ended before.</summary>
@@ -102,24 +146,73 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
     public Task AddInFlightAsync(string backendId, InFlightPrompt prompt, CancellationToken cancellationToken) =>
         redis.HashSetAsync(BackendKeys.InFlight(backendId), prompt.PromptId, JsonSerializer.Serialize(prompt, Json), cancellationToken);
 
+    /// <summary>One prompt's in-flight record on a backend, or null when it is not in flight there.</summary>
+    public async Task<InFlightPrompt?> GetInFlightAsync(string backendId, string promptId, CancellationToken cancellationToken) =>
+        await redis.HashGetAsync(BackendKeys.InFlight(backendId), promptId, cancellationToken) is { } json ? Read(promptId, json) : null;
+
+    /// <summary>Clears the hand-out of a render agent's prompt once the agent has shown it holds the task; returns the
+    /// hand-out that was pending (to be acknowledged on its queue), or null when none was (already confirmed, or ended).</summary>
+    public async Task<HandOut?> ConfirmHandOutAsync(string backendId, string promptId, CancellationToken cancellationToken)
+    {
+        var key = BackendKeys.InFlight(backendId);
+        if (await redis.HashGetAsync(key, promptId, cancellationToken) is not { } json || Read(promptId, json) is not { Pending: { } pending } record)
+        {
+            return null;
+        }
+
+        var confirmed = JsonSerializer.Serialize(record with { Pending = null }, Json);
+        var replaced = await redis.ScriptEvaluateAsync(ReplaceInFlightScript, [key], [promptId, json, confirmed], cancellationToken);
+        return replaced.AsInt64() == 1 ? pending : null;
+    }
+
+    /// <summary>Who holds a prompt and how far it got (its state hash), or null when the suite knows no such prompt.</summary>
+    public async Task<PromptState?> GetPromptStateAsync(string promptId, CancellationToken cancellationToken)
+    {
+        var fields = await redis.HashGetManyAsync(RenderChannels.PromptStateKey(promptId), ["backend_id", "job_id", "status", "event"], cancellationToken);
+        if (fields[0] is not { Length: > 0 } backendId)
+        {
+            return null;
+        }
+
+        string? errorType = null;
+        if (fields[3] is { } eventJson)
+        {
+            try
+            {
+                errorType = JsonSerializer.Deserialize<RenderEvent>(eventJson, RenderEventPublisher.EventJson)?.ErrorType;
+            }
+            catch (JsonException)
+            {
+                // The status alone still tells whether it ended.
+            }
+        }
+
+        return new PromptState(backendId, fields[1], string.IsNullOrEmpty(fields[2]) ? null : fields[2], errorType);
+    }
+
     public async Task<IReadOnlyList<InFlightPrompt>> ListInFlightAsync(string backendId, CancellationToken cancellationToken)
     {
         var fields = await redis.HashGetAllAsync(BackendKeys.InFlight(backendId), cancellationToken);
         var prompts = new List<InFlightPrompt>(fields.Count);
         foreach (var (promptId, json) in fields)
         {
-            try
-            {
-                prompts.Add(JsonSerializer.Deserialize<InFlightPrompt>(json, Json) ?? new InFlightPrompt(promptId, null, DateTimeOffset.MinValue, new Dictionary<string, string>()));
-            }
-            catch (JsonException)
-            {
-                // Still reconcile it: what ComfyUI knows about the prompt does not depend on the record.
-                prompts.Add(new InFlightPrompt(promptId, null, DateTimeOffset.MinValue, new Dictionary<string, string>()));
-            }
+            prompts.Add(Read(promptId, json) ?? new InFlightPrompt(promptId, null, DateTimeOffset.MinValue, new Dictionary<string, string>()));
         }
 
         return prompts;
+    }
+
+    private static InFlightPrompt? Read(string promptId, string json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<InFlightPrompt>(json, Json);
+        }
+        catch (JsonException)
+        {
+            // Still reconciled: what the node knows about the prompt does not depend on the record.
+            return new InFlightPrompt(promptId, null, DateTimeOffset.MinValue, new Dictionary<string, string>());
+        }
     }
 
     public async Task<PromptClaim> ClaimAsync(string promptId, string backendId, string? jobId, CancellationToken cancellationToken)

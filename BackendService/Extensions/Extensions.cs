@@ -1,5 +1,7 @@
 using System.Text.Json;
+using DirectorsConsole.BackendService.Agents;
 using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.ServiceDefaults.Hosting;
 using Microsoft.Extensions.Options;
@@ -45,6 +47,17 @@ internal static class Extensions
         services.AddSingleton<NodeMonitorReadings>();
         services.AddSingleton<IBackendWorker, BackendProbeWorker>();
         builder.AddRenderDispatch();
+
+        // Render agents: their presence, tasks, sockets and uploaded outputs.
+        services.AddOptions<AgentOptions>()
+            .Bind(builder.Configuration.GetSection(AgentOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
+        services.AddSingleton<AgentPresenceStore>();
+        services.AddSingleton<AgentOutputStore>();
+        services.AddSingleton<AgentTaskBroker>();
+        services.AddSingleton<AgentSockets>();
+        services.AddHostedService(sp => sp.GetRequiredService<AgentSockets>());
 
         services.AddSingleton<BackendLeaseManager>();
         services.AddHostedService(sp => sp.GetRequiredService<BackendLeaseManager>());

@@ -43,4 +43,14 @@ public static class BackendKeys
     /// <summary>Hash of the prompts the dispatcher has posted to the backend and not seen end (owned by the
     /// dispatcher; its HLEN is the backend's <c>in_flight_jobs</c>).</summary>
     public static string InFlight(string backendId) => $"dc:backend:{backendId}:inflight";
+
+    /// <summary>Hash: render agent id → its last registration (<see cref="Agents.AgentRegistration"/>) as snake_case JSON.</summary>
+    public const string AgentRegistrations = "dc:agents:registration";
+
+    /// <summary>Hash: render agent id → its last heartbeat report (<see cref="Agents.AgentHeartbeat"/>) as snake_case JSON.</summary>
+    public const string AgentReports = "dc:agents:report";
+
+    /// <summary>Hash: render agent id → the Unix time (ms) of its last registration, ping or report; the agent is
+    /// offline once this is older than <c>Agents:HeartbeatTtl</c>.</summary>
+    public const string AgentLastSeen = "dc:agents:last-seen";
 }

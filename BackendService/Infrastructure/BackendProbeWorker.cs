@@ -1,4 +1,5 @@
 using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.BackendService.Model;
 using DirectorsConsole.ServiceDefaults.Backends;
 using Microsoft.Extensions.Options;
@@ -17,6 +18,8 @@ public sealed class BackendProbeWorker(
     BackendStateStore states,
     BackendReplica replica,
     NodeMonitorReadings monitorReadings,
+    Agents.AgentPresenceStore agents,
+    IOptions<Agents.AgentOptions> agentOptions,
     IOptions<BackendProbeOptions> options,
     TimeProvider timeProvider,
     ILogger<BackendProbeWorker> logger) : IBackendWorker
@@ -40,7 +43,7 @@ public sealed class BackendProbeWorker(
             while (!leaseLost.IsCancellationRequested)
             {
                 var started = timeProvider.GetUtcNow();
-                var state = await ProbeAsync(backend, previous, session, leaseLost);
+                var state = backend.IsAgent ? await ReadAgentAsync(backend, previous, leaseLost) : await ProbeAsync(backend, previous, session, leaseLost);
                 await SaveAsync(state, leaseLost);
                 previous = state;
                 var wait = _options.Interval - (timeProvider.GetUtcNow() - started);
@@ -92,7 +95,7 @@ public sealed class BackendProbeWorker(
             timeout.CancelAfter(_options.ObjectInfoTimeout);
             try
             {
-                discovered = await client.GetObjectInfoAsync(backend.BaseAddress, now, timeout.Token);
+                discovered = (await client.GetObjectInfoAsync(backend.BaseAddress, timeout.Token)).ToDiscovered(now);
                 session.ObjectInfoReadAt = now;
                 logger.LogInformation("Backend {Id} offers {Classes} node classes, {Checkpoints} checkpoints, {Unets} UNets, {Loras} LoRAs and {Vaes} VAEs",
                     backend.Id, discovered.NodeClasses.Count, discovered.Checkpoints.Count, discovered.Unets.Count, discovered.Loras.Count, discovered.Vaes.Count);
@@ -131,6 +134,58 @@ public sealed class BackendProbeWorker(
             Discovered = discovered,
         };
     }
+
+    /// <summary>A render agent is not probed (nothing connects to it): its state comes from what it last reported, and it
+    /// is offline once it has not been heard from for <see cref="Agents.AgentOptions.HeartbeatTtl"/>. Its registration
+    /// fills the discovered capabilities as <c>/object_info</c> fills a node's.</summary>
+    private async Task<BackendRuntimeState> ReadAgentAsync(BackendDefinition backend, BackendRuntimeState previous, CancellationToken leaseLost)
+    {
+        var now = timeProvider.GetUtcNow();
+        var presence = await agents.GetAsync(backend.Id, leaseLost);
+        var ttl = agentOptions.Value.HeartbeatTtl;
+        var capabilities = presence.Registration?.Capabilities;
+        var discovered = capabilities is null
+            ? previous.Discovered
+            : new DiscoveredCapabilities(Strings(capabilities.NodeClasses), Strings(capabilities.Models), [], [], [], presence.LastSeen);
+        var known = previous with
+        {
+            GpuName = capabilities?.Gpu ?? previous.GpuName,
+            GpuMemoryTotal = capabilities?.VramBytes ?? previous.GpuMemoryTotal,
+            ComfyuiVersion = capabilities?.ComfyuiVersion ?? previous.ComfyuiVersion,
+            Discovered = discovered,
+        };
+        if (presence.LastSeen is not { } seen)
+        {
+            return Offline(known, now, "the render agent has not registered");
+        }
+
+        if (now - seen > ttl)
+        {
+            return Offline(known, now, $"no heartbeat from the render agent for {(now - seen).TotalSeconds:0} s (TTL {ttl.TotalSeconds:0.###} s)");
+        }
+
+        var report = presence.Report;
+        var inFlight = await states.GetInFlightAsync(backend.Id, leaseLost);
+        var queueRunning = report?.QueueRunning ?? 0;
+        var queuePending = report?.QueuePending ?? 0;
+        long? vramUsed = report?.GpuMemoryUsed;
+        return known with
+        {
+            Status = BackendStateStore.StatusOf(true, true, queueRunning, queuePending, inFlight),
+            UpdatedAt = now,
+            GpuMemoryUsed = vramUsed,
+            GpuMemoryFree = vramUsed is { } used && known.GpuMemoryTotal is { } total ? total - used : null,
+            GpuMemoryPercent = vramUsed is { } usedBytes && known.GpuMemoryTotal is > 0 ? Math.Round(100.0 * usedBytes / known.GpuMemoryTotal.Value, 1) : null,
+            QueueRunning = queueRunning,
+            QueuePending = queuePending,
+            InFlightJobs = inFlight,
+            LastSeen = seen,
+            LastError = null,
+        };
+    }
+
+    private static IReadOnlyList<string> Strings(IReadOnlyList<string?>? values) =>
+        values?.OfType<string>().Select(value => value.Trim()).Where(value => value.Length > 0).Distinct(StringComparer.Ordinal).ToArray() ?? [];
 
     /// <summary>The node did not answer: what is known about its hardware stays, the queue is unknown (0), and so
     /// are its loads.</summary>

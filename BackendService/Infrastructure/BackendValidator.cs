@@ -70,16 +70,7 @@ public static partial class BackendValidator
             errors.Add(Invalid("port", "the port must be between 1 and 65535", port));
         }
 
-        var maxJobs = request.MaxConcurrentJobs ?? 1;
-        if (maxJobs is < 1 or > MaxConcurrentJobsLimit)
-        {
-            errors.Add(Invalid("max_concurrent_jobs", $"max_concurrent_jobs must be between 1 and {MaxConcurrentJobsLimit}", maxJobs));
-        }
-
-        if (request.Prefetch is < 0 or > BackendDefinition.PrefetchLimit)
-        {
-            errors.Add(Invalid("prefetch", $"prefetch must be between 0 and {BackendDefinition.PrefetchLimit}", request.Prefetch.Value));
-        }
+        var maxJobs = SlotErrors(request.MaxConcurrentJobs, request.Prefetch, errors);
 
         var id = routeId ?? request.Id?.Trim();
         if (routeId is not null && request.Id is not null && request.Id.Trim() != routeId)
@@ -102,11 +93,7 @@ public static partial class BackendValidator
             errors.Add(Invalid("id", idError, request.Id));
         }
 
-        var name = request.Name?.Trim();
-        if (name is { Length: > MaxNameLength })
-        {
-            errors.Add(Invalid("name", $"the name must be at most {MaxNameLength} characters", request.Name));
-        }
+        var name = NameOf(request.Name, errors);
 
         var capabilities = Labels("capabilities", request.Capabilities, errors);
         var tags = Labels("tags", request.Tags, errors);
@@ -122,6 +109,100 @@ public static partial class BackendValidator
                 Prefetch = request.Prefetch,
             },
             errors);
+    }
+
+    /// <summary>Validates a render agent's registration as the backend it defines: the worker id is the backend id (the
+    /// same rule), <c>max_concurrent_jobs</c> and <c>prefetch</c> as for any backend, no host or port. Its capabilities
+    /// are discovered ones (<see cref="AgentCapabilityErrors"/>), not declared ones.</summary>
+    public static BackendValidation ValidateAgent(Agents.AgentRegistration registration)
+    {
+        var errors = new List<BackendFieldError>();
+        var id = registration.WorkerId?.Trim();
+        if (id is null)
+        {
+            errors.Add(new BackendFieldError("missing", "worker_id", "Field required", null));
+        }
+        else if (IdError(id) is { } idError)
+        {
+            errors.Add(Invalid("worker_id", idError.Replace("the id", "the worker_id", StringComparison.Ordinal), registration.WorkerId));
+        }
+
+        var maxJobs = SlotErrors(registration.MaxConcurrentJobs, registration.Prefetch, errors);
+        var name = NameOf(registration.Name, errors);
+
+        var tags = Labels("tags", registration.Tags, errors);
+        errors.AddRange(AgentCapabilityErrors(registration.Capabilities));
+        if (errors.Count > 0)
+        {
+            return new BackendValidation(null, errors);
+        }
+
+        return new BackendValidation(
+            new BackendDefinition(id!, string.IsNullOrEmpty(name) ? id! : name, "", 0, true, [], maxJobs, tags, BackendSource.Agent)
+            {
+                Prefetch = registration.Prefetch,
+                Kind = BackendKinds.Agent,
+            },
+            errors);
+    }
+
+    /// <summary>max_concurrent_jobs (default 1) and prefetch, as every backend takes them; returns max_concurrent_jobs.</summary>
+    private static int SlotErrors(int? maxConcurrentJobs, int? prefetch, List<BackendFieldError> errors)
+    {
+        var maxJobs = maxConcurrentJobs ?? 1;
+        if (maxJobs is < 1 or > MaxConcurrentJobsLimit)
+        {
+            errors.Add(Invalid("max_concurrent_jobs", $"max_concurrent_jobs must be between 1 and {MaxConcurrentJobsLimit}", maxJobs));
+        }
+
+        if (prefetch is < 0 or > BackendDefinition.PrefetchLimit)
+        {
+            errors.Add(Invalid("prefetch", $"prefetch must be between 0 and {BackendDefinition.PrefetchLimit}", prefetch.Value));
+        }
+
+        return maxJobs;
+    }
+
+    private static string? NameOf(string? requested, List<BackendFieldError> errors)
+    {
+        var name = requested?.Trim();
+        if (name is { Length: > MaxNameLength })
+        {
+            errors.Add(Invalid("name", $"the name must be at most {MaxNameLength} characters", requested));
+        }
+
+        return name;
+    }
+
+    private static IEnumerable<BackendFieldError> AgentCapabilityErrors(Agents.AgentCapabilities? capabilities)
+    {
+        foreach (var (field, values) in new[] { ("capabilities.models", capabilities?.Models), ("capabilities.node_classes", capabilities?.NodeClasses) })
+        {
+            if (values is null)
+            {
+                continue;
+            }
+
+            if (values.Count > Agents.AgentLimits.MaxCapabilityEntries)
+            {
+                yield return Invalid(field, $"at most {Agents.AgentLimits.MaxCapabilityEntries} entries are accepted", null);
+                continue;
+            }
+
+            for (var i = 0; i < values.Count; i++)
+            {
+                if (string.IsNullOrWhiteSpace(values[i]) || values[i]!.Length > Agents.AgentLimits.MaxCapabilityLength)
+                {
+                    yield return Invalid(field, $"every entry must be a non-empty string of at most {Agents.AgentLimits.MaxCapabilityLength} characters (entry {i})", values[i]);
+                    break;
+                }
+            }
+        }
+
+        if (capabilities?.VramBytes is < 0)
+        {
+            yield return Invalid("capabilities.vram_bytes", "vram_bytes must not be negative", null);
+        }
     }
 
     /// <summary>Why <paramref name="id"/> is not a valid backend id, or null.</summary>

@@ -58,6 +58,9 @@ public sealed record BackendInfo(
     /// <summary>The backend's own <see cref="BackendDefinition.Prefetch"/>; null: JobService's <c>Jobs:DefaultPrefetch</c>.</summary>
     public int? Prefetch { get; init; }
 
+    /// <summary><c>comfyui</c>, a node the suite connects to, or <c>agent</c>, a render agent that pulls its work (no host or port).</summary>
+    public string Kind { get; init; } = BackendKinds.ComfyUi;
+
     /// <summary>Joins a definition with its runtime state. A disabled backend is <c>disabled</c> whatever the
     /// state says; one never probed (no state yet, or only the state from before it was enabled) is <c>offline</c>.</summary>
     public static BackendInfo From(BackendDefinition backend, BackendRuntimeState? state)
@@ -74,6 +77,7 @@ public sealed record BackendInfo(
             s.LastSeen, s.LastError, s.Discovered, backend.Source)
         {
             Prefetch = backend.Prefetch,
+            Kind = backend.Kind,
         };
     }
 

@@ -1,4 +1,6 @@
+using DirectorsConsole.ServiceDefaults.Access;
 using DirectorsConsole.ServiceDefaults.Backends;
+using Microsoft.Extensions.Options;
 using Polly.Timeout;
 
 namespace DirectorsConsole.GalleryService.Project;
@@ -6,14 +8,19 @@ namespace DirectorsConsole.GalleryService.Project;
 /// <summary>
 /// Opens the image a save-image request names, from the only places an image may come from: a
 /// <c>data:</c> URL, or a ComfyUI <c>/view</c> of a backend in the registry (<see cref="BackendDirectory"/>; written as the
-/// node's own <c>http://host:port/view?…</c> or as BackendService's <c>/api/backends/{id}/view?…</c>). Any other
+/// node's own <c>http://host:port/view?…</c> or as BackendService's <c>/api/backends/{id}/view?…</c>; a render agent's
+/// outputs are fetched from BackendService, which keeps them). Any other
 /// host, path or scheme is refused before a connection is made, so the endpoint cannot be used to reach other
 /// machines (the original fetched any URL). Only <c>filename</c>, <c>subfolder</c> and <c>type</c>
 /// are passed on, redirects are not followed, and the answer is read with a size limit.
 /// </summary>
-public sealed class RenderOutputFetcher(BackendDirectory directory, IHttpClientFactory httpClientFactory, ILogger<RenderOutputFetcher> logger)
+public sealed class RenderOutputFetcher(
+    BackendDirectory directory, IHttpClientFactory httpClientFactory, IOptions<AccessOptions> access, ILogger<RenderOutputFetcher> logger)
 {
     public const string HttpClientName = "render-outputs";
+
+    /// <summary>Where a render agent's outputs are fetched from: BackendService keeps them (the suite cannot reach the agent).</summary>
+    public const string BackendServiceAddress = "http://backend-service";
 
     /// <summary>The largest image saved.</summary>
     public const long MaxImageBytes = 1024L * 1024 * 1024;
@@ -72,7 +79,7 @@ public sealed class RenderOutputFetcher(BackendDirectory directory, IHttpClientF
 
         var segments = absolute.AbsolutePath.Trim('/').Split('/');
         // Every registered backend, enabled or not: an image it rendered stays reachable while it is disabled.
-        var backends = (await directory.ListDefinitionsAsync(cancellationToken)).Where(b => b.Host is { Length: > 0 }).ToList();
+        var backends = (await directory.ListDefinitionsAsync(cancellationToken)).Where(b => b.Host is { Length: > 0 } || b.IsAgent).ToList();
         BackendDefinition? backend;
         if (segments is ["api", "backends", var id, "view"])
         {
@@ -82,7 +89,7 @@ public sealed class RenderOutputFetcher(BackendDirectory directory, IHttpClientF
         }
         else if (uri.IsAbsoluteUri && segments is ["view"] or ["api", "view"])
         {
-            backend = backends.FirstOrDefault(b => string.Equals(b.Host, absolute.Host, StringComparison.OrdinalIgnoreCase) && b.Port == absolute.Port)
+            backend = backends.FirstOrDefault(b => !b.IsAgent && string.Equals(b.Host, absolute.Host, StringComparison.OrdinalIgnoreCase) && b.Port == absolute.Port)
                 ?? throw Forbidden($"'{field}' points at {absolute.Host}:{absolute.Port}, which is not a registered backend; images are fetched only from registered render nodes.");
         }
         else
@@ -114,7 +121,10 @@ public sealed class RenderOutputFetcher(BackendDirectory directory, IHttpClientF
                 $"'{field}' must be a /view URL of a registered backend with a plain filename (no '/', '\\' or '..'), a subfolder of plain names and a type of output, input or temp; got filename '{forwarded["filename"]}', subfolder '{subfolder}'.");
         }
 
-        var baseAddress = new UriBuilder(Uri.UriSchemeHttp, backend.Host, backend.Port, "/view").Uri.ToString();
+        // A render agent's outputs were uploaded to BackendService, which serves them at the agent backend's /view.
+        var baseAddress = backend.IsAgent
+            ? $"{BackendServiceAddress}/api/backends/{Uri.EscapeDataString(backend.Id)}/view"
+            : new UriBuilder(Uri.UriSchemeHttp, backend.Host, backend.Port, "/view").Uri.ToString();
         return new Uri(Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString(baseAddress, forwarded));
     }
 
@@ -122,10 +132,17 @@ public sealed class RenderOutputFetcher(BackendDirectory directory, IHttpClientF
     public async Task<HttpResponseMessage> OpenAsync(Uri viewUrl, CancellationToken cancellationToken)
     {
         var client = httpClientFactory.CreateClient(HttpClientName);
+        using var request = new HttpRequestMessage(HttpMethod.Get, viewUrl);
+        if (viewUrl.GetLeftPart(UriPartial.Authority) == BackendServiceAddress && access.Value.GatewaySecret is { Length: > 0 } secret)
+        {
+            // BackendService answers only what comes through the Gateway; a service of the suite carries the same secret.
+            request.Headers.TryAddWithoutValidation(AccessHeaders.GatewaySecret, secret.Trim());
+        }
+
         HttpResponseMessage response;
         try
         {
-            response = await client.GetAsync(viewUrl, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         }
         catch (Exception ex) when (ex is HttpRequestException or TimeoutRejectedException
                                        or TaskCanceledException && !cancellationToken.IsCancellationRequested)

@@ -27,6 +27,7 @@ public static class AccessForwarding
         var services = transform.HttpContext.RequestServices;
         var headers = transform.ProxyRequest.Headers;
         headers.Remove(AccessHeaders.ClientToken);
+        headers.Remove(AccessHeaders.WorkerToken);
         foreach (var gatewayHeader in AccessHeaders.SetByGateway)
         {
             headers.Remove(gatewayHeader);
@@ -35,6 +36,13 @@ public static class AccessForwarding
         if (services.GetRequiredService<IOptions<AccessOptions>>().Value.GatewaySecret is { Length: > 0 } secret)
         {
             headers.TryAddWithoutValidation(AccessHeaders.GatewaySecret, secret.Trim());
+        }
+
+        // A render agent acts as the worker id its token is bound to ('*': the shared token); a bound id acting for
+        // another worker is refused by BackendService, which knows whose task is whose.
+        if (WorkerDirectory.WorkerIdOf(transform.HttpContext.User) is { } workerId)
+        {
+            headers.TryAddWithoutValidation(AccessHeaders.WorkerId, workerId);
         }
 
         var (name, role) = services.GetRequiredService<ClientDirectory>().CallerOf(transform.HttpContext.User);

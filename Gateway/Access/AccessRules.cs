@@ -80,7 +80,21 @@ public static class AccessRules
         new(Post, "/api/gallery/folder-stats", ClientRole.Viewer),
     ];
 
+    /// <summary>The render agents' protocol: these paths need a worker token (<see cref="WorkerTokenAuthenticationHandler"/>)
+    /// and no client token or role opens them.</summary>
+    public static readonly IReadOnlyList<AccessRule> WorkerRules =
+    [
+        new(AnyMethod, "/_worker/**", ClientRole.None),
+    ];
+
     private static readonly string[] AdminSegments = ["debug", "admin"];
+
+    /// <summary>True for a path only a render agent's worker token opens.</summary>
+    public static bool RequiresWorker(string method, PathString path)
+    {
+        var segments = Segments(path.Value);
+        return WorkerRules.Any(rule => rule.Matches(method, segments));
+    }
 
     /// <summary>The role a request needs; <see cref="ClientRole.None"/> for a public one.</summary>
     public static ClientRole RequiredRole(string method, PathString path)

@@ -12,7 +12,7 @@ public sealed class RouteAccessRequirement : IAuthorizationRequirement
 }
 
 /// <summary>
-/// Decides <see cref="RouteAccessRequirement"/>: a public route passes whoever calls; otherwise a caller with a
+/// Decides <see cref="RouteAccessRequirement"/>: a render agents' route passes a worker token only; a public route passes whoever calls; otherwise a caller with a
 /// client's token acts with its role, one without a token with the anonymous role, and one whose token is not
 /// valid with none (a wrong token never falls back to the anonymous role).
 /// </summary>
@@ -22,6 +22,17 @@ public sealed class RouteAccessHandler(ClientDirectory clients) : AuthorizationH
     {
         if (context.Resource is not HttpContext httpContext)
         {
+            return;
+        }
+
+        if (AccessRules.RequiresWorker(httpContext.Request.Method, httpContext.Request.Path))
+        {
+            var worker = await httpContext.AuthenticateAsync(WorkerTokenAuthenticationHandler.SchemeName);
+            if (worker.Succeeded && WorkerDirectory.WorkerIdOf(worker.Principal) is not null)
+            {
+                context.Succeed(requirement);
+            }
+
             return;
         }
 

@@ -20,6 +20,9 @@ namespace Microsoft.Extensions.Hosting;
 /// document and CORS. Its own JSON (health) is snake_case like the original's.</summary>
 internal static class Extensions
 {
+    /// <summary>The default authentication scheme: forwards to the worker or the client scheme by path.</summary>
+    private const string AccessScheme = "Access";
+
     public static WebApplicationBuilder AddApplicationServices(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -45,8 +48,15 @@ internal static class Extensions
         // Access: the client token authenticates, the route table authorizes every endpoint (the proxy's too).
         services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AccessOptions>>(new ClientTokenVariablesValidator(Environment.GetEnvironmentVariable));
         services.AddSingleton<ClientDirectory>();
-        services.AddAuthentication(ClientTokenAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, ClientTokenAuthenticationHandler>(ClientTokenAuthenticationHandler.SchemeName, configureOptions: null);
+        services.AddSingleton<WorkerDirectory>();
+        // Render agents' paths are authenticated (and refused) by their worker token, every other path by the client token.
+        services.AddAuthentication(AccessScheme)
+            .AddPolicyScheme(AccessScheme, AccessScheme, policy => policy.ForwardDefaultSelector = context =>
+                AccessRules.RequiresWorker(context.Request.Method, context.Request.Path)
+                    ? WorkerTokenAuthenticationHandler.SchemeName
+                    : ClientTokenAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ClientTokenAuthenticationHandler>(ClientTokenAuthenticationHandler.SchemeName, configureOptions: null)
+            .AddScheme<AuthenticationSchemeOptions, WorkerTokenAuthenticationHandler>(WorkerTokenAuthenticationHandler.SchemeName, configureOptions: null);
         services.AddAuthorizationBuilder().SetFallbackPolicy(RouteAccessRequirement.Policy);
         services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, RouteAccessHandler>();
 

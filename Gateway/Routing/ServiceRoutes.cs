@@ -37,13 +37,14 @@ public static class ServiceRoutes
         Subtree(JobService, "/api/job-groups"),
         Subtree(JobService, "/ws/job-groups"),
         Subtree(JobService, "/api/workflows"),
-        // The worker orchestrator (API doc 5) is part of the job service: client API, worker API, and the
-        // public webhooks and debug routes (the gateway answers /_public/status, /_public/docs and /_public/metrics itself).
+        // The worker orchestrator (API doc 5) is part of the job service: client API, and the public webhooks and
+        // debug routes (the gateway answers /_public/status, /_public/docs and /_public/metrics itself).
         Subtree(JobService, "/api/v1"),
-        Subtree(JobService, "/_worker"),
         Subtree(JobService, "/_public"),
 
         Subtree(BackendService, "/api/backends"),
+        // The render agents' protocol: agents are backends, so BackendService answers it (docs/render-agents.md).
+        Subtree(BackendService, "/_worker"),
 
         Subtree(GalleryService, "/api/gallery"),
         // Project and file endpoints (API doc 3).

@@ -124,13 +124,16 @@ public sealed record OrchestratorWorker(
 {
     public const string ComfyUiBackendKind = "comfyui_backend";
 
+    /// <summary>A render agent that pulls its work (the backend's own kind, <see cref="BackendKinds.Agent"/>).</summary>
+    public const string AgentKind = BackendKinds.Agent;
+
     public static OrchestratorWorker From(BackendEntry backend, long activeJobs)
     {
         var definition = backend.Definition;
         var state = backend.State;
         var active = (int)activeJobs;
         return new OrchestratorWorker(
-            definition.Id, ComfyUiBackendKind, definition.Name,
+            definition.Id, definition.IsAgent ? AgentKind : ComfyUiBackendKind, definition.Name,
             definition.Enabled ? state?.Status ?? BackendStatuses.Offline : BackendStatuses.Disabled,
             backend.Online, definition.Enabled, active, definition.MaxConcurrentJobs,
             definition.MaxConcurrentJobs > 0 ? Math.Round(Math.Min(1, (double)active / definition.MaxConcurrentJobs), 4) : 0,

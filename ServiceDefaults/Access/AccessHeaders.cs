@@ -19,6 +19,16 @@ public static class AccessHeaders
     /// <summary>The query parameter a browser's WebSocket may carry its token in (it cannot set headers).</summary>
     public const string TokenQueryParameter = "token";
 
+    /// <summary>A render agent's token, on <c>/_worker/**</c> only; it goes no further than the Gateway.</summary>
+    public const string WorkerToken = "X-Worker-Token";
+
+    /// <summary>The worker id the Gateway let through on <c>/_worker/**</c>: the id a worker token is bound to, or
+    /// <see cref="AnyWorker"/> for the shared token.</summary>
+    public const string WorkerId = "X-Worker-Id";
+
+    /// <summary>The <see cref="WorkerId"/> of the shared worker token: it may act for any worker id.</summary>
+    public const string AnyWorker = "*";
+
     /// <summary>Every header only the Gateway may set.</summary>
-    public static readonly string[] SetByGateway = [GatewaySecret, ClientName, ClientRole];
+    public static readonly string[] SetByGateway = [GatewaySecret, ClientName, ClientRole, WorkerId];
 }

@@ -31,6 +31,23 @@ public sealed class AccessOptions
     [ConfigurationKeyName("gateway_secret")]
     public string? GatewaySecret { get; set; }
 
+    /// <summary>The SHA-256 (hex) of the shared worker token: any worker id may use it on <c>/_worker/**</c>.</summary>
+    [ConfigurationKeyName("worker_token_sha256")]
+    public string? WorkerTokenSha256 { get; set; }
+
+    /// <summary>A shared worker token itself, whose digest the Gateway adds: how the AppHost hands the Gateway the token
+    /// it made for its own render agents (<c>ORCHESTRATOR_WORKER_TOKEN</c>). At least 16 characters.</summary>
+    [ConfigurationKeyName("worker_token")]
+    public string? WorkerToken { get; set; }
+
+    /// <summary>Worker tokens bound to one worker id each.</summary>
+    [ConfigurationKeyName("workers")]
+    public List<WorkerTokenOptions> Workers { get; set; } = [];
+
+    /// <summary>True when any worker token is configured; without one, <c>/_worker/**</c> is refused.</summary>
+    public bool HasWorkerTokens =>
+        !string.IsNullOrWhiteSpace(WorkerTokenSha256) || !string.IsNullOrWhiteSpace(WorkerToken) || Workers.Count > 0;
+
     /// <summary>The role of a caller that presents no token.</summary>
     public ClientRole EffectiveAnonymousRole =>
         ClientRoles.TryParse(AnonymousRole, out var role) ? role
@@ -55,6 +72,20 @@ public sealed class ClientOptions
 
     [ConfigurationKeyName("role")]
     public string? Role { get; set; }
+
+    [ConfigurationKeyName("token_sha256")]
+    public string? TokenSha256 { get; set; }
+
+    [ConfigurationKeyName("token_env")]
+    public string? TokenEnv { get; set; }
+}
+
+/// <summary>One entry of <c>workers</c>: a worker id and its token as SHA-256 (hex) or the name of an environment
+/// variable that holds it. The token may act only for that worker id.</summary>
+public sealed class WorkerTokenOptions
+{
+    [ConfigurationKeyName("worker_id")]
+    public string? WorkerId { get; set; }
 
     [ConfigurationKeyName("token_sha256")]
     public string? TokenSha256 { get; set; }

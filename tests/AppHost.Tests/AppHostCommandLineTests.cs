@@ -48,5 +48,6 @@ public sealed class AppHostCommandLineTests
         Assert.True(AppHostCommandLine.WantsHelp(["--port", "1", "--help"]));
         Assert.True(AppHostCommandLine.Parse(["-h"]).Help);
         Assert.Contains("--replicas NAME=N", AppHostCommandLine.Usage, StringComparison.Ordinal);
+        Assert.Contains("--agents N", AppHostCommandLine.Usage, StringComparison.Ordinal);
     }
 }

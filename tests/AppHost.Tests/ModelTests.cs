@@ -139,6 +139,71 @@ public sealed class ModelTests : IDisposable
     }
 
     [Fact]
+    public async Task WithAgentsEachEmulatorRunsBehindARenderAgentAndTheSuiteIsNeverToldTheirAddresses()
+    {
+        // Act
+        var settings = _root.SuiteSettings(null, "--agents", "2");
+        var builder = _root.Suite(settings);
+        var emulators = new[] { Project(builder, "comfy-emulator-0"), Project(builder, "comfy-emulator-1") };
+        var agents = new[] { Project(builder, "render-agent-0"), Project(builder, "render-agent-1") };
+        var backendEnvironment = await EnvironmentOf(builder, Project(builder, "backend-service"));
+        var gatewayEnvironment = await EnvironmentOf(builder, Project(builder, "gateway"));
+        var agentEnvironments = new[] { await EnvironmentOf(builder, agents[0]), await EnvironmentOf(builder, agents[1]) };
+
+        // Assert
+        Assert.False(backendEnvironment.ContainsKey("ORCHESTRATOR_COMFY_NODES"));
+        var token = gatewayEnvironment["ORCHESTRATOR_WORKER_TOKEN"];
+        Assert.Matches("^[0-9a-f]{64}$", token);
+        for (var i = 0; i < 2; i++)
+        {
+            var port = Assert.Single(emulators[i].Annotations.OfType<EndpointAnnotation>()).Port;
+            Assert.Equal($"http://127.0.0.1:{port}/", agentEnvironments[i]["Agent__ComfyUi"]);
+            Assert.Equal($"render-agent-{i}", agentEnvironments[i]["Agent__WorkerId"]);
+            Assert.Equal(token, agentEnvironments[i]["Agent__Token"]);
+            Assert.Equal($"http://127.0.0.1:{settings.Port}/", agentEnvironments[i]["Agent__Orchestrator"]);
+            Assert.Contains(agents[i].Annotations.OfType<WaitAnnotation>(), w => w.Resource == emulators[i]);
+            Assert.Contains(agents[i].Annotations.OfType<WaitAnnotation>(), w => w.Resource.Name == "gateway");
+        }
+
+        Assert.NotEqual(token, _root.SuiteSettings(null, "--agents", "2").WorkerToken);
+    }
+
+    [Fact]
+    public async Task ConfigYamlAgentsAreOverriddenByTheCommandLineAndWithoutAgentsTheGatewayGetsNoWorkerToken()
+    {
+        File.WriteAllText(Path.Combine(_root.Path, "config.yaml"), "agents: 1\n");
+
+        var one = _root.Suite(_root.SuiteSettings());
+        var none = _root.Suite(_root.SuiteSettings(null, "--agents", "0"));
+
+        Assert.Equal(["render-agent"], one.Resources.OfType<ProjectResource>().Where(r => r.Name.StartsWith("render-agent", StringComparison.Ordinal)).Select(r => r.Name));
+        Assert.Single(one.Resources.OfType<ProjectResource>(), r => r.Name == "comfy-emulator");
+        Assert.DoesNotContain(none.Resources, r => r.Name.StartsWith("render-agent", StringComparison.Ordinal));
+        Assert.False((await EnvironmentOf(none, Project(none, "gateway"))).ContainsKey("ORCHESTRATOR_WORKER_TOKEN"));
+        Assert.Contains("127.0.0.1:", (await EnvironmentOf(none, Project(none, "backend-service")))["ORCHESTRATOR_COMFY_NODES"], StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--agents 17", "from 0 to 16")]
+    [InlineData("--agents two", "from 0 to 16")]
+    [InlineData("--agents 2 --replicas comfy-emulator=3", "one emulated node per agent")]
+    public void AgentSettingsThatCannotWorkAreRefused(string arguments, string reason)
+    {
+        var error = Assert.Throws<AppHostConfigurationException>(() => _root.Suite(_root.SuiteSettings(null, arguments.Split(' '))));
+
+        Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AgentsCannotBeCombinedWithConfiguredNodes()
+    {
+        var error = Assert.Throws<AppHostConfigurationException>(() =>
+            _root.Suite(_root.SuiteSettings(new() { ["ORCHESTRATOR_COMFY_NODES"] = "gpu1:8188" }, "--agents", "1")));
+
+        Assert.Contains("cannot be combined with configured nodes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheNumberOfEmulatedNodesFollowsReplicasAndConfigYaml()
     {
         File.WriteAllText(Path.Combine(_root.Path, "config.yaml"), "replicas:\n  comfy-emulator: 3\n  path-service: 2\n");

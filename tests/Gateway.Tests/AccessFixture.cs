@@ -21,6 +21,11 @@ public sealed class AccessFixture(GarnetFixture garnet) : IAsyncLifetime
     public const string AdminToken = "admin-c8e1f4a2b7d6039e";
     public const string GatewaySecret = "test-gateway-secret-2f6a9c0e1b7d4835";
 
+    /// <summary>The shared worker token (any worker id) and one bound to <see cref="BoundWorkerId"/>.</summary>
+    public const string SharedWorkerToken = "shared-worker-5c0e9b1d7a3f4e62";
+    public const string BoundWorkerToken = "bound-worker-a14d7e2c90b63f58";
+    public const string BoundWorkerId = "gpu-home";
+
     /// <summary>A variable no other test uses, so setting it for this process disturbs nothing.</summary>
     public static readonly string AdminTokenVariable = $"DC_TEST_ADMIN_TOKEN_{Guid.NewGuid():N}";
 
@@ -49,6 +54,9 @@ public sealed class AccessFixture(GarnetFixture garnet) : IAsyncLifetime
         ["clients:2:role"] = "admin",
         ["clients:2:token_env"] = AdminTokenVariable,
         ["gateway_secret"] = GatewaySecret,
+        ["worker_token_sha256"] = ClientTokenDigest.Hex(SharedWorkerToken),
+        ["workers:0:worker_id"] = BoundWorkerId,
+        ["workers:0:token_sha256"] = ClientTokenDigest.Hex(BoundWorkerToken),
         // Everything of the gateway's own and the proxy's, so a token written anywhere in a log would be seen.
         ["Logging:LogLevel:Default"] = "Trace",
         ["Logging:LogLevel:Yarp"] = "Trace",

@@ -167,6 +167,8 @@ public sealed class FakeService : IAsyncDisposable
         ["x_client_name"] = context.Request.Headers["X-Client-Name"].ToString(),
         ["x_client_role"] = context.Request.Headers["X-Client-Role"].ToString(),
         ["x_gateway_secret"] = context.Request.Headers["X-Gateway-Secret"].ToString(),
+        ["x_worker_token"] = context.Request.Headers["X-Worker-Token"].ToString(),
+        ["x_worker_id"] = context.Request.Headers["X-Worker-Id"].ToString(),
         ["sec_websocket_protocol"] = context.Request.Headers["Sec-WebSocket-Protocol"].ToString(),
     };
 }

@@ -26,6 +26,9 @@ public sealed class GatewayFixture(GarnetFixture garnet) : IAsyncLifetime
     /// <summary>Short, so a test of a service that stays down is quick.</summary>
     public const int RestartHoldSeconds = 1;
 
+    /// <summary>The shared worker token this gateway knows (by its digest), for the render agents' routes.</summary>
+    public const string WorkerToken = "shared-worker-token-9d1e4c7a2b";
+
     private ServiceFactory<Program>? _gateway;
 
     public IReadOnlyList<FakeService> Replicas { get; private set; } = [];
@@ -54,6 +57,7 @@ public sealed class GatewayFixture(GarnetFixture garnet) : IAsyncLifetime
         settings["max_request_body_mb"] = MaxRequestBodyMb.ToString();
         settings["upstream_timeout_seconds"] = UpstreamTimeoutSeconds.ToString();
         settings["restart_hold_seconds"] = RestartHoldSeconds.ToString();
+        settings["worker_token_sha256"] = DirectorsConsole.ServiceDefaults.Access.ClientTokenDigest.Hex(WorkerToken);
         (_gateway, Client) = StartGateway(garnet, settings);
     }
 

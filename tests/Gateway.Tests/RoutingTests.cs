@@ -32,10 +32,12 @@ public sealed class RoutingTests(GatewayFixture gateway) : IClassFixture<Gateway
         { "GET", "/api/v1/blueprints/simple_flow/graph", "job-service" },
         { "GET", "/api/v1/workers", "job-service" },
         { "GET", "/api/v1/dashboard", "job-service" },
-        { "POST", "/_worker/workers/register", "job-service" },
-        { "PATCH", "/_worker/workers/worker-123", "job-service" },
-        { "GET", "/_worker/workers/worker-123/tasks/next", "job-service" },
-        { "POST", "/_worker/tasks/result", "job-service" },
+        { "POST", "/_worker/workers/register", "backend-service" },
+        { "PATCH", "/_worker/workers/worker-123", "backend-service" },
+        { "GET", "/_worker/workers/worker-123/tasks/next", "backend-service" },
+        { "PUT", "/_worker/tasks/0f6b2a9e/outputs", "backend-service" },
+        { "POST", "/_worker/tasks/result", "backend-service" },
+        { "GET", "/_worker/ws/worker-123", "backend-service" },
         { "POST", "/_public/webhooks/approval/0f6b2a9e", "job-service" },
         { "POST", "/_public/debug/flush_db", "job-service" },
         { "GET", "/api/backends/node1", "backend-service" },
@@ -90,7 +92,14 @@ public sealed class RoutingTests(GatewayFixture gateway) : IClassFixture<Gateway
     public async Task SpecPathReachesItsService(string method, string path, string service)
     {
         // Act
-        using var response = await gateway.Client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path + "?x=1"), TestContext.Current.CancellationToken);
+        using var request = new HttpRequestMessage(new HttpMethod(method), path + "?x=1");
+        if (path.StartsWith("/_worker/", StringComparison.Ordinal))
+        {
+            // The render agents' routes open to a worker token only.
+            request.Headers.Add("X-Worker-Token", GatewayFixture.WorkerToken);
+        }
+
+        using var response = await gateway.Client.SendAsync(request, TestContext.Current.CancellationToken);
 
         // Assert
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -22,6 +22,9 @@ public sealed class AccessTests : IAsyncLifetime
     /// <summary>Routes anyone may call.</summary>
     private static readonly string[] PublicPrefixes = ["/health", "/api/health", "/_public/status", "/_public/metrics", "/_public/docs", "/_public/webhooks/approval/"];
 
+    /// <summary>The render agents' routes, which only a worker token opens.</summary>
+    private const string WorkerPrefix = "/_worker/";
+
     /// <summary>What a service answers at its own port without the Gateway.</summary>
     private static readonly string[] ProbePaths = ["/health", "/alive"];
 
@@ -80,11 +83,22 @@ public sealed class AccessTests : IAsyncLifetime
             var anonymous = await StatusAsync(_suite.Gateway, method, path, token: null);
             var viewer = await StatusAsync(_suite.Gateway, method, path, ViewerToken);
             var @operator = await StatusAsync(_suite.Gateway, method, path, OperatorToken);
-            Expect(wrong, method, path, "no token", anonymous, isPublic ? status => status is not (401 or 403) : status => status == 401);
-            Expect(wrong, method, path, "viewer", viewer, isPublic ? status => status is not (401 or 403)
-                : changes || isAdmin ? status => status == 403 : status => status is not (401 or 403));
-            Expect(wrong, method, path, "operator", @operator, isPublic ? status => status is not (401 or 403)
-                : isAdmin ? status => status == 403 : status => status is not (401 or 403));
+            if (path.StartsWith(WorkerPrefix, StringComparison.Ordinal))
+            {
+                // The render agents' routes take worker tokens only (none is configured here): no client token opens them.
+                Expect(wrong, method, path, "no token", anonymous, status => status is 401 or 403);
+                Expect(wrong, method, path, "viewer", viewer, status => status is 401 or 403);
+                Expect(wrong, method, path, "operator", @operator, status => status is 401 or 403);
+            }
+            else
+            {
+                Expect(wrong, method, path, "no token", anonymous, isPublic ? status => status is not (401 or 403) : status => status == 401);
+                Expect(wrong, method, path, "viewer", viewer, isPublic ? status => status is not (401 or 403)
+                    : changes || isAdmin ? status => status == 403 : status => status is not (401 or 403));
+                Expect(wrong, method, path, "operator", @operator, isPublic ? status => status is not (401 or 403)
+                    : isAdmin ? status => status == 403 : status => status is not (401 or 403));
+            }
+
             // The probes (/health, /alive) stay open at a service's own port: the AppHost and the Gateway call them directly.
             foreach (var address in ProbePaths.Contains(path) ? [] : servicePorts)
             {

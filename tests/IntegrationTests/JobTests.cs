@@ -45,11 +45,11 @@ public sealed class JobTests(RunningSuiteFixture fixture)
         var id = (string)(await created.Content.ReadFromJsonAsync<JsonObject>(Token))!["job_group_id"]!;
 
         // Act: two clients at once, both through the Gateway
-        using var first = await ConnectAsync($"/ws/job-groups/{id}");
-        using var second = await ConnectAsync($"/ws/job-groups/{id}");
-        var streams = await Task.WhenAll(ReceiveUntilAsync(first, "group_complete"), ReceiveUntilAsync(second, "group_complete"));
-        await CloseAsync(first);
-        await CloseAsync(second);
+        using var first = await GatewaySockets.ConnectAsync(Suite, $"/ws/job-groups/{id}");
+        using var second = await GatewaySockets.ConnectAsync(Suite, $"/ws/job-groups/{id}");
+        var streams = await Task.WhenAll(GatewaySockets.ReceiveUntilAsync(first, "group_complete"), GatewaySockets.ReceiveUntilAsync(second, "group_complete"));
+        await GatewaySockets.CloseAsync(first);
+        await GatewaySockets.CloseAsync(second);
         var status = await Suite.Gateway.GetFromJsonAsync<JsonObject>($"/api/job-groups/{id}", Token);
 
         // Assert
@@ -149,9 +149,9 @@ public sealed class JobTests(RunningSuiteFixture fixture)
         }, Token);
         var accepted = await submitted.Content.ReadFromJsonAsync<JsonObject>(Token);
         var id = (string)accepted!["job_id"]!;
-        using var stream = await ConnectAsync($"/api/job/{id}/stream");
-        var messages = await ReceiveUntilAsync(stream, "job_completed", "job_failed", "job_timeout", "job_cancelled");
-        await CloseAsync(stream);
+        using var stream = await GatewaySockets.ConnectAsync(Suite, $"/api/job/{id}/stream");
+        var messages = await GatewaySockets.ReceiveUntilAsync(stream, "job_completed", "job_failed", "job_timeout", "job_cancelled");
+        await GatewaySockets.CloseAsync(stream);
         var job = await Suite.Gateway.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}", Token);
         var image = job!["outputs"]!["images"]![0]!;
         using var png = await Suite.Gateway.GetAsync(
@@ -272,51 +272,6 @@ public sealed class JobTests(RunningSuiteFixture fixture)
         while (DateTime.UtcNow < deadline);
 
         throw new TimeoutException($"Fewer than {count} backends came online: {list?.ToJsonString()}");
-    }
-
-    private async Task<ClientWebSocket> ConnectAsync(string path)
-    {
-        var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{Suite.Port}{path}"), Token);
-        return socket;
-    }
-
-    private static async Task<List<JsonObject>> ReceiveUntilAsync(ClientWebSocket socket, params string[] lastTypes)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Token);
-        timeout.CancelAfter(TimeSpan.FromSeconds(90));
-        var messages = new List<JsonObject>();
-        var buffer = new byte[64 * 1024];
-        while (true)
-        {
-            using var message = new MemoryStream();
-            WebSocketReceiveResult result;
-            do
-            {
-                result = await socket.ReceiveAsync(buffer, timeout.Token);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    throw new InvalidOperationException(
-                        $"The server closed the socket ({socket.CloseStatus} {socket.CloseStatusDescription}); got: {string.Join(", ", messages.Select(m => (string?)m["type"]))}");
-                }
-
-                message.Write(buffer, 0, result.Count);
-            }
-            while (!result.EndOfMessage);
-
-            var json = JsonNode.Parse(message.ToArray())!.AsObject();
-            messages.Add(json);
-            if (lastTypes.Contains((string?)json["type"]))
-            {
-                return messages;
-            }
-        }
-    }
-
-    private static async Task CloseAsync(ClientWebSocket socket)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
     }
 
     /// <summary>The tEXt chunks of a PNG, keyword → text (ComfyUI writes <c>prompt</c> and <c>workflow</c>).</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.Comfy;
 
 namespace DirectorsConsole.BackendService.Tests.Comfy;
 
@@ -26,7 +27,7 @@ public sealed class ComfyObjectInfoTests
             """);
 
         // Act
-        var discovered = ComfyObjectInfo.Parse(document.RootElement, At);
+        var discovered = ComfyObjectInfo.Parse(document.RootElement).ToDiscovered(At);
 
         // Assert
         Assert.Equal(["CheckpointLoader", "CheckpointLoaderSimple", "EmptyImage", "LoraLoader", "LoraLoaderModelOnly", "UNETLoader", "VAELoader"], discovered.NodeClasses);
@@ -62,7 +63,7 @@ public sealed class ComfyObjectInfoTests
         using var document = JsonDocument.Parse("""{"TestProgressImage": {"input": {}}, "CheckpointLoaderSimple": {"display_name": "no inputs"}}""");
 
         // Act
-        var discovered = ComfyObjectInfo.Parse(document.RootElement, At);
+        var discovered = ComfyObjectInfo.Parse(document.RootElement).ToDiscovered(At);
 
         // Assert
         Assert.Equal(["CheckpointLoaderSimple", "TestProgressImage"], discovered.NodeClasses);

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
 
 namespace DirectorsConsole.BackendService.Tests.Dispatch;
 

@@ -22,9 +22,11 @@ public sealed class BackendEnvironment : ProjectEnvironment
 
     public List<string> Requests { get; } = [];
 
+    /// <summary>What a render agent uploaded, as BackendService serves it at the agent backend's <c>/view</c>.</summary>
+    public static readonly byte[] AgentRender = TestPng.WithPrompt("from a render agent");
+
     public override async ValueTask InitializeAsync()
     {
-        await base.InitializeAsync();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         _backend = builder.Build();
@@ -37,16 +39,26 @@ public sealed class BackendEnvironment : ProjectEnvironment
 
             return request.Query["filename"] == "ComfyUI_00001_.png" ? Results.Bytes(Render, "image/png") : Results.NotFound();
         });
+        // The same stand-in plays BackendService, which keeps a render agent's outputs.
+        _backend.MapGet("/api/backends/{id}/view", (string id, HttpRequest request) =>
+            id == "agent-1" && request.Query["filename"] == "run_00001_.png" ? Results.Bytes(AgentRender, "image/png") : Results.NotFound());
         await _backend.StartAsync(TestContext.Current.CancellationToken);
         BackendPort = new Uri(_backend.Urls.First()).Port;
+        // Read by service discovery when the service starts (the AppHost gives GalleryService backend-service's addresses).
+        Environment.SetEnvironmentVariable("services__backend-service__http__0", _backend.Urls.First());
+        await base.InitializeAsync();
         var redis = Service.Services.GetRequiredService<IRedisConnection>();
         await redis.HashSetAsync(BackendDirectoryKeys.Definitions, "node-1",
             $$"""{"id":"node-1","name":"Node 1","host":"127.0.0.1","port":{{BackendPort}},"enabled":true,"capabilities":[],"max_concurrent_jobs":1,"tags":[],"source":"api"}""",
+            TestContext.Current.CancellationToken);
+        await redis.HashSetAsync(BackendDirectoryKeys.Definitions, "agent-1",
+            """{"id":"agent-1","name":"Agent 1","host":"","port":0,"enabled":true,"capabilities":[],"max_concurrent_jobs":1,"tags":[],"source":"agent","kind":"agent"}""",
             TestContext.Current.CancellationToken);
     }
 
     public override async ValueTask DisposeAsync()
     {
+        Environment.SetEnvironmentVariable("services__backend-service__http__0", null);
         if (_backend is not null)
         {
             await _backend.DisposeAsync();
@@ -89,6 +101,18 @@ public sealed class SaveImageFromBackendTests(BackendEnvironment environment) : 
         // Assert
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal(BackendEnvironment.Render, await File.ReadAllBytesAsync(Path.Combine(environment.ProjectFolder, "by-id.png"), Ct));
+    }
+
+    [Fact]
+    public async Task SavesARenderAgentsOutputFromBackendServiceWhichKeepsIt()
+    {
+        // Act: the url a render event gives an agent's output.
+        using var response = await environment.Client.PostAsJsonAsync("/api/save-image",
+            new { image_url = "/api/backends/agent-1/view?filename=run_00001_.png&subfolder=&type=output", folder_path = environment.ProjectFolder, filename = "from-agent.png" }, Ct);
+
+        // Assert
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(BackendEnvironment.AgentRender, await File.ReadAllBytesAsync(Path.Combine(environment.ProjectFolder, "from-agent.png"), Ct));
     }
 
     [Fact]

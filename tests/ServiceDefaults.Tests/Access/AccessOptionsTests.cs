@@ -40,6 +40,51 @@ public sealed class AccessOptionsTests : IDisposable
         Assert.True(options.AllowAnonymousNetwork);
     }
 
+    [Fact]
+    public void ConfigYamlWorkerTokensAreReadAsWritten()
+    {
+        // Arrange
+        var options = Read($"""
+            worker_token_sha256: "{ValidHash}"
+            worker_token: a-shared-worker-token-of-the-apphost
+            workers:
+              - {"{"}worker_id: gpu-home, token_sha256: "{ValidHash}"{"}"}
+              - worker_id: cloud-1
+                token_env: CLOUD_TOKEN
+            """);
+
+        // Act
+        var problems = AccessOptionsValidator.Problems(options);
+        var unset = AccessOptionsValidator.TokenVariableProblems(options, _ => null);
+
+        // Assert
+        Assert.Empty(problems);
+        Assert.True(options.HasWorkerTokens);
+        Assert.Equal(["gpu-home", "cloud-1"], options.Workers.Select(w => w.WorkerId));
+        Assert.Equal("CLOUD_TOKEN", options.Workers[1].TokenEnv);
+        Assert.Contains(unset, p => p.Contains("worker 'cloud-1'", StringComparison.Ordinal) && p.Contains("CLOUD_TOKEN", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("worker_token_sha256: \"abc\"", "'worker_token_sha256' must be 64 hexadecimal digits")]
+    [InlineData("worker_token: short", "'worker_token' (ORCHESTRATOR_WORKER_TOKEN) must be at least 16 characters")]
+    [InlineData("workers:\n  - {token_sha256: \"HASH\"}", "workers[0]: 'worker_id' is required")]
+    [InlineData("workers:\n  - {worker_id: ../etc, token_sha256: \"HASH\"}", "worker '../etc': 'worker_id' must be 1–64 letters")]
+    [InlineData("workers:\n  - {worker_id: gpu, token_sha256: \"HASH\"}\n  - {worker_id: gpu, token_env: X}", "worker 'gpu': the worker id is listed more than once")]
+    [InlineData("workers:\n  - {worker_id: gpu}", "worker 'gpu': give exactly one of 'token_sha256'")]
+    [InlineData("workers:\n  - {worker_id: gpu, token_sha256: \"xyz\"}", "worker 'gpu': 'token_sha256' must be 64 hexadecimal digits")]
+    public void ABadWorkerTokenStopsStartNamingIt(string yaml, string expected)
+    {
+        // Arrange
+        var options = Read(yaml.Replace("HASH", ValidHash, StringComparison.Ordinal) + "\n");
+
+        // Act
+        var problems = AccessOptionsValidator.Problems(options);
+
+        // Assert
+        Assert.Contains(problems, problem => problem.Contains(expected, StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("  - {name: ci, role: operator, token_sha256: \"abc\"}", "64 hexadecimal digits")]
     [InlineData("  - {name: ci, role: operator, token_sha256: \"zz8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327a\"}", "64 hexadecimal digits")]

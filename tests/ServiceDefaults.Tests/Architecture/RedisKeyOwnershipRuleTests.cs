@@ -28,6 +28,7 @@ public sealed partial class RedisKeyOwnershipRuleTests
         ["BackendService/Infrastructure/BackendStateStore.cs"] = "owns the runtime state and status of each backend",
         ["BackendService/Infrastructure/BackendLeases.cs"] = "owns the backend leases (take, renew, take over, release)",
         ["BackendService/Infrastructure/BackendLeaseManager.cs"] = "owns the replica heartbeats and presence channels, and listens to registry changes",
+        ["BackendService/Agents/AgentPresenceStore.cs"] = "owns the render agents' registrations, reports and last-seen times",
         ["BackendService/Dispatch/DispatchStore.cs"] = "owns the in-flight prompts, socket client ids, prompt states and post failures",
         ["ServiceDefaults/Backends/BackendDirectory.cs"] = "the shared reader of the backend registry (declares the keys it reads)",
         ["ServiceDefaults/Paths/PathMapping.cs"] = "declares the path mappings' keys and channel",

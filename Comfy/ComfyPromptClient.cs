@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace DirectorsConsole.BackendService.Comfy;
+namespace DirectorsConsole.Comfy;
 
 /// <summary>
 /// The routes a dispatcher needs on a ComfyUI node: queue a prompt, read its history, the queue, cancel exactly one

@@ -4,9 +4,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
-using DirectorsConsole.BackendService.Infrastructure;
+using Microsoft.Extensions.Logging;
 
-namespace DirectorsConsole.BackendService.Comfy;
+namespace DirectorsConsole.Comfy;
 
 /// <summary>Something that happened on a backend's <c>/ws</c> socket, in the order it happened.</summary>
 public abstract record ComfySocketEvent;
@@ -34,9 +34,11 @@ public sealed record ComfySocketSettings(
 /// One long-lived <c>/ws?clientId=</c> socket to a backend, reopened with the same client id after every drop
 /// (ComfyUI routes a prompt's events to the newest socket of its client id), with back-off between attempts. WebSocket
 /// pings detect a dead peer; <see cref="Reconnect"/> lets the owner replace a socket that went silent (ComfyUI#9393).
-/// Frames are written to <see cref="Events"/> for one reader.
+/// Frames are written to <see cref="Events"/> for one reader. <paramref name="createHandler"/> makes the connection's
+/// handler (BackendService's refuses link-local and metadata addresses, as its HTTP clients do).
 /// </summary>
-public sealed class ComfySocket(Uri backendBase, string clientId, ComfySocketSettings settings, ILogger logger, TimeProvider timeProvider)
+public sealed class ComfySocket(
+    Uri backendBase, string clientId, ComfySocketSettings settings, Func<HttpMessageHandler> createHandler, ILogger logger, TimeProvider timeProvider)
 {
     // Sent first so ComfyUI sends previews as type 4 frames that name their prompt.
     private static readonly byte[] FeatureFlags = Encoding.UTF8.GetBytes("""{"type":"feature_flags","data":{"supports_preview_metadata":true}}""");
@@ -80,9 +82,7 @@ public sealed class ComfySocket(Uri backendBase, string clientId, ComfySocketSet
     {
         var failures = 0;
         var everConnected = false;
-        // The same connect policy as the HTTP clients: a host name that resolves to a link-local or metadata
-        // address is refused here too.
-        using var invoker = new HttpMessageInvoker(BackendHostPolicy.CreateHandler(settings.ConnectTimeout));
+        using var invoker = new HttpMessageInvoker(createHandler());
         try
         {
             while (!cancellationToken.IsCancellationRequested)

@@ -1,10 +1,8 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using DirectorsConsole.BackendService.Model;
-using DirectorsConsole.ServiceDefaults.Backends;
 
-namespace DirectorsConsole.BackendService.Comfy;
+namespace DirectorsConsole.Comfy;
 
 /// <summary>A ComfyUI request that failed: the node could not be reached, answered an error status, or sent
 /// something that is not the JSON ComfyUI sends. The message says which route and why.</summary>
@@ -20,8 +18,8 @@ public sealed record ComfyQueueCounts(int Running, int Pending);
 
 /// <summary>
 /// The ComfyUI routes for probing and control (<c>/system_stats</c>, <c>/queue</c>, <c>/object_info</c>,
-/// <c>/interrupt</c>, <c>/free</c>) on any backend: every call names the backend's base address. Its handler
-/// (<see cref="Infrastructure.BackendHostPolicy.CreateHandler"/>) refuses forbidden addresses. Callers bound
+/// <c>/interrupt</c>, <c>/free</c>) on any backend: every call names the backend's base address. The owner chooses
+/// the handler (BackendService's refuses forbidden addresses). Callers bound
 /// each call with their cancellation token; the client itself has no timeout.
 /// </summary>
 public sealed partial class ComfyHttpClient(HttpClient http)
@@ -51,10 +49,10 @@ public sealed partial class ComfyHttpClient(HttpClient http)
         return new ComfyQueueCounts(Count(document.RootElement, "queue_running"), Count(document.RootElement, "queue_pending"));
     }
 
-    public async Task<DiscoveredCapabilities> GetObjectInfoAsync(Uri baseAddress, DateTimeOffset at, CancellationToken cancellationToken)
+    public async Task<ComfyCapabilities> GetObjectInfoAsync(Uri baseAddress, CancellationToken cancellationToken)
     {
         using var document = await GetJsonAsync(baseAddress, "object_info", cancellationToken);
-        return ComfyObjectInfo.Parse(document.RootElement, at);
+        return ComfyObjectInfo.Parse(document.RootElement);
     }
 
     /// <summary>POST /interrupt without a prompt id: stops whatever runs on the node (used by restart only;
@@ -125,6 +123,14 @@ public sealed partial class ComfyHttpClient(HttpClient http)
         Property(element, name) is { ValueKind: JsonValueKind.Array } value ? value.GetArrayLength() : 0;
 }
 
+/// <summary>What <c>/object_info</c> says a node can do: its node classes and the model names of each loader.</summary>
+public sealed record ComfyCapabilities(
+    IReadOnlyList<string> NodeClasses,
+    IReadOnlyList<string> Checkpoints,
+    IReadOnlyList<string> Unets,
+    IReadOnlyList<string> Loras,
+    IReadOnlyList<string> Vaes);
+
 /// <summary>Reads a backend's capabilities from <c>/object_info</c>: its node classes (the keys) and the model
 /// names of the loaders SwarmUI also reads. Combo inputs come as legacy <c>[[option…], {…}]</c> or V3
 /// <c>["COMBO", {"options": […]}]</c>; Windows nodes report <c>\</c> in names, stored as <c>/</c>.</summary>
@@ -135,13 +141,13 @@ public static class ComfyObjectInfo
     private static readonly (string NodeClass, string Input)[] LoraInputs = [("LoraLoader", "lora_name"), ("LoraLoaderModelOnly", "lora_name")];
     private static readonly (string NodeClass, string Input)[] VaeInputs = [("VAELoader", "vae_name")];
 
-    public static DiscoveredCapabilities Parse(JsonElement objectInfo, DateTimeOffset at)
+    public static ComfyCapabilities Parse(JsonElement objectInfo)
     {
         var classes = objectInfo.ValueKind == JsonValueKind.Object
             ? objectInfo.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToArray()
             : [];
-        return new DiscoveredCapabilities(
-            classes, Models(objectInfo, CheckpointInputs), Models(objectInfo, UnetInputs), Models(objectInfo, LoraInputs), Models(objectInfo, VaeInputs), at);
+        return new ComfyCapabilities(
+            classes, Models(objectInfo, CheckpointInputs), Models(objectInfo, UnetInputs), Models(objectInfo, LoraInputs), Models(objectInfo, VaeInputs));
     }
 
     /// <summary>The options of one combo input, in either shape; empty when it is not a combo.</summary>

@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using DirectorsConsole.Contracts;
 
-namespace DirectorsConsole.BackendService.Comfy;
+namespace DirectorsConsole.Comfy;
 
 /// <summary>
 /// Reads ComfyUI's JSON answers (reference A.1–A.3) into our records. Pure functions, so they are tested against
@@ -104,7 +104,8 @@ public static class ComfyResponses
             return null;
         }
 
-        var outputs = ParseOutputs(entry["outputs"] as JsonObject, backendBase);
+        var outputsJson = entry["outputs"] as JsonObject;
+        var outputs = ParseOutputs(outputsJson, backendBase);
         var status = entry["status"] as JsonObject;
         var messages = status?["messages"] as JsonArray ?? [];
         foreach (var message in messages)
@@ -115,6 +116,7 @@ public static class ComfyResponses
             {
                 return new ComfyHistoryEntry(promptId, ComfyOutcome.Failed, outputs)
                 {
+                    OutputsJson = outputsJson,
                     Error = Text(data?["exception_message"])?.TrimEnd() ?? "The prompt failed on the backend.",
                     ErrorType = Text(data?["exception_type"]) ?? "execution_error",
                     Node = NodeId(data?["node_id"]),
@@ -126,6 +128,7 @@ public static class ComfyResponses
             {
                 return new ComfyHistoryEntry(promptId, ComfyOutcome.Interrupted, outputs)
                 {
+                    OutputsJson = outputsJson,
                     Node = NodeId(data?["node_id"]),
                     NodeClass = Text(data?["node_type"]),
                 };
@@ -136,11 +139,12 @@ public static class ComfyResponses
         var statusText = (string?)status?["status_str"];
         if (statusText is null or "success")
         {
-            return new ComfyHistoryEntry(promptId, ComfyOutcome.Succeeded, outputs);
+            return new ComfyHistoryEntry(promptId, ComfyOutcome.Succeeded, outputs) { OutputsJson = outputsJson };
         }
 
         return new ComfyHistoryEntry(promptId, ComfyOutcome.Failed, outputs)
         {
+            OutputsJson = outputsJson,
             Error = $"ComfyUI recorded the prompt as '{statusText}' without an execution error.",
             ErrorType = "execution_error",
         };

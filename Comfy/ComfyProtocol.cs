@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using DirectorsConsole.Contracts;
 
-namespace DirectorsConsole.BackendService.Comfy;
+namespace DirectorsConsole.Comfy;
 
 /// <summary>What is sent to <c>POST /prompt</c>: our own lowercase-UUID <paramref name="PromptId"/>, the
 /// <paramref name="ClientId"/> of the socket already open on the backend, and the UI workflow for the PNG metadata.</summary>
@@ -35,6 +35,9 @@ public enum ComfyOutcome
 /// raised and ComfyUI's exception.</summary>
 public sealed record ComfyHistoryEntry(string PromptId, ComfyOutcome Outcome, IReadOnlyList<RenderOutput> Outputs)
 {
+    /// <summary>The entry's <c>outputs</c> object as ComfyUI wrote it (node id → ui kinds), for passing on unchanged.</summary>
+    public JsonObject? OutputsJson { get; init; }
+
     public string? Error { get; init; }
 
     public string? ErrorType { get; init; }

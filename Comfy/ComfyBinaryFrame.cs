@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
 
-namespace DirectorsConsole.BackendService.Comfy;
+namespace DirectorsConsole.Comfy;
 
 /// <summary>
 /// A binary WebSocket frame (reference A.6): 4-byte big-endian event type, then
@@ -16,6 +16,9 @@ public sealed record ComfyBinaryFrame(int EventType, ReadOnlyMemory<byte> Payloa
     public const int PreviewImage = 1;
     public const int Text = 3;
     public const int PreviewImageWithMetadata = 4;
+
+    /// <summary>The whole frame as the node sent it (header included), for a relay that passes it on unchanged.</summary>
+    public ReadOnlyMemory<byte> Raw { get; init; }
 
     /// <summary>The image's MIME type for preview frames; null when the format is unknown.</summary>
     public string? MimeType { get; init; }
@@ -41,12 +44,13 @@ public sealed record ComfyBinaryFrame(int EventType, ReadOnlyMemory<byte> Payloa
         switch (eventType)
         {
             case PreviewImage:
-                parsed = new ComfyBinaryFrame(eventType, frame[8..]) { MimeType = FormatToMime(word) };
+                parsed = new ComfyBinaryFrame(eventType, frame[8..]) { MimeType = FormatToMime(word), Raw = frame };
                 return true;
             case Text when word <= (uint)(span.Length - 8):
                 var nodeLength = (int)word;
                 parsed = new ComfyBinaryFrame(eventType, frame[(8 + nodeLength)..])
                 {
+                    Raw = frame,
                     NodeId = Encoding.UTF8.GetString(span.Slice(8, nodeLength)),
                     TextContent = Encoding.UTF8.GetString(span[(8 + nodeLength)..]),
                 };
@@ -65,6 +69,7 @@ public sealed record ComfyBinaryFrame(int EventType, ReadOnlyMemory<byte> Payloa
 
                 parsed = new ComfyBinaryFrame(eventType, frame[(8 + metadataLength)..])
                 {
+                    Raw = frame,
                     MimeType = (string?)metadata?["image_type"] ?? "image/png",
                     PromptId = (string?)metadata?["prompt_id"],
                     NodeId = (string?)metadata?["node_id"],

@@ -1,0 +1,66 @@
+using System.Text.Json;
+using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.Messaging;
+
+namespace DirectorsConsole.BackendService.Agents;
+
+/// <summary>What the suite last heard from a render agent: its registration, its last report and when it was last
+/// heard from (registration, ping or report).</summary>
+public sealed record AgentPresence(AgentRegistration? Registration, AgentHeartbeat? Report, DateTimeOffset? LastSeen);
+
+/// <summary>
+/// The presence of render agents in Redis (<see cref="BackendKeys.AgentRegistrations"/>, <see cref="BackendKeys.AgentReports"/>,
+/// <see cref="BackendKeys.AgentLastSeen"/>), written by whichever replica an agent's request reaches and read by the
+/// replica holding the agent backend's lease, whose probe turns it into the backend's runtime state as a node's probe
+/// does (so its status, <c>/health</c>, metrics and fail-over work unchanged).
+/// </summary>
+public sealed class AgentPresenceStore(IRedisConnection redis, TimeProvider timeProvider)
+{
+    public async Task RegisterAsync(string agentId, AgentRegistration registration, CancellationToken cancellationToken)
+    {
+        await redis.HashSetAsync(BackendKeys.AgentRegistrations, agentId, JsonSerializer.Serialize(registration, DispatchJson), cancellationToken);
+        await SeenAsync(agentId, cancellationToken);
+    }
+
+    public Task SeenAsync(string agentId, CancellationToken cancellationToken) =>
+        redis.HashSetAsync(BackendKeys.AgentLastSeen, agentId, timeProvider.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken);
+
+    public async Task ReportAsync(string agentId, AgentHeartbeat report, CancellationToken cancellationToken)
+    {
+        await redis.HashSetAsync(BackendKeys.AgentReports, agentId,
+            JsonSerializer.Serialize(report with { ReportedAt = timeProvider.GetUtcNow() }, DispatchJson), cancellationToken);
+        await SeenAsync(agentId, cancellationToken);
+    }
+
+    public async Task<AgentPresence> GetAsync(string agentId, CancellationToken cancellationToken)
+    {
+        var registration = redis.HashGetAsync(BackendKeys.AgentRegistrations, agentId, cancellationToken);
+        var report = redis.HashGetAsync(BackendKeys.AgentReports, agentId, cancellationToken);
+        var lastSeen = redis.HashGetAsync(BackendKeys.AgentLastSeen, agentId, cancellationToken);
+        await Task.WhenAll(registration, report, lastSeen);
+        return new AgentPresence(
+            Read<AgentRegistration>(await registration),
+            Read<AgentHeartbeat>(await report),
+            long.TryParse(await lastSeen, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null);
+    }
+
+    private static JsonSerializerOptions DispatchJson => Dispatch.DispatchStore.Json;
+
+    private static T? Read<T>(string? json)
+        where T : class
+    {
+        if (json is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<T>(json, DispatchJson);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

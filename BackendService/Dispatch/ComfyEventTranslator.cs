@@ -1,0 +1,222 @@
+using System.Text.Json.Nodes;
+using DirectorsConsole.BackendService.Comfy;
+using DirectorsConsole.Comfy;
+using DirectorsConsole.Contracts;
+
+namespace DirectorsConsole.BackendService.Dispatch;
+
+/// <summary>A prompt of ours on one backend whose ComfyUI messages are being turned into render events.</summary>
+public sealed class TrackedPrompt(InFlightPrompt record, PromptProgress progress)
+{
+    public InFlightPrompt Record { get; } = record;
+
+    public PromptProgress Progress { get; } = progress;
+
+    public bool CancelRequested { get; set; }
+
+    /// <summary>Its start was reported (a prompt adopted from an earlier session may have been reported by it).</summary>
+    public bool Started { get; set; }
+
+    public DateTimeOffset LastPreviewAt { get; set; } = DateTimeOffset.MinValue;
+}
+
+/// <summary>
+/// Turns ComfyUI's WebSocket messages about our prompts into render events, the one place that does: a node's socket
+/// (<see cref="BackendDispatchSession"/>) and a render agent's relay of its ComfyUI's messages (<c>WS /_worker/ws/{id}</c>)
+/// both feed it, one message at a time and in order. It keeps the prompts it tracks (progress over the whole prompt,
+/// the prompt running now, the preview rate). How a prompt's success is completed differs: a node's outputs are read
+/// from its <c>/history</c>, an agent's come with its result, so the owner says what <c>execution_success</c> and the
+/// end of execution (<c>executing</c> with no node) do.
+/// </summary>
+public sealed class ComfyEventTranslator(
+    string backendId,
+    RenderEventPublisher publisher,
+    DispatchStore store,
+    NodeMonitorReadings monitorReadings,
+    DispatchOptions options,
+    TimeProvider timeProvider)
+{
+    private readonly Dictionary<string, TrackedPrompt> _prompts = new(StringComparer.Ordinal);
+
+    /// <summary>What <c>execution_success</c> of a tracked prompt does (a node: read its history once and finish it).</summary>
+    public Func<TrackedPrompt, CancellationToken, Task> OnSucceeded { get; init; } = static (_, _) => Task.CompletedTask;
+
+    /// <summary>What the end of a tracked prompt's execution does (a node: read its history, retrying, and finish it).</summary>
+    public Func<TrackedPrompt, CancellationToken, Task> OnExecutionEnded { get; init; } = static (_, _) => Task.CompletedTask;
+
+    /// <summary>The prompt running on the node's socket now, as its messages said.</summary>
+    public string? RunningPromptId { get; private set; }
+
+    public int Count => _prompts.Count;
+
+    /// <summary>A copy of the tracked prompts, safe to iterate while handlers remove some.</summary>
+    public IReadOnlyList<TrackedPrompt> Snapshot() => _prompts.Values.ToList();
+
+    public bool Contains(string promptId) => _prompts.ContainsKey(promptId);
+
+    public TrackedPrompt Track(InFlightPrompt record)
+    {
+        var tracked = new TrackedPrompt(record, new PromptProgress(record.Nodes));
+        _prompts[record.PromptId] = tracked;
+        return tracked;
+    }
+
+    public TrackedPrompt? Find(string? promptId) => promptId is not null && _prompts.TryGetValue(promptId, out var tracked) ? tracked : null;
+
+    public bool TryGetValue(string promptId, out TrackedPrompt tracked) => _prompts.TryGetValue(promptId, out tracked!);
+
+    public void Remove(string promptId) => _prompts.Remove(promptId);
+
+    /// <summary>The prompt a message is about: its <c>prompt_id</c>, or for the frames that name none the running one.</summary>
+    public string? PromptIdOf(string type, JsonObject data) =>
+        (string?)data["prompt_id"] ?? (type is "executing" or "progress" ? RunningPromptId : null);
+
+    /// <summary>Handles one JSON message (<c>{"type", "data"}</c>) of ComfyUI's socket.</summary>
+    public async Task OnMessageAsync(string type, JsonObject data, CancellationToken cancellationToken)
+    {
+        if (NodeMonitorReading.From(type, data, timeProvider.GetUtcNow()) is { } reading)
+        {
+            monitorReadings.Record(backendId, reading);
+            return;
+        }
+
+        var promptId = (string?)data["prompt_id"];
+        switch (type)
+        {
+            case "execution_start":
+                RunningPromptId = promptId;
+                if (Find(promptId) is { } started)
+                {
+                    await PublishStartedAsync(started, cancellationToken);
+                }
+
+                break;
+            case "execution_cached":
+                Find(promptId)?.Progress.OnCached((data["nodes"] as JsonArray ?? []).Select(n => n?.ToString()).OfType<string>());
+                break;
+            case "executing":
+                // The frame sent to a socket that (re)connects mid-run names the node but not the prompt.
+                promptId ??= RunningPromptId;
+                var node = data["node"]?.ToString();
+                if (node is null)
+                {
+                    if (promptId == RunningPromptId)
+                    {
+                        RunningPromptId = null;
+                    }
+
+                    if (Find(promptId) is { } finished)
+                    {
+                        await OnExecutionEnded(finished, cancellationToken);
+                    }
+                }
+                else
+                {
+                    RunningPromptId = promptId;
+                    if (Find(promptId) is { } executing)
+                    {
+                        await PublishProgressAsync(executing, executing.Progress.OnExecuting(node), cancellationToken);
+                    }
+                }
+
+                break;
+            case "progress":
+                if (Find(promptId ?? RunningPromptId) is { } progressing
+                    && data["value"] is JsonValue value && data["max"] is JsonValue max)
+                {
+                    var snapshot = progressing.Progress.OnProgress(data["node"]?.ToString(), (int)value.GetValue<double>(), (int)max.GetValue<double>());
+                    await PublishProgressAsync(progressing, snapshot, cancellationToken);
+                }
+
+                break;
+            case "execution_success":
+                if (Find(promptId) is { } succeeded)
+                {
+                    await OnSucceeded(succeeded, cancellationToken);
+                }
+
+                break;
+            case "execution_error":
+                if (Find(promptId) is { } failed)
+                {
+                    _prompts.Remove(failed.Record.PromptId);
+                    await PublishAsync(failed, RenderEventKinds.Failed, e => e with
+                    {
+                        Error = data["exception_message"]?.ToString().TrimEnd() ?? "The prompt failed on the backend.",
+                        ErrorType = data["exception_type"]?.ToString() ?? "execution_error",
+                        Node = data["node_id"]?.ToString(),
+                        NodeClass = data["node_type"]?.ToString(),
+                    }, cancellationToken);
+                }
+
+                break;
+            case "execution_interrupted":
+                if (Find(promptId) is { } interrupted)
+                {
+                    _prompts.Remove(interrupted.Record.PromptId);
+                    var error = await InterruptionReasonAsync(interrupted.Record.PromptId, cancellationToken);
+                    await PublishAsync(interrupted, RenderEventKinds.Interrupted, e => e with
+                    {
+                        Error = error,
+                        Node = data["node_id"]?.ToString(),
+                        NodeClass = data["node_type"]?.ToString(),
+                    }, cancellationToken);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>Handles one binary frame: a preview of a tracked prompt becomes a preview event (size and rate limited).</summary>
+    public async Task OnBinaryAsync(ComfyBinaryFrame frame, CancellationToken cancellationToken)
+    {
+        // Type 4 names its prompt; type 1 belongs to the prompt running on this socket.
+        if (frame.EventType == ComfyBinaryFrame.Text || frame.MimeType is null
+            || Find(frame.PromptId ?? RunningPromptId) is not { } tracked
+            || frame.Payload.Length > options.PreviewMaxBytes)
+        {
+            return;
+        }
+
+        var now = timeProvider.GetUtcNow();
+        if (now - tracked.LastPreviewAt < options.PreviewMinInterval)
+        {
+            return;
+        }
+
+        tracked.LastPreviewAt = now;
+        var dataUrl = $"data:{frame.MimeType};base64,{Convert.ToBase64String(frame.Payload.Span)}";
+        await PublishAsync(tracked, RenderEventKinds.Preview, e => e with { Preview = dataUrl, Node = frame.NodeId ?? tracked.Progress.CurrentNode }, cancellationToken);
+    }
+
+    /// <summary>The node started the prompt (until then it waited in the node's queue): the job's start, and the time
+    /// its timeout counts from.</summary>
+    public Task PublishStartedAsync(TrackedPrompt tracked, CancellationToken cancellationToken)
+    {
+        tracked.Started = true;
+        return PublishAsync(tracked, RenderEventKinds.Started, e => e with { Percent = 0 }, cancellationToken);
+    }
+
+    /// <summary>Progress, which also starts a job whose <c>started</c> was lost.</summary>
+    private Task PublishProgressAsync(TrackedPrompt tracked, ProgressSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        tracked.Started = true;
+        return PublishAsync(tracked, RenderEventKinds.Progress, e => e with
+        {
+            Percent = snapshot.Percent,
+            Node = snapshot.Node,
+            NodeClass = snapshot.NodeClass,
+            StepsDone = snapshot.StepsDone,
+            StepsTotal = snapshot.StepsTotal,
+        }, cancellationToken);
+    }
+
+    public async Task<string> InterruptionReasonAsync(string promptId, CancellationToken cancellationToken) =>
+        await store.IsCancelRequestedAsync(promptId, cancellationToken) ? "cancelled" : "interrupted on the render node";
+
+    public Task PublishAsync(TrackedPrompt tracked, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
+        PublishAsync(tracked.Record.PromptId, tracked.Record.JobId, kind, details, cancellationToken);
+
+    public Task PublishAsync(string promptId, string? jobId, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
+        publisher.PublishAsync(details(new RenderEvent(kind, promptId, jobId, backendId, timeProvider.GetUtcNow())), cancellationToken);
+}
