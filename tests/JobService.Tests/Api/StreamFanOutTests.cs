@@ -112,7 +112,7 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
             _streamConnection = new RedisConnection(redis);
             _subscriber = new RedisSubscriber(redis);
             _streams = new RedisJobEventStream(
-                _streamConnection, _subscriber, Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
+                _streamConnection, _subscriber, new JobStore(_streamConnection, NullLogger<JobStore>.Instance), Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
                 NullLogger<RedisJobEventStream>.Instance);
             _options = options;
         }
