@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net.WebSockets;
-using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -42,9 +41,9 @@ public sealed class JobStreamOptions
 /// after N), then every live event whose sequence is above the last one sent, filling any gap from the store. Live
 /// events wait in a bounded channel of their own, so a slow client never holds up the others; one that falls
 /// <see cref="JobStreamOptions.ClientBufferSize"/> events behind is closed with 1008 and the sequence to resume from.
-/// Previews (<c>job_preview</c>, <c>child_preview</c>) are not events: the session keeps only the latest one not yet
-/// sent, sends it when no event is waiting, and replaces it when a newer one comes first; they never count toward
-/// the buffer, never close a client and never come before <c>initial_state</c>.
+/// Previews (<c>job_preview</c>, <c>child_preview</c>) are not events: the session keeps, per job, only the latest one
+/// not yet sent, sends them when no event is waiting, and replaces one when a newer one of its job comes first; they
+/// never count toward the buffer, never close a client and never come before <c>initial_state</c>.
 /// </summary>
 public sealed class JobStreamSession : IAsyncDisposable
 {
@@ -58,7 +57,8 @@ public sealed class JobStreamSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<JobStreamEvent> _live;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-    private StrongBox<ReadOnlyMemory<byte>>? _preview;
+    // Per job (a group's children each have theirs), the newest preview not yet sent, oldest job first.
+    private readonly OrderedDictionary<string, ReadOnlyMemory<byte>> _previews = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _sendTimeout;
@@ -166,12 +166,32 @@ public sealed class JobStreamSession : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    // Called by the event stream for every preview of the job (or of a child of the group); the newest replaces one
-    // not yet sent, so a client that is behind misses previews, not events.
-    private void OnPreview(ReadOnlyMemory<byte> message)
+    // Called by the event stream for every preview of the job (or of a child of the group); the newest of a job
+    // replaces its one not yet sent, so a client that is behind misses previews, not events.
+    private void OnPreview(string jobId, ReadOnlyMemory<byte> message)
     {
-        Volatile.Write(ref _preview, new StrongBox<ReadOnlyMemory<byte>>(message));
+        lock (_previews)
+        {
+            _previews[jobId] = message;
+        }
+
         _wake.Writer.TryWrite(true);
+    }
+
+    private bool TryTakePreview(out ReadOnlyMemory<byte> message)
+    {
+        lock (_previews)
+        {
+            if (_previews.Count == 0)
+            {
+                message = default;
+                return false;
+            }
+
+            message = _previews.GetAt(0).Value;
+            _previews.RemoveAt(0);
+            return true;
+        }
     }
 
     /// <summary>Sends the live events in order, and the waiting preview whenever no event waits.</summary>
@@ -191,9 +211,9 @@ public sealed class JobStreamSession : IAsyncDisposable
                     await _live.Reader.Completion;
                     return;
                 }
-                else if (Interlocked.Exchange(ref _preview, null) is { } preview)
+                else if (TryTakePreview(out var preview))
                 {
-                    await SendAsync(preview.Value);
+                    await SendAsync(preview);
                 }
                 else
                 {

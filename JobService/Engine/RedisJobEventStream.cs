@@ -39,6 +39,9 @@ public sealed class RedisJobEventStream(
     private readonly CancellationTokenSource _stopping = new();
     private IAsyncDisposable? _notifications;
 
+    // How many of the feeds are groups' (changed under the lock of _feeds).
+    private int _groupFeeds;
+
     public async Task<IReadOnlyList<JobStreamEvent>> ReadAsync(JobStreamId stream, long afterSequence, CancellationToken cancellationToken)
     {
         var after = Math.Max(0, afterSequence);
@@ -83,7 +86,7 @@ public sealed class RedisJobEventStream(
         await redis.ListLengthAsync(JobKeys.Stream(stream), cancellationToken);
 
     public async Task<IAsyncDisposable> SubscribeAsync(
-        JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<ReadOnlyMemory<byte>>? onPreview, CancellationToken cancellationToken) =>
+        JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<string, ReadOnlyMemory<byte>>? onPreview, CancellationToken cancellationToken) =>
         await SubscribeAsync(stream, await GetLastSequenceAsync(stream, cancellationToken), onEvent, onPreview, cancellationToken);
 
     public Task<IAsyncDisposable> SubscribeAsync(
@@ -94,7 +97,7 @@ public sealed class RedisJobEventStream(
     /// including those appended before this call (a client reconnecting with <c>?since=N</c>, or one that read a
     /// snapshot first). Every subscriber of a stream gets the same <see cref="JobStreamEvent"/> objects.</summary>
     public async Task<IAsyncDisposable> SubscribeAsync(
-        JobStreamId stream, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<ReadOnlyMemory<byte>>? onPreview,
+        JobStreamId stream, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<string, ReadOnlyMemory<byte>>? onPreview,
         CancellationToken cancellationToken)
     {
         await EnsureNotificationsAsync(cancellationToken);
@@ -118,14 +121,8 @@ public sealed class RedisJobEventStream(
             return;
         }
 
-        FindFeed(JobStreamId.Job(jobId))?.Preview(PreviewMessage(preview, groupId: null));
-        bool watchesGroups;
-        lock (_feeds)
-        {
-            watchesGroups = _feeds.Values.Any(feed => feed.Stream.IsGroup);
-        }
-
-        if (watchesGroups)
+        FindFeed(JobStreamId.Job(jobId))?.Preview(jobId, PreviewMessage(preview, groupId: null));
+        if (Volatile.Read(ref _groupFeeds) > 0)
         {
             _ = ForwardToGroupAsync(jobId, preview);
         }
@@ -138,7 +135,7 @@ public sealed class RedisJobEventStream(
         {
             if (await lookup is { } groupId)
             {
-                FindFeed(JobStreamId.Group(groupId))?.Preview(PreviewMessage(preview, groupId));
+                FindFeed(JobStreamId.Group(groupId))?.Preview(jobId, PreviewMessage(preview, groupId));
             }
         }
         catch (Exception ex)
@@ -259,6 +256,7 @@ public sealed class RedisJobEventStream(
             if (!_feeds.TryGetValue(stream.ToString(), out var feed))
             {
                 _feeds[stream.ToString()] = feed = new StreamFeed(this, stream, after);
+                _groupFeeds += stream.IsGroup ? 1 : 0;
             }
 
             feed.Subscribers++;
@@ -274,6 +272,7 @@ public sealed class RedisJobEventStream(
             if (--feed.Subscribers == 0)
             {
                 _feeds.Remove(feed.Stream.ToString());
+                _groupFeeds -= feed.Stream.IsGroup ? 1 : 0;
                 feed.Stop();
             }
         }
@@ -347,11 +346,11 @@ public sealed class RedisJobEventStream(
         public void Stop() => _stop.Cancel();
 
         /// <summary>Hands a preview to every subscriber (each keeps or drops it without blocking).</summary>
-        public void Preview(byte[] message)
+        public void Preview(string jobId, byte[] message)
         {
             foreach (var subscription in Volatile.Read(ref _subscribers))
             {
-                subscription.Preview(message);
+                subscription.Preview(jobId, message);
             }
         }
 
@@ -448,7 +447,7 @@ public sealed class RedisJobEventStream(
 
     private sealed class StreamSubscription(
         RedisJobEventStream owner, JobStreamId stream, StreamFeed feed, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent,
-        Action<ReadOnlyMemory<byte>>? onPreview)
+        Action<string, ReadOnlyMemory<byte>>? onPreview)
         : IAsyncDisposable
     {
         private readonly Channel<bool> _signals = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -460,11 +459,11 @@ public sealed class RedisJobEventStream(
 
         public void Signal() => _signals.Writer.TryWrite(true);
 
-        public void Preview(byte[] message)
+        public void Preview(string jobId, byte[] message)
         {
             try
             {
-                onPreview?.Invoke(message);
+                onPreview?.Invoke(jobId, message);
             }
             catch (Exception ex)
             {

@@ -43,9 +43,11 @@ public interface IJobEventStream
     /// <summary>Calls <paramref name="onEvent"/> for every event appended from now on, in order, without gaps (a
     /// subscriber that reconnects re-reads what it missed), and <paramref name="onPreview"/> for every preview of the
     /// stream's job (or of a child of its group) rendered from now on: a message that is not stored, has no sequence and
-    /// is dropped where nobody watches. Neither callback may block. Dispose to stop.</summary>
+    /// is dropped where nobody watches; it is called with the id of the job the preview shows. Neither callback may block.
+    /// Dispose to stop.</summary>
     Task<IAsyncDisposable> SubscribeAsync(
-        JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<ReadOnlyMemory<byte>>? onPreview, CancellationToken cancellationToken);
+        JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<string, ReadOnlyMemory<byte>>? onPreview,
+        CancellationToken cancellationToken);
 }
 
 /// <summary>Names a stream: a group's (<c>group:{id}</c>) or a single job's (<c>job:{id}</c>).</summary>

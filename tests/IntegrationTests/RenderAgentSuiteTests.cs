@@ -46,10 +46,11 @@ public sealed class RenderAgentSuiteTests : IAsyncLifetime
         var backendEnvironment = await ExecutionConfigurationBuilder.Create(backendService).WithEnvironmentVariablesConfig()
             .BuildAsync(_suite.App.Services.GetRequiredService<DistributedApplicationExecutionContext>(), NullLogger.Instance, Token);
 
-        // Act: a group over both agents, watched through the Gateway
+        // Act: a group over both agents, watched through the Gateway (each prompt's preview comes after its 16 steps, so
+        // the socket is open by then)
         using var created = await _suite.Gateway.PostAsJsonAsync("/api/job-group", new
         {
-            workflow_json = TestPrompts.ProgressWithPreview(4, 100, "agents/group", 1, 32),
+            workflow_json = TestPrompts.ProgressWithPreview(16, 100, "agents/group", 1, 32),
             backend_ids = Agents,
             seed_strategy = "fibonacci",
             base_seed = 1000,
@@ -76,9 +77,10 @@ public sealed class RenderAgentSuiteTests : IAsyncLifetime
         Assert.Contains("child_progress", types);
         foreach (var child in children)
         {
-            Assert.Contains(messages, m => (string?)m["type"] == "child_preview" && (string?)m["job_group_id"] == id
+            Assert.True(messages.Any(m => (string?)m["type"] == "child_preview" && (string?)m["job_group_id"] == id
                 && (string?)m["job_id"] == (string?)child["job_id"] && (string?)m["backend_id"] == (string?)child["backend_id"]
-                && m["sequence"] is null && ((string?)m["image"])?.StartsWith("data:image/png;base64,", StringComparison.Ordinal) == true);
+                && m["sequence"] is null && ((string?)m["image"])?.StartsWith("data:image/png;base64,", StringComparison.Ordinal) == true),
+                $"No child_preview of {child["job_id"]}; got: {string.Join(", ", messages.Select(m => $"{m["type"]} {m["job_id"]}"))}");
         }
 
         // Each output fetched through the Gateway's /view is the node's own file
