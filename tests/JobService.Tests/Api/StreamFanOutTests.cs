@@ -116,10 +116,7 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
         // Act: many times the buffer in previews, then a few events
         for (var i = 1; i <= previews; i++)
         {
-            rig.Streams.ForwardPreview(new RenderEvent(RenderEventKinds.Preview, "prompt-1", jobId, "node-a", DateTimeOffset.UtcNow)
-            {
-                Preview = $"data:image/png;base64,{i}",
-            });
+            ForwardPreviews(rig, [jobId], i);
         }
 
         for (var n = 1; n <= events; n++)
@@ -147,6 +144,56 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
         }
 
         Assert.InRange(stuck.Sent.Count(m => (string?)JsonNode.Parse(m)!["type"] == "job_preview"), 1, 2);
+    }
+
+    [Fact]
+    public async Task AGroupWatcherThatIsBehindGetsTheNewestPreviewOfEachChild()
+    {
+        // Arrange: a group of two children, watched by a client that stops reading after initial_state
+        var groupId = Guid.NewGuid().ToString();
+        string[] children = [Guid.NewGuid().ToString(), Guid.NewGuid().ToString()];
+        await using var rig = await Rig.StartAsync(garnet, new JobStreamOptions { SendTimeout = TimeSpan.FromMinutes(10) }, JobStreamId.Group(groupId));
+        foreach (var child in children)
+        {
+            var record = new JobRecord(child, "running", DateTimeOffset.UtcNow) { GroupId = groupId };
+            await rig.Redis.HashSetAsync(JobKeys.Job(child), "record", System.Text.Json.JsonSerializer.Serialize(record, JobJson.Options), Token);
+        }
+
+        var stuck = new MemorySocket();
+        rig.Watch(stuck);
+        await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count), count => count == 1);
+        // A first preview of each child while it reads (the replica looks up and remembers each child's group).
+        ForwardPreviews(rig, children, 0);
+        await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count), count => count == 3);
+        stuck.Hold();
+
+        // Act: ten previews of each child in turn while the client is stuck on the first of them
+        for (var i = 1; i <= 10; i++)
+        {
+            ForwardPreviews(rig, children, i);
+        }
+
+        stuck.Release();
+        await Eventually.ReturnsAsync(
+            () => Task.FromResult(children.All(child => stuck.Sent.Select(m => JsonNode.Parse(m)!).Any(m => (string?)m["job_id"] == child && (string?)m["image"] == "data:image/png;base64,10"))),
+            all => all);
+
+        // Assert: after the one it was stuck on, only the newest of each child, as child_preview of the group; still open
+        var sent = stuck.Sent.Skip(3).Select(m => JsonNode.Parse(m)!.AsObject()).ToList();
+        Assert.InRange(sent.Count, 2, 3);
+        Assert.All(sent, m => Assert.Equal(("child_preview", groupId), ((string?)m["type"], (string?)m["job_group_id"])));
+        Assert.Null(stuck.ServerCloseStatus);
+    }
+
+    private static void ForwardPreviews(Rig rig, string[] jobIds, int n)
+    {
+        foreach (var jobId in jobIds)
+        {
+            rig.Streams.ForwardPreview(new RenderEvent(RenderEventKinds.Preview, "prompt-" + jobId, jobId, "node-a", DateTimeOffset.UtcNow)
+            {
+                Preview = $"data:image/png;base64,{n}",
+            });
+        }
     }
 
     /// <summary>A replica's event stream over the test's Garnet and the sessions of one group stream on it.</summary>
