@@ -194,7 +194,7 @@ public sealed class JobStreamSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends the live events in order, and the waiting preview whenever no event waits.</summary>
+    /// <summary>Sends the live events in order, and a waiting preview whenever no event waits.</summary>
     private async Task SendLiveAsync()
     {
         try
