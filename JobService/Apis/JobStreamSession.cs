@@ -41,6 +41,9 @@ public sealed class JobStreamOptions
 /// after N), then every live event whose sequence is above the last one sent, filling any gap from the store. Live
 /// events wait in a bounded channel of their own, so a slow client never holds up the others; one that falls
 /// <see cref="JobStreamOptions.ClientBufferSize"/> events behind is closed with 1008 and the sequence to resume from.
+/// Previews (<c>job_preview</c>, <c>child_preview</c>) are not events: the session keeps, per job, only the latest one
+/// not yet sent, sends them when no event is waiting, and replaces one when a newer one of its job comes first; they
+/// never count toward the buffer, never close a client and never come before <c>initial_state</c>.
 /// </summary>
 public sealed class JobStreamSession : IAsyncDisposable
 {
@@ -53,6 +56,9 @@ public sealed class JobStreamSession : IAsyncDisposable
     private readonly JobStreamOptions _options;
     private readonly ILogger _logger;
     private readonly Channel<JobStreamEvent> _live;
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    // Per job (a group's children each have theirs), the newest preview not yet sent, oldest job first.
+    private readonly OrderedDictionary<string, ReadOnlyMemory<byte>> _previews = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _sendTimeout;
@@ -80,7 +86,7 @@ public sealed class JobStreamSession : IAsyncDisposable
         using var stopOnAbort = cancellationToken.Register(() => _stopping.Cancel());
         try
         {
-            await using var subscription = await _events.SubscribeAsync(_stream, OnEventAsync, cancellationToken);
+            await using var subscription = await _events.SubscribeAsync(_stream, OnEventAsync, OnPreview, cancellationToken);
             if (!await SendStartAsync(since, readState, cancellationToken))
             {
                 await CloseAsync(WebSocketCloseStatus.PolicyViolation, notFoundReason);
@@ -156,29 +162,63 @@ public sealed class JobStreamSession : IAsyncDisposable
             _live.Writer.TryComplete(new ClientTooSlowException());
         }
 
+        _wake.Writer.TryWrite(true);
         return Task.CompletedTask;
     }
 
+    // Called by the event stream for every preview of the job (or of a child of the group); the newest of a job
+    // replaces its one not yet sent, so a client that is behind misses previews, not events.
+    private void OnPreview(string jobId, ReadOnlyMemory<byte> message)
+    {
+        lock (_previews)
+        {
+            _previews[jobId] = message;
+        }
+
+        _wake.Writer.TryWrite(true);
+    }
+
+    private bool TryTakePreview(out ReadOnlyMemory<byte> message)
+    {
+        lock (_previews)
+        {
+            if (_previews.Count == 0)
+            {
+                message = default;
+                return false;
+            }
+
+            message = _previews.GetAt(0).Value;
+            _previews.RemoveAt(0);
+            return true;
+        }
+    }
+
+    /// <summary>Sends the live events in order, and a waiting preview whenever no event waits.</summary>
     private async Task SendLiveAsync()
     {
         try
         {
-            await foreach (var outgoing in _live.Reader.ReadAllAsync(_stopping.Token))
+            while (true)
             {
-                if (outgoing.Sequence <= _lastSent)
+                if (_live.Reader.TryRead(out var outgoing))
                 {
-                    continue;
+                    await SendLiveEventAsync(outgoing);
                 }
-
-                if (outgoing.Sequence > _lastSent + 1)
+                else if (_live.Reader.Completion.IsCompleted)
                 {
-                    // A gap (the subscription reconnected to Redis): the store has what was missed, in order.
-                    await SendEventsAsync(await _events.ReadAsync(_stream, _lastSent, _stopping.Token));
-                    continue;
+                    // Completed only when the client fell too far behind: this throws ClientTooSlowException.
+                    await _live.Reader.Completion;
+                    return;
                 }
-
-                await SendAsync(outgoing.Message);
-                _lastSent = outgoing.Sequence;
+                else if (TryTakePreview(out var preview))
+                {
+                    await SendAsync(preview);
+                }
+                else
+                {
+                    await _wake.Reader.ReadAsync(_stopping.Token);
+                }
             }
         }
         catch (ClientTooSlowException)
@@ -190,6 +230,24 @@ public sealed class JobStreamSession : IAsyncDisposable
         {
             // The session is ending (the client left, a send timed out, or the server stops).
         }
+    }
+
+    private async Task SendLiveEventAsync(JobStreamEvent outgoing)
+    {
+        if (outgoing.Sequence <= _lastSent)
+        {
+            return;
+        }
+
+        if (outgoing.Sequence > _lastSent + 1)
+        {
+            // A gap (the subscription reconnected to Redis): the store has what was missed, in order.
+            await SendEventsAsync(await _events.ReadAsync(_stream, _lastSent, _stopping.Token));
+            return;
+        }
+
+        await SendAsync(outgoing.Message);
+        _lastSent = outgoing.Sequence;
     }
 
     private async Task SendEventsAsync(IReadOnlyList<JobStreamEvent> events)

@@ -23,6 +23,8 @@ namespace DirectorsConsole.JobService.Apis;
 /// <see cref="JobStreamOptions.ClientBufferSize"/> events behind: 1008 with the sequence to resume from; the event
 /// store unavailable: 1011; the server stopping: 1001;</item>
 /// <item>after <c>group_complete</c> (or the job's final event) the socket stays open until the client closes it.</item>
+/// <item>while a prompt renders, its previews: <c>job_preview</c> on the job's stream, <c>child_preview</c> on the
+/// group's; not events (no <c>sequence</c>, never replayed), and a client that is behind gets only the newest of each job.</item>
 /// </list>
 /// </summary>
 public static class JobStreamsApi
@@ -32,12 +34,12 @@ public static class JobStreamsApi
         app.MapGet("/ws/job-groups/{id}", StreamJobGroupAsync)
             .WithTags("Job Groups")
             .WithName("StreamJobGroup")
-            .WithSummary("WebSocket: initial_state, then every event of the group in order (child_progress, child_completed, child_failed, child_timeout, child_cancelled, child_awaiting_approval, group_awaiting_approval, group_complete); ?since=N replays after N")
+            .WithSummary("WebSocket: initial_state, then every event of the group in order (child_progress, child_completed, child_failed, child_timeout, child_cancelled, child_awaiting_approval, group_awaiting_approval, group_complete), and child_preview messages without a sequence; ?since=N replays after N")
             .Produces(StatusCodes.Status101SwitchingProtocols);
         app.MapGet("/api/job/{id}/stream", StreamJobAsync)
             .WithTags("Jobs")
             .WithName("StreamJob")
-            .WithSummary("WebSocket: initial_state, then every event of the job in order; ?since=N replays after N")
+            .WithSummary("WebSocket: initial_state, then every event of the job in order, and job_preview messages without a sequence; ?since=N replays after N")
             .Produces(StatusCodes.Status101SwitchingProtocols);
         return app;
     }

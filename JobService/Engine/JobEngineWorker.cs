@@ -17,6 +17,7 @@ public sealed class JobEngineWorker(
     SchedulerWake schedulerWake,
     RenderEventApplier applier,
     RenderEventLanes lanes,
+    RedisJobEventStream streams,
     JobScheduler scheduler,
     JobMaintenance maintenance,
     SchedulerLease lease,
@@ -212,9 +213,15 @@ public sealed class JobEngineWorker(
 
     // The subscription's handler: hands the event to its job's lane and returns, so the next message (often another
     // job's) is applied without waiting for this one's commit. Events of a job that arrive while its lane is busy wait
-    // together and are applied together, in their order.
+    // together and are applied together, in their order. A preview changes no job: it goes to this replica's watchers.
     private Task OnRenderEventAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
     {
+        if (renderEvent.Kind == RenderEventKinds.Preview)
+        {
+            streams.ForwardPreview(renderEvent);
+            return Task.CompletedTask;
+        }
+
         if (RenderEventApplier.Applies(renderEvent) is { } jobId)
         {
             bool first;

@@ -490,6 +490,13 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             long.Parse(items[2] ?? "0", CultureInfo.InvariantCulture));
     }
 
+    /// <summary>The group <paramref name="jobId"/> is a child of; null for a single job or one that does not exist (a
+    /// job's group never changes, so callers may keep the answer).</summary>
+    public async Task<string?> GetGroupIdOfJobAsync(string jobId, CancellationToken cancellationToken) =>
+        await redis.HashGetAsync(JobKeys.Job(jobId), "record", cancellationToken) is { } record
+            ? JsonSerializer.Deserialize<JobRecord>(record, JobJson.Options)!.GroupId
+            : null;
+
     /// <summary>The history of a job or group, oldest first; empty when it has none (or it expired).</summary>
     public async Task<IReadOnlyList<JobHistoryEntry>> GetHistoryAsync(string jobOrGroupId, CancellationToken cancellationToken)
     {

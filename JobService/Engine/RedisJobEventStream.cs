@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.Messaging;
 using Microsoft.Extensions.Options;
@@ -18,17 +19,28 @@ namespace DirectorsConsole.JobService.Engine;
 /// one stream in a replica share that read and the events it made: each event is parsed and turned into the client's
 /// message (<see cref="JobStreamEvent.Message"/>) once per replica, not once per watching socket, and a notification
 /// costs one read of the new events.
+/// <para>The same registration carries previews (<see cref="ForwardPreview"/>): a render event of kind <c>preview</c> is
+/// turned into <c>job_preview</c> for the job's stream and <c>child_preview</c> for its group's, once per replica, and
+/// handed to the subscribers of those streams in this replica. Previews are not stored and have no sequence.</para>
 /// </summary>
 public sealed class RedisJobEventStream(
-    IRedisConnection redis, IRedisSubscriber subscriber, IOptions<JobEngineOptions> options, ILogger<RedisJobEventStream> logger)
+    IRedisConnection redis, IRedisSubscriber subscriber, JobStore store, IOptions<JobEngineOptions> options, ILogger<RedisJobEventStream> logger)
     : IJobEventStream, IAsyncDisposable
 {
+    /// <summary>Jobs whose group this replica remembers for previews; past that many it forgets them all and reads again.</summary>
+    public const int GroupLookupCapacity = 4096;
+
     private readonly ConcurrentDictionary<StreamSubscription, string> _subscriptions = new();
     private readonly Dictionary<string, StreamFeed> _feeds = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _subscribeLock = new(1, 1);
     private readonly TimeSpan _pollInterval = options.Value.StreamPollInterval;
     private readonly ILogger _logger = logger;
+    private readonly ConcurrentDictionary<string, Task<string?>> _groupOfJob = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
     private IAsyncDisposable? _notifications;
+
+    // How many of the feeds are groups' (changed under the lock of _feeds).
+    private int _groupFeeds;
 
     public async Task<IReadOnlyList<JobStreamEvent>> ReadAsync(JobStreamId stream, long afterSequence, CancellationToken cancellationToken)
     {
@@ -74,18 +86,23 @@ public sealed class RedisJobEventStream(
         await redis.ListLengthAsync(JobKeys.Stream(stream), cancellationToken);
 
     public async Task<IAsyncDisposable> SubscribeAsync(
-        JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, CancellationToken cancellationToken) =>
-        await SubscribeAsync(stream, await GetLastSequenceAsync(stream, cancellationToken), onEvent, cancellationToken);
+        JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<string, ReadOnlyMemory<byte>>? onPreview, CancellationToken cancellationToken) =>
+        await SubscribeAsync(stream, await GetLastSequenceAsync(stream, cancellationToken), onEvent, onPreview, cancellationToken);
+
+    public Task<IAsyncDisposable> SubscribeAsync(
+        JobStreamId stream, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent, CancellationToken cancellationToken) =>
+        SubscribeAsync(stream, afterSequence, onEvent, onPreview: null, cancellationToken);
 
     /// <summary>Calls <paramref name="onEvent"/> for every event after <paramref name="afterSequence"/>, in order,
     /// including those appended before this call (a client reconnecting with <c>?since=N</c>, or one that read a
     /// snapshot first). Every subscriber of a stream gets the same <see cref="JobStreamEvent"/> objects.</summary>
     public async Task<IAsyncDisposable> SubscribeAsync(
-        JobStreamId stream, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent, CancellationToken cancellationToken)
+        JobStreamId stream, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<string, ReadOnlyMemory<byte>>? onPreview,
+        CancellationToken cancellationToken)
     {
         await EnsureNotificationsAsync(cancellationToken);
         var feed = JoinFeed(stream, afterSequence);
-        var subscription = new StreamSubscription(this, stream, feed, afterSequence, onEvent);
+        var subscription = new StreamSubscription(this, stream, feed, afterSequence, onEvent, onPreview);
         _subscriptions[subscription] = stream.ToString();
         feed.Add(subscription);
         subscription.Start();
@@ -94,8 +111,100 @@ public sealed class RedisJobEventStream(
         return subscription;
     }
 
+    /// <summary>Hands a <c>preview</c> render event to this replica's watchers of its job's stream (<c>job_preview</c>)
+    /// and of its group's (<c>child_preview</c>); never blocks. The group is looked up only while someone here watches a
+    /// group, once per job (remembered, up to <see cref="GroupLookupCapacity"/> jobs).</summary>
+    public void ForwardPreview(RenderEvent preview)
+    {
+        if (preview.JobId is not { } jobId || preview.Preview is null)
+        {
+            return;
+        }
+
+        FindFeed(JobStreamId.Job(jobId))?.Preview(jobId, PreviewMessage(preview, groupId: null));
+        if (Volatile.Read(ref _groupFeeds) > 0)
+        {
+            _ = ForwardToGroupAsync(jobId, preview);
+        }
+    }
+
+    private async Task ForwardToGroupAsync(string jobId, RenderEvent preview)
+    {
+        var lookup = GroupOfJob(jobId);
+        try
+        {
+            if (await lookup is { } groupId)
+            {
+                FindFeed(JobStreamId.Group(groupId))?.Preview(jobId, PreviewMessage(preview, groupId));
+            }
+        }
+        catch (Exception ex)
+        {
+            // Redis unavailable or slow: this preview is lost (they are best-effort); the next one looks again.
+            _groupOfJob.TryRemove(new KeyValuePair<string, Task<string?>>(jobId, lookup));
+            if (!_stopping.IsCancellationRequested)
+            {
+                _logger.LogWarning(ex, "Looking up the group of job {JobId} for its preview failed", jobId);
+            }
+        }
+    }
+
+    private Task<string?> GroupOfJob(string jobId)
+    {
+        if (_groupOfJob.TryGetValue(jobId, out var known))
+        {
+            return known;
+        }
+
+        if (_groupOfJob.Count >= GroupLookupCapacity)
+        {
+            _groupOfJob.Clear();
+        }
+
+        return _groupOfJob.GetOrAdd(jobId, async id =>
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            timeout.CancelAfter(_pollInterval);
+            return await store.GetGroupIdOfJobAsync(id, timeout.Token);
+        });
+    }
+
+    private StreamFeed? FindFeed(JobStreamId stream)
+    {
+        lock (_feeds)
+        {
+            return _feeds.GetValueOrDefault(stream.ToString());
+        }
+    }
+
+    /// <summary><c>job_preview</c> (<paramref name="groupId"/> null) or <c>child_preview</c> with the group's id: the job,
+    /// prompt and backend, the image as the render event has it (a data URL) and when it was rendered.</summary>
+    private static byte[] PreviewMessage(RenderEvent preview, string? groupId)
+    {
+        var message = new ArrayBufferWriter<byte>(preview.Preview!.Length + 256);
+        using (var writer = new Utf8JsonWriter(message))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("type", groupId is null ? "job_preview" : "child_preview");
+            if (groupId is not null)
+            {
+                writer.WriteString("job_group_id", groupId);
+            }
+
+            writer.WriteString("job_id", preview.JobId);
+            writer.WriteString("prompt_id", preview.PromptId);
+            writer.WriteString("backend_id", preview.BackendId);
+            writer.WriteString("image", preview.Preview);
+            writer.WriteString("at", preview.At);
+            writer.WriteEndObject();
+        }
+
+        return message.WrittenSpan.ToArray();
+    }
+
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync();
         foreach (var subscription in _subscriptions.Keys)
         {
             await subscription.DisposeAsync();
@@ -147,6 +256,7 @@ public sealed class RedisJobEventStream(
             if (!_feeds.TryGetValue(stream.ToString(), out var feed))
             {
                 _feeds[stream.ToString()] = feed = new StreamFeed(this, stream, after);
+                _groupFeeds += stream.IsGroup ? 1 : 0;
             }
 
             feed.Subscribers++;
@@ -162,6 +272,7 @@ public sealed class RedisJobEventStream(
             if (--feed.Subscribers == 0)
             {
                 _feeds.Remove(feed.Stream.ToString());
+                _groupFeeds -= feed.Stream.IsGroup ? 1 : 0;
                 feed.Stop();
             }
         }
@@ -233,6 +344,15 @@ public sealed class RedisJobEventStream(
         }
 
         public void Stop() => _stop.Cancel();
+
+        /// <summary>Hands a preview to every subscriber (each keeps or drops it without blocking).</summary>
+        public void Preview(string jobId, byte[] message)
+        {
+            foreach (var subscription in Volatile.Read(ref _subscribers))
+            {
+                subscription.Preview(jobId, message);
+            }
+        }
 
         /// <summary>Asks for a read; a poll's request is dropped when the feed read less than half a poll interval ago.</summary>
         public void RequestRead(bool poll)
@@ -326,7 +446,8 @@ public sealed class RedisJobEventStream(
     private sealed record Window(long After, JobStreamEvent[] Events);
 
     private sealed class StreamSubscription(
-        RedisJobEventStream owner, JobStreamId stream, StreamFeed feed, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent)
+        RedisJobEventStream owner, JobStreamId stream, StreamFeed feed, long afterSequence, Func<JobStreamEvent, CancellationToken, Task> onEvent,
+        Action<string, ReadOnlyMemory<byte>>? onPreview)
         : IAsyncDisposable
     {
         private readonly Channel<bool> _signals = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -337,6 +458,18 @@ public sealed class RedisJobEventStream(
         public void Start() => _pump = Task.Run(() => PumpAsync(_stop.Token));
 
         public void Signal() => _signals.Writer.TryWrite(true);
+
+        public void Preview(string jobId, byte[] message)
+        {
+            try
+            {
+                onPreview?.Invoke(jobId, message);
+            }
+            catch (Exception ex)
+            {
+                owner._logger.LogWarning(ex, "A subscriber of stream {Stream} failed on a preview", stream);
+            }
+        }
 
         public async ValueTask DisposeAsync()
         {

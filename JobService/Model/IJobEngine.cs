@@ -41,8 +41,13 @@ public interface IJobEventStream
     Task<long> GetLastSequenceAsync(JobStreamId stream, CancellationToken cancellationToken);
 
     /// <summary>Calls <paramref name="onEvent"/> for every event appended from now on, in order, without gaps (a
-    /// subscriber that reconnects re-reads what it missed). Dispose to stop.</summary>
-    Task<IAsyncDisposable> SubscribeAsync(JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, CancellationToken cancellationToken);
+    /// subscriber that reconnects re-reads what it missed), and <paramref name="onPreview"/> for every preview of the
+    /// stream's job (or of a child of its group) rendered from now on: a message that is not stored, has no sequence and
+    /// is dropped where nobody watches; it is called with the id of the job the preview shows. Neither callback may block.
+    /// Dispose to stop.</summary>
+    Task<IAsyncDisposable> SubscribeAsync(
+        JobStreamId stream, Func<JobStreamEvent, CancellationToken, Task> onEvent, Action<string, ReadOnlyMemory<byte>>? onPreview,
+        CancellationToken cancellationToken);
 }
 
 /// <summary>Names a stream: a group's (<c>group:{id}</c>) or a single job's (<c>job:{id}</c>).</summary>
@@ -51,6 +56,8 @@ public readonly record struct JobStreamId(string Kind, string Id)
     public static JobStreamId Group(string groupId) => new("group", groupId);
 
     public static JobStreamId Job(string jobId) => new("job", jobId);
+
+    public bool IsGroup => Kind == "group";
 
     public override string ToString() => $"{Kind}:{Id}";
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -7,14 +6,13 @@ using Aspire.Hosting.ApplicationModel;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using StackExchange.Redis;
 
 namespace DirectorsConsole.IntegrationTests;
 
 /// <summary>
 /// The suite started with <c>--agents 2</c>: the two emulated nodes run behind render agents that pull their work
-/// through the Gateway, and the suite is never given the nodes' addresses. Previews are not part of a job's stream
-/// (they are transient and large): they are seen where the suite publishes them, as <c>preview</c> render events.
+/// through the Gateway, and the suite is never given the nodes' addresses. The previews the agents relay reach the
+/// group's WebSocket through the Gateway as <c>child_preview</c> messages (transient: no sequence).
 /// </summary>
 public sealed class RenderAgentSuiteTests : IAsyncLifetime
 {
@@ -48,15 +46,11 @@ public sealed class RenderAgentSuiteTests : IAsyncLifetime
         var backendEnvironment = await ExecutionConfigurationBuilder.Create(backendService).WithEnvironmentVariablesConfig()
             .BuildAsync(_suite.App.Services.GetRequiredService<DistributedApplicationExecutionContext>(), NullLogger.Instance, Token);
 
-        await using var redis = await ConnectionMultiplexer.ConnectAsync(backendEnvironment.EnvironmentVariables.Single(e => e.Key == "ConnectionStrings__redis").Value);
-        var renderEvents = new ConcurrentQueue<JsonObject>();
-        await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal("dc:events:render"),
-            (_, message) => renderEvents.Enqueue(JsonNode.Parse((string)message!)!["data"]!.AsObject()));
-
-        // Act: a group over both agents, watched through the Gateway
+        // Act: a group over both agents, watched through the Gateway (each prompt's preview comes after its 16 steps, so
+        // the socket is open by then)
         using var created = await _suite.Gateway.PostAsJsonAsync("/api/job-group", new
         {
-            workflow_json = TestPrompts.ProgressWithPreview(4, 100, "agents/group", 1, 32),
+            workflow_json = TestPrompts.ProgressWithPreview(16, 100, "agents/group", 1, 32),
             backend_ids = Agents,
             seed_strategy = "fibonacci",
             base_seed = 1000,
@@ -74,7 +68,7 @@ public sealed class RenderAgentSuiteTests : IAsyncLifetime
         Assert.DoesNotContain(backendEnvironment.EnvironmentVariables, e => e.Key == "ORCHESTRATOR_COMFY_NODES");
         Assert.Equal(Agents, backends.Select(b => (string)b["id"]!).Order());
         Assert.All(backends, b => Assert.Equal("agent", (string?)b["kind"]));
-        // Completed on both agent-backed nodes, their progress on the group's stream and their previews published
+        // Completed on both agent-backed nodes, their progress and their previews on the group's stream
         Assert.Equal("completed", (string?)group!["status"]);
         var children = group["child_jobs"]!.AsArray().Select(c => c!.AsObject()).ToArray();
         Assert.Equal(Agents, children.Select(c => (string)c["backend_id"]!).Order());
@@ -83,8 +77,10 @@ public sealed class RenderAgentSuiteTests : IAsyncLifetime
         Assert.Contains("child_progress", types);
         foreach (var child in children)
         {
-            Assert.Contains(renderEvents, e => (string?)e["kind"] == "preview" && (string?)e["jobId"] == (string?)child["job_id"]
-                && (string?)e["backendId"] == (string?)child["backend_id"] && ((string?)e["preview"])?.StartsWith("data:image/png;base64,", StringComparison.Ordinal) == true);
+            Assert.True(messages.Any(m => (string?)m["type"] == "child_preview" && (string?)m["job_group_id"] == id
+                && (string?)m["job_id"] == (string?)child["job_id"] && (string?)m["backend_id"] == (string?)child["backend_id"]
+                && m["sequence"] is null && ((string?)m["image"])?.StartsWith("data:image/png;base64,", StringComparison.Ordinal) == true),
+                $"No child_preview of {child["job_id"]}; got: {string.Join(", ", messages.Select(m => $"{m["type"]} {m["job_id"]}"))}");
         }
 
         // Each output fetched through the Gateway's /view is the node's own file

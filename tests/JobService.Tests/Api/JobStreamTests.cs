@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Net;
 using System.Text.Json.Nodes;
 using DirectorsConsole.JobService.Tests.Engine;
+using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.JobService.Tests.Api;
 
@@ -101,6 +102,92 @@ public sealed class JobStreamTests
         Assert.Equal(100, (double?)done["progress"]);
         Assert.Equal(EngineRig.BackendId(0), (string?)done["backend_id"]);
         Assert.EndsWith(".png", (string?)outputs!["outputs"]!["images"]![0]!["filename"]);
+    }
+
+    [Fact]
+    public async Task PreviewsReachTheJobAndGroupWatchersOnEveryReplicaWithoutASequenceAndAreNeverReplayed()
+    {
+        // Arrange
+        await using var rig = await EngineRig.StartAsync([1, 1], jobReplicas: 2);
+        using var client = rig.Client(0);
+
+        // Act: a group over both nodes watched on both replicas, then a single job watched on the second; each prompt
+        // sends a preview (SaveImageWebsocket) before it completes
+        using var created = await client.PostAsJsonAsync("/api/job-group", new
+        {
+            workflow_json = TestPrompts.ProgressWithPreview(steps: 6, delayMs: 150, "previews/group", seed: 1, size: 32),
+            backend_ids = new[] { EngineRig.BackendId(0), EngineRig.BackendId(1) },
+            seed_strategy = "sequential",
+            base_seed = 7,
+        }, Token);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var groupId = (string)(await JobsApiTests.ReadAsync(created))["job_group_id"]!;
+        await using var groupWatchers = new AsyncDisposables(
+            new StreamClient(await rig.ConnectAsync($"/ws/job-groups/{groupId}", replica: 0)),
+            new StreamClient(await rig.ConnectAsync($"/ws/job-groups/{groupId}", replica: 1)));
+        await Task.WhenAll(groupWatchers.Clients.Select(c => c.ReceiveUntilAsync("group_complete")));
+        using var submitted = await client.PostAsJsonAsync("/api/job", new
+        {
+            workflow_json = TestPrompts.ProgressWithPreview(steps: 6, delayMs: 150, "previews/job", seed: 2, size: 32),
+        }, Token);
+        var jobId = (string)(await JobsApiTests.ReadAsync(submitted))["job_id"]!;
+        await using var jobWatcher = new StreamClient(await rig.ConnectAsync($"/api/job/{jobId}/stream", replica: 1));
+        await ReceiveUntilFinalAsync(jobWatcher);
+        await using var groupResumed = new StreamClient(await rig.ConnectAsync($"/ws/job-groups/{groupId}?since=0", replica: 0));
+        await groupResumed.ReceiveUntilAsync("group_complete");
+        await using var jobResumed = new StreamClient(await rig.ConnectAsync($"/api/job/{jobId}/stream?since=0", replica: 1));
+        await ReceiveUntilFinalAsync(jobResumed);
+        var group = await client.GetFromJsonAsync<JsonObject>($"/api/job-groups/{groupId}", Token);
+
+        // Assert: every watcher of the group saw a preview of each child, with no sequence, and its events stayed gapless
+        var children = group!["child_jobs"]!.AsArray().Select(c => c!.AsObject()).ToArray();
+        Assert.Equal(2, children.Length);
+        foreach (var watcher in groupWatchers.Clients)
+        {
+            var previews = watcher.Received.Where(m => (string?)m["type"] == "child_preview").ToArray();
+            foreach (var child in children)
+            {
+                var preview = Assert.Single(previews, p => (string?)p["job_id"] == (string?)child["job_id"]);
+                Assert.Equal(groupId, (string?)preview["job_group_id"]);
+                Assert.Equal((string?)child["backend_id"], (string?)preview["backend_id"]);
+                Assert.False(string.IsNullOrEmpty((string?)preview["prompt_id"]));
+                Assert.NotNull((string?)preview["at"]);
+                AssertImage(preview);
+            }
+
+            Assert.DoesNotContain(previews, p => p.ContainsKey("sequence"));
+            var stored = watcher.Received.Except(previews).ToArray();
+            Assert.Equal("initial_state", (string?)stored[0]["type"]);
+            AssertConsecutive(stored.Skip(1), (long)stored[0]["sequence"]!);
+        }
+
+        var jobPreview = Assert.Single(jobWatcher.Received, m => (string?)m["type"] == "job_preview");
+        Assert.Equal(jobId, (string?)jobPreview["job_id"]);
+        Assert.False(jobPreview.ContainsKey("sequence") || jobPreview.ContainsKey("job_group_id"));
+        AssertImage(jobPreview);
+        var jobEvents = jobWatcher.Received.Where(m => m != jobPreview).ToArray();
+        AssertConsecutive(jobEvents.Skip(1), (long)jobEvents[0]["sequence"]!);
+
+        // A client resuming with ?since=0 gets every stored event and no preview.
+        Assert.DoesNotContain(groupResumed.Received.Concat(jobResumed.Received), m => ((string?)m["type"])!.EndsWith("_preview", StringComparison.Ordinal));
+        AssertConsecutive(groupResumed.Received, 0);
+        AssertConsecutive(jobResumed.Received, 0);
+    }
+
+    private static void AssertImage(JsonObject preview) =>
+        Assert.StartsWith("data:image/png;base64,", (string?)preview["image"]);
+
+    private sealed class AsyncDisposables(params StreamClient[] clients) : IAsyncDisposable
+    {
+        public StreamClient[] Clients => clients;
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
     }
 
     private static void AssertConsecutive(IEnumerable<JsonObject> events, long after)

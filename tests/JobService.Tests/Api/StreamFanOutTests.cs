@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json.Nodes;
+using DirectorsConsole.Contracts;
 using DirectorsConsole.JobService.Apis;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
@@ -96,6 +97,105 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
         Assert.Equal($"Client too slow: more than {buffer} events behind; reconnect with ?since={got[^1]}", stuck.ServerCloseReason);
     }
 
+    [Fact]
+    public async Task PreviewsForAWatcherThatIsBehindAreReplacedNotQueuedAndNeverCloseItOrReorderItsEvents()
+    {
+        // Arrange: a job's stream watched by a client that reads and one that stops reading after initial_state
+        const int buffer = 16;
+        const int previews = 100;
+        const int events = 3;
+        var jobId = Guid.NewGuid().ToString();
+        await using var rig = await Rig.StartAsync(garnet, new JobStreamOptions { ClientBufferSize = buffer, SendTimeout = TimeSpan.FromMinutes(10) }, JobStreamId.Job(jobId));
+        var reading = new MemorySocket();
+        var stuck = new MemorySocket();
+        rig.Watch(reading);
+        rig.Watch(stuck);
+        await Eventually.ReturnsAsync(() => Task.FromResult(Math.Min(reading.Sent.Count, stuck.Sent.Count)), count => count == 1);
+        stuck.Hold();
+
+        // Act: many times the buffer in previews, then a few events
+        for (var i = 1; i <= previews; i++)
+        {
+            ForwardPreviews(rig, [jobId], i);
+        }
+
+        for (var n = 1; n <= events; n++)
+        {
+            await SharedStreamReadTests.AppendAsync(rig.Redis, rig.Stream, n, notify: true);
+        }
+
+        await Eventually.ReturnsAsync(() => Task.FromResult(reading.Sent.Count(m => JsonNode.Parse(m)!["sequence"] is not null)), count => count == 1 + events);
+        stuck.Release();
+        await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count(m => JsonNode.Parse(m)!["sequence"] is not null)), count => count == 1 + events);
+        await Eventually.ReturnsAsync(() => Task.FromResult(new[] { reading, stuck }.All(s => s.Sent.Any(m => (string?)JsonNode.Parse(m)!["image"] == $"data:image/png;base64,{previews}"))), all => all);
+
+        // Assert: the stuck client's events came in order, it got at most the preview it was held on and the newest, and
+        // it is still open; the reading client's previews came in the order they were rendered
+        foreach (var socket in new[] { reading, stuck })
+        {
+            var messages = socket.Sent.Select(m => JsonNode.Parse(m)!.AsObject()).ToList();
+            Assert.Equal(Enumerable.Range(1, events).Select(i => (long)i), messages.Skip(1).Where(m => m["sequence"] is not null).Select(m => (long)m["sequence"]!));
+            var sentPreviews = messages.Where(m => (string?)m["type"] == "job_preview").ToList();
+            Assert.All(sentPreviews, p => Assert.Equal(jobId, (string?)p["job_id"]));
+            var numbers = sentPreviews.Select(p => int.Parse(((string)p["image"]!)["data:image/png;base64,".Length..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(numbers.Order(), numbers);
+            Assert.Equal(previews, numbers[^1]);
+            Assert.Null(socket.ServerCloseStatus);
+        }
+
+        Assert.InRange(stuck.Sent.Count(m => (string?)JsonNode.Parse(m)!["type"] == "job_preview"), 1, 2);
+    }
+
+    [Fact]
+    public async Task AGroupWatcherThatIsBehindGetsTheNewestPreviewOfEachChild()
+    {
+        // Arrange: a group of two children, watched by a client that stops reading after initial_state
+        var groupId = Guid.NewGuid().ToString();
+        string[] children = [Guid.NewGuid().ToString(), Guid.NewGuid().ToString()];
+        await using var rig = await Rig.StartAsync(garnet, new JobStreamOptions { SendTimeout = TimeSpan.FromMinutes(10) }, JobStreamId.Group(groupId));
+        foreach (var child in children)
+        {
+            var record = new JobRecord(child, "running", DateTimeOffset.UtcNow) { GroupId = groupId };
+            await rig.Redis.HashSetAsync(JobKeys.Job(child), "record", System.Text.Json.JsonSerializer.Serialize(record, JobJson.Options), Token);
+        }
+
+        var stuck = new MemorySocket();
+        rig.Watch(stuck);
+        await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count), count => count == 1);
+        // A first preview of each child while it reads (the replica looks up and remembers each child's group).
+        ForwardPreviews(rig, children, 0);
+        await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count), count => count == 3);
+        stuck.Hold();
+
+        // Act: ten previews of each child in turn while the client is stuck on the first of them
+        for (var i = 1; i <= 10; i++)
+        {
+            ForwardPreviews(rig, children, i);
+        }
+
+        stuck.Release();
+        await Eventually.ReturnsAsync(
+            () => Task.FromResult(children.All(child => stuck.Sent.Select(m => JsonNode.Parse(m)!).Any(m => (string?)m["job_id"] == child && (string?)m["image"] == "data:image/png;base64,10"))),
+            all => all);
+
+        // Assert: after the one it was stuck on, only the newest of each child, as child_preview of the group; still open
+        var sent = stuck.Sent.Skip(3).Select(m => JsonNode.Parse(m)!.AsObject()).ToList();
+        Assert.InRange(sent.Count, 2, 3);
+        Assert.All(sent, m => Assert.Equal(("child_preview", groupId), ((string?)m["type"], (string?)m["job_group_id"])));
+        Assert.Null(stuck.ServerCloseStatus);
+    }
+
+    private static void ForwardPreviews(Rig rig, string[] jobIds, int n)
+    {
+        foreach (var jobId in jobIds)
+        {
+            rig.Streams.ForwardPreview(new RenderEvent(RenderEventKinds.Preview, "prompt-" + jobId, jobId, "node-a", DateTimeOffset.UtcNow)
+            {
+                Preview = $"data:image/png;base64,{n}",
+            });
+        }
+    }
+
     /// <summary>A replica's event stream over the test's Garnet and the sessions of one group stream on it.</summary>
     private sealed class Rig : IAsyncDisposable
     {
@@ -106,23 +206,26 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
         private readonly CancellationTokenSource _stop = new();
         private readonly List<Task> _sessions = [];
 
-        private Rig(RedisOptions redis, JobStreamOptions options)
+        private Rig(RedisOptions redis, JobStreamOptions options, JobStreamId? stream)
         {
+            Stream = stream ?? JobStreamId.Group(Guid.NewGuid().ToString());
             Redis = new RedisConnection(redis);
             _streamConnection = new RedisConnection(redis);
             _subscriber = new RedisSubscriber(redis);
             _streams = new RedisJobEventStream(
-                _streamConnection, _subscriber, Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
+                _streamConnection, _subscriber, new JobStore(_streamConnection, NullLogger<JobStore>.Instance), Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
                 NullLogger<RedisJobEventStream>.Instance);
             _options = options;
         }
 
         public RedisConnection Redis { get; }
 
-        public JobStreamId Stream { get; } = JobStreamId.Group(Guid.NewGuid().ToString());
+        public JobStreamId Stream { get; }
 
-        public static Task<Rig> StartAsync(GarnetFixture garnet, JobStreamOptions options) =>
-            Task.FromResult(new Rig(new RedisOptions { ConnectionString = garnet.ConnectionString }, options));
+        public RedisJobEventStream Streams => _streams;
+
+        public static Task<Rig> StartAsync(GarnetFixture garnet, JobStreamOptions options, JobStreamId? stream = null) =>
+            Task.FromResult(new Rig(new RedisOptions { ConnectionString = garnet.ConnectionString }, options, stream));
 
         /// <summary>Runs a session of the stream on <paramref name="socket"/>, as the endpoint does, until the rig stops.</summary>
         public void Watch(MemorySocket socket) => _sessions.Add(Task.Run(async () =>

@@ -30,7 +30,7 @@ public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<
         var counted = new CountingConnection(connection);
         await using var subscriber = new RedisSubscriber(options);
         await using var streams = new RedisJobEventStream(
-            counted, subscriber, Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
+            counted, subscriber, new JobStore(counted, NullLogger<JobStore>.Instance), Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
             NullLogger<RedisJobEventStream>.Instance);
         var stream = JobStreamId.Group(Guid.NewGuid().ToString());
         for (var i = 1; i <= Earlier; i++)
