@@ -26,5 +26,9 @@ public sealed class RedisSpans : IDisposable
 
     public IReadOnlyCollection<Activity> All => _spans;
 
+    /// <summary>The spans of commands sent to the server on <paramref name="port"/>, as they stand when enumerated.</summary>
+    public IEnumerable<Activity> To(int port) =>
+        _spans.Where(span => span.GetTagItem("server.port") is { } value && Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture) == port);
+
     public void Dispose() => _listener.Dispose();
 }

@@ -24,8 +24,9 @@ public sealed class SchedulerWithoutBackendsTests
     {
         // Arrange: JobService with no backend registered, its clock standing still (so no interval ever passes)
         using var redisSpans = new RedisSpans();
-        var spans = redisSpans.All;
         await using var garnet = await RedisServerProcess.StartGarnetAsync(cancellationToken: Token);
+        // Tests of other classes run beside this one, each with a server of its own: only this server's commands count.
+        var spans = redisSpans.To(garnet.Port);
         await using var service = new ServiceFactory<Program>(garnet.ConnectionString,
             configureServices: services => services.AddSingleton<TimeProvider>(new StoppedClock(DateTimeOffset.UtcNow)));
         using var client = service.CreateClient();
