@@ -26,8 +26,10 @@ public sealed class AccessFixture(GarnetFixture garnet) : IAsyncLifetime
     public const string BoundWorkerToken = "bound-worker-a14d7e2c90b63f58";
     public const string BoundWorkerId = "gpu-home";
 
-    /// <summary>A variable no other test uses, so setting it for this process disturbs nothing.</summary>
-    public static readonly string AdminTokenVariable = $"DC_TEST_ADMIN_TOKEN_{Guid.NewGuid():N}";
+    /// <summary>A variable of this fixture's own, which no other test uses: the fixtures of two test classes run side by
+    /// side, and each clears its variable when it ends (a shared one left the other's gateway unable to read its
+    /// admin token, answering 500).</summary>
+    public string AdminTokenVariable { get; } = $"DC_TEST_ADMIN_TOKEN_{Guid.NewGuid():N}";
 
     private ServiceFactory<Program>? _gateway;
 
@@ -41,8 +43,9 @@ public sealed class AccessFixture(GarnetFixture garnet) : IAsyncLifetime
 
     public EndedSpans Spans { get; } = new();
 
-    /// <summary>The clients of config.yaml, as configuration keys.</summary>
-    public static Dictionary<string, string?> ClientSettings() => new()
+    /// <summary>The clients of config.yaml, as configuration keys; the admin's token is read from
+    /// <paramref name="adminTokenVariable"/>.</summary>
+    public static Dictionary<string, string?> ClientSettings(string adminTokenVariable) => new()
     {
         ["clients:0:name"] = "dashboard",
         ["clients:0:role"] = "viewer",
@@ -52,7 +55,7 @@ public sealed class AccessFixture(GarnetFixture garnet) : IAsyncLifetime
         ["clients:1:token_sha256"] = ClientTokenDigest.Hex(OperatorToken).ToUpperInvariant(),
         ["clients:2:name"] = "ops",
         ["clients:2:role"] = "admin",
-        ["clients:2:token_env"] = AdminTokenVariable,
+        ["clients:2:token_env"] = adminTokenVariable,
         ["gateway_secret"] = GatewaySecret,
         ["worker_token_sha256"] = ClientTokenDigest.Hex(SharedWorkerToken),
         ["workers:0:worker_id"] = BoundWorkerId,
@@ -73,7 +76,7 @@ public sealed class AccessFixture(GarnetFixture garnet) : IAsyncLifetime
             FakeService.StartAsync("gallery-service", 0, cancellationToken),
             FakeService.StartAsync("path-service", 0, cancellationToken));
 
-        var settings = ClientSettings();
+        var settings = ClientSettings(AdminTokenVariable);
         foreach (var replica in Replicas)
         {
             settings[$"services:{replica.Name}:http:{replica.Replica}"] = replica.Address.ToString();

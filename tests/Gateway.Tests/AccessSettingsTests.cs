@@ -16,12 +16,11 @@ public sealed class AccessSettingsTests(GarnetFixture garnet)
     {
         // Arrange: a studio's web app sends no token, so anonymous callers read.
         await using var service = await FakeService.StartAsync("job-service", 0, Token);
-        var settings = AccessFixture.ClientSettings();
+        // A variable of this test's own: the class fixtures of other test classes clear theirs when they end.
+        var adminTokenVariable = $"DC_TEST_ADMIN_TOKEN_{Guid.NewGuid():N}";
+        var settings = AccessFixture.ClientSettings(adminTokenVariable);
         settings["anonymous_role"] = "viewer";
         settings["services:job-service:http:0"] = service.Address.ToString();
-        // A variable of this test's own: the class fixture of another test class clears the shared one when it ends.
-        var adminTokenVariable = $"DC_TEST_ADMIN_TOKEN_{Guid.NewGuid():N}";
-        settings["clients:2:token_env"] = adminTokenVariable;
         Environment.SetEnvironmentVariable(adminTokenVariable, AccessFixture.AdminToken);
         var (factory, client) = GatewayFixture.StartGateway(garnet, settings);
         await using var _ = factory;

@@ -93,7 +93,7 @@ public sealed class WorkerAccessTests(AccessFixture gateway, GarnetFixture garne
     {
         // Arrange: the clients only.
         await using var service = await FakeService.StartAsync("backend-service", 0, Token);
-        var settings = AccessFixture.ClientSettings();
+        var settings = AccessFixture.ClientSettings(gateway.AdminTokenVariable);
         foreach (var key in settings.Keys.Where(key => key.StartsWith("worker", StringComparison.Ordinal)).ToList())
         {
             settings.Remove(key);
