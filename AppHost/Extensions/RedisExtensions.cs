@@ -68,8 +68,14 @@ public static class RedisExtensions
         var garnet = new GarnetResource(name, DotNetHost.Path, settings.WorkingDirectory, port);
         var healthCheck = $"{name}-ping";
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(healthCheck, _ => new RedisPingHealthCheck(garnet.Endpoint), null, null));
-        return builder.AddResource(garnet)
-            .WithArgs([.. GarnetCommandLine.BuildArguments(serverAssembly, port, dataDirectory)])
+        var resource = builder.AddResource(garnet)
+            .WithArgs([.. GarnetCommandLine.BuildArguments(serverAssembly, port, dataDirectory)]);
+        foreach (var (variable, value) in GarnetCommandLine.Environment())
+        {
+            resource.WithEnvironment(variable, value);
+        }
+
+        return resource
             .WithEndpoint(port: port, targetPort: port, scheme: "tcp", name: GarnetResource.EndpointName, isProxied: false)
             .WithHealthCheck(healthCheck);
     }

@@ -6,7 +6,7 @@ namespace DirectorsConsole.BackendService.Dispatch;
 
 /// <summary>
 /// Publishes <see cref="RenderEvent"/>s on <see cref="RenderChannels.RenderEvents"/> and keeps the last one in the
-/// prompt's state (<see cref="DispatchStore.RecordPromptEventAsync"/>). Once a prompt has a final event nothing more is written or
+/// prompt's state (<see cref="DispatchStore.RecordPromptEventAsync"/>, whose script also publishes it). Once a prompt has a final event nothing more is written or
 /// published for it, so a backend that comes back, a redelivered command or a late socket message never reports
 /// a prompt twice. Previews are published only: they are transient and large.
 /// </summary>
@@ -16,8 +16,9 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
     public static readonly JsonSerializerOptions EventJson = new(JsonSerializerDefaults.Web);
 
     /// <summary>Records and publishes the event; false when the prompt had already ended (nothing was published).
-    /// A final event also removes the prompt from its backend's in-flight hash.</summary>
-    public async Task<bool> PublishAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    /// A final event also removes the prompt from its backend's in-flight hash; <paramref name="nowInFlight"/> is added
+    /// to it with the event (<see cref="DispatchStore.RecordPromptEventAsync"/>).</summary>
+    public async Task<bool> PublishAsync(RenderEvent renderEvent, CancellationToken cancellationToken, InFlightPrompt? nowInFlight = null)
     {
         if (renderEvent.Kind == RenderEventKinds.Preview)
         {
@@ -25,8 +26,9 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
             return true;
         }
 
-        // A final event leaves the backend's in-flight hash in the same script.
-        var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), cancellationToken);
+        // One script: the state (a final event also leaves the backend's in-flight hash), then the publish.
+        using var message = eventBus.Prepare(RenderChannels.RenderEvents, renderEvent);
+        var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), cancellationToken, nowInFlight, message);
 
         if (!written)
         {
@@ -34,7 +36,6 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
             return false;
         }
 
-        await eventBus.PublishAsync(RenderChannels.RenderEvents, renderEvent, cancellationToken);
         if (RenderEventKinds.IsFinal(renderEvent.Kind))
         {
             logger.LogInformation("Prompt {PromptId} of job {JobId} on backend {BackendId}: {Kind} {ErrorType} {Error}",

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
@@ -34,6 +35,17 @@ public sealed class RedisServerProcess : TestServerProcess
     public static bool IsRedisServerAvailable => RedisServerPath.Value is not null;
 
     protected override string Description => Kind.ToString();
+
+    protected override void ConfigureStart(ProcessStartInfo startInfo)
+    {
+        if (Kind == RedisServerKind.Garnet)
+        {
+            foreach (var (variable, value) in GarnetCommandLine.Environment())
+            {
+                startInfo.Environment[variable] = value;
+            }
+        }
+    }
 
     public static Task<RedisServerProcess> StartAsync(RedisServerKind kind, string? dataDir = null, CancellationToken cancellationToken = default) =>
         kind == RedisServerKind.Garnet ? StartGarnetAsync(dataDir, cancellationToken) : StartRedisAsync(dataDir, cancellationToken);
