@@ -33,12 +33,12 @@ public static class GarnetCommandLine
     /// (<c>sched_yield</c>) before letting it sleep, as the suite's own programs did before their runtimeconfig turned it
     /// off: a CPU profile of Garnet under a job group showed a quarter of its samples there, on cores the services need.
     /// An operator's own <c>DOTNET_ThreadPool_UnfairSemaphoreSpinLimit</c> wins.</summary>
-    public static IReadOnlyDictionary<string, string> Environment(Func<string, string?>? current = null)
+    public static IReadOnlyDictionary<string, string> Environment()
     {
         const string spinLimit = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
         return new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            [spinLimit] = (current ?? System.Environment.GetEnvironmentVariable)(spinLimit) ?? "0",
+            [spinLimit] = System.Environment.GetEnvironmentVariable(spinLimit) ?? "0",
         };
     }
 
