@@ -55,11 +55,6 @@ public interface IEventBus
 {
     Task PublishAsync<TEvent>(string channel, TEvent @event, CancellationToken cancellationToken = default);
 
-    /// <summary>The message <see cref="PublishAsync"/> would send for <paramref name="event"/>, for a store whose script
-    /// publishes it only if its write happens (one round trip instead of two). Its producer span lasts until it is
-    /// disposed.</summary>
-    PreparedEvent Prepare<TEvent>(string channel, TEvent @event);
-
     Task<IAsyncDisposable> SubscribeAsync<TEvent>(
         string channel,
         Func<TEvent, CancellationToken, Task> handler,
@@ -159,15 +154,4 @@ public sealed record QueueMessage<TMessage>(string Queue, TMessage Message, stri
 {
     /// <summary>The span its send continues (a batch serves many traces); default: the current activity.</summary>
     public System.Diagnostics.ActivityContext Parent { get; init; }
-}
-
-/// <summary>An event's channel and message as <see cref="IEventBus.PublishAsync"/> sends it, for a script to
-/// <c>PUBLISH</c>; disposing it ends its producer span.</summary>
-public sealed class PreparedEvent(string channel, byte[] payload, IDisposable? span) : IDisposable
-{
-    public string Channel { get; } = channel;
-
-    public byte[] Payload { get; } = payload;
-
-    public void Dispose() => span?.Dispose();
 }

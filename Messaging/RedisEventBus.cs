@@ -22,14 +22,8 @@ public sealed class RedisEventBus(IRedisConnection redis, IRedisSubscriber subsc
 
     public async Task PublishAsync<TEvent>(string channel, TEvent @event, CancellationToken cancellationToken = default)
     {
-        using var prepared = Prepare(channel, @event);
-        await redis.PublishAsync(channel, prepared.Payload, cancellationToken).ConfigureAwait(false);
-    }
-
-    public PreparedEvent Prepare<TEvent>(string channel, TEvent @event)
-    {
         ArgumentException.ThrowIfNullOrEmpty(channel);
-        var activity = RedisTelemetry.Source.StartActivity($"publish {channel}", ActivityKind.Producer);
+        using var activity = RedisTelemetry.Source.StartActivity($"publish {channel}", ActivityKind.Producer);
         activity?.SetTag("messaging.system", "redis");
         activity?.SetTag("messaging.destination.name", channel);
         var (traceParent, traceState) = TraceContext.Capture(activity);
@@ -39,7 +33,7 @@ public sealed class RedisEventBus(IRedisConnection redis, IRedisSubscriber subsc
             traceState,
             timeProvider.GetUtcNow().UtcDateTime,
             JsonSerializer.SerializeToElement(@event, DataJson));
-        return new PreparedEvent(channel, JsonSerializer.SerializeToUtf8Bytes(envelope, EnvelopeJson), activity);
+        await redis.PublishAsync(channel, JsonSerializer.SerializeToUtf8Bytes(envelope, EnvelopeJson), cancellationToken).ConfigureAwait(false);
     }
 
     public Task<IAsyncDisposable> SubscribeAsync<TEvent>(

@@ -349,9 +349,8 @@ public sealed class BackendDispatchSession
             var prompt = command.Seed is { } seed ? PromptSeeds.Apply(command.Prompt, seed, command.SeedNodes) : command.Prompt;
             var record = new InFlightPrompt(command.PromptId, command.JobId, _time.GetUtcNow(), InFlightPrompt.NodeClassesOf(prompt));
 
-            // A command delivered again after a crash may have been posted already: never post it twice. A prompt this
-            // call claimed first cannot have been posted (a post follows its claim), so the node is not asked.
-            if (!claim.First && await AdoptIfPostedAsync(record, claim, cancellationToken))
+            // A command delivered again after a crash may have been posted already: never post it twice.
+            if (await AdoptIfPostedAsync(record, claim, cancellationToken))
             {
                 await _queue.AckAsync(delivery, cancellationToken);
                 return;

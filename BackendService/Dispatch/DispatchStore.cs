@@ -63,10 +63,9 @@ public sealed record PromptState(string BackendId, string? JobId, string? Status
 }
 
 /// <summary>Who holds a prompt according to its state hash: this backend, another one, and the last status.
-/// <paramref name="First"/>: no backend had claimed it before this claim, so it cannot have been posted anywhere yet
-/// (a prompt is posted only after its claim). <paramref name="CancelRequested"/>: its job was cancelled before the claim,
-/// which then claimed nothing (<paramref name="Mine"/> is false).</summary>
-public sealed record PromptClaim(bool Mine, string? Owner, string? Status, bool First = false, bool CancelRequested = false)
+/// <paramref name="CancelRequested"/>: its job was cancelled before the claim, which then claimed nothing
+/// (<paramref name="Mine"/> is false).</summary>
+public sealed record PromptClaim(bool Mine, string? Owner, string? Status, bool CancelRequested = false)
 {
     public bool IsFinal => Status is not null && RenderEventKinds.IsFinal(Status);
 }
@@ -83,25 +82,23 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
 
     // KEYS: prompt state, cancel flag. ARGV: backend id, job id, expiry ms. The first backend to claim a prompt owns it,
     // so a command delivered twice (to two backend queues) is never posted on two nodes. A prompt whose cancel was
-    // requested is not claimed ('cancelled'). The fourth reply says whether this call made the claim ('first'): then
-    // nothing can have posted the prompt yet.
+    // requested is not claimed ('cancelled').
     private const string ClaimScript = """
-        if redis.call('EXISTS', KEYS[2]) == 1 then return {'cancelled', '', '', 'again'} end
+        if redis.call('EXISTS', KEYS[2]) == 1 then return {'cancelled', '', ''} end
         local owner = redis.call('HGET', KEYS[1], 'backend_id')
         local status = redis.call('HGET', KEYS[1], 'status') or ''
-        if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status, 'again'} end
+        if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status} end
         redis.call('HSET', KEYS[1], 'backend_id', ARGV[1])
         if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'job_id', ARGV[2]) end
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
-        return {'mine', ARGV[1], status, (owner and owner ~= '') and 'again' or 'first'}
+        return {'mine', ARGV[1], status}
         """;
 
     // KEYS: prompt state, and for a final event or a prompt now in flight the backend's in-flight hash. ARGV: status,
-    // event JSON, backend id, job id, expiry ms, prompt id, the in-flight record ('' for none), the channel to publish the
-    // event on and its message ('' for none). A final event takes the prompt out of its backend's in-flight hash even
-    // when the prompt had already ended, in the same script as its state; an event with an in-flight record (a post's
-    // acceptance) puts the prompt in that hash unless it has ended. The event is published by the script once its state
-    // is written, and only then: one round trip per event.
+    // event JSON, backend id, job id, expiry ms, prompt id, the in-flight record ('' for none). A final event takes the
+    // prompt out of its backend's in-flight hash even when the prompt had already ended, in the same script as its state;
+    // an event with an in-flight record (a post's acceptance) puts the prompt in that hash unless it has ended. One write,
+    // not two, before the event is published.
     private const string WriteStateScript = """
         if KEYS[2] and ARGV[7] == '' then redis.call('HDEL', KEYS[2], ARGV[6]) end
         local current = redis.call('HGET', KEYS[1], 'status')
@@ -111,7 +108,6 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'backend_id', ARGV[3]) end
         if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'job_id', ARGV[4]) end
         redis.call('PEXPIRE', KEYS[1], ARGV[5])
-        if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
         return 1
         """;
 
@@ -126,10 +122,9 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
     /// <summary>Keeps <paramref name="renderEvent"/> (as <paramref name="eventJson"/>) as the last event of its prompt;
     /// false when the prompt had already ended, so nothing was written. A final event also removes the prompt from its
     /// backend's in-flight hash, whether or not the prompt had ended before; <paramref name="nowInFlight"/> (with a
-    /// post's <c>accepted</c>) is added to that hash in the same script, unless the prompt had ended.
-    /// <paramref name="publish"/> is published by the same script when the state was written.</summary>
+    /// post's <c>accepted</c>) is added to that hash in the same script, unless the prompt had ended.</summary>
     public async Task<bool> RecordPromptEventAsync(
-        RenderEvent renderEvent, string eventJson, CancellationToken cancellationToken, InFlightPrompt? nowInFlight = null, PreparedEvent? publish = null)
+        RenderEvent renderEvent, string eventJson, CancellationToken cancellationToken, InFlightPrompt? nowInFlight = null)
     {
         var touchesInFlight = renderEvent.BackendId.Length > 0 && (nowInFlight is not null || RenderEventKinds.IsFinal(renderEvent.Kind));
         var written = await redis.ScriptEvaluateAsync(
@@ -145,8 +140,6 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
                 (long)options.Value.PromptStateExpiry.TotalMilliseconds,
                 renderEvent.PromptId,
                 nowInFlight is null ? "" : JsonSerializer.Serialize(nowInFlight, Json),
-                publish?.Channel ?? "",
-                publish?.Payload ?? [],
             ],
             cancellationToken);
         return written.AsInt64() == 1;
@@ -245,7 +238,7 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         var outcome = items[0].AsString();
         var status = items[2].AsString();
         return new PromptClaim(outcome == "mine", outcome == "cancelled" ? null : items[1].AsString(), string.IsNullOrEmpty(status) ? null : status,
-            First: items[3].AsString() == "first", CancelRequested: outcome == "cancelled");
+            CancelRequested: outcome == "cancelled");
     }
 
     /// <summary>True when the prompt has a final event (completed, failed, lost, interrupted): it must not run

@@ -6,7 +6,7 @@ namespace DirectorsConsole.BackendService.Dispatch;
 
 /// <summary>
 /// Publishes <see cref="RenderEvent"/>s on <see cref="RenderChannels.RenderEvents"/> and keeps the last one in the
-/// prompt's state (<see cref="DispatchStore.RecordPromptEventAsync"/>, whose script also publishes it). Once a prompt has a final event nothing more is written or
+/// prompt's state (<see cref="DispatchStore.RecordPromptEventAsync"/>). Once a prompt has a final event nothing more is written or
 /// published for it, so a backend that comes back, a redelivered command or a late socket message never reports
 /// a prompt twice. Previews are published only: they are transient and large.
 /// </summary>
@@ -26,9 +26,8 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
             return true;
         }
 
-        // One script: the state (a final event also leaves the backend's in-flight hash), then the publish.
-        using var message = eventBus.Prepare(RenderChannels.RenderEvents, renderEvent);
-        var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), cancellationToken, nowInFlight, message);
+        // The state first (a final event also leaves the backend's in-flight hash), durable before anyone hears of it.
+        var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), cancellationToken, nowInFlight);
 
         if (!written)
         {
@@ -36,6 +35,7 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
             return false;
         }
 
+        await eventBus.PublishAsync(RenderChannels.RenderEvents, renderEvent, cancellationToken);
         if (RenderEventKinds.IsFinal(renderEvent.Kind))
         {
             logger.LogInformation("Prompt {PromptId} of job {JobId} on backend {BackendId}: {Kind} {ErrorType} {Error}",

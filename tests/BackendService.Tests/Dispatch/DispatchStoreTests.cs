@@ -9,7 +9,7 @@ namespace DirectorsConsole.BackendService.Tests.Dispatch;
 /// <summary>The record of a prompt's final event takes it out of its backend's in-flight hash in the same script, also
 /// when the prompt had ended before (nothing else is written then); other events leave it in flight. A post's
 /// acceptance puts it in that hash in the script that records it, unless it has ended. The claim is one script with the
-/// cancel check, and tells a first claim from a repeated one.</summary>
+/// cancel check.</summary>
 public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
@@ -73,7 +73,7 @@ public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<Gar
     }
 
     [Fact]
-    public async Task AClaimSaysWhetherItWasTheFirstAndClaimsNothingOnceACancelWasRequested()
+    public async Task AClaimIsHeldByItsFirstBackendAndClaimsNothingOnceACancelWasRequested()
     {
         // Arrange
         await using var redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
@@ -88,10 +88,10 @@ public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<Gar
         var refused = await store.ClaimAsync(cancelled, "node-a", "job", Token);
 
         // Assert
-        Assert.Equal((true, true, false), (first.Mine, first.First, first.CancelRequested));
-        Assert.Equal((true, false, false), (again.Mine, again.First, again.CancelRequested));
-        Assert.Equal((false, false, "node-a"), (other.Mine, other.First, other.Owner));
-        Assert.Equal((false, false, true), (refused.Mine, refused.First, refused.CancelRequested));
+        Assert.Equal((true, false), (first.Mine, first.CancelRequested));
+        Assert.Equal((true, false), (again.Mine, again.CancelRequested));
+        Assert.Equal((false, "node-a"), (other.Mine, other.Owner));
+        Assert.Equal((false, true), (refused.Mine, refused.CancelRequested));
         Assert.Null(await redis.HashGetAsync(RenderChannels.PromptStateKey(cancelled), "backend_id", Token));
     }
 }
