@@ -68,14 +68,8 @@ public static class RedisExtensions
         var garnet = new GarnetResource(name, DotNetHost.Path, settings.WorkingDirectory, port);
         var healthCheck = $"{name}-ping";
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(healthCheck, _ => new RedisPingHealthCheck(garnet.Endpoint), null, null));
-        var resource = builder.AddResource(garnet)
-            .WithArgs([.. GarnetCommandLine.BuildArguments(serverAssembly, port, dataDirectory)]);
-        foreach (var (variable, value) in GarnetCommandLine.Environment())
-        {
-            resource.WithEnvironment(variable, value);
-        }
-
-        return resource
+        return builder.AddResource(garnet)
+            .WithArgs([.. GarnetCommandLine.BuildArguments(serverAssembly, port, dataDirectory)])
             .WithEndpoint(port: port, targetPort: port, scheme: "tcp", name: GarnetResource.EndpointName, isProxied: false)
             .WithHealthCheck(healthCheck);
     }

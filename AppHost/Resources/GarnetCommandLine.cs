@@ -29,19 +29,6 @@ public static class GarnetCommandLine
     /// <summary>Log segments (64 MB each) on disk before a compaction copies the live records forward.</summary>
     public const int CompactAfterSegments = 8;
 
-    /// <summary>Environment for the Garnet process. Its .NET thread pool would spin a worker that ran out of work
-    /// (<c>sched_yield</c>) before letting it sleep, as the suite's own programs did before their runtimeconfig turned it
-    /// off: a CPU profile of Garnet under a job group showed a quarter of its samples there, on cores the services need.
-    /// An operator's own <c>DOTNET_ThreadPool_UnfairSemaphoreSpinLimit</c> wins.</summary>
-    public static IReadOnlyDictionary<string, string> Environment()
-    {
-        const string spinLimit = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
-        return new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            [spinLimit] = System.Environment.GetEnvironmentVariable(spinLimit) ?? "0",
-        };
-    }
-
     /// <summary>The GarnetServer.dll that the build downloaded (build/GarnetServer.targets).</summary>
     public static string LocateServerAssembly(Assembly? buildAssembly = null)
     {

@@ -144,11 +144,7 @@ public sealed class BackendDispatchSession
     {
         await foreach (var socketEvent in Socket.Events.ReadAllAsync(CancellationToken.None))
         {
-            // A message the translator ignores would only stand between two it acts on (IsSuperseded looks at the next).
-            if (socketEvent is not ComfySocketMessage { Type: var type } || ComfyEventTranslator.Handles(type))
-            {
-                _work.Writer.TryWrite(new SocketWork(socketEvent));
-            }
+            _work.Writer.TryWrite(new SocketWork(socketEvent));
         }
     }
 
@@ -304,7 +300,7 @@ public sealed class BackendDispatchSession
     {
         SocketWork { Event: ComfySocketConnected connected } => OnConnectedAsync(connected, cancellationToken),
         SocketWork { Event: ComfySocketDisconnected } => OnDisconnected(),
-        SocketWork { Event: ComfySocketMessage message } => _prompts.OnMessageAsync(message.Type, message.Data, cancellationToken, IsSuperseded(message)),
+        SocketWork { Event: ComfySocketMessage message } => _prompts.OnMessageAsync(message.Type, message.Data, cancellationToken),
         SocketWork { Event: ComfySocketBinary binary } => _prompts.OnBinaryAsync(binary.Frame, cancellationToken),
         PostWork post => PostAsync(post, cancellationToken),
         CancelWork cancel => OnCancelRequestedAsync(cancel.PromptId, cancellationToken),
@@ -312,14 +308,6 @@ public sealed class BackendDispatchSession
         TickWork => OnTickAsync(cancellationToken),
         _ => Task.CompletedTask,
     };
-
-    /// <summary>True for a progress message behind which the node's next message about the same prompt already waits:
-    /// its progress is out of date, and publishing it (a write and a publish here, a commit in JobService and a message
-    /// to every watcher) would only delay the newer one.</summary>
-    private bool IsSuperseded(ComfySocketMessage message) =>
-        ComfyEventTranslator.IsProgress(message.Type, message.Data)
-        && _work.Reader.TryPeek(out var next) && next is SocketWork { Event: ComfySocketMessage following }
-        && _prompts.IsSupersededBy(message.Type, message.Data, following.Type, following.Data);
 
     // ---- posting -------------------------------------------------------------------------------------------
 
@@ -330,14 +318,14 @@ public sealed class BackendDispatchSession
         using var activity = delivery.StartProcessingActivity();
         try
         {
-            var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken);
-            if (claim.CancelRequested)
+            if (await _store.IsCancelRequestedAsync(command.PromptId, cancellationToken))
             {
                 await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Interrupted, e => e with { Error = "cancelled before it started" }, cancellationToken);
                 await _queue.AckAsync(delivery, cancellationToken);
                 return;
             }
 
+            var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken);
             if (!claim.Mine || claim.IsFinal || _prompts.Contains(command.PromptId))
             {
                 _logger.LogInformation("Prompt {PromptId} is already {Status} on backend {Owner}; dropping the duplicate command",
@@ -361,8 +349,9 @@ public sealed class BackendDispatchSession
             switch (result)
             {
                 case ComfyPromptAccepted accepted:
-                    // One write: the prompt's state and its place in the in-flight hash.
-                    await _prompts.AcceptAsync(record, accepted.DroppedOutputs, cancellationToken);
+                    await _store.AddInFlightAsync(_backend.Id, record, cancellationToken);
+                    _prompts.Track(record);
+                    await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Accepted, e => e with { Error = accepted.DroppedOutputs }, cancellationToken);
                     break;
                 case ComfyPromptRejected rejected:
                     await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Failed,

@@ -94,13 +94,9 @@ public sealed class ModelTests : IDisposable
         var garnet = Assert.Single(builder.Resources.OfType<GarnetResource>());
         var arguments = await ArgumentsOf(builder, garnet);
         var jobEnvironment = await EnvironmentOf(builder, Project(builder, "job-service"));
-        var garnetEnvironment = await EnvironmentOf(builder, garnet);
 
         // Assert
         Assert.EndsWith("GarnetServer.dll", arguments[0], StringComparison.Ordinal);
-        Assert.Equal(
-            Environment.GetEnvironmentVariable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit") ?? "0",
-            garnetEnvironment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"]);
         Assert.Contains("--lua", arguments);
         Assert.Contains("--lua-transaction-mode", arguments);
         Assert.Contains("--aof", arguments);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
@@ -35,17 +34,6 @@ public sealed class RedisServerProcess : TestServerProcess
     public static bool IsRedisServerAvailable => RedisServerPath.Value is not null;
 
     protected override string Description => Kind.ToString();
-
-    protected override void ConfigureStart(ProcessStartInfo startInfo)
-    {
-        if (Kind == RedisServerKind.Garnet)
-        {
-            foreach (var (variable, value) in GarnetCommandLine.Environment())
-            {
-                startInfo.Environment[variable] = value;
-            }
-        }
-    }
 
     public static Task<RedisServerProcess> StartAsync(RedisServerKind kind, string? dataDir = null, CancellationToken cancellationToken = default) =>
         kind == RedisServerKind.Garnet ? StartGarnetAsync(dataDir, cancellationToken) : StartRedisAsync(dataDir, cancellationToken);
