@@ -14,7 +14,7 @@ public sealed record AgentPresence(AgentRegistration? Registration, AgentHeartbe
 /// replica holding the agent backend's lease, whose probe turns it into the backend's runtime state as a node's probe
 /// does (so its status, <c>/health</c>, metrics and fail-over work unchanged).
 /// </summary>
-public sealed class AgentPresenceStore(IRedisConnection redis, TimeProvider timeProvider)
+public sealed class AgentPresenceStore(IRedisConnection redis, TimeProvider timeProvider, ILogger<AgentPresenceStore> logger)
 {
     public async Task RegisterAsync(string agentId, AgentRegistration registration, CancellationToken cancellationToken)
     {
@@ -39,14 +39,16 @@ public sealed class AgentPresenceStore(IRedisConnection redis, TimeProvider time
         var lastSeen = redis.HashGetAsync(BackendKeys.AgentLastSeen, agentId, cancellationToken);
         await Task.WhenAll(registration, report, lastSeen);
         return new AgentPresence(
-            Read<AgentRegistration>(await registration),
-            Read<AgentHeartbeat>(await report),
+            Read<AgentRegistration>(agentId, await registration),
+            Read<AgentHeartbeat>(agentId, await report),
             long.TryParse(await lastSeen, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null);
     }
 
     private static JsonSerializerOptions DispatchJson => Dispatch.DispatchStore.Json;
 
-    private static T? Read<T>(string? json)
+    /// <summary>The stored record, or null: absent, or unreadable (an agent registers again at its next 404 and reports
+    /// again at its next heartbeat, so nothing is lost, but the record's problem is logged).</summary>
+    private T? Read<T>(string agentId, string? json)
         where T : class
     {
         if (json is null)
@@ -58,8 +60,9 @@ public sealed class AgentPresenceStore(IRedisConnection redis, TimeProvider time
         {
             return JsonSerializer.Deserialize<T>(json, DispatchJson);
         }
-        catch (JsonException)
+        catch (JsonException ex)
         {
+            logger.LogWarning(ex, "The stored {Record} of render agent {AgentId} is unreadable; it counts as absent", typeof(T).Name, agentId);
             return null;
         }
     }

@@ -53,14 +53,14 @@ public sealed class AgentTaskBroker(
     private async Task<AgentTask?> HandOutAsync(BackendDefinition agent, QueueDelivery<RunPromptCommand> delivery, CancellationToken cancellationToken)
     {
         var command = delivery.Message;
-        if (await store.IsCancelRequestedAsync(command.PromptId, cancellationToken))
+        var claim = await store.ClaimAsync(command.PromptId, agent.Id, command.JobId, cancellationToken);
+        if (claim.CancelRequested)
         {
             await PublishAsync(agent.Id, command.PromptId, command.JobId, RenderEventKinds.Interrupted, e => e with { Error = "cancelled before it started" }, cancellationToken);
             await queue.AckAsync(delivery, cancellationToken);
             return null;
         }
 
-        var claim = await store.ClaimAsync(command.PromptId, agent.Id, command.JobId, cancellationToken);
         if (!claim.Mine || claim.IsFinal)
         {
             logger.LogInformation("Prompt {PromptId} is already {Status} on backend {Owner}; dropping the duplicate command", command.PromptId, claim.Status ?? "claimed", claim.Owner);

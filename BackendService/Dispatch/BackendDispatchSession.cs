@@ -144,7 +144,11 @@ public sealed class BackendDispatchSession
     {
         await foreach (var socketEvent in Socket.Events.ReadAllAsync(CancellationToken.None))
         {
-            _work.Writer.TryWrite(new SocketWork(socketEvent));
+            // A message the translator ignores would only stand between two it acts on (IsSuperseded looks at the next).
+            if (socketEvent is not ComfySocketMessage { Type: var type } || ComfyEventTranslator.Handles(type))
+            {
+                _work.Writer.TryWrite(new SocketWork(socketEvent));
+            }
         }
     }
 
@@ -286,7 +290,7 @@ public sealed class BackendDispatchSession
                 catch (Exception ex)
                 {
                     // Redis or the node failed in the middle; the periodic reconcile repairs what this left undone.
-                    _logger.LogError(ex, "Handling {Work} for backend {BackendId} failed", work.GetType().Name, _backend.Id);
+                    _logger.LogError(ex, "Handling {Work} for backend {BackendId} failed", Describe(work), _backend.Id);
                     (work as PostWork)?.Handled.TrySetResult();
                 }
             }
@@ -296,11 +300,20 @@ public sealed class BackendDispatchSession
         }
     }
 
+    /// <summary>The work item for a log line, naming its prompt where it has one.</summary>
+    private static string Describe(SessionWork work) => work switch
+    {
+        PostWork post => $"the post of prompt {post.Delivery.Message.PromptId} (job {post.Delivery.Message.JobId})",
+        SocketWork { Event: ComfySocketMessage message } => $"the node's {message.Type} message about prompt {(string?)message.Data["prompt_id"] ?? "(unnamed)"}",
+        CancelWork cancel => $"the cancel of prompt {cancel.PromptId}",
+        _ => work.GetType().Name,
+    };
+
     private Task HandleAsync(SessionWork work, CancellationToken cancellationToken) => work switch
     {
         SocketWork { Event: ComfySocketConnected connected } => OnConnectedAsync(connected, cancellationToken),
         SocketWork { Event: ComfySocketDisconnected } => OnDisconnected(),
-        SocketWork { Event: ComfySocketMessage message } => _prompts.OnMessageAsync(message.Type, message.Data, cancellationToken),
+        SocketWork { Event: ComfySocketMessage message } => _prompts.OnMessageAsync(message.Type, message.Data, cancellationToken, IsSuperseded(message)),
         SocketWork { Event: ComfySocketBinary binary } => _prompts.OnBinaryAsync(binary.Frame, cancellationToken),
         PostWork post => PostAsync(post, cancellationToken),
         CancelWork cancel => OnCancelRequestedAsync(cancel.PromptId, cancellationToken),
@@ -308,6 +321,14 @@ public sealed class BackendDispatchSession
         TickWork => OnTickAsync(cancellationToken),
         _ => Task.CompletedTask,
     };
+
+    /// <summary>True for a progress message behind which the node's next message about the same prompt already waits:
+    /// its progress is out of date, and publishing it (a write and a publish here, a commit in JobService and a message
+    /// to every watcher) would only delay the newer one.</summary>
+    private bool IsSuperseded(ComfySocketMessage message) =>
+        ComfyEventTranslator.IsProgress(message.Type, message.Data)
+        && _work.Reader.TryPeek(out var next) && next is SocketWork { Event: ComfySocketMessage following }
+        && _prompts.IsSupersededBy(message.Type, message.Data, following.Type, following.Data);
 
     // ---- posting -------------------------------------------------------------------------------------------
 
@@ -318,14 +339,14 @@ public sealed class BackendDispatchSession
         using var activity = delivery.StartProcessingActivity();
         try
         {
-            if (await _store.IsCancelRequestedAsync(command.PromptId, cancellationToken))
+            var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken);
+            if (claim.CancelRequested)
             {
                 await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Interrupted, e => e with { Error = "cancelled before it started" }, cancellationToken);
                 await _queue.AckAsync(delivery, cancellationToken);
                 return;
             }
 
-            var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken);
             if (!claim.Mine || claim.IsFinal || _prompts.Contains(command.PromptId))
             {
                 _logger.LogInformation("Prompt {PromptId} is already {Status} on backend {Owner}; dropping the duplicate command",
@@ -349,9 +370,8 @@ public sealed class BackendDispatchSession
             switch (result)
             {
                 case ComfyPromptAccepted accepted:
-                    await _store.AddInFlightAsync(_backend.Id, record, cancellationToken);
-                    _prompts.Track(record);
-                    await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Accepted, e => e with { Error = accepted.DroppedOutputs }, cancellationToken);
+                    // One write: the prompt's state and its place in the in-flight hash.
+                    await _prompts.AcceptAsync(record, accepted.DroppedOutputs, cancellationToken);
                     break;
                 case ComfyPromptRejected rejected:
                     await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Failed,
@@ -631,12 +651,20 @@ public sealed class BackendDispatchSession
         var state = await _states.GetAsync(_backend.Id, cancellationToken);
         _status = _backend.Enabled ? state?.Status : BackendStatuses.Disabled;
         _online = _backend.Enabled && state?.Online == true;
+        var now = _time.GetUtcNow();
         if (_prompts.Count == 0)
         {
+            // Nothing tracked is not nothing in flight: a prompt whose final event could not be written (Redis failed just
+            // then) stays only in the in-flight hash, and a node that runs every prompt faster than a tick is never seen
+            // busy. The reconcile finds such a prompt however idle the node is.
+            if (Socket.IsConnected && now - _lastReconcile >= _options.ReconcileInterval)
+            {
+                await ReconcileAsync(cancellationToken);
+            }
+
             return;
         }
 
-        var now = _time.GetUtcNow();
         if (_disconnectedSince is { } since && now - since >= _options.OfflineGrace)
         {
             await LoseAllAsync(

@@ -71,8 +71,35 @@ public sealed class ComfyEventTranslator(
     public string? PromptIdOf(string type, JsonObject data) =>
         (string?)data["prompt_id"] ?? (type is "executing" or "progress" ? RunningPromptId : null);
 
-    /// <summary>Handles one JSON message (<c>{"type", "data"}</c>) of ComfyUI's socket.</summary>
-    public async Task OnMessageAsync(string type, JsonObject data, CancellationToken cancellationToken)
+    /// <summary>True for a message that only moves a running prompt's progress (<c>progress</c>, or <c>executing</c>
+    /// naming a node).</summary>
+    public static bool IsProgress(string type, JsonObject data) =>
+        type == "progress" || (type == "executing" && data["node"] is not null);
+
+    /// <summary>True for a message about a prompt's execution (its progress, its end), which makes an earlier progress
+    /// message of the same prompt out of date.</summary>
+    private static bool IsAboutExecution(string type) =>
+        type is "progress" or "executing" or "execution_cached" or "execution_success" or "execution_error" or "execution_interrupted";
+
+    /// <summary>True for the messages <see cref="OnMessageAsync"/> acts on: a prompt's execution and its start, and the
+    /// monitor extensions' readings. The others (<c>status</c>, <c>progress_state</c>, <c>executed</c>, …) change
+    /// nothing here, so a socket need not queue them.</summary>
+    public static bool Handles(string type) =>
+        type is "execution_start" or NodeMonitorReading.CrystoolsMonitor or NodeMonitorReading.KaytoolResources || IsAboutExecution(type);
+
+    /// <summary>True when the message <paramref name="nextType"/>, which already waits behind the progress message
+    /// <paramref name="type"/>, is about the same prompt's execution: that progress is then out of date before it could
+    /// be published.</summary>
+    public bool IsSupersededBy(string type, JsonObject data, string nextType, JsonObject nextData) =>
+        IsProgress(type, data) && IsAboutExecution(nextType)
+        && PromptIdOf(type, data) is { } promptId && promptId == PromptIdOf(nextType, nextData);
+
+    /// <summary>Handles one JSON message (<c>{"type", "data"}</c>) of ComfyUI's socket. With
+    /// <paramref name="superseded"/> (a newer message about the same prompt's execution already waits,
+    /// <see cref="IsSupersededBy"/>) a progress message moves the prompt's progress in memory without publishing it: a
+    /// node that runs faster than the events can be written reports its newest progress, not every step of it, as a
+    /// client that falls behind gets only the newest preview.</summary>
+    public async Task OnMessageAsync(string type, JsonObject data, CancellationToken cancellationToken, bool superseded = false)
     {
         if (NodeMonitorReading.From(type, data, timeProvider.GetUtcNow()) is { } reading)
         {
@@ -115,7 +142,11 @@ public sealed class ComfyEventTranslator(
                     RunningPromptId = promptId;
                     if (Find(promptId) is { } executing)
                     {
-                        await PublishProgressAsync(executing, executing.Progress.OnExecuting(node), cancellationToken);
+                        var snapshot = executing.Progress.OnExecuting(node);
+                        if (!superseded)
+                        {
+                            await PublishProgressAsync(executing, snapshot, cancellationToken);
+                        }
                     }
                 }
 
@@ -125,7 +156,10 @@ public sealed class ComfyEventTranslator(
                     && data["value"] is JsonValue value && data["max"] is JsonValue max)
                 {
                     var snapshot = progressing.Progress.OnProgress(data["node"]?.ToString(), (int)value.GetValue<double>(), (int)max.GetValue<double>());
-                    await PublishProgressAsync(progressing, snapshot, cancellationToken);
+                    if (!superseded)
+                    {
+                        await PublishProgressAsync(progressing, snapshot, cancellationToken);
+                    }
                 }
 
                 break;
@@ -219,4 +253,16 @@ public sealed class ComfyEventTranslator(
 
     public Task PublishAsync(string promptId, string? jobId, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
         publisher.PublishAsync(details(new RenderEvent(kind, promptId, jobId, backendId, timeProvider.GetUtcNow())), cancellationToken);
+
+    /// <summary>A post's <c>accepted</c>, which records <paramref name="record"/> in the backend's in-flight hash in the
+    /// same write, and then tracks the prompt. Only then: a prompt tracked here but in no in-flight hash would be gone for
+    /// good if its session ended or its final event could not be written, while one this write failed to record is not
+    /// tracked, so its command is not acknowledged and comes back, to be found on the node and adopted.</summary>
+    public async Task<TrackedPrompt> AcceptAsync(InFlightPrompt record, string? droppedOutputs, CancellationToken cancellationToken)
+    {
+        await publisher.PublishAsync(
+            new RenderEvent(RenderEventKinds.Accepted, record.PromptId, record.JobId, backendId, timeProvider.GetUtcNow()) { Error = droppedOutputs },
+            cancellationToken, record);
+        return Track(record);
+    }
 }

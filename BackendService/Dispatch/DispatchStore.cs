@@ -62,8 +62,10 @@ public sealed record PromptState(string BackendId, string? JobId, string? Status
     public bool IsFinal => Status is not null && RenderEventKinds.IsFinal(Status);
 }
 
-/// <summary>Who holds a prompt according to its state hash: this backend, another one, and the last status.</summary>
-public sealed record PromptClaim(bool Mine, string? Owner, string? Status)
+/// <summary>Who holds a prompt according to its state hash: this backend, another one, and the last status.
+/// <paramref name="CancelRequested"/>: its job was cancelled before the claim, which then claimed nothing
+/// (<paramref name="Mine"/> is false).</summary>
+public sealed record PromptClaim(bool Mine, string? Owner, string? Status, bool CancelRequested = false)
 {
     public bool IsFinal => Status is not null && RenderEventKinds.IsFinal(Status);
 }
@@ -78,9 +80,11 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    // KEYS: prompt state. ARGV: backend id, job id, expiry ms. The first backend to claim a prompt owns it, so a
-    // command delivered twice (to two backend queues) is never posted on two nodes.
+    // KEYS: prompt state, cancel flag. ARGV: backend id, job id, expiry ms. The first backend to claim a prompt owns it,
+    // so a command delivered twice (to two backend queues) is never posted on two nodes. A prompt whose cancel was
+    // requested is not claimed ('cancelled').
     private const string ClaimScript = """
+        if redis.call('EXISTS', KEYS[2]) == 1 then return {'cancelled', '', ''} end
         local owner = redis.call('HGET', KEYS[1], 'backend_id')
         local status = redis.call('HGET', KEYS[1], 'status') or ''
         if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status} end
@@ -90,13 +94,16 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         return {'mine', ARGV[1], status}
         """;
 
-    // KEYS: prompt state, and for a final event the backend's in-flight hash. ARGV: status, event JSON, backend id, job
-    // id, expiry ms, prompt id. A final event takes the prompt out of its backend's in-flight hash even when the prompt
-    // had already ended, in the same script as its state: one write, not two, before the event is published.
+    // KEYS: prompt state, and for a final event or a prompt now in flight the backend's in-flight hash. ARGV: status,
+    // event JSON, backend id, job id, expiry ms, prompt id, the in-flight record ('' for none). A final event takes the
+    // prompt out of its backend's in-flight hash even when the prompt had already ended, in the same script as its state;
+    // an event with an in-flight record (a post's acceptance) puts the prompt in that hash unless it has ended. One write,
+    // not two, before the event is published.
     private const string WriteStateScript = """
-        if KEYS[2] then redis.call('HDEL', KEYS[2], ARGV[6]) end
+        if KEYS[2] and ARGV[7] == '' then redis.call('HDEL', KEYS[2], ARGV[6]) end
         local current = redis.call('HGET', KEYS[1], 'status')
         if current == 'completed' or current == 'failed' or current == 'interrupted' then return 0 end
+        if KEYS[2] and ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[7]) end
         redis.call('HSET', KEYS[1], 'status', ARGV[1], 'event', ARGV[2])
         if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'backend_id', ARGV[3]) end
         if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'job_id', ARGV[4]) end
@@ -114,13 +121,15 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
 
     /// <summary>Keeps <paramref name="renderEvent"/> (as <paramref name="eventJson"/>) as the last event of its prompt;
     /// false when the prompt had already ended, so nothing was written. A final event also removes the prompt from its
-    /// backend's in-flight hash, whether or not the prompt had ended before.</summary>
-    public async Task<bool> RecordPromptEventAsync(RenderEvent renderEvent, string eventJson, CancellationToken cancellationToken)
+    /// backend's in-flight hash, whether or not the prompt had ended before; <paramref name="nowInFlight"/> (with a
+    /// post's <c>accepted</c>) is added to that hash in the same script, unless the prompt had ended.</summary>
+    public async Task<bool> RecordPromptEventAsync(
+        RenderEvent renderEvent, string eventJson, CancellationToken cancellationToken, InFlightPrompt? nowInFlight = null)
     {
-        var endsInFlight = RenderEventKinds.IsFinal(renderEvent.Kind) && renderEvent.BackendId.Length > 0;
+        var touchesInFlight = renderEvent.BackendId.Length > 0 && (nowInFlight is not null || RenderEventKinds.IsFinal(renderEvent.Kind));
         var written = await redis.ScriptEvaluateAsync(
             WriteStateScript,
-            endsInFlight
+            touchesInFlight
                 ? [RenderChannels.PromptStateKey(renderEvent.PromptId), BackendKeys.InFlight(renderEvent.BackendId)]
                 : [RenderChannels.PromptStateKey(renderEvent.PromptId)],
             [
@@ -130,6 +139,7 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
                 renderEvent.JobId ?? "",
                 (long)options.Value.PromptStateExpiry.TotalMilliseconds,
                 renderEvent.PromptId,
+                nowInFlight is null ? "" : JsonSerializer.Serialize(nowInFlight, Json),
             ],
             cancellationToken);
         return written.AsInt64() == 1;
@@ -215,16 +225,20 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         }
     }
 
+    /// <summary>Claims the prompt for <paramref name="backendId"/> unless another backend holds it or its cancel was
+    /// requested (one script: the cancel check and the claim are one step).</summary>
     public async Task<PromptClaim> ClaimAsync(string promptId, string backendId, string? jobId, CancellationToken cancellationToken)
     {
         var reply = await redis.ScriptEvaluateAsync(
             ClaimScript,
-            [RenderChannels.PromptStateKey(promptId)],
+            [RenderChannels.PromptStateKey(promptId), RenderChannels.CancelKey(promptId)],
             [backendId, jobId ?? "", (long)options.Value.PromptStateExpiry.TotalMilliseconds],
             cancellationToken);
         var items = reply.Items;
+        var outcome = items[0].AsString();
         var status = items[2].AsString();
-        return new PromptClaim(items[0].AsString() == "mine", items[1].AsString(), string.IsNullOrEmpty(status) ? null : status);
+        return new PromptClaim(outcome == "mine", outcome == "cancelled" ? null : items[1].AsString(), string.IsNullOrEmpty(status) ? null : status,
+            CancelRequested: outcome == "cancelled");
     }
 
     /// <summary>True when the prompt has a final event (completed, failed, lost, interrupted): it must not run

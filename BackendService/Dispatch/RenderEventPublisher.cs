@@ -16,8 +16,9 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
     public static readonly JsonSerializerOptions EventJson = new(JsonSerializerDefaults.Web);
 
     /// <summary>Records and publishes the event; false when the prompt had already ended (nothing was published).
-    /// A final event also removes the prompt from its backend's in-flight hash.</summary>
-    public async Task<bool> PublishAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
+    /// A final event also removes the prompt from its backend's in-flight hash; <paramref name="nowInFlight"/> is added
+    /// to it with the event (<see cref="DispatchStore.RecordPromptEventAsync"/>).</summary>
+    public async Task<bool> PublishAsync(RenderEvent renderEvent, CancellationToken cancellationToken, InFlightPrompt? nowInFlight = null)
     {
         if (renderEvent.Kind == RenderEventKinds.Preview)
         {
@@ -25,8 +26,8 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
             return true;
         }
 
-        // A final event leaves the backend's in-flight hash in the same script.
-        var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), cancellationToken);
+        // The state first (a final event also leaves the backend's in-flight hash), durable before anyone hears of it.
+        var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), cancellationToken, nowInFlight);
 
         if (!written)
         {

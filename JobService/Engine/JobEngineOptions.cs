@@ -51,6 +51,14 @@ public sealed class JobEngineOptions
     /// sets no <c>prefetch</c> of its own (0–16; see docs/render-path.md for how it was chosen).</summary>
     public int DefaultPrefetch { get; set; } = 1;
 
+    /// <summary>The same for jobs pinned to the backend (a job group's children, a job moved there, a job whose
+    /// <c>backend_affinity</c> names it while it is online), when it is larger than <see cref="DefaultPrefetch"/>. Such a
+    /// job would wait for this backend anyway, so posting it ahead keeps no other backend from taking it, and it still
+    /// leaves the node's queue for a job of higher priority (ComfyUI runs the lowest <c>number</c> first); it lets a node
+    /// run a burst of short prompts back to back instead of one per round trip through the suite (0–16; see
+    /// docs/render-path.md for how it was chosen).</summary>
+    public int PinnedPrefetch { get; set; } = 8;
+
     /// <summary>Queued jobs the scheduler considers per queue and pass, in priority order: each backend's own queue
     /// (group children and jobs with a <c>backend_affinity</c>) and the queue of jobs any backend may run.</summary>
     public int SchedulerScanLimit { get; set; } = 500;
@@ -108,6 +116,7 @@ public sealed class JobEngineOptionsValidator : IValidateOptions<JobEngineOption
 
         failures.RequireBetween(options.MaxReassignments, 0, 100, nameof(options.MaxReassignments));
         failures.RequireBetween(options.DefaultPrefetch, 0, BackendDefinition.PrefetchLimit, nameof(options.DefaultPrefetch));
+        failures.RequireBetween(options.PinnedPrefetch, 0, BackendDefinition.PrefetchLimit, nameof(options.PinnedPrefetch));
 
         if (options.SchedulerScanLimit < 1)
         {

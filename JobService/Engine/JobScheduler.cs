@@ -34,7 +34,7 @@ public sealed class JobScheduler(
     {
         var entries = await directory.ListAsync(cancellationToken);
         var counts = await Task.WhenAll(entries.Select(e => store.CountSlotsAsync(e.Definition.Id, cancellationToken)));
-        return entries.Select((entry, i) => new BackendLoad(entry, counts[i], options.Value.DefaultPrefetch)).ToList();
+        return entries.Select((entry, i) => new BackendLoad(entry, counts[i], options.Value.DefaultPrefetch, options.Value.PinnedPrefetch)).ToList();
     }
 
     /// <summary>
@@ -134,7 +134,7 @@ public sealed class JobScheduler(
                     job.Record with { BackendId = to.Backend.Id, PromptId = promptId, Attempts = [.. job.Record.Attempts, to.Backend.Id] },
                     job.State with { Dispatch = DispatchStates.Pending, DispatchedAt = now })
                 {
-                    SlotLimit = to.Backend.Limit,
+                    SlotLimit = to.Limit,
                 },
                 MoveTo move => JobRules.Move(job, move.ToBackendId, move.Reason, null, settings.MaxReassignments, now),
                 FailWith fail => JobRules.Fail(job, fail.ErrorType, fail.Message, now),
@@ -208,7 +208,8 @@ public sealed class JobScheduler(
         var byId = backends.ToDictionary(b => b.Id, StringComparer.Ordinal);
         foreach (var backendId in backends.Select(b => b.Id).Union(await store.QueuedBackendsAsync(cancellationToken), StringComparer.Ordinal))
         {
-            if (!byId.TryGetValue(backendId, out var backend) || !Usable(backend) || backend.HasFreeSlot)
+            // A backend's own queue holds the jobs pinned to it (targets, affinities).
+            if (!byId.TryGetValue(backendId, out var backend) || !Usable(backend) || backend.HasFreeSlotFor(pinned: true))
             {
                 queues.Add(JobQueue.ForBackend(backendId));
             }

@@ -5,20 +5,31 @@ namespace DirectorsConsole.JobService.Engine;
 
 /// <summary>A backend as the scheduler sees it: its registry entry and the slots this suite's jobs hold on it
 /// (<see cref="JobKeys.Assigned"/>: the one count of what a backend holds, running or waiting in the node's queue).
-/// <paramref name="DefaultPrefetch"/> applies when the definition sets no prefetch of its own.</summary>
-public sealed record BackendLoad(BackendEntry Entry, long Assigned, int DefaultPrefetch = 0)
+/// <paramref name="DefaultPrefetch"/> applies when the definition sets no prefetch of its own, and
+/// <paramref name="PinnedPrefetch"/>, when larger, to the jobs pinned to the backend.</summary>
+public sealed record BackendLoad(BackendEntry Entry, long Assigned, int DefaultPrefetch = 0, int PinnedPrefetch = 0)
 {
     public string Id => Entry.Definition.Id;
 
     /// <summary>Prompts posted ahead of the running ones, waiting in the node's own queue.</summary>
-    public int Prefetch => Math.Clamp(Entry.Definition.Prefetch ?? DefaultPrefetch, 0, BackendDefinition.PrefetchLimit);
+    public int Prefetch => PrefetchFor(pinned: false);
 
     /// <summary>How many of this suite's prompts the backend may hold at once: <c>max_concurrent_jobs</c> running and
     /// <see cref="Prefetch"/> more waiting in its queue. The one place that decides it: BackendService posts whatever
     /// the scheduler sends.</summary>
-    public int Limit => Math.Max(1, Entry.Definition.MaxConcurrentJobs) + Prefetch;
+    public int Limit => LimitFor(pinned: false);
 
     public bool HasFreeSlot => Assigned < Limit;
+
+    /// <summary>The prefetch for a job that can run only on this backend now (<paramref name="pinned"/>) or for any
+    /// job: the definition's own, else the larger default for a pinned job.</summary>
+    public int PrefetchFor(bool pinned) => Math.Clamp(
+        Entry.Definition.Prefetch ?? (pinned ? Math.Max(DefaultPrefetch, PinnedPrefetch) : DefaultPrefetch), 0, BackendDefinition.PrefetchLimit);
+
+    /// <summary><see cref="Limit"/> for a pinned job or any job.</summary>
+    public int LimitFor(bool pinned) => Math.Max(1, Entry.Definition.MaxConcurrentJobs) + PrefetchFor(pinned);
+
+    public bool HasFreeSlotFor(bool pinned) => Assigned < LimitFor(pinned);
 
     /// <summary>Slots used over running slots: above 1 while prompts wait in the node's queue.</summary>
     public double Load => (double)Assigned / Math.Max(1, Entry.Definition.MaxConcurrentJobs);
@@ -30,8 +41,13 @@ public sealed record BackendLoad(BackendEntry Entry, long Assigned, int DefaultP
 
 public abstract record SchedulingDecision;
 
-/// <summary>Dispatch now to a backend with a free slot.</summary>
-public sealed record DispatchTo(BackendLoad Backend) : SchedulingDecision;
+/// <summary>Dispatch now to a backend with a free slot; <paramref name="Pinned"/>: the job can run only there now, so the
+/// backend's pinned limit applies (<see cref="BackendLoad.LimitFor"/>).</summary>
+public sealed record DispatchTo(BackendLoad Backend, bool Pinned = false) : SchedulingDecision
+{
+    /// <summary>The slot count the claim is checked against.</summary>
+    public int Limit => Backend.LimitFor(Pinned);
+}
 
 /// <summary>Leave it in the queue (its backend is busy or briefly offline).</summary>
 public sealed record KeepWaiting : SchedulingDecision
@@ -65,7 +81,7 @@ public static class SchedulingPolicy
             var backend = backends.FirstOrDefault(b => b.Id == target);
             if (backend is not null && Usable(backend))
             {
-                return backend.HasFreeSlot ? new DispatchTo(backend) : KeepWaiting.Instance;
+                return backend.HasFreeSlotFor(pinned: true) ? new DispatchTo(backend, Pinned: true) : KeepWaiting.Instance;
             }
 
             if (backend is not null && Capable(backend) && !OfflineTooLong(backend))
@@ -82,7 +98,7 @@ public static class SchedulingPolicy
 
         if (record.BackendAffinity is { } affinity && backends.FirstOrDefault(b => b.Id == affinity) is { } preferred && Usable(preferred))
         {
-            return preferred.HasFreeSlot ? new DispatchTo(preferred) : KeepWaiting.Instance;
+            return preferred.HasFreeSlotFor(pinned: true) ? new DispatchTo(preferred, Pinned: true) : KeepWaiting.Instance;
         }
 
         var usable = backends.Where(Usable).ToList();

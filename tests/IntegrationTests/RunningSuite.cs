@@ -88,6 +88,33 @@ public abstract class RunningSuite : IAsyncDisposable
         return lines.ToString();
     }
 
+    /// <summary>The services' log lines (from the suite's log directory) that mention any of <paramref name="ids"/>, the
+    /// last <paramref name="max"/> of them with their file, for a failure message about a job or prompt.</summary>
+    public string LogLinesAbout(IReadOnlyList<string> ids, int max = 40)
+    {
+        var logs = Path.Combine(WorkingDirectory, "logs");
+        if (!Directory.Exists(logs))
+        {
+            return "(no log directory)";
+        }
+
+        var found = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(logs, "*.log").Order(StringComparer.Ordinal))
+        {
+            // The services still write to their logs: read them shared.
+            using var reader = new StreamReader(new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+            while (reader.ReadLine() is { } line)
+            {
+                if (ids.Any(id => line.Contains(id, StringComparison.Ordinal)))
+                {
+                    found.Add($"{Path.GetFileName(file)}: {line}");
+                }
+            }
+        }
+
+        return found.Count == 0 ? "(no log line mentions them)" : string.Join('\n', found.TakeLast(max));
+    }
+
     /// <summary>The state letter from <c>/proc/{pid}/stat</c>, or "gone".</summary>
     protected static string StateOf(int pid)
     {

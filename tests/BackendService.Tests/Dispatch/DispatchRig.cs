@@ -77,8 +77,10 @@ public sealed class DispatchRig : IAsyncDisposable
     }
 
     /// <summary>Starts a replica. <paramref name="instanceId"/> is its service instance id, as the AppHost gives
-    /// one (<c>backend-service-0</c>); <paramref name="overrides"/> replace the rig's short intervals.</summary>
-    public ServiceFactory<Program> AddReplica(string? instanceId = null, IReadOnlyDictionary<string, string?>? overrides = null)
+    /// one (<c>backend-service-0</c>); <paramref name="overrides"/> replace the rig's short intervals;
+    /// <paramref name="configureServices"/> replaces services of the replica (a Redis connection that fails on cue).</summary>
+    public ServiceFactory<Program> AddReplica(
+        string? instanceId = null, IReadOnlyDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -112,7 +114,7 @@ public sealed class DispatchRig : IAsyncDisposable
             settings[key] = value;
         }
 
-        var factory = new ServiceFactory<Program>(_garnet.ConnectionString, settings);
+        var factory = new ServiceFactory<Program>(_garnet.ConnectionString, settings, configureServices);
         _ = factory.Services; // starts the host
         Replicas.Add(factory);
         return factory;

@@ -7,7 +7,9 @@ using Microsoft.Extensions.Options;
 namespace DirectorsConsole.BackendService.Tests.Dispatch;
 
 /// <summary>The record of a prompt's final event takes it out of its backend's in-flight hash in the same script, also
-/// when the prompt had ended before (nothing else is written then); other events leave it in flight.</summary>
+/// when the prompt had ended before (nothing else is written then); other events leave it in flight. A post's
+/// acceptance puts it in that hash in the script that records it, unless it has ended. The claim is one script with the
+/// cancel check.</summary>
 public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
@@ -39,5 +41,57 @@ public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<Gar
         Assert.Empty(await store.ListInFlightAsync(backendId, Token));
         Assert.True(await store.HasEndedAsync(promptId, Token));
         Assert.Equal(RenderEventKinds.Completed, await redis.HashGetAsync(RenderChannels.PromptStateKey(promptId), "status", Token));
+    }
+
+    [Fact]
+    public async Task AnAcceptanceIsRecordedInFlightInTheSameScriptUnlessThePromptHasEnded()
+    {
+        // Arrange
+        await using var redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
+        var scripts = new ScriptCounter(redis);
+        var store = new DispatchStore(scripts, Options.Create(new DispatchOptions()));
+        var backendId = "store-" + Guid.NewGuid().ToString("N");
+        var (posted, ended) = (Guid.NewGuid().ToString(), Guid.NewGuid().ToString());
+        InFlightPrompt Record(string promptId) => new(promptId, "job", DateTimeOffset.UtcNow, new Dictionary<string, string> { ["1"] = "KSampler" });
+        RenderEvent Event(string promptId, string kind) => new(kind, promptId, "job", backendId, DateTimeOffset.UtcNow);
+        Assert.True(await store.RecordPromptEventAsync(Event(ended, RenderEventKinds.Interrupted), "{}", Token));
+
+        // Act
+        var before = scripts.Scripts;
+        var recorded = await store.RecordPromptEventAsync(Event(posted, RenderEventKinds.Accepted), "{}", Token, Record(posted));
+        var writes = scripts.Scripts - before;
+        var lateRecorded = await store.RecordPromptEventAsync(Event(ended, RenderEventKinds.Accepted), "{}", Token, Record(ended));
+
+        // Assert
+        Assert.True(recorded);
+        Assert.Equal(1, writes);
+        Assert.False(lateRecorded);
+        var inFlight = Assert.Single(await store.ListInFlightAsync(backendId, Token));
+        Assert.Equal(posted, inFlight.PromptId);
+        Assert.Equal("KSampler", inFlight.Nodes["1"]);
+        Assert.Equal(RenderEventKinds.Accepted, await redis.HashGetAsync(RenderChannels.PromptStateKey(posted), "status", Token));
+    }
+
+    [Fact]
+    public async Task AClaimIsHeldByItsFirstBackendAndClaimsNothingOnceACancelWasRequested()
+    {
+        // Arrange
+        await using var redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
+        var store = new DispatchStore(redis, Options.Create(new DispatchOptions()));
+        var (promptId, cancelled) = (Guid.NewGuid().ToString(), Guid.NewGuid().ToString());
+        await redis.StringSetAsync(RenderChannels.CancelKey(cancelled), "1", cancellationToken: Token);
+
+        // Act
+        var first = await store.ClaimAsync(promptId, "node-a", "job", Token);
+        var again = await store.ClaimAsync(promptId, "node-a", "job", Token);
+        var other = await store.ClaimAsync(promptId, "node-b", "job", Token);
+        var refused = await store.ClaimAsync(cancelled, "node-a", "job", Token);
+
+        // Assert
+        Assert.Equal((true, false), (first.Mine, first.CancelRequested));
+        Assert.Equal((true, false), (again.Mine, again.CancelRequested));
+        Assert.Equal((false, "node-a"), (other.Mine, other.Owner));
+        Assert.Equal((false, true), (refused.Mine, refused.CancelRequested));
+        Assert.Null(await redis.HashGetAsync(RenderChannels.PromptStateKey(cancelled), "backend_id", Token));
     }
 }

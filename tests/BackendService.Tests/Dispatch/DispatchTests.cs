@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using DirectorsConsole.BackendService.Dispatch;
@@ -252,6 +253,105 @@ public sealed class DispatchTests
         Assert.Equal(0, drained.Waiting + drained.InFlight);
         Assert.Single(rig.Events.For(command.PromptId), e => e.Kind == RenderEventKinds.Accepted);
         Assert.Single(rig.Events.For(command.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task APromptWhoseAcceptanceWasNotConfirmedIsFoundOnTheNodeAndEndsOnce(bool carriedOut)
+    {
+        // Arrange: the replica's write of the post's acceptance (its state and its in-flight entry, one script) ends as a
+        // connection lost before the reply would, the write carried out or not
+        await using var rig = await DispatchRig.StartAsync(replicas: 0);
+        LosingTheAcceptance? redis = null;
+        rig.AddReplica(configureServices: services => services.AddSingleton<IRedisConnection>(
+            sp => redis = new LosingTheAcceptance(sp.GetRequiredService<RedisConnection>(), BackendKeys.InFlight(DispatchRig.BackendId(0)), carriedOut)));
+        await rig.WaitUntilOnlineAsync(DispatchRig.BackendId(0));
+
+        // Act
+        var command = await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(2, 10, seed: 31), DispatchRig.BackendId(0), jobId: "job-unconfirmed");
+        var final = await rig.Events.WaitForAsync(command.PromptId, timeout: TimeSpan.FromSeconds(60));
+        var inFlight = await Eventually.ReturnsAsync(
+            () => rig.Redis.HashGetAllAsync(BackendKeys.InFlight(DispatchRig.BackendId(0)), Token), entries => entries.Count == 0);
+        var history = await rig.Emulators[0].Client.GetFromJsonAsync<JsonObject>("history", Token);
+
+        // Assert: its command came back, the prompt was recognised on the node rather than posted again, and it ended once
+        Assert.True(redis!.Lost, "The acceptance's write was never sent.");
+        Assert.Equal(RenderEventKinds.Completed, final.Kind);
+        Assert.Single(rig.Events.For(command.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
+        Assert.Empty(inFlight);
+        Assert.Equal([command.PromptId], history!.Select(entry => entry.Key));
+    }
+
+    [Fact]
+    public async Task APromptLeftOnlyInTheInFlightHashIsFinishedByTheReconcileOfAnIdleNode()
+    {
+        // Arrange: a prompt the node ran to its end, which the session does not track and knows only from the backend's
+        // in-flight hash (its final event could not be written), while the node has nothing else to do
+        await using var rig = await DispatchRig.StartAsync();
+        var promptId = Guid.NewGuid().ToString();
+        var prompt = DispatchRig.ProgressWorkflow(1, 0, seed: 41);
+        using var post = await rig.Emulators[0].Client.PostAsJsonAsync("prompt", new JsonObject
+        {
+            ["prompt"] = prompt.DeepClone(),
+            ["prompt_id"] = promptId,
+            ["client_id"] = "a-session-gone-since",
+        }, Token);
+        post.EnsureSuccessStatusCode();
+        await Eventually.ReturnsAsync(
+            async () => (await rig.Emulators[0].Client.GetFromJsonAsync<JsonObject>($"history/{promptId}", Token))!.Count, count => count == 1);
+        var store = new DispatchStore(rig.Redis, Microsoft.Extensions.Options.Options.Create(new DispatchOptions()));
+        await store.AddInFlightAsync(
+            DispatchRig.BackendId(0), new InFlightPrompt(promptId, "job-orphan", DateTimeOffset.UtcNow, InFlightPrompt.NodeClassesOf(prompt)), Token);
+
+        // Act: within a few reconcile intervals (2 s in the rig)
+        var final = await rig.Events.WaitForAsync(promptId, timeout: TimeSpan.FromSeconds(20));
+        var inFlight = await Eventually.ReturnsAsync(
+            () => rig.Redis.HashGetAllAsync(BackendKeys.InFlight(DispatchRig.BackendId(0)), Token), entries => entries.Count == 0);
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Completed, final.Kind);
+        Assert.Empty(inFlight);
+    }
+
+    /// <summary>A replica's Redis connection on which the first write of a post's acceptance fails as if the connection
+    /// had broken before its reply came back, after the server carried it out or before.</summary>
+    private sealed class LosingTheAcceptance(IRedisConnection inner, string inFlightKey, bool carriedOut) : IRedisConnection
+    {
+        private int _lost;
+
+        public bool Lost => Volatile.Read(ref _lost) == 1;
+
+        public bool IsConnected => inner.IsConnected;
+
+        public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default) =>
+            inner.ExecuteAsync(command, cancellationToken);
+
+        public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
+            inner.ExecuteAsync(command, onLostReply, cancellationToken);
+
+        public Task<RedisReply> ScriptEvaluateAsync(
+            string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default) =>
+            ScriptEvaluateAsync(script, keys, args, OnLostReply.Fail, cancellationToken);
+
+        public async Task<RedisReply> ScriptEvaluateAsync(
+            string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default)
+        {
+            // The acceptance is the one state write that also names the backend's in-flight hash without ending the prompt.
+            var isAcceptance = keys.Count == 2 && keys[1] == inFlightKey
+                && args.Count > 0 && args[0].ToString() == RenderEventKinds.Accepted;
+            if (!isAcceptance || Interlocked.Exchange(ref _lost, 1) == 1)
+            {
+                return await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken);
+            }
+
+            if (carriedOut)
+            {
+                await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken);
+            }
+
+            throw new Messaging.RedisConnectionException("The connection to Redis was lost before the reply came back (a test's fault).");
+        }
     }
 
     [Fact]

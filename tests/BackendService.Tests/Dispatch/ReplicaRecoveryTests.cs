@@ -119,6 +119,9 @@ public sealed class ReplicaRecoveryTests
         var heldNotPosted = await rig.Queue.TryReceiveAsync<RunPromptCommand>(backendQueue, TimeSpan.FromMinutes(1), "the-dead-session", Token);
         Assert.Equal(posted.PromptId, heldPosted?.Message.PromptId);
         Assert.Equal(notPosted.PromptId, heldNotPosted?.Message.PromptId);
+        // The dead session had claimed the posted one (a post always follows its claim), then posted it.
+        var deadStore = new DispatchStore(rig.Redis, Microsoft.Extensions.Options.Options.Create(new DispatchOptions()));
+        Assert.True((await deadStore.ClaimAsync(posted.PromptId, DispatchRig.BackendId(0), posted.JobId, Token)).Mine);
         var node = rig.Emulators[0].Client;
         using var post = await node.PostAsJsonAsync("prompt", new JsonObject
         {

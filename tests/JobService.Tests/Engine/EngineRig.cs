@@ -109,6 +109,10 @@ public sealed class EngineRig : IAsyncDisposable
             ["Jobs:DispatchRecoveryAfter"] = "00:00:03",
             ["Jobs:StreamPollInterval"] = "00:00:00.5",
             ["Jobs:OfflineBackendGrace"] = "00:00:10",
+            // Every job one prompt ahead, as the default prefetch has it: the strict priority order of
+            // TwentyJobsOnABusyBackendRunInPriorityOrder holds only while a node holds one waiting prompt (a pinned prefetch
+            // posts the first jobs submitted before better ones arrive). PrefetchTests covers the pinned prefetch.
+            ["Jobs:PinnedPrefetch"] = "0",
         };
         foreach (var (key, value) in _serviceSettings)
         {

@@ -8,7 +8,7 @@ public sealed class JobEngineOptionsTests
     [Fact]
     public void EveryBadSettingIsRefusedAtOnceNamingItsKey()
     {
-        var options = new JobEngineOptions { SchedulerInterval = TimeSpan.Zero, HistoryMaxEntries = 5, MaxReassignments = 101, DefaultPrefetch = 17 };
+        var options = new JobEngineOptions { SchedulerInterval = TimeSpan.Zero, HistoryMaxEntries = 5, MaxReassignments = 101, DefaultPrefetch = 17, PinnedPrefetch = -1 };
 
         var result = new JobEngineOptionsValidator().Validate(null, options);
 
@@ -18,6 +18,7 @@ public sealed class JobEngineOptionsTests
                 "Jobs:HistoryMaxEntries must be between 10 and 100000 (it is 5).",
                 "Jobs:MaxReassignments must be between 0 and 100 (it is 101).",
                 "Jobs:DefaultPrefetch must be between 0 and 16 (it is 17).",
+                "Jobs:PinnedPrefetch must be between 0 and 16 (it is -1).",
             ],
             result.Failures);
     }

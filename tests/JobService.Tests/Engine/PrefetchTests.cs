@@ -5,7 +5,8 @@ using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.JobService.Tests.Engine;
 
-/// <summary>Two one-slot emulated nodes: emu-0 with prefetch 3 of its own, emu-1 with <c>Jobs:DefaultPrefetch</c> 1.</summary>
+/// <summary>Two one-slot emulated nodes: emu-0 with prefetch 3 of its own, emu-1 with <c>Jobs:DefaultPrefetch</c> 1 and,
+/// for the jobs pinned to it, <c>Jobs:PinnedPrefetch</c> 2.</summary>
 public sealed class PrefetchEngineRig : IAsyncLifetime
 {
     private EngineRig? _rig;
@@ -15,6 +16,7 @@ public sealed class PrefetchEngineRig : IAsyncLifetime
     public async ValueTask InitializeAsync() => _rig = await EngineRig.StartAsync([1, 1], serviceSettings: new Dictionary<string, string?>
     {
         ["Jobs:DefaultPrefetch"] = "1",
+        ["Jobs:PinnedPrefetch"] = "2",
         ["backends:0:prefetch"] = "3",
     });
 
@@ -58,6 +60,38 @@ public sealed class PrefetchTests(PrefetchEngineRig shared) : IClassFixture<Pref
         Assert.Equal((JobStatuses.Completed, JobStatuses.Completed), (firstEnded.Status, secondEnded.Status));
         Assert.True(secondEnded.StartedAt >= firstEnded.CompletedAt,
             $"the second job started at {secondEnded.StartedAt:O}, before the first ended at {firstEnded.CompletedAt:O}: that is its post, not its start");
+    }
+
+    [Fact]
+    public async Task AOneSlotNodeHoldsAsManyPinnedJobsAsItsPinnedPrefetchAndAnyBackendJobsOnlyUpToTheDefault()
+    {
+        // Arrange: on emu-1 (one slot, default prefetch 1, pinned prefetch 2) a job running, held at its next step, and a
+        // second pinned one posted behind it
+        var engine = Rig.Engine();
+        var (first, second) = await HoldAJobAndPostAnotherBehindItAsync(1, new JobSubmission(EngineRig.Prompt(steps: 1, delayMs: 1, seed: 20)));
+
+        // Act: a third pinned job, a fourth pinned one, and a job for any backend
+        var third = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 1, delayMs: 1, seed: 21)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
+        var thirdPosted = await WaitUntilOnTheNodeAsync(1, third.JobId);
+        var fourth = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 1, delayMs: 1, seed: 22)) { BackendAffinity = EngineRig.BackendId(1) }, Token);
+        var anywhere = await engine.SubmitJobAsync(new JobSubmission(EngineRig.Prompt(steps: 1, delayMs: 1, seed: 23)), Token);
+        var anywherePosted = await Rig.WaitForJobAsync(anywhere.JobId, j => j.PromptId is not null);
+        await Task.Delay(TimeSpan.FromSeconds(1), Token); // several scheduler passes (0.2 s)
+        var fourthWhileFull = await engine.GetJobAsync(fourth.JobId, Token);
+        var onNode = await Rig.QueueAsync(1);
+        await Rig.PostControlAsync(1, "unstall");
+        var ended = new List<JobRecord>();
+        foreach (var job in new[] { first, second, third, fourth, anywhere })
+        {
+            ended.Add(await Rig.WaitForEndAsync(job.JobId));
+        }
+
+        // Assert: three pinned jobs on emu-1 at once (running and two waiting), the fourth kept in the suite's queue, and
+        // the job for any backend sent to emu-0, since emu-1 was full for it (two, its default limit)
+        Assert.Equal([first.PromptId!, second.PromptId!, thirdPosted.PromptId!], onNode);
+        Assert.Null(fourthWhileFull!.PromptId);
+        Assert.Equal(EngineRig.BackendId(0), anywherePosted.BackendId);
+        Assert.All(ended, j => Assert.Equal(JobStatuses.Completed, j.Status));
     }
 
     [Fact]

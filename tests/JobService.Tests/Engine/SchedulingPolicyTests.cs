@@ -12,7 +12,7 @@ public sealed class SchedulingPolicyTests
 
     private static BackendLoad Backend(string id, long assigned = 0, int max = 1, bool online = true, bool enabled = true,
         int queue = 0, long vram = 0, string[]? capabilities = null, string[]? nodes = null, DateTimeOffset? lastSeen = null,
-        int? prefetch = null, int defaultPrefetch = 0)
+        int? prefetch = null, int defaultPrefetch = 0, int pinnedPrefetch = 0)
     {
         var definition = new BackendDefinition(id, id, "127.0.0.1", 8188, enabled, capabilities ?? [], max, [], BackendSource.Config) { Prefetch = prefetch };
         var state = new BackendRuntimeState(id, online ? BackendStatuses.Idle : BackendStatuses.Offline, Now)
@@ -22,7 +22,7 @@ public sealed class SchedulingPolicyTests
             LastSeen = lastSeen ?? Now,
             Discovered = DiscoveredCapabilities.None with { NodeClasses = nodes ?? ["KSampler"] },
         };
-        return new BackendLoad(new BackendEntry(definition, state), assigned, defaultPrefetch);
+        return new BackendLoad(new BackendEntry(definition, state), assigned, defaultPrefetch, pinnedPrefetch);
     }
 
     private static StoredJob Job(string? target = null, string? affinity = null, string[]? required = null, string[]? attempts = null,
@@ -62,6 +62,22 @@ public sealed class SchedulingPolicyTests
         Assert.Equal(4, Backend("a", max: 2, prefetch: 2, defaultPrefetch: 1).Limit);
         // A node with a job waiting in its queue is more loaded than an idle one of the same size
         Assert.Equal("b", Chosen(SchedulingPolicy.Decide(Job(), [Backend("a", assigned: 1, defaultPrefetch: 1), Backend("b", defaultPrefetch: 1)], Now, Grace)));
+    }
+
+    [Fact]
+    public void AJobPinnedToABackendMayWaitInItsQueueUpToThePinnedPrefetchAndOtherJobsOnlyUpToTheDefault()
+    {
+        // One slot, default prefetch 1, pinned prefetch 8: nine pinned jobs may be sent, an unpinned one only while fewer than two are
+        BackendLoad Loaded(long assigned, int? prefetch = null) => Backend("a", assigned: assigned, prefetch: prefetch, defaultPrefetch: 1, pinnedPrefetch: 8);
+        var target = SchedulingPolicy.Decide(Job(target: "a"), [Loaded(8)], Now, Grace);
+        Assert.Equal(("a", 9), ((target as DispatchTo)?.Backend.Id, (target as DispatchTo)?.Limit));
+        Assert.IsType<KeepWaiting>(SchedulingPolicy.Decide(Job(target: "a"), [Loaded(9)], Now, Grace));
+        Assert.Equal("a", Chosen(SchedulingPolicy.Decide(Job(affinity: "a"), [Loaded(8)], Now, Grace)));
+        Assert.IsType<KeepWaiting>(SchedulingPolicy.Decide(Job(), [Loaded(2)], Now, Grace));
+        Assert.Equal(2, (SchedulingPolicy.Decide(Job(), [Loaded(1)], Now, Grace) as DispatchTo)?.Limit);
+        // The backend's own prefetch wins for pinned jobs too; a pinned prefetch below the default changes nothing
+        Assert.IsType<KeepWaiting>(SchedulingPolicy.Decide(Job(target: "a"), [Loaded(1, prefetch: 0)], Now, Grace));
+        Assert.Equal(3, Backend("a", defaultPrefetch: 2, pinnedPrefetch: 1).LimitFor(pinned: true));
     }
 
     [Fact]
