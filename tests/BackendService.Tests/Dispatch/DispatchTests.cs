@@ -275,7 +275,8 @@ public sealed class DispatchTests
             () => rig.Redis.HashGetAllAsync(BackendKeys.InFlight(DispatchRig.BackendId(0)), Token), entries => entries.Count == 0);
         var history = await rig.Emulators[0].Client.GetFromJsonAsync<JsonObject>("history", Token);
 
-        // Assert: its command came back, the prompt was recognised on the node rather than posted again, and it ended once
+        // Assert: found on the node (by the reconcile when the write was carried out, else when its command came back)
+        // rather than posted again, and ended once
         Assert.True(redis!.Lost, "The acceptance's write was never sent.");
         Assert.Equal(RenderEventKinds.Completed, final.Kind);
         Assert.Single(rig.Events.For(command.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
