@@ -304,7 +304,7 @@ public sealed class BackendDispatchSession
     private static string Describe(SessionWork work) => work switch
     {
         PostWork post => $"the post of prompt {post.Delivery.Message.PromptId} (job {post.Delivery.Message.JobId})",
-        SocketWork { Event: ComfySocketMessage message } => $"the node's {message.Type} message about prompt {(string?)message.Data["prompt_id"] ?? "(unnamed)"}",
+        SocketWork { Event: ComfySocketMessage message } => $"the node's {message.Type} message about prompt {message.Data["prompt_id"]?.ToString() ?? "(unnamed)"}",
         CancelWork cancel => $"the cancel of prompt {cancel.PromptId}",
         _ => work.GetType().Name,
     };
