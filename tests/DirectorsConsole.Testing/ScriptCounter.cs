@@ -6,7 +6,8 @@ namespace DirectorsConsole.Testing;
 /// <summary>
 /// A Redis connection that counts and records the scripts sent through it (their text and keys), and holds them, unsent,
 /// while asked to: every script (<see cref="Hold"/>), or only the next one a test names (<see cref="HoldNext"/>), so
-/// that a test can change state between a caller's reads and its script. Other commands pass straight through.
+/// that a test can change state between a caller's reads and its script; and fails the next script a test names as a
+/// connection lost before its reply would (<see cref="LoseReplyOfNext"/>). Other commands pass straight through.
 /// </summary>
 public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
 {
@@ -15,6 +16,17 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
     private volatile TaskCompletionSource _openNext = OpenGate();
     private volatile TaskCompletionSource _held = OpenGate();
     private Func<string, IReadOnlyList<string>, bool>? _holdNext;
+    private (Func<IReadOnlyList<string>, IReadOnlyList<RedisArg>, bool> Match, bool CarriedOut)? _loseNext;
+    private int _lost;
+
+    /// <summary>How many scripts <see cref="LoseReplyOfNext"/> has failed.</summary>
+    public int Lost => Volatile.Read(ref _lost);
+
+    /// <summary>The next script whose keys and arguments match fails with a <see cref="RedisConnectionException"/>, as
+    /// one whose connection broke before its reply came back: carried out by the server first, or not, as
+    /// <paramref name="carriedOut"/> says. Scripts before and after it pass.</summary>
+    public void LoseReplyOfNext(Func<IReadOnlyList<string>, IReadOnlyList<RedisArg>, bool> match, bool carriedOut) =>
+        _loseNext = (match, carriedOut);
 
     /// <summary>How many scripts were sent (or are held) so far.</summary>
     public int Scripts => _sent.Count;
@@ -50,16 +62,25 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
     public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
         inner.ExecuteAsync(command, onLostReply, cancellationToken);
 
-    public async Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default)
-    {
-        await GateAsync(script, keys).ConfigureAwait(false);
-        return await inner.ScriptEvaluateAsync(script, keys, args, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default) =>
+        ScriptEvaluateAsync(script, keys, args, OnLostReply.Fail, cancellationToken);
 
     public async Task<RedisReply> ScriptEvaluateAsync(
         string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default)
     {
         await GateAsync(script, keys).ConfigureAwait(false);
+        if (_loseNext is { } lose && lose.Match(keys, args))
+        {
+            _loseNext = null;
+            if (lose.CarriedOut)
+            {
+                await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken).ConfigureAwait(false);
+            }
+
+            Interlocked.Increment(ref _lost);
+            throw new RedisConnectionException("The connection to Redis was lost before the reply came back (a test's fault).");
+        }
+
         return await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken).ConfigureAwait(false);
     }
 
