@@ -9,8 +9,10 @@ namespace DirectorsConsole.JobService.Engine;
 /// what has queued up meanwhile (at most <see cref="MaxCommits"/> creations, <see cref="MaxPlaces"/> queue places; a
 /// larger group goes alone; at most <see cref="MaxBatchesInFlight"/> batches at once) and stores it with two commands:
 /// one increment that takes the batch's places in the queue, and one <see cref="JobStore.ChangeScript"/> that checks
-/// and writes each creation on its own (<c>each</c>). Then one wake-up of the scheduler for the whole batch. With Garnet waiting for its append-only file before it answers
-/// (<c>--aof-commit-wait</c>), each write costs a synchronous disk write: a batch pays it twice, not twice per submit.
+/// each creation on its own and writes those that pass together (<see cref="JobStore.CreateManyAsync"/>). Then one
+/// wake-up of the scheduler for the whole batch. Garnet commits its append-only file for every write command, scripts'
+/// included, and answers only once the commit is done (<c>--aof-commit-freq 0 --aof-commit-wait</c>): a batch waits for
+/// the disk once, and writes each index and queue with one command for all its jobs.
 /// </summary>
 /// <remarks>
 /// Each waiter gets its own outcome, and only after the script that stored its creation has answered, so an accepted
@@ -179,7 +181,7 @@ public sealed class JobCreationBatcher : IAsyncDisposable
             IReadOnlyList<CommitResult?> results;
             try
             {
-                results = await _store.CommitManyAsync(built.Select(b => b.Commit).ToList(), token);
+                results = await _store.CreateManyAsync(built.Select(b => b.Commit).ToList(), token);
             }
             catch (RedisServerException ex)
             {

@@ -251,9 +251,12 @@ public sealed class JobCommit
 /// </summary>
 public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
 {
-    // Applies one or more changes: each checked and written on its own, as if by a script of its own ('each'), or all of
-    // them or none ('all': every check first, then every write).
-    // ARGV[1] = 'each' or 'all', ARGV[2] = n changes, ARGV[3..2n+2] = the key count and argument count of each; then the
+    // Applies one or more changes: each checked and written on its own, as if by a script of its own ('each'), all of
+    // them or none ('all': every check first, then every write), or, for creations ('create'), each checked on its own
+    // and the ZADD and SADD ops of those that pass merged into one command per key, written before the rest of them.
+    // With Garnet's append-only file committed per write command (--aof-commit-freq 0), each command a script runs costs
+    // the server a commit, so a batch of creations pays one for each index and queue, not one per job for each.
+    // ARGV[1] = 'each', 'all' or 'create', ARGV[2] = n changes, ARGV[3..2n+2] = the key count and argument count of each; then the
     // keys of each change, in order, in KEYS, and the arguments of each, in order, in ARGV. Per change:
     // keys: 1 job hash, 2 group hash (either may be a placeholder when not written), 3.. keys of the ops.
     // args: 1 expected job version ('skip' = no job write, 'new' = create), 2 job status, 3 job record, 4 engine state,
@@ -315,18 +318,28 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
           if A[11] ~= '' and redis.call('SCARD', K[tonumber(A[11])]) >= tonumber(A[12]) then return 'full' end
           return 'pass'
         end
-        local function writeOps(K, A)
+        -- The length a list was left at by the push just before, while no other op has touched it since.
+        local pushed = {}
+        local function run(command, key, args)
+          if command == 'LTRIM' and pushed[key] and tonumber(args[1]) == 0 and pushed[key] <= tonumber(args[2]) + 1 then
+            return -- nothing to trim: the push just before left the list within its bound
+          end
+          local reply = redis.call(command, key, unpack(args))
+          if command == 'LPUSH' or command == 'RPUSH' then pushed[key] = reply else pushed[key] = nil end
+        end
+        local function eachOp(K, A, f)
           local i = 14
           while i <= #A do
-            local command = A[i]
-            local key = K[tonumber(A[i + 1])]
             local count = tonumber(A[i + 2])
             local args = {}
             for a = 1, count do args[a] = A[i + 2 + a] end
-            redis.call(command, key, unpack(args))
+            f(A[i], K[tonumber(A[i + 1])], args)
             i = i + 3 + count
           end
         end
+        local function writeOps(K, A) eachOp(K, A, run) end
+        -- The ops a batch of creations merges into one command per key: ZADD score member, and SADD.
+        local function mergeable(command, args) return (command == 'ZADD' and #args == 2) or command == 'SADD' end
         local function writeHashes(K, A)
           if A[1] ~= 'skip' then
             local version = 1
@@ -365,6 +378,51 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         -- only the first commands of a script when the server dies while committing it, so a token found by a resent
         -- commit proves that everything before it was kept.
         local replies = {}
+        if ARGV[1] == 'create' then
+          local statuses, resentAny, written = {}, false, {}
+          for c = 1, n do
+            local status = check(Ks[c], As[c])
+            -- Two creations of the same hash in one batch: the second is a conflict, as it would be after the first.
+            for _, h in ipairs({As[c][1] ~= 'skip' and Ks[c][1] or false, As[c][7] ~= '' and Ks[c][2] or false}) do
+              if h and status == 'pass' then
+                if written[h] then status = 'conflict' else written[h] = true end
+              end
+            end
+            if status == 'resent' then resentAny = true end
+            statuses[c] = status
+          end
+          -- The merged ops first, then each creation's other ops and its hashes, so a hash still proves that every op
+          -- before it was kept. Resent (some hash of this batch is there): the merged ops were all kept; a creation
+          -- whose hash was lost with the end of the script writes its other ops and its hashes now.
+          if not resentAny then
+            local byKey, order = {}, {}
+            for c = 1, n do
+              if statuses[c] == 'pass' then
+                eachOp(Ks[c], As[c], function(command, key, args)
+                  if not mergeable(command, args) then return end
+                  local id = command .. ' ' .. key
+                  if not byKey[id] then
+                    byKey[id] = {command = command, key = key, args = {}}
+                    table.insert(order, byKey[id])
+                  end
+                  for _, arg in ipairs(args) do table.insert(byKey[id].args, arg) end
+                end)
+              end
+            end
+            for _, m in ipairs(order) do redis.call(m.command, m.key, unpack(m.args)) end
+          end
+          for c = 1, n do
+            if statuses[c] == 'pass' then
+              eachOp(Ks[c], As[c], function(command, key, args)
+                if not mergeable(command, args) then run(command, key, args) end
+              end)
+              writeHashes(Ks[c], As[c])
+            end
+            if statuses[c] == 'pass' or statuses[c] == 'resent' then statuses[c] = 'ok' end
+            replies[c] = {statuses[c]}
+          end
+          return replies
+        end
         if ARGV[1] == 'each' then
           for c = 1, n do
             local status = check(Ks[c], As[c])
@@ -407,19 +465,26 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     /// <summary>Applies several independent changes with one script (each checked on its own: some may commit and
     /// others not), then notifies each stream appended to once.</summary>
     public Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken) =>
-        CommitAsync(commits, allOrNothing: false, cancellationToken);
+        CommitAsync(commits, "each", cancellationToken);
+
+    /// <summary>Applies several creations (commits that create their job or group) with one script, each checked on
+    /// its own as by <see cref="CommitManyAsync"/>, and then those that pass written together: their index and queue
+    /// entries with one command per key, before any of their hashes. Sent again after a lost reply, the batch
+    /// recognises itself.</summary>
+    public Task<IReadOnlyList<CommitResult>> CreateManyAsync(IReadOnlyList<JobCommit> creations, CancellationToken cancellationToken) =>
+        CommitAsync(creations, "create", cancellationToken);
 
     /// <summary>Applies several changes with one script, all of them or none: <see cref="CommitStatus.Committed"/>, or
     /// the first change's refusal (a <see cref="CommitStatus.Conflict"/> when any of them changed since it was read).
     /// Sent again after a lost reply, the batch recognises itself as the single changes do.</summary>
     public async Task<CommitResult> CommitAllAsync(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken) =>
-        (await CommitAsync(commits, allOrNothing: true, cancellationToken))[0];
+        (await CommitAsync(commits, "all", cancellationToken))[0];
 
-    private async Task<IReadOnlyList<CommitResult>> CommitAsync(IReadOnlyList<JobCommit> commits, bool allOrNothing, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<CommitResult>> CommitAsync(IReadOnlyList<JobCommit> commits, string mode, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfZero(commits.Count);
         var keys = new List<string>();
-        List<RedisArg> header = [allOrNothing ? "all" : "each", commits.Count];
+        List<RedisArg> header = [mode, commits.Count];
         var args = new List<RedisArg>();
         foreach (var commit in commits)
         {

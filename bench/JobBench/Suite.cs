@@ -35,19 +35,29 @@ internal sealed class Suite : IAsyncDisposable
     /// started from this suite's build have used so far, in milliseconds; NaN where <c>/proc</c> is not there.</summary>
     public double CpuMilliseconds(string project)
     {
+        var binary = string.Format(CultureInfo.InvariantCulture, _binaries, project);
+        return CpuMillisecondsOf(command => command.Any(part => part == binary || part == binary + ".dll"));
+    }
+
+    /// <summary>CPU time (user and system) the embedded Garnet server has used so far, in milliseconds (0 with an
+    /// existing Redis, which is not this suite's process).</summary>
+    public static double GarnetCpuMilliseconds() =>
+        CpuMillisecondsOf(command => command.Any(part => part.EndsWith("/GarnetServer.dll", StringComparison.Ordinal)));
+
+    private static double CpuMillisecondsOf(Func<string[], bool> matches)
+    {
         if (!Directory.Exists("/proc"))
         {
             return double.NaN;
         }
 
-        var binary = string.Format(CultureInfo.InvariantCulture, _binaries, project);
         var ticks = 0L;
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
             try
             {
                 var command = File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0');
-                if (!command.Any(part => part == binary || part == binary + ".dll"))
+                if (!matches(command))
                 {
                     continue;
                 }
