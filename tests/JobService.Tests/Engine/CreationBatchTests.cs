@@ -102,11 +102,5 @@ public sealed class CreationBatchTests(GarnetFixture garnet) : IClassFixture<Gar
     private static JobRecord NewJob(string backendId) =>
         new(Guid.NewGuid().ToString(), JobStatuses.Queued, DateTimeOffset.UtcNow) { BackendAffinity = backendId, QueuedAt = DateTimeOffset.UtcNow };
 
-    // What JobStateMachine writes for a new job: the hash, its indexes and queue place, a history entry.
-    private static JobCommit Creation(JobRecord record, double queueScore)
-    {
-        var state = new JobEngineState { QueueScore = queueScore };
-        return new JobCommit().WriteJob(record, state, expectedVersion: null).IndexNewJob(record, state)
-            .AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, new JobEngineOptions());
-    }
+    private static JobCommit Creation(JobRecord record, double queueScore) => JobCreationBatcherTests.Creation(record, queueScore);
 }

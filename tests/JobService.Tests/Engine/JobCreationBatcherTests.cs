@@ -87,7 +87,7 @@ public sealed class JobCreationBatcherTests(GarnetFixture garnet) : IClassFixtur
     }
 
     // What JobStateMachine writes for a new job: the hash, its indexes and queue place, a history entry.
-    private static JobCommit Creation(JobRecord record, double queueScore)
+    internal static JobCommit Creation(JobRecord record, double queueScore)
     {
         var state = new JobEngineState { QueueScore = queueScore };
         return new JobCommit().WriteJob(record, state, expectedVersion: null).IndexNewJob(record, state)
