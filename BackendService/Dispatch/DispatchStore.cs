@@ -88,8 +88,8 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         local owner = redis.call('HGET', KEYS[1], 'backend_id')
         local status = redis.call('HGET', KEYS[1], 'status') or ''
         if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status} end
-        redis.call('HSET', KEYS[1], 'backend_id', ARGV[1])
-        if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'job_id', ARGV[2]) end
+        if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'backend_id', ARGV[1], 'job_id', ARGV[2])
+        else redis.call('HSET', KEYS[1], 'backend_id', ARGV[1]) end
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return {'mine', ARGV[1], status}
         """;
@@ -98,15 +98,18 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
     // event JSON, backend id, job id, expiry ms, prompt id, the in-flight record ('' for none). A final event takes the
     // prompt out of its backend's in-flight hash even when the prompt had already ended, in the same script as its state;
     // an event with an in-flight record (a post's acceptance) puts the prompt in that hash unless it has ended. One write,
-    // not two, before the event is published.
+    // not two, before the event is published. The state's fields go in one HSET: Garnet commits its append-only file for
+    // every write command a script runs.
     private const string WriteStateScript = """
+        local unpack = unpack or table.unpack
         if KEYS[2] and ARGV[7] == '' then redis.call('HDEL', KEYS[2], ARGV[6]) end
         local current = redis.call('HGET', KEYS[1], 'status')
         if current == 'completed' or current == 'failed' or current == 'interrupted' then return 0 end
         if KEYS[2] and ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[7]) end
-        redis.call('HSET', KEYS[1], 'status', ARGV[1], 'event', ARGV[2])
-        if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'backend_id', ARGV[3]) end
-        if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'job_id', ARGV[4]) end
+        local fields = {'status', ARGV[1], 'event', ARGV[2]}
+        if ARGV[3] ~= '' then table.insert(fields, 'backend_id'); table.insert(fields, ARGV[3]) end
+        if ARGV[4] ~= '' then table.insert(fields, 'job_id'); table.insert(fields, ARGV[4]) end
+        redis.call('HSET', KEYS[1], unpack(fields))
         redis.call('PEXPIRE', KEYS[1], ARGV[5])
         return 1
         """;

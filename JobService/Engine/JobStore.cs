@@ -198,7 +198,8 @@ public sealed class JobCommit
             .Op("SREM", JobKeys.CancellingGroups, groupId);
 
     /// <summary>Pushes an entry (JSON) on a job's or group's history, newest first, trimmed to
-    /// <paramref name="maxEntries"/>, its expiry renewed to <paramref name="retention"/>.</summary>
+    /// <paramref name="maxEntries"/>, its expiry renewed to <paramref name="retention"/> (the script leaves out a trim
+    /// with nothing to cut and a renewal that would move the expiry by less than a second).</summary>
     public JobCommit PushHistory(string jobOrGroupId, string entryJson, int maxEntries, TimeSpan retention)
     {
         var key = JobKeys.History(jobOrGroupId);
@@ -323,6 +324,12 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         local function run(command, key, args)
           if command == 'LTRIM' and pushed[key] and tonumber(args[1]) == 0 and pushed[key] <= tonumber(args[2]) + 1 then
             return -- nothing to trim: the push just before left the list within its bound
+          end
+          if command == 'PEXPIRE' and #args == 1 then
+            local ttl = redis.call('PTTL', key)
+            if ttl >= 0 and math.abs(tonumber(args[1]) - ttl) < 1000 then
+              return -- the expiry would move by less than a second (a job's events come close together)
+            end
           end
           local reply = redis.call(command, key, unpack(args))
           if command == 'LPUSH' or command == 'RPUSH' then pushed[key] = reply else pushed[key] = nil end

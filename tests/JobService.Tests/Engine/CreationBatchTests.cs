@@ -9,7 +9,7 @@ namespace DirectorsConsole.JobService.Tests.Engine;
 /// <summary>A batch of creations (<see cref="JobStore.CreateManyAsync"/>) writes the index and queue entries of all its
 /// jobs with one command per key: each job still ends up in every index and in its queue at its own place, a job twice in
 /// one batch is created once, a batch sent again after a lost reply is applied once, and a history stays within its
-/// bound when the trim after a push has nothing to cut.</summary>
+/// bound when the trim after a push has nothing to cut and has its expiry renewed when it has run down.</summary>
 public sealed class CreationBatchTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -97,6 +97,25 @@ public sealed class CreationBatchTests(GarnetFixture garnet) : IClassFixture<Gar
         var entries = await redis.ExecuteAsync(["LRANGE", JobKeys.History(id), "0", "-1"], Token);
         Assert.Equal(["entry 4", "entry 3", "entry 2"], entries.Items.Select(item => item.AsString()));
         Assert.InRange((await redis.ExecuteAsync(["PTTL", JobKeys.History(id)], Token)).AsInt64(), 1, (long)TimeSpan.FromHours(1).TotalMilliseconds);
+    }
+
+    [Fact]
+    public async Task AHistoryPushRenewsAnExpiryFurtherThanASecondFromItsRetention()
+    {
+        await using var redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
+        var store = new JobStore(redis, NullLogger<JobStore>.Instance);
+        var id = "renewed-" + Guid.NewGuid().ToString("N");
+        var retention = TimeSpan.FromHours(1);
+        var group = new JobGroupRecord(id, JobGroupStatuses.Running, DateTimeOffset.UnixEpoch);
+        Assert.Equal(CommitStatus.Committed, (await store.CommitAsync(
+            new JobCommit().WriteGroup(group, expectedVersion: null, completes: false).PushHistory(id, "first", 10, retention), Token)).Status);
+
+        // The expiry has run down to a minute (as if an hour had passed), then the next push renews it.
+        await redis.ExecuteAsync(["PEXPIRE", JobKeys.History(id), "60000"], Token);
+        Assert.Equal(CommitStatus.Committed, (await store.CommitAsync(
+            new JobCommit().WriteGroup(group, expectedVersion: 1, completes: false).PushHistory(id, "second", 10, retention), Token)).Status);
+
+        Assert.InRange((await redis.ExecuteAsync(["PTTL", JobKeys.History(id)], Token)).AsInt64(), (long)retention.TotalMilliseconds - 10_000, (long)retention.TotalMilliseconds);
     }
 
     private static JobRecord NewJob(string backendId) =>
