@@ -180,12 +180,12 @@ internal static class Benchmark
                 var loadBefore = LoadAverage();
                 var jobServiceBefore = suite.CpuMilliseconds("JobService");
                 var gatewayBefore = suite.CpuMilliseconds("Gateway");
-                var garnetBefore = Suite.GarnetCpuMilliseconds();
+                var garnetBefore = suite.GarnetCpuMilliseconds();
                 var benchBefore = Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
                 var (jobIds, refused, submitLatencies) = await SubmitForAsync(client, TimeSpan.FromSeconds(seconds), concurrency);
                 var jobServiceCpu = (suite.CpuMilliseconds("JobService") - jobServiceBefore) / Math.Max(1, jobIds.Count) * 1000;
                 var gatewayCpu = (suite.CpuMilliseconds("Gateway") - gatewayBefore) / Math.Max(1, jobIds.Count) * 1000;
-                var garnetCpu = (Suite.GarnetCpuMilliseconds() - garnetBefore) / Math.Max(1, jobIds.Count) * 1000;
+                var garnetCpu = (suite.GarnetCpuMilliseconds() - garnetBefore) / Math.Max(1, jobIds.Count) * 1000;
                 var benchCpu = (Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds - benchBefore) / Math.Max(1, jobIds.Count) * 1000;
                 var loadAfter = LoadAverage();
                 var notFound = await MissingJobsAsync(gateway, jobIds, concurrency);

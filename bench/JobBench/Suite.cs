@@ -39,10 +39,11 @@ internal sealed class Suite : IAsyncDisposable
         return CpuMillisecondsOf(command => command.Any(part => part == binary || part == binary + ".dll"));
     }
 
-    /// <summary>CPU time (user and system) the embedded Garnet server has used so far, in milliseconds (0 with an
-    /// existing Redis, which is not this suite's process).</summary>
-    public static double GarnetCpuMilliseconds() =>
-        CpuMillisecondsOf(command => command.Any(part => part.EndsWith("/GarnetServer.dll", StringComparison.Ordinal)));
+    /// <summary>CPU time (user and system) this suite's embedded Garnet server (the one whose data is under the
+    /// suite's working directory) has used so far, in milliseconds; 0 with an existing Redis, which is not the suite's.</summary>
+    public double GarnetCpuMilliseconds() =>
+        CpuMillisecondsOf(command => command.Any(part => part.EndsWith("/GarnetServer.dll", StringComparison.Ordinal))
+            && command.Any(part => part.StartsWith(_workingDirectory, StringComparison.Ordinal)));
 
     private static double CpuMillisecondsOf(Func<string[], bool> matches)
     {
