@@ -551,7 +551,14 @@ public sealed class RedisJobEventStream(
             }
 
             var first = _delivered - window.After;
-            return first >= window.Events.Length ? [] : new ArraySegment<JobStreamEvent>(window.Events, (int)first, window.Events.Length - (int)first);
+            if (first >= window.Events.Length)
+            {
+                // Typed apart from the segment below: as one conditional, [] would be a default ArraySegment, whose
+                // enumeration throws.
+                return [];
+            }
+
+            return new ArraySegment<JobStreamEvent>(window.Events, (int)first, window.Events.Length - (int)first);
         }
     }
 }

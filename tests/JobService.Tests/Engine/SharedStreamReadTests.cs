@@ -4,6 +4,7 @@ using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
 using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -94,6 +95,60 @@ public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<
     }
 
     /// <summary>Appends a <c>child_progress</c> carrying <c>n</c> to the stream as the engine stores it, and notifies.</summary>
+    [Fact]
+    public async Task ANotificationWithNothingNewForAWatcherDeliversNothingAndIsNoFailure()
+    {
+        // Arrange
+        var options = new RedisOptions { ConnectionString = garnet.ConnectionString };
+        await using var direct = new RedisConnection(options);
+        await using var connection = new RedisConnection(options);
+        await using var subscriber = new RedisSubscriber(options);
+        var logger = new WarningRecorder();
+        await using var streams = new RedisJobEventStream(
+            connection, subscriber, new JobStore(connection, NullLogger<JobStore>.Instance), Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
+            logger);
+        var stream = JobStreamId.Group(Guid.NewGuid().ToString());
+        var received = new ConcurrentQueue<JobStreamEvent>();
+        await using var subscription = await streams.SubscribeAsync(stream, 0, (e, _) =>
+        {
+            received.Enqueue(e);
+            return Task.CompletedTask;
+        }, Token);
+        await AppendAsync(direct, stream, 1, notify: true);
+        await Eventually.ReturnsAsync(() => Task.FromResult(received.Count), count => count == 1);
+
+        // Act: notifications of events the watcher already has, then a new one
+        for (var i = 0; i < 5; i++)
+        {
+            await direct.PublishAsync(JobKeys.StreamNotifications, stream.ToString(), Token);
+        }
+
+        await AppendAsync(direct, stream, 2, notify: true);
+        await Eventually.ReturnsAsync(() => Task.FromResult(received.Count), count => count >= 2);
+
+        // Assert
+        Assert.Equal([1L, 2L], received.Select(e => e.Sequence));
+        Assert.Empty(logger.Warnings);
+    }
+
+    /// <summary>Keeps every warning or error logged.</summary>
+    private sealed class WarningRecorder : ILogger<RedisJobEventStream>
+    {
+        public ConcurrentQueue<string> Warnings { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                Warnings.Enqueue(formatter(state, exception) + " " + exception?.Message);
+            }
+        }
+    }
+
     internal static async Task AppendAsync(IRedisConnection redis, JobStreamId stream, int n, bool notify)
     {
         var stored = new JsonObject
