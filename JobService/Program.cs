@@ -8,7 +8,7 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
-app.UseWebSockets();
+app.UseWebSocketsWithHeldWrites();
 app.MapJobsApi();
 app.MapJobGroupsApi();
 app.MapJobStreamsApi();

@@ -49,8 +49,13 @@ public sealed class JobStreamSession : IAsyncDisposable
 {
     private static readonly byte[] Pong = """{"type":"pong"}"""u8.ToArray();
     private const int MaxClientMessageBytes = 4096;
+    // One write to the connection carries at most this many messages, or about this many bytes (it closes with the
+    // message that reaches them).
+    private const int MaxMessagesPerWrite = 256;
+    private const int MaxBytesPerWrite = 64 * 1024;
 
     private readonly WebSocket _socket;
+    private readonly HeldWebSocketStream? _held;
     private readonly JobStreamId _stream;
     private readonly IJobEventStream _events;
     private readonly JobStreamOptions _options;
@@ -65,9 +70,12 @@ public sealed class JobStreamSession : IAsyncDisposable
     private long _lastSent;
     private bool _closeSent;
 
-    public JobStreamSession(WebSocket socket, JobStreamId stream, IJobEventStream events, JobStreamOptions options, ILogger logger)
+    /// <param name="held">The stream under <paramref name="socket"/> (see <see cref="HeldWebSocketWrites"/>), which lets
+    /// the messages waiting for a client go to it in one write; null sends each message with a write of its own.</param>
+    public JobStreamSession(WebSocket socket, JobStreamId stream, IJobEventStream events, JobStreamOptions options, ILogger logger, HeldWebSocketStream? held = null)
     {
         _socket = socket;
+        _held = held;
         _stream = stream;
         _events = events;
         _options = options;
@@ -127,7 +135,7 @@ public sealed class JobStreamSession : IAsyncDisposable
         if (since is not null)
         {
             _lastSent = since.Value;
-            await SendEventsAsync(backlog);
+            await InOneWriteAsync(() => SendEventsAsync(backlog));
             return true;
         }
 
@@ -178,6 +186,14 @@ public sealed class JobStreamSession : IAsyncDisposable
         _wake.Writer.TryWrite(true);
     }
 
+    private bool HasPreview()
+    {
+        lock (_previews)
+        {
+            return _previews.Count > 0;
+        }
+    }
+
     private bool TryTakePreview(out ReadOnlyMemory<byte> message)
     {
         lock (_previews)
@@ -201,19 +217,15 @@ public sealed class JobStreamSession : IAsyncDisposable
         {
             while (true)
             {
-                if (_live.Reader.TryRead(out var outgoing))
+                if (_live.Reader.TryPeek(out _) || HasPreview())
                 {
-                    await SendLiveEventAsync(outgoing);
+                    await InOneWriteAsync(SendWaitingAsync);
                 }
                 else if (_live.Reader.Completion.IsCompleted)
                 {
                     // Completed only when the client fell too far behind: this throws ClientTooSlowException.
                     await _live.Reader.Completion;
                     return;
-                }
-                else if (TryTakePreview(out var preview))
-                {
-                    await SendAsync(preview);
                 }
                 else
                 {
@@ -232,6 +244,27 @@ public sealed class JobStreamSession : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends what waits, events first and previews only when no event waits, up to one write's worth: a
+    /// watcher that fell behind catches up with few writes instead of one per message.</summary>
+    private async Task SendWaitingAsync()
+    {
+        for (var count = 0; count < MaxMessagesPerWrite && HeldBytes < MaxBytesPerWrite; count++)
+        {
+            if (_live.Reader.TryRead(out var outgoing))
+            {
+                await SendLiveEventAsync(outgoing);
+            }
+            else if (TryTakePreview(out var preview))
+            {
+                await SendHeldAsync(preview);
+            }
+            else
+            {
+                return;
+            }
+        }
+    }
+
     private async Task SendLiveEventAsync(JobStreamEvent outgoing)
     {
         if (outgoing.Sequence <= _lastSent)
@@ -246,17 +279,24 @@ public sealed class JobStreamSession : IAsyncDisposable
             return;
         }
 
-        await SendAsync(outgoing.Message);
+        await SendHeldAsync(outgoing.Message);
         _lastSent = outgoing.Sequence;
     }
 
+    /// <summary>Sends the events after the last one sent; called under the send lock.</summary>
     private async Task SendEventsAsync(IReadOnlyList<JobStreamEvent> events)
     {
         foreach (var streamEvent in events)
         {
             if (streamEvent.Sequence > _lastSent)
             {
-                await SendAsync(streamEvent.Message);
+                if (HeldBytes >= MaxBytesPerWrite)
+                {
+                    await ReleaseHeldAsync();
+                    _held?.Hold();
+                }
+
+                await SendHeldAsync(streamEvent.Message);
                 _lastSent = streamEvent.Sequence;
             }
         }
@@ -334,25 +374,66 @@ public sealed class JobStreamSession : IAsyncDisposable
         }
     }
 
-    private async Task SendAsync(ReadOnlyMemory<byte> message)
+    /// <summary>Sends one message on its own.</summary>
+    private Task SendAsync(ReadOnlyMemory<byte> message) => InOneWriteAsync(() => SendHeldAsync(message));
+
+    /// <summary>
+    /// Runs <paramref name="send"/> under the send lock (sends are one at a time) with the connection's writes held, then
+    /// writes what it sent to the connection at once. The send timeout covers the whole: cancelling it aborts the socket,
+    /// which is what a client this slow deserves (one timer per session, armed for each write).
+    /// </summary>
+    private async Task InOneWriteAsync(Func<Task> send)
     {
         await _sendLock.WaitAsync(_stopping.Token);
         try
         {
-            if (_closeSent)
+            _sendTimeout.CancelAfter(_options.SendTimeout);
+            _held?.Hold();
+            try
             {
-                return;
+                await send();
+            }
+            finally
+            {
+                // Frames already made are written even when a later send failed: the sequences they carry are sent.
+                await ReleaseHeldAsync();
             }
 
-            // Cancelling a send aborts the socket, which is what a client this slow deserves. One timer per session,
-            // armed for each send (sends are one at a time, under the lock).
-            _sendTimeout.CancelAfter(_options.SendTimeout);
-            await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, _sendTimeout.Token);
             _sendTimeout.CancelAfter(Timeout.InfiniteTimeSpan);
         }
         finally
         {
             _sendLock.Release();
+        }
+    }
+
+    /// <summary>One message into the held writes (or, without a held stream, to the socket); under the send lock.</summary>
+    private async Task SendHeldAsync(ReadOnlyMemory<byte> message)
+    {
+        if (!_closeSent)
+        {
+            await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, _sendTimeout.Token);
+        }
+    }
+
+    private int HeldBytes => _held?.HeldBytes ?? 0;
+
+    private async Task ReleaseHeldAsync()
+    {
+        if (_held is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _held.ReleaseAsync(_sendTimeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // The connection is left mid-write: nothing more can be sent on it.
+            _socket.Abort();
+            throw;
         }
     }
 

@@ -83,7 +83,7 @@ public static class JobStreamsApi
             KeepAliveInterval = options.KeepAliveInterval,
             KeepAliveTimeout = options.KeepAliveTimeout,
         });
-        await using var session = new JobStreamSession(socket, stream, events, options, logger);
+        await using var session = new JobStreamSession(socket, stream, events, options, logger, HeldWebSocketWrites.StreamOf(context));
         await using var onStopping = lifetime.ApplicationStopping.Register(() => _ = session.StopAsync());
         await session.RunAsync(since, readState, notFoundReason, context.RequestAborted);
         return TypedResults.Empty;

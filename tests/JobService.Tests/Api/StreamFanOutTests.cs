@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text.Json.Nodes;
 using DirectorsConsole.Contracts;
@@ -95,6 +96,50 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
         Assert.Equal(Enumerable.Range(1, got.Count).Select(i => (long)i), got);
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, stuck.ServerCloseStatus);
         Assert.Equal($"Client too slow: more than {buffer} events behind; reconnect with ?since={got[^1]}", stuck.ServerCloseReason);
+    }
+
+    [Fact]
+    public async Task AWatcherBehindByThirtyEventsGetsThemWithOneWriteToItsConnection()
+    {
+        // Arrange: a session on a real WebSocket over loopback TCP, its connection's first write (initial_state) held,
+        // and a watcher in memory beside it
+        const int events = 30;
+        await using var rig = await Rig.StartAsync(garnet, new JobStreamOptions());
+        var (serverEnd, clientEnd) = await HeldWebSocketStreamTests.ConnectedPairAsync();
+        var connection = new CountedStream(new NetworkStream(serverEnd, ownsSocket: true));
+        connection.HoldWrites();
+        var held = new HeldWebSocketStream(connection);
+        using var server = WebSocket.CreateFromStream(held, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = Timeout.InfiniteTimeSpan });
+        using var client = WebSocket.CreateFromStream(new NetworkStream(clientEnd, ownsSocket: true), new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = Timeout.InfiniteTimeSpan });
+        var beside = new MemorySocket();
+        rig.Watch(server, held);
+        rig.Watch(beside);
+        await Eventually.ReturnsAsync(() => Task.FromResult((connection.WritesStarted, beside.Sent.Count)), started => started == (1, 1));
+
+        // Act: thirty events reach the other watcher while this one's connection is held, then it is let go
+        for (var n = 1; n <= events; n++)
+        {
+            await SharedStreamReadTests.AppendAsync(rig.Redis, rig.Stream, n, notify: true);
+        }
+
+        await Eventually.ReturnsAsync(() => Task.FromResult(beside.Sent.Count), count => count == 1 + events);
+        // The other watcher's pump is not this one's: a moment for this one's to have queued them too.
+        await Task.Delay(200, Token);
+        connection.ReleaseWrites();
+        var received = new List<JsonObject>();
+        var buffer = new byte[64 * 1024];
+        while (received.Count < 1 + events)
+        {
+            var result = await client.ReceiveAsync(buffer.AsMemory(), Token);
+            Assert.True(result.EndOfMessage);
+            received.Add(JsonNode.Parse(buffer.AsSpan(0, result.Count))!.AsObject());
+        }
+
+        // Assert: every event once and in order, with one write for initial_state and one (at most two, had the pump
+        // been late) for the thirty; sent one by one they took thirty
+        Assert.Equal("initial_state", (string?)received[0]["type"]);
+        Assert.Equal(Enumerable.Range(1, events).Select(i => (long)i), received.Skip(1).Select(m => (long)m["sequence"]!));
+        Assert.InRange(connection.Writes, 2, 3);
     }
 
     [Fact]
@@ -228,11 +273,11 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
             Task.FromResult(new Rig(new RedisOptions { ConnectionString = garnet.ConnectionString }, options, stream));
 
         /// <summary>Runs a session of the stream on <paramref name="socket"/>, as the endpoint does, until the rig stops.</summary>
-        public void Watch(MemorySocket socket) => _sessions.Add(Task.Run(async () =>
+        public void Watch(WebSocket socket, HeldWebSocketStream? held = null) => _sessions.Add(Task.Run(async () =>
         {
             // As the server does when the request ends: the socket is aborted.
             await using var abort = _stop.Token.Register(socket.Abort);
-            await using var session = new JobStreamSession(socket, Stream, _streams, _options, NullLogger.Instance);
+            await using var session = new JobStreamSession(socket, Stream, _streams, _options, NullLogger.Instance, held);
             await session.RunAsync(null, _ => Task.FromResult<JsonObject?>(new JsonObject { ["status"] = "running" }), "not found", _stop.Token);
         }));
 
