@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -141,7 +142,7 @@ internal static class Benchmark
                 var delivery = watch.Delivery;
                 var via = direct ? "straight to JobService" : "through the Gateway";
                 Console.WriteLine();
-                Console.WriteLine($"One job group of {prompts} children watched by {watcherCount} WebSocket clients {via} (all connected in {watch.ConnectMs:0} ms; " +
+                Console.WriteLine($"One job group of {prompts} children watched by {watcherCount} WebSocket clients {via} (all connected in {watch.ConnectMs:0} ms, all had initial_state {watch.StartMs:0} ms later; " +
                     $"load average {LoadAverage()}): {delivery.Count} deliveries of {watch.Events} timed events, node message seen → client: " +
                     $"p50 {Percentile(delivery, 0.5):0.0} ms, p99 {Percentile(delivery, 0.99):0.0} ms, max {delivery.DefaultIfEmpty(double.NaN).Max():0.0} ms");
                 Console.WriteLine($"  the first watcher of each event: p50 {Percentile(watch.FirstDelivery, 0.5):0.0} ms, p99 {Percentile(watch.FirstDelivery, 0.99):0.0} ms " +
@@ -334,9 +335,9 @@ internal static class Benchmark
 
     /// <summary>Holds every node with a long, interruptible prompt (a group of one child per node), submits the measured
     /// group behind it, connects the watchers to the measured group (through the Gateway, or with
-    /// <paramref name="direct"/> straight to a JobService replica's own port), then cancels the holding group so the
-    /// measured one runs while all of them watch. For every event with a time of its own that happened after the last
-    /// watcher connected it records each watcher's delay in getting it. Each watcher reads only <c>type</c>,
+    /// <paramref name="direct"/> straight to a JobService replica's own port), waits until every watcher has its
+    /// <c>initial_state</c>, then cancels the holding group so the measured one runs while all of them watch. For every
+    /// event with a time of its own that happened after that it records each watcher's delay in getting it. Each watcher reads only <c>type</c>,
     /// <c>sequence</c> and the event's time from the message (no document is built), and the time it spends on a message
     /// after the receive completed is measured, with the benchmark process's CPU time, so that the client's own share
     /// shows.</summary>
@@ -364,15 +365,14 @@ internal static class Benchmark
         }
 
         var connectMs = clock.Elapsed.TotalMilliseconds;
-        var ready = DateTimeOffset.UtcNow;
+        // The group is let go once every watcher has its initial_state: the sessions' start (each reads the group) is
+        // not part of the delivery measured.
+        var started = watchers.Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        var readyTicks = new StrongBox<long>(long.MaxValue);
         var arrivals = watchers.Select(_ => new List<(long Sequence, string? Type, string? JobId, DateTimeOffset Happened, DateTimeOffset At)>()).ToArray();
         var handlingTicks = new long[watcherCount];
         var messages = new long[watcherCount];
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-        var jobServiceBefore = suite.CpuMilliseconds("JobService");
-        var gatewayBefore = suite.CpuMilliseconds("Gateway");
-        var watchStarted = Stopwatch.StartNew();
         var watching = watchers.Select((socket, w) => Task.Run(async () =>
         {
             var buffer = new byte[256 * 1024];
@@ -381,13 +381,14 @@ internal static class Benchmark
                 var at = DateTimeOffset.UtcNow;
                 var handling = Stopwatch.GetTimestamp();
                 var (type, sequence, jobId, happened) = ReadTimedEvent(buffer.AsSpan(0, length));
+                started[w].TrySetResult();
                 if (type == "group_complete")
                 {
                     await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
                     return;
                 }
 
-                if (happened is { } time && time > ready)
+                if (happened is { } time && time.UtcTicks > Volatile.Read(ref readyTicks.Value))
                 {
                     arrivals[w].Add((sequence, type, jobId, time, at));
                 }
@@ -397,6 +398,13 @@ internal static class Benchmark
             }
         })).ToArray();
 
+        await Task.WhenAll(started.Select(s => s.Task)).WaitAsync(timeout.Token);
+        var startMs = clock.Elapsed.TotalMilliseconds - connectMs;
+        Volatile.Write(ref readyTicks.Value, DateTimeOffset.UtcNow.UtcTicks);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var jobServiceBefore = suite.CpuMilliseconds("JobService");
+        var gatewayBefore = suite.CpuMilliseconds("Gateway");
+        var watchStarted = Stopwatch.StartNew();
         (await gateway.DeleteAsync($"/api/job-groups/{hold}")).EnsureSuccessStatusCode();
         await Task.WhenAll(watching);
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
@@ -428,6 +436,7 @@ internal static class Benchmark
             [.. all.Select(a => (a.At - first[a.Sequence].At).TotalMilliseconds)],
             first.Count,
             connectMs,
+            startMs,
             messages.Sum() == 0 ? double.NaN : Stopwatch.GetElapsedTime(0, handlingTicks.Sum()).TotalMicroseconds / messages.Sum(),
             cpu.TotalMilliseconds / wall.TotalMilliseconds,
             jobServiceCpu / Math.Max(1, messages.Sum()) * 1000,
@@ -446,7 +455,7 @@ internal static class Benchmark
     /// <param name="JobServiceMicroseconds">JobService's CPU time during the watch per message a watcher got.</param>
     /// <param name="GatewayMicroseconds">The Gateway's CPU time during the watch per message a watcher got.</param>
     private sealed record WatchResult(
-        List<double> Delivery, List<double> FirstDelivery, List<double> ToChange, List<double> ChangeToFirst, List<double> Spread, int Events, double ConnectMs, double HandlingMicroseconds, double ClientCores,
+        List<double> Delivery, List<double> FirstDelivery, List<double> ToChange, List<double> ChangeToFirst, List<double> Spread, int Events, double ConnectMs, double StartMs, double HandlingMicroseconds, double ClientCores,
         double JobServiceMicroseconds, double GatewayMicroseconds);
 
     /// <summary>One message into <paramref name="buffer"/>; its length, or null when the socket closed.</summary>
