@@ -40,13 +40,13 @@ public sealed class RedisServerProcess : TestServerProcess
 
     /// <summary>Starts the garnet-server the build downloaded; with <paramref name="dataDir"/> it keeps an
     /// append-only file there and recovers from it on restart, checkpointing every <paramref name="checkpointInterval"/>
-    /// (default: the AppHost's).</summary>
+    /// (default: the AppHost's), with <paramref name="logMemory"/> of log memory (default: the AppHost's).</summary>
     public static async Task<RedisServerProcess> StartGarnetAsync(
-        string? dataDir = null, CancellationToken cancellationToken = default, TimeSpan? checkpointInterval = null)
+        string? dataDir = null, CancellationToken cancellationToken = default, TimeSpan? checkpointInterval = null, string logMemory = GarnetCommandLine.LogMemory)
     {
         var serverDll = GarnetCommandLine.LocateServerAssembly(typeof(RedisServerProcess).Assembly);
         var port = TestPorts.GetFreeTcpPort();
-        var server = new RedisServerProcess(RedisServerKind.Garnet, port, "dotnet", GarnetCommandLine.BuildArguments(serverDll, port, dataDir, checkpointInterval));
+        var server = new RedisServerProcess(RedisServerKind.Garnet, port, "dotnet", GarnetCommandLine.BuildArguments(serverDll, port, dataDir, checkpointInterval, logMemory));
         await server.StartProcessAsync(cancellationToken).ConfigureAwait(false);
         return server;
     }

@@ -4,14 +4,15 @@ using DirectorsConsole.Testing;
 namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
 
 /// <summary>
-/// The embedded Garnet as the AppHost starts it (its own arguments, a data directory) keeps every record when the data
-/// outgrows its 128 MB of log memory: without the log tiered to disk, Garnet drops the records that no longer fit,
+/// The embedded Garnet as the AppHost starts it (its own arguments, a data directory; its log memory made 128 MB so that
+/// the test need not write gigabytes) keeps every record when the data outgrows its log memory: without the log tiered to disk, Garnet drops the records that no longer fit,
 /// and a suite that kept accepting jobs answered 404 for thousands of them.
 /// </summary>
 public sealed class GarnetLogMemoryTests
 {
     private const int Records = 2_400;
     private const int RecordBytes = 100_000; // 240 MB in all, almost twice the log memory
+    private const string SmallLogMemory = "128m";
 
     [Fact]
     public async Task RecordsBeyondTheLogMemoryAreKeptAndSurviveARestart()
@@ -21,7 +22,7 @@ public sealed class GarnetLogMemoryTests
         var dataDirectory = Directory.CreateTempSubdirectory("dc-garnet-memory-").FullName;
         try
         {
-            await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Garnet, dataDirectory);
+            await using var server = await RedisServerProcess.StartGarnetAsync(dataDirectory, ct, logMemory: SmallLogMemory);
             var options = RedisTestServers.Options(server.ConnectionString, TimeSpan.FromSeconds(30));
             options.OutageGrace = TimeSpan.FromSeconds(30);
             await using var redis = new RedisConnection(options);
