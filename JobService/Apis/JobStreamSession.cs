@@ -292,7 +292,9 @@ public sealed class JobStreamSession : IAsyncDisposable
             {
                 if (HeldBytes >= MaxBytesPerWrite)
                 {
+                    // A long replay goes out 64 KB at a time, each write with the whole send timeout.
                     await ReleaseHeldAsync();
+                    _sendTimeout.CancelAfter(_options.SendTimeout);
                     _held?.Hold();
                 }
 
