@@ -4,9 +4,10 @@ using DirectorsConsole.Testing;
 namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
 
 /// <summary>
-/// The embedded Garnet as the AppHost starts it (its own arguments, a data directory; its log memory made 128 MB so that
-/// the test need not write gigabytes) keeps every record when the data outgrows its log memory: without the log tiered to disk, Garnet drops the records that no longer fit,
-/// and a suite that kept accepting jobs answered 404 for thousands of them.
+/// The embedded Garnet as the AppHost starts it (its own arguments, a data directory; its log memory made 128 MB so
+/// that the test need not write gigabytes) keeps every record when the data outgrows its log memory: without the log
+/// tiered to disk, Garnet drops the records that no longer fit, and a suite that kept accepting jobs answered 404 for
+/// thousands of them.
 /// </summary>
 public sealed class GarnetLogMemoryTests
 {
