@@ -619,6 +619,11 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         return await redis.SetMembersAsync(JobKeys.QueuedBackends, cancellationToken);
     }
 
+    /// <summary>The jobs holding a slot of <paramref name="backendId"/> (<see cref="JobKeys.Assigned"/>): dispatched to it
+    /// and not ended.</summary>
+    public async Task<IReadOnlyList<string>> AssignedJobIdsAsync(string backendId, CancellationToken cancellationToken) =>
+        await redis.SetMembersAsync(JobKeys.Assigned(backendId), cancellationToken);
+
     public async Task<IReadOnlyList<string>> CancellingGroupsAsync(CancellationToken cancellationToken)
     {
         return await redis.SetMembersAsync(JobKeys.CancellingGroups, cancellationToken);

@@ -67,44 +67,67 @@ public sealed class RenderEventApplier(
         }
     }
 
+    /// <summary>How many queued jobs one reconcile looks at in turn for a dispatch to a backend no longer registered.</summary>
+    public const int QueuedSweepPage = 500;
+
+    private int _queuedSweepOffset;
+
     /// <summary>Applies the last known state of the prompt of every job that has not ended. A job sent to a backend
     /// that went offline before taking it (no state at all) and stayed offline past the grace, or that was removed
     /// since, is moved: its prompt is cancelled first, so the command still waiting in BackendService is dropped if
     /// that backend comes back.</summary>
+    /// <remarks>
+    /// Only a dispatched job has a prompt, and a dispatched job that has not ended holds a slot of its backend
+    /// (<see cref="JobEngineState.HoldsSlot"/>, <see cref="JobKeys.Assigned"/>), so the jobs read are those slots, for
+    /// every backend the registry or the queues know, and every running job. The jobs waiting in the queues, however
+    /// many, are not read each time: a reconcile that read every queued job took longer than its interval once tens of
+    /// thousands waited, and held the scheduler's loop, which runs it, for all that time. Only a job sent to a backend
+    /// deleted from the registry before it took the job (a slot no known backend names) is found by a sweep instead,
+    /// one page of the queued jobs per reconcile, in turn.
+    /// </remarks>
     public async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        List<BackendLoad>? backends = null;
-        foreach (var status in new[] { JobStatuses.Queued, JobStatuses.Running })
+        var backends = await scheduler.LoadBackendsAsync(cancellationToken);
+        var backendIds = backends.Select(b => b.Id).Union(await store.QueuedBackendsAsync(cancellationToken), StringComparer.Ordinal).ToList();
+        var jobIds = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var slots in await Task.WhenAll(backendIds.Select(id => store.AssignedJobIdsAsync(id, cancellationToken))))
         {
-            var offset = 0;
-            const int page = 200;
-            while (true)
+            jobIds.UnionWith(slots);
+        }
+
+        const int page = 200;
+        for (var offset = 0; ; offset += page)
+        {
+            var running = await store.JobIdsAsync(JobStatuses.Running, offset, page, cancellationToken);
+            jobIds.UnionWith(running);
+            if (running.Count < page)
             {
-                var ids = await store.JobIdsAsync(status, offset, page, cancellationToken);
-                foreach (var job in await store.GetJobsAsync(ids, cancellationToken))
-                {
-                    if (job.Record.PromptId is not { } promptId || job.State.Dispatch == DispatchStates.None)
-                    {
-                        continue;
-                    }
+                break;
+            }
+        }
 
-                    if (await promptStates.ReadAsync(promptId, cancellationToken) is { } last)
-                    {
-                        await ApplyAsync(last, cancellationToken);
-                    }
-                    else if (job.State.Dispatch == DispatchStates.Sent && job.Record.Status == JobStatuses.Queued)
-                    {
-                        backends ??= await scheduler.LoadBackendsAsync(cancellationToken);
-                        await MoveIfNeverTakenAsync(job, backends, cancellationToken);
-                    }
+        var queued = await store.JobIdsAsync(JobStatuses.Queued, _queuedSweepOffset, QueuedSweepPage, cancellationToken);
+        _queuedSweepOffset = queued.Count < QueuedSweepPage ? 0 : _queuedSweepOffset + queued.Count;
+        jobIds.UnionWith(queued);
+
+        foreach (var chunk in jobIds.Chunk(page))
+        {
+            foreach (var job in await store.GetJobsAsync(chunk, cancellationToken))
+            {
+                if (job.Record.PromptId is not { } promptId || job.State.Dispatch == DispatchStates.None
+                    || job.Record.Status is not (JobStatuses.Queued or JobStatuses.Running))
+                {
+                    continue;
                 }
 
-                if (ids.Count < page)
+                if (await promptStates.ReadAsync(promptId, cancellationToken) is { } last)
                 {
-                    break;
+                    await ApplyAsync(last, cancellationToken);
                 }
-
-                offset += page;
+                else if (job.State.Dispatch == DispatchStates.Sent && job.Record.Status == JobStatuses.Queued)
+                {
+                    await MoveIfNeverTakenAsync(job, backends, cancellationToken);
+                }
             }
         }
     }

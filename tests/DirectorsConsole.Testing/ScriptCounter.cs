@@ -7,11 +7,13 @@ namespace DirectorsConsole.Testing;
 /// A Redis connection that counts and records the scripts sent through it (their text and keys), and holds them, unsent,
 /// while asked to: every script (<see cref="Hold"/>), or only the next one a test names (<see cref="HoldNext"/>), so
 /// that a test can change state between a caller's reads and its script; and fails the next script a test names as a
-/// connection lost before its reply would (<see cref="LoseReplyOfNext"/>). Other commands pass straight through.
+/// connection lost before its reply would (<see cref="LoseReplyOfNext"/>). Other commands pass straight through, and
+/// are recorded so that a test can count them (<see cref="CountCommands"/>).
 /// </summary>
 public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
 {
     private readonly ConcurrentQueue<(string Script, IReadOnlyList<string> Keys)> _sent = new();
+    private readonly ConcurrentQueue<string[]> _commands = new();
     private volatile TaskCompletionSource _open = OpenGate();
     private volatile TaskCompletionSource _openNext = OpenGate();
     private volatile TaskCompletionSource _held = OpenGate();
@@ -56,11 +58,22 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
 
     public bool IsConnected => inner.IsConnected;
 
-    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default) =>
-        inner.ExecuteAsync(command, cancellationToken);
+    /// <summary>How many commands (not scripts) sent so far match: each is given as its name and arguments.</summary>
+    public int CountCommands(Func<IReadOnlyList<string>, bool> match) => _commands.Count(match);
 
-    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
-        inner.ExecuteAsync(command, onLostReply, cancellationToken);
+    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default)
+    {
+        Record(command);
+        return inner.ExecuteAsync(command, cancellationToken);
+    }
+
+    public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default)
+    {
+        Record(command);
+        return inner.ExecuteAsync(command, onLostReply, cancellationToken);
+    }
+
+    private void Record(IReadOnlyList<RedisArg> command) => _commands.Enqueue(command.Select(arg => arg.ToString()).ToArray());
 
     public Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default) =>
         ScriptEvaluateAsync(script, keys, args, OnLostReply.Fail, cancellationToken);
