@@ -325,7 +325,8 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
           if command == 'LTRIM' and pushed[key] and tonumber(args[1]) == 0 and pushed[key] <= tonumber(args[2]) + 1 then
             return -- nothing to trim: the push just before left the list within its bound
           end
-          if command == 'PEXPIRE' and #args == 1 then
+          -- A list the push just before created (one entry) has no expiry yet: nothing to compare with.
+          if command == 'PEXPIRE' and #args == 1 and pushed[key] ~= 1 then
             local ttl = redis.call('PTTL', key)
             if ttl >= 0 and math.abs(tonumber(args[1]) - ttl) < 1000 then
               return -- the expiry would move by less than a second (a job's events come close together)
