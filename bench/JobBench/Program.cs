@@ -181,12 +181,12 @@ internal static class Benchmark
                 var loadBefore = LoadAverage();
                 var jobServiceBefore = suite.CpuMilliseconds("JobService");
                 var gatewayBefore = suite.CpuMilliseconds("Gateway");
-                var garnetBefore = suite.GarnetCpuMilliseconds();
+                var storeBefore = suite.StoreCpuMilliseconds();
                 var benchBefore = Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
                 var (jobIds, refused, submitLatencies) = await SubmitForAsync(client, TimeSpan.FromSeconds(seconds), concurrency);
                 var jobServiceCpu = (suite.CpuMilliseconds("JobService") - jobServiceBefore) / Math.Max(1, jobIds.Count) * 1000;
                 var gatewayCpu = (suite.CpuMilliseconds("Gateway") - gatewayBefore) / Math.Max(1, jobIds.Count) * 1000;
-                var garnetCpu = (suite.GarnetCpuMilliseconds() - garnetBefore) / Math.Max(1, jobIds.Count) * 1000;
+                var storeCpu = (suite.StoreCpuMilliseconds() - storeBefore) / Math.Max(1, jobIds.Count) * 1000;
                 var benchCpu = (Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds - benchBefore) / Math.Max(1, jobIds.Count) * 1000;
                 var loadAfter = LoadAverage();
                 var notFound = await MissingJobsAsync(gateway, jobIds, concurrency);
@@ -197,7 +197,7 @@ internal static class Benchmark
                 Console.WriteLine($"  {rate:0} requests/s accepted ({jobIds.Count} × 202, {refused} other)   " +
                     $"latency median {Percentile(submitLatencies, 0.5):0.0} ms   p95 {Percentile(submitLatencies, 0.95):0.0} ms   p99 {Percentile(submitLatencies, 0.99):0.0} ms;   " +
                     $"read back: {notFound} missing;   CPU per accepted request: JobService {jobServiceCpu:0} µs, Gateway {gatewayCpu:0} µs, " +
-                    $"Garnet {garnetCpu:0} µs, this benchmark's clients {benchCpu:0} µs");
+                    $"{suite.StoreName} {(double.IsNaN(storeCpu) ? "not measured (not on this machine)" : $"{storeCpu:0} µs")}, this benchmark's clients {benchCpu:0} µs");
                 table.Add([$"POST /api/job {target}, {concurrency} clients, {seconds} s", "", $"{rate:0}/s", $"{notFound} missing (p99 {Percentile(submitLatencies, 0.99):0} ms)", "≥ 2,000/s, 0 missing"]);
                 missing += notFound;
                 rejected += refused;

@@ -16,10 +16,12 @@ internal sealed class Suite : IAsyncDisposable
     private readonly Process _appHost;
     private readonly string _workingDirectory;
     private readonly string _binaries;
+    private readonly string? _redis;
 
-    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret, string binaries)
+    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret, string binaries, string? redis)
     {
         _binaries = binaries;
+        _redis = redis;
         _appHost = appHost;
         _workingDirectory = workingDirectory;
         Gateway = gateway;
@@ -39,11 +41,68 @@ internal sealed class Suite : IAsyncDisposable
         return CpuMillisecondsOf(command => command.Any(part => part == binary || part == binary + ".dll"));
     }
 
-    /// <summary>CPU time (user and system) this suite's embedded Garnet server (the one whose data is under the
-    /// suite's working directory) has used so far, in milliseconds; 0 with an existing Redis, which is not the suite's.</summary>
-    public double GarnetCpuMilliseconds() =>
-        CpuMillisecondsOf(command => command.Any(part => part.EndsWith("/GarnetServer.dll", StringComparison.Ordinal))
-            && command.Any(part => part.StartsWith(_workingDirectory, StringComparison.Ordinal)));
+    /// <summary>CPU time (user and system) the suite's Redis server has used so far, in milliseconds: the embedded
+    /// Garnet (the one whose data is under the suite's working directory), or the <c>--redis</c> server when it listens
+    /// on this machine (found by its port in <c>/proc/net/tcp</c>); NaN for a server elsewhere.</summary>
+    public double StoreCpuMilliseconds()
+    {
+        if (_redis is null)
+        {
+            return CpuMillisecondsOf(command => command.Any(part => part.EndsWith("/GarnetServer.dll", StringComparison.Ordinal))
+                && command.Any(part => part.StartsWith(_workingDirectory, StringComparison.Ordinal)));
+        }
+
+        return LocalListener(_redis) is { } pid ? CpuMillisecondsOf(Path.Combine("/proc", pid.ToString(CultureInfo.InvariantCulture))) : double.NaN;
+    }
+
+    /// <summary>What <see cref="StoreCpuMilliseconds"/> measures, for the figures' labels.</summary>
+    public string StoreName => _redis is null ? "Garnet" : "Redis";
+
+    /// <summary>The process listening on the port of <paramref name="address"/> (<c>host:port</c>, host on loopback),
+    /// or null.</summary>
+    private static int? LocalListener(string address)
+    {
+        var parts = address.Split(',')[0].Split(':');
+        if (parts.Length != 2 || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out var port)
+            || parts[0] is not ("127.0.0.1" or "localhost") || !File.Exists("/proc/net/tcp"))
+        {
+            return null;
+        }
+
+        // Columns: sl, local address (hex ip:port), remote address, state (0A = listening), …, inode (the 10th).
+        var inode = File.ReadLines("/proc/net/tcp").Skip(1)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length > 9 && f[3] == "0A" && int.Parse(f[1].Split(':')[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) == port)
+            .Select(f => f[9])
+            .FirstOrDefault();
+        if (inode is null)
+        {
+            return null;
+        }
+
+        var socket = $"socket:[{inode}]";
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (Directory.EnumerateFileSystemEntries(Path.Combine(directory, "fd")).Any(fd => new FileInfo(fd).LinkTarget == socket))
+                {
+                    return pid;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Another user's process, or one that ended.
+            }
+        }
+
+        return null;
+    }
 
     private static double CpuMillisecondsOf(Func<string[], bool> matches)
     {
@@ -52,33 +111,40 @@ internal sealed class Suite : IAsyncDisposable
             return double.NaN;
         }
 
-        var ticks = 0L;
+        var total = 0.0;
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
             try
             {
-                var command = File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0');
-                if (!matches(command))
+                if (matches(File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0')))
                 {
-                    continue;
+                    total += CpuMillisecondsOf(directory);
                 }
-
-                // Fields 14 and 15 (utime, stime), counted after the command name in parentheses, which may hold spaces.
-                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // Not a process, or it ended.
-            }
-            catch (UnauthorizedAccessException)
-            {
-                // Another user's process.
+                // Not a process, one that ended, or another user's.
             }
         }
 
-        return ticks * 10.0; // USER_HZ is 100 on Linux
+        return total;
+    }
+
+    /// <summary>The CPU time of the process at <paramref name="directory"/> (<c>/proc/PID</c>); 0 once it ended.</summary>
+    private static double CpuMillisecondsOf(string directory)
+    {
+        try
+        {
+            // Fields 14 and 15 (utime, stime), counted after the command name in parentheses, which may hold spaces.
+            var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            return ticks * 10.0; // USER_HZ is 100 on Linux
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>The address of the first healthy replica of <paramref name="service"/> (as <c>/health</c> names it).</summary>
@@ -145,7 +211,7 @@ internal sealed class Suite : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"), gatewaySecret,
-            Path.Combine(repository, "{0}", "bin", configuration, "net10.0", "DirectorsConsole.{0}"));
+            Path.Combine(repository, "{0}", "bin", configuration, "net10.0", "DirectorsConsole.{0}"), redis);
 
         using var probe = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
