@@ -142,7 +142,7 @@ public sealed class JobEngineWorker(
                         await applier.ReconcileAsync(token);
                         await scheduler.RecoverDispatchesAsync(settings.DispatchRecoveryAfter, token);
                         await maintenance.FinishCancelledGroupsAsync(token);
-                        await maintenance.RequeueStrandedAsync(token);
+                        await maintenance.SweepQueuedAsync(token);
                     }
 
                     if (now - lastCleanup >= settings.CleanupInterval)

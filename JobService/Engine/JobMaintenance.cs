@@ -3,12 +3,15 @@ using Microsoft.Extensions.Options;
 
 namespace DirectorsConsole.JobService.Engine;
 
-/// <summary>Timeouts of running jobs, group cancels left half-done and the retention cleanup of ended jobs and groups.</summary>
+/// <summary>Timeouts of running jobs, group cancels left half-done, the sweep of the queued jobs and the retention
+/// cleanup of ended jobs and groups.</summary>
 public sealed class JobMaintenance(
     JobStore store,
     JobStateMachine machine,
     JobEngine engine,
     RenderCancellation cancellation,
+    RenderEventApplier applier,
+    JobScheduler scheduler,
     IOptions<JobEngineOptions> options,
     TimeProvider timeProvider,
     ILogger<JobMaintenance> logger)
@@ -55,21 +58,35 @@ public sealed class JobMaintenance(
         }
     }
 
-    private const int StrandedPageSize = 500;
-    private int _strandedOffset;
+    /// <summary>How many queued jobs one sweep looks at.</summary>
+    public const int QueuedSweepPage = 500;
 
-    /// <summary>The safety net under the queues: a queued job that sits in no queue would wait for ever, so each call
-    /// looks at the next page of queued jobs and puts any such job back in its queue. That happens when Redis died
-    /// before persisting the last writes of a change, or for jobs queued by an older version under another key.</summary>
-    public async Task RequeueStrandedAsync(CancellationToken cancellationToken)
+    private int _queuedSweepOffset;
+
+    /// <summary>The safety net under the queues and the reconcile: each call looks at the next page of queued jobs
+    /// (<see cref="QueuedSweepPage"/>, from the oldest, round and round). A queued job that sits in no queue would wait
+    /// for ever: it is put back in its queue. That happens when Redis died before persisting the last writes of a
+    /// change, or for jobs queued by an older version under another key. A job sent to a backend that never took it is
+    /// reconciled (<see cref="RenderEventApplier.ReconcileJobAsync"/>): the reconcile finds such jobs by their
+    /// backend's slots, but not when the backend was deleted from the registry before it took the job.</summary>
+    public async Task SweepQueuedAsync(CancellationToken cancellationToken)
     {
-        var page = await store.JobIdsAsync(JobStatuses.Queued, _strandedOffset, StrandedPageSize, cancellationToken);
-        _strandedOffset = page.Count < StrandedPageSize ? 0 : _strandedOffset + page.Count;
+        var page = await store.JobIdsAsync(JobStatuses.Queued, _queuedSweepOffset, QueuedSweepPage, cancellationToken);
+        _queuedSweepOffset = page.Count < QueuedSweepPage ? 0 : _queuedSweepOffset + page.Count;
+        IReadOnlyList<BackendLoad>? backends = null;
         foreach (var job in await store.GetJobsAsync(page, cancellationToken))
         {
-            if (JobEngineState.InQueue(job.Record, job.State) && await store.RequeueIfStrandedAsync(job, cancellationToken))
+            if (JobEngineState.InQueue(job.Record, job.State))
             {
-                logger.LogWarning("Job {JobId} was queued but in no queue; it was put back in its queue", job.Record.JobId);
+                if (await store.RequeueIfStrandedAsync(job, cancellationToken))
+                {
+                    logger.LogWarning("Job {JobId} was queued but in no queue; it was put back in its queue", job.Record.JobId);
+                }
+            }
+            else if (job.Record.PromptId is not null)
+            {
+                backends ??= await scheduler.LoadBackendsAsync(cancellationToken);
+                await applier.ReconcileJobAsync(job, backends, cancellationToken);
             }
         }
     }

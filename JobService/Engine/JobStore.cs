@@ -643,9 +643,17 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     /// (<paramref name="job"/>'s version) or is there already; true when it was put back.</summary>
     public async Task<bool> RequeueIfStrandedAsync(StoredJob job, CancellationToken cancellationToken)
     {
+        // Nearly every job is where it should be: a read tells, and only a job missing from its queue runs the script,
+        // which checks again in one step with the write.
+        var queue = JobKeys.QueueOf(job.Record, job.State);
+        if (!(await redis.ExecuteAsync(["ZSCORE", queue, job.Record.JobId], cancellationToken)).IsNull)
+        {
+            return false;
+        }
+
         var backendId = job.State.Target ?? job.Record.BackendAffinity ?? "";
         var reply = await redis.ScriptEvaluateAsync(RequeueScript,
-            [JobKeys.Job(job.Record.JobId), JobKeys.QueueOf(job.Record, job.State), JobKeys.QueuedBackends],
+            [JobKeys.Job(job.Record.JobId), queue, JobKeys.QueuedBackends],
             [job.Version, job.State.QueueScore, job.Record.JobId, backendId], cancellationToken);
         return reply.AsInt64() == 1;
     }

@@ -67,11 +67,6 @@ public sealed class RenderEventApplier(
         }
     }
 
-    /// <summary>How many queued jobs one reconcile looks at in turn for a dispatch to a backend no longer registered.</summary>
-    public const int QueuedSweepPage = 500;
-
-    private int _queuedSweepOffset;
-
     /// <summary>Applies the last known state of the prompt of every job that has not ended. A job sent to a backend
     /// that went offline before taking it (no state at all) and stayed offline past the grace, or that was removed
     /// since, is moved: its prompt is cancelled first, so the command still waiting in BackendService is dropped if
@@ -80,10 +75,11 @@ public sealed class RenderEventApplier(
     /// Only a dispatched job has a prompt, and a dispatched job that has not ended holds a slot of its backend
     /// (<see cref="JobEngineState.HoldsSlot"/>, <see cref="JobKeys.Assigned"/>), so the jobs read are those slots, for
     /// every backend the registry or the queues know, and every running job. The jobs waiting in the queues, however
-    /// many, are not read each time: a reconcile that read every queued job took longer than its interval once tens of
-    /// thousands waited, and held the scheduler's loop, which runs it, for all that time. Only a job sent to a backend
-    /// deleted from the registry before it took the job (a slot no known backend names) is found by a sweep instead,
-    /// one page of the queued jobs per reconcile, in turn.
+    /// many, are not read: a reconcile that read every queued job took longer than its interval once tens of
+    /// thousands waited, and held the scheduler's loop, which runs it, for all that time. The one job this misses, one
+    /// sent to a backend deleted from the registry before it took the job (a slot no known backend names), is found by
+    /// the sweep of the queued jobs (<see cref="JobMaintenance.SweepQueuedAsync"/>), which hands it to
+    /// <see cref="ReconcileJobAsync"/>.
     /// </remarks>
     public async Task ReconcileAsync(CancellationToken cancellationToken)
     {
@@ -106,29 +102,31 @@ public sealed class RenderEventApplier(
             }
         }
 
-        var queued = await store.JobIdsAsync(JobStatuses.Queued, _queuedSweepOffset, QueuedSweepPage, cancellationToken);
-        _queuedSweepOffset = queued.Count < QueuedSweepPage ? 0 : _queuedSweepOffset + queued.Count;
-        jobIds.UnionWith(queued);
-
         foreach (var chunk in jobIds.Chunk(page))
         {
             foreach (var job in await store.GetJobsAsync(chunk, cancellationToken))
             {
-                if (job.Record.PromptId is not { } promptId || job.State.Dispatch == DispatchStates.None
-                    || job.Record.Status is not (JobStatuses.Queued or JobStatuses.Running))
-                {
-                    continue;
-                }
-
-                if (await promptStates.ReadAsync(promptId, cancellationToken) is { } last)
-                {
-                    await ApplyAsync(last, cancellationToken);
-                }
-                else if (job.State.Dispatch == DispatchStates.Sent && job.Record.Status == JobStatuses.Queued)
-                {
-                    await MoveIfNeverTakenAsync(job, backends, cancellationToken);
-                }
+                await ReconcileJobAsync(job, backends, cancellationToken);
             }
+        }
+    }
+
+    /// <summary>Reconciles one job as <see cref="ReconcileAsync"/> does; nothing for a job that is not dispatched.</summary>
+    public async Task ReconcileJobAsync(StoredJob job, IReadOnlyList<BackendLoad> backends, CancellationToken cancellationToken)
+    {
+        if (job.Record.PromptId is not { } promptId || job.State.Dispatch == DispatchStates.None
+            || job.Record.Status is not (JobStatuses.Queued or JobStatuses.Running))
+        {
+            return;
+        }
+
+        if (await promptStates.ReadAsync(promptId, cancellationToken) is { } last)
+        {
+            await ApplyAsync(last, cancellationToken);
+        }
+        else if (job.State.Dispatch == DispatchStates.Sent && job.Record.Status == JobStatuses.Queued)
+        {
+            await MoveIfNeverTakenAsync(job, backends, cancellationToken);
         }
     }
 

@@ -5,9 +5,10 @@ namespace DirectorsConsole.JobService.Tests.Engine;
 
 /// <summary>
 /// What a reconcile reads (<see cref="RenderEventApplier.ReconcileAsync"/>): the jobs holding a slot and the running
-/// ones every time, and the queued jobs one page at a time, however many wait. It used to read every queued job each
-/// time, which with tens of thousands waiting took longer than its interval and held the scheduler's loop throughout.
-/// Run on a JobService whose own scheduler never runs (the test holds the scheduler's lease).
+/// ones, however many wait in the queues. It used to read every queued job each time, which with tens of thousands
+/// waiting took longer than its interval and held the scheduler's loop throughout. The queued jobs are looked at by the
+/// sweep (<see cref="JobMaintenance.SweepQueuedAsync"/>), one page at a time. Run on a JobService whose own scheduler
+/// never runs (the test holds the scheduler's lease).
 /// </summary>
 public sealed class ReconcileReadTests
 {
@@ -16,7 +17,7 @@ public sealed class ReconcileReadTests
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task AReconcileReadsTheDispatchedJobsAndOnePageOfTheQueueNotEveryQueuedJob()
+    public async Task AReconcileReadsTheDispatchedJobsNotTheQueuedOnes()
     {
         // Arrange: two jobs dispatched to a backend with two slots, and 1,200 more waiting behind them
         await using var rig = await CountedJobService.StartAsync(("reconcile-a", 2));
@@ -29,16 +30,15 @@ public sealed class ReconcileReadTests
         // Act
         await applier.ReconcileAsync(Token);
 
-        // Assert: one page of the queue (which holds the two dispatched jobs too: they have not started), not all of it
-        var reads = JobReads(rig) - readsBefore;
-        Assert.InRange(reads, dispatched.Count, RenderEventApplier.QueuedSweepPage + dispatched.Count);
+        // Assert: the two dispatched jobs (by their backend's slots), none of those waiting
+        Assert.Equal(dispatched.Count, JobReads(rig) - readsBefore);
     }
 
     [Fact]
-    public async Task AJobSentToABackendNoLongerRegisteredIsFoundByTheSweepDeepInTheQueue()
+    public async Task AJobSentToABackendNoLongerRegisteredIsMovedByTheSweepOfTheQueueEvenDeepInIt()
     {
         // Arrange: 1,200 jobs waiting, then one more, recorded as sent (as the scheduler does) to a backend that is no
-        // longer registered: the slot it holds is one no known backend names, so only the sweep of the queue finds it
+        // longer registered: the slot it holds is one no known backend names, so the reconcile does not find it
         await using var rig = await CountedJobService.StartAsync(("reconcile-b", 1));
         await SubmitManyAsync(rig, "reconcile-b", Waiting);
         await Task.Delay(20, Token); // submitted after every other, so last in the queued index
@@ -49,22 +49,25 @@ public sealed class ReconcileReadTests
                 j.State with { Dispatch = DispatchStates.Sent, DispatchedAt = DateTimeOffset.UtcNow })
             : null, Token);
         Assert.Equal(ChangeOutcome.Applied, sent.Outcome);
-        var applier = rig.Get<RenderEventApplier>();
-        var pages = (Waiting + 1 + RenderEventApplier.QueuedSweepPage - 1) / RenderEventApplier.QueuedSweepPage;
+        await rig.Get<RenderEventApplier>().ReconcileAsync(Token);
+        var afterReconcile = (await rig.Store.GetJobAsync(last.JobId, Token))!;
+        var maintenance = rig.Get<JobMaintenance>();
+        var pages = (Waiting + 1 + JobMaintenance.QueuedSweepPage - 1) / JobMaintenance.QueuedSweepPage;
 
-        // Act: as many reconciles as the sweep needs to reach the last page
+        // Act: as many sweeps as it takes to reach the last page
         var movedAt = 0;
-        for (var reconcile = 1; reconcile <= pages && movedAt == 0; reconcile++)
+        for (var sweep = 1; sweep <= pages && movedAt == 0; sweep++)
         {
-            await applier.ReconcileAsync(Token);
+            await maintenance.SweepQueuedAsync(Token);
             if ((await rig.Store.GetJobAsync(last.JobId, Token))!.State.Dispatch == DispatchStates.None)
             {
-                movedAt = reconcile;
+                movedAt = sweep;
             }
         }
 
-        // Assert: moved back to a queue once the sweep reached it (on the last page)
-        Assert.InRange(movedAt, 1, pages);
+        // Assert: the reconcile does not see it; the sweep moves it back to a queue once it reaches it, on the last page
+        Assert.Equal(DispatchStates.Sent, afterReconcile.State.Dispatch);
+        Assert.Equal(pages, movedAt);
         var moved = (await rig.Store.GetJobAsync(last.JobId, Token))!;
         Assert.Equal((JobStatuses.Queued, (string?)null), (moved.Record.Status, moved.Record.PromptId));
         Assert.Contains("reconcile-gone", moved.Record.Attempts);
