@@ -28,7 +28,7 @@ public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<
         var options = new RedisOptions { ConnectionString = garnet.ConnectionString };
         await using var direct = new RedisConnection(options);
         await using var connection = new RedisConnection(options);
-        var counted = new CountingConnection(connection);
+        var counted = new ScriptCounter(connection);
         await using var subscriber = new RedisSubscriber(options);
         await using var streams = new RedisJobEventStream(
             counted, subscriber, new JobStore(counted, NullLogger<JobStore>.Instance), Options.Create(new JobEngineOptions { StreamPollInterval = TimeSpan.FromMinutes(10) }),
@@ -55,14 +55,14 @@ public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<
         // event after them all shows every such read is done.
         await AppendAsync(direct, stream, Earlier + 1, notify: true);
         await Eventually.ReturnsAsync(() => Task.FromResult(received.Min(q => q.Count)), count => count == 1);
-        var readsBefore = counted.ListRanges;
+        var readsBefore = ListRanges(counted);
         for (var i = Earlier + 2; i <= Earlier + Later; i++)
         {
             await AppendAsync(direct, stream, i, notify: true);
             await Eventually.ReturnsAsync(() => Task.FromResult(received.Min(q => q.Count)), count => count == i - Earlier);
         }
 
-        var reads = counted.ListRanges - readsBefore;
+        var reads = ListRanges(counted) - readsBefore;
         // One watcher started behind the others: it reads what it missed on its own, then shares.
         var late = new ConcurrentQueue<JobStreamEvent>();
         subscriptions.Add(await streams.SubscribeAsync(stream, 1, (e, _) =>
@@ -164,40 +164,7 @@ public sealed class SharedStreamReadTests(GarnetFixture garnet) : IClassFixture<
         }
     }
 
-    /// <summary>Counts the <c>LRANGE</c> commands sent through it.</summary>
-    private sealed class CountingConnection(IRedisConnection inner) : IRedisConnection
-    {
-        private int _listRanges;
-
-        public int ListRanges => Volatile.Read(ref _listRanges);
-
-        public bool IsConnected => inner.IsConnected;
-
-        public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, CancellationToken cancellationToken = default)
-        {
-            Count(command);
-            return inner.ExecuteAsync(command, cancellationToken);
-        }
-
-        public Task<RedisReply> ExecuteAsync(IReadOnlyList<RedisArg> command, OnLostReply onLostReply, CancellationToken cancellationToken = default)
-        {
-            Count(command);
-            return inner.ExecuteAsync(command, onLostReply, cancellationToken);
-        }
-
-        public Task<RedisReply> ScriptEvaluateAsync(string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, CancellationToken cancellationToken = default) =>
-            inner.ScriptEvaluateAsync(script, keys, args, cancellationToken);
-
-        public Task<RedisReply> ScriptEvaluateAsync(
-            string script, IReadOnlyList<string> keys, IReadOnlyList<RedisArg> args, OnLostReply onLostReply, CancellationToken cancellationToken = default) =>
-            inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken);
-
-        private void Count(IReadOnlyList<RedisArg> command)
-        {
-            if (string.Equals(command[0].ToString(), "LRANGE", StringComparison.OrdinalIgnoreCase))
-            {
-                Interlocked.Increment(ref _listRanges);
-            }
-        }
-    }
+    /// <summary>The <c>LRANGE</c> commands sent through <paramref name="counted"/> so far.</summary>
+    private static int ListRanges(ScriptCounter counted) =>
+        counted.CountCommands(command => string.Equals(command[0], "LRANGE", StringComparison.OrdinalIgnoreCase));
 }
