@@ -161,6 +161,10 @@ public static class RedisCommands
         return ToStrings(await redis.ExecuteAsync(command, cancellationToken).ConfigureAwait(false));
     }
 
+    /// <summary>Whether <paramref name="member"/> is in the sorted set (ZSCORE).</summary>
+    public static async Task<bool> SortedSetContainsAsync(this IRedisConnection redis, string key, string member, CancellationToken cancellationToken = default) =>
+        !(await redis.ExecuteAsync(["ZSCORE", key, member], cancellationToken).ConfigureAwait(false)).IsNull;
+
     public static async Task<bool> SortedSetRemoveAsync(this IRedisConnection redis, string key, string member, CancellationToken cancellationToken = default) =>
         (await redis.ExecuteAsync(["ZREM", key, member], cancellationToken).ConfigureAwait(false)).AsInt64() > 0;
 

@@ -646,7 +646,7 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         // Nearly every job is where it should be: a read tells, and only a job missing from its queue runs the script,
         // which checks again in one step with the write.
         var queue = JobKeys.QueueOf(job.Record, job.State);
-        if (!(await redis.ExecuteAsync(["ZSCORE", queue, job.Record.JobId], cancellationToken)).IsNull)
+        if (await redis.SortedSetContainsAsync(queue, job.Record.JobId, cancellationToken))
         {
             return false;
         }
