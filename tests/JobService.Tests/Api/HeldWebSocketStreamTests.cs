@@ -142,8 +142,9 @@ internal sealed class CountedStream(Stream inner) : Stream
             _written.Write(buffer.Span);
         }
 
-        await inner.WriteAsync(buffer, cancellationToken);
+        // Counted before the bytes go on: once the peer has read them, the count already holds this write.
         Interlocked.Increment(ref _writes);
+        await inner.WriteAsync(buffer, cancellationToken);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
