@@ -188,27 +188,27 @@ public static class JobEvents
     /// <summary>API doc 4 JobGroupStatus from the children: running while any is still to render; awaiting_approval
     /// while every child has rendered or ended and some wait for a decision; then completed (all succeeded), rejected
     /// (none did and some were rejected at approval), failed (none did) or partial_complete. A cancelled group stays
-    /// cancelled.</summary>
-    public static string GroupStatus(string current, IReadOnlyList<JobRecord> children)
+    /// cancelled. Only the children's statuses decide it.</summary>
+    public static string GroupStatus(string current, IReadOnlyList<string> childStatuses)
     {
         if (current == JobGroupStatuses.Cancelled)
         {
             return JobGroupStatuses.Cancelled;
         }
 
-        if (children.Count == 0 || children.Any(c => !JobStatuses.IsPastRender(c.Status)))
+        if (childStatuses.Count == 0 || childStatuses.Any(s => !JobStatuses.IsPastRender(s)))
         {
             return JobGroupStatuses.Running;
         }
 
-        if (children.Any(c => c.Status == JobStatuses.AwaitingApproval))
+        if (childStatuses.Contains(JobStatuses.AwaitingApproval))
         {
             return JobGroupStatuses.AwaitingApproval;
         }
 
-        var succeeded = children.Count(c => c.Status == JobStatuses.Completed);
-        return succeeded == children.Count ? JobGroupStatuses.Completed
-            : succeeded == 0 && children.Any(c => c.Status == JobStatuses.Rejected) ? JobGroupStatuses.Rejected
+        var succeeded = childStatuses.Count(s => s == JobStatuses.Completed);
+        return succeeded == childStatuses.Count ? JobGroupStatuses.Completed
+            : succeeded == 0 && childStatuses.Contains(JobStatuses.Rejected) ? JobGroupStatuses.Rejected
             : succeeded == 0 ? JobGroupStatuses.Failed
             : JobGroupStatuses.PartialComplete;
     }

@@ -485,21 +485,59 @@ public sealed class JobStateMachine(
             return;
         }
 
-        var children = (await store.GetJobsAsync(group.Record.ChildJobIds, cancellationToken))
-            .Select(c => c.Record.JobId == ended.JobId ? ended : c.Record)
+        // The children's statuses decide the group's (one field of each, no record parsed); their records are read only
+        // when an event that lists them is due, the group starting to wait for approval or ending: once per group, where
+        // reading them for every child that ends cost a group of N children N × N records, again at every conflict.
+        var ids = group.Record.ChildJobIds;
+        var statuses = (await store.GetJobStatusesAsync(ids, cancellationToken))
+            .Select((status, i) => ids[i] == ended.JobId ? ended.Status : status)
             .ToList();
-        AddGroupOutcome(commit, group, children, now);
+        if (statuses.Any(s => s is null) || ListsChildren(GroupOutcomeOf(group, statuses!)))
+        {
+            var children = (await store.GetJobsAsync(ids, cancellationToken))
+                .Select(c => c.Record.JobId == ended.JobId ? ended : c.Record)
+                .ToList();
+            AddGroupOutcome(commit, group, children, now);
+            return;
+        }
+
+        AddGroupOutcome(commit, group, statuses!, children: null, now);
     }
+
+    /// <summary>What the children's statuses make of the group: its status, whether it ends now (every child has
+    /// ended, and no <c>group_complete</c> was appended yet) and whether it starts waiting for approval.</summary>
+    private static (string Status, bool Completes, bool StartsWaiting) GroupOutcomeOf(StoredGroup group, IReadOnlyList<string> childStatuses)
+    {
+        var before = group.Record;
+        var status = JobEvents.GroupStatus(before.Status, childStatuses);
+        var completes = !group.Completed && childStatuses.Count == before.ChildJobIds.Count && childStatuses.All(JobStatuses.IsFinal);
+        return (status, completes, status == JobGroupStatuses.AwaitingApproval && before.Status != JobGroupStatuses.AwaitingApproval);
+    }
+
+    /// <summary>True when the outcome appends an event that lists the children (<c>group_awaiting_approval</c>,
+    /// <c>group_complete</c>), which needs their records.</summary>
+    private static bool ListsChildren((string Status, bool Completes, bool StartsWaiting) outcome) =>
+        outcome.Completes || outcome.StartsWaiting;
 
     /// <summary>Writes the group's status as its children make it (<paramref name="decided"/>: the group's record with a
     /// decision taken on it as a whole), <c>group_awaiting_approval</c> when it starts waiting, and <c>group_complete</c>
     /// when every child has ended. Returns the group as written.</summary>
-    private JobGroupRecord AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now, JobGroupRecord? decided = null)
+    private JobGroupRecord AddGroupOutcome(JobCommit commit, StoredGroup group, IReadOnlyList<JobRecord> children, DateTimeOffset now, JobGroupRecord? decided = null) =>
+        AddGroupOutcome(commit, group, children.Select(c => c.Status).ToList(), children, now, decided);
+
+    /// <summary>The same from the children's statuses; <paramref name="children"/> (their records) may be null when the
+    /// outcome lists no child (<see cref="ListsChildren"/>).</summary>
+    private JobGroupRecord AddGroupOutcome(
+        JobCommit commit, StoredGroup group, IReadOnlyList<string> childStatuses, IReadOnlyList<JobRecord>? children, DateTimeOffset now, JobGroupRecord? decided = null)
     {
         var before = group.Record;
         var groupId = before.JobGroupId;
-        var status = JobEvents.GroupStatus(before.Status, children);
-        var completes = !group.Completed && children.Count == before.ChildJobIds.Count && children.All(c => JobStatuses.IsFinal(c.Status));
+        var (status, completes, startsWaiting) = GroupOutcomeOf(group, childStatuses);
+        if (children is null && (completes || startsWaiting))
+        {
+            throw new InvalidOperationException($"The outcome of job group {groupId} lists its children, whose records were not read.");
+        }
+
         var record = (decided ?? before) with { Status = status, CompletedAt = completes ? now : before.CompletedAt };
         commit.WriteGroup(record, group.Version, completes);
         if (status != before.Status)
@@ -513,17 +551,17 @@ public sealed class JobStateMachine(
             commit.AddHistory(groupId, JobHistoryEvents.StatusChanged, change, now, options.Value);
         }
 
-        if (status == JobGroupStatuses.AwaitingApproval && before.Status != JobGroupStatuses.AwaitingApproval)
+        if (startsWaiting)
         {
-            var waiting = JobEvents.GroupAwaitingApproval(record, children);
+            var waiting = JobEvents.GroupAwaitingApproval(record, children!);
             commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupAwaitingApproval, waiting, now);
             commit.AddHistory(groupId, JobEventKinds.GroupAwaitingApproval, waiting, now, options.Value);
-            webhooks.AddGroupAwaitingApproval(commit, record, children, now);
+            webhooks.AddGroupAwaitingApproval(commit, record, children!, now);
         }
 
         if (completes)
         {
-            var outcome = JobEvents.GroupComplete(record, children);
+            var outcome = JobEvents.GroupComplete(record, children!);
             commit.Append(JobStreamId.Group(groupId), JobEventKinds.GroupComplete, outcome, now);
             commit.AddHistory(groupId, JobEventKinds.GroupComplete, outcome, now, options.Value);
             webhooks.AddGroupComplete(commit, record, outcome, now);

@@ -589,6 +589,11 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         return jobs.OfType<StoredJob>().ToList();
     }
 
+    /// <summary>The status of each of <paramref name="jobIds"/>, in their order: one field of each hash (written with
+    /// its record by every change), no record read or parsed; null for a job that does not exist or has no such field.</summary>
+    public async Task<IReadOnlyList<string?>> GetJobStatusesAsync(IReadOnlyList<string> jobIds, CancellationToken cancellationToken) =>
+        await Task.WhenAll(jobIds.Select(id => redis.HashGetAsync(JobKeys.Job(id), "status", cancellationToken)));
+
     public async Task<StoredGroup?> GetGroupAsync(string groupId, CancellationToken cancellationToken)
     {
         var items = await redis.HashGetManyAsync(JobKeys.Group(groupId), ["record", "version", "completed"], cancellationToken);

@@ -1,0 +1,98 @@
+using DirectorsConsole.Contracts;
+using DirectorsConsole.JobService.Engine;
+using DirectorsConsole.JobService.Model;
+
+namespace DirectorsConsole.JobService.Tests.Engine;
+
+/// <summary>
+/// What a group's children cost when they end: each child that ends decides the group's status from every child's
+/// status (one small field each), and the children's records are read once, for the <c>group_complete</c> that lists
+/// them. It used to read every child's record for every child that ended: a group of N children cost N × N records
+/// read and parsed (the prompt included), again at every conflict between two children ending together.
+/// </summary>
+public sealed class GroupOutcomeReadTests
+{
+    private const int Children = 20;
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task ChildrenEndingOneByOneReadTheirSiblingsRecordsOnlyForTheGroupComplete()
+    {
+        // Arrange: a group of 20 children, dispatched (as far as the engine knows) to a backend that does not exist
+        await using var rig = await CountedJobService.StartAsync(("outcome-a", 1));
+        var (groupId, children) = await CreateDispatchedGroupAsync(rig);
+        var applier = rig.Get<RenderEventApplier>();
+        var readsBefore = RecordReads(rig);
+
+        // Act: each child completes, one after the other
+        foreach (var child in children)
+        {
+            await applier.ApplyAsync(Completed(child), Token);
+        }
+
+        // Assert: the group completed once, listing every child; each completion read its own job (a few times at
+        // most), and the siblings' records were read once, for the group_complete
+        var reads = RecordReads(rig) - readsBefore;
+        Assert.InRange(reads, Children, 4 * Children);
+        var group = await rig.Engine.GetGroupAsync(groupId, Token);
+        Assert.Equal(JobGroupStatuses.Completed, group!.Group.Status);
+        var events = await rig.Get<RedisJobEventStream>().ReadAsync(JobStreamId.Group(groupId), 0, Token);
+        var complete = Assert.Single(events, e => e.Type == JobEventKinds.GroupComplete);
+        Assert.Equal(Children, complete.Payload["results"]!.AsArray().Count);
+        Assert.Equal(Children, (int)complete.Payload["succeeded"]!);
+    }
+
+    [Fact]
+    public async Task AGroupWhoseChildrenEndTogetherStillCompletesOnceWithEveryChild()
+    {
+        // Arrange
+        await using var rig = await CountedJobService.StartAsync(("outcome-b", 1));
+        var (groupId, children) = await CreateDispatchedGroupAsync(rig);
+        var applier = rig.Get<RenderEventApplier>();
+
+        // Act: half the children fail, every end applied at once (the group's version makes them take turns)
+        await Task.WhenAll(children.Select((child, i) => Task.Run(
+            () => applier.ApplyAsync(i % 2 == 0 ? Completed(child) : Failed(child), Token), Token)));
+
+        // Assert
+        var group = await rig.Engine.GetGroupAsync(groupId, Token);
+        Assert.Equal(JobGroupStatuses.PartialComplete, group!.Group.Status);
+        var events = await rig.Get<RedisJobEventStream>().ReadAsync(JobStreamId.Group(groupId), 0, Token);
+        var complete = Assert.Single(events, e => e.Type == JobEventKinds.GroupComplete);
+        Assert.Equal((Children / 2, Children / 2), ((int)complete.Payload["succeeded"]!, (int)complete.Payload["failed"]!));
+        Assert.Equal(JobEventKinds.GroupComplete, events[^1].Type);
+    }
+
+    private static async Task<(string GroupId, IReadOnlyList<JobRecord> Children)> CreateDispatchedGroupAsync(CountedJobService rig)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var groupId = "jg_" + Guid.NewGuid().ToString("N")[..12];
+        var children = Enumerable.Range(0, Children).Select(i =>
+        {
+            var record = new JobRecord($"j_{Guid.NewGuid():N}"[..14], JobStatuses.Queued, now)
+            {
+                GroupId = groupId, BackendId = "ghost", PromptId = Guid.NewGuid().ToString(), Attempts = ["ghost"], Seed = i, QueuedAt = now,
+                Prompt = EngineRig.Prompt(seed: i),
+            };
+            return (record, new JobEngineState { Target = "ghost", Dispatch = DispatchStates.Sent, DispatchedAt = now });
+        }).ToList();
+        var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now) { ChildJobIds = children.Select(c => c.record.JobId).ToList(), BackendIds = ["ghost"] };
+        await rig.Get<JobStateMachine>().CreateGroupAsync(group, children, Token);
+        return (groupId, children.Select(c => c.record).ToList());
+    }
+
+    private static RenderEvent Completed(JobRecord child) =>
+        new(RenderEventKinds.Completed, child.PromptId!, child.JobId, "ghost", DateTimeOffset.UtcNow)
+        {
+            Outputs = [new RenderOutput("images", "2") { Filename = $"{child.JobId}.png", Subfolder = "", Type = "output", Url = $"http://ghost/view?filename={child.JobId}.png" }],
+        };
+
+    private static RenderEvent Failed(JobRecord child) =>
+        new(RenderEventKinds.Failed, child.PromptId!, child.JobId, "ghost", DateTimeOffset.UtcNow) { Error = "out of memory" };
+
+    /// <summary>Reads of job records (<c>HMGET dc:job:… record …</c>) sent so far.</summary>
+    private static int RecordReads(CountedJobService rig) =>
+        rig.Scripts.CountCommands(command => command[0] == "HMGET" && command[1].StartsWith(JobKeys.Job(""), StringComparison.Ordinal)
+            && command.Skip(2).Contains("record"));
+}
