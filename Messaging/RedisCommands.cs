@@ -176,6 +176,23 @@ public static class RedisCommands
         ToStrings(await redis.ExecuteAsync([order == SortOrder.Descending ? "ZREVRANGE" : "ZRANGE", key, start, stop], cancellationToken)
             .ConfigureAwait(false));
 
+    /// <summary>Members by rank with their scores (ZRANGE … WITHSCORES), lowest score first.</summary>
+    public static async Task<IReadOnlyList<(string Member, double Score)>> SortedSetRangeByRankWithScoresAsync(
+        this IRedisConnection redis, string key, long start = 0, long stop = -1, CancellationToken cancellationToken = default)
+    {
+        var reply = await redis.ExecuteAsync(["ZRANGE", key, start, stop, "WITHSCORES"], cancellationToken).ConfigureAwait(false);
+        if (reply.IsNull || reply.Items.Count == 0)
+        {
+            return [];
+        }
+
+        // RESP2 answers member, score, member, score…; RESP3 a pair per member.
+        var pairs = reply.Items[0].Kind == RedisReplyKind.Array
+            ? reply.Items.Select(pair => (pair.Items[0], pair.Items[1]))
+            : reply.Items.Chunk(2).Select(pair => (pair[0], pair[1]));
+        return pairs.Select(pair => (pair.Item1.AsString()!, ParseScore(pair.Item2.AsString()!))).ToArray();
+    }
+
     /// <summary>The number of members with min &lt;= score &lt;= max (ZCOUNT), or of all members (ZCARD) when both bounds
     /// are infinite.</summary>
     public static async Task<long> SortedSetLengthAsync(
@@ -282,6 +299,13 @@ public static class RedisCommands
 
     private static IReadOnlyList<string> ToStrings(RedisReply reply) =>
         reply.IsNull ? [] : reply.Items.Select(item => item.AsString()!).ToArray();
+
+    private static double ParseScore(string score) => score switch
+    {
+        "inf" or "+inf" => double.PositiveInfinity,
+        "-inf" => double.NegativeInfinity,
+        _ => double.Parse(score, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     // Score bounds are inclusive unless prefixed with '(' (infinities are written +inf and -inf either way).
     private static RedisArg ScoreBound(double score, bool exclusive) =>

@@ -43,7 +43,9 @@ public sealed class JobScheduler(
     /// affinity only, run elsewhere) and of the queue of jobs for any backend, up to
     /// <see cref="JobEngineOptions.SchedulerScanLimit"/> each, and decides them in queue order across all of them. A busy
     /// backend's queue is not read: none of its jobs can start. So a free node never waits behind jobs that cannot run on
-    /// it, and a job that can run somewhere still never starts before an earlier one that could run there too.
+    /// it, and a job that can run somewhere still never starts before an earlier one that could run there too. Jobs are
+    /// read in that order a chunk at a time, and only while one may still start or move: a pass that fills the free slots
+    /// reads about as many jobs as it dispatches, however long the queues.
     /// </summary>
     public async Task<int> RunPassAsync(CancellationToken cancellationToken)
     {
@@ -64,53 +66,66 @@ public sealed class JobScheduler(
         }
 
         var queues = await QueuesToReadAsync(backends, cancellationToken);
-        var found = await Task.WhenAll(queues.Select(async queue => (Queue: queue, Ids: await store.QueuedJobIdsAsync(queue, settings.SchedulerScanLimit, cancellationToken))));
-        var queueOf = new Dictionary<string, JobQueue>(StringComparer.Ordinal);
-        foreach (var (queue, ids) in found)
-        {
-            foreach (var id in ids)
-            {
-                queueOf.TryAdd(id, queue);
-            }
-        }
-
-        if (queueOf.Count == 0)
+        var found = await Task.WhenAll(queues.Select(async queue => (Queue: queue, Jobs: await store.QueuedJobsAsync(queue, settings.SchedulerScanLimit, cancellationToken))));
+        // Every job the pass may decide, in queue order across the queues (a queue's score is the job's QueueScore).
+        var waiting = found
+            .SelectMany(f => f.Jobs.Select(job => (JobId: job.Member, job.Score, f.Queue)))
+            .DistinctBy(job => job.JobId, StringComparer.Ordinal)
+            .OrderBy(job => job.Score)
+            .ToList();
+        if (waiting.Count == 0)
         {
             return 0;
         }
 
-        var candidates = new List<StoredJob>(queueOf.Count);
-        var jobs = await Task.WhenAll(queueOf.Keys.Select(id => store.GetJobAsync(id, cancellationToken)));
-        foreach (var (id, job) in queueOf.Keys.Zip(jobs))
-        {
-            if (job is null || JobStatuses.IsFinal(job.Record.Status))
-            {
-                // Left behind by a cleanup or a crash between writes; the job will not wait again.
-                await store.RemoveFromQueueAsync(queueOf[id], id, cancellationToken);
-            }
-            else if (JobEngineState.InQueue(job.Record, job.State))
-            {
-                candidates.Add(job);
-            }
-        }
-
         // Decided in memory, in queue order, counting the slots each dispatch takes; then applied with one change
         // script in that order, each change checked on its own (a job that changed meanwhile, or a backend whose slots
-        // ran out, refuses only its own).
+        // ran out, refuses only its own). Jobs are read a chunk at a time, and only while they may be decided: once no
+        // backend that can run jobs has a slot left, a job in such a backend's queue or in the queue for any backend can
+        // only keep waiting, so those are not read (with a backlog, every pass used to read every job at the head of
+        // every queue, to dispatch as many as slots had freed). The jobs of backends that cannot run jobs are read all
+        // the same: they may move elsewhere, or fail after the grace.
         var now = timeProvider.GetUtcNow();
         var decided = new List<(StoredJob Job, SchedulingDecision Decision, string? PromptId)>();
-        foreach (var job in candidates.OrderBy(j => j.State.QueueScore))
+        var next = 0;
+        while (next < waiting.Count)
         {
-            var decision = SchedulingPolicy.Decide(job, backends, now, settings.OfflineBackendGrace);
-            if (decision is DispatchTo to)
+            var slotsLeft = backends.Any(b => Usable(b) && b.HasFreeSlotFor(pinned: true));
+            var chunk = new List<(string JobId, JobQueue Queue)>(ReadChunk);
+            for (; next < waiting.Count && chunk.Count < ReadChunk; next++)
             {
-                var index = backends.IndexOf(to.Backend);
-                backends[index] = to.Backend with { Assigned = to.Backend.Assigned + 1 };
+                if (slotsLeft || !WaitsForSlot(waiting[next].Queue, backends))
+                {
+                    chunk.Add((waiting[next].JobId, waiting[next].Queue));
+                }
             }
 
-            if (decision is not KeepWaiting)
+            var jobs = await Task.WhenAll(chunk.Select(c => store.GetJobAsync(c.JobId, cancellationToken)));
+            foreach (var ((jobId, queue), job) in chunk.Zip(jobs))
             {
-                decided.Add((job, decision, decision is DispatchTo ? Guid.NewGuid().ToString() : null));
+                if (job is null || JobStatuses.IsFinal(job.Record.Status))
+                {
+                    // Left behind by a cleanup or a crash between writes; the job will not wait again.
+                    await store.RemoveFromQueueAsync(queue, jobId, cancellationToken);
+                    continue;
+                }
+
+                if (!JobEngineState.InQueue(job.Record, job.State))
+                {
+                    continue;
+                }
+
+                var decision = SchedulingPolicy.Decide(job, backends, now, settings.OfflineBackendGrace);
+                if (decision is DispatchTo to)
+                {
+                    var index = backends.IndexOf(to.Backend);
+                    backends[index] = to.Backend with { Assigned = to.Backend.Assigned + 1 };
+                }
+
+                if (decision is not KeepWaiting)
+                {
+                    decided.Add((job, decision, decision is DispatchTo ? Guid.NewGuid().ToString() : null));
+                }
             }
         }
 
@@ -193,6 +208,15 @@ public sealed class JobScheduler(
     }
 
     private static bool Usable(BackendLoad backend) => backend.Entry.Definition.Enabled && backend.Entry.Online;
+
+    /// <summary>Jobs read and decided at a time within a pass.</summary>
+    private const int ReadChunk = 32;
+
+    /// <summary>True for the queue of a backend that can run jobs now, and for the queue for any backend while one can:
+    /// a job there starts only where a slot is free (or waits).</summary>
+    private static bool WaitsForSlot(JobQueue queue, IReadOnlyList<BackendLoad> backends) => queue.BackendId is { } backendId
+        ? backends.FirstOrDefault(b => b.Id == backendId) is { } backend && Usable(backend)
+        : backends.Any(Usable);
 
     /// <summary>The queues whose heads a pass decides: every backend's that has a free slot or cannot run jobs now, and
     /// the queue for any backend while some backend has a free slot (or none can run jobs, so that jobs nothing can run

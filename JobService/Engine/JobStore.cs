@@ -684,9 +684,10 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     public Task<IReadOnlyList<string>> GroupIdsNewestFirstAsync(int offset, int limit, CancellationToken cancellationToken) =>
         NewestFirstAsync(JobKeys.GroupIndex, offset, limit, cancellationToken);
 
-    /// <summary>The first <paramref name="limit"/> jobs of <paramref name="queue"/>, in queue order.</summary>
-    public Task<IReadOnlyList<string>> QueuedJobIdsAsync(JobQueue queue, int limit, CancellationToken cancellationToken) =>
-        OldestFirstAsync(JobKeys.Queue(queue), 0, limit, cancellationToken);
+    /// <summary>The first <paramref name="limit"/> jobs of <paramref name="queue"/> with their places in it
+    /// (<see cref="QueueScore"/>), in queue order.</summary>
+    public Task<IReadOnlyList<(string Member, double Score)>> QueuedJobsAsync(JobQueue queue, int limit, CancellationToken cancellationToken) =>
+        redis.SortedSetRangeByRankWithScoresAsync(JobKeys.Queue(queue), 0, limit - 1, cancellationToken);
 
     /// <summary>Takes a job that is gone or no longer waiting out of <paramref name="queue"/>.</summary>
     public Task RemoveFromQueueAsync(JobQueue queue, string jobId, CancellationToken cancellationToken) =>
