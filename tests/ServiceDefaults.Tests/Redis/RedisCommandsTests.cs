@@ -62,6 +62,11 @@ public sealed class RedisCommandsTests(RedisTestServers servers)
         Assert.Equal(["d", "c"], await redis.SortedSetRangeByRankAsync(key, 0, 1, SortOrder.Descending, ct));
         Assert.Equal(["b", "c"], await redis.SortedSetRangeByRankAsync(key, 1, 2, cancellationToken: ct));
         Assert.Empty(await redis.SortedSetRangeByRankAsync(key + ":missing", cancellationToken: ct));
+        Assert.Equal([("b", 20.0), ("c", 30.0)], await redis.SortedSetRangeByRankWithScoresAsync(key, 1, 2, ct));
+        Assert.Empty(await redis.SortedSetRangeByRankWithScoresAsync(key + ":missing", cancellationToken: ct));
+        var queueScore = -10 * (double)(1L << 40) + 7; // a job queue's scores: priority × 2⁴⁰ + order, exact in a double
+        await redis.SortedSetAddAsync(key + ":queue", "urgent", queueScore, ct);
+        Assert.Equal([("urgent", queueScore)], await redis.SortedSetRangeByRankWithScoresAsync(key + ":queue", cancellationToken: ct));
 
         // Counts: all members, and an inclusive score range
         Assert.Equal(4, await redis.SortedSetLengthAsync(key, cancellationToken: ct));
