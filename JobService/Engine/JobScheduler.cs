@@ -90,11 +90,13 @@ public sealed class JobScheduler(
         var next = 0;
         while (next < waiting.Count)
         {
-            var slotsLeft = backends.Any(b => Usable(b) && b.HasFreeSlotFor(pinned: true));
-            var chunk = new List<(string JobId, JobQueue Queue)>(ReadChunk);
-            for (; next < waiting.Count && chunk.Count < ReadChunk; next++)
+            // About as many as the slots left (each dispatch takes one), so a pass that frees one slot reads a few jobs.
+            var slotsLeft = backends.Where(Usable).Sum(b => Math.Max(0, b.LimitFor(pinned: true) - b.Assigned));
+            var size = slotsLeft > 0 ? (int)Math.Clamp(slotsLeft, MinReadChunk, ReadChunk) : ReadChunk;
+            var chunk = new List<(string JobId, JobQueue Queue)>(size);
+            for (; next < waiting.Count && chunk.Count < size; next++)
             {
-                if (slotsLeft || !WaitsForSlot(waiting[next].Queue, backends))
+                if (slotsLeft > 0 || !WaitsForSlot(waiting[next].Queue, backends))
                 {
                     chunk.Add((waiting[next].JobId, waiting[next].Queue));
                 }
@@ -209,8 +211,8 @@ public sealed class JobScheduler(
 
     private static bool Usable(BackendLoad backend) => backend.Entry.Definition.Enabled && backend.Entry.Online;
 
-    /// <summary>Jobs read and decided at a time within a pass.</summary>
-    private const int ReadChunk = 32;
+    /// <summary>The most and the fewest jobs read and decided at a time within a pass.</summary>
+    private const int ReadChunk = 32, MinReadChunk = 4;
 
     /// <summary>True for the queue of a backend that can run jobs now, and for the queue for any backend while one can:
     /// a job there starts only where a slot is free (or waits).</summary>
