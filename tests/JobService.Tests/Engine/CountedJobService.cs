@@ -78,6 +78,19 @@ public sealed class CountedJobService : IAsyncDisposable
         return jobs;
     }
 
+    /// <summary>Reads of job hashes (<c>HMGET dc:job:…</c>) sent so far.</summary>
+    public int JobReads => Scripts.CountCommands(command => command[0] == "HMGET" && command[1].StartsWith(JobKeys.Job(""), StringComparison.Ordinal));
+
+    /// <summary>Submits <paramref name="count"/> jobs with an affinity to <paramref name="backendId"/>, a hundred at a time.</summary>
+    public async Task SubmitManyAsync(string backendId, int count)
+    {
+        foreach (var chunk in Enumerable.Range(0, count).Chunk(100))
+        {
+            await Task.WhenAll(chunk.Select(i => Engine.SubmitJobAsync(
+                new JobSubmission(EngineRig.Prompt(seed: 1_000 + i)) { BackendAffinity = backendId }, Token)));
+        }
+    }
+
     /// <summary>Every command waiting on the backend's queue: (prompt id, job id), ordered.</summary>
     public async Task<IReadOnlyList<(string?, string)>> CommandsAsync(string backendId)
     {

@@ -23,15 +23,15 @@ public sealed class ReconcileReadTests
         await using var rig = await CountedJobService.StartAsync(("reconcile-a", 2));
         var dispatched = await rig.SubmitAsync("reconcile-a", 2);
         Assert.Equal(2, await rig.Scheduler.RunPassAsync(Token));
-        await SubmitManyAsync(rig, "reconcile-a", Waiting);
+        await rig.SubmitManyAsync("reconcile-a", Waiting);
         var applier = rig.Get<RenderEventApplier>();
-        var readsBefore = JobReads(rig);
+        var readsBefore = rig.JobReads;
 
         // Act
         await applier.ReconcileAsync(Token);
 
         // Assert: the two dispatched jobs (by their backend's slots), none of those waiting
-        Assert.Equal(dispatched.Count, JobReads(rig) - readsBefore);
+        Assert.Equal(dispatched.Count, rig.JobReads - readsBefore);
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class ReconcileReadTests
         // Arrange: 1,200 jobs waiting, then one more, recorded as sent (as the scheduler does) to a backend that is no
         // longer registered: the slot it holds is one no known backend names, so the reconcile does not find it
         await using var rig = await CountedJobService.StartAsync(("reconcile-b", 1));
-        await SubmitManyAsync(rig, "reconcile-b", Waiting);
+        await rig.SubmitManyAsync("reconcile-b", Waiting);
         await Task.Delay(20, Token); // submitted after every other, so last in the queued index
         var last = (await rig.SubmitAsync("reconcile-b", 1))[0];
         var sent = await rig.Get<JobStateMachine>().ChangeAsync(last.JobId, j => JobEngineState.InQueue(j.Record, j.State)
@@ -71,18 +71,5 @@ public sealed class ReconcileReadTests
         var moved = (await rig.Store.GetJobAsync(last.JobId, Token))!;
         Assert.Equal((JobStatuses.Queued, (string?)null), (moved.Record.Status, moved.Record.PromptId));
         Assert.Contains("reconcile-gone", moved.Record.Attempts);
-    }
-
-    /// <summary>Reads of job hashes (<c>HMGET dc:job:…</c>) sent so far.</summary>
-    private static int JobReads(CountedJobService rig) =>
-        rig.Scripts.CountCommands(command => command[0] == "HMGET" && command[1].StartsWith(JobKeys.Job(""), StringComparison.Ordinal));
-
-    private static async Task SubmitManyAsync(CountedJobService rig, string backendId, int count)
-    {
-        foreach (var chunk in Enumerable.Range(0, count).Chunk(100))
-        {
-            await Task.WhenAll(chunk.Select(i => rig.Engine.SubmitJobAsync(
-                new JobSubmission(EngineRig.Prompt(seed: 1_000 + i)) { BackendAffinity = backendId }, Token)));
-        }
     }
 }

@@ -21,23 +21,23 @@ public sealed class SchedulerReadTests
         // Arrange: 600 jobs waiting for a backend with two slots
         await using var rig = await CountedJobService.StartAsync(("sched-read", 2));
         var first = await rig.SubmitAsync("sched-read", 2);
-        await SubmitManyAsync(rig, "sched-read", Waiting);
-        var readsBefore = JobReads(rig);
+        await rig.SubmitManyAsync("sched-read", Waiting);
+        var readsBefore = rig.JobReads;
 
         // Act
         var dispatched = await rig.Scheduler.RunPassAsync(Token);
 
         // Assert: the first jobs in the queue were dispatched, filling the slots, after reading at most two chunks
         Assert.InRange(dispatched, 2, 32);
-        Assert.InRange(JobReads(rig) - readsBefore, dispatched, 2 * 32 + 2 * dispatched);
+        Assert.InRange(rig.JobReads - readsBefore, dispatched, 2 * 32 + 2 * dispatched);
         var commands = await rig.CommandsAsync("sched-read");
         Assert.Equal(dispatched, commands.Count);
         Assert.All(first, job => Assert.Contains(commands, c => c.Item2 == job.JobId));
 
         // Act: a pass with every slot taken reads no job at all
-        var readsFull = JobReads(rig);
+        var readsFull = rig.JobReads;
         Assert.Equal(0, await rig.Scheduler.RunPassAsync(Token));
-        Assert.Equal(readsFull, JobReads(rig));
+        Assert.Equal(readsFull, rig.JobReads);
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class SchedulerReadTests
     {
         // Arrange: 100 jobs of priority 0, then 3 of priority -10 (lower goes first), for a backend with two slots
         await using var rig = await CountedJobService.StartAsync(("sched-order", 2));
-        await SubmitManyAsync(rig, "sched-order", 100);
+        await rig.SubmitManyAsync("sched-order", 100);
         var urgent = new List<JobRecord>();
         for (var i = 0; i < 3; i++)
         {
@@ -59,18 +59,5 @@ public sealed class SchedulerReadTests
         var sent = (await rig.CommandsAsync("sched-order")).Select(c => c.Item2).ToHashSet();
         Assert.Equal(dispatched, sent.Count);
         Assert.All(urgent.Take(Math.Min(dispatched, urgent.Count)), job => Assert.Contains(job.JobId, sent));
-    }
-
-    /// <summary>Reads of job hashes (<c>HMGET dc:job:…</c>) sent so far.</summary>
-    private static int JobReads(CountedJobService rig) =>
-        rig.Scripts.CountCommands(command => command[0] == "HMGET" && command[1].StartsWith(JobKeys.Job(""), StringComparison.Ordinal));
-
-    private static async Task SubmitManyAsync(CountedJobService rig, string backendId, int count)
-    {
-        foreach (var chunk in Enumerable.Range(0, count).Chunk(100))
-        {
-            await Task.WhenAll(chunk.Select(i => rig.Engine.SubmitJobAsync(
-                new JobSubmission(EngineRig.Prompt(seed: 1_000 + i)) { BackendAffinity = backendId }, Token)));
-        }
     }
 }
