@@ -41,9 +41,12 @@ public sealed class RestartFailoverTests(RunningSuiteFixture fixture)
             // One suite for every replicated service (a suite of its own costs a minute or more to start). The shared
             // suite has one JobService, BackendService and GalleryService and two PathService replicas; this one the
             // other way round, so every service is killed both with a replica left to answer and alone (when the
-            // Gateway holds its requests for restart_hold_seconds while the AppHost restarts it).
+            // Gateway holds its requests for restart_hold_seconds while the AppHost restarts it). The hold is 90 s here,
+            // not the default 30: on a loaded 2-core CI machine the restart of the only PathService once took 35 s, and a
+            // request held past the hold is answered 503, which is the Gateway keeping its word, not a lost request.
             await using var suite = await SuiteApp.StartAsync(workingDirectory,
-                ["--replicas", "job-service=2", "--replicas", "backend-service=2", "--replicas", "gallery-service=2"], Token);
+                ["--replicas", "job-service=2", "--replicas", "backend-service=2", "--replicas", "gallery-service=2"], Token,
+                configYaml: "restart_hold_seconds: 90\n");
             var jobs = await KillEachServiceUnderLoadAsync(suite, EveryService);
 
             // Every job completed, and the nodes ran exactly the jobs' prompts, each on one node: none was posted twice
