@@ -13,7 +13,7 @@ namespace DirectorsConsole.JobBench;
 // dotnet run -c Release --project bench/JobBench [-- --rounds 10 --prompts 16 --single 30 --warmup 10 --warmup-seconds 5
 //                                                    --seconds 30 --concurrency 32
 //                                                    --watchers 500 --nodes host:port,host:port --redis host:port
-//                                                    --only group,single,watchers,submit --watch-direct]
+//                                                    --only group,single,watchers,submit --watch-direct --prompt-nodes 0]
 //
 // Starts the whole suite as the README does (the built AppHost in a temporary working directory; its two emulated
 // ComfyUI nodes rendering in no time, or the ComfyUI nodes given with --nodes), then measures, side by side and
@@ -39,7 +39,8 @@ namespace DirectorsConsole.JobBench;
 //     the Gateway, and each after 3 s of the same, not counted.
 // --only runs just the named parts (a comma-separated list of group, single, watchers, submit; all by default).
 // The gallery's figures come from bench/GalleryBench. --redis runs the suite against that server instead of the
-// embedded Garnet. Not part of `dotnet test`.
+// embedded Garnet. --prompt-nodes N adds N nodes that no output needs to every prompt, direct and through the suite
+// alike (ComfyUI does not run them): a prompt of a real workflow's size instead of two nodes. Not part of `dotnet test`.
 internal static class Benchmark
 {
     public static async Task<int> Main(string[] args)
@@ -53,6 +54,7 @@ internal static class Benchmark
         var concurrency = Option(args, "--concurrency", 32);
         var watcherCount = Option(args, "--watchers", 500);
         var watchDirect = args.Contains("--watch-direct");
+        _paddingNodes = Option(args, "--prompt-nodes", 0);
         var redis = TextOption(args, "--redis");
         var nodeList = TextOption(args, "--nodes");
         var only = TextOption(args, "--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -219,21 +221,39 @@ internal static class Benchmark
         return lost == 0 ? 0 : 1;
     }
 
+    /// <summary>Nodes added to every prompt that no output needs (--prompt-nodes): ComfyUI runs only what an output
+    /// needs, so they cost the node nothing to run, but they make the prompt as large as a real workflow's (about 100
+    /// bytes each), for the suite to store, read and parse.</summary>
+    private static int _paddingNodes;
+
     /// <summary>The prompt both paths send: ComfyUI's test node, one step, no delay, 8×8, saved; a new seed each time
     /// (the suite's group gives each child its own seed too), so no node answers from its cache.</summary>
-    private static JsonObject Workflow(string prefix, int steps = 1, int delayMs = 0) => new()
+    private static JsonObject Workflow(string prefix, int steps = 1, int delayMs = 0)
     {
-        ["1"] = new JsonObject
+        var prompt = new JsonObject
         {
-            ["class_type"] = "TestProgressImage",
-            ["inputs"] = new JsonObject { ["steps"] = steps, ["delay_ms"] = delayMs, ["seed"] = Random.Shared.NextInt64(1, 1L << 48), ["width"] = 8, ["height"] = 8 },
-        },
-        ["2"] = new JsonObject
+            ["1"] = new JsonObject
+            {
+                ["class_type"] = "TestProgressImage",
+                ["inputs"] = new JsonObject { ["steps"] = steps, ["delay_ms"] = delayMs, ["seed"] = Random.Shared.NextInt64(1, 1L << 48), ["width"] = 8, ["height"] = 8 },
+            },
+            ["2"] = new JsonObject
+            {
+                ["class_type"] = "SaveImage",
+                ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = prefix },
+            },
+        };
+        for (var i = 0; i < _paddingNodes; i++)
         {
-            ["class_type"] = "SaveImage",
-            ["inputs"] = new JsonObject { ["images"] = new JsonArray("1", 0), ["filename_prefix"] = prefix },
-        },
-    };
+            prompt[$"pad{i}"] = new JsonObject
+            {
+                ["class_type"] = "EmptyImage",
+                ["inputs"] = new JsonObject { ["width"] = 8, ["height"] = 8, ["batch_size"] = 1, ["color"] = i },
+            };
+        }
+
+        return prompt;
+    }
 
     /// <summary>Milliseconds from the first POST to the last <c>execution_success</c>, the prompts dealt round-robin.</summary>
     private static Task<double> DirectBatchAsync(IReadOnlyList<ComfyNode> nodes, int count) =>
