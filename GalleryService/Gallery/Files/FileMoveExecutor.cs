@@ -59,8 +59,16 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
         {
-            var notUndone = RollBack(projectRoot, done, createdFolders);
-            logger.LogWarning(ex, "Moving {Count} files failed while {Step}; rolled back {Undone} steps", moves.Count, current, done.Count - notUndone.Count);
+            var (notUndone, kept) = RollBack(projectRoot, done, createdFolders);
+            logger.LogWarning(ex, "Moving {Count} files failed while {Step}; rolled back {Undone} steps", moves.Count, current, done.Count - notUndone.Count - kept.Count);
+            if (notUndone.Count == 0 && kept.Count > 0)
+            {
+                // Something else created a file under a name being put back: the project changed under the operation.
+                throw new GalleryException(StatusCodes.Status409Conflict, "Files not moved",
+                    $"The operation failed while {current} ({ex.Message}), and every file already moved was put back, except where " +
+                    $"another file took its name meanwhile: {string.Join("; ", kept)}.");
+            }
+
             if (notUndone.Count == 0)
             {
                 // The status says why (a folder swapped for a link leading out: 403, a full disk: 507, else 409).
@@ -85,9 +93,14 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
     /// override it to fail on purpose.</summary>
     protected virtual void MoveOne(string projectRoot, string source, string target) => ConfinedFile.Move(projectRoot, source, target);
 
-    internal List<string> RollBack(string projectRoot, List<(string From, string To)> done, List<string> createdFolders)
+    /// <summary>Puts every file moved back, in reverse order. A file whose name another file took meanwhile (something
+    /// outside this operation created it) is put beside it under a free visible name instead (<c>name (kept 1).png</c>),
+    /// never left hidden under its temporary one: <c>Kept</c> says where. <c>NotUndone</c>: files that could not be
+    /// moved at all.</summary>
+    internal (List<string> NotUndone, List<string> Kept) RollBack(string projectRoot, List<(string From, string To)> done, List<string> createdFolders)
     {
         var failures = new List<string>();
+        var kept = new List<string>();
         for (var i = done.Count - 1; i >= 0; i--)
         {
             var (from, to) = done[i];
@@ -97,6 +110,13 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
             {
+                if (ex is ApiProblemException { Status: StatusCodes.Status409Conflict } && KeepBeside(projectRoot, to, from) is { } keptAs)
+                {
+                    logger.LogWarning("Could not put {To} back to {From}, whose name another file took meanwhile; kept it as {KeptAs}", to, from, keptAs);
+                    kept.Add($"{from} is kept as {keptAs}");
+                    continue;
+                }
+
                 logger.LogError(ex, "Could not put {To} back to {From}", to, from);
                 failures.Add($"{from} is now {to} ({ex.Message})");
             }
@@ -114,7 +134,35 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
             }
         }
 
-        return failures;
+        return (failures, kept);
+    }
+
+    /// <summary>Moves <paramref name="temporary"/> to the first free name <c>stem (kept N).ext</c> beside
+    /// <paramref name="original"/>; null when none could be taken.</summary>
+    private static string? KeepBeside(string projectRoot, string temporary, string original)
+    {
+        var folder = Path.GetDirectoryName(original)!;
+        var stem = Path.GetFileNameWithoutExtension(original);
+        var extension = Path.GetExtension(original);
+        for (var n = 1; n <= 20; n++)
+        {
+            var candidate = Path.Combine(folder, $"{stem} (kept {n}){extension}");
+            try
+            {
+                ConfinedFile.Move(projectRoot, temporary, candidate);
+                return candidate;
+            }
+            catch (ApiProblemException taken) when (taken.Status == StatusCodes.Status409Conflict)
+            {
+                // Taken too; try the next number.
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ApiProblemException or PathNotAllowedException)
+            {
+                return null;
+            }
+        }
+
+        return null;
     }
 
     private static string Beside(string path, string token, string suffix) =>
@@ -134,7 +182,7 @@ public class FileMoveExecutor(ILogger<FileMoveExecutor> logger)
 }
 
 /// <summary>Moves that are done on disk but not yet final: <see cref="Commit"/> deletes the files they replaced,
-/// <see cref="Undo"/> puts everything back (when the gallery could not be saved).</summary>
+/// <see cref="Undo"/> puts everything back (when the gallery could not be saved) and returns what is not where it was.</summary>
 public sealed class MovedFiles
 {
     private readonly FileMoveExecutor _executor;
@@ -161,5 +209,9 @@ public sealed class MovedFiles
     }
 
     /// <summary>Returns what could not be put back (empty when all went back).</summary>
-    public IReadOnlyList<string> Undo() => _executor.RollBack(_projectRoot, _done, _createdFolders);
+    public IReadOnlyList<string> Undo()
+    {
+        var (notUndone, kept) = _executor.RollBack(_projectRoot, _done, _createdFolders);
+        return [.. notUndone, .. kept];
+    }
 }

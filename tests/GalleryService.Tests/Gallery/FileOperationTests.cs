@@ -263,6 +263,32 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
     }
 
     [Fact]
+    public async Task ARenameThatFailsAfterAnotherFileTookTheNameKeepsTheFileVisibleAndAnswers409()
+    {
+        // Arrange: while the image has its temporary name, something else creates a file under its name, and the
+        // sidecar's move fails, so the image cannot go back where it was
+        var project = gallery.NewProject();
+        var original = await File.ReadAllBytesAsync(project.PathOf("Panel_01/shot_a.png"), TestContext.Current.CancellationToken);
+        byte[] newcomer = [1, 2, 3];
+        await using var service = new ServiceFactory<Program>(gallery.RedisConnectionString, gallery.Settings);
+        using var client = service.WithWebHostBuilder(builder => builder.ConfigureTestServices(services =>
+            services.AddSingleton<FileMoveExecutor>(sp => new NameTakenMeanwhileExecutor(
+                sp.GetRequiredService<ILogger<FileMoveExecutor>>(), project.PathOf("Panel_01/shot_a.png"), newcomer)))).CreateClient();
+
+        // Act
+        var answer = await client.GalleryPostAsync("rename-file", new { projectPath = project.Folder, filePath = "Panel_01/shot_a.png", newName = "hero" });
+
+        // Assert: a conflict, nothing lost and nothing hidden: the newcomer keeps the name, the image sits beside it
+        Assert.Equal(HttpStatusCode.Conflict, answer.Status);
+        Assert.Contains("kept as", answer.Detail);
+        Assert.Equal(newcomer, await File.ReadAllBytesAsync(project.PathOf("Panel_01/shot_a.png"), TestContext.Current.CancellationToken));
+        Assert.Equal(original, await File.ReadAllBytesAsync(project.PathOf("Panel_01/shot_a (kept 1).png"), TestContext.Current.CancellationToken));
+        Assert.True(project.Exists("Panel_01/shot_a.json"));
+        Assert.False(project.Exists("Panel_01/hero.png"));
+        Assert.Empty(Directory.GetFiles(project.PathOf("Panel_01"), ".dc-*"));
+    }
+
+    [Fact]
     public async Task AutoRenameNumbersAWholeFolder()
     {
         // Arrange
@@ -281,6 +307,24 @@ public sealed class FileOperationTests(GalleryFixture gallery) : IClassFixture<G
         Assert.Equal(4, (int)real["renamed"]!);
         Assert.Equal(5, Directory.GetFiles(project.PathOf("Panel_01"), "Panel_01_0*").Length);
         Assert.Single(Directory.GetFiles(project.PathOf("Panel_01"), "Panel_01_0*.json"));
+    }
+
+    /// <summary>At the second move (the sidecar to its temporary name), writes <paramref name="newcomer"/> under
+    /// <paramref name="takenName"/> (the image's name, free while the image has its temporary one) and fails.</summary>
+    private sealed class NameTakenMeanwhileExecutor(ILogger<FileMoveExecutor> logger, string takenName, byte[] newcomer) : FileMoveExecutor(logger)
+    {
+        private int _moves;
+
+        protected override void MoveOne(string projectRoot, string source, string target)
+        {
+            if (++_moves == 2)
+            {
+                File.WriteAllBytes(takenName, newcomer);
+                throw new IOException("the sidecar vanished");
+            }
+
+            base.MoveOne(projectRoot, source, target);
+        }
     }
 
     /// <summary>Creates a folder where the n-th move is going, just before it, so that move fails.</summary>
