@@ -46,7 +46,9 @@ public interface IRedisSubscriber
 
     /// <summary>Raised when the connection that carries this process's subscriptions fails. From then until the
     /// client has re-subscribed (each subscriber's <c>onResubscribed</c>), the server counts none of them
-    /// (<see cref="RedisCommands.SubscriberCountsAsync"/>): another process may take this one for dead.</summary>
+    /// (<see cref="RedisCommands.SubscriberCountsAsync"/>): another process may take this one for dead. The client raises
+    /// the failure and the restoration on different threads, so this notice may also come after <c>onResubscribed</c>:
+    /// whoever keeps a "subscribed" state asks the server's count rather than trusting the order.</summary>
     event Action? SubscriptionsLost;
 }
 

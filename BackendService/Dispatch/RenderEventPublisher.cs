@@ -27,7 +27,11 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
         }
 
         // The state first (a final event also leaves the backend's in-flight hash), durable before anyone hears of it.
-        var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), cancellationToken, nowInFlight);
+        // A caller that stops once the write is sent (its lease lost, its session ended) must not drop the publish:
+        // the write makes this the prompt's last event, so no one else would ever publish it. So a stopped caller
+        // writes nothing, and a write once sent is published; both are bounded by Redis's command timeout.
+        cancellationToken.ThrowIfCancellationRequested();
+        var written = await store.RecordPromptEventAsync(renderEvent, JsonSerializer.Serialize(renderEvent, EventJson), CancellationToken.None, nowInFlight);
 
         if (!written)
         {
@@ -35,7 +39,7 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
             return false;
         }
 
-        await eventBus.PublishAsync(RenderChannels.RenderEvents, renderEvent, cancellationToken);
+        await eventBus.PublishAsync(RenderChannels.RenderEvents, renderEvent, CancellationToken.None);
         if (RenderEventKinds.IsFinal(renderEvent.Kind))
         {
             logger.LogInformation("Prompt {PromptId} of job {JobId} on backend {BackendId}: {Kind} {ErrorType} {Error}",

@@ -22,8 +22,9 @@ namespace DirectorsConsole.BackendService.Infrastructure;
 /// subscribed once and then without subscriber for <see cref="BackendLeaseOptions.PresenceConfirmation"/> is dead (a
 /// killed process's connections close at once), so its backends move without waiting for their leases to expire. A
 /// replica whose own subscription connection breaks stops its workers at once (a peer may take it for dead and take
-/// its backends) and starts them again, renewing its leases meanwhile, once it is subscribed again. On shutdown the
-/// leases are released, so another replica takes over at its next round.
+/// its backends) and starts them again, renewing its leases meanwhile, once a lease round finds it subscribed again (the
+/// server counts a subscriber on its presence channel). On shutdown the leases are released, so another replica takes
+/// over at its next round.
 /// </summary>
 public sealed class BackendLeaseManager(
     BackendRegistry registry,
@@ -51,7 +52,12 @@ public sealed class BackendLeaseManager(
     private readonly Dictionary<string, DateTimeOffset> _absentSince = new(StringComparer.Ordinal);
 
     // Whether this replica's own presence subscription is active; cancelled (and replaced) when its connection fails.
+    // The client reports a failure and the re-subscription on separate threads, in either order, so only a lease round
+    // marks the replica present again, from the server's count of its presence channel's subscribers; the generation
+    // tells that round whether a newer failure came in while it counted.
+    private readonly Lock _presenceGate = new();
     private volatile bool _present;
+    private long _failures;
     private CancellationTokenSource _subscriptionLost = new();
 
     /// <summary>The value this replica writes into its leases.</summary>
@@ -143,6 +149,7 @@ public sealed class BackendLeaseManager(
     private async Task<IAsyncDisposable?> TryAnnouncePresenceAsync(CancellationToken cancellationToken)
     {
         var channel = BackendKeys.ReplicaPresence(replica.Id);
+        var failures = Interlocked.Read(ref _failures);
         try
         {
             var handle = await subscriber.SubscribeAsync(
@@ -150,17 +157,13 @@ public sealed class BackendLeaseManager(
                 (_, _, _) => Task.CompletedTask,
                 _ =>
                 {
-                    if (!_present)
-                    {
-                        logger.LogInformation("Subscribed to {Channel} again; the workers of the backends still held start again", channel);
-                    }
-
-                    _present = true;
+                    // The round that follows counts the subscription and starts the workers again.
                     _wake.Release();
                     return Task.CompletedTask;
                 },
                 cancellationToken: cancellationToken);
-            _present = true;
+            // A failure reported meanwhile leaves it to a round to count the subscription.
+            TryMarkPresent(failures);
             return handle;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -174,13 +177,19 @@ public sealed class BackendLeaseManager(
     /// backends, so every worker stops now rather than when its lease would have run out.</summary>
     private void OnSubscriptionsLost()
     {
-        if (!_present)
+        CancellationTokenSource lost;
+        lock (_presenceGate)
         {
-            return;
+            Interlocked.Increment(ref _failures);
+            if (!_present)
+            {
+                return;
+            }
+
+            _present = false;
+            lost = Interlocked.Exchange(ref _subscriptionLost, new CancellationTokenSource());
         }
 
-        _present = false;
-        var lost = Interlocked.Exchange(ref _subscriptionLost, new CancellationTokenSource());
         logger.LogWarning("The Redis subscription connection failed; the workers of {Count} held backends stop until this replica is subscribed again",
             replica.HeldBackends.Count);
         try
@@ -220,9 +229,43 @@ public sealed class BackendLeaseManager(
         }
     }
 
+    /// <summary>Marks this replica present again once the server counts a subscriber on its presence channel, and no
+    /// failure was reported while it counted. The client's notice of the re-subscription is only a wake-up: its notice
+    /// of the failure may come after it (the two are raised on different threads), and the workers would then stay
+    /// stopped for good.</summary>
+    private async Task RegainPresenceAsync(CancellationToken cancellationToken)
+    {
+        var channel = BackendKeys.ReplicaPresence(replica.Id);
+        var failures = Interlocked.Read(ref _failures);
+        if ((await redis.SubscriberCountsAsync([channel], cancellationToken))[0] > 0 && TryMarkPresent(failures))
+        {
+            logger.LogInformation("Subscribed to {Channel} again; the workers of the backends still held start again", channel);
+        }
+    }
+
+    /// <summary>Present, unless a failure was reported since <paramref name="failuresBefore"/> was read.</summary>
+    private bool TryMarkPresent(long failuresBefore)
+    {
+        lock (_presenceGate)
+        {
+            if (_failures != failuresBefore || _present)
+            {
+                return false;
+            }
+
+            _present = true;
+            return true;
+        }
+    }
+
     /// <summary>One lease round; true when a peer's presence has just gone and is to be confirmed soon.</summary>
     private async Task<bool> ReconcileAsync(CancellationToken cancellationToken)
     {
+        if (!_present)
+        {
+            await RegainPresenceAsync(cancellationToken);
+        }
+
         var startedAt = timeProvider.GetUtcNow();
         var ttl = _options.Ttl;
         var nowMs = startedAt.ToUnixTimeMilliseconds();

@@ -6,8 +6,9 @@ namespace DirectorsConsole.Testing;
 /// <summary>
 /// A Redis connection that counts and records the scripts sent through it (their text and keys), and holds them, unsent,
 /// while asked to: every script (<see cref="Hold"/>), or only the next one a test names (<see cref="HoldNext"/>), so
-/// that a test can change state between a caller's reads and its script; and fails the next script a test names as a
-/// connection lost before its reply would (<see cref="LoseReplyOfNext"/>). Other commands pass straight through, and
+/// that a test can change state between a caller's reads and its script; fails the next script a test names as a
+/// connection lost before its reply would (<see cref="LoseReplyOfNext"/>); and stops the caller of the next script a test
+/// names while its reply is on its way (<see cref="CancelOnReplyOfNext"/>). Other commands pass straight through, and
 /// are recorded so that a test can count them (<see cref="CountCommands"/>).
 /// </summary>
 public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
@@ -19,6 +20,7 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
     private volatile TaskCompletionSource _held = OpenGate();
     private Func<string, IReadOnlyList<string>, bool>? _holdNext;
     private (Func<IReadOnlyList<string>, IReadOnlyList<RedisArg>, bool> Match, bool CarriedOut)? _loseNext;
+    private ReplyCancel? _cancelOnReply;
     private int _lost;
 
     /// <summary>How many scripts <see cref="LoseReplyOfNext"/> has failed.</summary>
@@ -29,6 +31,13 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
     /// <paramref name="carriedOut"/> says. Scripts before and after it pass.</summary>
     public void LoseReplyOfNext(Func<IReadOnlyList<string>, IReadOnlyList<RedisArg>, bool> match, bool carriedOut) =>
         _loseNext = (match, carriedOut);
+
+    /// <summary>The next script whose keys match is carried out, and <paramref name="caller"/> is cancelled before its
+    /// reply is handed back: a caller that stopped (its lease lost, its session ended) while the reply was on its way.
+    /// As with the real client, a caller whose own token is now cancelled gets no reply but an
+    /// <see cref="OperationCanceledException"/>; one that passed another token gets the reply.</summary>
+    public void CancelOnReplyOfNext(Func<IReadOnlyList<string>, bool> match, CancellationTokenSource caller) =>
+        _cancelOnReply = new ReplyCancel(match, caller);
 
     /// <summary>How many scripts were sent (or are held) so far.</summary>
     public int Scripts => _sent.Count;
@@ -94,8 +103,18 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
             throw new RedisConnectionException("The connection to Redis was lost before the reply came back (a test's fault).");
         }
 
+        if (_cancelOnReply is { } cancel && cancel.Match(keys) && Interlocked.CompareExchange(ref _cancelOnReply, null, cancel) == cancel)
+        {
+            var reply = await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, CancellationToken.None).ConfigureAwait(false);
+            await cancel.Caller.CancelAsync().ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            return reply;
+        }
+
         return await inner.ScriptEvaluateAsync(script, keys, args, onLostReply, cancellationToken).ConfigureAwait(false);
     }
+
+    private sealed record ReplyCancel(Func<IReadOnlyList<string>, bool> Match, CancellationTokenSource Caller);
 
     private async Task GateAsync(string script, IReadOnlyList<string> keys)
     {

@@ -109,6 +109,34 @@ public sealed class BackendLeaseTests : IAsyncLifetime
         Assert.Null(state);
     }
 
+    [Fact]
+    public async Task AFailureNoticeThatComesAfterTheResubscriptionStopsTheWorkersOnlyUntilTheNextRound()
+    {
+        // Arrange: the client raises a connection's failure and its restoration on different threads, so the notice of a
+        // failure can come after the channels were subscribed again, and no notice of the restoration follows it
+        var ct = TestContext.Current.CancellationToken;
+        await using var factory = BackendTestClient.CreateFactory(_garnet, configureServices: services =>
+        {
+            services.AddSingleton(sp => new LateNoticeSubscriber(sp.GetRequiredService<RedisSubscriber>()));
+            services.AddSingleton<IRedisSubscriber>(sp => sp.GetRequiredService<LateNoticeSubscriber>());
+        });
+        using var client = factory.CreateClient();
+        var leases = factory.Services.GetRequiredService<BackendLeaseManager>();
+        await client.CreateBackendAsync(new { id = "blipped", host = "127.0.0.1", port = BackendTestClient.DeadPort() }, ct);
+        var heldBefore = await Eventually.ReturnsAsync(() => Task.FromResult(leases.Holds("blipped")), held => held, TakeOverWithin);
+
+        // Act
+        factory.Services.GetRequiredService<LateNoticeSubscriber>().RaiseFailureNotice();
+        var stopped = !leases.Holds("blipped");
+        var heldAgain = await Eventually.ReturnsAsync(() => Task.FromResult(leases.Holds("blipped")), held => held, TimeSpan.FromSeconds(10));
+
+        // Assert: the workers stopped at the notice, and the next round, counting the presence channel's subscriber,
+        // started them again
+        Assert.True(heldBefore);
+        Assert.True(stopped);
+        Assert.True(heldAgain);
+    }
+
     [Theory]
     [InlineData("00:00:00.25", true)]
     [InlineData("00:00:01.999", true)]
@@ -126,5 +154,36 @@ public sealed class BackendLeaseTests : IAsyncLifetime
 
         // Assert
         Assert.Equal(valid, accepted);
+    }
+
+    /// <summary>The real subscriber, whose failure notice a test can raise while the subscriptions are in fact active:
+    /// a notice that came after the re-subscription.</summary>
+    private sealed class LateNoticeSubscriber(RedisSubscriber inner) : IRedisSubscriber
+    {
+        private Action? _lost;
+
+        public event Action? SubscriptionsLost
+        {
+            add
+            {
+                _lost += value;
+                inner.SubscriptionsLost += value;
+            }
+            remove
+            {
+                _lost -= value;
+                inner.SubscriptionsLost -= value;
+            }
+        }
+
+        public void RaiseFailureNotice() => _lost?.Invoke();
+
+        public Task<IAsyncDisposable> SubscribeAsync(
+            string channel,
+            Func<string, ReadOnlyMemory<byte>, CancellationToken, Task> onMessage,
+            Func<CancellationToken, Task>? onResubscribed = null,
+            bool pattern = false,
+            CancellationToken cancellationToken = default) =>
+            inner.SubscribeAsync(channel, onMessage, onResubscribed, pattern, cancellationToken);
     }
 }

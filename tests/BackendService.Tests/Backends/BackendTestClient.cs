@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using DirectorsConsole.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DirectorsConsole.BackendService.Tests.Backends;
 
@@ -20,7 +21,8 @@ internal static class BackendTestClient
     /// <summary>A short random token, so tests sharing one Redis never collide on ids.</summary>
     public static string Unique() => Guid.NewGuid().ToString("N")[..10];
 
-    public static ServiceFactory<Program> CreateFactory(GarnetFixture garnet, IReadOnlyDictionary<string, string?>? extra = null)
+    public static ServiceFactory<Program> CreateFactory(
+        GarnetFixture garnet, IReadOnlyDictionary<string, string?>? extra = null, Action<IServiceCollection>? configureServices = null)
     {
         var settings = new Dictionary<string, string?>(FastSettings);
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
@@ -28,7 +30,7 @@ internal static class BackendTestClient
             settings[key] = value;
         }
 
-        return new ServiceFactory<Program>(garnet.ConnectionString, settings);
+        return new ServiceFactory<Program>(garnet.ConnectionString, settings, configureServices);
     }
 
     /// <summary>A loopback port nothing listens on, so a backend there is offline at once (connection refused).</summary>

@@ -178,6 +178,65 @@ public sealed class DispatchRig : IAsyncDisposable
         },
     };
 
+    /// <summary>What a failed test needs to find where a prompt stopped: each command's events, its state in Redis,
+    /// the backends' in-flight hashes and leases, the nodes' queues and histories, and every replica's log lines
+    /// that name a prompt without a final event (or warn).</summary>
+    public async Task<string> DescribeAsync(IEnumerable<RunPromptCommand> commands)
+    {
+        var cancellationToken = CancellationToken.None;
+        var text = new System.Text.StringBuilder();
+        var unfinished = new List<string>();
+        foreach (var command in commands)
+        {
+            var events = Events.For(command.PromptId);
+            if (!events.Any(e => RenderEventKinds.IsFinal(e.Kind)))
+            {
+                unfinished.Add(command.PromptId);
+            }
+
+            var state = await _redis.HashGetAllAsync(RenderChannels.PromptStateKey(command.PromptId), cancellationToken);
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"prompt {command.PromptId} on {command.BackendId}: events [{string.Join(", ", events.Select(e => $"{e.Kind}@{e.BackendId}"))}]; state {{{string.Join(", ", state.Select(f => $"{f.Key}={(f.Key == "event" ? f.Value.Length + " chars" : f.Value)}"))}}}");
+        }
+
+        for (var i = 0; i < Emulators.Count; i++)
+        {
+            var inFlight = await _redis.HashGetAllAsync(BackendKeys.InFlight(BackendId(i)), cancellationToken);
+            var lease = await _redis.StringGetAsync(BackendKeys.Lease(BackendId(i)), cancellationToken);
+            text.AppendLine(CultureInfo.InvariantCulture, $"{BackendId(i)}: lease {lease}; in flight [{string.Join(", ", inFlight.Keys)}]");
+            try
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  queue {await Emulators[i].Client.GetStringAsync("queue", cancellationToken)}");
+                var history = JsonNode.Parse(await Emulators[i].Client.GetStringAsync("history", cancellationToken))!.AsObject();
+                text.AppendLine(CultureInfo.InvariantCulture, $"  history [{string.Join(", ", history.Select(h => h.Key))}]");
+            }
+            catch (HttpRequestException ex)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  node unreachable: {ex.Message}");
+            }
+        }
+
+        foreach (var replica in Replicas)
+        {
+            foreach (var file in Directory.Exists(replica.LogDirectory) ? Directory.GetFiles(replica.LogDirectory) : [])
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"--- {file}");
+                using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                using var reader = new StreamReader(stream);
+                while (await reader.ReadLineAsync(cancellationToken) is { } line)
+                {
+                    if (unfinished.Any(line.Contains) || line.Contains("warn", StringComparison.OrdinalIgnoreCase)
+                        || line.Contains("fail", StringComparison.OrdinalIgnoreCase) || line.Contains("lease", StringComparison.OrdinalIgnoreCase))
+                    {
+                        text.AppendLine(line);
+                    }
+                }
+            }
+        }
+
+        return text.ToString();
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var replica in Replicas)

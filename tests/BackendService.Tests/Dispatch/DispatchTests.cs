@@ -363,6 +363,7 @@ public sealed class DispatchTests
     {
         // Arrange
         var rig = await DispatchRig.StartAsync(emulators: 2, replicas: 0);
+        var commands = new List<RunPromptCommand>();
         try
         {
             for (var i = 0; i < 2; i++)
@@ -373,7 +374,6 @@ public sealed class DispatchTests
             await Eventually.ReturnsAsync(() => Task.FromResult(HeldBy(rig)), held => held.All(h => h is not null), TimeSpan.FromSeconds(20));
             // Fed as JobService's scheduler feeds a node with one slot and no prefetch: the next command once the
             // previous one has ended (BackendService posts whatever it is sent)
-            var commands = new List<RunPromptCommand>();
             var toSend = Enumerable.Range(0, 8).Select(i => DispatchRig.Command(
                 DispatchRig.ProgressWorkflow(steps: 6, delayMs: 80, seed: 100 + i), DispatchRig.BackendId(i % 2))).ToList();
             async Task FeedAsync()
@@ -434,6 +434,7 @@ public sealed class DispatchTests
         }
         catch
         {
+            TestContext.Current.TestOutputHelper?.WriteLine(await rig.DescribeAsync(commands));
             await rig.DisposeAsync();
             throw;
         }
