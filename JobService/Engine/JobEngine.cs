@@ -28,8 +28,6 @@ public sealed class JobEngine(
         var now = timeProvider.GetUtcNow();
         var record = new JobRecord(Guid.NewGuid().ToString(), JobStatuses.Queued, now)
         {
-            Prompt = submission.Prompt,
-            Workflow = submission.Workflow,
             WorkflowId = submission.WorkflowId,
             Parameters = submission.Parameters,
             IgnoredParameters = submission.IgnoredParameters,
@@ -47,7 +45,7 @@ public sealed class JobEngine(
         var (traceParent, traceState) = TraceContext.Capture(null);
         // Its place in the queue is taken with the batch it is stored in.
         var state = new JobEngineState { TraceParent = traceParent, TraceState = traceState };
-        await machine.CreateJobAsync(record, state, cancellationToken);
+        await machine.CreateJobAsync(record, new JobPrompt(submission.Prompt, submission.Workflow), state, cancellationToken);
         // Debug: one line per submit would cost more than the submit itself at a few thousand a second.
         logger.LogDebug("Queued job {JobId} (priority {Priority})", record.JobId, record.Priority);
         return record;
@@ -75,8 +73,6 @@ public sealed class JobEngine(
             var record = new JobRecord(NewId("j_"), JobStatuses.Queued, now)
             {
                 GroupId = groupId,
-                Prompt = submission.Prompt,
-                Workflow = submission.Workflow,
                 WorkflowId = submission.WorkflowId,
                 Parameters = submission.Parameters,
                 IgnoredParameters = submission.IgnoredParameters,
@@ -107,7 +103,7 @@ public sealed class JobEngine(
             WebhookUrl = submission.WebhookUrl,
             RequiresApproval = submission.RequiresApproval,
         };
-        await machine.CreateGroupAsync(group, children, cancellationToken);
+        await machine.CreateGroupAsync(group, new JobPrompt(submission.Prompt, submission.Workflow), children, cancellationToken);
         logger.LogInformation("Queued job group {GroupId} with {Count} children on {Backends}", groupId, children.Count, string.Join(", ", submission.BackendIds));
         return new JobGroupView(group, children.Select(c => c.Record).ToList());
     }

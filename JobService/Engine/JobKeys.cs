@@ -7,12 +7,18 @@ public static class JobKeys
 {
     /// <summary>Hash of one job: <c>record</c> (<see cref="JobRecord"/> JSON), <c>engine</c> (<see cref="JobEngineState"/>
     /// JSON), <c>status</c>, <c>progress</c>, <c>prompt_id</c> and <c>version</c> (bumped by every change; the
-    /// change scripts compare it, so a change decided on an old version is refused and decided again).</summary>
+    /// change scripts compare it, so a change decided on an old version is refused and decided again); for a single
+    /// job also <c>prompt</c> (<see cref="JobPrompt"/> JSON, written once).</summary>
     public static string Job(string jobId) => $"dc:job:{jobId}";
 
     /// <summary>Hash of one group: <c>record</c> (<see cref="JobGroupRecord"/> JSON), <c>status</c>, <c>version</c>
-    /// and <c>completed</c> (1 once <c>group_complete</c> was appended).</summary>
+    /// and <c>completed</c> (1 once <c>group_complete</c> was appended), and <c>prompt</c> (<see cref="JobPrompt"/> JSON,
+    /// written once), which every child sends.</summary>
     public static string Group(string groupId) => $"dc:jobgroup:{groupId}";
+
+    /// <summary>The hash whose <c>prompt</c> field holds what <paramref name="record"/> sends: its group's for a child,
+    /// its own for a single job.</summary>
+    public static string PromptHolder(JobRecord record) => record.GroupId is { } groupId ? Group(groupId) : Job(record.JobId);
 
     /// <summary>Sorted set of every job (single and child) scored by its submit time (Unix ms).</summary>
     public const string JobIndex = "dc:jobs:index";

@@ -194,8 +194,7 @@ public sealed class JobScheduler(
 
         if (claimed.Count > 0)
         {
-            await SendAsync(claimed, cancellationToken);
-            foreach (var job in claimed)
+            foreach (var job in await SendAsync(claimed, cancellationToken))
             {
                 logger.LogInformation("Dispatched job {JobId} to backend {BackendId} as prompt {PromptId}", job.Record.JobId, job.Record.BackendId, job.Record.PromptId);
             }
@@ -272,11 +271,34 @@ public sealed class JobScheduler(
         }
     }
 
-    /// <summary>Sends the commands of dispatches recorded as pending (<paramref name="jobs"/> as they were just read or
-    /// changed): one enqueue for all of them, then one change confirming them all (<c>Dispatch = Sent</c>). Each keeps
-    /// its own <c>dispatch job</c> span in the trace of its submission.</summary>
-    private async Task SendAsync(IReadOnlyList<StoredJob> jobs, CancellationToken cancellationToken)
+    /// <summary>Sends the commands of dispatches recorded as pending (<paramref name="dispatched"/> as they were just read
+    /// or changed), with their prompts read once per group: one enqueue for all of them, then one change confirming them
+    /// all (<c>Dispatch = Sent</c>). Each keeps its own <c>dispatch job</c> span in the trace of its submission. Returns
+    /// the jobs sent: one whose prompt is not stored fails instead.</summary>
+    private async Task<IReadOnlyList<StoredJob>> SendAsync(IReadOnlyList<StoredJob> dispatched, CancellationToken cancellationToken)
     {
+        var prompts = await store.GetPromptsAsync(dispatched.Select(j => j.Record).ToList(), cancellationToken);
+        var jobs = dispatched.Where((_, i) => prompts[i] is not null).ToList();
+        var withoutPrompt = dispatched.Where((_, i) => prompts[i] is null).ToList();
+        if (withoutPrompt.Count > 0)
+        {
+            // Never an empty prompt sent in its place: the job fails and says why.
+            var now = timeProvider.GetUtcNow();
+            foreach (var job in withoutPrompt)
+            {
+                logger.LogError("Job {JobId} has no prompt stored (its hash or its group's lost the prompt field); it fails", job.Record.JobId);
+            }
+
+            await machine.ChangeManyAsync(withoutPrompt, j => JobStatuses.IsFinal(j.Record.Status) ? null : JobRules.Fail(j, JobErrorTypes.PromptLost,
+                "The job's prompt is missing from the store, so it cannot be sent to a render node; submit it again.", now), cancellationToken);
+        }
+
+        if (jobs.Count == 0)
+        {
+            return jobs;
+        }
+
+        var sendable = prompts.OfType<JobPrompt>().ToList();
         var activities = new Activity?[jobs.Count];
         var current = Activity.Current;
         try
@@ -284,7 +306,7 @@ public sealed class JobScheduler(
             var messages = new List<QueueMessage<RunPromptCommand>>(jobs.Count);
             for (var i = 0; i < jobs.Count; i++)
             {
-                var (job, record) = (jobs[i], jobs[i].Record);
+                var (job, record, prompt) = (jobs[i], jobs[i].Record, sendable[i]);
                 // The pass runs outside any request: without the submission's context the command would start a trace of its own.
                 var activity = activities[i] = JobTelemetry.Source.StartActivity(
                     "dispatch job", ActivityKind.Internal, TraceContext.Parse(job.State.TraceParent, job.State.TraceState));
@@ -294,9 +316,9 @@ public sealed class JobScheduler(
                 activity?.SetTag("job.group_id", record.GroupId);
                 activity?.SetTag("job.backend_id", record.BackendId);
                 activity?.SetTag("job.prompt_id", record.PromptId);
-                var command = new RunPromptCommand(record.PromptId!, record.JobId, record.BackendId, record.Prompt, job.State.DispatchedAt ?? timeProvider.GetUtcNow())
+                var command = new RunPromptCommand(record.PromptId!, record.JobId, record.BackendId, prompt.Prompt, job.State.DispatchedAt ?? timeProvider.GetUtcNow())
                 {
-                    Workflow = record.Workflow,
+                    Workflow = prompt.Workflow,
                     Seed = record.Seed,
                     SeedNodes = record.SeedNodes,
                     RequiredCapabilities = record.RequiredCapabilities,
@@ -328,5 +350,7 @@ public sealed class JobScheduler(
 
             Activity.Current = current;
         }
+
+        return jobs;
     }
 }

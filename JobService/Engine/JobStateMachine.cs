@@ -344,13 +344,13 @@ public sealed class JobStateMachine(
 
     /// <summary>Stores a new job and queues it at the next place of its priority (<see cref="JobEngineState.QueueScore"/>
     /// of <paramref name="state"/> is replaced), with the other creations of its batch (<see cref="JobCreationBatcher"/>).</summary>
-    public async Task CreateJobAsync(JobRecord record, JobEngineState state, CancellationToken cancellationToken)
+    public async Task CreateJobAsync(JobRecord record, JobPrompt prompt, JobEngineState state, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var created = await creations.CreateAsync(record.Priority, 1, scores =>
         {
             var stored = state with { QueueScore = scores[0] };
-            var commit = new JobCommit().WriteJob(record, stored, expectedVersion: null).IndexNewJob(record, stored);
+            var commit = new JobCommit().WriteJob(record, stored, expectedVersion: null).StorePrompt(record, prompt).IndexNewJob(record, stored);
             commit.AddHistory(record.JobId, JobHistoryEvents.Submitted, JobHistory.Submitted(record), record.SubmittedAt, options.Value);
             return commit;
         });
@@ -360,15 +360,16 @@ public sealed class JobStateMachine(
         }
     }
 
-    /// <summary>Stores a new group and its children, queued at the next places (each child's
+    /// <summary>Stores a new group, the prompt its children send, and its children, queued at the next places (each child's
     /// <see cref="JobEngineState.QueueScore"/> is replaced), in one commit of a batch (<see cref="JobCreationBatcher"/>).</summary>
-    public async Task CreateGroupAsync(JobGroupRecord group, IReadOnlyList<(JobRecord Record, JobEngineState State)> children, CancellationToken cancellationToken)
+    public async Task CreateGroupAsync(
+        JobGroupRecord group, JobPrompt prompt, IReadOnlyList<(JobRecord Record, JobEngineState State)> children, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var created = await creations.CreateAsync(0, children.Count, scores =>
         {
             var commit = new JobCommit().WriteGroup(group, expectedVersion: null, completes: false);
-            commit.IndexNewGroup(group);
+            commit.IndexNewGroup(group).StorePrompt(children[0].Record, prompt);
             commit.AddHistory(group.JobGroupId, JobHistoryEvents.Submitted, new JsonObject
             {
                 ["job_group_id"] = group.JobGroupId,

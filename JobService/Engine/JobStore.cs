@@ -60,10 +60,18 @@ public sealed class JobCommit
     /// <summary>The streams appended to, in the order of their RPUSH commands.</summary>
     public IReadOnlyList<JobStreamId> Streams => _streams;
 
-    /// <summary>Writes the job; <paramref name="expectedVersion"/> null creates it (it must not exist).</summary>
+    /// <summary>Writes the job; <paramref name="expectedVersion"/> null creates it (it must not exist). A record stored
+    /// before prompts were kept apart has its prompt moved to where they are kept now (<see cref="StorePrompt"/>).</summary>
     public JobCommit WriteJob(JobRecord record, JobEngineState state, long? expectedVersion)
     {
         _keys[0] = JobKeys.Job(record.JobId);
+        if (record.EmbeddedPrompt is { } embedded)
+        {
+            // The record's own copy goes with this write; a sibling may have moved the group's already (HSETNX).
+            Op("HSETNX", JobKeys.PromptHolder(record), "prompt", JsonSerializer.Serialize(new JobPrompt(embedded, record.EmbeddedWorkflow), JobJson.Options));
+            record = record with { EmbeddedPrompt = null, EmbeddedWorkflow = null };
+        }
+
         JobVersion = expectedVersion?.ToString(CultureInfo.InvariantCulture) ?? "new";
         JobStatus = record.Status;
         JobRecordJson = JsonSerializer.Serialize(record, JobJson.Options);
@@ -106,6 +114,11 @@ public sealed class JobCommit
 
     // The index, queue, slot and bookkeeping moves of a change: the state machine says what changed, these say which
     // keys (JobKeys) that touches. Their ops run in the order they are added, before the hashes (see the script).
+
+    /// <summary>Keeps the prompt of a new single job in its hash, or that of a new group's children, once, in the group's
+    /// hash (<paramref name="record"/> is the job or any child).</summary>
+    public JobCommit StorePrompt(JobRecord record, JobPrompt prompt) =>
+        Op("HSET", JobKeys.PromptHolder(record), "prompt", JsonSerializer.Serialize(prompt, JobJson.Options));
 
     /// <summary>A job created by this commit: in the index of every job, its status's index and its queue.</summary>
     public JobCommit IndexNewJob(JobRecord record, JobEngineState state)
@@ -561,6 +574,39 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             JsonSerializer.Deserialize<JobRecord>(record, JobJson.Options)!,
             items[1] is { } engine ? JsonSerializer.Deserialize<JobEngineState>(engine, JobJson.Options)! : new JobEngineState(),
             long.Parse(items[2] ?? "0", CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>What the job sends to its node (<see cref="JobPrompt"/>); null when it is not stored (which no job
+    /// created by this version can be). Children of one group share one read within a call.</summary>
+    public async Task<IReadOnlyList<JobPrompt?>> GetPromptsAsync(IReadOnlyList<JobRecord> records, CancellationToken cancellationToken)
+    {
+        var reads = new Dictionary<string, Task<string?>>(StringComparer.Ordinal);
+        foreach (var record in records.Where(r => r.EmbeddedPrompt is null))
+        {
+            var holder = JobKeys.PromptHolder(record);
+            if (!reads.ContainsKey(holder))
+            {
+                reads[holder] = redis.HashGetAsync(holder, "prompt", cancellationToken);
+            }
+        }
+
+        await Task.WhenAll(reads.Values);
+        var parsed = new Dictionary<string, JobPrompt?>(StringComparer.Ordinal);
+        return records.Select(record =>
+        {
+            if (record.EmbeddedPrompt is { } embedded)
+            {
+                return new JobPrompt(embedded, record.EmbeddedWorkflow);
+            }
+
+            var holder = JobKeys.PromptHolder(record);
+            if (!parsed.TryGetValue(holder, out var prompt))
+            {
+                prompt = parsed[holder] = reads[holder].Result is { } json ? JsonSerializer.Deserialize<JobPrompt>(json, JobJson.Options) : null;
+            }
+
+            return prompt;
+        }).ToList();
     }
 
     /// <summary>The group <paramref name="jobId"/> is a child of; null for a single job or one that does not exist (a

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Text.Json.Nodes;
 using DirectorsConsole.Contracts;
 
@@ -60,6 +61,9 @@ public static class JobErrorTypes
 
     /// <summary>Every eligible backend was tried (or none is left) after the backend running it was lost.</summary>
     public const string NoBackendLeft = "no_backend_left";
+
+    /// <summary>Its prompt is no longer in the store (<see cref="JobPrompt"/>), so there is nothing to send.</summary>
+    public const string PromptLost = "prompt_lost";
 }
 
 /// <summary>
@@ -70,11 +74,6 @@ public static class JobErrorTypes
 public sealed record JobRecord(string JobId, string Status, DateTimeOffset SubmittedAt)
 {
     public string? GroupId { get; init; }
-
-    /// <summary>The prompt as it is sent (parameters applied; the seed is written by BackendService).</summary>
-    public JsonObject Prompt { get; init; } = [];
-
-    public JsonObject? Workflow { get; init; }
 
     public string? WorkflowId { get; init; }
 
@@ -137,7 +136,28 @@ public sealed record JobRecord(string JobId, string Status, DateTimeOffset Submi
     public DateTimeOffset? StartedAt { get; init; }
 
     public DateTimeOffset? CompletedAt { get; init; }
+
+    /// <summary>The prompt of a record stored before prompts were kept apart (<see cref="JobPrompt"/>); null for any
+    /// other. The next change of the job moves it to where prompts are kept.</summary>
+    [JsonInclude]
+    [JsonPropertyName("prompt")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    internal JsonObject? EmbeddedPrompt { get; init; }
+
+    /// <summary>The workflow of such a record.</summary>
+    [JsonInclude]
+    [JsonPropertyName("workflow")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    internal JsonObject? EmbeddedWorkflow { get; init; }
 }
+
+/// <summary>
+/// What a job sends to its node, fixed at submit: the prompt (parameters applied; the seed is written by
+/// BackendService) and the UI workflow ComfyUI embeds in its outputs. A real one is tens of kilobytes, so it is kept
+/// apart from the <see cref="JobRecord"/>, which every change writes and nearly every step reads: once per single job
+/// and once per group (its children send the same one), read by the dispatch alone.
+/// </summary>
+public sealed record JobPrompt(JsonObject Prompt, JsonObject? Workflow);
 
 /// <summary>The decisions of <c>POST /_public/webhooks/approval/{job_id}</c>.</summary>
 public static class ApprovalDecisions

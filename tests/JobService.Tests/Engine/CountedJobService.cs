@@ -92,16 +92,20 @@ public sealed class CountedJobService : IAsyncDisposable
     }
 
     /// <summary>Every command waiting on the backend's queue: (prompt id, job id), ordered.</summary>
-    public async Task<IReadOnlyList<(string?, string)>> CommandsAsync(string backendId)
+    public async Task<IReadOnlyList<(string?, string)>> CommandsAsync(string backendId) =>
+        (await ReceiveCommandsAsync(backendId)).Select(c => ((string?)c.PromptId, c.JobId!)).Order().ToList();
+
+    /// <summary>Takes every command waiting on the backend's queue, in queue order.</summary>
+    public async Task<IReadOnlyList<RunPromptCommand>> ReceiveCommandsAsync(string backendId)
     {
         var queue = Get<IDurableQueue>();
-        var commands = new List<(string?, string)>();
+        var commands = new List<RunPromptCommand>();
         while (await queue.TryReceiveAsync<RunPromptCommand>(RenderChannels.BackendQueue(backendId), TimeSpan.FromMinutes(1), Token) is { } delivery)
         {
-            commands.Add((delivery.Message.PromptId, delivery.Message.JobId!));
+            commands.Add(delivery.Message);
         }
 
-        return commands.Order().ToList();
+        return commands;
     }
 
     public T Get<T>()

@@ -73,12 +73,11 @@ public sealed class GroupOutcomeReadTests
             var record = new JobRecord($"j_{Guid.NewGuid():N}"[..14], JobStatuses.Queued, now)
             {
                 GroupId = groupId, BackendId = "ghost", PromptId = Guid.NewGuid().ToString(), Attempts = ["ghost"], Seed = i, QueuedAt = now,
-                Prompt = EngineRig.Prompt(seed: i),
             };
             return (record, new JobEngineState { Target = "ghost", Dispatch = DispatchStates.Sent, DispatchedAt = now });
         }).ToList();
         var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now) { ChildJobIds = children.Select(c => c.record.JobId).ToList(), BackendIds = ["ghost"] };
-        await rig.Get<JobStateMachine>().CreateGroupAsync(group, children, Token);
+        await rig.Get<JobStateMachine>().CreateGroupAsync(group, new JobPrompt(EngineRig.Prompt(), null), children, Token);
         return (groupId, children.Select(c => c.record).ToList());
     }
 

@@ -386,7 +386,7 @@ public sealed class JobEngineTests(SharedEngineRig shared, ITestOutputHelper out
             return (record, new JobEngineState { Target = "ghost", Dispatch = DispatchStates.Sent, DispatchedAt = now });
         }).ToList();
         var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now) { ChildJobIds = children.Select(c => c.record.JobId).ToList(), BackendIds = ["ghost"] };
-        await Rig.Get<JobStateMachine>().CreateGroupAsync(group, children, Token);
+        await Rig.Get<JobStateMachine>().CreateGroupAsync(group, new JobPrompt(EngineRig.Prompt(), null), children, Token);
         var completions = children.Select(c => new RenderEvent(RenderEventKinds.Completed, c.record.PromptId!, c.record.JobId, "ghost", DateTimeOffset.UtcNow)
         {
             Outputs = [new RenderOutput("images", "2") { Filename = "a.png", Subfolder = "", Type = "output", Url = "http://ghost/view?filename=a.png" }],

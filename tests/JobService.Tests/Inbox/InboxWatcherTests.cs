@@ -362,7 +362,7 @@ public sealed class InboxWatcherTests : IDisposable
                 await first();
             }
 
-            return new JobRecord(id, JobStatuses.Queued, DateTimeOffset.UtcNow) { Prompt = submission.Prompt };
+            return new JobRecord(id, JobStatuses.Queued, DateTimeOffset.UtcNow);
         }
 
         public Task<JobGroupView> SubmitGroupAsync(JobGroupSubmission submission, CancellationToken cancellationToken) => throw new NotSupportedException();
