@@ -358,8 +358,9 @@ public sealed class BackendDispatchSession
             var prompt = command.Seed is { } seed ? PromptSeeds.Apply(command.Prompt, seed, command.SeedNodes) : command.Prompt;
             var record = new InFlightPrompt(command.PromptId, command.JobId, _time.GetUtcNow(), InFlightPrompt.NodeClassesOf(prompt));
 
-            // A command delivered again after a crash may have been posted already: never post it twice.
-            if (await AdoptIfPostedAsync(record, claim, cancellationToken))
+            // A command delivered again after a crash may have been posted already: never post it twice. A first claim
+            // needs no look at the node (its /queue lists every prompt waiting there, whole).
+            if (claim.ClaimedBefore && await AdoptIfPostedAsync(record, claim, cancellationToken))
             {
                 await _queue.AckAsync(delivery, cancellationToken);
                 return;

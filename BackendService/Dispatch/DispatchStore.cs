@@ -68,6 +68,10 @@ public sealed record PromptState(string BackendId, string? JobId, string? Status
 public sealed record PromptClaim(bool Mine, string? Owner, string? Status, bool CancelRequested = false)
 {
     public bool IsFinal => Status is not null && RenderEventKinds.IsFinal(Status);
+
+    /// <summary>A backend had claimed the prompt before this claim: an earlier delivery of its command may have posted
+    /// it. A first claim means no post was ever made (a prompt is posted only after its claim).</summary>
+    public bool ClaimedBefore { get; init; }
 }
 
 /// <summary>The Redis side of dispatch: the in-flight hash of each backend, its socket's client id, the state of each
@@ -84,14 +88,15 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
     // so a command delivered twice (to two backend queues) is never posted on two nodes. A prompt whose cancel was
     // requested is not claimed ('cancelled').
     private const string ClaimScript = """
-        if redis.call('EXISTS', KEYS[2]) == 1 then return {'cancelled', '', ''} end
+        if redis.call('EXISTS', KEYS[2]) == 1 then return {'cancelled', '', '', '0'} end
         local owner = redis.call('HGET', KEYS[1], 'backend_id')
         local status = redis.call('HGET', KEYS[1], 'status') or ''
-        if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status} end
+        if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status, '1'} end
         if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'backend_id', ARGV[1], 'job_id', ARGV[2])
         else redis.call('HSET', KEYS[1], 'backend_id', ARGV[1]) end
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
-        return {'mine', ARGV[1], status}
+        if owner and owner ~= '' then return {'mine', ARGV[1], status, '1'} end
+        return {'mine', ARGV[1], status, '0'}
         """;
 
     // KEYS: prompt state, and for a final event or a prompt now in flight the backend's in-flight hash. ARGV: status,
@@ -241,7 +246,10 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         var outcome = items[0].AsString();
         var status = items[2].AsString();
         return new PromptClaim(outcome == "mine", outcome == "cancelled" ? null : items[1].AsString(), string.IsNullOrEmpty(status) ? null : status,
-            CancelRequested: outcome == "cancelled");
+            CancelRequested: outcome == "cancelled")
+        {
+            ClaimedBefore = items[3].AsString() == "1",
+        };
     }
 
     /// <summary>True when the prompt has a final event (completed, failed, lost, interrupted): it must not run

@@ -73,7 +73,7 @@ public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<Gar
     }
 
     [Fact]
-    public async Task AClaimIsHeldByItsFirstBackendAndClaimsNothingOnceACancelWasRequested()
+    public async Task AClaimIsHeldByItsFirstBackendSaysWhetherItWasClaimedBeforeAndClaimsNothingOnceACancelWasRequested()
     {
         // Arrange
         await using var redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
@@ -88,8 +88,8 @@ public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<Gar
         var refused = await store.ClaimAsync(cancelled, "node-a", "job", Token);
 
         // Assert
-        Assert.Equal((true, false), (first.Mine, first.CancelRequested));
-        Assert.Equal((true, false), (again.Mine, again.CancelRequested));
+        Assert.Equal((true, false, false), (first.Mine, first.CancelRequested, first.ClaimedBefore));
+        Assert.Equal((true, false, true), (again.Mine, again.CancelRequested, again.ClaimedBefore));
         Assert.Equal((false, "node-a"), (other.Mine, other.Owner));
         Assert.Equal((false, true), (refused.Mine, refused.CancelRequested));
         Assert.Null(await redis.HashGetAsync(RenderChannels.PromptStateKey(cancelled), "backend_id", Token));

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.BackendService.Infrastructure;
+using DirectorsConsole.Comfy;
 using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
@@ -319,6 +320,63 @@ public sealed class DispatchTests
         // Assert
         Assert.Equal(RenderEventKinds.Completed, final.Kind);
         Assert.Empty(inFlight);
+    }
+
+    [Fact]
+    public async Task APromptTakenForTheFirstTimeIsPostedWithoutAskingTheNodeWhetherItHasItAlready()
+    {
+        // Arrange: a replica whose every request to the node is logged. A command delivered again may have been posted
+        // already, so its node is asked first; a command claimed for the first time cannot have been, and asking costs
+        // a read of the node's whole queue (every prompt waiting there) and of the prompt's history.
+        var requests = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var rig = await DispatchRig.StartAsync(replicas: 0);
+        rig.AddReplica(configureServices: services => services.AddHttpClient(ComfyPromptClient.HttpClientName)
+            .AddHttpMessageHandler(() => new RequestLog(requests)));
+        await rig.WaitUntilOnlineAsync(DispatchRig.BackendId(0));
+
+        // Act
+        var commands = new List<RunPromptCommand>();
+        for (var i = 0; i < 3; i++)
+        {
+            commands.Add(await rig.EnqueueAsync(DispatchRig.ProgressWorkflow(steps: 1, delayMs: 0, seed: 70 + i)));
+        }
+
+        var ends = new List<RenderEvent>();
+        foreach (var command in commands)
+        {
+            ends.Add(await rig.Events.WaitForAsync(command.PromptId));
+        }
+
+        // Assert: each was posted once, and no request named it before its post
+        Assert.All(ends, end => Assert.Equal(RenderEventKinds.Completed, end.Kind));
+        var log = requests.ToList();
+        Assert.All(commands, command =>
+        {
+            var post = log.IndexOf("POST /prompt " + command.PromptId);
+            Assert.True(post >= 0, string.Join("\n", log));
+            Assert.DoesNotContain(log.Take(post), line => line.Contains(command.PromptId, StringComparison.Ordinal));
+            Assert.Single(log, line => line == "POST /prompt " + command.PromptId);
+        });
+    }
+
+    /// <summary>Logs each request to the node as its method and path, and a post by the prompt id it carries.</summary>
+    private sealed class RequestLog(System.Collections.Concurrent.ConcurrentQueue<string> requests) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var path = request.RequestUri!.AbsolutePath;
+            if (request.Method == HttpMethod.Post && path == "/prompt")
+            {
+                var body = JsonNode.Parse(await request.Content!.ReadAsStringAsync(cancellationToken))!;
+                requests.Enqueue("POST /prompt " + (string?)body["prompt_id"]);
+            }
+            else
+            {
+                requests.Enqueue($"{request.Method} {path}");
+            }
+
+            return await base.SendAsync(request, cancellationToken);
+        }
     }
 
     [Fact]
