@@ -159,6 +159,9 @@ public sealed class JobScheduler(
             };
         }
 
+        // The prompts of the jobs to dispatch are read while their claims are committed: they never change.
+        var prompts = PromptsByJobAsync(decided.Where(d => d.Decision is DispatchTo).Select(d => d.Job).ToList(), cancellationToken);
+
         // Batches as large as the submits' (many moves or fails at once would otherwise make one long script).
         var results = new List<ChangeResult>(decided.Count);
         foreach (var batch in decided.Chunk(JobCreationBatcher.MaxCommits))
@@ -194,7 +197,7 @@ public sealed class JobScheduler(
 
         if (claimed.Count > 0)
         {
-            foreach (var job in await SendAsync(claimed, cancellationToken))
+            foreach (var job in await SendAsync(claimed, await prompts, cancellationToken))
             {
                 logger.LogInformation("Dispatched job {JobId} to backend {BackendId} as prompt {PromptId}", job.Record.JobId, job.Record.BackendId, job.Record.PromptId);
             }
@@ -267,19 +270,26 @@ public sealed class JobScheduler(
 
         if (unconfirmed.Count > 0)
         {
-            await SendAsync(unconfirmed, cancellationToken);
+            await SendAsync(unconfirmed, await PromptsByJobAsync(unconfirmed, cancellationToken), cancellationToken);
         }
     }
 
+    /// <summary>What each of <paramref name="jobs"/> sends (null: not stored), by job id, read once per group.</summary>
+    private async Task<IReadOnlyDictionary<string, JobPrompt?>> PromptsByJobAsync(IReadOnlyList<StoredJob> jobs, CancellationToken cancellationToken)
+    {
+        var prompts = await store.GetPromptsAsync(jobs.Select(j => j.Record).ToList(), cancellationToken);
+        return jobs.Select((job, i) => (job.Record.JobId, Prompt: prompts[i])).ToDictionary(p => p.JobId, p => p.Prompt, StringComparer.Ordinal);
+    }
+
     /// <summary>Sends the commands of dispatches recorded as pending (<paramref name="dispatched"/> as they were just read
-    /// or changed), with their prompts read once per group: one enqueue for all of them, then one change confirming them
+    /// or changed) with their <paramref name="prompts"/>: one enqueue for all of them, then one change confirming them
     /// all (<c>Dispatch = Sent</c>). Each keeps its own <c>dispatch job</c> span in the trace of its submission. Returns
     /// the jobs sent: one whose prompt is not stored fails instead.</summary>
-    private async Task<IReadOnlyList<StoredJob>> SendAsync(IReadOnlyList<StoredJob> dispatched, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<StoredJob>> SendAsync(
+        IReadOnlyList<StoredJob> dispatched, IReadOnlyDictionary<string, JobPrompt?> prompts, CancellationToken cancellationToken)
     {
-        var prompts = await store.GetPromptsAsync(dispatched.Select(j => j.Record).ToList(), cancellationToken);
-        var jobs = dispatched.Where((_, i) => prompts[i] is not null).ToList();
-        var withoutPrompt = dispatched.Where((_, i) => prompts[i] is null).ToList();
+        var jobs = dispatched.Where(j => prompts.GetValueOrDefault(j.Record.JobId) is not null).ToList();
+        var withoutPrompt = dispatched.Where(j => prompts.GetValueOrDefault(j.Record.JobId) is null).ToList();
         if (withoutPrompt.Count > 0)
         {
             // Never an empty prompt sent in its place: the job fails and says why.
@@ -298,7 +308,6 @@ public sealed class JobScheduler(
             return jobs;
         }
 
-        var sendable = prompts.OfType<JobPrompt>().ToList();
         var activities = new Activity?[jobs.Count];
         var current = Activity.Current;
         try
@@ -306,7 +315,7 @@ public sealed class JobScheduler(
             var messages = new List<QueueMessage<RunPromptCommand>>(jobs.Count);
             for (var i = 0; i < jobs.Count; i++)
             {
-                var (job, record, prompt) = (jobs[i], jobs[i].Record, sendable[i]);
+                var (job, record, prompt) = (jobs[i], jobs[i].Record, prompts[jobs[i].Record.JobId]!);
                 // The pass runs outside any request: without the submission's context the command would start a trace of its own.
                 var activity = activities[i] = JobTelemetry.Source.StartActivity(
                     "dispatch job", ActivityKind.Internal, TraceContext.Parse(job.State.TraceParent, job.State.TraceState));
