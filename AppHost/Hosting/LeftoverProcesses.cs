@@ -78,17 +78,27 @@ public static class LeftoverProcesses
 
     /// <summary>Waits until every process of the run <paramref name="session"/> has exited or <paramref name="deadline"/>
     /// passes, then kills the ones left; returns how many had to be killed.</summary>
-    public static async Task<int> EndAsync(string session, DateTimeOffset deadline, TimeProvider timeProvider)
+    public static Task<int> EndAsync(string session, DateTimeOffset deadline, TimeProvider timeProvider)
     {
         if (!OperatingSystem.IsLinux())
         {
-            return 0;
+            return Task.FromResult(0);
         }
 
         var self = Environment.ProcessId;
+        return EndAsync(() => FindOwnProcesses(self, session), deadline, timeProvider);
+    }
+
+    /// <summary>The wait and the kill over any way of finding the run's processes. The wait ends only after two scans in a
+    /// row find none: a process caught while it execs has no environment in <c>/proc</c> for that moment, so a single
+    /// empty scan can miss it.</summary>
+    internal static async Task<int> EndAsync(Func<IReadOnlyList<int>> findOwnProcesses, DateTimeOffset deadline, TimeProvider timeProvider)
+    {
+        var emptyScansInARow = 0;
         while (timeProvider.GetUtcNow() < deadline)
         {
-            if (FindOwnProcesses(self, session).Count == 0)
+            emptyScansInARow = findOwnProcesses().Count == 0 ? emptyScansInARow + 1 : 0;
+            if (emptyScansInARow == 2)
             {
                 return 0;
             }
@@ -96,7 +106,7 @@ public static class LeftoverProcesses
             await Task.Delay(PollInterval, timeProvider);
         }
 
-        var left = FindOwnProcesses(self, session);
+        var left = findOwnProcesses();
         foreach (var pid in left)
         {
             try

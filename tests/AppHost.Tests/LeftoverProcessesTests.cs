@@ -20,6 +20,9 @@ public sealed class LeftoverProcessesTests
         await shell.WaitForExitAsync(TestContext.Current.CancellationToken);
         try
         {
+            // The forked shell becomes sleep by exec; while the kernel swaps its memory, its environ reads empty.
+            await WaitUntilRunningAsync(sleeper, "sleep");
+
             // Act
             var found = LeftoverProcesses.FindOwnProcesses(Environment.ProcessId, session);
             var foundWithOtherSession = LeftoverProcesses.FindOwnProcesses(Environment.ProcessId, Guid.NewGuid().ToString("N"));
@@ -33,6 +36,26 @@ public sealed class LeftoverProcessesTests
             using var process = Process.GetProcessById(sleeper);
             process.Kill();
         }
+    }
+
+    [Fact]
+    public async Task AProcessMissedOnceWhileItStartsIsStillWaitedFor()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Processes are found through /proc.");
+
+        // Arrange: the run's only process (an id no process has) is seen by no scan but the second one, as one whose
+        // environ reads empty while it execs
+        var scans = 0;
+
+        // Act
+        var killed = await LeftoverProcesses.EndAsync(
+            () => ++scans == 2 ? [int.MaxValue] : [],
+            TimeProvider.System.GetUtcNow() + TimeSpan.FromSeconds(5),
+            TimeProvider.System);
+
+        // Assert: one empty scan does not end the wait
+        Assert.Equal(0, killed);
+        Assert.Equal(4, scans);
     }
 
     [Fact]
@@ -67,5 +90,14 @@ public sealed class LeftoverProcessesTests
 
         // Assert: no session variable in the shared environment, and no sweep of the host's processes
         Assert.False(owns);
+    }
+
+    private static async Task WaitUntilRunningAsync(int pid, string program)
+    {
+        var cmdline = $"/proc/{pid}/cmdline";
+        for (var waited = 0; waited < 100 && !File.ReadAllText(cmdline).StartsWith(program + "\0", StringComparison.Ordinal); waited++)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
     }
 }
