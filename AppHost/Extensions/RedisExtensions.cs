@@ -7,11 +7,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace DirectorsConsole.AppHost.Extensions;
 
 /// <summary>
-/// The embedded Garnet server, run by Aspire as <c>dotnet GarnetServer.dll …</c> on a loopback port the AppHost
-/// chose, with its append-only file and checkpoints under data_dir/redis. Aspire's own Redis resource needs a
-/// container runtime; this one is a plain process. Its connection string is its address.
+/// A Redis-compatible server the AppHost runs itself, as a plain process on a loopback port it chose (Aspire's own Redis
+/// resource needs a container runtime). Its connection string is its address.
 /// </summary>
-public sealed class GarnetResource(string name, string command, string workingDirectory, int port)
+public abstract class LocalRedisResource(string name, string command, string workingDirectory, int port)
     : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
 {
     public const string EndpointName = "tcp";
@@ -20,11 +19,23 @@ public sealed class GarnetResource(string name, string command, string workingDi
 
     public Uri Endpoint => new($"redis://{SuiteServiceExtensions.LoopbackHost}:{Port}");
 
+    public ReferenceExpression ConnectionStringExpression =>
+        ReferenceExpression.Create($"{SuiteServiceExtensions.LoopbackHost}:{Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+
+    /// <summary>Makes every acknowledged write durable before the server is stopped (by SIGTERM).</summary>
+    public abstract Task PrepareToStopAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The embedded Garnet server (<c>dotnet GarnetServer.dll …</c>), with its append-only file and checkpoints
+/// under data_dir/redis.</summary>
+public sealed class GarnetResource(string name, string command, string workingDirectory, int port)
+    : LocalRedisResource(name, command, workingDirectory, port)
+{
     /// <summary>
     /// Garnet exits on SIGTERM without committing its append-only file, so the writes of its last few milliseconds
     /// would be lost; the AppHost commits it before stopping Garnet.
     /// </summary>
-    public async Task CommitAppendOnlyFileAsync(CancellationToken cancellationToken)
+    public override async Task PrepareToStopAsync(CancellationToken cancellationToken)
     {
         using var client = new System.Net.Sockets.TcpClient();
         await client.ConnectAsync(Endpoint.Host, Endpoint.Port, cancellationToken);
@@ -34,22 +45,33 @@ public sealed class GarnetResource(string name, string command, string workingDi
             throw new InvalidOperationException($"COMMITAOF answered '{reply}'");
         }
     }
+}
 
-    public ReferenceExpression ConnectionStringExpression =>
-        ReferenceExpression.Create($"{SuiteServiceExtensions.LoopbackHost}:{Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+/// <summary>A <c>redis-server</c> the AppHost runs instead of Garnet (<c>redis_server</c>), with its append-only file
+/// under data_dir/redis-server (<see cref="RedisServerCommandLine"/>).</summary>
+public sealed class RedisServerResource(string name, string command, string workingDirectory, int port)
+    : LocalRedisResource(name, command, workingDirectory, port)
+{
+    /// <summary>Nothing to do: it syncs its file before every reply (<c>appendfsync always</c>) and again on SIGTERM.</summary>
+    public override Task PrepareToStopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 public static class RedisExtensions
 {
     public const int DefaultRedisPort = 6379;
 
-    /// <summary>An existing Redis when <c>ConnectionStrings__redis</c> (or config.yaml's <c>redis</c>) is set,
-    /// otherwise the embedded Garnet.</summary>
+    /// <summary>An existing Redis when <c>ConnectionStrings__redis</c> (or config.yaml's <c>redis</c>) is set, otherwise
+    /// the <c>redis-server</c> that <c>redis_server</c> names, otherwise the embedded Garnet. Each server the AppHost
+    /// runs keeps its data in a directory of its own: their files are not interchangeable.</summary>
     public static IResourceBuilder<IResourceWithConnectionString> AddRedisForEnvironment(
         this IDistributedApplicationBuilder builder, string name, AppHostSettings settings, LoopbackPorts ports) =>
-        settings.RedisConnectionString is { } connectionString
-            ? builder.AddRedisConnection(name, connectionString)
-            : builder.AddGarnet(name, settings, ports.Allocate(), Path.Combine(settings.DataDirectory, "redis"));
+        settings switch
+        {
+            { RedisConnectionString: { } connectionString } => builder.AddRedisConnection(name, connectionString),
+            { RedisServerPath: { } redisServer } =>
+                builder.AddRedisServer(name, settings, redisServer, ports.Allocate(), Path.Combine(settings.DataDirectory, "redis-server")),
+            _ => builder.AddGarnet(name, settings, ports.Allocate(), Path.Combine(settings.DataDirectory, "redis")),
+        };
 
     public static IResourceBuilder<GarnetResource> AddGarnet(
         this IDistributedApplicationBuilder builder, string name, AppHostSettings settings, int port, string dataDirectory)
@@ -65,12 +87,30 @@ public static class RedisExtensions
         }
 
         Directory.CreateDirectory(dataDirectory);
-        var garnet = new GarnetResource(name, DotNetHost.Path, settings.WorkingDirectory, port);
-        var healthCheck = $"{name}-ping";
-        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(healthCheck, _ => new RedisPingHealthCheck(garnet.Endpoint), null, null));
-        return builder.AddResource(garnet)
-            .WithArgs([.. GarnetCommandLine.BuildArguments(serverAssembly, port, dataDirectory)])
-            .WithEndpoint(port: port, targetPort: port, scheme: "tcp", name: GarnetResource.EndpointName, isProxied: false)
+        return builder.AddLocalRedis(
+            new GarnetResource(name, DotNetHost.Path, settings.WorkingDirectory, port),
+            GarnetCommandLine.BuildArguments(serverAssembly, port, dataDirectory));
+    }
+
+    public static IResourceBuilder<RedisServerResource> AddRedisServer(
+        this IDistributedApplicationBuilder builder, string name, AppHostSettings settings, string redisServerPath, int port, string dataDirectory)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        return builder.AddLocalRedis(
+            new RedisServerResource(name, redisServerPath, settings.WorkingDirectory, port),
+            RedisServerCommandLine.BuildArguments(port, dataDirectory));
+    }
+
+    /// <summary>The server on its port (not proxied: the services connect to it directly), health-checked by a PING so
+    /// the services start once it answers.</summary>
+    private static IResourceBuilder<T> AddLocalRedis<T>(this IDistributedApplicationBuilder builder, T server, IReadOnlyList<string> arguments)
+        where T : LocalRedisResource
+    {
+        var healthCheck = $"{server.Name}-ping";
+        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(healthCheck, _ => new RedisPingHealthCheck(server.Endpoint), null, null));
+        return builder.AddResource(server)
+            .WithArgs([.. arguments])
+            .WithEndpoint(port: server.Port, targetPort: server.Port, scheme: "tcp", name: LocalRedisResource.EndpointName, isProxied: false)
             .WithHealthCheck(healthCheck);
     }
 

@@ -37,7 +37,7 @@ public static class SuiteModel
         builder.Services.AddLogging(logging => logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddHostedService(services => ActivatorUtilities.CreateInstance<CrashedResourceRestarter>(services,
-            (IReadOnlySet<string>)builder.Resources.Where(r => r is ProjectResource or GarnetResource).Select(r => r.Name).ToHashSet(StringComparer.Ordinal)));
+            (IReadOnlySet<string>)builder.Resources.Where(r => r is ProjectResource or LocalRedisResource).Select(r => r.Name).ToHashSet(StringComparer.Ordinal)));
         builder.Services.AddHostedService<OrderedShutdown>();
     }
 }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using DirectorsConsole.Hosting;
 using DirectorsConsole.ServiceDefaults.Access;
 using DirectorsConsole.ServiceDefaults.Configuration;
 using Microsoft.Extensions.Configuration;
@@ -23,7 +24,8 @@ public sealed record AppHostSettings(
     bool Dashboard,
     string GatewaySecret,
     int Agents = 0,
-    string? WorkerToken = null)
+    string? WorkerToken = null,
+    string? RedisServerPath = null)
 {
     public const string DefaultConfigFile = "./config.yaml";
     public const string DefaultDataDir = "./data";
@@ -80,11 +82,14 @@ public sealed record AppHostSettings(
                 $"--agents {agents} runs the emulated nodes behind render agents; it cannot be combined with configured nodes (ORCHESTRATOR_COMFY_NODES or config.yaml's backends).");
         }
 
+        var redisConnectionString = Env("ConnectionStrings__redis") ?? (string.IsNullOrWhiteSpace(file.Redis) ? null : file.Redis);
+        var redisServerPath = LocateRedisServer(Env("ORCHESTRATOR_REDIS_SERVER") ?? file.RedisServer, redisConnectionString, baseDirectory, Env("PATH"));
+
         return new AppHostSettings(
             configFile,
             Path.GetFullPath(Env("ORCHESTRATOR_DATA_DIR") ?? file.DataDir ?? DefaultDataDir, baseDirectory),
             Path.GetFullPath(Env("ORCHESTRATOR_LOG_DIR") ?? file.LogDir ?? DefaultLogDir, baseDirectory),
-            Env("ConnectionStrings__redis") ?? (string.IsNullOrWhiteSpace(file.Redis) ? null : file.Redis),
+            redisConnectionString,
             comfyNodes,
             host.Trim('[', ']'),
             port,
@@ -95,7 +100,30 @@ public sealed record AppHostSettings(
             access.GatewaySecret,
             agents,
             // One shared worker token per run, given to this run's agents and to the Gateway, which accepts it on /_worker.
-            agents > 0 ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : null);
+            agents > 0 ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : null,
+            redisServerPath);
+    }
+
+    /// <summary>The <c>redis-server</c> executable that <c>redis_server</c> (or <c>ORCHESTRATOR_REDIS_SERVER</c>) names,
+    /// or null for the embedded Garnet (unset or <c>garnet</c>).</summary>
+    private static string? LocateRedisServer(string? setting, string? redisConnectionString, string baseDirectory, string? searchPath)
+    {
+        if (string.IsNullOrWhiteSpace(setting) || setting.Trim().Equals(RedisServerCommandLine.Garnet, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        if (redisConnectionString is not null)
+        {
+            throw new AppHostConfigurationException(
+                $"redis_server (ORCHESTRATOR_REDIS_SERVER) is '{setting}', but redis (ConnectionStrings__redis) already names a server to use: set one of them.");
+        }
+
+        return RedisServerCommandLine.Locate(setting.Trim(), baseDirectory, searchPath)
+            ?? throw new AppHostConfigurationException(
+                $"redis_server (ORCHESTRATOR_REDIS_SERVER) is '{setting}', which is neither 'garnet' nor an executable found " +
+                (setting.Contains('/', StringComparison.Ordinal) ? "at that path" : "on PATH") +
+                " (Debian: apt-get install redis-server).");
     }
 
     /// <summary>config.yaml's access settings (clients, anonymous_role, allow_anonymous_network, gateway_secret) with

@@ -28,9 +28,9 @@ public sealed class OrderedShutdown(
         var started = model.Resources.Where(r => r is ProjectResource or ExecutableResource).ToList();
         await StopAllAsync(started.Where(r => r.Name == GatewayExtensions.Name), cancellationToken);
         await StopAllAsync(started.Where(r => r is ProjectResource && r.Name != GatewayExtensions.Name), cancellationToken);
-        foreach (var garnet in started.OfType<GarnetResource>())
+        foreach (var store in started.OfType<LocalRedisResource>())
         {
-            await CommitAsync(garnet, cancellationToken);
+            await PrepareToStopAsync(store, cancellationToken);
         }
 
         await StopAllAsync(started.Where(r => r is not ProjectResource), cancellationToken);
@@ -69,17 +69,17 @@ public sealed class OrderedShutdown(
         notifications.TryGetCurrentState(resource.Name, out var state)
         && state.Snapshot.State?.Text is { } text && !KnownResourceStates.TerminalStates.Contains(text) && text != KnownResourceStates.NotStarted;
 
-    private async Task CommitAsync(GarnetResource garnet, CancellationToken cancellationToken)
+    private async Task PrepareToStopAsync(LocalRedisResource store, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(RedisPingHealthCheck.Timeout);
         try
         {
-            await garnet.CommitAppendOnlyFileAsync(timeout.Token);
+            await store.PrepareToStopAsync(timeout.Token);
         }
         catch (Exception ex) when (ex is SocketException or IOException or InvalidOperationException or OperationCanceledException)
         {
-            logger.LogWarning("Garnet's append-only file could not be committed before stopping: {Reason}", ex.Message);
+            logger.LogWarning("{Resource}'s append-only file could not be committed before stopping: {Reason}", store.Name, ex.Message);
         }
     }
 }

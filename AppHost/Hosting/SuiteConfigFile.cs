@@ -9,7 +9,8 @@ namespace DirectorsConsole.AppHost.Hosting;
 /// one is an <see cref="AppHostConfigurationException"/> naming the file, the line and the reason.
 /// </summary>
 public sealed record SuiteConfigFile(
-    string? DataDir, string? LogDir, string? Redis, IReadOnlyList<Uri> ComfyNodes, IReadOnlyDictionary<string, int> Replicas, int? Agents = null)
+    string? DataDir, string? LogDir, string? Redis, IReadOnlyList<Uri> ComfyNodes, IReadOnlyDictionary<string, int> Replicas, int? Agents = null,
+    string? RedisServer = null)
 {
     public const int DefaultComfyPort = 8188;
 
@@ -49,7 +50,8 @@ public sealed record SuiteConfigFile(
             Scalar(path, root, "redis"),
             Backends(path, root),
             ReadReplicas(path, root),
-            ReadAgents(path, root));
+            ReadAgents(path, root),
+            Scalar(path, root, "redis_server"));
     }
 
     /// <summary><c>replicas: {job-service: 2, …}</c>: how many replicas of each service to run (1-16).</summary>

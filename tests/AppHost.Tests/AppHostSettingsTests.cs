@@ -84,6 +84,83 @@ public sealed class AppHostSettingsTests : IDisposable
     }
 
     [Theory]
+    [InlineData(null)]
+    [InlineData("garnet")]
+    [InlineData(" Garnet ")]
+    public void WithoutARedisServerSettingTheEmbeddedGarnetRuns(string? setting)
+    {
+        // Act
+        var settings = _root.Settings(setting is null ? [] : new() { ["ORCHESTRATOR_REDIS_SERVER"] = setting });
+
+        // Assert
+        Assert.Null(settings.RedisServerPath);
+    }
+
+    [Fact]
+    public void ARedisServerNamedByItsNameIsFoundOnPath()
+    {
+        // Arrange
+        var bin = Directory.CreateDirectory(Path.Combine(_root.Path, "bin")).FullName;
+        File.WriteAllText(Path.Combine(bin, "redis-server"), "");
+
+        // Act
+        var settings = _root.Settings(new()
+        {
+            ["ORCHESTRATOR_REDIS_SERVER"] = "redis-server",
+            ["PATH"] = $"{Path.Combine(_root.Path, "nothing-here")}{Path.PathSeparator}{bin}",
+        });
+
+        // Assert
+        Assert.Equal(Path.Combine(bin, "redis-server"), settings.RedisServerPath);
+        Assert.Null(settings.RedisConnectionString);
+    }
+
+    [Fact]
+    public void ARedisServerPathInConfigYamlIsRelativeToTheFile()
+    {
+        // Arrange
+        Directory.CreateDirectory(Path.Combine(_root.Path, "tools"));
+        File.WriteAllText(Path.Combine(_root.Path, "tools", "redis-server"), "");
+        File.WriteAllText(Path.Combine(_root.Path, "config.yaml"), "redis_server: ./tools/redis-server\n");
+
+        // Act
+        var settings = _root.Settings();
+
+        // Assert
+        Assert.Equal(Path.Combine(_root.Path, "tools", "redis-server"), settings.RedisServerPath);
+    }
+
+    [Theory]
+    [InlineData("redis-server", "neither 'garnet' nor an executable found on PATH")]
+    [InlineData("./missing/redis-server", "neither 'garnet' nor an executable found at that path")]
+    public void ARedisServerThatIsNotThereIsRefusedAtStart(string setting, string expected)
+    {
+        // Act
+        var error = Assert.Throws<AppHostConfigurationException>(() => _root.Settings(new()
+        {
+            ["ORCHESTRATOR_REDIS_SERVER"] = setting,
+            ["PATH"] = Path.Combine(_root.Path, "empty-bin"),
+        }));
+
+        // Assert
+        Assert.Contains($"is '{setting}', which is {expected}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("apt-get install redis-server", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ARedisServerToRunAndAServerToUseAreNotBothTaken()
+    {
+        // Arrange
+        File.WriteAllText(Path.Combine(_root.Path, "config.yaml"), "redis: cache.lan:6379\nredis_server: redis-server\n");
+
+        // Act
+        var error = Assert.Throws<AppHostConfigurationException>(() => _root.Settings());
+
+        // Assert
+        Assert.Contains("set one of them", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("data_dir: ./data\nbackends: [\n", "line 3")]
     [InlineData("data_dir: ./data\n  log_dir: oops: here\n", "line 2")]
     [InlineData("- just\n- a list\n", "the top level must be a mapping")]

@@ -112,6 +112,33 @@ public sealed class ModelTests : IDisposable
     }
 
     [Fact]
+    public async Task WithARedisServerNamedItRunsInsteadOfGarnetWithEveryWriteSyncedUnderItsOwnDataDirectory()
+    {
+        // Arrange: an executable named redis-server on PATH (never started: the model is only declared)
+        var bin = Directory.CreateDirectory(Path.Combine(_root.Path, "bin")).FullName;
+        File.WriteAllText(Path.Combine(bin, "redis-server"), "");
+
+        // Act
+        var builder = _root.Suite(_root.SuiteSettings(new() { ["ORCHESTRATOR_REDIS_SERVER"] = "redis-server", ["PATH"] = bin }));
+        var server = Assert.Single(builder.Resources.OfType<RedisServerResource>());
+        var arguments = await ArgumentsOf(builder, server);
+        var jobEnvironment = await EnvironmentOf(builder, Project(builder, "job-service"));
+
+        // Assert
+        Assert.DoesNotContain(builder.Resources, r => r is GarnetResource);
+        Assert.Equal("redis", server.Name);
+        Assert.Equal(Path.Combine(bin, "redis-server"), server.Command);
+        Assert.Equal(Path.Combine(_root.Path, "data", "redis-server"), arguments[arguments.IndexOf("--dir") + 1]);
+        Assert.Equal("yes", arguments[arguments.IndexOf("--appendonly") + 1]);
+        Assert.Equal("always", arguments[arguments.IndexOf("--appendfsync") + 1]);
+        Assert.Equal("127.0.0.1", arguments[arguments.IndexOf("--bind") + 1]);
+        Assert.Equal(server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), arguments[arguments.IndexOf("--port") + 1]);
+        Assert.False(Assert.Single(server.Annotations.OfType<EndpointAnnotation>()).IsProxied);
+        Assert.Equal($"127.0.0.1:{server.Port}", jobEnvironment["ConnectionStrings__redis"]);
+        Assert.Contains(Project(builder, "job-service").Annotations.OfType<WaitAnnotation>(), w => w.Resource == server);
+    }
+
+    [Fact]
     public async Task WithoutConfiguredNodesTwoEmulatorsRunAndTheBackendServiceIsToldTheirAddresses()
     {
         // Act

@@ -4,17 +4,28 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Aspire.Hosting.ApplicationModel;
+using DirectorsConsole.AppHost.Extensions;
 using DirectorsConsole.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DirectorsConsole.IntegrationTests;
 
-/// <summary>The embedded Garnet killed with SIGKILL under a stream of submissions through the Gateway: the AppHost
+/// <summary>The store the AppHost runs killed with SIGKILL under a stream of submissions through the Gateway: the AppHost
 /// restarts it, the services wait for it within their Redis:OutageGrace, and no client sees an error. A submission
-/// whose write was already sent when the connection broke is sent again once it is back, and recognised by Garnet's
-/// copy if it had been applied; no accepted job is lost (Garnet replies to a write only once its append-only file
-/// holds it), and none runs twice.</summary>
+/// whose write was already sent when the connection broke is sent again once it is back, and recognised by the store's
+/// copy if it had been applied; no accepted job is lost (the store replies to a write only once its append-only file
+/// holds it), and none runs twice. Run on the embedded Garnet (here, in the shared suite) and on a redis-server
+/// (<see cref="RedisServerSuiteTests"/>).</summary>
 [Collection(nameof(SuiteCollection))]
 public sealed class RedisRestartTests(RunningSuiteFixture fixture)
+{
+    [Fact]
+    public Task SubmissionsRideOutGarnetKilledAndRestartedByTheAppHost() => new StoreRestartScenario(fixture.Suite).RunAsync("GarnetServer");
+}
+
+/// <summary>The steps of <see cref="RedisRestartTests"/>, on any suite.</summary>
+internal sealed class StoreRestartScenario(SuiteApp suite)
 {
     private const int Submitters = 4;
     private const int AcceptedBeforeKill = 40;
@@ -22,15 +33,16 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    private SuiteApp Suite => fixture.Suite;
+    private SuiteApp Suite => suite;
 
-    [Fact]
-    public async Task SubmissionsRideOutGarnetKilledAndRestartedByTheAppHost()
+    /// <summary>Kills the store under the submissions, then checks every accepted job; <paramref name="program"/> is the
+    /// store's executable as <see cref="SuiteProcess.Runs"/> names it.</summary>
+    public async Task RunAsync(string program)
     {
         await Suite.WaitForHealthAsync(status => status == "healthy", TimeSpan.FromSeconds(120), Token, SuiteProcess.AllServicesHealthy);
-        var garnet = Suite.FindSuiteProcesses().First(p => SuiteProcess.Runs(p.CommandLine, "GarnetServer"));
-        var garnetPid = garnet.Pid;
-        var garnetPort = int.Parse(garnet.CommandLine.Split(' ').SkipWhile(part => part != "--port").Skip(1).First(), CultureInfo.InvariantCulture);
+        var store = Suite.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<LocalRedisResource>().Single();
+        var storePid = Suite.FindSuiteProcesses().First(p => SuiteProcess.Runs(p.CommandLine, program)).Pid;
+        var storePort = store.Port;
         // As patient as the Gateway (100 s upstream timeout), so a request the services hold is not cut short here.
         using var gateway = new HttpClient { BaseAddress = Suite.Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(100) };
         var clock = Stopwatch.StartNew();
@@ -66,20 +78,20 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
 
         await Eventually.ReturnsAsync(() => Task.FromResult(accepted.Count), n => n >= AcceptedBeforeKill, TimeSpan.FromSeconds(60));
         var killedAt = clock.Elapsed;
-        SuiteProcess.Kill(garnetPid);
-        await Eventually.ReturnsAsync(() => AnswersPingAsync(garnetPort), answers => answers, TimeSpan.FromSeconds(120));
+        SuiteProcess.Kill(storePid);
+        await Eventually.ReturnsAsync(() => AnswersPingAsync(storePort), answers => answers, TimeSpan.FromSeconds(120));
         var outage = clock.Elapsed - killedAt;
         var restarted = await Eventually.ReturnsAsync(
-            () => Task.FromResult(Suite.FindSuiteProcesses().Any(p => p.Pid != garnetPid && SuiteProcess.Runs(p.CommandLine, "GarnetServer"))),
+            () => Task.FromResult(Suite.FindSuiteProcesses().Any(p => p.Pid != storePid && SuiteProcess.Runs(p.CommandLine, program))),
             found => found, TimeSpan.FromSeconds(60));
-        Assert.True(restarted, "The AppHost did not restart Garnet.");
+        Assert.True(restarted, $"The AppHost did not restart {program}.");
         await Eventually.ReturnsAsync(() => Task.FromResult(accepted.Count(a => a.At > killedAt)), n => n >= AcceptedAfterRestart, TimeSpan.FromSeconds(90));
         await stop.CancelAsync();
         await Task.WhenAll(submitters);
 
-        TestContext.Current.SendDiagnosticMessage($"Garnet was back {outage.TotalSeconds:0.0} s after the kill.");
-        Console.WriteLine($"[RedisRestartTests] Garnet was back {outage.TotalSeconds:0.0} s after the kill; {errors.Count} client errors");
-        Assert.True(errors.IsEmpty, $"{errors.Count} submissions failed (Garnet killed at {killedAt.TotalSeconds:0.000} s, back after {outage.TotalSeconds:0.0} s):\n{string.Join('\n', errors.Take(10))}");
+        TestContext.Current.SendDiagnosticMessage($"{program} was back {outage.TotalSeconds:0.0} s after the kill.");
+        Console.WriteLine($"[{program}] back {outage.TotalSeconds:0.0} s after the kill; {errors.Count} client errors");
+        Assert.True(errors.IsEmpty, $"{errors.Count} submissions failed ({program} killed at {killedAt.TotalSeconds:0.000} s, back after {outage.TotalSeconds:0.0} s):\n{string.Join('\n', errors.Take(10))}");
         var startedAfterKill = new List<DateTimeOffset>();
         var promptIds = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (jobId, _) in accepted)
@@ -107,9 +119,9 @@ public sealed class RedisRestartTests(RunningSuiteFixture fixture)
         var nextStart = startedAfterKill.Where(s => s > killedAtWallClock).DefaultIfEmpty().Min();
         var firstAcceptedAfter = accepted.Where(a => a.At > killedAt).Min(a => a.At) - killedAt;
         TestContext.Current.SendDiagnosticMessage(
-            $"Garnet killed: {accepted.Count} jobs accepted, no client error; first 202 after the kill {firstAcceptedAfter.TotalMilliseconds:0} ms later, " +
+            $"{program} killed: {accepted.Count} jobs accepted, no client error; first 202 after the kill {firstAcceptedAfter.TotalMilliseconds:0} ms later, " +
             $"next job start {(nextStart == default ? "none" : $"{(nextStart - killedAtWallClock).TotalMilliseconds:0} ms")} after the kill.");
-        Console.WriteLine($"[RedisRestartTests] first 202 after the kill: {firstAcceptedAfter.TotalMilliseconds:0} ms; next job start: " +
+        Console.WriteLine($"[{program}] first 202 after the kill: {firstAcceptedAfter.TotalMilliseconds:0} ms; next job start: " +
             $"{(nextStart == default ? "none" : $"{(nextStart - killedAtWallClock).TotalMilliseconds:0} ms")} after the kill ({accepted.Count} jobs, all completed, each run once)");
     }
 
