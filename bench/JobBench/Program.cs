@@ -12,7 +12,7 @@ namespace DirectorsConsole.JobBench;
 
 // dotnet run -c Release --project bench/JobBench [-- --rounds 10 --prompts 16 --single 30 --warmup 10 --warmup-seconds 5
 //                                                    --seconds 30 --concurrency 32
-//                                                    --watchers 500 --nodes host:port,host:port --redis host:port
+//                                                    --watchers 500 --nodes host:port,host:port --redis host:port --redis-server redis-server
 //                                                    --only group,single,watchers,submit --watch-direct --prompt-nodes 0]
 //
 // Starts the whole suite as the README does (the built AppHost in a temporary working directory; its two emulated
@@ -39,7 +39,8 @@ namespace DirectorsConsole.JobBench;
 //     the Gateway, and each after 3 s of the same, not counted.
 // --only runs just the named parts (a comma-separated list of group, single, watchers, submit; all by default).
 // The gallery's figures come from bench/GalleryBench. --redis runs the suite against that server instead of the
-// embedded Garnet. --prompt-nodes N adds N nodes that no output needs to every prompt, direct and through the suite
+// embedded Garnet; --redis-server redis-server has the AppHost run that redis-server instead (redis_server).
+// --prompt-nodes N adds N nodes that no output needs to every prompt, direct and through the suite
 // alike (ComfyUI does not run them): a prompt of a real workflow's size instead of two nodes. Not part of `dotnet test`.
 internal static class Benchmark
 {
@@ -56,13 +57,14 @@ internal static class Benchmark
         var watchDirect = args.Contains("--watch-direct");
         _paddingNodes = Option(args, "--prompt-nodes", 0);
         var redis = TextOption(args, "--redis");
+        var redisServer = TextOption(args, "--redis-server");
         var nodeList = TextOption(args, "--nodes");
         var only = TextOption(args, "--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             ?? ["group", "single", "watchers", "submit"];
         bool Runs(string part) => only.Contains(part, StringComparer.OrdinalIgnoreCase);
 
         var expected = nodeList?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Length ?? 2;
-        await using var suite = await Suite.StartAsync(redis, nodeList);
+        await using var suite = await Suite.StartAsync(redis, redisServer, nodeList);
         using var gateway = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(60) };
         var backends = await OnlineBackendsAsync(gateway, expected);
         var nodes = new List<ComfyNode>();
@@ -73,7 +75,7 @@ internal static class Benchmark
 
         Console.WriteLine($"Suite up on {suite.Gateway} with {backends.Length} {(nodeList is null ? "emulated" : "given")} nodes " +
             $"({string.Join(", ", backends.Select(b => $"{b.Id} at {b.Address}"))}); {Environment.ProcessorCount} cores; " +
-            $"load average {LoadAverage()}; Redis: {redis ?? "the embedded Garnet"}");
+            $"load average {LoadAverage()}; Redis: {redis ?? (redisServer is null ? "the embedded Garnet" : $"a redis-server run by the AppHost ({redisServer})")}");
 
         var table = new List<string[]>();
         var groupBackends = Enumerable.Range(0, prompts).Select(i => backends[i % backends.Length].Id).ToArray();

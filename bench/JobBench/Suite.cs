@@ -17,11 +17,13 @@ internal sealed class Suite : IAsyncDisposable
     private readonly string _workingDirectory;
     private readonly string _binaries;
     private readonly string? _redis;
+    private readonly string? _redisServer;
 
-    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret, string binaries, string? redis)
+    private Suite(Process appHost, string workingDirectory, Uri gateway, string gatewaySecret, string binaries, string? redis, string? redisServer)
     {
         _binaries = binaries;
         _redis = redis;
+        _redisServer = redisServer;
         _appHost = appHost;
         _workingDirectory = workingDirectory;
         Gateway = gateway;
@@ -38,25 +40,30 @@ internal sealed class Suite : IAsyncDisposable
     public double CpuMilliseconds(string project)
     {
         var binary = string.Format(CultureInfo.InvariantCulture, _binaries, project);
-        return CpuMillisecondsOf(command => command.Any(part => part == binary || part == binary + ".dll"));
+        return CpuMillisecondsOf((command, _) => command.Any(part => part == binary || part == binary + ".dll"));
     }
 
     /// <summary>CPU time (user and system) the suite's Redis server has used so far, in milliseconds: the embedded
-    /// Garnet (the one whose data is under the suite's working directory), or the <c>--redis</c> server when it listens
-    /// on this machine (found by its port in <c>/proc/net/tcp</c>); NaN for a server elsewhere.</summary>
+    /// Garnet or the <c>--redis-server</c> the AppHost runs (the one working in or under the suite's working directory), or the
+    /// <c>--redis</c> server when it listens on this machine (found by its port in <c>/proc/net/tcp</c>); NaN for a
+    /// server elsewhere.</summary>
     public double StoreCpuMilliseconds()
     {
         if (_redis is null)
         {
-            return CpuMillisecondsOf(command => command.Any(part => part.EndsWith("/GarnetServer.dll", StringComparison.Ordinal))
-                && command.Any(part => part.StartsWith(_workingDirectory, StringComparison.Ordinal)));
+            // redis-server rewrites its command line to "path address", so its name is matched within the first part;
+            // it works in its data directory, which is under the suite's.
+            var program = _redisServer is null ? "/GarnetServer.dll" : "redis-server";
+            return CpuMillisecondsOf((command, directory) => command.Any(part => part.Contains(program, StringComparison.Ordinal))
+                && new DirectoryInfo(Path.Combine(directory, "cwd")).LinkTarget is { } workingDirectory
+                && (workingDirectory + "/").StartsWith(_workingDirectory + "/", StringComparison.Ordinal));
         }
 
         return LocalListener(_redis) is { } pid ? CpuMillisecondsOf(Path.Combine("/proc", pid.ToString(CultureInfo.InvariantCulture))) : double.NaN;
     }
 
     /// <summary>What <see cref="StoreCpuMilliseconds"/> measures, for the figures' labels.</summary>
-    public string StoreName => _redis is null ? "Garnet" : "Redis";
+    public string StoreName => _redis is not null ? "Redis" : _redisServer is not null ? "redis-server" : "Garnet";
 
     /// <summary>The process listening on the port of <paramref name="address"/> (<c>host:port</c>, host on loopback),
     /// or null.</summary>
@@ -104,7 +111,9 @@ internal sealed class Suite : IAsyncDisposable
         return null;
     }
 
-    private static double CpuMillisecondsOf(Func<string[], bool> matches)
+    /// <summary>The CPU time of every process whose command line (its parts) and <c>/proc</c> directory
+    /// <paramref name="matches"/> accepts.</summary>
+    private static double CpuMillisecondsOf(Func<string[], string, bool> matches)
     {
         if (!Directory.Exists("/proc"))
         {
@@ -116,7 +125,7 @@ internal sealed class Suite : IAsyncDisposable
         {
             try
             {
-                if (matches(File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0')))
+                if (matches(File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0'), directory))
                 {
                     total += CpuMillisecondsOf(directory);
                 }
@@ -158,8 +167,10 @@ internal sealed class Suite : IAsyncDisposable
     }
 
     /// <param name="redis">An existing Redis to use instead of the embedded Garnet; null: the embedded one.</param>
+    /// <param name="redisServer">A redis-server for the AppHost to run instead of the embedded Garnet
+    /// (<c>ORCHESTRATOR_REDIS_SERVER</c>); null: Garnet.</param>
     /// <param name="nodes">ComfyUI nodes (<c>host:port,host:port</c>) to use instead of the emulated ones; null: the emulators.</param>
-    public static async Task<Suite> StartAsync(string? redis, string? nodes)
+    public static async Task<Suite> StartAsync(string? redis, string? redisServer, string? nodes)
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "DirectorsConsole.sln")))
@@ -195,6 +206,15 @@ internal sealed class Suite : IAsyncDisposable
             info.Environment["ConnectionStrings__redis"] = redis;
         }
 
+        if (redisServer is null)
+        {
+            info.Environment.Remove("ORCHESTRATOR_REDIS_SERVER");
+        }
+        else
+        {
+            info.Environment["ORCHESTRATOR_REDIS_SERVER"] = redisServer;
+        }
+
         if (nodes is null)
         {
             info.Environment.Remove("ORCHESTRATOR_COMFY_NODES");
@@ -211,7 +231,7 @@ internal sealed class Suite : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var suite = new Suite(process, workingDirectory, new Uri($"http://127.0.0.1:{port}"), gatewaySecret,
-            Path.Combine(repository, "{0}", "bin", configuration, "net10.0", "DirectorsConsole.{0}"), redis);
+            Path.Combine(repository, "{0}", "bin", configuration, "net10.0", "DirectorsConsole.{0}"), redis, redisServer);
 
         using var probe = new HttpClient { BaseAddress = suite.Gateway, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
