@@ -32,6 +32,7 @@ public sealed record AppHostCommandLine(IReadOnlyDictionary<string, int> Replica
           ORCHESTRATOR_DATA_DIR      data_dir (default ./data, relative to config.yaml's folder)
           ORCHESTRATOR_LOG_DIR       log_dir (default ./logs, relative to config.yaml's folder)
           ConnectionStrings__redis   redis: an existing Redis/Valkey/Garnet instead of the embedded Garnet
+          ORCHESTRATOR_REDIS_SERVER  redis_server: a redis-server for the AppHost to run instead of Garnet (default garnet)
           ORCHESTRATOR_HOST          the Gateway's address (default 127.0.0.1)
           ORCHESTRATOR_PORT          the Gateway's port (default 9820)
           ORCHESTRATOR_COMFY_NODES   ComfyUI nodes, comma-separated host:port or URLs (default: config.yaml

@@ -13,19 +13,25 @@ public static class RedisServerCommandLine
     public const string Garnet = "garnet";
 
     /// <summary>The executable <paramref name="nameOrPath"/> names: a path (absolute, or relative to
-    /// <paramref name="baseDirectory"/>) to a file, or a bare name looked up on <c>PATH</c>; null when there is none.</summary>
+    /// <paramref name="baseDirectory"/>) to an executable file, or a bare name looked up on <c>PATH</c> as a shell
+    /// does; null when there is none.</summary>
     public static string? Locate(string nameOrPath, string baseDirectory, string? searchPath)
     {
         if (nameOrPath.Contains('/', StringComparison.Ordinal) || nameOrPath.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
             var path = Path.GetFullPath(nameOrPath, baseDirectory);
-            return File.Exists(path) ? path : null;
+            return IsExecutable(path) ? path : null;
         }
 
         return (searchPath ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(directory => Path.Combine(directory, nameOrPath))
-            .FirstOrDefault(File.Exists);
+            .FirstOrDefault(IsExecutable);
     }
+
+    private static bool IsExecutable(string path) =>
+        File.Exists(path)
+        && (OperatingSystem.IsWindows()
+            || (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0);
 
     /// <summary>Arguments for <c>redis-server</c>. <paramref name="dataDirectory"/> holds its append-only file; pass
     /// null for a throw-away in-memory server (tests).</summary>

@@ -101,7 +101,7 @@ public sealed class AppHostSettingsTests : IDisposable
     {
         // Arrange
         var bin = Directory.CreateDirectory(Path.Combine(_root.Path, "bin")).FullName;
-        File.WriteAllText(Path.Combine(bin, "redis-server"), "");
+        TempSuiteDirectory.WriteExecutable(Path.Combine(bin, "redis-server"));
 
         // Act
         var settings = _root.Settings(new()
@@ -120,7 +120,7 @@ public sealed class AppHostSettingsTests : IDisposable
     {
         // Arrange
         Directory.CreateDirectory(Path.Combine(_root.Path, "tools"));
-        File.WriteAllText(Path.Combine(_root.Path, "tools", "redis-server"), "");
+        TempSuiteDirectory.WriteExecutable(Path.Combine(_root.Path, "tools", "redis-server"));
         File.WriteAllText(Path.Combine(_root.Path, "config.yaml"), "redis_server: ./tools/redis-server\n");
 
         // Act
@@ -145,6 +145,24 @@ public sealed class AppHostSettingsTests : IDisposable
         // Assert
         Assert.Contains($"is '{setting}', which is {expected}", error.Message, StringComparison.Ordinal);
         Assert.Contains("apt-get install redis-server", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AFileOnPathThatIsNotExecutableIsNotTakenForTheRedisServer()
+    {
+        Assert.SkipWhen(OperatingSystem.IsWindows(), "Windows has no execute permission bits.");
+
+        // Arrange: a plain file of that name first on PATH, the executable after it
+        var plain = Directory.CreateDirectory(Path.Combine(_root.Path, "plain")).FullName;
+        File.WriteAllText(Path.Combine(plain, "redis-server"), "");
+        var bin = Directory.CreateDirectory(Path.Combine(_root.Path, "bin")).FullName;
+        TempSuiteDirectory.WriteExecutable(Path.Combine(bin, "redis-server"));
+
+        // Act
+        var settings = _root.Settings(new() { ["ORCHESTRATOR_REDIS_SERVER"] = "redis-server", ["PATH"] = $"{plain}{Path.PathSeparator}{bin}" });
+
+        // Assert
+        Assert.Equal(Path.Combine(bin, "redis-server"), settings.RedisServerPath);
     }
 
     [Fact]

@@ -116,7 +116,7 @@ public sealed class ModelTests : IDisposable
     {
         // Arrange: an executable named redis-server on PATH (never started: the model is only declared)
         var bin = Directory.CreateDirectory(Path.Combine(_root.Path, "bin")).FullName;
-        File.WriteAllText(Path.Combine(bin, "redis-server"), "");
+        TempSuiteDirectory.WriteExecutable(Path.Combine(bin, "redis-server"));
 
         // Act
         var builder = _root.Suite(_root.SuiteSettings(new() { ["ORCHESTRATOR_REDIS_SERVER"] = "redis-server", ["PATH"] = bin }));

@@ -23,6 +23,16 @@ internal sealed class TempSuiteDirectory : IDisposable
         return Settings(environment, AppHostCommandLine.Parse(args));
     }
 
+    /// <summary>An empty file its owner may execute (never run: the settings only look for it).</summary>
+    public static void WriteExecutable(string path)
+    {
+        File.WriteAllText(path, "");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
     public IDistributedApplicationBuilder Builder() =>
         DistributedApplication.CreateBuilder(new DistributedApplicationOptions { Args = [], DisableDashboard = true });
 
