@@ -122,7 +122,7 @@ public sealed record AppHostSettings(
         return RedisServerCommandLine.Locate(setting.Trim(), baseDirectory, searchPath)
             ?? throw new AppHostConfigurationException(
                 $"redis_server (ORCHESTRATOR_REDIS_SERVER) is '{setting}', which is neither 'garnet' nor an executable found " +
-                (setting.Contains('/', StringComparison.Ordinal) ? "at that path" : "on PATH") +
+                (RedisServerCommandLine.IsPath(setting) ? "at that path" : "on PATH") +
                 " (Debian: apt-get install redis-server).");
     }
 

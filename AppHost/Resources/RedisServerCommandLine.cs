@@ -17,7 +17,7 @@ public static class RedisServerCommandLine
     /// does; null when there is none.</summary>
     public static string? Locate(string nameOrPath, string baseDirectory, string? searchPath)
     {
-        if (nameOrPath.Contains('/', StringComparison.Ordinal) || nameOrPath.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        if (IsPath(nameOrPath))
         {
             var path = Path.GetFullPath(nameOrPath, baseDirectory);
             return IsExecutable(path) ? path : null;
@@ -27,6 +27,11 @@ public static class RedisServerCommandLine
             .Select(directory => Path.Combine(directory, nameOrPath))
             .FirstOrDefault(IsExecutable);
     }
+
+    /// <summary>True when <paramref name="nameOrPath"/> is a path (it has a directory separator), not a name to look up
+    /// on <c>PATH</c>.</summary>
+    public static bool IsPath(string nameOrPath) =>
+        nameOrPath.Contains('/', StringComparison.Ordinal) || nameOrPath.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     private static bool IsExecutable(string path) =>
         File.Exists(path)
