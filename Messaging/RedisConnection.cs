@@ -32,6 +32,10 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly DurabilityGate? _durability;
     private readonly IDatabase _database;
+    private readonly AppendOnlyFileCommits? _commits;
+    // Connections lost so far: a commit answered after one may have been answered by a restarted server that never had
+    // the write it was meant to cover.
+    private long _connectionFailures;
 
     public RedisConnection(
         IOptions<RedisOptions> options, IConnectionMultiplexer multiplexer, ILogger<RedisConnection> logger, TimeProvider timeProvider, DurabilityGate durability)
@@ -57,7 +61,14 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
         _timeProvider = timeProvider ?? TimeProvider.System;
         _durability = durability;
         _database = multiplexer.GetDatabase();
+        if (options.CommitWrites)
+        {
+            _commits = new AppendOnlyFileCommits(() => _database.ExecuteAsync("COMMITAOF"));
+            _multiplexer.ConnectionFailed += OnConnectionFailed;
+        }
     }
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e) => Interlocked.Increment(ref _connectionFailures);
 
     public bool IsConnected => _multiplexer.IsConnected;
 
@@ -109,6 +120,12 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
             throw _durability.Refuse(operation);
         }
 
+        if (changesData && _commits is not null)
+        {
+            var write = send;
+            send = () => SendAndCommitAsync(operation, write);
+        }
+
         var started = _timeProvider.GetTimestamp();
         while (true)
         {
@@ -145,6 +162,37 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
         }
     }
 
+    /// <summary>The write, then a commit of the append-only file sent after its reply. A commit that fails, or that
+    /// came back after the connection was lost, leaves the write in doubt: it fails as a write whose reply was lost
+    /// (sent again only when its caller said it is safe), never as one that was not sent.</summary>
+    private async Task<RedisResult> SendAndCommitAsync(string operation, Func<Task<RedisResult>> write)
+    {
+        var failuresBefore = Interlocked.Read(ref _connectionFailures);
+        var result = await write().ConfigureAwait(false);
+        try
+        {
+            await _commits!.WaitAsync().ConfigureAwait(false);
+        }
+        catch (StackExchange.Redis.RedisServerException)
+        {
+            // The server does not commit on request (not a Garnet): a configuration error, reported as the server's.
+            throw;
+        }
+        catch (Exception ex)
+        {
+            throw new StackExchange.Redis.RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None,
+                $"{operation} was carried out, but the commit of the append-only file after it failed: {ex.Message}", ex, CommandStatus.Sent);
+        }
+
+        if (Interlocked.Read(ref _connectionFailures) != failuresBefore)
+        {
+            throw new StackExchange.Redis.RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None,
+                $"{operation} was carried out, but the connection was lost before the append-only file was committed after it", null, CommandStatus.Sent);
+        }
+
+        return result;
+    }
+
     private static CommandStatus StatusOf(Exception exception) => exception switch
     {
         StackExchange.Redis.RedisConnectionException connection => connection.CommandStatus,
@@ -168,6 +216,11 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_commits is not null)
+        {
+            _multiplexer.ConnectionFailed -= OnConnectionFailed;
+        }
+
         if (_ownsMultiplexer)
         {
             await _multiplexer.DisposeAsync().ConfigureAwait(false);

@@ -31,6 +31,13 @@ public sealed class RedisOptions
     /// twice and fails at once. Zero: a command fails after one command timeout.</summary>
     public TimeSpan OutageGrace { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>After every write, send <c>COMMITAOF</c> and wait for its reply before the write's caller goes on: for a
+    /// Garnet that commits its append-only file without making replies wait for it (<c>--aof-commit-freq 0</c> without
+    /// <c>--aof-commit-wait</c>), as the AppHost runs the embedded one. A write then returns only once it is in the
+    /// file, as with a server that waits itself, while the server waits once per commit instead of once per write
+    /// command. Off: the server's own setting decides (Redis's <c>appendfsync always</c>, Garnet's commit wait).</summary>
+    public bool CommitWrites { get; set; }
+
     /// <summary>The name given to CLIENT SETNAME, so connections can be told apart in CLIENT LIST.
     /// Defaults to the entry assembly's name.</summary>
     public string? ClientName { get; set; }

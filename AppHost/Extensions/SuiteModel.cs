@@ -28,7 +28,7 @@ public static class SuiteModel
             .WithServiceAddresses(backends);
 
         var gateway = builder.AddGateway(settings)
-            .WithReference(redis).WaitFor(redis)
+            .WithRedisClient(redis)
             .WithServiceReference(paths).WithServiceReference(jobs).WithServiceReference(backends).WithServiceReference(gallery);
         builder.AddRenderAgents(settings, comfyNodes, gateway);
 

@@ -118,9 +118,18 @@ public static class SuiteServiceExtensions
     {
         foreach (var replica in service.Replicas)
         {
-            replica.WithReference(redis).WaitFor(redis);
+            replica.WithRedisClient(redis);
         }
 
         return service;
+    }
+
+    /// <summary>The Redis connection string, a start once Redis answers, and, for the embedded Garnet, whose replies
+    /// do not wait for its append-only file, the client's own commit after each write (<c>Redis__CommitWrites</c>).</summary>
+    public static IResourceBuilder<ProjectResource> WithRedisClient(
+        this IResourceBuilder<ProjectResource> project, IResourceBuilder<IResourceWithConnectionString> redis)
+    {
+        project.WithReference(redis).WaitFor(redis);
+        return redis.Resource is GarnetResource ? project.WithEnvironment("Redis__CommitWrites", "true") : project;
     }
 }

@@ -58,9 +58,12 @@ public static class GarnetCommandLine
     /// checkpoints, the append-only file and the part of the log that does not fit in memory; pass null for a
     /// throw-away in-memory server (tests), which holds at most its log memory.
     /// <paramref name="checkpointInterval"/> replaces <see cref="CheckpointInterval"/> (tests shorten it);
-    /// <paramref name="logMemory"/> replaces <see cref="LogMemory"/> (a test of the log tiered to disk makes it small).</summary>
+    /// <paramref name="logMemory"/> replaces <see cref="LogMemory"/> (a test of the log tiered to disk makes it small);
+    /// <paramref name="commitFrequencyMilliseconds"/> replaces the commit at every write (a test that only the clients'
+    /// commits make their writes durable sets a long one).</summary>
     public static IReadOnlyList<string> BuildArguments(
-        string serverAssembly, int port, string? dataDirectory, TimeSpan? checkpointInterval = null, string logMemory = LogMemory)
+        string serverAssembly, int port, string? dataDirectory, TimeSpan? checkpointInterval = null, string logMemory = LogMemory,
+        int commitFrequencyMilliseconds = 0)
     {
         var checkpointSeconds = Math.Max(1, (int)(checkpointInterval ?? CheckpointInterval).TotalSeconds)
             .ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -84,11 +87,13 @@ public static class GarnetCommandLine
                 // Records beyond the log memory go to disk instead of being dropped.
                 "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"),
                 "--aof", "--aof-memory", "16m", "--aof-page-size", "4m", "--aof-segment-size", "64m",
-                // A reply means the write is in the file: each write is committed at once (frequency 0) and the
-                // reply waits for that commit, so a SIGKILL of the server loses nothing that was acknowledged.
-                // Garnet waits once per batch of commands read from a connection, so the multiplexer's pipelining
-                // shares one commit among many writes.
-                "--aof-commit-freq", "0", "--aof-commit-wait", "--recover", "--checkpointdir", dataDirectory,
+                // Each write is committed at once (frequency 0), but its reply does not wait for the commit: the
+                // services' client sends COMMITAOF after its writes and goes on only once that is answered
+                // (Redis:CommitWrites, which the AppHost sets for this server), so a write is acknowledged only once
+                // it is in the file and a SIGKILL of the server loses nothing acknowledged. Garnet's own wait
+                // (--aof-commit-wait) costs it a wait per write command, a script's included; COMMITAOF is one wait
+                // for every write before it, of every client.
+                "--aof-commit-freq", commitFrequencyMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--recover", "--checkpointdir", dataDirectory,
                 // A checkpoint at every interval truncates the append-only file up to it; the tiered log is compacted
                 // (each record looked up for liveness, which needs no second index in memory) on the same clock.
                 "--checkpoint-freq", checkpointSeconds,

@@ -10,9 +10,10 @@ namespace DirectorsConsole.JobService.Engine;
 /// larger group goes alone; at most <see cref="MaxBatchesInFlight"/> batches at once) and stores it with two commands:
 /// one increment that takes the batch's places in the queue, and one <see cref="JobStore.ChangeScript"/> that checks
 /// each creation on its own and writes those that pass together (<see cref="JobStore.CreateManyAsync"/>). Then one
-/// wake-up of the scheduler for the whole batch. Garnet commits its append-only file for every write command, scripts'
-/// included, and answers only once the commit is done (<c>--aof-commit-freq 0 --aof-commit-wait</c>): a batch waits for
-/// the disk once, and writes each index and queue with one command for all its jobs.
+/// wake-up of the scheduler for the whole batch. Each write command costs the store (a Garnet commits its append-only
+/// file for every one, scripts' included), and each write waits for the file before it answers (Redis's
+/// <c>appendfsync always</c>, or the client's <c>COMMITAOF</c> after it on the embedded Garnet): a batch waits for the
+/// disk once, and writes each index and queue with one command for all its jobs.
 /// </summary>
 /// <remarks>
 /// Each waiter gets its own outcome, and only after the script that stored its creation has answered, so an accepted

@@ -19,13 +19,18 @@ public sealed class RedisServerProcess : TestServerProcess
 {
     private static readonly Lazy<string?> RedisServerPath = new(() => FindOnPath("redis-server"));
 
-    private RedisServerProcess(RedisServerKind kind, int port, string fileName, IReadOnlyList<string> arguments)
+    private RedisServerProcess(RedisServerKind kind, int port, string fileName, IReadOnlyList<string> arguments, bool clientsCommitWrites = false)
         : base(port, fileName, arguments)
     {
         Kind = kind;
+        ClientsCommitWrites = clientsCommitWrites;
     }
 
     public RedisServerKind Kind { get; }
+
+    /// <summary>True for a Garnet keeping an append-only file: run as the AppHost runs it, it does not make a write's
+    /// reply wait for the file, so its clients commit after their writes (<c>Redis:CommitWrites</c>).</summary>
+    public bool ClientsCommitWrites { get; }
 
     /// <summary>The connection string for this server in the format the Redis client reads.</summary>
     public string ConnectionString => $"127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}";
@@ -40,13 +45,17 @@ public sealed class RedisServerProcess : TestServerProcess
 
     /// <summary>Starts the garnet-server the build downloaded; with <paramref name="dataDir"/> it keeps an
     /// append-only file there and recovers from it on restart, checkpointing every <paramref name="checkpointInterval"/>
-    /// (default: the AppHost's), with <paramref name="logMemory"/> of log memory (default: the AppHost's).</summary>
+    /// (default: the AppHost's), with <paramref name="logMemory"/> of log memory (default: the AppHost's), committing
+    /// the file every <paramref name="commitFrequencyMilliseconds"/> besides its clients' commits (default: at every
+    /// write, as the AppHost runs it).</summary>
     public static async Task<RedisServerProcess> StartGarnetAsync(
-        string? dataDir = null, CancellationToken cancellationToken = default, TimeSpan? checkpointInterval = null, string logMemory = GarnetCommandLine.LogMemory)
+        string? dataDir = null, CancellationToken cancellationToken = default, TimeSpan? checkpointInterval = null, string logMemory = GarnetCommandLine.LogMemory,
+        int commitFrequencyMilliseconds = 0)
     {
         var serverDll = GarnetCommandLine.LocateServerAssembly(typeof(RedisServerProcess).Assembly);
         var port = TestPorts.GetFreeTcpPort();
-        var server = new RedisServerProcess(RedisServerKind.Garnet, port, "dotnet", GarnetCommandLine.BuildArguments(serverDll, port, dataDir, checkpointInterval, logMemory));
+        var server = new RedisServerProcess(RedisServerKind.Garnet, port, "dotnet",
+            GarnetCommandLine.BuildArguments(serverDll, port, dataDir, checkpointInterval, logMemory, commitFrequencyMilliseconds), clientsCommitWrites: dataDir is not null);
         await server.StartProcessAsync(cancellationToken).ConfigureAwait(false);
         return server;
     }

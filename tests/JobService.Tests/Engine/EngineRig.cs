@@ -30,7 +30,7 @@ public sealed class EngineRig : IAsyncDisposable
         Garnet = garnet;
         Emulators = emulators;
         BackendService = backendService;
-        _redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
+        _redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString, CommitWrites = garnet.ClientsCommitWrites });
     }
 
     public RedisServerProcess Garnet { get; }
@@ -59,6 +59,7 @@ public sealed class EngineRig : IAsyncDisposable
         var nodes = await Task.WhenAll(maxConcurrentJobs.Select(_ => ComfyEmulatorProcess.StartAsync(["--step-delay-ms", "5"], Token)));
         var settings = new Dictionary<string, string?>
         {
+            ["Redis:CommitWrites"] = garnet.ClientsCommitWrites ? "true" : "false",
             ["Backends:Probe:Interval"] = "00:00:00.3",
             ["Backends:Probe:Timeout"] = "00:00:01",
             ["Backends:Leases:Ttl"] = "00:00:03",
@@ -103,6 +104,7 @@ public sealed class EngineRig : IAsyncDisposable
     {
         var settings = new Dictionary<string, string?>
         {
+            ["Redis:CommitWrites"] = Garnet.ClientsCommitWrites ? "true" : "false",
             ["Jobs:SchedulerInterval"] = "00:00:00.2",
             ["Jobs:ReconcileInterval"] = "00:00:01",
             ["Jobs:TimeoutCheckInterval"] = "00:00:00.2",

@@ -24,7 +24,7 @@ public sealed class GarnetCheckpointTests
         try
         {
             await using var server = await RedisServerProcess.StartGarnetAsync(dataDirectory, ct, TimeSpan.FromSeconds(2));
-            var options = RedisTestServers.Options(server.ConnectionString, TimeSpan.FromSeconds(30));
+            var options = RedisTestServers.Options(server, TimeSpan.FromSeconds(30));
             options.OutageGrace = TimeSpan.FromSeconds(30);
             await using var redis = new RedisConnection(options);
             var filler = new string('x', ValueBytes);

@@ -24,7 +24,7 @@ public sealed class GarnetLogMemoryTests
         try
         {
             await using var server = await RedisServerProcess.StartGarnetAsync(dataDirectory, ct, logMemory: SmallLogMemory);
-            var options = RedisTestServers.Options(server.ConnectionString, TimeSpan.FromSeconds(30));
+            var options = RedisTestServers.Options(server, TimeSpan.FromSeconds(30));
             options.OutageGrace = TimeSpan.FromSeconds(30);
             await using var redis = new RedisConnection(options);
 

@@ -16,7 +16,7 @@ public sealed class RedisOutageGraceTests
         var ct = TestContext.Current.CancellationToken;
         var dataDir = Directory.CreateTempSubdirectory("dc-grace-").FullName;
         await using var server = await RedisTestServers.StartOwnAsync(kind, dataDir);
-        var options = RedisTestServers.Options(server.ConnectionString, TimeSpan.FromSeconds(2));
+        var options = RedisTestServers.Options(server, TimeSpan.FromSeconds(2));
         // Longer than any restart below, however busy the machine: the point is that nothing fails while it lasts.
         options.OutageGrace = TimeSpan.FromMinutes(2);
         await using var redis = new RedisConnection(options);

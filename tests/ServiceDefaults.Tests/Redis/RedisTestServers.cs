@@ -46,6 +46,14 @@ public sealed class RedisTestServers : IAsyncDisposable
         return await RedisServerProcess.StartAsync(kind, dataDir, TestContext.Current.CancellationToken);
     }
 
+    /// <summary>The options for a server of the test's own, committing after writes where that server needs it.</summary>
+    public static RedisOptions Options(RedisServerProcess server, TimeSpan? commandTimeout = null)
+    {
+        var options = Options(server.ConnectionString, commandTimeout);
+        options.CommitWrites = server.ClientsCommitWrites;
+        return options;
+    }
+
     public static RedisOptions Options(string connectionString, TimeSpan? commandTimeout = null) => new()
     {
         ConnectionString = connectionString,

@@ -1,0 +1,63 @@
+using System.Globalization;
+using DirectorsConsole.Messaging;
+using DirectorsConsole.Testing;
+
+namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
+
+/// <summary>
+/// The embedded Garnet does not make a write's reply wait for its append-only file; the services' client commits the
+/// file after its writes (<see cref="RedisOptions.CommitWrites"/>). Shown on a Garnet that commits only when asked (a
+/// commit frequency far longer than the test), so that nothing but the client's commits can put the writes in the file.
+/// </summary>
+public sealed class GarnetClientCommitTests
+{
+    private const int NeverDuringTheTest = 600_000;
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AWriteIsInTheFileWhenItsCallerGoesOnOnlyWhenTheClientCommits(bool commitWrites)
+    {
+        // Arrange
+        var ct = TestContext.Current.CancellationToken;
+        var dataDir = Directory.CreateTempSubdirectory("dc-garnet-commit-").FullName;
+        try
+        {
+            await using var server = await RedisServerProcess.StartGarnetAsync(dataDir, ct, commitFrequencyMilliseconds: NeverDuringTheTest);
+            var options = RedisTestServers.Options(server);
+            options.CommitWrites = commitWrites;
+            await using var redis = new RedisConnection(options);
+
+            // Act: writes from many callers at once, a script among them
+            await Task.WhenAll(Enumerable.Range(0, 200).Select(i => i % 10 == 0
+                ? redis.ScriptEvaluateAsync("return redis.call('SET', KEYS[1], ARGV[1])", [$"commit:{i}"], [i], ct)
+                : redis.ExecuteAsync(["SET", $"commit:{i}", i], ct)));
+            var persistence = await redis.ExecuteAsync(["INFO", "persistence"], ct);
+
+            // Assert: the file is committed up to its tail exactly when the client commits
+            var committed = Field(persistence.AsString()!, "CommittedUntilAddress");
+            var tail = Field(persistence.AsString()!, "TailAddress");
+            Assert.Equal(commitWrites, committed == tail);
+            if (!commitWrites)
+            {
+                return;
+            }
+
+            // and every write survives a SIGKILL of the server
+            await server.RestartAsync(ct);
+            await using var after = new RedisConnection(RedisTestServers.Options(server));
+            for (var i = 0; i < 200; i++)
+            {
+                Assert.Equal(i.ToString(CultureInfo.InvariantCulture), await after.StringGetAsync($"commit:{i}", ct));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    private static long Field(string info, string name) =>
+        long.Parse(info.Split('\n').Select(line => line.Trim()).First(line => line.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..],
+            CultureInfo.InvariantCulture);
+}
