@@ -84,10 +84,12 @@ public sealed class ModelTests : IDisposable
         Assert.Equal(settings.LogDirectory, jobEnvironment["ORCHESTRATOR_LOG_DIR"]);
         Assert.DoesNotContain(jobEnvironment.Keys, k => k.StartsWith("services__", StringComparison.Ordinal));
         Assert.DoesNotContain(builder.Resources, r => r is GarnetResource);
+        Assert.DoesNotContain("Redis__CommitWrites", jobEnvironment.Keys);
+        Assert.DoesNotContain("Redis__CommitWrites", gatewayEnvironment.Keys);
     }
 
     [Fact]
-    public async Task WithoutAConfiguredRedisGarnetRunsWithItsDataUnderDataDirAndScriptsAsTransactions()
+    public async Task WithoutAConfiguredRedisGarnetRunsWithItsDataUnderDataDirScriptsAsTransactionsAndTheServicesCommittingItsFile()
     {
         // Act
         var builder = _root.Suite(_root.SuiteSettings());
@@ -100,6 +102,11 @@ public sealed class ModelTests : IDisposable
         Assert.Contains("--lua", arguments);
         Assert.Contains("--lua-transaction-mode", arguments);
         Assert.Contains("--aof", arguments);
+        // Each write committed at once, its reply not waiting: the services commit after their writes.
+        Assert.Equal("0", arguments[arguments.ToList().IndexOf("--aof-commit-freq") + 1]);
+        Assert.DoesNotContain("--aof-commit-wait", arguments);
+        Assert.Equal("true", jobEnvironment["Redis__CommitWrites"]);
+        Assert.Equal("true", (await EnvironmentOf(builder, Project(builder, "gateway")))["Redis__CommitWrites"]);
         Assert.Equal(Path.Combine(_root.Path, "data", "redis"), arguments[arguments.ToList().IndexOf("--checkpointdir") + 1]);
         Assert.Contains("--storage-tier", arguments);
         Assert.Equal(Path.Combine(_root.Path, "data", "redis", "log"), arguments[arguments.ToList().IndexOf("--logdir") + 1]);
@@ -131,6 +138,7 @@ public sealed class ModelTests : IDisposable
         Assert.Equal(Path.Combine(_root.Path, "data", "redis-server"), arguments[arguments.IndexOf("--dir") + 1]);
         Assert.Equal("yes", arguments[arguments.IndexOf("--appendonly") + 1]);
         Assert.Equal("always", arguments[arguments.IndexOf("--appendfsync") + 1]);
+        Assert.DoesNotContain("Redis__CommitWrites", jobEnvironment.Keys);
         Assert.Equal("127.0.0.1", arguments[arguments.IndexOf("--bind") + 1]);
         Assert.Equal(server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), arguments[arguments.IndexOf("--port") + 1]);
         Assert.False(Assert.Single(server.Annotations.OfType<EndpointAnnotation>()).IsProxied);
