@@ -68,7 +68,14 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
         }
     }
 
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e) => Interlocked.Increment(ref _connectionFailures);
+    // Only the connection commands go over: the subscriber connection carries no write and no commit.
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType != ConnectionType.Subscription)
+        {
+            Interlocked.Increment(ref _connectionFailures);
+        }
+    }
 
     public bool IsConnected => _multiplexer.IsConnected;
 

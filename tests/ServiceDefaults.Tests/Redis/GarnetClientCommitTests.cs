@@ -57,6 +57,26 @@ public sealed class GarnetClientCommitTests
         }
     }
 
+    [Fact]
+    public async Task CommittingAgainstAServerWithoutCommitAofFailsTheWriteWithTheServersError()
+    {
+        // Arrange: a redis-server, which syncs its own file and has no COMMITAOF
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Redis);
+        var options = RedisTestServers.Options(server);
+        options.CommitWrites = true;
+        await using var redis = new RedisConnection(options);
+
+        // Act
+        var error = await Assert.ThrowsAsync<DirectorsConsole.Messaging.RedisServerException>(
+            () => redis.ExecuteAsync(["SET", "commit:misconfigured", "1"], ct));
+
+        // Assert: the setting is a mistake for this server, and the error says which command it did not know; reads
+        // need no commit and still work
+        Assert.Contains("COMMITAOF", error.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("1", await redis.StringGetAsync("commit:misconfigured", ct));
+    }
+
     private static long Field(string info, string name) =>
         long.Parse(info.Split('\n').Select(line => line.Trim()).First(line => line.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..],
             CultureInfo.InvariantCulture);
