@@ -103,8 +103,9 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
     // event JSON, backend id, job id, expiry ms, prompt id, the in-flight record ('' for none). A final event takes the
     // prompt out of its backend's in-flight hash even when the prompt had already ended, in the same script as its state;
     // an event with an in-flight record (a post's acceptance) puts the prompt in that hash unless it has ended. One write,
-    // not two, before the event is published. The state's fields go in one HSET: Garnet commits its append-only file for
-    // every write command a script runs.
+    // not two, before the event is published. The state's fields go in one HSET, and the expiry is renewed only when it
+    // would move by a second or more (a prompt's events come milliseconds apart): Garnet commits its append-only file
+    // for every write command a script runs.
     private const string WriteStateScript = """
         local unpack = unpack or table.unpack
         if KEYS[2] and ARGV[7] == '' then redis.call('HDEL', KEYS[2], ARGV[6]) end
@@ -115,7 +116,8 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         if ARGV[3] ~= '' then table.insert(fields, 'backend_id'); table.insert(fields, ARGV[3]) end
         if ARGV[4] ~= '' then table.insert(fields, 'job_id'); table.insert(fields, ARGV[4]) end
         redis.call('HSET', KEYS[1], unpack(fields))
-        redis.call('PEXPIRE', KEYS[1], ARGV[5])
+        local ttl = redis.call('PTTL', KEYS[1])
+        if ttl < 0 or tonumber(ARGV[5]) - ttl >= 1000 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
         return 1
         """;
 

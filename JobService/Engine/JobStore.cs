@@ -345,6 +345,12 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
               return -- the expiry would move by less than a second (a job's events come close together)
             end
           end
+          if command == 'ZREMRANGEBYSCORE' and args[1] == '-inf' then
+            local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+            if #first == 0 or tonumber(first[2]) > tonumber(args[2]) then
+              return -- nothing old enough to cut (the dashboard's recent ends: every job end trims them)
+            end
+          end
           local reply = redis.call(command, key, unpack(args))
           if command == 'LPUSH' or command == 'RPUSH' then pushed[key] = reply else pushed[key] = nil end
         end

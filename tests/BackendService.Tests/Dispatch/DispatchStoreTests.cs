@@ -44,6 +44,33 @@ public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<Gar
     }
 
     [Fact]
+    public async Task APromptsStateKeepsItsExpiryAndIsRenewedOnlyOnceItHasRunDownByASecond()
+    {
+        // Arrange: a prompt's state whose expiry has run down by a minute
+        await using var redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
+        var expiry = TimeSpan.FromHours(1);
+        var store = new DispatchStore(redis, Options.Create(new DispatchOptions { PromptStateExpiry = expiry }));
+        var promptId = Guid.NewGuid().ToString();
+        var key = RenderChannels.PromptStateKey(promptId);
+        RenderEvent Event(string kind) => new(kind, promptId, "job", "store-backend", DateTimeOffset.UtcNow);
+        Assert.True(await store.RecordPromptEventAsync(Event(RenderEventKinds.Started), "{}", Token));
+        async Task<long> RemainingAsync() => (await redis.ExecuteAsync(["PTTL", key], Token)).AsInt64();
+        var full = (long)expiry.TotalMilliseconds;
+        Assert.InRange(await RemainingAsync(), full - 10_000, full);
+        await redis.ExecuteAsync(["PEXPIRE", key, full - 60_000], Token);
+
+        // Act, assert: the next event renews it in full
+        Assert.True(await store.RecordPromptEventAsync(Event(RenderEventKinds.Progress), "{}", Token));
+        Assert.InRange(await RemainingAsync(), full - 10_000, full);
+
+        // An expiry within a second of full is left as it is (no write for it), and the state is still written
+        await redis.ExecuteAsync(["PEXPIRE", key, full - 500], Token);
+        Assert.True(await store.RecordPromptEventAsync(Event(RenderEventKinds.Completed), "{}", Token));
+        Assert.InRange(await RemainingAsync(), full - 10_000, full - 500);
+        Assert.Equal(RenderEventKinds.Completed, await redis.HashGetAsync(key, "status", Token));
+    }
+
+    [Fact]
     public async Task AnAcceptanceIsRecordedInFlightInTheSameScriptUnlessThePromptHasEnded()
     {
         // Arrange
