@@ -244,20 +244,9 @@ public sealed class BackendDispatchSession
             return;
         }
 
-        // A disabled or deleted backend takes nothing new: the command fails (the scheduler chose it just before the
-        // change), unless it was cancelled meanwhile.
-        var command = delivery.Message;
         if (_status == BackendStatuses.Disabled)
         {
-            var cancelled = await _store.IsCancelRequestedAsync(command.PromptId, cancellationToken);
-            await PublishAsync(command.PromptId, command.JobId, cancelled ? RenderEventKinds.Interrupted : RenderEventKinds.Failed, e => e with
-            {
-                Error = cancelled ? "cancelled before it started" : $"Backend '{_backend.Id}' is disabled or deleted; it takes no new prompts.",
-                ErrorType = cancelled ? null : RenderErrorTypes.NoEligibleBackend,
-            }, cancellationToken);
-            await _queue.AckAsync(delivery, cancellationToken);
-            _logger.LogInformation("Backend {BackendId} is disabled or deleted: prompt {PromptId} {Outcome}", _backend.Id, command.PromptId,
-                cancelled ? "was cancelled" : "fails with no_eligible_backend");
+            await RefuseAsync(delivery, cancellationToken);
         }
         else
         {
@@ -265,6 +254,22 @@ public sealed class BackendDispatchSession
             // delay, so it is posted as soon as the node answers again (JobService moves it elsewhere after its grace).
             await _queue.ReleaseAsync(delivery, _options.HealthCheckInterval, cancellationToken);
         }
+    }
+
+    /// <summary>A disabled or deleted backend takes nothing new: the command fails (the scheduler chose it just before
+    /// the change), unless it was cancelled meanwhile.</summary>
+    private async Task RefuseAsync(QueueDelivery<RunPromptCommand> delivery, CancellationToken cancellationToken)
+    {
+        var command = delivery.Message;
+        var cancelled = await _store.IsCancelRequestedAsync(command.PromptId, cancellationToken);
+        await PublishAsync(command.PromptId, command.JobId, cancelled ? RenderEventKinds.Interrupted : RenderEventKinds.Failed, e => e with
+        {
+            Error = cancelled ? "cancelled before it started" : $"Backend '{_backend.Id}' is disabled or deleted; it takes no new prompts.",
+            ErrorType = cancelled ? null : RenderErrorTypes.NoEligibleBackend,
+        }, cancellationToken);
+        await _queue.AckAsync(delivery, cancellationToken);
+        _logger.LogInformation("Backend {BackendId} is disabled or deleted: prompt {PromptId} {Outcome}", _backend.Id, command.PromptId,
+            cancelled ? "was cancelled" : "fails with no_eligible_backend");
     }
 
     private async Task LoopAsync(CancellationToken cancellationToken)
@@ -339,7 +344,13 @@ public sealed class BackendDispatchSession
         using var activity = delivery.StartProcessingActivity();
         try
         {
-            var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken);
+            var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken, backendMustBeOpen: true);
+            if (claim.BackendClosed)
+            {
+                await RefuseAsync(delivery, cancellationToken);
+                return;
+            }
+
             if (claim.CancelRequested)
             {
                 await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Interrupted, e => e with { Error = "cancelled before it started" }, cancellationToken);

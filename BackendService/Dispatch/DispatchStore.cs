@@ -72,6 +72,10 @@ public sealed record PromptClaim(bool Mine, string? Owner, string? Status, bool 
     /// <summary>A backend had claimed the prompt before this claim: an earlier delivery of its command may have posted
     /// it. A first claim means no post was ever made (a prompt is posted only after its claim).</summary>
     public bool ClaimedBefore { get; init; }
+
+    /// <summary>The backend was deleted or disabled after its worker started: nothing was claimed, and the command
+    /// must fail as one for a backend that takes no new prompts.</summary>
+    public bool BackendClosed { get; init; }
 }
 
 /// <summary>The Redis side of dispatch: the in-flight hash of each backend, its socket's client id, the state of each
@@ -84,11 +88,19 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    // KEYS: prompt state, cancel flag. ARGV: backend id, job id, expiry ms. The first backend to claim a prompt owns it,
-    // so a command delivered twice (to two backend queues) is never posted on two nodes. A prompt whose cancel was
-    // requested is not claimed ('cancelled').
+    // KEYS: prompt state, cancel flag, and (when the backend must still take new prompts) the backend definitions and
+    // the retiring backends. ARGV: backend id, job id, expiry ms. The first backend to claim a prompt owns it, so a
+    // command delivered twice (to two backend queues) is never posted on two nodes. A prompt whose cancel was requested
+    // is not claimed ('cancelled'), nor one for a backend deleted or disabled since its worker started ('closed'): the
+    // worker learns of the change only when it is restarted, and a command it took meanwhile must not reach the node.
     private const string ClaimScript = """
         if redis.call('EXISTS', KEYS[2]) == 1 then return {'cancelled', '', '', '0'} end
+        if KEYS[3] then
+          local definition = redis.call('HGET', KEYS[3], ARGV[1])
+          if not definition or redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 or string.find(definition, '"enabled":false', 1, true) then
+            return {'closed', '', '', '0'}
+          end
+        end
         local owner = redis.call('HGET', KEYS[1], 'backend_id')
         local status = redis.call('HGET', KEYS[1], 'status') or ''
         if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status, '1'} end
@@ -237,20 +249,26 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
 
     /// <summary>Claims the prompt for <paramref name="backendId"/> unless another backend holds it or its cancel was
     /// requested (one script: the cancel check and the claim are one step).</summary>
-    public async Task<PromptClaim> ClaimAsync(string promptId, string backendId, string? jobId, CancellationToken cancellationToken)
+    /// <param name="backendMustBeOpen">Claims nothing (<see cref="PromptClaim.BackendClosed"/>) when the backend has been
+    /// deleted or disabled: a node's worker, which runs with the definition it started with.</param>
+    public async Task<PromptClaim> ClaimAsync(
+        string promptId, string backendId, string? jobId, CancellationToken cancellationToken, bool backendMustBeOpen = false)
     {
         var reply = await redis.ScriptEvaluateAsync(
             ClaimScript,
-            [RenderChannels.PromptStateKey(promptId), RenderChannels.CancelKey(promptId)],
+            backendMustBeOpen
+                ? [RenderChannels.PromptStateKey(promptId), RenderChannels.CancelKey(promptId), BackendKeys.Definitions, BackendKeys.Retiring]
+                : [RenderChannels.PromptStateKey(promptId), RenderChannels.CancelKey(promptId)],
             [backendId, jobId ?? "", (long)options.Value.PromptStateExpiry.TotalMilliseconds],
             cancellationToken);
         var items = reply.Items;
         var outcome = items[0].AsString();
         var status = items[2].AsString();
-        return new PromptClaim(outcome == "mine", outcome == "cancelled" ? null : items[1].AsString(), string.IsNullOrEmpty(status) ? null : status,
+        return new PromptClaim(outcome == "mine", outcome is "cancelled" or "closed" ? null : items[1].AsString(), string.IsNullOrEmpty(status) ? null : status,
             CancelRequested: outcome == "cancelled")
         {
             ClaimedBefore = items[3].AsString() == "1",
+            BackendClosed = outcome == "closed",
         };
     }
 

@@ -1,6 +1,8 @@
 using DirectorsConsole.BackendService.Dispatch;
+using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
+using DirectorsConsole.ServiceDefaults.Backends;
 using DirectorsConsole.Testing;
 using Microsoft.Extensions.Options;
 
@@ -68,6 +70,36 @@ public sealed class DispatchStoreTests(GarnetFixture garnet) : IClassFixture<Gar
         Assert.True(await store.RecordPromptEventAsync(Event(RenderEventKinds.Completed), "{}", Token));
         Assert.InRange(await RemainingAsync(), full - 10_000, full - 500);
         Assert.Equal(RenderEventKinds.Completed, await redis.HashGetAsync(key, "status", Token));
+    }
+
+    [Fact]
+    public async Task AWorkersClaimTakesNothingForABackendDeletedOrDisabledSinceItStarted()
+    {
+        // Arrange: three backends as the registry stores them, one enabled, one disabled, one deleted while it retires
+        await using var redis = new RedisConnection(new RedisOptions { ConnectionString = garnet.ConnectionString });
+        var store = new DispatchStore(redis, Options.Create(new DispatchOptions()));
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        BackendDefinition Definition(string id, bool enabled) => new(id, id, "127.0.0.1", 8188, enabled, [], 1, [], BackendSource.Api);
+        var (open, disabled, retiring, gone) = ($"open-{suffix}", $"disabled-{suffix}", $"retiring-{suffix}", $"gone-{suffix}");
+        await redis.HashSetAsync(BackendKeys.Definitions, open, BackendRegistry.Serialize(Definition(open, enabled: true)), Token);
+        await redis.HashSetAsync(BackendKeys.Definitions, disabled, BackendRegistry.Serialize(Definition(disabled, enabled: false)), Token);
+        await redis.HashSetAsync(BackendKeys.Retiring, retiring, BackendRegistry.Serialize(Definition(retiring, enabled: true)), Token);
+
+        // Act
+        async Task<PromptClaim> ClaimAsync(string backendId, bool mustBeOpen = true) =>
+            await store.ClaimAsync(Guid.NewGuid().ToString(), backendId, "job", Token, backendMustBeOpen: mustBeOpen);
+
+        // Assert: only the open backend claims; nothing is written for the others
+        Assert.True((await ClaimAsync(open)).Mine);
+        foreach (var closed in new[] { disabled, retiring, gone })
+        {
+            var claim = await ClaimAsync(closed);
+            Assert.True(claim.BackendClosed, closed);
+            Assert.False(claim.Mine, closed);
+        }
+
+        // A claim that does not ask (a render agent's) is not affected
+        Assert.True((await ClaimAsync(gone, mustBeOpen: false)).Mine);
     }
 
     [Fact]
