@@ -32,7 +32,7 @@ public sealed class RecentEndsTests(GarnetFixture garnet) : IClassFixture<Garnet
         var afterFirst = await store.EndedSinceAsync(DateTimeOffset.UnixEpoch, 100, Token);
         // and another, with nothing left to cut
         var next = "j_" + Guid.NewGuid().ToString("N")[..12];
-        await store.CommitAsync(new JobCommit().MarkEnded(next, single: false, now, now - window), Token);
+        await store.CommitAsync(new JobCommit().MarkEnded(next, single: false, now.AddMilliseconds(1), now - window), Token);
         var afterSecond = await store.EndedSinceAsync(DateTimeOffset.UnixEpoch, 100, Token);
 
         // Assert
