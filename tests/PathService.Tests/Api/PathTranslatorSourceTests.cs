@@ -75,7 +75,7 @@ public sealed class PathTranslatorSourceTests(GarnetFixture garnet) : IClassFixt
             await using var server = await RedisServerProcess.StartGarnetAsync(dataDir, ct);
             // No periodic reload during the test, so only the re-subscription can bring the change in.
             await using var factory = new ServiceFactory<Program>(server.ConnectionString,
-                new Dictionary<string, string?> { ["PathTranslation:ReloadInterval"] = "01:00:00", ["Redis:CommitWrites"] = "true" });
+                new Dictionary<string, string?> { ["PathTranslation:ReloadInterval"] = "01:00:00", ["Redis:CommitWrites"] = server.ClientsCommitWrites ? "true" : "false" });
             var source = factory.Services.GetRequiredService<IPathTranslatorSource>();
             var redis = factory.Services.GetRequiredService<IRedisConnection>();
             Assert.True(await PathServiceClient.EventuallyAsync(
