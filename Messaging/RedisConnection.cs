@@ -174,8 +174,10 @@ public sealed class RedisConnection : IRedisConnection, IAsyncDisposable
     /// (sent again only when its caller said it is safe), never as one that was not sent.</summary>
     private async Task<RedisResult> SendAndCommitAsync(string operation, Func<Task<RedisResult>> write)
     {
-        var failuresBefore = Interlocked.Read(ref _connectionFailures);
         var result = await write().ConfigureAwait(false);
+        // Counted from the write's reply, not from its start: a write issued during an outage waits for the reconnect,
+        // and the failed attempts at reconnecting before it was sent must not put it in doubt.
+        var failuresBefore = Interlocked.Read(ref _connectionFailures);
         try
         {
             await _commits!.WaitAsync().ConfigureAwait(false);

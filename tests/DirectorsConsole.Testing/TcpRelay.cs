@@ -9,7 +9,9 @@ namespace DirectorsConsole.Testing;
 /// <see cref="Cut"/> drops every connection and refuses new ones, as if the client's host had died;
 /// <see cref="LoseReplies"/> lets commands still reach the server but drops what it answers, and
 /// <see cref="BreakConnections"/> then closes every connection, so the client sees a connection that died after its
-/// command was sent and before the reply came back (connections made afterwards pass everything through again).
+/// command was sent and before the reply came back (connections made afterwards pass everything through again);
+/// <see cref="LoseRepliesOnceSent"/> does the same from the moment a given command goes to the server, for a command the
+/// client sends of its own accord after another one's reply.
 /// </summary>
 public sealed class TcpRelay : IAsyncDisposable
 {
@@ -19,6 +21,7 @@ public sealed class TcpRelay : IAsyncDisposable
     private readonly StringBuilder _sentWhileLosing = new();
     private readonly Task _accepting;
     private volatile bool _loseReplies;
+    private volatile string? _loseRepliesFrom;
 
     public TcpRelay(int targetPort)
     {
@@ -50,6 +53,18 @@ public sealed class TcpRelay : IAsyncDisposable
         _loseReplies = true;
     }
 
+    /// <summary>From the moment bytes containing <paramref name="text"/> go to the server (those bytes included) until
+    /// <see cref="BreakConnections"/>, replies are dropped.</summary>
+    public void LoseRepliesOnceSent(string text)
+    {
+        lock (_sentWhileLosing)
+        {
+            _sentWhileLosing.Clear();
+        }
+
+        _loseRepliesFrom = text;
+    }
+
     /// <summary>True once bytes containing <paramref name="text"/> went to the server while replies were lost.</summary>
     public bool HasSentWhileLosing(string text)
     {
@@ -65,6 +80,7 @@ public sealed class TcpRelay : IAsyncDisposable
         lock (_connections)
         {
             _loseReplies = false;
+            _loseRepliesFrom = null;
             foreach (var connection in _connections)
             {
                 connection.Dispose();
@@ -136,6 +152,13 @@ public sealed class TcpRelay : IAsyncDisposable
                 if (read == 0)
                 {
                     break;
+                }
+
+                if (toServer && _loseRepliesFrom is { } trigger && Encoding.UTF8.GetString(buffer, 0, read).Contains(trigger, StringComparison.Ordinal))
+                {
+                    // Set before the bytes are forwarded: the server's answer to them cannot come back first.
+                    _loseRepliesFrom = null;
+                    _loseReplies = true;
                 }
 
                 if (_loseReplies)

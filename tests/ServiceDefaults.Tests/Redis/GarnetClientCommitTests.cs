@@ -57,6 +57,58 @@ public sealed class GarnetClientCommitTests
         }
     }
 
+    [Theory]
+    [InlineData(OnLostReply.Fail)]
+    [InlineData(OnLostReply.Resend)]
+    public async Task AWriteWhoseCommitIsLostWithTheConnectionFailsAsALostReplyUnlessItIsSafeToSendAgain(OnLostReply onLostReply)
+    {
+        // Arrange: the client reaches Garnet through a relay; the command timeout outlasts the test's break of the
+        // connection, and the grace covers a reconnect on a busy machine
+        var ct = TestContext.Current.CancellationToken;
+        var dataDir = Directory.CreateTempSubdirectory("dc-garnet-commit-").FullName;
+        try
+        {
+            await using var server = await RedisServerProcess.StartGarnetAsync(dataDir, ct);
+            await using var relay = new TcpRelay(server.Port);
+            var options = RedisTestServers.Options(relay.ConnectionString, TimeSpan.FromSeconds(30));
+            options.CommitWrites = true;
+            options.OutageGrace = TimeSpan.FromMinutes(1);
+            await using var redis = new RedisConnection(options);
+            await using var direct = new RedisConnection(RedisTestServers.Options(server));
+            var key = RedisTestServers.UniqueName("commit-lost");
+            await redis.ExecuteAsync(["SET", key, "before"], ct);
+
+            // Act: a write goes through and is answered; the commit after it reaches the server, its answer does not,
+            // and the connection dies
+            relay.LoseRepliesOnceSent("COMMITAOF");
+            var write = redis.ExecuteAsync(["SET", key, "written"], onLostReply, ct);
+            await Eventually.ReturnsAsync(() => Task.FromResult(relay.HasSentWhileLosing("COMMITAOF")), sent => sent);
+            relay.BreakConnections();
+
+            // Assert: the write was carried out; its caller hears that it may have been, unless it said sending it
+            // again is safe, in which case it is sent again over the new connection and committed
+            Assert.Equal("written", await direct.StringGetAsync(key, ct));
+            if (onLostReply == OnLostReply.Fail)
+            {
+                var lost = await Assert.ThrowsAsync<DirectorsConsole.Messaging.RedisConnectionException>(() => write.WaitAsync(TimeSpan.FromSeconds(60), ct));
+                Assert.Contains("may have been carried out", lost.Message);
+                Assert.Contains("commit of the append-only file", lost.InnerException?.Message);
+            }
+            else
+            {
+                await write.WaitAsync(TimeSpan.FromSeconds(60), ct);
+            }
+
+            // and the connection is usable again
+            await redis.ExecuteAsync(["SET", key, "after"], ct);
+            Assert.Equal("after", await direct.StringGetAsync(key, ct));
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task CommittingAgainstAServerWithoutCommitAofFailsTheWriteWithTheServersError()
     {
