@@ -42,8 +42,10 @@ public sealed class JobStreamOptions
 /// events wait in a bounded channel of their own, so a slow client never holds up the others; one that falls
 /// <see cref="JobStreamOptions.ClientBufferSize"/> events behind is closed with 1008 and the sequence to resume from.
 /// Previews (<c>job_preview</c>, <c>child_preview</c>) are not events: the session keeps, per job, only the latest one
-/// not yet sent, sends them when no event is waiting, and replaces one when a newer one of its job comes first; they
-/// never count toward the buffer, never close a client and never come before <c>initial_state</c>.
+/// not yet sent (a newer one of its job replaces it) and sends it in its place among the events, after those that came
+/// before it and before those that came after it. So a client that falls behind misses previews, not events, and a
+/// prompt's last preview (a SaveImageWebsocket output) comes before its job's completion, as the node sent them.
+/// Previews never count toward the buffer, never close a client and never come before <c>initial_state</c>.
 /// </summary>
 public sealed class JobStreamSession : IAsyncDisposable
 {
@@ -62,8 +64,12 @@ public sealed class JobStreamSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<JobStreamEvent> _live;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-    // Per job (a group's children each have theirs), the newest preview not yet sent, oldest job first.
-    private readonly OrderedDictionary<string, ReadOnlyMemory<byte>> _previews = new(StringComparer.Ordinal);
+    // Per job (a group's children each have theirs), the newest preview not yet sent, oldest job first, with the number
+    // of live events that had come when it came: it is sent once that many have been taken from _live.
+    private readonly OrderedDictionary<string, (ReadOnlyMemory<byte> Message, long After)> _previews = new(StringComparer.Ordinal);
+    // Live events handed to this session, and those the sender has taken from _live.
+    private long _eventsArrived;
+    private long _eventsTaken;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _sendTimeout;
@@ -165,6 +171,8 @@ public sealed class JobStreamSession : IAsyncDisposable
     // message is the same bytes for every watcher of the stream in this replica.
     private Task OnEventAsync(JobStreamEvent streamEvent, CancellationToken cancellationToken)
     {
+        // Counted first: a preview that comes meanwhile then waits for this event (the wake below follows the write).
+        Interlocked.Increment(ref _eventsArrived);
         if (!_live.Writer.TryWrite(streamEvent))
         {
             _live.Writer.TryComplete(new ClientTooSlowException());
@@ -180,44 +188,59 @@ public sealed class JobStreamSession : IAsyncDisposable
     {
         lock (_previews)
         {
-            _previews[jobId] = message;
+            _previews[jobId] = (message, Interlocked.Read(ref _eventsArrived));
         }
 
         _wake.Writer.TryWrite(true);
     }
 
-    private bool HasPreview()
+    /// <summary>The index of the first preview whose events have all been taken; -1 when none. Under the lock.</summary>
+    private int DuePreview()
+    {
+        for (var i = 0; i < _previews.Count; i++)
+        {
+            if (_previews.GetAt(i).Value.After <= _eventsTaken)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private bool HasDuePreview()
     {
         lock (_previews)
         {
-            return _previews.Count > 0;
+            return DuePreview() >= 0;
         }
     }
 
-    private bool TryTakePreview(out ReadOnlyMemory<byte> message)
+    private bool TryTakeDuePreview(out ReadOnlyMemory<byte> message)
     {
         lock (_previews)
         {
-            if (_previews.Count == 0)
+            var due = DuePreview();
+            if (due < 0)
             {
                 message = default;
                 return false;
             }
 
-            message = _previews.GetAt(0).Value;
-            _previews.RemoveAt(0);
+            message = _previews.GetAt(due).Value.Message;
+            _previews.RemoveAt(due);
             return true;
         }
     }
 
-    /// <summary>Sends the live events in order, and a waiting preview whenever no event waits.</summary>
+    /// <summary>Sends the live events in order, each preview in its place among them.</summary>
     private async Task SendLiveAsync()
     {
         try
         {
             while (true)
             {
-                if (_live.Reader.TryPeek(out _) || HasPreview())
+                if (_live.Reader.TryPeek(out _) || HasDuePreview())
                 {
                     await InOneWriteAsync(SendWaitingAsync);
                 }
@@ -244,19 +267,20 @@ public sealed class JobStreamSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends what waits, events first and previews only when no event waits, up to one write's worth: a
-    /// watcher that fell behind catches up with few writes instead of one per message.</summary>
+    /// <summary>Sends what waits, in the order it came, up to one write's worth: a watcher that fell behind catches up
+    /// with few writes instead of one per message.</summary>
     private async Task SendWaitingAsync()
     {
         for (var count = 0; count < MaxMessagesPerWrite && HeldBytes < MaxBytesPerWrite; count++)
         {
-            if (_live.Reader.TryRead(out var outgoing))
-            {
-                await SendLiveEventAsync(outgoing);
-            }
-            else if (TryTakePreview(out var preview))
+            if (TryTakeDuePreview(out var preview))
             {
                 await SendHeldAsync(preview);
+            }
+            else if (_live.Reader.TryRead(out var outgoing))
+            {
+                _eventsTaken++;
+                await SendLiveEventAsync(outgoing);
             }
             else
             {

@@ -187,8 +187,17 @@ public sealed class JobEngineWorker(
             {
                 var renderEvents = await eventBus.SubscribeAsync<RenderEvent>(
                     RenderChannels.RenderEvents, OnRenderEventAsync, token => ReconcileAsync("resubscribe", token), stoppingToken);
-                var wake = await schedulerWake.ListenAsync(Wake, stoppingToken);
-                return new Subscriptions(renderEvents, wake);
+                try
+                {
+                    var wake = await schedulerWake.ListenAsync(Wake, stoppingToken);
+                    return new Subscriptions(renderEvents, wake);
+                }
+                catch
+                {
+                    // The retry subscribes again: a second handler on the channel would see every event twice.
+                    await renderEvents.DisposeAsync();
+                    throw;
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -213,16 +222,13 @@ public sealed class JobEngineWorker(
 
     // The subscription's handler: hands the event to its job's lane and returns, so the next message (often another
     // job's) is applied without waiting for this one's commit. Events of a job that arrive while its lane is busy wait
-    // together and are applied together, in their order. A preview changes no job: it goes to this replica's watchers.
+    // together and are applied together, in their order. A preview changes no job, but it takes its place in the lane
+    // too: it reaches this replica's watchers before the job's later events are applied, so a watcher sees a prompt's
+    // last preview (a SaveImageWebsocket output) before its completion, as the node sent them.
     private Task OnRenderEventAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
     {
-        if (renderEvent.Kind == RenderEventKinds.Preview)
-        {
-            streams.ForwardPreview(renderEvent);
-            return Task.CompletedTask;
-        }
-
-        if (RenderEventApplier.Applies(renderEvent) is { } jobId)
+        var laneOf = renderEvent.Kind == RenderEventKinds.Preview ? renderEvent.JobId : RenderEventApplier.Applies(renderEvent);
+        if (laneOf is { } jobId)
         {
             bool first;
             lock (_arrived)
@@ -258,6 +264,31 @@ public sealed class JobEngineWorker(
             return;
         }
 
+        // The events between two previews are applied together; each preview is handed on where it came.
+        var start = 0;
+        for (var i = 0; i <= renderEvents.Count; i++)
+        {
+            if (i < renderEvents.Count && renderEvents[i].Kind != RenderEventKinds.Preview)
+            {
+                continue;
+            }
+
+            if (i > start)
+            {
+                await ApplyAsync(jobId, renderEvents.GetRange(start, i - start), cancellationToken);
+            }
+
+            if (i < renderEvents.Count)
+            {
+                await streams.ForwardPreviewAsync(renderEvents[i]);
+            }
+
+            start = i + 1;
+        }
+    }
+
+    private async Task ApplyAsync(string jobId, List<RenderEvent> renderEvents, CancellationToken cancellationToken)
+    {
         try
         {
             await applier.ApplyAsync(renderEvents, cancellationToken);

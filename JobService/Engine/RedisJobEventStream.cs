@@ -19,7 +19,7 @@ namespace DirectorsConsole.JobService.Engine;
 /// one stream in a replica share that read and the events it made: each event is parsed and turned into the client's
 /// message (<see cref="JobStreamEvent.Message"/>) once per replica, not once per watching socket, and a notification
 /// costs one read of the new events.
-/// <para>The same registration carries previews (<see cref="ForwardPreview"/>): a render event of kind <c>preview</c> is
+/// <para>The same registration carries previews (<see cref="ForwardPreviewAsync"/>): a render event of kind <c>preview</c> is
 /// turned into <c>job_preview</c> for the job's stream and <c>child_preview</c> for its group's, once per replica, and
 /// handed to the subscribers of those streams in this replica. Previews are not stored and have no sequence.</para>
 /// </summary>
@@ -112,9 +112,11 @@ public sealed class RedisJobEventStream(
     }
 
     /// <summary>Hands a <c>preview</c> render event to this replica's watchers of its job's stream (<c>job_preview</c>)
-    /// and of its group's (<c>child_preview</c>); never blocks. The group is looked up only while someone here watches a
-    /// group, once per job (remembered, up to <see cref="GroupLookupCapacity"/> jobs).</summary>
-    public void ForwardPreview(RenderEvent preview)
+    /// and of its group's (<c>child_preview</c>); completes once every watcher here has it. Never fails: the group is
+    /// looked up only while someone here watches a group, once per job (remembered, up to
+    /// <see cref="GroupLookupCapacity"/> jobs), and a lookup that fails or takes longer than the poll interval loses
+    /// this preview for the group's watchers (previews are best-effort), with a warning.</summary>
+    public async Task ForwardPreviewAsync(RenderEvent preview)
     {
         if (preview.JobId is not { } jobId || preview.Preview is null)
         {
@@ -122,14 +124,11 @@ public sealed class RedisJobEventStream(
         }
 
         FindFeed(JobStreamId.Job(jobId))?.Preview(jobId, PreviewMessage(preview, groupId: null));
-        if (Volatile.Read(ref _groupFeeds) > 0)
+        if (Volatile.Read(ref _groupFeeds) == 0)
         {
-            _ = ForwardToGroupAsync(jobId, preview);
+            return;
         }
-    }
 
-    private async Task ForwardToGroupAsync(string jobId, RenderEvent preview)
-    {
         var lookup = GroupOfJob(jobId);
         try
         {
@@ -140,11 +139,11 @@ public sealed class RedisJobEventStream(
         }
         catch (Exception ex)
         {
-            // Redis unavailable or slow: this preview is lost (they are best-effort); the next one looks again.
+            // Redis unavailable or slow: the next preview of this job looks again.
             _groupOfJob.TryRemove(new KeyValuePair<string, Task<string?>>(jobId, lookup));
             if (!_stopping.IsCancellationRequested)
             {
-                _logger.LogWarning(ex, "Looking up the group of job {JobId} for its preview failed", jobId);
+                _logger.LogWarning(ex, "Looking up the group of job {JobId} for its preview failed; its group's watchers miss it", jobId);
             }
         }
     }

@@ -112,7 +112,9 @@ public sealed class JobStreamTests
         using var client = rig.Client(0);
 
         // Act: a group over both nodes watched on both replicas, then a single job watched on the second; each prompt
-        // sends a preview (SaveImageWebsocket) before it completes
+        // sends a preview (SaveImageWebsocket) before it completes. The nodes hold every prompt at its next step until the
+        // watchers are there (a preview is not stored: a watcher that comes later never sees it).
+        await StallNodesAsync(rig, stalled: true);
         using var created = await client.PostAsJsonAsync("/api/job-group", new
         {
             workflow_json = TestPrompts.ProgressWithPreview(steps: 6, delayMs: 150, "previews/group", seed: 1, size: 32),
@@ -125,13 +127,18 @@ public sealed class JobStreamTests
         await using var groupWatchers = new AsyncDisposables(
             new StreamClient(await rig.ConnectAsync($"/ws/job-groups/{groupId}", replica: 0)),
             new StreamClient(await rig.ConnectAsync($"/ws/job-groups/{groupId}", replica: 1)));
+        await Task.WhenAll(groupWatchers.Clients.Select(c => c.ReceiveUntilAsync("initial_state")));
+        await StallNodesAsync(rig, stalled: false);
         await Task.WhenAll(groupWatchers.Clients.Select(c => c.ReceiveUntilAsync("group_complete")));
+        await StallNodesAsync(rig, stalled: true);
         using var submitted = await client.PostAsJsonAsync("/api/job", new
         {
             workflow_json = TestPrompts.ProgressWithPreview(steps: 6, delayMs: 150, "previews/job", seed: 2, size: 32),
         }, Token);
         var jobId = (string)(await JobsApiTests.ReadAsync(submitted))["job_id"]!;
         await using var jobWatcher = new StreamClient(await rig.ConnectAsync($"/api/job/{jobId}/stream", replica: 1));
+        await jobWatcher.ReceiveUntilAsync("initial_state");
+        await StallNodesAsync(rig, stalled: false);
         await ReceiveUntilFinalAsync(jobWatcher);
         await using var groupResumed = new StreamClient(await rig.ConnectAsync($"/ws/job-groups/{groupId}?since=0", replica: 0));
         await groupResumed.ReceiveUntilAsync("group_complete");
@@ -139,7 +146,8 @@ public sealed class JobStreamTests
         await ReceiveUntilFinalAsync(jobResumed);
         var group = await client.GetFromJsonAsync<JsonObject>($"/api/job-groups/{groupId}", Token);
 
-        // Assert: every watcher of the group saw a preview of each child, with no sequence, and its events stayed gapless
+        // Assert: every watcher of the group saw a preview of each child before its completion, with no sequence, and its
+        // events stayed gapless
         var children = group!["child_jobs"]!.AsArray().Select(c => c!.AsObject()).ToArray();
         Assert.Equal(2, children.Length);
         foreach (var watcher in groupWatchers.Clients)
@@ -147,7 +155,10 @@ public sealed class JobStreamTests
             var previews = watcher.Received.Where(m => (string?)m["type"] == "child_preview").ToArray();
             foreach (var child in children)
             {
-                var preview = Assert.Single(previews, p => (string?)p["job_id"] == (string?)child["job_id"]);
+                var ofChild = watcher.Received.Where(m => (string?)m["job_id"] == (string?)child["job_id"]).Select(m => (string?)m["type"]).ToArray();
+                Assert.True(ofChild.Count(type => type == "child_preview") == 1 && ofChild[^1] == "child_completed",
+                    $"child {child["job_id"]}: expected one preview, before its completion; got {string.Join(", ", ofChild)}");
+                var preview = previews.Single(p => (string?)p["job_id"] == (string?)child["job_id"]);
                 Assert.Equal(groupId, (string?)preview["job_group_id"]);
                 Assert.Equal((string?)child["backend_id"], (string?)preview["backend_id"]);
                 Assert.False(string.IsNullOrEmpty((string?)preview["prompt_id"]));
@@ -162,6 +173,7 @@ public sealed class JobStreamTests
         }
 
         var jobPreview = Assert.Single(jobWatcher.Received, m => (string?)m["type"] == "job_preview");
+        Assert.Equal(["job_preview", "job_completed"], jobWatcher.Received.Select(m => (string?)m["type"]).Where(type => type != "job_progress").TakeLast(2));
         Assert.Equal(jobId, (string?)jobPreview["job_id"]);
         Assert.False(jobPreview.ContainsKey("sequence") || jobPreview.ContainsKey("job_group_id"));
         AssertImage(jobPreview);
@@ -172,6 +184,14 @@ public sealed class JobStreamTests
         Assert.DoesNotContain(groupResumed.Received.Concat(jobResumed.Received), m => ((string?)m["type"])!.EndsWith("_preview", StringComparison.Ordinal));
         AssertConsecutive(groupResumed.Received, 0);
         AssertConsecutive(jobResumed.Received, 0);
+    }
+
+    private static async Task StallNodesAsync(EngineRig rig, bool stalled)
+    {
+        for (var node = 0; node < rig.Emulators.Count; node++)
+        {
+            await rig.PostControlAsync(node, stalled ? "stall" : "unstall");
+        }
     }
 
     private static void AssertImage(JsonObject preview) =>

@@ -161,7 +161,7 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
         // Act: many times the buffer in previews, then a few events
         for (var i = 1; i <= previews; i++)
         {
-            ForwardPreviews(rig, [jobId], i);
+            await ForwardPreviewsAsync(rig, [jobId], i);
         }
 
         for (var n = 1; n <= events; n++)
@@ -192,6 +192,31 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
     }
 
     [Fact]
+    public async Task AWatcherThatIsBehindGetsEachPreviewBetweenTheEventsItCameBetween()
+    {
+        // Arrange: a job's stream watched by a client that is stuck on the first event
+        var jobId = Guid.NewGuid().ToString();
+        await using var rig = await Rig.StartAsync(garnet, new JobStreamOptions { SendTimeout = TimeSpan.FromMinutes(10) }, JobStreamId.Job(jobId));
+        var stuck = new MemorySocket();
+        rig.Watch(stuck);
+        await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count), count => count == 1);
+        stuck.Hold();
+        await SharedStreamReadTests.AppendAsync(rig.Redis, rig.Stream, 1, notify: true);
+        await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Attempts), count => count == 2);
+
+        // Act: while it is stuck, a preview (the node's last, say), then the events that followed it (its completion)
+        await ForwardPreviewsAsync(rig, [jobId], 1);
+        await SharedStreamReadTests.AppendAsync(rig.Redis, rig.Stream, 2, notify: true);
+        await SharedStreamReadTests.AppendAsync(rig.Redis, rig.Stream, 3, notify: true);
+        stuck.Release();
+        await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count), count => count == 5);
+
+        // Assert: the preview came where it came among the events, not after the events that came later
+        var sent = stuck.Sent.Select(m => JsonNode.Parse(m)!.AsObject()).Select(m => m["sequence"]?.ToString() ?? (string?)m["type"]);
+        Assert.Equal(["0", "1", "job_preview", "2", "3"], sent);
+    }
+
+    [Fact]
     public async Task AGroupWatcherThatIsBehindGetsTheNewestPreviewOfEachChild()
     {
         // Arrange: a group of two children, watched by a client that stops reading after initial_state
@@ -208,14 +233,14 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
         rig.Watch(stuck);
         await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count), count => count == 1);
         // A first preview of each child while it reads (the replica looks up and remembers each child's group).
-        ForwardPreviews(rig, children, 0);
+        await ForwardPreviewsAsync(rig, children, 0);
         await Eventually.ReturnsAsync(() => Task.FromResult(stuck.Sent.Count), count => count == 3);
         stuck.Hold();
 
         // Act: ten previews of each child in turn while the client is stuck on the first of them
         for (var i = 1; i <= 10; i++)
         {
-            ForwardPreviews(rig, children, i);
+            await ForwardPreviewsAsync(rig, children, i);
         }
 
         stuck.Release();
@@ -230,11 +255,11 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
         Assert.Null(stuck.ServerCloseStatus);
     }
 
-    private static void ForwardPreviews(Rig rig, string[] jobIds, int n)
+    private static async Task ForwardPreviewsAsync(Rig rig, string[] jobIds, int n)
     {
         foreach (var jobId in jobIds)
         {
-            rig.Streams.ForwardPreview(new RenderEvent(RenderEventKinds.Preview, "prompt-" + jobId, jobId, "node-a", DateTimeOffset.UtcNow)
+            await rig.Streams.ForwardPreviewAsync(new RenderEvent(RenderEventKinds.Preview, "prompt-" + jobId, jobId, "node-a", DateTimeOffset.UtcNow)
             {
                 Preview = $"data:image/png;base64,{n}",
             });
@@ -324,8 +349,14 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
 
         public void Release() => _hold?.TrySetResult();
 
+        private int _attempts;
+
+        /// <summary>Messages the session has begun to send, including one held.</summary>
+        public int Attempts => Volatile.Read(ref _attempts);
+
         public override async Task SendAsync(ArraySegment<byte> buffer, WebSocketMessageType messageType, bool endOfMessage, CancellationToken cancellationToken)
         {
+            Interlocked.Increment(ref _attempts);
             if (_hold is { } hold)
             {
                 await hold.Task.WaitAsync(cancellationToken);
