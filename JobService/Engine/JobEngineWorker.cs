@@ -291,7 +291,12 @@ public sealed class JobEngineWorker(
     {
         try
         {
-            await applier.ApplyAsync(renderEvents, cancellationToken);
+            var results = await applier.ApplyAsync(renderEvents, cancellationToken);
+            if (results.LastOrDefault(r => r.Job is not null)?.Job is { } job)
+            {
+                // Its previews then find their group's watchers at once, ahead of a completion another replica commits.
+                streams.RememberGroupOf(jobId, job.Record.GroupId);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

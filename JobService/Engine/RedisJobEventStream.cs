@@ -148,6 +148,23 @@ public sealed class RedisJobEventStream(
         }
     }
 
+    /// <summary>Remembers the group of a job (null: none) as its render events found it, while someone here watches a
+    /// group, so the job's previews need no lookup.</summary>
+    public void RememberGroupOf(string jobId, string? groupId)
+    {
+        if (Volatile.Read(ref _groupFeeds) == 0 || _groupOfJob.ContainsKey(jobId))
+        {
+            return;
+        }
+
+        if (_groupOfJob.Count >= GroupLookupCapacity)
+        {
+            _groupOfJob.Clear();
+        }
+
+        _groupOfJob.TryAdd(jobId, Task.FromResult(groupId));
+    }
+
     private Task<string?> GroupOfJob(string jobId)
     {
         if (_groupOfJob.TryGetValue(jobId, out var known))

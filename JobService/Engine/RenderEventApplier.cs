@@ -29,13 +29,14 @@ public sealed class RenderEventApplier(
 
     /// <summary>Applies render events of one job in their order, with one script while nothing else changes the job
     /// meanwhile (<see cref="JobStateMachine.ChangeInTurnAsync"/>): a burst such as started, progress and completed
-    /// costs one commit, and each event still counts once and only for the job's current prompt.</summary>
-    public async Task ApplyAsync(IReadOnlyList<RenderEvent> renderEvents, CancellationToken cancellationToken)
+    /// costs one commit, and each event still counts once and only for the job's current prompt. Returns each applying
+    /// event's result, with the job as it is after it (or as found).</summary>
+    public async Task<IReadOnlyList<ChangeResult>> ApplyAsync(IReadOnlyList<RenderEvent> renderEvents, CancellationToken cancellationToken)
     {
         var applying = renderEvents.Where(e => Applies(e) is not null).ToList();
         if (applying.Count == 0)
         {
-            return;
+            return [];
         }
 
         var jobId = applying[0].JobId!;
@@ -65,6 +66,8 @@ public sealed class RenderEventApplier(
                     jobId, renderEvent.BackendId, renderEvent.ErrorType, changed.State.Target);
             }
         }
+
+        return results;
     }
 
     /// <summary>Applies the last known state of the prompt of every job that has not ended. A job sent to a backend

@@ -217,6 +217,27 @@ public sealed class StreamFanOutTests(GarnetFixture garnet) : IClassFixture<Garn
     }
 
     [Fact]
+    public async Task APreviewOfAChildWhoseGroupItsEventsShowedReachesTheGroupWithoutALookup()
+    {
+        // Arrange: a group watched in the replica; the children's records are not in Redis, so a lookup finds no group
+        var groupId = Guid.NewGuid().ToString();
+        string[] children = [Guid.NewGuid().ToString(), Guid.NewGuid().ToString()];
+        await using var rig = await Rig.StartAsync(garnet, new JobStreamOptions(), JobStreamId.Group(groupId));
+        var watcher = new MemorySocket();
+        rig.Watch(watcher);
+        await Eventually.ReturnsAsync(() => Task.FromResult(watcher.Sent.Count), count => count == 1);
+
+        // Act: the first child's render events showed its group (as applying them does); the second's did not
+        rig.Streams.RememberGroupOf(children[0], groupId);
+        await ForwardPreviewsAsync(rig, children, 1);
+        await Eventually.ReturnsAsync(() => Task.FromResult(watcher.Sent.Count), count => count == 2);
+
+        // Assert
+        var preview = JsonNode.Parse(watcher.Sent.Last())!;
+        Assert.Equal(("child_preview", children[0], groupId), ((string?)preview["type"], (string?)preview["job_id"], (string?)preview["job_group_id"]));
+    }
+
+    [Fact]
     public async Task AGroupWatcherThatIsBehindGetsTheNewestPreviewOfEachChild()
     {
         // Arrange: a group of two children, watched by a client that stops reading after initial_state
