@@ -52,24 +52,64 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(channel);
         ArgumentNullException.ThrowIfNull(onMessage);
         var redisChannel = pattern ? RedisChannel.Pattern(channel) : RedisChannel.Literal(channel);
+        var subscribing = _multiplexer.GetSubscriber().SubscribeAsync(redisChannel);
         ChannelMessageQueue queue;
         try
         {
-            queue = await _multiplexer.GetSubscriber().SubscribeAsync(redisChannel).WaitAsync(cancellationToken).ConfigureAwait(false);
+            queue = await subscribing.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (StackExchange.Redis.RedisTimeoutException ex)
         {
+            LeaveNoQueueBehind(subscribing, redisChannel, channel);
             throw new RedisTimeoutException($"Redis did not confirm the subscription to '{channel}' in time: {ex.Message}");
         }
         catch (StackExchange.Redis.RedisConnectionException ex)
         {
+            LeaveNoQueueBehind(subscribing, redisChannel, channel);
             throw new RedisConnectionException($"Could not subscribe to '{channel}': {ex.Message}", ex);
+        }
+        catch
+        {
+            // Cancelled, or the client failed otherwise.
+            LeaveNoQueueBehind(subscribing, redisChannel, channel);
+            throw;
         }
 
         var subscription = new Subscription(this, channel, queue, onMessage, onResubscribed);
         _subscriptions[subscription] = 0;
         return subscription;
     }
+
+    /// <summary>
+    /// The client registers a subscription's queue before the server confirms it and keeps it when the confirmation
+    /// fails or times out: a queue nobody reads, which would keep every later message of the channel (it is subscribed
+    /// again after each reconnect) for as long as the process lives, and one more with each retry. So a failed or
+    /// abandoned subscription is removed: the queue itself when the client hands it over after all, else the channel's
+    /// registration when no subscription of ours uses it (with one, the queue cannot be told apart and stays, logged).
+    /// </summary>
+    private void LeaveNoQueueBehind(Task<ChannelMessageQueue> subscribing, RedisChannel redisChannel, string channel) =>
+        _ = subscribing.ContinueWith(done =>
+        {
+            try
+            {
+                if (done.IsCompletedSuccessfully)
+                {
+                    done.Result.Unsubscribe(CommandFlags.FireAndForget);
+                }
+                else if (!_subscriptions.Keys.Any(s => s.ChannelName == channel))
+                {
+                    _multiplexer.GetSubscriber().Unsubscribe(redisChannel, handler: null, CommandFlags.FireAndForget);
+                }
+                else
+                {
+                    _logger.LogWarning("A failed subscription to {Channel} left a queue in the Redis client beside a live one", channel);
+                }
+            }
+            catch (Exception ex)
+            {
+                _logger.LogWarning(ex, "Could not remove the failed subscription to {Channel} from the Redis client", channel);
+            }
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs args)
     {
@@ -153,6 +193,8 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
         private readonly ChannelMessageQueue _queue;
         private readonly Func<string, ReadOnlyMemory<byte>, CancellationToken, Task> _onMessage;
         private readonly Func<CancellationToken, Task>? _onResubscribed;
+        public string ChannelName => _channel;
+
         private readonly Channel<object> _mailbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
         private readonly CancellationTokenSource _closed = new();
         private int _disposed;

@@ -1,7 +1,11 @@
+using System.Reflection;
 using System.Text;
 using System.Threading.Channels;
 using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using ConnectionMultiplexer = StackExchange.Redis.ConnectionMultiplexer;
+using RedisChannel = StackExchange.Redis.RedisChannel;
 
 namespace DirectorsConsole.ServiceDefaults.Tests.Redis;
 
@@ -60,5 +64,56 @@ public sealed class RedisReconnectTests
 
         Assert.Equal(1, await redis.PublishAsync("news", "after", ct));
         Assert.Equal("after", await received.Reader.ReadAsync(ct).AsTask().WaitAsync(Patience, ct));
+    }
+
+    [Fact]
+    public async Task ASubscriptionThatFailedWhileTheServerWasDownLeavesNoQueueInTheClient()
+    {
+        // Arrange: a subscriber on a client of its own, the server stopped
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Garnet);
+        var options = RedisTestServers.Options(server.ConnectionString, TimeSpan.FromSeconds(1));
+        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options.ToConfigurationOptions());
+        await using var subscriber = new RedisSubscriber(multiplexer, NullLogger<RedisSubscriber>.Instance);
+        var channel = RedisChannel.Literal("news");
+        await server.StopAsync();
+
+        // Act: two subscriptions fail (as a retrying service's would), then one succeeds once the server is back
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => subscriber.SubscribeAsync("news", (_, _, _) => Task.CompletedTask, cancellationToken: ct));
+        }
+
+        await server.RestartAsync(ct);
+        var received = Channel.CreateUnbounded<string>();
+        await using var subscription = await Eventually.ReturnsAsync(
+            async () =>
+            {
+                try
+                {
+                    return await subscriber.SubscribeAsync("news", (_, payload, _) => received.Writer.WriteAsync(Encoding.UTF8.GetString(payload.Span), ct).AsTask(), cancellationToken: ct);
+                }
+                catch (RedisException)
+                {
+                    return null;
+                }
+            },
+            s => s is not null, Patience);
+        await using var redis = new RedisConnection(options);
+        await redis.PublishAsync("news", "after", ct);
+
+        // Assert: the client reads the channel into one queue only (each failed one would keep every message unread)
+        Assert.Equal("after", await received.Reader.ReadAsync(ct).AsTask().WaitAsync(Patience, ct));
+        Assert.Equal(1, await Eventually.ReturnsAsync(() => Task.FromResult(QueuesOf(multiplexer, channel)), queues => queues == 1, Patience));
+    }
+
+    /// <summary>The client's own count of the queues it delivers the channel's messages to (not public in the client).</summary>
+    private static int QueuesOf(ConnectionMultiplexer multiplexer, RedisChannel channel)
+    {
+        var counts = typeof(ConnectionMultiplexer).GetMethod("GetSubscriberCounts", BindingFlags.Instance | BindingFlags.NonPublic)
+            ?? throw new MissingMethodException("ConnectionMultiplexer.GetSubscriberCounts is gone: read the queue count another way.");
+        object?[] arguments = [channel, 0, 0];
+        counts.Invoke(multiplexer, arguments);
+        return (int)arguments[2]!;
     }
 }
