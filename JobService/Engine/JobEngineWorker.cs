@@ -222,11 +222,17 @@ public sealed class JobEngineWorker(
 
     // The subscription's handler: hands the event to its job's lane and returns, so the next message (often another
     // job's) is applied without waiting for this one's commit. Events of a job that arrive while its lane is busy wait
-    // together and are applied together, in their order. A preview changes no job, but it takes its place in the lane
-    // too: it reaches this replica's watchers before the job's later events are applied, so a watcher sees a prompt's
-    // last preview (a SaveImageWebsocket output) before its completion, as the node sent them.
+    // together and are applied together, in their order. A preview changes no job: it goes to this replica's watchers
+    // at once when that needs no Redis read, else it takes its place in the lane (its group is looked up there). Either
+    // way it reaches them before the job's later events are applied, so a watcher sees a prompt's last preview (a
+    // SaveImageWebsocket output) before its completion, as the node sent them.
     private Task OnRenderEventAsync(RenderEvent renderEvent, CancellationToken cancellationToken)
     {
+        if (renderEvent.Kind == RenderEventKinds.Preview && streams.TryForwardPreviewNow(renderEvent))
+        {
+            return Task.CompletedTask;
+        }
+
         var laneOf = renderEvent.Kind == RenderEventKinds.Preview ? renderEvent.JobId : RenderEventApplier.Applies(renderEvent);
         if (laneOf is { } jobId)
         {

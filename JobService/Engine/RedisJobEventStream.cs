@@ -112,10 +112,36 @@ public sealed class RedisJobEventStream(
     }
 
     /// <summary>Hands a <c>preview</c> render event to this replica's watchers of its job's stream (<c>job_preview</c>)
-    /// and of its group's (<c>child_preview</c>); completes once every watcher here has it. Never fails: the group is
-    /// looked up only while someone here watches a group, once per job (remembered, up to
-    /// <see cref="GroupLookupCapacity"/> jobs), and a lookup that fails or takes longer than the poll interval loses
-    /// this preview for the group's watchers (previews are best-effort), with a warning.</summary>
+    /// and of its group's (<c>child_preview</c>) when that needs no Redis read: no one here watches a group, or the job's
+    /// group is known (<see cref="RememberGroupOf"/>, or an earlier lookup). False, having handed it to no one, when its
+    /// group must be looked up first (<see cref="ForwardPreviewAsync"/>).</summary>
+    public bool TryForwardPreviewNow(RenderEvent preview)
+    {
+        if (preview.JobId is not { } jobId || preview.Preview is null)
+        {
+            return true;
+        }
+
+        string? groupId = null;
+        if (Volatile.Read(ref _groupFeeds) > 0)
+        {
+            if (!_groupOfJob.TryGetValue(jobId, out var known) || !known.IsCompletedSuccessfully)
+            {
+                return false;
+            }
+
+            groupId = known.Result;
+        }
+
+        HandOnPreview(jobId, preview, groupId);
+        return true;
+    }
+
+    /// <summary>Hands a <c>preview</c> render event to this replica's watchers of its job's stream and of its group's,
+    /// looking the group up first when it is not known; completes once every watcher here has it. Never fails: a lookup
+    /// that fails or takes longer than the poll interval loses this preview for the group's watchers (previews are
+    /// best-effort), with a warning. The group is looked up only while someone here watches a group, once per job
+    /// (remembered, up to <see cref="GroupLookupCapacity"/> jobs).</summary>
     public async Task ForwardPreviewAsync(RenderEvent preview)
     {
         if (preview.JobId is not { } jobId || preview.Preview is null)
@@ -123,19 +149,17 @@ public sealed class RedisJobEventStream(
             return;
         }
 
-        FindFeed(JobStreamId.Job(jobId))?.Preview(jobId, PreviewMessage(preview, groupId: null));
         if (Volatile.Read(ref _groupFeeds) == 0)
         {
+            HandOnPreview(jobId, preview, groupId: null);
             return;
         }
 
         var lookup = GroupOfJob(jobId);
+        string? groupId;
         try
         {
-            if (await lookup is { } groupId)
-            {
-                FindFeed(JobStreamId.Group(groupId))?.Preview(jobId, PreviewMessage(preview, groupId));
-            }
+            groupId = await lookup;
         }
         catch (Exception ex)
         {
@@ -145,6 +169,19 @@ public sealed class RedisJobEventStream(
             {
                 _logger.LogWarning(ex, "Looking up the group of job {JobId} for its preview failed; its group's watchers miss it", jobId);
             }
+
+            groupId = null;
+        }
+
+        HandOnPreview(jobId, preview, groupId);
+    }
+
+    private void HandOnPreview(string jobId, RenderEvent preview, string? groupId)
+    {
+        FindFeed(JobStreamId.Job(jobId))?.Preview(jobId, PreviewMessage(preview, groupId: null));
+        if (groupId is not null)
+        {
+            FindFeed(JobStreamId.Group(groupId))?.Preview(jobId, PreviewMessage(preview, groupId));
         }
     }
 
