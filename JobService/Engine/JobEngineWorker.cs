@@ -281,7 +281,7 @@ public sealed class JobEngineWorker(
 
             if (i > start)
             {
-                await ApplyAsync(jobId, renderEvents.GetRange(start, i - start), cancellationToken);
+                await ApplyTogetherAsync(jobId, renderEvents.GetRange(start, i - start), cancellationToken);
             }
 
             if (i < renderEvents.Count)
@@ -293,7 +293,7 @@ public sealed class JobEngineWorker(
         }
     }
 
-    private async Task ApplyAsync(string jobId, List<RenderEvent> renderEvents, CancellationToken cancellationToken)
+    private async Task ApplyTogetherAsync(string jobId, List<RenderEvent> renderEvents, CancellationToken cancellationToken)
     {
         try
         {
