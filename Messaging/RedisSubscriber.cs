@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,6 +20,10 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
     private readonly bool _ownsMultiplexer;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<Subscription, byte> _subscriptions = new();
+    // Per channel, the subscriptions asked for and not yet confirmed or failed; under _registering, which also covers
+    // the client's registration of their queues and the removal of a failed one's.
+    private readonly Dictionary<string, int> _pending = new(StringComparer.Ordinal);
+    private readonly Lock _registering = new();
 
     public RedisSubscriber(IConnectionMultiplexer multiplexer, ILogger<RedisSubscriber> logger)
         : this(multiplexer, ownsMultiplexer: false, logger)
@@ -52,32 +57,51 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(channel);
         ArgumentNullException.ThrowIfNull(onMessage);
         var redisChannel = pattern ? RedisChannel.Pattern(channel) : RedisChannel.Literal(channel);
-        var subscribing = _multiplexer.GetSubscriber().SubscribeAsync(redisChannel);
+        Task<ChannelMessageQueue> subscribing;
+        lock (_registering)
+        {
+            // The client registers the queue before this returns.
+            subscribing = _multiplexer.GetSubscriber().SubscribeAsync(redisChannel);
+            _pending[channel] = _pending.GetValueOrDefault(channel) + 1;
+        }
+
         ChannelMessageQueue queue;
         try
         {
             queue = await subscribing.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (StackExchange.Redis.RedisTimeoutException ex)
+        catch (Exception ex)
         {
+            EndPending(channel);
             LeaveNoQueueBehind(subscribing, redisChannel, channel);
-            throw new RedisTimeoutException($"Redis did not confirm the subscription to '{channel}' in time: {ex.Message}");
-        }
-        catch (StackExchange.Redis.RedisConnectionException ex)
-        {
-            LeaveNoQueueBehind(subscribing, redisChannel, channel);
-            throw new RedisConnectionException($"Could not subscribe to '{channel}': {ex.Message}", ex);
-        }
-        catch
-        {
-            // Cancelled, or the client failed otherwise.
-            LeaveNoQueueBehind(subscribing, redisChannel, channel);
+            if (ex is StackExchange.Redis.RedisTimeoutException)
+            {
+                throw new RedisTimeoutException($"Redis did not confirm the subscription to '{channel}' in time: {ex.Message}");
+            }
+
+            if (ex is StackExchange.Redis.RedisConnectionException)
+            {
+                throw new RedisConnectionException($"Could not subscribe to '{channel}': {ex.Message}", ex);
+            }
+
             throw;
         }
 
         var subscription = new Subscription(this, channel, queue, onMessage, onResubscribed);
         _subscriptions[subscription] = 0;
+        EndPending(channel);
         return subscription;
+    }
+
+    private void EndPending(string channel)
+    {
+        lock (_registering)
+        {
+            if (--CollectionsMarshal.GetValueRefOrNullRef(_pending, channel) == 0)
+            {
+                _pending.Remove(channel);
+            }
+        }
     }
 
     /// <summary>
@@ -85,7 +109,8 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
     /// fails or times out: a queue nobody reads, which would keep every later message of the channel (it is subscribed
     /// again after each reconnect) for as long as the process lives, and one more with each retry. So a failed or
     /// abandoned subscription is removed: the queue itself when the client hands it over after all, else the channel's
-    /// registration when no subscription of ours uses it (with one, the queue cannot be told apart and stays, logged).
+    /// registration when no subscription of ours uses it or is being made (with one, the queue cannot be told apart and
+    /// stays, logged).
     /// </summary>
     private void LeaveNoQueueBehind(Task<ChannelMessageQueue> subscribing, RedisChannel redisChannel, string channel) =>
         _ = subscribing.ContinueWith(done =>
@@ -96,13 +121,19 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
                 {
                     done.Result.Unsubscribe(CommandFlags.FireAndForget);
                 }
-                else if (!_subscriptions.Keys.Any(s => s.ChannelName == channel))
-                {
-                    _multiplexer.GetSubscriber().Unsubscribe(redisChannel, handler: null, CommandFlags.FireAndForget);
-                }
                 else
                 {
-                    _logger.LogWarning("A failed subscription to {Channel} left a queue in the Redis client beside a live one", channel);
+                    lock (_registering)
+                    {
+                        if (_pending.ContainsKey(channel) || _subscriptions.Keys.Any(s => s.ChannelName == channel))
+                        {
+                            _logger.LogWarning("A failed subscription to {Channel} left a queue in the Redis client beside another one", channel);
+                        }
+                        else
+                        {
+                            _multiplexer.GetSubscriber().Unsubscribe(redisChannel, handler: null, CommandFlags.FireAndForget);
+                        }
+                    }
                 }
             }
             catch (Exception ex)
