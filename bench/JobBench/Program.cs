@@ -91,12 +91,12 @@ internal static class Benchmark
             var warmedUp = await WarmUpAsync(warmup, warmupTime, async () =>
             {
                 await DirectBatchAsync(nodes, prompts);
-                await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("bench/group"));
+                await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("group"));
             });
             for (var i = 0; i < rounds; i++)
             {
                 direct.Add(await DirectBatchAsync(nodes, prompts));
-                viaSuite.Add((await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("bench/group"))).Completed);
+                viaSuite.Add((await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("group"))).Completed);
             }
 
             Console.WriteLine();
@@ -114,12 +114,12 @@ internal static class Benchmark
             var parts = new List<JobTiming>();
             var warmedUp = await WarmUpAsync(warmup, warmupTime, async () =>
             {
-                await nodes[0].RunAsync(Workflow("bench/direct"), CancellationToken.None);
+                await nodes[0].RunAsync(Workflow("direct"), CancellationToken.None);
                 await RunJobAsync(gateway, suite.Gateway, backends[0].Id);
             });
             for (var i = 0; i < singles; i++)
             {
-                directOne.Add(await TimeAsync(() => nodes[0].RunAsync(Workflow("bench/direct"), CancellationToken.None)));
+                directOne.Add(await TimeAsync(() => nodes[0].RunAsync(Workflow("direct"), CancellationToken.None)));
                 var s = await RunJobAsync(gateway, suite.Gateway, backends[0].Id);
                 suiteOne.Add(s.Total);
                 parts.Add(s);
@@ -241,10 +241,17 @@ internal static class Benchmark
     /// bytes each), for the suite to store, read and parse.</summary>
     private static int _paddingNodes;
 
+    private static int _workflowsMade;
+
     /// <summary>The prompt both paths send: ComfyUI's test node, one step, no delay, 8×8, saved; a new seed each time
     /// (the suite's group gives each child its own seed too), so no node answers from its cache.</summary>
-    private static JsonObject Workflow(string prefix, int steps = 1, int delayMs = 0)
+    private static JsonObject Workflow(string name, int steps = 1, int delayMs = 0)
     {
+        // ComfyUI's SaveImage lists the whole output folder at every save to find the next file number (and so does
+        // the emulator, as ComfyUI does): in one folder the thousands of images a run leaves would make every prompt
+        // slower than the last, on the node's CPU, which the suite shares here. Every eight prompts (or groups) a
+        // folder of their own keeps that listing short for both paths alike.
+        var prefix = $"bench/{Interlocked.Increment(ref _workflowsMade) / 8:D6}/{name}";
         var prompt = new JsonObject
         {
             ["1"] = new JsonObject
@@ -272,7 +279,7 @@ internal static class Benchmark
 
     /// <summary>Milliseconds from the first POST to the last <c>execution_success</c>, the prompts dealt round-robin.</summary>
     private static Task<double> DirectBatchAsync(IReadOnlyList<ComfyNode> nodes, int count) =>
-        TimeAsync(() => Task.WhenAll(Enumerable.Range(0, count).Select(i => nodes[i % nodes.Count].RunAsync(Workflow("bench/direct"), CancellationToken.None))));
+        TimeAsync(() => Task.WhenAll(Enumerable.Range(0, count).Select(i => nodes[i % nodes.Count].RunAsync(Workflow("direct"), CancellationToken.None))));
 
     private static async Task<double> TimeAsync(Func<Task> work)
     {
@@ -307,7 +314,7 @@ internal static class Benchmark
     {
         var clock = Stopwatch.StartNew();
         var sent = DateTimeOffset.UtcNow;
-        using var response = await gateway.PostAsJsonAsync("/api/job", new { workflow_json = Workflow("bench/job"), backend_affinity = backendId });
+        using var response = await gateway.PostAsJsonAsync("/api/job", new { workflow_json = Workflow("job"), backend_affinity = backendId });
         response.EnsureSuccessStatusCode();
         var id = (string)(await response.Content.ReadFromJsonAsync<JsonObject>())!["job_id"]!;
         await WaitForAsync(baseAddress, $"/api/job/{id}/stream?since=0", "job_completed");
@@ -379,8 +386,8 @@ internal static class Benchmark
     private static async Task<WatchResult> WatchGroupAsync(
         HttpClient gateway, Suite suite, Backend[] backends, string[] groupBackends, int watcherCount, bool direct)
     {
-        var hold = await SubmitGroupAsync(gateway, backends.Select(b => b.Id).ToArray(), Workflow("bench/hold", steps: 600, delayMs: 1000));
-        var measured = await SubmitGroupAsync(gateway, groupBackends, Workflow("bench/watched"));
+        var hold = await SubmitGroupAsync(gateway, backends.Select(b => b.Id).ToArray(), Workflow("hold", steps: 600, delayMs: 1000));
+        var measured = await SubmitGroupAsync(gateway, groupBackends, Workflow("watched"));
         var target = direct ? await suite.ReplicaAsync("job-service") : suite.Gateway;
         var clock = Stopwatch.StartNew();
         var watchers = new List<ClientWebSocket>();
