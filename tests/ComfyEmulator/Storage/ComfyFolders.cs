@@ -13,7 +13,22 @@ public sealed record SaveImageTarget(string FullOutputFolder, string Filename, i
 /// </summary>
 public sealed class ComfyFolders : IDisposable
 {
+    /// <summary>The name every instance folder starts with, under the system's temporary folder.</summary>
+    public const string InstancePrefix = "comfy-emulator-";
+
+    /// <summary>The file an instance holds locked for as long as it runs; unlocked, its folder is abandoned.</summary>
+    public const string OwnerFile = ".owner";
+
+    /// <summary>How old an instance folder must be before another instance may remove it: a folder younger than
+    /// this may belong to an instance that is only starting.</summary>
+    public static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(1);
+
+    /// <summary>The same for a folder without an owner file, made by a version before the file: such an instance
+    /// may still be running, so only a folder untouched for this long is taken as abandoned.</summary>
+    public static readonly TimeSpan UnownedAbandonedAfter = TimeSpan.FromDays(1);
+
     private readonly string instanceRoot;
+    private readonly FileStream owner;
     private readonly TimeProvider time;
     private readonly EmulatorKnobs knobs;
     private readonly ILogger<ComfyFolders> logger;
@@ -23,7 +38,9 @@ public sealed class ComfyFolders : IDisposable
         this.time = time;
         this.knobs = knobs;
         this.logger = logger;
-        instanceRoot = Directory.CreateTempSubdirectory("comfy-emulator-").FullName;
+        instanceRoot = Directory.CreateTempSubdirectory(InstancePrefix).FullName;
+        owner = new FileStream(Path.Combine(instanceRoot, OwnerFile), FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        RemoveAbandoned(Path.GetDirectoryName(instanceRoot)!, time.GetUtcNow(), logger);
         Output = Path.GetFullPath(options.Value.OutputDir.Length > 0 ? options.Value.OutputDir : Path.Combine(instanceRoot, "output"));
         Input = Path.Combine(instanceRoot, "input");
         Temp = Path.Combine(instanceRoot, "temp");
@@ -106,8 +123,60 @@ public sealed class ComfyFolders : IDisposable
         return new SaveImageTarget(fullOutputFolder, filename, counter, subfolder);
     }
 
+    /// <summary>
+    /// Removes the folders of instances that ended without deleting their own (killed, as the tests kill nodes):
+    /// those whose owner file is no longer locked once they are <see cref="AbandonedAfter"/> old, and those of older
+    /// versions (no owner file) once they are <see cref="UnownedAbandonedAfter"/> old. Returns how many were removed;
+    /// a folder that cannot be removed is left.
+    /// </summary>
+    public static int RemoveAbandoned(string temporaryFolder, DateTimeOffset now, ILogger logger)
+    {
+        var removed = 0;
+        foreach (var folder in Directory.EnumerateDirectories(temporaryFolder, InstancePrefix + "*"))
+        {
+            try
+            {
+                var age = now - Directory.GetLastWriteTimeUtc(folder);
+                var hasOwnerFile = File.Exists(Path.Combine(folder, OwnerFile));
+                if (age < (hasOwnerFile ? AbandonedAfter : UnownedAbandonedAfter) || (hasOwnerFile && IsLocked(folder)))
+                {
+                    continue;
+                }
+
+                Directory.Delete(folder, recursive: true);
+                removed++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                logger.LogDebug(e, "Could not remove the abandoned emulator folder {Folder}", folder);
+            }
+        }
+
+        if (removed > 0)
+        {
+            logger.LogInformation("Removed {Count} emulator folders left by instances that did not stop", removed);
+        }
+
+        return removed;
+    }
+
+    /// <summary>True while a running instance holds the folder's owner file (the lock ends with its process).</summary>
+    private static bool IsLocked(string folder)
+    {
+        try
+        {
+            using var probe = new FileStream(Path.Combine(folder, OwnerFile), FileMode.Open, FileAccess.Write, FileShare.None);
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
     public void Dispose()
     {
+        owner.Dispose();
         try
         {
             Directory.Delete(instanceRoot, recursive: true);
