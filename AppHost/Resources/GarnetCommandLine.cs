@@ -54,6 +54,9 @@ public static class GarnetCommandLine
             "garnet-server package), or point ConnectionStrings__redis at an existing Redis.");
     }
 
+    /// <summary>The runtime setting that stops the server's idle thread-pool workers spinning (the AppHost sets it 0).</summary>
+    public const string SpinLimitVariable = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
+
     /// <summary>Arguments for <c>dotnet GarnetServer.dll</c>. <paramref name="dataDirectory"/> holds the
     /// checkpoints, the append-only file and the part of the log that does not fit in memory; pass null for a
     /// throw-away in-memory server (tests), which holds at most its log memory.

@@ -106,6 +106,7 @@ public sealed class ModelTests : IDisposable
         Assert.Equal("0", arguments[arguments.ToList().IndexOf("--aof-commit-freq") + 1]);
         Assert.DoesNotContain("--aof-commit-wait", arguments);
         Assert.Equal("true", jobEnvironment["Redis__CommitWrites"]);
+        Assert.Equal("0", (await EnvironmentOf(builder, garnet))["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"]);
         Assert.Equal("true", (await EnvironmentOf(builder, Project(builder, "gateway")))["Redis__CommitWrites"]);
         Assert.Equal(Path.Combine(_root.Path, "data", "redis"), arguments[arguments.ToList().IndexOf("--checkpointdir") + 1]);
         Assert.Contains("--storage-tier", arguments);

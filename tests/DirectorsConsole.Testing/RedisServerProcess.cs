@@ -89,6 +89,15 @@ public sealed class RedisServerProcess : TestServerProcess
     /// <summary>Stops the server (the port stays reserved for <see cref="TestServerProcess.RestartAsync"/>).</summary>
     public Task StopAsync() => KillAsync();
 
+    /// <summary>A Garnet runs with its thread pool's idle workers not spinning, as the AppHost runs it.</summary>
+    protected override void ConfigureStart(System.Diagnostics.ProcessStartInfo startInfo)
+    {
+        if (Kind == RedisServerKind.Garnet)
+        {
+            startInfo.Environment[GarnetCommandLine.SpinLimitVariable] = "0";
+        }
+    }
+
     // A raw PING, so starting a server does not depend on the client under test.
     protected override async Task<bool> AnswersAsync(CancellationToken cancellationToken)
     {
