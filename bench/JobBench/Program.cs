@@ -93,15 +93,22 @@ internal static class Benchmark
                 await DirectBatchAsync(nodes, prompts);
                 await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("group"));
             });
+            string[] services = ["JobService", "BackendService", "Gateway"];
+            var cpuBefore = services.Select(suite.CpuMilliseconds).Append(suite.StoreCpuMilliseconds()).ToArray();
             for (var i = 0; i < rounds; i++)
             {
                 direct.Add(await DirectBatchAsync(nodes, prompts));
                 viaSuite.Add((await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("group"))).Completed);
             }
 
+            // Only the suite's own processes: the nodes and this benchmark serve the direct prompts too.
+            var cpuPerPrompt = services.Select(suite.CpuMilliseconds).Append(suite.StoreCpuMilliseconds())
+                .Select((after, i) => (after - cpuBefore[i]) / (rounds * prompts)).ToArray();
             Console.WriteLine();
             Console.WriteLine($"{prompts} prompts on {nodes.Count} nodes, {rounds} rounds after {warmedUp} not counted: direct median {Median(direct):0.0} ms (p95 {Percentile(direct, 0.95):0.0}), " +
                 $"suite (one job group, submit → group_complete) median {Median(viaSuite):0.0} ms (p95 {Percentile(viaSuite, 0.95):0.0})");
+            Console.WriteLine($"  CPU per prompt through the suite: {string.Join(", ", services.Append(suite.StoreName).Zip(cpuPerPrompt, (name, ms) => $"{name} {ms:0.00} ms"))}; " +
+                $"{cpuPerPrompt.Sum():0.00} ms in all (the nodes and this benchmark not counted; 10 ms ticks, so take it over at least --rounds 50)");
             table.Add([$"{prompts} zero-time prompts on {nodes.Count} nodes (median of {rounds})", Ms(Median(direct)), Ms(Median(viaSuite)),
                 $"{Median(viaSuite) / Median(direct):0.0}×", "≤ 1.5×"]);
         }
