@@ -13,11 +13,13 @@ public sealed class AbandonedFolderTests : IDisposable
     {
         // Arrange
         var now = DateTimeOffset.UtcNow;
-        var killed = Instance("killed", owner: true, age: TimeSpan.FromMinutes(5), now);
+        var killed = Instance("killed", owner: true, age: TimeSpan.FromMinutes(5), now, "2147483646");
         var olderVersion = Instance("older", owner: false, age: TimeSpan.FromDays(2), now);
         var olderVersionMaybeRunning = Instance("older-recent", owner: false, age: TimeSpan.FromHours(2), now);
         var running = Instance("running", owner: true, age: TimeSpan.FromHours(3), now);
         var starting = Instance("starting", owner: true, age: TimeSpan.FromSeconds(5), now);
+        // Not locked (as where file locks are off), but naming a process that runs: this test's.
+        var namesALiveProcess = Instance("alive", owner: true, age: TimeSpan.FromHours(1), now, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var unrelated = Directory.CreateDirectory(Path.Combine(_temporary, "other-folder")).FullName;
         Directory.SetLastWriteTimeUtc(unrelated, now.UtcDateTime.AddDays(-3));
         using var held = new FileStream(Path.Combine(running, ComfyFolders.OwnerFile), FileMode.Open, FileAccess.Write, FileShare.None);
@@ -33,6 +35,7 @@ public sealed class AbandonedFolderTests : IDisposable
         Assert.True(File.Exists(Path.Combine(running, "output", "ComfyUI_00001_.png")));
         Assert.True(Directory.Exists(starting));
         Assert.True(Directory.Exists(olderVersionMaybeRunning));
+        Assert.True(Directory.Exists(namesALiveProcess));
         Assert.True(Directory.Exists(unrelated));
     }
 
@@ -55,14 +58,14 @@ public sealed class AbandonedFolderTests : IDisposable
 
     public void Dispose() => Directory.Delete(_temporary, recursive: true);
 
-    private string Instance(string name, bool owner, TimeSpan age, DateTimeOffset now)
+    private string Instance(string name, bool owner, TimeSpan age, DateTimeOffset now, string ownerProcess = "")
     {
         var folder = Directory.CreateDirectory(Path.Combine(_temporary, ComfyFolders.InstancePrefix + name)).FullName;
         Directory.CreateDirectory(Path.Combine(folder, "output"));
         File.WriteAllBytes(Path.Combine(folder, "output", "ComfyUI_00001_.png"), [1, 2, 3]);
         if (owner)
         {
-            File.WriteAllBytes(Path.Combine(folder, ComfyFolders.OwnerFile), []);
+            File.WriteAllText(Path.Combine(folder, ComfyFolders.OwnerFile), ownerProcess);
         }
 
         Directory.SetLastWriteTimeUtc(folder, now.UtcDateTime - age);

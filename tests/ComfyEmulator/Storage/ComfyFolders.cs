@@ -16,7 +16,8 @@ public sealed class ComfyFolders : IDisposable
     /// <summary>The name every instance folder starts with, under the system's temporary folder.</summary>
     public const string InstancePrefix = "comfy-emulator-";
 
-    /// <summary>The file an instance holds locked for as long as it runs; unlocked, its folder is abandoned.</summary>
+    /// <summary>The file an instance holds locked for as long as it runs, naming its process; unlocked, and naming no
+    /// running process, its folder is abandoned.</summary>
     public const string OwnerFile = ".owner";
 
     /// <summary>How old an instance folder must be before another instance may remove it: a folder younger than
@@ -40,6 +41,8 @@ public sealed class ComfyFolders : IDisposable
         this.logger = logger;
         instanceRoot = Directory.CreateTempSubdirectory(InstancePrefix).FullName;
         owner = new FileStream(Path.Combine(instanceRoot, OwnerFile), FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        owner.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture)));
+        owner.Flush();
         RemoveAbandoned(Path.GetDirectoryName(instanceRoot)!, time.GetUtcNow(), logger);
         Output = Path.GetFullPath(options.Value.OutputDir.Length > 0 ? options.Value.OutputDir : Path.Combine(instanceRoot, "output"));
         Input = Path.Combine(instanceRoot, "input");
@@ -138,7 +141,7 @@ public sealed class ComfyFolders : IDisposable
             {
                 var age = now - Directory.GetLastWriteTimeUtc(folder);
                 var hasOwnerFile = File.Exists(Path.Combine(folder, OwnerFile));
-                if (age < (hasOwnerFile ? AbandonedAfter : UnownedAbandonedAfter) || (hasOwnerFile && IsLocked(folder)))
+                if (age < (hasOwnerFile ? AbandonedAfter : UnownedAbandonedAfter) || (hasOwnerFile && IsOwned(folder)))
                 {
                     continue;
                 }
@@ -160,17 +163,32 @@ public sealed class ComfyFolders : IDisposable
         return removed;
     }
 
-    /// <summary>True while a running instance holds the folder's owner file (the lock ends with its process).</summary>
-    private static bool IsLocked(string folder)
+    /// <summary>True while a running instance holds the folder's owner file (the lock ends with its process), or,
+    /// where file locks are off (<c>DOTNET_SYSTEM_IO_DISABLEFILELOCKING</c>), while the process it names runs.</summary>
+    private static bool IsOwned(string folder)
     {
         try
         {
-            using var probe = new FileStream(Path.Combine(folder, OwnerFile), FileMode.Open, FileAccess.Write, FileShare.None);
-            return false;
+            using var probe = new FileStream(Path.Combine(folder, OwnerFile), FileMode.Open, FileAccess.Read, FileShare.None);
+            using var reader = new StreamReader(probe);
+            return int.TryParse(reader.ReadToEnd(), NumberStyles.None, CultureInfo.InvariantCulture, out var processId) && IsRunning(processId);
         }
         catch (IOException)
         {
             return true;
+        }
+    }
+
+    private static bool IsRunning(int processId)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(processId);
+            return !process.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
         }
     }
 
