@@ -220,12 +220,9 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
     private sealed class Subscription : IAsyncDisposable
     {
         private readonly RedisSubscriber _owner;
-        private readonly string _channel;
         private readonly ChannelMessageQueue _queue;
         private readonly Func<string, ReadOnlyMemory<byte>, CancellationToken, Task> _onMessage;
         private readonly Func<CancellationToken, Task>? _onResubscribed;
-        public string ChannelName => _channel;
-
         private readonly Channel<object> _mailbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
         private readonly CancellationTokenSource _closed = new();
         private int _disposed;
@@ -235,7 +232,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
             Func<string, ReadOnlyMemory<byte>, CancellationToken, Task> onMessage, Func<CancellationToken, Task>? onResubscribed)
         {
             _owner = owner;
-            _channel = channel;
+            ChannelName = channel;
             _queue = queue;
             _onMessage = onMessage;
             _onResubscribed = onResubscribed;
@@ -243,6 +240,9 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
             queue.OnMessage(message => _mailbox.Writer.TryWrite(new Delivery(message.Channel.ToString(), (byte[]?)message.Message ?? [])));
             _ = Task.Run(DrainAsync);
         }
+
+        /// <summary>The channel (or pattern) as the subscriber named it.</summary>
+        public string ChannelName { get; }
 
         public void PostResubscribed()
         {
@@ -270,7 +270,7 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
                 }
                 catch (Exception ex) when (!token.IsCancellationRequested)
                 {
-                    _owner._logger.LogError(ex, "A handler for Redis channel {Channel} failed", _channel);
+                    _owner._logger.LogError(ex, "A handler for Redis channel {Channel} failed", ChannelName);
                 }
                 catch (Exception) when (token.IsCancellationRequested)
                 {
@@ -295,13 +295,13 @@ public sealed class RedisSubscriber : IRedisSubscriber, IAsyncDisposable
             catch (Exception ex) when (ex is StackExchange.Redis.RedisConnectionException or StackExchange.Redis.RedisTimeoutException)
             {
                 // The server dropped the connection, and with it the subscription; the client forgets it too.
-                _owner._logger.LogDebug(ex, "Unsubscribing from {Channel} reached no server", _channel);
+                _owner._logger.LogDebug(ex, "Unsubscribing from {Channel} reached no server", ChannelName);
             }
             catch (ObjectDisposedException ex)
             {
                 // A host shutting down disposed the multiplexer (or its tracing) before this subscriber, which ends the
                 // subscriptions still open (such as the durable queue's wake-ups): they end with the connection.
-                _owner._logger.LogDebug(ex, "Unsubscribing from {Channel} after the connection was disposed", _channel);
+                _owner._logger.LogDebug(ex, "Unsubscribing from {Channel} after the connection was disposed", ChannelName);
             }
 
             _mailbox.Writer.TryComplete();
