@@ -96,6 +96,19 @@ public interface IDurableQueue
     Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
         string queue, TimeSpan visibilityTimeout, string consumer, CancellationToken cancellationToken = default);
 
+    /// <summary>Takes up to <paramref name="max"/> visible messages for <paramref name="consumer"/> with one script, in the
+    /// order single receives would take them, each a delivery of its own under one lease token (an empty list when none
+    /// is visible). Sent again when its reply was lost, it returns the deliveries it made. A message whose body cannot be
+    /// read is logged and left out (it stays in flight until its visibility timeout, as a single receive leaves it).</summary>
+    Task<IReadOnlyList<QueueDelivery<TMessage>>> TryReceiveManyAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, string consumer, int max, CancellationToken cancellationToken = default);
+
+    /// <summary>Waits as <see cref="ReceiveAsync{TMessage}(string, TimeSpan, TimeSpan, string, CancellationToken)"/> does
+    /// for at least one message, and takes up to <paramref name="max"/> as
+    /// <see cref="TryReceiveManyAsync{TMessage}"/> does; an empty list when none came within <paramref name="wait"/>.</summary>
+    Task<IReadOnlyList<QueueDelivery<TMessage>>> ReceiveManyAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, TimeSpan wait, string consumer, int max, CancellationToken cancellationToken = default);
+
     /// <summary>Waits (polling with back-off, at most <paramref name="wait"/>) for the next visible message.</summary>
     Task<QueueDelivery<TMessage>?> ReceiveAsync<TMessage>(
         string queue, TimeSpan visibilityTimeout, TimeSpan wait, CancellationToken cancellationToken = default);

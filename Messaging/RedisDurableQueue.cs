@@ -86,19 +86,28 @@ public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? 
         return ids
         """;
 
-    // KEYS: msg, ready, inflight, lease, deliveries, consumer. ARGV: visibility ms, new lease token, consumer.
-    // A receive sent again after its reply was lost finds the delivery it made under the same token and returns it again
-    // (a queue has a few deliveries in flight, one per consumer at most, so looking through them is cheap).
+    // KEYS: msg, ready, inflight, lease, deliveries, consumer. ARGV: visibility ms, new lease token, consumer, the most
+    // messages to take. Replies with id, envelope and delivery count of each message taken, in the order taken.
+    // A receive sent again after its reply was lost finds the deliveries it made under the same token and returns them
+    // again, in the order of their ids (a queue has few deliveries in flight, so looking through them is cheap).
     // Expired leases go back to ready at their deadline, so a redelivery keeps its place ahead of newer work.
     private const string ReceiveScript = Now + "\n" + """
+        local taken = {}
+        local again = {}
         local leases = redis.call('HGETALL', KEYS[4])
         for i = 1, #leases, 2 do
-          if leases[i + 1] == ARGV[2] then
-            local again = leases[i]
-            if redis.call('ZSCORE', KEYS[3], again) then
-              return {again, redis.call('HGET', KEYS[1], again), tonumber(redis.call('HGET', KEYS[5], again))}
-            end
+          if leases[i + 1] == ARGV[2] and redis.call('ZSCORE', KEYS[3], leases[i]) then
+            table.insert(again, leases[i])
           end
+        end
+        if #again > 0 then
+          table.sort(again)
+          for _, id in ipairs(again) do
+            table.insert(taken, id)
+            table.insert(taken, redis.call('HGET', KEYS[1], id))
+            table.insert(taken, tonumber(redis.call('HGET', KEYS[5], id)))
+          end
+          return taken
         end
         local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100)
         for i = 1, #expired, 2 do
@@ -106,9 +115,10 @@ public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? 
           redis.call('HDEL', KEYS[6], expired[i])
           redis.call('ZADD', KEYS[2], expired[i + 1], expired[i])
         end
-        while true do
+        local max = tonumber(ARGV[4])
+        while #taken < max * 3 do
           local ready = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1)
-          if #ready == 0 then return false end
+          if #ready == 0 then break end
           local id = ready[1]
           redis.call('ZREM', KEYS[2], id)
           local envelope = redis.call('HGET', KEYS[1], id)
@@ -117,11 +127,15 @@ public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? 
             redis.call('HSET', KEYS[6], id, ARGV[3])
             redis.call('ZADD', KEYS[3], now + tonumber(ARGV[1]), id)
             redis.call('HSET', KEYS[4], id, ARGV[2])
-            return {id, envelope, count}
+            table.insert(taken, id)
+            table.insert(taken, envelope)
+            table.insert(taken, count)
+          else
+            redis.call('HDEL', KEYS[4], id)
+            redis.call('HDEL', KEYS[5], id)
           end
-          redis.call('HDEL', KEYS[4], id)
-          redis.call('HDEL', KEYS[5], id)
         end
+        return taken
         """;
 
     // KEYS: msg, inflight, lease, deliveries, consumer. ARGV: id, token.
@@ -270,44 +284,64 @@ public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? 
         TryReceiveAsync<TMessage>(queue, visibilityTimeout, consumer: "", cancellationToken);
 
     public async Task<QueueDelivery<TMessage>?> TryReceiveAsync<TMessage>(
-        string queue, TimeSpan visibilityTimeout, string consumer, CancellationToken cancellationToken = default)
+        string queue, TimeSpan visibilityTimeout, string consumer, CancellationToken cancellationToken = default) =>
+        (await TryReceiveManyAsync<TMessage>(queue, visibilityTimeout, consumer, max: 1, cancellationToken).ConfigureAwait(false)) is [var delivery] ? delivery : null;
+
+    public async Task<IReadOnlyList<QueueDelivery<TMessage>>> TryReceiveManyAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, string consumer, int max, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(consumer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         var keys = QueueKeys.For(queue);
         var leaseToken = Guid.NewGuid().ToString("N");
         var reply = await redis.ScriptEvaluateAsync(
             ReceiveScript,
             [keys.Messages, keys.Ready, keys.InFlight, keys.Leases, keys.Deliveries, keys.Consumers],
-            [ToMilliseconds(visibilityTimeout), leaseToken, consumer],
+            [ToMilliseconds(visibilityTimeout), leaseToken, consumer, max],
             OnLostReply.Resend,
             cancellationToken).ConfigureAwait(false);
-        if (reply.IsNull)
+        if (reply.IsNull || reply.Items.Count == 0)
         {
-            return null;
+            return [];
         }
 
         var items = reply.Items;
-        var id = items[0].AsString()!;
-        var envelope = JsonSerializer.Deserialize<QueueEnvelope>(items[1].AsString()!, RedisEventBus.EnvelopeJson)
-            ?? throw new InvalidDataException($"Message {id} in queue '{queue}' has an empty envelope.");
-        var deliveryCount = (int)items[2].AsInt64();
+        var deliveries = new List<QueueDelivery<TMessage>>(items.Count / 3);
+        for (var i = 0; i + 2 < items.Count; i += 3)
+        {
+            if (ReadDelivery<TMessage>(queue, items[i].AsString()!, items[i + 1].AsString(), (int)items[i + 2].AsInt64(), leaseToken) is { } delivery)
+            {
+                deliveries.Add(delivery);
+            }
+        }
+
+        return deliveries;
+    }
+
+    /// <summary>One delivery of a receive, or null (logged) when its message's body cannot be read.</summary>
+    private QueueDelivery<TMessage>? ReadDelivery<TMessage>(string queue, string id, string? envelopeJson, int deliveryCount, string leaseToken)
+    {
+        QueueEnvelope envelope;
+        TMessage message;
+        try
+        {
+            envelope = JsonSerializer.Deserialize<QueueEnvelope>(envelopeJson ?? "null", RedisEventBus.EnvelopeJson)
+                ?? throw new JsonException($"Message {id} in queue '{queue}' has an empty envelope.");
+            message = envelope.Payload.Deserialize<TMessage>(RedisEventBus.DataJson)!;
+        }
+        catch (JsonException ex)
+        {
+            logger.LogError(ex, "Message {MessageId} in queue {Queue} is not a {MessageType}; it stays in flight until its visibility timeout",
+                id, queue, typeof(TMessage).Name);
+            return null;
+        }
+
         var producer = TraceContext.Parse(envelope.Traceparent, envelope.Tracestate);
         using var activity = RedisTelemetry.Source.StartActivity($"receive {queue}", ActivityKind.Consumer, producer);
         activity?.SetTag("messaging.system", "redis");
         activity?.SetTag("messaging.destination.name", queue);
         activity?.SetTag("messaging.message.id", id);
         activity?.SetTag("messaging.redis.delivery_count", deliveryCount);
-        TMessage message;
-        try
-        {
-            message = envelope.Payload.Deserialize<TMessage>(RedisEventBus.DataJson)!;
-        }
-        catch (JsonException ex)
-        {
-            logger.LogError(ex, "Message {MessageId} in queue {Queue} is not a {MessageType}", id, queue, typeof(TMessage).Name);
-            throw;
-        }
-
         return new QueueDelivery<TMessage>(
             queue, id, leaseToken, deliveryCount, message,
             new DateTimeOffset(DateTime.SpecifyKind(envelope.EnqueuedAt, DateTimeKind.Utc)))
@@ -321,7 +355,11 @@ public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? 
         ReceiveAsync<TMessage>(queue, visibilityTimeout, wait, consumer: "", cancellationToken);
 
     public async Task<QueueDelivery<TMessage>?> ReceiveAsync<TMessage>(
-        string queue, TimeSpan visibilityTimeout, TimeSpan wait, string consumer, CancellationToken cancellationToken = default)
+        string queue, TimeSpan visibilityTimeout, TimeSpan wait, string consumer, CancellationToken cancellationToken = default) =>
+        (await ReceiveManyAsync<TMessage>(queue, visibilityTimeout, wait, consumer, max: 1, cancellationToken).ConfigureAwait(false)) is [var delivery] ? delivery : null;
+
+    public async Task<IReadOnlyList<QueueDelivery<TMessage>>> ReceiveManyAsync<TMessage>(
+        string queue, TimeSpan visibilityTimeout, TimeSpan wait, string consumer, int max, CancellationToken cancellationToken = default)
     {
         var started = timeProvider.GetTimestamp();
         var delay = FirstPollDelay;
@@ -330,11 +368,11 @@ public sealed class RedisDurableQueue(IRedisConnection redis, IRedisSubscriber? 
         {
             // Taken before the receive: a message enqueued after the receive looked is announced after this.
             var woken = wakeup?.Next ?? Task.CompletedTask;
-            var delivery = await TryReceiveAsync<TMessage>(queue, visibilityTimeout, consumer, cancellationToken).ConfigureAwait(false);
+            var deliveries = await TryReceiveManyAsync<TMessage>(queue, visibilityTimeout, consumer, max, cancellationToken).ConfigureAwait(false);
             var remaining = wait - timeProvider.GetElapsedTime(started);
-            if (delivery is not null || remaining <= TimeSpan.Zero)
+            if (deliveries.Count > 0 || remaining <= TimeSpan.Zero)
             {
-                return delivery;
+                return deliveries;
             }
 
             var pause = delay < remaining ? delay : remaining;

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using DirectorsConsole.BackendService.Comfy;
@@ -198,14 +199,16 @@ public sealed class BackendDispatchSession
                     continue;
                 }
 
-                var delivery = await _queue.ReceiveAsync<RunPromptCommand>(_backendQueue, _options.BackendVisibilityTimeout, IntakeWait, _consumer, cancellationToken);
-                if (delivery is null)
+                // The commands waiting together (a job group's children, the prefetch of a burst) are posted together.
+                var deliveries = await _queue.ReceiveManyAsync<RunPromptCommand>(
+                    _backendQueue, _options.BackendVisibilityTimeout, IntakeWait, _consumer, _options.PostBatchSize, cancellationToken);
+                if (deliveries.Count == 0)
                 {
                     continue;
                 }
 
                 var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _work.Writer.TryWrite(new PostWork(delivery, handled));
+                _work.Writer.TryWrite(new PostWork(deliveries, handled));
                 await handled.Task.WaitAsync(cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -308,7 +311,7 @@ public sealed class BackendDispatchSession
     /// <summary>The work item for a log line, naming its prompt where it has one.</summary>
     private static string Describe(SessionWork work) => work switch
     {
-        PostWork post => $"the post of prompt {post.Delivery.Message.PromptId} (job {post.Delivery.Message.JobId})",
+        PostWork post => $"the post of prompt{(post.Deliveries.Count > 1 ? "s" : "")} {string.Join(", ", post.Deliveries.Select(d => $"{d.Message.PromptId} (job {d.Message.JobId})"))}",
         SocketWork { Event: ComfySocketMessage message } => $"the node's {message.Type} message about prompt {message.Data["prompt_id"]?.ToString() ?? "(unnamed)"}",
         CancelWork cancel => $"the cancel of prompt {cancel.PromptId}",
         _ => work.GetType().Name,
@@ -337,33 +340,119 @@ public sealed class BackendDispatchSession
 
     // ---- posting -------------------------------------------------------------------------------------------
 
+    /// <summary>Posts the commands the intake took together, in their order: one claim for all of them, a
+    /// <c>POST /prompt</c> each, then one write recording every accepted one (its <c>accepted</c> and its in-flight record)
+    /// and their acknowledgements. A command is acknowledged only once its outcome is recorded; one that is not comes back
+    /// (its visibility timeout, or the next session's reclaim) and, claimed before, is looked for on the node first.</summary>
     private async Task PostAsync(PostWork work, CancellationToken cancellationToken)
     {
-        var delivery = work.Delivery;
+        try
+        {
+            var deliveries = work.Deliveries;
+            var claims = await _store.ClaimAsync(
+                deliveries.Select(delivery => (delivery.Message.PromptId, delivery.Message.JobId)).ToList(), _backend.Id, cancellationToken, backendMustBeOpen: true);
+            var leasedAt = _time.GetTimestamp();
+            ExceptionDispatchInfo? failure = null;
+            var accepted = new List<(InFlightPrompt Record, string? DroppedOutputs, QueueDelivery<RunPromptCommand> Delivery)>();
+            for (var i = 0; i < deliveries.Count; i++)
+            {
+                // Slow posts to a slow node: the leases of the commands still to post must outlast the next one.
+                if (i > 0 && _time.GetElapsedTime(leasedAt) >= _options.BackendVisibilityTimeout - _options.RequestTimeout)
+                {
+                    await Task.WhenAll(deliveries.Skip(i).Select(delivery => _queue.ExtendAsync(delivery, _options.BackendVisibilityTimeout, cancellationToken)));
+                    leasedAt = _time.GetTimestamp();
+                }
+
+                PostOutcome outcome;
+                try
+                {
+                    outcome = await PostOneAsync(deliveries[i], claims[i], accepted.Any(post => post.Record.PromptId == deliveries[i].Message.PromptId), cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    // This command comes back after its visibility timeout; the ones posted before it are still recorded
+                    // now (or their events would find nothing tracked), and the ones after it are offered again at once.
+                    failure = ExceptionDispatchInfo.Capture(ex);
+                    await ReleaseQuietlyAsync(deliveries.Skip(i + 1), TimeSpan.Zero, cancellationToken);
+                    break;
+                }
+
+                if (outcome.Accepted is { } record)
+                {
+                    accepted.Add((record, outcome.DroppedOutputs, deliveries[i]));
+                }
+                else if (outcome.RetryAfter is { } delay)
+                {
+                    // The node could not be reached: the commands after this one wait as long as it does, in their order.
+                    await ReleaseQuietlyAsync(deliveries.Skip(i + 1), delay, cancellationToken);
+                    break;
+                }
+            }
+
+            if (accepted.Count > 0)
+            {
+                // One write: every accepted prompt's state and its place in the in-flight hash.
+                await _prompts.AcceptAsync(accepted.Select(post => (post.Record, post.DroppedOutputs)).ToList(), cancellationToken);
+                await Task.WhenAll(accepted.Select(post => _queue.AckAsync(post.Delivery, cancellationToken)));
+            }
+
+            failure?.Throw();
+        }
+        finally
+        {
+            work.Handled.TrySetResult();
+        }
+    }
+
+    /// <summary>Makes commands taken and not posted visible again; one that cannot be released comes back after its
+    /// visibility timeout instead (logged).</summary>
+    private async Task ReleaseQuietlyAsync(IEnumerable<QueueDelivery<RunPromptCommand>> deliveries, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        foreach (var delivery in deliveries)
+        {
+            try
+            {
+                await _queue.ReleaseAsync(delivery, delay, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                _logger.LogWarning(ex, "Could not release prompt {PromptId} for backend {BackendId}; it is offered again after its visibility timeout",
+                    delivery.Message.PromptId, _backend.Id);
+            }
+        }
+    }
+
+    /// <summary>What became of one command of a post: <see cref="Accepted"/> (the node took it; recorded and acknowledged
+    /// with the others), <see cref="RetryAfter"/> (the node could not be reached and the command was released), or neither
+    /// (handled and acknowledged already: cancelled, refused, a duplicate, adopted or rejected).</summary>
+    private readonly record struct PostOutcome(InFlightPrompt? Accepted = null, string? DroppedOutputs = null, TimeSpan? RetryAfter = null);
+
+    private async Task<PostOutcome> PostOneAsync(
+        QueueDelivery<RunPromptCommand> delivery, PromptClaim claim, bool postedInThisBatch, CancellationToken cancellationToken)
+    {
         var command = delivery.Message;
         using var activity = delivery.StartProcessingActivity();
         try
         {
-            var claim = await _store.ClaimAsync(command.PromptId, _backend.Id, command.JobId, cancellationToken, backendMustBeOpen: true);
             if (claim.BackendClosed)
             {
                 await RefuseAsync(delivery, cancellationToken);
-                return;
+                return default;
             }
 
             if (claim.CancelRequested)
             {
                 await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Interrupted, e => e with { Error = "cancelled before it started" }, cancellationToken);
                 await _queue.AckAsync(delivery, cancellationToken);
-                return;
+                return default;
             }
 
-            if (!claim.Mine || claim.IsFinal || _prompts.Contains(command.PromptId))
+            if (!claim.Mine || claim.IsFinal || _prompts.Contains(command.PromptId) || postedInThisBatch)
             {
                 _logger.LogInformation("Prompt {PromptId} is already {Status} on backend {Owner}; dropping the duplicate command",
                     command.PromptId, claim.Status ?? "claimed", claim.Owner);
                 await _queue.AckAsync(delivery, cancellationToken);
-                return;
+                return default;
             }
 
             var prompt = command.Seed is { } seed ? PromptSeeds.Apply(command.Prompt, seed, command.SeedNodes) : command.Prompt;
@@ -374,7 +463,7 @@ public sealed class BackendDispatchSession
             if (claim.ClaimedBefore && await AdoptIfPostedAsync(record, claim, cancellationToken))
             {
                 await _queue.AckAsync(delivery, cancellationToken);
-                return;
+                return default;
             }
 
             var result = await _comfy.PostPromptAsync(
@@ -382,9 +471,7 @@ public sealed class BackendDispatchSession
             switch (result)
             {
                 case ComfyPromptAccepted accepted:
-                    // One write: the prompt's state and its place in the in-flight hash.
-                    await _prompts.AcceptAsync(record, accepted.DroppedOutputs, cancellationToken);
-                    break;
+                    return new PostOutcome(record, accepted.DroppedOutputs);
                 case ComfyPromptRejected rejected:
                     await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Failed,
                         e => e with { Error = rejected.Message, ErrorType = RenderErrorTypes.InvalidWorkflow }, cancellationToken);
@@ -392,10 +479,12 @@ public sealed class BackendDispatchSession
             }
 
             await _queue.AckAsync(delivery, cancellationToken);
+            return default;
         }
         catch (ComfyUnreachableException ex)
         {
             var failures = await _store.CountPostFailureAsync(command.PromptId, cancellationToken);
+            var delay = _options.PostRetryDelay * Math.Pow(2, failures - 1);
             if (failures >= _options.PostAttempts)
             {
                 await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Failed, e => e with
@@ -407,15 +496,12 @@ public sealed class BackendDispatchSession
             }
             else
             {
-                var delay = _options.PostRetryDelay * Math.Pow(2, failures - 1);
                 _logger.LogWarning("Posting prompt {PromptId} to backend {BackendId} failed (attempt {Attempt}); retrying in {Delay}: {Reason}",
                     command.PromptId, _backend.Id, failures, delay, ex.Message);
                 await _queue.ReleaseAsync(delivery, delay, cancellationToken);
             }
-        }
-        finally
-        {
-            work.Handled.TrySetResult();
+
+            return new PostOutcome(RetryAfter: delay);
         }
     }
 
@@ -737,7 +823,7 @@ public sealed class BackendDispatchSession
 
     private sealed record SocketWork(ComfySocketEvent Event) : SessionWork;
 
-    private sealed record PostWork(QueueDelivery<RunPromptCommand> Delivery, TaskCompletionSource Handled) : SessionWork;
+    private sealed record PostWork(IReadOnlyList<QueueDelivery<RunPromptCommand>> Deliveries, TaskCompletionSource Handled) : SessionWork;
 
     private sealed record CancelWork(string PromptId) : SessionWork;
 

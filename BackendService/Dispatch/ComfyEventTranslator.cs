@@ -254,15 +254,19 @@ public sealed class ComfyEventTranslator(
     public Task PublishAsync(string promptId, string? jobId, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
         publisher.PublishAsync(details(new RenderEvent(kind, promptId, jobId, backendId, timeProvider.GetUtcNow())), cancellationToken);
 
-    /// <summary>A post's <c>accepted</c>, which records <paramref name="record"/> in the backend's in-flight hash in the
-    /// same write, and then tracks the prompt. Only then: a prompt tracked here but in no in-flight hash would be gone for
-    /// good if its session ended or its final event could not be written, while one this write failed to record is not
-    /// tracked, so its command is not acknowledged and comes back, to be found on the node and adopted.</summary>
-    public async Task<TrackedPrompt> AcceptAsync(InFlightPrompt record, string? droppedOutputs, CancellationToken cancellationToken)
+    /// <summary>The <c>accepted</c> of posts, which records each one's record in the backend's in-flight hash in the
+    /// same write (one for all), and then tracks the prompts. Only then: a prompt tracked here but in no in-flight hash
+    /// would be gone for good if its session ended or its final event could not be written, while one this write failed
+    /// to record is not tracked, so its command is not acknowledged and comes back, to be found on the node and adopted.</summary>
+    public async Task AcceptAsync(IReadOnlyList<(InFlightPrompt Record, string? DroppedOutputs)> posts, CancellationToken cancellationToken)
     {
-        await publisher.PublishAsync(
-            new RenderEvent(RenderEventKinds.Accepted, record.PromptId, record.JobId, backendId, timeProvider.GetUtcNow()) { Error = droppedOutputs },
-            cancellationToken, record);
-        return Track(record);
+        var now = timeProvider.GetUtcNow();
+        await publisher.PublishManyAsync(
+            posts.Select(post => (new RenderEvent(RenderEventKinds.Accepted, post.Record.PromptId, post.Record.JobId, backendId, now) { Error = post.DroppedOutputs }, (InFlightPrompt?)post.Record)).ToList(),
+            cancellationToken);
+        foreach (var (record, _) in posts)
+        {
+            Track(record);
+        }
     }
 }

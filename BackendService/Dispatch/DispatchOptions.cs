@@ -15,6 +15,11 @@ public sealed class DispatchOptions
     /// is woken by its own changes), and how long it waits after a failed attempt to take a command.</summary>
     public TimeSpan IntakePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>The most commands a backend's worker takes from its queue at once and posts together (one claim, one
+    /// write recording the accepted ones): a job group's children or a burst's prefetch cost a few round trips, not a few
+    /// per prompt. 1 posts one command at a time.</summary>
+    public int PostBatchSize { get; set; } = 8;
+
     /// <summary>Timeout of every JSON call to ComfyUI (prompt, history, queue, interrupt).</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -99,6 +104,11 @@ public sealed class DispatchOptionsValidator : IValidateOptions<DispatchOptions>
         if (options.BackendVisibilityTimeout <= options.RequestTimeout)
         {
             failures.Add($"{DispatchOptions.SectionName}:BackendVisibilityTimeout must exceed RequestTimeout, or a slow post is delivered twice.");
+        }
+
+        if (options.PostBatchSize is < 1 or > 64)
+        {
+            failures.Add($"{DispatchOptions.SectionName}:PostBatchSize must be between 1 and 64.");
         }
 
         if (options.PostAttempts < 1)

@@ -78,6 +78,10 @@ public sealed record PromptClaim(bool Mine, string? Owner, string? Status, bool 
     public bool BackendClosed { get; init; }
 }
 
+/// <summary>One event for <see cref="DispatchStore.RecordPromptEventsAsync"/>: the event, its JSON, and the in-flight record
+/// it puts in its backend's hash (a post's <c>accepted</c>), if any.</summary>
+public sealed record PromptEventRecord(RenderEvent Event, string EventJson, InFlightPrompt? NowInFlight = null);
+
 /// <summary>The Redis side of dispatch: the in-flight hash of each backend, its socket's client id, the state of each
 /// prompt (claims and last event) and cancel flags. Every call goes through the Redis client, whose commands have timeouts.</summary>
 public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptions> options)
@@ -88,49 +92,71 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    // KEYS: prompt state, cancel flag, and (when the backend must still take new prompts) the backend definitions and
-    // the retiring backends. ARGV: backend id, job id, expiry ms. The first backend to claim a prompt owns it, so a
-    // command delivered twice (to two backend queues) is never posted on two nodes. A prompt whose cancel was requested
-    // is not claimed ('cancelled'), nor one for a backend deleted or disabled since its worker started ('closed'): the
-    // worker learns of the change only when it is restarted, and a command it took meanwhile must not reach the node.
+    // KEYS: the backend definitions and the retiring backends, then per prompt its state and its cancel flag. ARGV: backend
+    // id, expiry ms, '1' when the backend must still take new prompts, then per prompt its job id. Replies with four
+    // values per prompt: outcome, owner, last status, '1' when a backend had claimed it before. The first backend to claim
+    // a prompt owns it, so a command delivered twice (to two backend queues) is never posted on two nodes. A prompt whose
+    // cancel was requested is not claimed ('cancelled'), nor any for a backend deleted or disabled since its worker
+    // started ('closed'): the worker learns of the change only when it is restarted, and a command it took meanwhile must
+    // not reach the node.
     private const string ClaimScript = """
-        if redis.call('EXISTS', KEYS[2]) == 1 then return {'cancelled', '', '', '0'} end
-        if KEYS[3] then
-          local definition = redis.call('HGET', KEYS[3], ARGV[1])
-          if not definition or redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 or string.find(definition, '"enabled":false', 1, true) then
-            return {'closed', '', '', '0'}
-          end
+        local replies = {}
+        local closed = false
+        if ARGV[3] == '1' then
+          local definition = redis.call('HGET', KEYS[1], ARGV[1])
+          closed = not definition or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or string.find(definition, '"enabled":false', 1, true) ~= nil
         end
-        local owner = redis.call('HGET', KEYS[1], 'backend_id')
-        local status = redis.call('HGET', KEYS[1], 'status') or ''
-        if owner and owner ~= '' and owner ~= ARGV[1] then return {'other', owner, status, '1'} end
-        if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'backend_id', ARGV[1], 'job_id', ARGV[2])
-        else redis.call('HSET', KEYS[1], 'backend_id', ARGV[1]) end
-        redis.call('PEXPIRE', KEYS[1], ARGV[3])
-        if owner and owner ~= '' then return {'mine', ARGV[1], status, '1'} end
-        return {'mine', ARGV[1], status, '0'}
+        for i = 1, (#KEYS - 2) / 2 do
+          local state, cancel, job = KEYS[1 + i * 2], KEYS[2 + i * 2], ARGV[3 + i]
+          local reply
+          if redis.call('EXISTS', cancel) == 1 then reply = {'cancelled', '', '', '0'}
+          elseif closed then reply = {'closed', '', '', '0'}
+          else
+            local owner = redis.call('HGET', state, 'backend_id')
+            local status = redis.call('HGET', state, 'status') or ''
+            if owner and owner ~= '' and owner ~= ARGV[1] then reply = {'other', owner, status, '1'}
+            else
+              if job ~= '' then redis.call('HSET', state, 'backend_id', ARGV[1], 'job_id', job)
+              else redis.call('HSET', state, 'backend_id', ARGV[1]) end
+              redis.call('PEXPIRE', state, ARGV[2])
+              reply = {'mine', ARGV[1], status, (owner and owner ~= '') and '1' or '0'}
+            end
+          end
+          for _, value in ipairs(reply) do table.insert(replies, value) end
+        end
+        return replies
         """;
 
-    // KEYS: prompt state, and for a final event or a prompt now in flight the backend's in-flight hash. ARGV: status,
-    // event JSON, backend id, job id, expiry ms, prompt id, the in-flight record ('' for none). A final event takes the
-    // prompt out of its backend's in-flight hash even when the prompt had already ended, in the same script as its state;
-    // an event with an in-flight record (a post's acceptance) puts the prompt in that hash unless it has ended. One write,
-    // not two, before the event is published. The state's fields go in one HSET, and the expiry is renewed only when it
-    // would move by a second or more (a prompt's events come milliseconds apart): Garnet commits its append-only file
-    // for every write command a script runs.
+    // KEYS: per event the prompt's state and its backend's in-flight hash. ARGV: expiry ms, then per event its status,
+    // JSON, backend id, job id, prompt id, in-flight record ('' for none) and '1' when it touches the in-flight hash (a
+    // final event, or one with a record). Replies with 1 per event written, 0 per event of a prompt that had already
+    // ended. A final event takes the prompt out of its backend's in-flight hash even when the prompt had already ended,
+    // in the same script as its state; an event with an in-flight record (a post's acceptance) puts the prompt in that
+    // hash unless it has ended. One write, not two, before the event is published. The state's fields go in one HSET, and
+    // the expiry is renewed only when it would move by a second or more (a prompt's events come milliseconds apart):
+    // Garnet commits its append-only file for every write command a script runs.
     private const string WriteStateScript = """
         local unpack = unpack or table.unpack
-        if KEYS[2] and ARGV[7] == '' then redis.call('HDEL', KEYS[2], ARGV[6]) end
-        local current = redis.call('HGET', KEYS[1], 'status')
-        if current == 'completed' or current == 'failed' or current == 'interrupted' then return 0 end
-        if KEYS[2] and ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[7]) end
-        local fields = {'status', ARGV[1], 'event', ARGV[2]}
-        if ARGV[3] ~= '' then table.insert(fields, 'backend_id'); table.insert(fields, ARGV[3]) end
-        if ARGV[4] ~= '' then table.insert(fields, 'job_id'); table.insert(fields, ARGV[4]) end
-        redis.call('HSET', KEYS[1], unpack(fields))
-        local ttl = redis.call('PTTL', KEYS[1])
-        if ttl < 0 or tonumber(ARGV[5]) - ttl >= 1000 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
-        return 1
+        local written = {}
+        for i = 1, #KEYS / 2 do
+          local state, inflight, a = KEYS[i * 2 - 1], KEYS[i * 2], 1 + (i - 1) * 7
+          local status, event, backend, job, prompt, record, touch = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7] == '1'
+          if touch and record == '' then redis.call('HDEL', inflight, prompt) end
+          local current = redis.call('HGET', state, 'status')
+          if current == 'completed' or current == 'failed' or current == 'interrupted' then
+            written[i] = 0
+          else
+            if touch and record ~= '' then redis.call('HSET', inflight, prompt, record) end
+            local fields = {'status', status, 'event', event}
+            if backend ~= '' then table.insert(fields, 'backend_id'); table.insert(fields, backend) end
+            if job ~= '' then table.insert(fields, 'job_id'); table.insert(fields, job) end
+            redis.call('HSET', state, unpack(fields))
+            local ttl = redis.call('PTTL', state)
+            if ttl < 0 or tonumber(ARGV[1]) - ttl >= 1000 then redis.call('PEXPIRE', state, ARGV[1]) end
+            written[i] = 1
+          end
+        end
+        return written
         """;
 
     // KEYS: a backend's in-flight hash. ARGV: prompt id, the record as read, the record to write. Replaces the record only
@@ -141,30 +167,39 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         return 1
         """;
 
-    /// <summary>Keeps <paramref name="renderEvent"/> (as <paramref name="eventJson"/>) as the last event of its prompt;
-    /// false when the prompt had already ended, so nothing was written. A final event also removes the prompt from its
-    /// backend's in-flight hash, whether or not the prompt had ended before; <paramref name="nowInFlight"/> (with a
-    /// post's <c>accepted</c>) is added to that hash in the same script, unless the prompt had ended.</summary>
+    /// <summary>Records one event as <see cref="RecordPromptEventsAsync"/> does; false when its prompt had already ended.</summary>
     public async Task<bool> RecordPromptEventAsync(
-        RenderEvent renderEvent, string eventJson, CancellationToken cancellationToken, InFlightPrompt? nowInFlight = null)
+        RenderEvent renderEvent, string eventJson, CancellationToken cancellationToken, InFlightPrompt? nowInFlight = null) =>
+        (await RecordPromptEventsAsync([new PromptEventRecord(renderEvent, eventJson, nowInFlight)], cancellationToken))[0];
+
+    /// <summary>Keeps each event (with its JSON) as the last event of its prompt, in order and with one script; true for
+    /// each one written, false for one whose prompt had already ended, so nothing was written. A final event also removes
+    /// its prompt from its backend's in-flight hash, whether or not the prompt had ended before; an event's
+    /// <see cref="PromptEventRecord.NowInFlight"/> (with a post's <c>accepted</c>) is added to that hash in the same
+    /// script, unless the prompt had ended.</summary>
+    public async Task<IReadOnlyList<bool>> RecordPromptEventsAsync(IReadOnlyList<PromptEventRecord> events, CancellationToken cancellationToken)
     {
-        var touchesInFlight = renderEvent.BackendId.Length > 0 && (nowInFlight is not null || RenderEventKinds.IsFinal(renderEvent.Kind));
-        var written = await redis.ScriptEvaluateAsync(
-            WriteStateScript,
-            touchesInFlight
-                ? [RenderChannels.PromptStateKey(renderEvent.PromptId), BackendKeys.InFlight(renderEvent.BackendId)]
-                : [RenderChannels.PromptStateKey(renderEvent.PromptId)],
+        var keys = new List<string>(events.Count * 2);
+        var args = new List<RedisArg>(1 + events.Count * 7) { (long)options.Value.PromptStateExpiry.TotalMilliseconds };
+        foreach (var (renderEvent, eventJson, nowInFlight) in events)
+        {
+            var touchesInFlight = renderEvent.BackendId.Length > 0 && (nowInFlight is not null || RenderEventKinds.IsFinal(renderEvent.Kind));
+            keys.Add(RenderChannels.PromptStateKey(renderEvent.PromptId));
+            keys.Add(BackendKeys.InFlight(renderEvent.BackendId));
+            args.AddRange(
             [
                 renderEvent.Kind,
                 eventJson,
                 renderEvent.BackendId,
                 renderEvent.JobId ?? "",
-                (long)options.Value.PromptStateExpiry.TotalMilliseconds,
                 renderEvent.PromptId,
                 nowInFlight is null ? "" : JsonSerializer.Serialize(nowInFlight, Json),
-            ],
-            cancellationToken);
-        return written.AsInt64() == 1;
+                touchesInFlight ? "1" : "0",
+            ]);
+        }
+
+        var written = await redis.ScriptEvaluateAsync(WriteStateScript, keys, args, cancellationToken);
+        return written.Items.Select(item => item.AsInt64() == 1).ToList();
     }
 
     public async Task<string> GetOrCreateClientIdAsync(string backendId, CancellationToken cancellationToken)
@@ -247,29 +282,43 @@ public sealed class DispatchStore(IRedisConnection redis, IOptions<DispatchOptio
         }
     }
 
-    /// <summary>Claims the prompt for <paramref name="backendId"/> unless another backend holds it or its cancel was
-    /// requested (one script: the cancel check and the claim are one step).</summary>
+    /// <summary>Claims one prompt as <see cref="ClaimAsync(IReadOnlyList{ValueTuple{string, string}}, string, CancellationToken, bool)"/> does.</summary>
+    public async Task<PromptClaim> ClaimAsync(
+        string promptId, string backendId, string? jobId, CancellationToken cancellationToken, bool backendMustBeOpen = false) =>
+        (await ClaimAsync([(promptId, jobId)], backendId, cancellationToken, backendMustBeOpen))[0];
+
+    /// <summary>Claims each prompt (id and job id) for <paramref name="backendId"/> unless another backend holds it or its
+    /// cancel was requested, with one script (the cancel check and the claim are one step); the claims in the order of
+    /// <paramref name="prompts"/>.</summary>
     /// <param name="backendMustBeOpen">Claims nothing (<see cref="PromptClaim.BackendClosed"/>) when the backend has been
     /// deleted or disabled: a node's worker, which runs with the definition it started with.</param>
-    public async Task<PromptClaim> ClaimAsync(
-        string promptId, string backendId, string? jobId, CancellationToken cancellationToken, bool backendMustBeOpen = false)
+    public async Task<IReadOnlyList<PromptClaim>> ClaimAsync(
+        IReadOnlyList<(string PromptId, string? JobId)> prompts, string backendId, CancellationToken cancellationToken, bool backendMustBeOpen = false)
     {
-        var reply = await redis.ScriptEvaluateAsync(
-            ClaimScript,
-            backendMustBeOpen
-                ? [RenderChannels.PromptStateKey(promptId), RenderChannels.CancelKey(promptId), BackendKeys.Definitions, BackendKeys.Retiring]
-                : [RenderChannels.PromptStateKey(promptId), RenderChannels.CancelKey(promptId)],
-            [backendId, jobId ?? "", (long)options.Value.PromptStateExpiry.TotalMilliseconds],
-            cancellationToken);
-        var items = reply.Items;
-        var outcome = items[0].AsString();
-        var status = items[2].AsString();
-        return new PromptClaim(outcome == "mine", outcome is "cancelled" or "closed" ? null : items[1].AsString(), string.IsNullOrEmpty(status) ? null : status,
-            CancelRequested: outcome == "cancelled")
+        var keys = new List<string>(2 + prompts.Count * 2) { BackendKeys.Definitions, BackendKeys.Retiring };
+        var args = new List<RedisArg>(3 + prompts.Count) { backendId, (long)options.Value.PromptStateExpiry.TotalMilliseconds, backendMustBeOpen ? "1" : "0" };
+        foreach (var (promptId, jobId) in prompts)
         {
-            ClaimedBefore = items[3].AsString() == "1",
-            BackendClosed = outcome == "closed",
-        };
+            keys.Add(RenderChannels.PromptStateKey(promptId));
+            keys.Add(RenderChannels.CancelKey(promptId));
+            args.Add(jobId ?? "");
+        }
+
+        var items = (await redis.ScriptEvaluateAsync(ClaimScript, keys, args, cancellationToken)).Items;
+        var claims = new List<PromptClaim>(prompts.Count);
+        for (var i = 0; i + 3 < items.Count; i += 4)
+        {
+            var outcome = items[i].AsString();
+            var status = items[i + 2].AsString();
+            claims.Add(new PromptClaim(outcome == "mine", outcome is "cancelled" or "closed" ? null : items[i + 1].AsString(), string.IsNullOrEmpty(status) ? null : status,
+                CancelRequested: outcome == "cancelled")
+            {
+                ClaimedBefore = items[i + 3].AsString() == "1",
+                BackendClosed = outcome == "closed",
+            });
+        }
+
+        return claims;
     }
 
     /// <summary>True when the prompt has a final event (completed, failed, lost, interrupted): it must not run

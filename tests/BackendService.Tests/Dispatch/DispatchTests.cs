@@ -269,8 +269,9 @@ public sealed class DispatchTests
         rig.AddReplica(configureServices: services => services.AddSingleton<IRedisConnection>(sp =>
         {
             redis = new ScriptCounter(sp.GetRequiredService<RedisConnection>());
-            // The acceptance is the one state write that names the in-flight hash without ending the prompt.
-            redis.LoseReplyOfNext((keys, args) => keys.Count == 2 && keys[1] == inFlightKey && args[0].ToString() == RenderEventKinds.Accepted, carriedOut);
+            // The acceptance is the state write of this one prompt (its state and its backend's in-flight hash; the
+            // expiry, then the event's status first among its values) whose event is accepted.
+            redis.LoseReplyOfNext((keys, args) => keys.Count == 2 && keys[1] == inFlightKey && args[1].ToString() == RenderEventKinds.Accepted, carriedOut);
             return redis;
         }));
         await rig.WaitUntilOnlineAsync(DispatchRig.BackendId(0));

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
+using DirectorsConsole.BackendService.Infrastructure;
 using DirectorsConsole.Contracts;
+using DirectorsConsole.Messaging;
 using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.BackendService.Tests.Dispatch;
@@ -107,6 +109,48 @@ public sealed class PrefetchDispatchTests
         Assert.Contains("execution_interrupted", messages);
         Assert.Single(rig.Events.For(first.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
         Assert.Single(rig.Events.For(second.PromptId), e => RenderEventKinds.IsFinal(e.Kind));
+    }
+
+    [Fact]
+    public async Task CommandsWaitingTogetherArePostedTogetherInTheirOrderAndACancelledOneAndACopyAmongThemAreNot()
+    {
+        // Arrange: four prompts, one whose cancel was requested before it was taken, and a copy of the second (a
+        // command left twice by a crash), made visible to the backend's worker at once as the scheduler sends a group
+        await using var rig = await DispatchRig.StartAsync();
+        var commands = Enumerable.Range(40, 4).Select(seed => Command(seed)).ToList();
+        var cancelled = Command(50);
+        await rig.RequestCancelAsync(cancelled.PromptId);
+        var queue = RenderChannels.BackendQueue(DispatchRig.BackendId(0));
+        QueueMessage<RunPromptCommand> Message(RunPromptCommand command, string key) => new(queue, command, key);
+
+        // Act
+        await rig.Queue.EnqueueManyAsync(
+        [
+            Message(commands[0], commands[0].PromptId), Message(commands[1], commands[1].PromptId), Message(cancelled, cancelled.PromptId),
+            Message(commands[2], commands[2].PromptId), Message(commands[1], "copy"), Message(commands[3], commands[3].PromptId),
+        ], Token);
+        var ended = new List<RenderEvent>();
+        foreach (var command in commands)
+        {
+            ended.Add(await rig.Events.WaitForAsync(command.PromptId));
+        }
+
+        var interrupted = await rig.Events.WaitForAsync(cancelled.PromptId);
+        var drained = await Eventually.ReturnsAsync(() => rig.Queue.GetCountsAsync(queue, Token), counts => counts is { Waiting: 0, InFlight: 0 });
+
+        // Assert: each accepted once, all in one write (one time for all), run in their order, and ended once; the
+        // cancelled one never reached the node
+        Assert.All(ended, final => Assert.Equal(RenderEventKinds.Completed, final.Kind));
+        var accepted = commands.Select(command => Assert.Single(rig.Events.For(command.PromptId), e => e.Kind == RenderEventKinds.Accepted)).ToList();
+        Assert.Single(accepted.Select(e => e.At).Distinct());
+        var started = commands.Select(command => Assert.Single(rig.Events.For(command.PromptId), e => e.Kind == RenderEventKinds.Started).At).ToList();
+        Assert.Equal(started.Order(), started);
+        Assert.All(commands, command => Assert.Single(rig.Events.For(command.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
+        Assert.Equal((RenderEventKinds.Interrupted, "cancelled before it started"), (interrupted.Kind, interrupted.Error));
+        Assert.DoesNotContain(rig.Events.For(cancelled.PromptId), e => e.Kind == RenderEventKinds.Accepted);
+        Assert.Empty(await HistoryAsync(rig, cancelled.PromptId));
+        Assert.Equal(new QueueCounts(0, 0), drained);
+        Assert.Empty(await rig.Redis.HashGetAllAsync(BackendKeys.InFlight(DispatchRig.BackendId(0)), Token));
     }
 
     /// <summary>A short prompt for emu-0.</summary>

@@ -211,6 +211,85 @@ public sealed class RedisDurableQueueTests(RedisTestServers servers)
         Assert.Equal(third, (await queue.TryReceiveAsync<RenderCommand>(name, Visibility, "new-session", ct))?.MessageId);
     }
 
+    [Theory]
+    [MemberData(nameof(RedisTestServers.Kinds), MemberType = typeof(RedisTestServers))]
+    public async Task AReceiveOfManyTakesUpToItsMostInQueueOrderEachADeliveryOfItsOwn(RedisServerKind kind)
+    {
+        // Arrange
+        var ct = TestContext.Current.CancellationToken;
+        await using var redis = await ConnectAsync(kind);
+        var queue = NewQueue(redis);
+        var name = RedisTestServers.UniqueName("many");
+        var ids = new List<string>();
+        for (var frame = 0; frame < 5; frame++)
+        {
+            ids.Add(await queue.EnqueueAsync(name, new RenderCommand("job", frame), ct));
+        }
+
+        // Act
+        var batch = await queue.TryReceiveManyAsync<RenderCommand>(name, Visibility, "consumer", 3, ct);
+        var countsHeld = await queue.GetCountsAsync(name, ct);
+        var acked = await queue.AckAsync(batch[1], ct);
+        var released = await queue.ReleaseAsync(batch[0], TimeSpan.Zero, ct);
+        var rest = await queue.TryReceiveManyAsync<RenderCommand>(name, Visibility, "consumer", 10, ct);
+        var none = await queue.TryReceiveManyAsync<RenderCommand>(name, Visibility, "consumer", 10, ct);
+
+        // Assert: the first three in order, each acknowledged or released on its own; the released one comes back behind
+        // the two that were waiting, a second delivery
+        Assert.Equal(ids[..3], batch.Select(delivery => delivery.MessageId));
+        Assert.Equal([0, 1, 2], batch.Select(delivery => delivery.Message.Frame));
+        Assert.All(batch, delivery => Assert.Equal(1, delivery.DeliveryCount));
+        Assert.Equal(new QueueCounts(2, 3), countsHeld);
+        Assert.True(acked);
+        Assert.True(released);
+        Assert.Equal([ids[3], ids[4], ids[0]], rest.Select(delivery => delivery.MessageId));
+        Assert.Equal([1, 1, 2], rest.Select(delivery => delivery.DeliveryCount));
+        Assert.Empty(none);
+        Assert.True(await queue.AckAsync(batch[2], ct));
+        Assert.Equal(new QueueCounts(0, 3), await queue.GetCountsAsync(name, ct));
+    }
+
+    [Fact]
+    public async Task AReceiveOfManyWhoseReplyWasLostIsSentAgainAndReturnsTheSameDeliveries()
+    {
+        // Arrange
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await RedisTestServers.StartOwnAsync(RedisServerKind.Garnet);
+        await using var relay = new TcpRelay(server.Port);
+        var options = RedisTestServers.Options(relay.ConnectionString, TimeSpan.FromSeconds(30));
+        options.OutageGrace = TimeSpan.FromMinutes(1);
+        await using var redis = new RedisConnection(options);
+        await using var direct = new RedisConnection(RedisTestServers.Options(server.ConnectionString));
+        var queue = NewQueue(redis);
+        var observer = NewQueue(direct);
+        var name = RedisTestServers.UniqueName("lost-many");
+        var ids = new List<string>();
+        for (var frame = 0; frame < 3; frame++)
+        {
+            ids.Add(await observer.EnqueueAsync(name, new RenderCommand("job", frame), ct));
+        }
+
+        await redis.PingAsync(ct);
+
+        // Act: the receive is carried out, its reply lost with the connection
+        relay.LoseReplies();
+        var receive = queue.TryReceiveManyAsync<RenderCommand>(name, Visibility, "consumer", 2, ct);
+        await Eventually.ReturnsAsync(() => observer.GetCountsAsync(name, ct), counts => counts.InFlight == 2);
+        relay.BreakConnections();
+        var deliveries = await receive.WaitAsync(Patience, ct);
+
+        // Assert: the resent receive got the two deliveries the first one made, in order, and took nothing more
+        Assert.Equal(ids[..2], deliveries.Select(delivery => delivery.MessageId));
+        Assert.All(deliveries, delivery => Assert.Equal(1, delivery.DeliveryCount));
+        Assert.Equal(new QueueCounts(1, 2), await observer.GetCountsAsync(name, ct));
+        foreach (var delivery in deliveries)
+        {
+            Assert.True(await queue.AckAsync(delivery, ct));
+        }
+
+        Assert.Equal(new QueueCounts(1, 0), await observer.GetCountsAsync(name, ct));
+    }
+
     [Fact]
     public async Task AReceiveAndAnEnqueueWhoseRepliesWereLostAreSentAgainAndCarriedOutOnce()
     {
