@@ -23,6 +23,9 @@ public sealed class BackendDispatchSession
     private static readonly TimeSpan HistoryRetryDelay = TimeSpan.FromMilliseconds(200);
     private const int HistoryAttempts = 3;
 
+    // The most events held from a burst of the node's messages before they are written (LoopAsync).
+    private const int MaxHeldEvents = 64;
+
     private readonly BackendDefinition _backend;
     private readonly IDurableQueue _queue;
     private readonly IEventBus _eventBus;
@@ -284,7 +287,24 @@ public sealed class BackendDispatchSession
                 try
                 {
                     var before = (_online, _status, Socket.IsConnected);
+                    // The events of a burst of the node's messages are written and published together: held while
+                    // another of its messages waits behind this one, and always written before any other work.
+                    var message = IsNodeMessage(work);
+                    if (message)
+                    {
+                        _prompts.Hold();
+                    }
+                    else
+                    {
+                        await _prompts.FlushAsync(cancellationToken);
+                    }
+
                     await HandleAsync(work, cancellationToken);
+                    if (!message || !_work.Reader.TryPeek(out var next) || !IsNodeMessage(next) || _prompts.HeldCount >= MaxHeldEvents)
+                    {
+                        await _prompts.FlushAsync(cancellationToken);
+                    }
+
                     if ((_online, _status, Socket.IsConnected) != before)
                     {
                         _intakeWake.Writer.TryWrite(true);
@@ -300,11 +320,28 @@ public sealed class BackendDispatchSession
                     // Redis or the node failed in the middle; the periodic reconcile repairs what this left undone.
                     _logger.LogError(ex, "Handling {Work} for backend {BackendId} failed", Describe(work), _backend.Id);
                     (work as PostWork)?.Handled.TrySetResult();
+                    await FlushAfterFailureAsync(cancellationToken);
                 }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>A message or a binary frame of the node's socket: work whose events may be held (<see cref="LoopAsync"/>).</summary>
+    private static bool IsNodeMessage(SessionWork work) => work is SocketWork { Event: ComfySocketMessage or ComfySocketBinary };
+
+    /// <summary>Writes the events held from the messages before one whose handling failed (logged when that fails too).</summary>
+    private async Task FlushAfterFailureAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _prompts.FlushAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogError(ex, "Recording the events held for backend {BackendId} failed", _backend.Id);
         }
     }
 
@@ -587,6 +624,8 @@ public sealed class BackendDispatchSession
                 return;
             }
 
+            // What the messages before this one reported is not held back while the node writes its history.
+            await _prompts.FlushAsync(cancellationToken);
             await Task.Delay(HistoryRetryDelay, _time, cancellationToken);
         }
 

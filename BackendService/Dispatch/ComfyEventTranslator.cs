@@ -37,6 +37,7 @@ public sealed class ComfyEventTranslator(
     TimeProvider timeProvider)
 {
     private readonly Dictionary<string, TrackedPrompt> _prompts = new(StringComparer.Ordinal);
+    private List<(RenderEvent Event, InFlightPrompt? NowInFlight)>? _held;
 
     /// <summary>What <c>execution_success</c> of a tracked prompt does (a node: read its history once and finish it).</summary>
     public Func<TrackedPrompt, CancellationToken, Task> OnSucceeded { get; init; } = static (_, _) => Task.CompletedTask;
@@ -251,8 +252,43 @@ public sealed class ComfyEventTranslator(
     public Task PublishAsync(TrackedPrompt tracked, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
         PublishAsync(tracked.Record.PromptId, tracked.Record.JobId, kind, details, cancellationToken);
 
-    public Task PublishAsync(string promptId, string? jobId, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken) =>
-        publisher.PublishAsync(details(new RenderEvent(kind, promptId, jobId, backendId, timeProvider.GetUtcNow())), cancellationToken);
+    /// <summary>Publishes the event (<see cref="RenderEventPublisher"/>), or, while events are held (<see cref="Hold"/>),
+    /// adds it to those written and published together at the next <see cref="FlushAsync"/>.</summary>
+    public Task PublishAsync(string promptId, string? jobId, string kind, Func<RenderEvent, RenderEvent> details, CancellationToken cancellationToken)
+    {
+        var renderEvent = details(new RenderEvent(kind, promptId, jobId, backendId, timeProvider.GetUtcNow()));
+        if (_held is { } held)
+        {
+            held.Add((renderEvent, null));
+            return Task.CompletedTask;
+        }
+
+        return publisher.PublishAsync(renderEvent, cancellationToken);
+    }
+
+    /// <summary>From now until <see cref="FlushAsync"/>, events are held, to be written with one script and published
+    /// together: a node's session does so while more of the node's messages wait behind the one it handles (a burst),
+    /// so each message no longer waits for two round trips of the one before it.</summary>
+    public void Hold() => _held ??= [];
+
+    /// <summary>How many events are held.</summary>
+    public int HeldCount => _held?.Count ?? 0;
+
+    /// <summary>Writes and publishes the events held, in their order, and stops holding (nothing when none are held).</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_held is not { } held)
+        {
+            return;
+        }
+
+        // Taken first: a write that fails does not leave them to be written again with later ones.
+        _held = null;
+        if (held.Count > 0)
+        {
+            await publisher.PublishManyAsync(held, cancellationToken);
+        }
+    }
 
     /// <summary>The <c>accepted</c> of posts, which records each one's record in the backend's in-flight hash in the
     /// same write (one for all), and then tracks the prompts. Only then: a prompt tracked here but in no in-flight hash

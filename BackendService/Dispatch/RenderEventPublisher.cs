@@ -29,45 +29,62 @@ public sealed class RenderEventPublisher(DispatchStore store, IEventBus eventBus
         return (await PublishManyAsync([(renderEvent, nowInFlight)], cancellationToken))[0];
     }
 
-    /// <summary>Records the events of several prompts, one each (no previews), with one write, and then publishes those
-    /// written, all at once; for each, false when its prompt had already ended (it was not published). Each is recorded and
-    /// published as <see cref="PublishAsync"/> does it alone.</summary>
+    /// <summary>Records several events, of one prompt or several, with one write (in their order; previews are only
+    /// published), and then publishes those written and the previews: each prompt's in their order, different prompts'
+    /// at once. For each, false when its prompt had already ended (it was not published). Each is recorded and published
+    /// as <see cref="PublishAsync"/> does it alone.</summary>
     public async Task<IReadOnlyList<bool>> PublishManyAsync(IReadOnlyList<(RenderEvent Event, InFlightPrompt? NowInFlight)> events, CancellationToken cancellationToken)
     {
-        // Published at once, so in no order among themselves: only one event per prompt keeps each prompt's in order.
-        if (events.Any(item => item.Event.Kind == RenderEventKinds.Preview) || events.DistinctBy(item => item.Event.PromptId).Count() != events.Count)
-        {
-            throw new ArgumentException("A batch holds one recorded event per prompt.", nameof(events));
-        }
-
         // The state first (a final event also leaves the backend's in-flight hash), durable before anyone hears of it.
         // A caller that stops once the write is sent (its lease lost, its session ended) must not drop the publish:
         // the write makes this the prompt's last event, so no one else would ever publish it. So a stopped caller
         // writes nothing, and a write once sent is published; both are bounded by Redis's command timeout.
         cancellationToken.ThrowIfCancellationRequested();
-        var written = await store.RecordPromptEventsAsync(
-            events.Select(item => new PromptEventRecord(item.Event, JsonSerializer.Serialize(item.Event, EventJson), item.NowInFlight)).ToList(),
-            CancellationToken.None);
+        var written = new bool[events.Count];
+        var recorded = Enumerable.Range(0, events.Count).Where(i => events[i].Event.Kind != RenderEventKinds.Preview).ToList();
+        if (recorded.Count > 0)
+        {
+            var results = await store.RecordPromptEventsAsync(
+                recorded.Select(i => new PromptEventRecord(events[i].Event, JsonSerializer.Serialize(events[i].Event, EventJson), events[i].NowInFlight)).ToList(),
+                CancellationToken.None);
+            for (var j = 0; j < recorded.Count; j++)
+            {
+                written[recorded[j]] = results[j];
+            }
+        }
 
-        var publishes = new List<Task>(events.Count);
+        // One chain of publishes per prompt: a prompt's events reach subscribers in their order.
+        var chains = new Dictionary<string, Task>(StringComparer.Ordinal);
         for (var i = 0; i < events.Count; i++)
         {
             var renderEvent = events[i].Event;
-            if (!written[i])
+            if (renderEvent.Kind == RenderEventKinds.Preview)
+            {
+                written[i] = true;
+            }
+            else if (!written[i])
             {
                 logger.LogDebug("Dropped {Kind} of prompt {PromptId}: it has already ended", renderEvent.Kind, renderEvent.PromptId);
                 continue;
             }
-
-            publishes.Add(eventBus.PublishAsync(RenderChannels.RenderEvents, renderEvent, CancellationToken.None));
-            if (RenderEventKinds.IsFinal(renderEvent.Kind))
+            else if (RenderEventKinds.IsFinal(renderEvent.Kind))
             {
                 logger.LogInformation("Prompt {PromptId} of job {JobId} on backend {BackendId}: {Kind} {ErrorType} {Error}",
                     renderEvent.PromptId, renderEvent.JobId, renderEvent.BackendId, renderEvent.Kind, renderEvent.ErrorType, renderEvent.Error);
             }
+
+            chains[renderEvent.PromptId] = chains.TryGetValue(renderEvent.PromptId, out var before)
+                ? PublishAfterAsync(before, renderEvent)
+                : eventBus.PublishAsync(RenderChannels.RenderEvents, renderEvent, CancellationToken.None);
         }
 
-        await Task.WhenAll(publishes);
+        await Task.WhenAll(chains.Values);
         return written;
+    }
+
+    private async Task PublishAfterAsync(Task before, RenderEvent renderEvent)
+    {
+        await before;
+        await eventBus.PublishAsync(RenderChannels.RenderEvents, renderEvent, CancellationToken.None);
     }
 }

@@ -42,6 +42,11 @@ public sealed class JobStateMachine(
     JobStore store, SchedulerWake wake, JobCreationBatcher creations, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,
     ILogger<JobStateMachine> logger)
 {
+    // Children of one group that end at once in this replica (a burst of completions) settle the group one after
+    // another: each commit checks the group's version, so settled side by side all but one conflicted and were read,
+    // decided and committed again, some several times. Other replicas' changes still meet the version check.
+    private readonly GroupTurns _groupTurns = new();
+
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
         ChangeAsync(jobId, job => Task.FromResult(decide(job)), cancellationToken);
 
@@ -61,8 +66,13 @@ public sealed class JobStateMachine(
                 return new ChangeResult(ChangeOutcome.Unchanged, stored);
             }
 
-            var commit = await BuildAsync(stored, change, cancellationToken);
-            var result = await store.CommitAsync(commit, cancellationToken);
+            CommitResult result;
+            using (await _groupTurns.EnterAsync(GroupSettledBy(stored, change), cancellationToken))
+            {
+                var commit = await BuildAsync(stored, change, cancellationToken);
+                result = await store.CommitAsync(commit, cancellationToken);
+            }
+
             switch (result.Status)
             {
                 case CommitStatus.Committed:
@@ -102,22 +112,38 @@ public sealed class JobStateMachine(
         }
 
         var steps = new List<(int Index, StoredJob Before, JobChange Change, JobCommit Commit)>();
-        for (var i = 0; i < decisions.Count; i++)
+        // Taken before the step that settles the job's group reads the group, and held until the commit (one job has
+        // one group); let go before any step is decided again alone, which takes it again itself.
+        GroupTurns.Turn? groupTurn = null;
+        IReadOnlyList<CommitResult> committed = [];
+        try
         {
-            if (await decisions[i](current) is not { } change)
+            for (var i = 0; i < decisions.Count; i++)
             {
-                results[i] = new ChangeResult(ChangeOutcome.Unchanged, current);
-                continue;
+                if (await decisions[i](current) is not { } change)
+                {
+                    results[i] = new ChangeResult(ChangeOutcome.Unchanged, current);
+                    continue;
+                }
+
+                groupTurn ??= GroupSettledBy(current, change) is { } groupId ? await _groupTurns.EnterAsync(groupId, cancellationToken) : null;
+                steps.Add((i, current, change, await BuildAsync(current, change, cancellationToken)));
+                current = new StoredJob(change.Record, change.State, current.Version + 1);
             }
 
-            steps.Add((i, current, change, await BuildAsync(current, change, cancellationToken)));
-            current = new StoredJob(change.Record, change.State, current.Version + 1);
+            if (steps.Count > 0)
+            {
+                committed = await store.CommitManyAsync(steps.Select(step => step.Commit).ToList(), cancellationToken);
+            }
+        }
+        finally
+        {
+            groupTurn?.Dispose();
         }
 
         var alone = decisions.Count;
         if (steps.Count > 0)
         {
-            var committed = await store.CommitManyAsync(steps.Select(step => step.Commit).ToList(), cancellationToken);
             var wake = false;
             for (var s = 0; s < steps.Count; s++)
             {
@@ -398,6 +424,17 @@ public sealed class JobStateMachine(
         (JobEngineState.HoldsSlot(old.Record, old.State) && !JobEngineState.HoldsSlot(change.Record, change.State))
         || (!JobEngineState.InQueue(old.Record, old.State) && JobEngineState.InQueue(change.Record, change.State));
 
+    /// <summary>The group whose outcome <paramref name="change"/> decides with it: a child that ends, or starts waiting
+    /// for approval, may move its group on (to awaiting_approval, or to its end). Null for any other change, and for one
+    /// that leaves its group to be settled afterwards (<see cref="JobChange.DefersGroupOutcome"/>).</summary>
+    private static string? GroupSettledBy(StoredJob old, JobChange change)
+    {
+        var record = change.Record;
+        var ends = JobStatuses.IsFinal(record.Status) && !JobStatuses.IsFinal(old.Record.Status);
+        var settles = ends || (record.Status == JobStatuses.AwaitingApproval && old.Record.Status != JobStatuses.AwaitingApproval);
+        return settles && !change.DefersGroupOutcome ? record.GroupId : null;
+    }
+
     private async Task<JobCommit> BuildAsync(StoredJob old, JobChange change, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
@@ -462,9 +499,7 @@ public sealed class JobStateMachine(
             }
         }
 
-        // A child that ends, or starts waiting for approval, may move its group on (to awaiting_approval, or to its end).
-        var settles = ends || (record.Status == JobStatuses.AwaitingApproval && old.Record.Status != JobStatuses.AwaitingApproval);
-        if (settles && record.GroupId is { } settledGroupId && !change.DefersGroupOutcome)
+        if (GroupSettledBy(old, change) is { } settledGroupId)
         {
             await AddGroupOutcomeAsync(commit, settledGroupId, record, now, cancellationToken);
         }
@@ -570,5 +605,38 @@ public sealed class JobStateMachine(
         }
 
         return record;
+    }
+
+    /// <summary>One turn at a time per job group in this replica (striped: groups that share a stripe wait for each other,
+    /// which costs only time, and no lock is ever left behind).</summary>
+    private sealed class GroupTurns
+    {
+        private readonly SemaphoreSlim[] _stripes = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+
+        /// <summary>Waits for the group's turn; null (no wait) for no group.</summary>
+        public async Task<Turn?> EnterAsync(string? groupId, CancellationToken cancellationToken)
+        {
+            if (groupId is null)
+            {
+                return null;
+            }
+
+            var stripe = _stripes[(StringComparer.Ordinal.GetHashCode(groupId) & int.MaxValue) % _stripes.Length];
+            await stripe.WaitAsync(cancellationToken);
+            return new Turn(stripe);
+        }
+
+        public sealed class Turn(SemaphoreSlim stripe) : IDisposable
+        {
+            private int _released;
+
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref _released, 1) == 0)
+                {
+                    stripe.Release();
+                }
+            }
+        }
     }
 }

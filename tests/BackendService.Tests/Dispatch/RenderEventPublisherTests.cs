@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using DirectorsConsole.BackendService.Comfy;
 using DirectorsConsole.BackendService.Dispatch;
 using DirectorsConsole.Contracts;
 using DirectorsConsole.Messaging;
@@ -56,6 +58,43 @@ public sealed class RenderEventPublisherTests(GarnetFixture garnet) : IClassFixt
         Assert.Empty(rig.Heard(promptId));
     }
 
+    [Fact]
+    public async Task EventsHeldFromABurstOfMessagesAreWrittenWithOneScriptAndPublishedInEachPromptsOrder()
+    {
+        // Arrange: two prompts tracked on a node's socket
+        await using var rig = await PublisherRig.StartAsync(garnet);
+        var translator = new ComfyEventTranslator("emu-publisher", rig.Publisher, rig.Store, new NodeMonitorReadings(), new DispatchOptions(), TimeProvider.System);
+        var first = translator.Track(new InFlightPrompt(Guid.NewGuid().ToString(), "job-1", DateTimeOffset.UtcNow, new Dictionary<string, string>()));
+        var second = translator.Track(new InFlightPrompt(Guid.NewGuid().ToString(), "job-2", DateTimeOffset.UtcNow, new Dictionary<string, string>()));
+        JsonObject About(TrackedPrompt prompt) => new() { ["prompt_id"] = prompt.Record.PromptId };
+        var scriptsBefore = rig.Scripts.Scripts;
+
+        // Act: a burst (the first starts and fails, the second starts), then a late event of the first after its end
+        translator.Hold();
+        await translator.OnMessageAsync("execution_start", About(first), Token);
+        await translator.OnMessageAsync("execution_start", About(second), Token);
+        await translator.OnMessageAsync("execution_error", new JsonObject { ["prompt_id"] = first.Record.PromptId, ["exception_message"] = "out of memory" }, Token);
+        await translator.PublishAsync(first, RenderEventKinds.Progress, e => e with { Percent = 50 }, Token);
+        var heardWhileHeld = rig.Heard(first.Record.PromptId).Count + rig.Heard(second.Record.PromptId).Count;
+        var held = translator.HeldCount;
+        await translator.FlushAsync(Token);
+        var heardFirst = await Eventually.ReturnsAsync(() => Task.FromResult(rig.Heard(first.Record.PromptId)), events => events.Count >= 2, TimeSpan.FromSeconds(5));
+        var heardSecond = await Eventually.ReturnsAsync(() => Task.FromResult(rig.Heard(second.Record.PromptId)), events => events.Count >= 1, TimeSpan.FromSeconds(5));
+        await translator.FlushAsync(Token);
+
+        // Assert: nothing heard until the flush; one script wrote the four; each prompt's events heard in their order,
+        // and the late one, behind the first's end in the same write, neither written nor heard
+        Assert.Equal(0, heardWhileHeld);
+        Assert.Equal(4, held);
+        Assert.Equal(1, rig.Scripts.Scripts - scriptsBefore);
+        Assert.Equal([RenderEventKinds.Started, RenderEventKinds.Failed], heardFirst.Select(e => e.Kind));
+        Assert.Equal([RenderEventKinds.Started], heardSecond.Select(e => e.Kind));
+        Assert.Equal(RenderEventKinds.Failed, await rig.Redis.HashGetAsync(RenderChannels.PromptStateKey(first.Record.PromptId), "status", Token));
+        Assert.Equal(RenderEventKinds.Started, await rig.Redis.HashGetAsync(RenderChannels.PromptStateKey(second.Record.PromptId), "status", Token));
+        Assert.Equal(0, translator.HeldCount);
+        Assert.Equal(1, rig.Scripts.Scripts - scriptsBefore);
+    }
+
     private static RenderEvent Completed(string promptId) => new(RenderEventKinds.Completed, promptId, "job", "emu-publisher", DateTimeOffset.UtcNow);
 
     /// <summary>A publisher on a Garnet through a <see cref="ScriptCounter"/>, and a subscriber of its own that hears
@@ -74,8 +113,8 @@ public sealed class RenderEventPublisherTests(GarnetFixture garnet) : IClassFixt
             _subscriber = new RedisSubscriber(options);
             Bus = new RedisEventBus(_redis, _subscriber, NullLogger<RedisEventBus>.Instance, TimeProvider.System);
             Scripts = new ScriptCounter(_redis);
-            Publisher = new RenderEventPublisher(
-                new DispatchStore(Scripts, Options.Create(new DispatchOptions())), Bus, NullLogger<RenderEventPublisher>.Instance);
+            Store = new DispatchStore(Scripts, Options.Create(new DispatchOptions()));
+            Publisher = new RenderEventPublisher(Store, Bus, NullLogger<RenderEventPublisher>.Instance);
         }
 
         public IRedisConnection Redis => _redis;
@@ -85,6 +124,8 @@ public sealed class RenderEventPublisherTests(GarnetFixture garnet) : IClassFixt
         public ScriptCounter Scripts { get; }
 
         public RenderEventPublisher Publisher { get; }
+
+        public DispatchStore Store { get; }
 
         public static async Task<PublisherRig> StartAsync(GarnetFixture garnet)
         {

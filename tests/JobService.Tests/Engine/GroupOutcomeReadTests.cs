@@ -51,7 +51,7 @@ public sealed class GroupOutcomeReadTests
         var (groupId, children) = await CreateDispatchedGroupAsync(rig);
         var applier = rig.Get<RenderEventApplier>();
 
-        // Act: half the children fail, every end applied at once (the group's version makes them take turns)
+        // Act: half the children fail, every end applied at once (they take turns on the group)
         await Task.WhenAll(children.Select((child, i) => Task.Run(
             () => applier.ApplyAsync(i % 2 == 0 ? Completed(child) : Failed(child), Token), Token)));
 
@@ -62,6 +62,26 @@ public sealed class GroupOutcomeReadTests
         var complete = Assert.Single(events, e => e.Type == JobEventKinds.GroupComplete);
         Assert.Equal((Children / 2, Children / 2), ((int)complete.Payload["succeeded"]!, (int)complete.Payload["failed"]!));
         Assert.Equal(JobEventKinds.GroupComplete, events[^1].Type);
+    }
+
+    [Fact]
+    public async Task ChildrenEndingTogetherInOneReplicaTakeTurnsOnTheirGroupWithoutConflicts()
+    {
+        // Arrange
+        await using var rig = await CountedJobService.StartAsync(("outcome-c", 1));
+        var (groupId, children) = await CreateDispatchedGroupAsync(rig);
+        var applier = rig.Get<RenderEventApplier>();
+        var changesBefore = rig.ChangeScripts;
+
+        // Act: every child's end applied at once, as a burst of completions from the nodes arrives
+        await Task.WhenAll(children.Select(child => Task.Run(() => applier.ApplyAsync(Completed(child), Token), Token)));
+
+        // Assert: one commit per child; none was read, decided and committed again after a sibling changed the group
+        Assert.Equal(Children, rig.ChangeScripts - changesBefore);
+        var group = await rig.Engine.GetGroupAsync(groupId, Token);
+        Assert.Equal(JobGroupStatuses.Completed, group!.Group.Status);
+        var events = await rig.Get<RedisJobEventStream>().ReadAsync(JobStreamId.Group(groupId), 0, Token);
+        Assert.Equal(Children, (int)Assert.Single(events, e => e.Type == JobEventKinds.GroupComplete).Payload["succeeded"]!);
     }
 
     private static async Task<(string GroupId, IReadOnlyList<JobRecord> Children)> CreateDispatchedGroupAsync(CountedJobService rig)
