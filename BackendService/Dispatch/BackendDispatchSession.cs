@@ -211,7 +211,7 @@ public sealed class BackendDispatchSession
                 }
 
                 var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _work.Writer.TryWrite(new PostWork(deliveries, handled));
+                _work.Writer.TryWrite(new PostWork(deliveries, _time.GetTimestamp(), handled));
                 await handled.Task.WaitAsync(cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -386,15 +386,26 @@ public sealed class BackendDispatchSession
         try
         {
             var deliveries = work.Deliveries;
-            var claims = await _store.ClaimAsync(
-                deliveries.Select(delivery => (delivery.Message.PromptId, delivery.Message.JobId)).ToList(), _backend.Id, cancellationToken, backendMustBeOpen: true);
-            var leasedAt = _time.GetTimestamp();
+            IReadOnlyList<PromptClaim> claims;
+            try
+            {
+                claims = await _store.ClaimAsync(
+                    deliveries.Select(delivery => (delivery.Message.PromptId, delivery.Message.JobId)).ToList(), _backend.Id, cancellationToken, backendMustBeOpen: true);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // Nothing was posted: every command is offered again at once rather than after its visibility timeout.
+                await ReleaseQuietlyAsync(deliveries, TimeSpan.Zero, cancellationToken);
+                throw;
+            }
+
+            var leasedAt = work.ReceivedAt;
             ExceptionDispatchInfo? failure = null;
             var accepted = new List<(InFlightPrompt Record, string? DroppedOutputs, QueueDelivery<RunPromptCommand> Delivery)>();
             for (var i = 0; i < deliveries.Count; i++)
             {
                 // Slow posts to a slow node: the leases of the commands still to post must outlast the next one.
-                if (i > 0 && _time.GetElapsedTime(leasedAt) >= _options.BackendVisibilityTimeout - _options.RequestTimeout)
+                if (_time.GetElapsedTime(leasedAt) >= _options.BackendVisibilityTimeout - _options.RequestTimeout)
                 {
                     await Task.WhenAll(deliveries.Skip(i).Select(delivery => _queue.ExtendAsync(delivery, _options.BackendVisibilityTimeout, cancellationToken)));
                     leasedAt = _time.GetTimestamp();
@@ -862,7 +873,9 @@ public sealed class BackendDispatchSession
 
     private sealed record SocketWork(ComfySocketEvent Event) : SessionWork;
 
-    private sealed record PostWork(IReadOnlyList<QueueDelivery<RunPromptCommand>> Deliveries, TaskCompletionSource Handled) : SessionWork;
+    /// <summary>Commands taken together; <paramref name="ReceivedAt"/> (a timestamp of the session's clock) is when their
+    /// leases began.</summary>
+    private sealed record PostWork(IReadOnlyList<QueueDelivery<RunPromptCommand>> Deliveries, long ReceivedAt, TaskCompletionSource Handled) : SessionWork;
 
     private sealed record CancelWork(string PromptId) : SessionWork;
 
