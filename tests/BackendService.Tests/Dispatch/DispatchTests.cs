@@ -292,6 +292,46 @@ public sealed class DispatchTests
         Assert.Equal([command.PromptId], history!.Select(entry => entry.Key));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CommandsTakenTogetherWhoseClaimFailedAreOfferedAgainAtOnceAndEachPostedOnce(bool carriedOut)
+    {
+        // Arrange: a replica whose one claim of three commands taken together ends as a lost connection, carried out or
+        // not, with a visibility timeout far longer than the test may wait
+        await using var rig = await DispatchRig.StartAsync(replicas: 0);
+        var commands = Enumerable.Range(0, 3)
+            .Select(i => DispatchRig.Command(DispatchRig.ProgressWorkflow(2, 10, seed: 60 + i), DispatchRig.BackendId(0), jobId: $"job-claim-{i}"))
+            .ToList();
+        ScriptCounter? redis = null;
+        rig.AddReplica(
+            overrides: new Dictionary<string, string?> { ["Backends:Dispatch:BackendVisibilityTimeout"] = "00:05:00" },
+            configureServices: services => services.AddSingleton<IRedisConnection>(sp =>
+            {
+                redis = new ScriptCounter(sp.GetRequiredService<RedisConnection>());
+                redis.LoseReplyOfNext((keys, _) => keys.Count == 8 && keys[0] == BackendKeys.Definitions, carriedOut);
+                return redis;
+            }));
+        await rig.WaitUntilOnlineAsync(DispatchRig.BackendId(0));
+        var queue = RenderChannels.BackendQueue(DispatchRig.BackendId(0));
+
+        // Act
+        await rig.Queue.EnqueueManyAsync(commands.Select(c => new QueueMessage<RunPromptCommand>(queue, c, c.PromptId)).ToList(), Token);
+        var ended = new List<RenderEvent>();
+        foreach (var command in commands)
+        {
+            ended.Add(await rig.Events.WaitForAsync(command.PromptId, timeout: TimeSpan.FromSeconds(30)));
+        }
+
+        var history = await rig.Emulators[0].Client.GetFromJsonAsync<JsonObject>("history", Token);
+
+        // Assert: the claim was lost once; every prompt ran once and ended once, long before the visibility timeout
+        Assert.Equal(1, redis!.Lost);
+        Assert.All(ended, e => Assert.Equal(RenderEventKinds.Completed, e.Kind));
+        Assert.All(commands, c => Assert.Single(rig.Events.For(c.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
+        Assert.Equal(commands.Select(c => c.PromptId).Order(), history!.Select(entry => entry.Key).Order());
+    }
+
     [Fact]
     public async Task APromptLeftOnlyInTheInFlightHashIsFinishedByTheReconcileOfAnIdleNode()
     {
