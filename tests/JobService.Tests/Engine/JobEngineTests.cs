@@ -374,20 +374,23 @@ public sealed class JobEngineTests(SharedEngineRig shared, ITestOutputHelper out
     [Fact]
     public async Task TwoReplicasApplyingTheSameEventsCountThemOnce()
     {
-        // Arrange: a group of three children, dispatched (as far as the engine knows) to a backend that does not exist
+        // Arrange: a group of three children, dispatched (as far as the engine knows) to an online backend that never
+        // hears of them (one that does not exist would have the replicas' reconcile, every second here, move them
+        // elsewhere before a slow machine got to their completions)
+        var backend = EngineRig.BackendId(0);
         var now = DateTimeOffset.UtcNow;
         var groupId = "jg_" + Guid.NewGuid().ToString("N")[..12];
         var children = Enumerable.Range(0, 3).Select(i =>
         {
             var record = new JobRecord($"j_{Guid.NewGuid():N}"[..14], JobStatuses.Queued, now)
             {
-                GroupId = groupId, BackendId = "ghost", PromptId = Guid.NewGuid().ToString(), Attempts = ["ghost"], Seed = i, QueuedAt = now,
+                GroupId = groupId, BackendId = backend, PromptId = Guid.NewGuid().ToString(), Attempts = [backend], Seed = i, QueuedAt = now,
             };
-            return (record, new JobEngineState { Target = "ghost", Dispatch = DispatchStates.Sent, DispatchedAt = now });
+            return (record, new JobEngineState { Target = backend, Dispatch = DispatchStates.Sent, DispatchedAt = now });
         }).ToList();
-        var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now) { ChildJobIds = children.Select(c => c.record.JobId).ToList(), BackendIds = ["ghost"] };
+        var group = new JobGroupRecord(groupId, JobGroupStatuses.Running, now) { ChildJobIds = children.Select(c => c.record.JobId).ToList(), BackendIds = [backend] };
         await Rig.Get<JobStateMachine>().CreateGroupAsync(group, new JobPrompt(EngineRig.Prompt(), null), children, Token);
-        var completions = children.Select(c => new RenderEvent(RenderEventKinds.Completed, c.record.PromptId!, c.record.JobId, "ghost", DateTimeOffset.UtcNow)
+        var completions = children.Select(c => new RenderEvent(RenderEventKinds.Completed, c.record.PromptId!, c.record.JobId, backend, DateTimeOffset.UtcNow)
         {
             Outputs = [new RenderOutput("images", "2") { Filename = "a.png", Subfolder = "", Type = "output", Url = "http://ghost/view?filename=a.png" }],
         }).ToList();
