@@ -42,10 +42,13 @@ public sealed class JobStateMachine(
     JobStore store, SchedulerWake wake, JobCreationBatcher creations, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,
     ILogger<JobStateMachine> logger)
 {
-    // Children of one group that end at once in this replica (a burst of completions) settle the group one after
-    // another: each commit checks the group's version, so settled side by side all but one conflicted and were read,
-    // decided and committed again, some several times. Other replicas' changes still meet the version check.
-    private readonly GroupTurns _groupTurns = new();
+    // Changes that settle a job group (its children ending, or starting to wait for approval) are committed in batches
+    // per group in this replica: those that come while the group's batch before them commits wait for it, then read the
+    // group once and commit together, each checked on the group's version as its predecessor in the batch leaves it.
+    // Settled side by side, all but one conflicted on the group's version and were read, decided and committed again;
+    // settled one at a time, a burst of completions paid two reads and a commit per child, one after another. Other
+    // replicas' changes still meet the version check.
+    private readonly KeyedBatches<IReadOnlyList<ChangeStep>, IReadOnlyList<CommitResult>> _groupSettlements = new();
 
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
         ChangeAsync(jobId, job => Task.FromResult(decide(job)), cancellationToken);
@@ -66,12 +69,10 @@ public sealed class JobStateMachine(
                 return new ChangeResult(ChangeOutcome.Unchanged, stored);
             }
 
-            CommitResult result;
-            using (await _groupTurns.EnterAsync(GroupSettledBy(stored, change), cancellationToken))
-            {
-                var commit = await BuildAsync(stored, change, cancellationToken);
-                result = await store.CommitAsync(commit, cancellationToken);
-            }
+            var step = new ChangeStep(stored, change, BuildJobCommit(stored, change));
+            var result = GroupSettledBy(stored, change) is { } groupId
+                ? (await CommitSettlingAsync(groupId, [step], cancellationToken))[0]
+                : await store.CommitAsync(step.Commit, cancellationToken);
 
             switch (result.Status)
             {
@@ -111,34 +112,29 @@ public sealed class JobStateMachine(
             return results;
         }
 
-        var steps = new List<(int Index, StoredJob Before, JobChange Change, JobCommit Commit)>();
-        // Taken before the step that settles the job's group reads the group, and held until the commit (one job has
-        // one group); let go before any step is decided again alone, which takes it again itself.
-        GroupTurns.Turn? groupTurn = null;
-        IReadOnlyList<CommitResult> committed = [];
-        try
+        var steps = new List<(int Index, ChangeStep Step)>();
+        string? settledGroupId = null;
+        for (var i = 0; i < decisions.Count; i++)
         {
-            for (var i = 0; i < decisions.Count; i++)
+            if (await decisions[i](current) is not { } change)
             {
-                if (await decisions[i](current) is not { } change)
-                {
-                    results[i] = new ChangeResult(ChangeOutcome.Unchanged, current);
-                    continue;
-                }
-
-                groupTurn ??= GroupSettledBy(current, change) is { } groupId ? await _groupTurns.EnterAsync(groupId, cancellationToken) : null;
-                steps.Add((i, current, change, await BuildAsync(current, change, cancellationToken)));
-                current = new StoredJob(change.Record, change.State, current.Version + 1);
+                results[i] = new ChangeResult(ChangeOutcome.Unchanged, current);
+                continue;
             }
 
-            if (steps.Count > 0)
-            {
-                committed = await store.CommitManyAsync(steps.Select(step => step.Commit).ToList(), cancellationToken);
-            }
+            settledGroupId ??= GroupSettledBy(current, change);
+            steps.Add((i, new ChangeStep(current, change, BuildJobCommit(current, change))));
+            current = new StoredJob(change.Record, change.State, current.Version + 1);
         }
-        finally
+
+        IReadOnlyList<CommitResult> committed = [];
+        if (steps.Count > 0)
         {
-            groupTurn?.Dispose();
+            // One job has one group: a step that settles it makes the whole burst one item of the group's batch.
+            var changeSteps = steps.Select(s => s.Step).ToList();
+            committed = settledGroupId is not null
+                ? await CommitSettlingAsync(settledGroupId, changeSteps, cancellationToken)
+                : await store.CommitManyAsync(changeSteps.Select(s => s.Commit).ToList(), cancellationToken);
         }
 
         var alone = decisions.Count;
@@ -147,7 +143,7 @@ public sealed class JobStateMachine(
             var wake = false;
             for (var s = 0; s < steps.Count; s++)
             {
-                var (index, before, change, _) = steps[s];
+                var (index, (before, change, _)) = steps[s];
                 if (committed[s].Status != CommitStatus.Committed)
                 {
                     alone = index;
@@ -435,7 +431,79 @@ public sealed class JobStateMachine(
         return settles && !change.DefersGroupOutcome ? record.GroupId : null;
     }
 
+    /// <summary>The commit of a change: the job's part (<see cref="BuildJobCommit"/>) and, for a change that settles its
+    /// group, the group's, decided on the group as read now. Changes that settle a group one after another go through
+    /// <see cref="CommitSettlingAsync"/> instead.</summary>
     private async Task<JobCommit> BuildAsync(StoredJob old, JobChange change, CancellationToken cancellationToken)
+    {
+        var commit = BuildJobCommit(old, change);
+        if (GroupSettledBy(old, change) is { } groupId)
+        {
+            var group = await SettlingGroup.ReadAsync(store, groupId, cancellationToken);
+            if (group is null)
+            {
+                logger.LogWarning("Child {JobId} ended but its group {GroupId} is gone", change.Record.JobId, groupId);
+            }
+            else
+            {
+                await AddGroupOutcomeAsync(commit, group, change.Record, timeProvider.GetUtcNow(), cancellationToken);
+            }
+        }
+
+        return commit;
+    }
+
+    /// <summary>Commits the steps of one job (each decided on the job as the one before leaves it), one of which settles
+    /// <paramref name="groupId"/>, in the group's next batch (<see cref="_groupSettlements"/>). Results in the order of
+    /// <paramref name="steps"/>.</summary>
+    private Task<IReadOnlyList<CommitResult>> CommitSettlingAsync(string groupId, IReadOnlyList<ChangeStep> steps, CancellationToken cancellationToken) =>
+        _groupSettlements.SubmitAsync(groupId, steps, batch => SettleTogetherAsync(groupId, batch), cancellationToken);
+
+    /// <summary>One batch of <see cref="CommitSettlingAsync"/>: the group read once, each step that settles it decided on
+    /// the group as the steps before it in the batch leave it (its version counted on from the one read), and every
+    /// step committed with one script, each checked on its own. A step whose job changed meanwhile is not committed, and
+    /// neither is any later one that settles the group (each expects the version the one before it would have left);
+    /// their callers decide them again.</summary>
+    private async Task<IReadOnlyList<IReadOnlyList<CommitResult>>> SettleTogetherAsync(string groupId, IReadOnlyList<IReadOnlyList<ChangeStep>> batch)
+    {
+        // The batch carries changes of several callers: no single caller's cancellation may stop it (KeyedBatches).
+        var cancellationToken = CancellationToken.None;
+        var group = await SettlingGroup.ReadAsync(store, groupId, cancellationToken);
+        var now = timeProvider.GetUtcNow();
+        foreach (var (old, change, commit) in batch.SelectMany(steps => steps))
+        {
+            if (group is null)
+            {
+                if (GroupSettledBy(old, change) is not null)
+                {
+                    logger.LogWarning("Child {JobId} ended but its group {GroupId} is gone", change.Record.JobId, groupId);
+                }
+            }
+            else if (GroupSettledBy(old, change) is not null)
+            {
+                await AddGroupOutcomeAsync(commit, group, change.Record, now, cancellationToken);
+            }
+            else
+            {
+                group.Changed[change.Record.JobId] = change.Record;
+            }
+        }
+
+        var committed = await store.CommitManyAsync(batch.SelectMany(steps => steps.Select(s => s.Commit)).ToList(), cancellationToken);
+        var results = new List<IReadOnlyList<CommitResult>>(batch.Count);
+        var next = 0;
+        foreach (var steps in batch)
+        {
+            results.Add(committed.Skip(next).Take(steps.Count).ToList());
+            next += steps.Count;
+        }
+
+        return results;
+    }
+
+    /// <summary>The job's part of the commit of a change: its record, indexes, queue, slot, history, webhooks and the
+    /// events it appends; nothing of its group's outcome.</summary>
+    private JobCommit BuildJobCommit(StoredJob old, JobChange change)
     {
         var now = timeProvider.GetUtcNow();
         var record = change.Record;
@@ -499,45 +567,37 @@ public sealed class JobStateMachine(
             }
         }
 
-        if (GroupSettledBy(old, change) is { } settledGroupId)
-        {
-            await AddGroupOutcomeAsync(commit, settledGroupId, record, now, cancellationToken);
-        }
-
         return commit;
     }
 
-    /// <summary>A child ended or started waiting for approval: the group's status follows, the last child to render
-    /// makes a group that requires approval wait (<c>group_awaiting_approval</c>), and the last child to end appends
-    /// <c>group_complete</c>. The group's version is checked too, so two children changing at once on two replicas are
-    /// decided one after the other.</summary>
-    private async Task AddGroupOutcomeAsync(JobCommit commit, string groupId, JobRecord ended, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>A child ended or started waiting for approval (<paramref name="changed"/>): the group's status follows,
+    /// the last child to render makes a group that requires approval wait (<c>group_awaiting_approval</c>), and the last
+    /// child to end appends <c>group_complete</c>. The group's version is checked too, so two children changing at once
+    /// on two replicas are decided one after the other. <paramref name="group"/> then holds the group as this commit
+    /// leaves it, for the next step of a batch.</summary>
+    private async Task AddGroupOutcomeAsync(JobCommit commit, SettlingGroup group, JobRecord changed, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        // The group first, then its children: a child that ends after this read bumps the group's version.
-        var group = await store.GetGroupAsync(groupId, cancellationToken);
-        if (group is null)
-        {
-            logger.LogWarning("Child {JobId} ended but its group {GroupId} is gone", ended.JobId, groupId);
-            return;
-        }
-
+        group.Changed[changed.JobId] = changed;
         // The children's statuses decide the group's (one field of each, no record parsed); their records are read only
         // when an event that lists them is due, the group starting to wait for approval or ending: once per group, where
         // reading them for every child that ends cost a group of N children N × N records, again at every conflict.
-        var ids = group.Record.ChildJobIds;
-        var statuses = (await store.GetJobStatusesAsync(ids, cancellationToken))
-            .Select((status, i) => ids[i] == ended.JobId ? ended.Status : status)
-            .ToList();
-        if (statuses.Any(s => s is null) || ListsChildren(GroupOutcomeOf(group, statuses!)))
+        var ids = group.Stored.Record.ChildJobIds;
+        var statuses = ids.Select((id, i) => group.Changed.TryGetValue(id, out var record) ? record.Status : group.StoredStatuses[i]).ToList();
+        JobGroupRecord written;
+        if (statuses.Any(s => s is null) || ListsChildren(GroupOutcomeOf(group.Stored, statuses!)))
         {
-            var children = (await store.GetJobsAsync(ids, cancellationToken))
-                .Select(c => c.Record.JobId == ended.JobId ? ended : c.Record)
+            group.StoredChildren ??= await store.GetJobsAsync(ids, cancellationToken);
+            var children = group.StoredChildren
+                .Select(c => group.Changed.TryGetValue(c.Record.JobId, out var record) ? record : c.Record)
                 .ToList();
-            AddGroupOutcome(commit, group, children, now);
-            return;
+            written = AddGroupOutcome(commit, group.Stored, children, now);
+        }
+        else
+        {
+            written = AddGroupOutcome(commit, group.Stored, statuses!, children: null, now);
         }
 
-        AddGroupOutcome(commit, group, statuses!, children: null, now);
+        group.Stored = new StoredGroup(written, group.Stored.Version + 1, group.Stored.Completed || commit.GroupCompletes);
     }
 
     /// <summary>What the children's statuses make of the group: its status, whether it ends now (every child has
@@ -607,36 +667,37 @@ public sealed class JobStateMachine(
         return record;
     }
 
-    /// <summary>One turn at a time per job group in this replica (striped: groups that share a stripe wait for each other,
-    /// which costs only time, and no lock is ever left behind).</summary>
-    private sealed class GroupTurns
+    /// <summary>A change of a job decided on <paramref name="Before"/>, with the job's part of its commit built
+    /// (<see cref="BuildJobCommit"/>); the group's part is added when it is committed.</summary>
+    private sealed record ChangeStep(StoredJob Before, JobChange Change, JobCommit Commit);
+
+    /// <summary>A group as read for deciding the outcome of changes that settle it, and as those decided so far leave it.</summary>
+    private sealed class SettlingGroup
     {
-        private readonly SemaphoreSlim[] _stripes = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
-
-        /// <summary>Waits for the group's turn; null (no wait) for no group.</summary>
-        public async Task<Turn?> EnterAsync(string? groupId, CancellationToken cancellationToken)
+        private SettlingGroup(StoredGroup stored, IReadOnlyList<string?> storedStatuses)
         {
-            if (groupId is null)
-            {
-                return null;
-            }
-
-            var stripe = _stripes[(StringComparer.Ordinal.GetHashCode(groupId) & int.MaxValue) % _stripes.Length];
-            await stripe.WaitAsync(cancellationToken);
-            return new Turn(stripe);
+            Stored = stored;
+            StoredStatuses = storedStatuses;
         }
 
-        public sealed class Turn(SemaphoreSlim stripe) : IDisposable
-        {
-            private int _released;
+        /// <summary>The group as read, then as the last change decided on it writes it.</summary>
+        public StoredGroup Stored { get; set; }
 
-            public void Dispose()
-            {
-                if (Interlocked.Exchange(ref _released, 1) == 0)
-                {
-                    stripe.Release();
-                }
-            }
+        /// <summary>The children's statuses as read, in the order of the group's children.</summary>
+        public IReadOnlyList<string?> StoredStatuses { get; }
+
+        /// <summary>The children's records as read, once an outcome needed them.</summary>
+        public IReadOnlyList<StoredJob>? StoredChildren { get; set; }
+
+        /// <summary>The children changed by the changes decided so far, as they leave them.</summary>
+        public Dictionary<string, JobRecord> Changed { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Reads the group, then its children's statuses: a child that ends after the group was read bumps its
+        /// version, so the statuses are never older than the version the commit checks. Null when the group is gone.</summary>
+        public static async Task<SettlingGroup?> ReadAsync(JobStore store, string groupId, CancellationToken cancellationToken)
+        {
+            var group = await store.GetGroupAsync(groupId, cancellationToken);
+            return group is null ? null : new SettlingGroup(group, await store.GetJobStatusesAsync(group.Record.ChildJobIds, cancellationToken));
         }
     }
 }

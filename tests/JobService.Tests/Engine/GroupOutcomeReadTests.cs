@@ -1,6 +1,7 @@
 using DirectorsConsole.Contracts;
 using DirectorsConsole.JobService.Engine;
 using DirectorsConsole.JobService.Model;
+using DirectorsConsole.Messaging;
 
 namespace DirectorsConsole.JobService.Tests.Engine;
 
@@ -65,23 +66,54 @@ public sealed class GroupOutcomeReadTests
     }
 
     [Fact]
-    public async Task ChildrenEndingTogetherInOneReplicaTakeTurnsOnTheirGroupWithoutConflicts()
+    public async Task ChildrenEndingTogetherInOneReplicaAreCommittedInBatchesOnTheirGroup()
     {
         // Arrange
         await using var rig = await CountedJobService.StartAsync(("outcome-c", 1));
         var (groupId, children) = await CreateDispatchedGroupAsync(rig);
         var applier = rig.Get<RenderEventApplier>();
         var changesBefore = rig.ChangeScripts;
+        var groupReadsBefore = GroupReads(rig);
 
         // Act: every child's end applied at once, as a burst of completions from the nodes arrives
-        await Task.WhenAll(children.Select(child => Task.Run(() => applier.ApplyAsync(Completed(child), Token), Token)));
+        var results = await Task.WhenAll(children.Select(child => Task.Run(() => applier.ApplyAsync([Completed(child)], Token), Token)));
 
-        // Assert: one commit per child; none was read, decided and committed again after a sibling changed the group
-        Assert.Equal(Children, rig.ChangeScripts - changesBefore);
-        var group = await rig.Engine.GetGroupAsync(groupId, Token);
-        Assert.Equal(JobGroupStatuses.Completed, group!.Group.Status);
-        var events = await rig.Get<RedisJobEventStream>().ReadAsync(JobStreamId.Group(groupId), 0, Token);
-        Assert.Equal(Children, (int)Assert.Single(events, e => e.Type == JobEventKinds.GroupComplete).Payload["succeeded"]!);
+        // Assert: each end applied, and the ends that came while the group's batch before them committed were committed
+        // together (one at a time, the 20 ends made 20 commits, each after reading the group; side by side, 123);
+        // none was read, decided and committed again after a sibling changed the group
+        Assert.All(results, r => Assert.Equal(ChangeOutcome.Applied, Assert.Single(r).Outcome));
+        var scripts = rig.ChangeScripts - changesBefore;
+        Assert.InRange(scripts, 1, Children / 2);
+        Assert.Equal(scripts, GroupReads(rig) - groupReadsBefore);
+        await AssertCompletedOnceAsync(rig, groupId, children);
+    }
+
+    [Fact]
+    public async Task AChildOfABatchChangedMeanwhileIsDecidedAgainWithTheSiblingsBehindItAndEveryEndCountsOnce()
+    {
+        // Arrange: the first child's end is committing (its script held) while the other 19 end and gather behind it
+        await using var rig = await CountedJobService.StartAsync(("outcome-d", 1));
+        var (groupId, children) = await CreateDispatchedGroupAsync(rig);
+        var applier = rig.Get<RenderEventApplier>();
+        var changesBefore = rig.ChangeScripts;
+        rig.Scripts.Hold();
+        var first = Task.Run(() => applier.ApplyAsync([Completed(children[0])], Token), Token);
+        await WaitUntilAsync(() => rig.ChangeScripts == changesBefore + 1);
+        var readsBefore = rig.JobReads;
+        var others = children.Skip(1).Select(child => Task.Run(() => applier.ApplyAsync([Completed(child)], Token), Token)).ToList();
+        await WaitUntilAsync(() => rig.JobReads >= readsBefore + others.Count);
+        await Task.Delay(200, Token); // each decides its end and joins the group's next batch
+
+        // Act: another replica changes the eighth child after its end was decided, then the commits go on
+        await rig.Get<IRedisConnection>().ExecuteAsync(["HINCRBY", JobKeys.Job(children[7].JobId), "version", "1"], Token);
+        rig.Scripts.Release();
+        var results = await Task.WhenAll(others.Prepend(first));
+
+        // Assert: every end applied once: the eighth child's, and those after it in its batch (each expected the group
+        // as the eighth would have left it), decided again and committed after it
+        Assert.All(results, r => Assert.Equal(ChangeOutcome.Applied, Assert.Single(r).Outcome));
+        Assert.True(rig.ChangeScripts - changesBefore >= 3, "the ends that conflicted were committed by a later script");
+        await AssertCompletedOnceAsync(rig, groupId, children);
     }
 
     private static async Task<(string GroupId, IReadOnlyList<JobRecord> Children)> CreateDispatchedGroupAsync(CountedJobService rig)
@@ -109,6 +141,32 @@ public sealed class GroupOutcomeReadTests
 
     private static RenderEvent Failed(JobRecord child) =>
         new(RenderEventKinds.Failed, child.PromptId!, child.JobId, "ghost", DateTimeOffset.UtcNow) { Error = "out of memory" };
+
+    /// <summary>The group completed once, with every child succeeded, and each child's end on the group's stream once.</summary>
+    private static async Task AssertCompletedOnceAsync(CountedJobService rig, string groupId, IReadOnlyList<JobRecord> children)
+    {
+        var group = await rig.Engine.GetGroupAsync(groupId, Token);
+        Assert.Equal(JobGroupStatuses.Completed, group!.Group.Status);
+        var events = await rig.Get<RedisJobEventStream>().ReadAsync(JobStreamId.Group(groupId), 0, Token);
+        Assert.Equal(Children, (int)Assert.Single(events, e => e.Type == JobEventKinds.GroupComplete).Payload["succeeded"]!);
+        Assert.Equal(JobEventKinds.GroupComplete, events[^1].Type);
+        var ends = events.Where(e => e.Type == JobEventKinds.ForChild(JobEventKinds.Completed)).Select(e => (string)e.Payload["job_id"]!).Order().ToList();
+        Assert.Equal(children.Select(c => c.JobId).Order().ToList(), ends);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition was not met within 30 s");
+            await Task.Delay(10, Token);
+        }
+    }
+
+    /// <summary>Reads of group hashes (<c>HMGET dc:group:…</c>) sent so far.</summary>
+    private static int GroupReads(CountedJobService rig) =>
+        rig.Scripts.CountCommands(command => command[0] == "HMGET" && command[1].StartsWith(JobKeys.Group(""), StringComparison.Ordinal));
 
     /// <summary>Reads of job records (<c>HMGET dc:job:… record …</c>) sent so far.</summary>
     private static int RecordReads(CountedJobService rig) =>
