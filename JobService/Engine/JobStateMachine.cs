@@ -42,13 +42,14 @@ public sealed class JobStateMachine(
     JobStore store, SchedulerWake wake, JobCreationBatcher creations, JobMetrics metrics, WebhookOutbox webhooks, IOptions<JobEngineOptions> options, TimeProvider timeProvider,
     ILogger<JobStateMachine> logger)
 {
-    // Changes that settle a job group (its children ending, or starting to wait for approval) are committed in batches
-    // per group in this replica: those that come while the group's batch before them commits wait for it, then read the
-    // group once and commit together, each checked on the group's version as its predecessor in the batch leaves it.
-    // Settled side by side, all but one conflicted on the group's version and were read, decided and committed again;
-    // settled one at a time, a burst of completions paid two reads and a commit per child, one after another. Other
-    // replicas' changes still meet the version check.
-    private readonly KeyedBatches<IReadOnlyList<ChangeStep>, IReadOnlyList<CommitResult>> _groupSettlements = new();
+    // The changes of a job group's children are committed in batches per group in this replica: those that come while
+    // the group's batch before them commits wait for it, then commit together with one script, each checked on its own,
+    // and those that settle the group (a child ending, or starting to wait for approval) on the group's version as the
+    // one before in the batch leaves it. Settled side by side, all but one conflicted on the group's version and were
+    // read, decided and committed again; settled one at a time, a burst of completions paid two reads and a commit per
+    // child, one after another; and a commit per child meant a notification per child, each sent to every watcher of
+    // the group alone. Other replicas' changes still meet the version checks.
+    private readonly KeyedBatches<IReadOnlyList<ChangeStep>, IReadOnlyList<CommitResult>> _groupCommits = new();
 
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
         ChangeAsync(jobId, job => Task.FromResult(decide(job)), cancellationToken);
@@ -70,8 +71,8 @@ public sealed class JobStateMachine(
             }
 
             var step = new ChangeStep(stored, change, BuildJobCommit(stored, change));
-            var result = GroupSettledBy(stored, change) is { } groupId
-                ? (await CommitSettlingAsync(groupId, [step], cancellationToken))[0]
+            var result = stored.Record.GroupId is { } groupId
+                ? (await CommitInGroupBatchAsync(groupId, [step], cancellationToken))[0]
                 : await store.CommitAsync(step.Commit, cancellationToken);
 
             switch (result.Status)
@@ -113,7 +114,6 @@ public sealed class JobStateMachine(
         }
 
         var steps = new List<(int Index, ChangeStep Step)>();
-        string? settledGroupId = null;
         for (var i = 0; i < decisions.Count; i++)
         {
             if (await decisions[i](current) is not { } change)
@@ -122,7 +122,6 @@ public sealed class JobStateMachine(
                 continue;
             }
 
-            settledGroupId ??= GroupSettledBy(current, change);
             steps.Add((i, new ChangeStep(current, change, BuildJobCommit(current, change))));
             current = new StoredJob(change.Record, change.State, current.Version + 1);
         }
@@ -130,10 +129,10 @@ public sealed class JobStateMachine(
         IReadOnlyList<CommitResult> committed = [];
         if (steps.Count > 0)
         {
-            // One job has one group: a step that settles it makes the whole burst one item of the group's batch.
+            // One job has one group: a child's burst is one item of its group's batch.
             var changeSteps = steps.Select(s => s.Step).ToList();
-            committed = settledGroupId is not null
-                ? await CommitSettlingAsync(settledGroupId, changeSteps, cancellationToken)
+            committed = current.Record.GroupId is { } groupId
+                ? await CommitInGroupBatchAsync(groupId, changeSteps, cancellationToken)
                 : await store.CommitManyAsync(changeSteps.Select(s => s.Commit).ToList(), cancellationToken);
         }
 
@@ -433,7 +432,7 @@ public sealed class JobStateMachine(
 
     /// <summary>The commit of a change: the job's part (<see cref="BuildJobCommit"/>) and, for a change that settles its
     /// group, the group's, decided on the group as read now. Changes that settle a group one after another go through
-    /// <see cref="CommitSettlingAsync"/> instead.</summary>
+    /// <see cref="CommitInGroupBatchAsync"/> instead.</summary>
     private async Task<JobCommit> BuildAsync(StoredJob old, JobChange change, CancellationToken cancellationToken)
     {
         var commit = BuildJobCommit(old, change);
@@ -453,49 +452,48 @@ public sealed class JobStateMachine(
         return commit;
     }
 
-    /// <summary>Commits the steps of one job (each decided on the job as the one before leaves it), one of which settles
-    /// <paramref name="groupId"/>, in the group's next batch (<see cref="_groupSettlements"/>). Results in the order of
-    /// <paramref name="steps"/>.</summary>
-    private Task<IReadOnlyList<CommitResult>> CommitSettlingAsync(string groupId, IReadOnlyList<ChangeStep> steps, CancellationToken cancellationToken) =>
-        _groupSettlements.SubmitAsync(groupId, steps, batch => SettleTogetherAsync(groupId, batch), cancellationToken);
+    /// <summary>Commits the steps of one child of <paramref name="groupId"/> (each decided on the job as the one before
+    /// leaves it) in the group's next batch (<see cref="_groupCommits"/>). Results in the order of <paramref name="steps"/>.</summary>
+    private Task<IReadOnlyList<CommitResult>> CommitInGroupBatchAsync(string groupId, IReadOnlyList<ChangeStep> steps, CancellationToken cancellationToken) =>
+        _groupCommits.SubmitAsync(groupId, steps, batch => CommitGroupBatchAsync(groupId, batch), cancellationToken);
 
-    /// <summary>One batch of <see cref="CommitSettlingAsync"/>: the group read once, each step that settles it decided on
-    /// the group as the steps before it in the batch leave it (its version counted on from the one read), and every
-    /// step committed with one script, each checked on its own. A step whose job changed meanwhile is not committed, and
-    /// neither is any later one that settles the group (each expects the version the one before it would have left);
-    /// their callers decide them again.</summary>
-    private async Task<IReadOnlyList<IReadOnlyList<CommitResult>>> SettleTogetherAsync(string groupId, IReadOnlyList<IReadOnlyList<ChangeStep>> batch)
+    /// <summary>One batch of <see cref="CommitInGroupBatchAsync"/>: when a step settles the group, the group is read once
+    /// and each such step decided on it as the steps before it in the batch leave it (its version counted on from the
+    /// one read); then every step is committed with one script, each checked on its own. A step whose job changed
+    /// meanwhile is not committed, and neither is any later one that settles the group (each expects the version the one
+    /// before it would have left); their callers decide them again.</summary>
+    private async Task<IReadOnlyList<IReadOnlyList<CommitResult>>> CommitGroupBatchAsync(string groupId, IReadOnlyList<IReadOnlyList<ChangeStep>> batch)
     {
         // The batch carries changes of several callers: no single caller's cancellation may stop it (KeyedBatches).
         var cancellationToken = CancellationToken.None;
-        var group = await SettlingGroup.ReadAsync(store, groupId, cancellationToken);
+        var steps = batch.SelectMany(item => item).ToList();
+        var group = steps.Any(step => GroupSettledBy(step.Before, step.Change) is not null)
+            ? await SettlingGroup.ReadAsync(store, groupId, cancellationToken)
+            : null;
         var now = timeProvider.GetUtcNow();
-        foreach (var (old, change, commit) in batch.SelectMany(steps => steps))
+        foreach (var (old, change, commit) in steps)
         {
-            if (group is null)
+            if (GroupSettledBy(old, change) is null)
             {
-                if (GroupSettledBy(old, change) is not null)
-                {
-                    logger.LogWarning("Child {JobId} ended but its group {GroupId} is gone", change.Record.JobId, groupId);
-                }
+                group?.Changed[change.Record.JobId] = change.Record;
             }
-            else if (GroupSettledBy(old, change) is not null)
+            else if (group is null)
             {
-                await AddGroupOutcomeAsync(commit, group, change.Record, now, cancellationToken);
+                logger.LogWarning("Child {JobId} ended but its group {GroupId} is gone", change.Record.JobId, groupId);
             }
             else
             {
-                group.Changed[change.Record.JobId] = change.Record;
+                await AddGroupOutcomeAsync(commit, group, change.Record, now, cancellationToken);
             }
         }
 
-        var committed = await store.CommitManyAsync(batch.SelectMany(steps => steps.Select(s => s.Commit)).ToList(), cancellationToken);
+        var committed = await store.CommitManyAsync(steps.Select(step => step.Commit).ToList(), cancellationToken);
         var results = new List<IReadOnlyList<CommitResult>>(batch.Count);
         var next = 0;
-        foreach (var steps in batch)
+        foreach (var item in batch)
         {
-            results.Add(committed.Skip(next).Take(steps.Count).ToList());
-            next += steps.Count;
+            results.Add(committed.Skip(next).Take(item.Count).ToList());
+            next += item.Count;
         }
 
         return results;
