@@ -48,8 +48,9 @@ public sealed class JobStateMachine(
     // one before in the batch leaves it. Settled side by side, all but one conflicted on the group's version and were
     // read, decided and committed again; settled one at a time, a burst of completions paid two reads and a commit per
     // child, one after another; and a commit per child meant a notification per child, each sent to every watcher of
-    // the group alone. Other replicas' changes still meet the version checks.
-    private readonly KeyedBatches<IReadOnlyList<ChangeStep>, IReadOnlyList<CommitResult>> _groupCommits = new();
+    // the group alone. Other replicas' changes still meet the version checks. A batch takes at most 64 children's
+    // changes, so that no script grows with the group (a group may have hundreds of children).
+    private readonly KeyedBatches<IReadOnlyList<ChangeStep>, IReadOnlyList<CommitResult>> _groupCommits = new(maxItems: 64);
 
     public Task<ChangeResult> ChangeAsync(string jobId, Func<StoredJob, JobChange?> decide, CancellationToken cancellationToken) =>
         ChangeAsync(jobId, job => Task.FromResult(decide(job)), cancellationToken);

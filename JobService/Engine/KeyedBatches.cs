@@ -4,12 +4,13 @@ namespace DirectorsConsole.JobService.Engine;
 /// Runs the work handed in for one key in batches, one batch of a key at a time: an item handed in while the key has
 /// no batch gathering starts one, which runs as soon as the key's batch before it has finished; items handed in until
 /// then join it. A burst of items for one key therefore costs about two runs, not one per item, and an item alone
-/// waits for nothing but a thread-pool hop. Keys are independent. Nothing is kept for a key with no batch.
+/// waits for nothing but a thread-pool hop. A batch takes at most <c>maxItems</c>; the items after that gather into
+/// the batch behind it. Keys are independent. Nothing is kept for a key with no batch.
 /// </summary>
 /// <remarks>A batch runs without the submitters' cancellation tokens (one submitter giving up must not fail the others'
 /// items, which were handed in with it); the run is bounded by its own calls' timeouts. A submitter that gives up stops
 /// waiting for its result, but its item may still be carried out.</remarks>
-public sealed class KeyedBatches<TItem, TResult>
+public sealed class KeyedBatches<TItem, TResult>(int maxItems)
 {
     private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
 
@@ -40,7 +41,7 @@ public sealed class KeyedBatches<TItem, TResult>
                 _keys[key] = state = new KeyState();
             }
 
-            if (state.Gathering is not { } batch)
+            if (state.Gathering is not { } batch || batch.Items.Count >= maxItems)
             {
                 state.Gathering = batch = new Batch();
                 state.Batches++;
@@ -61,37 +62,46 @@ public sealed class KeyedBatches<TItem, TResult>
         await before;
         lock (_keys)
         {
-            state.Gathering = null;
+            // A batch that filled up is no longer the one gathering: the one behind it is.
+            if (ReferenceEquals(state.Gathering, batch))
+            {
+                state.Gathering = null;
+            }
         }
 
+        IReadOnlyList<TResult>? results = null;
+        Exception? failure = null;
         try
         {
-            var results = await run(batch.Items);
+            results = await run(batch.Items);
             if (results.Count != batch.Items.Count)
             {
                 throw new InvalidOperationException($"A batch of {batch.Items.Count} items returned {results.Count} results.");
             }
-
-            for (var i = 0; i < results.Count; i++)
-            {
-                batch.Results[i].TrySetResult(results[i]);
-            }
         }
         catch (Exception ex)
         {
-            foreach (var result in batch.Results)
+            failure = ex;
+        }
+
+        // The key is forgotten before the results are handed back, so a submitter that has its result sees no batch.
+        lock (_keys)
+        {
+            if (--state.Batches == 0)
             {
-                result.TrySetException(ex);
+                _keys.Remove(key);
             }
         }
-        finally
+
+        for (var i = 0; i < batch.Results.Count; i++)
         {
-            lock (_keys)
+            if (failure is null)
             {
-                if (--state.Batches == 0)
-                {
-                    _keys.Remove(key);
-                }
+                batch.Results[i].TrySetResult(results![i]);
+            }
+            else
+            {
+                batch.Results[i].TrySetException(failure);
             }
         }
     }

@@ -89,6 +89,30 @@ public sealed class GroupOutcomeReadTests
     }
 
     [Fact]
+    public async Task ChildrenStartingTogetherAreCommittedInBatchesToo()
+    {
+        // Arrange
+        await using var rig = await CountedJobService.StartAsync(("outcome-e", 1));
+        var (groupId, children) = await CreateDispatchedGroupAsync(rig);
+        var applier = rig.Get<RenderEventApplier>();
+        var changesBefore = rig.ChangeScripts;
+        var groupReadsBefore = GroupReads(rig);
+
+        // Act: every child's start applied at once
+        var results = await Task.WhenAll(children.Select(child => Task.Run(() => applier.ApplyAsync([Started(child)], Token), Token)));
+
+        // Assert: each start applied once, in fewer scripts than children (each one a notification to the group's
+        // watchers), with no read of the group (no start settles it)
+        Assert.All(results, r => Assert.Equal(ChangeOutcome.Applied, Assert.Single(r).Outcome));
+        Assert.InRange(rig.ChangeScripts - changesBefore, 1, Children / 2);
+        Assert.Equal(0, GroupReads(rig) - groupReadsBefore);
+        var events = await rig.Get<RedisJobEventStream>().ReadAsync(JobStreamId.Group(groupId), 0, Token);
+        var starts = events.Where(e => e.Type == JobEventKinds.ForChild(JobEventKinds.Started)).Select(e => (string)e.Payload["job_id"]!).Order().ToList();
+        Assert.Equal(children.Select(c => c.JobId).Order().ToList(), starts);
+        Assert.All(await rig.Store.GetJobsAsync(children.Select(c => c.JobId).ToList(), Token), job => Assert.Equal(JobStatuses.Running, job.Record.Status));
+    }
+
+    [Fact]
     public async Task AChildOfABatchChangedMeanwhileIsDecidedAgainWithTheSiblingsBehindItAndEveryEndCountsOnce()
     {
         // Arrange: the first child's end is committing (its script held) while the other 19 end and gather behind it
@@ -138,6 +162,9 @@ public sealed class GroupOutcomeReadTests
         {
             Outputs = [new RenderOutput("images", "2") { Filename = $"{child.JobId}.png", Subfolder = "", Type = "output", Url = $"http://ghost/view?filename={child.JobId}.png" }],
         };
+
+    private static RenderEvent Started(JobRecord child) =>
+        new(RenderEventKinds.Started, child.PromptId!, child.JobId, "ghost", DateTimeOffset.UtcNow);
 
     private static RenderEvent Failed(JobRecord child) =>
         new(RenderEventKinds.Failed, child.PromptId!, child.JobId, "ghost", DateTimeOffset.UtcNow) { Error = "out of memory" };

@@ -14,7 +14,7 @@ public sealed class KeyedBatchesTests
     public async Task ItemsHandedInWhileABatchRunsAreRunTogetherNextEachGettingItsOwnResult()
     {
         // Arrange: a run that waits until the test lets it go
-        var batches = new KeyedBatches<int, string>();
+        var batches = new KeyedBatches<int, string>(maxItems: 64);
         var runs = new ConcurrentQueue<IReadOnlyList<int>>();
         var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -40,10 +40,39 @@ public sealed class KeyedBatchesTests
     }
 
     [Fact]
+    public async Task ABatchTakesAtMostItsLimitAndTheItemsAfterItGatherIntoTheNextInOrder()
+    {
+        // Arrange: batches of at most three
+        var batches = new KeyedBatches<int, int>(maxItems: 3);
+        var runs = new ConcurrentQueue<IReadOnlyList<int>>();
+        var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Func<IReadOnlyList<int>, Task<IReadOnlyList<int>>> run = async items =>
+        {
+            runs.Enqueue(items.ToList());
+            firstRunning.TrySetResult();
+            await letGo.Task;
+            return items.ToList();
+        };
+
+        // Act: seven items come while the first batch runs
+        var first = batches.SubmitAsync("group", 0, run, Token);
+        await firstRunning.Task.WaitAsync(TimeSpan.FromSeconds(10), Token);
+        var later = Enumerable.Range(1, 7).Select(i => batches.SubmitAsync("group", i, run, Token)).ToList();
+        letGo.SetResult();
+        var results = await Task.WhenAll(later.Prepend(first));
+
+        // Assert: one batch after another, each of at most three, in the order the items came
+        Assert.Equal([[0], [1, 2, 3], [4, 5, 6], [7]], runs.ToArray());
+        Assert.Equal(Enumerable.Range(0, 8), results);
+        Assert.Equal(0, batches.ActiveKeys);
+    }
+
+    [Fact]
     public async Task ABatchThatFailsFailsItsOwnItemsOnlyAndTheNextStillRuns()
     {
         // Arrange
-        var batches = new KeyedBatches<int, int>();
+        var batches = new KeyedBatches<int, int>(maxItems: 64);
         var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Func<IReadOnlyList<int>, Task<IReadOnlyList<int>>> run = async items =>
@@ -77,7 +106,7 @@ public sealed class KeyedBatchesTests
     public async Task ASubmitterThatGivesUpStopsWaitingWhileTheOthersOfItsBatchGetTheirResults()
     {
         // Arrange
-        var batches = new KeyedBatches<int, int>();
+        var batches = new KeyedBatches<int, int>(maxItems: 64);
         var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var ran = new ConcurrentQueue<int>();
@@ -113,7 +142,7 @@ public sealed class KeyedBatchesTests
     public async Task BatchesOfDifferentKeysRunSideBySide()
     {
         // Arrange: key a's batch runs until key b's has run
-        var batches = new KeyedBatches<string, string>();
+        var batches = new KeyedBatches<string, string>(maxItems: 64);
         var bRan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         // Act
