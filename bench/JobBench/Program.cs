@@ -88,6 +88,7 @@ internal static class Benchmark
         {
             var direct = new List<double>();
             var viaSuite = new List<double>();
+            var groupParts = new List<GroupTiming>();
             var warmedUp = await WarmUpAsync(warmup, warmupTime, async () =>
             {
                 await DirectBatchAsync(nodes, prompts);
@@ -98,7 +99,9 @@ internal static class Benchmark
             for (var i = 0; i < rounds; i++)
             {
                 direct.Add(await DirectBatchAsync(nodes, prompts));
-                viaSuite.Add((await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("group"))).Completed);
+                var group = await RunGroupAsync(gateway, suite.Gateway, groupBackends, Workflow("group"));
+                viaSuite.Add(group.Total);
+                groupParts.Add(group);
             }
 
             // Only the suite's own processes: the nodes and this benchmark serve the direct prompts too.
@@ -109,6 +112,11 @@ internal static class Benchmark
                 $"suite (one job group, submit → group_complete) median {Median(viaSuite):0.0} ms (p95 {Percentile(viaSuite, 0.95):0.0})");
             Console.WriteLine($"  CPU per prompt through the suite: {string.Join(", ", services.Append(suite.StoreName).Zip(cpuPerPrompt, (name, ms) => $"{name} {ms:0.00} ms"))}; " +
                 $"{cpuPerPrompt.Sum():0.00} ms in all (the nodes and this benchmark not counted; 10 ms ticks, so take it over at least --rounds 50)");
+            string GroupPart(Func<GroupTiming, double> part) =>
+                $"{Median([.. groupParts.Select(part)]):0.0} ms (p95 {Percentile([.. groupParts.Select(part)], 0.95):0.0})";
+            Console.WriteLine($"  where the suite's time went (medians and p95, by the children's own times): POST → 201 {GroupPart(g => g.ToSubmitted)}, " +
+                $"201 → the first child started on its node {GroupPart(g => g.ToFirstStarted)}, first started → last finished {GroupPart(g => g.Rendering)}, " +
+                $"last finished → group_complete at the client {GroupPart(g => g.ToClient)}");
             table.Add([$"{prompts} zero-time prompts on {nodes.Count} nodes (median of {rounds})", Ms(Median(direct)), Ms(Median(viaSuite)),
                 $"{Median(viaSuite) / Median(direct):0.0}×", "≤ 1.5×"]);
         }
@@ -297,14 +305,39 @@ internal static class Benchmark
 
     /// <summary>Milliseconds from the submit to its answer and to the group's <c>group_complete</c>. The socket asks for
     /// <c>?since=0</c>, so a group that ends before it connects still replays its <c>group_complete</c>.</summary>
-    private static async Task<(double Submitted, double Completed)> RunGroupAsync(HttpClient gateway, Uri baseAddress, string[] backendIds, JsonObject workflow)
+    /// <summary>One job group through the suite: milliseconds from <c>POST /api/job-groups</c> to <c>group_complete</c> on
+    /// the group's stream, split by the children's own times as their events on that stream carry them: until the 201,
+    /// until the first child started on its node (<c>started_at</c>), until the last one finished (<c>completed_at</c>),
+    /// and until the client had <c>group_complete</c>.</summary>
+    private static async Task<GroupTiming> RunGroupAsync(HttpClient gateway, Uri baseAddress, string[] backendIds, JsonObject workflow)
     {
         var clock = Stopwatch.StartNew();
+        var sent = DateTimeOffset.UtcNow;
         var id = await SubmitGroupAsync(gateway, backendIds, workflow);
         var submitted = clock.Elapsed.TotalMilliseconds;
-        await WaitForAsync(baseAddress, $"/ws/job-groups/{id}?since=0", "group_complete");
-        return (submitted, clock.Elapsed.TotalMilliseconds);
+        DateTimeOffset? firstStarted = null, lastFinished = null;
+        await WaitForAsync(baseAddress, $"/ws/job-groups/{id}?since=0", "group_complete", message =>
+        {
+            if (message["started_at"] is JsonValue started && (string?)message["type"] == "child_started")
+            {
+                var at = DateTimeOffset.Parse((string)started!, CultureInfo.InvariantCulture);
+                firstStarted = firstStarted is { } first && first < at ? first : at;
+            }
+            else if (message["completed_at"] is JsonValue completed && (string?)message["type"] == "child_completed")
+            {
+                var at = DateTimeOffset.Parse((string)completed!, CultureInfo.InvariantCulture);
+                lastFinished = lastFinished is { } last && last > at ? last : at;
+            }
+        });
+        var total = clock.Elapsed.TotalMilliseconds;
+        var received = DateTimeOffset.UtcNow;
+        var startedAt = firstStarted ?? throw new InvalidOperationException($"Group {id} completed without a child_started with its started_at.");
+        var finishedAt = lastFinished ?? throw new InvalidOperationException($"Group {id} completed without a child_completed with its completed_at.");
+        return new GroupTiming(total, submitted, (startedAt - sent).TotalMilliseconds - submitted, (finishedAt - startedAt).TotalMilliseconds,
+            (received - finishedAt).TotalMilliseconds);
     }
+
+    private sealed record GroupTiming(double Total, double ToSubmitted, double ToFirstStarted, double Rendering, double ToClient);
 
     private static async Task<string> SubmitGroupAsync(HttpClient gateway, string[] backendIds, JsonObject workflow)
     {
@@ -337,7 +370,7 @@ internal static class Benchmark
 
     private sealed record JobTiming(double Total, double ToStored, double ToStarted, double Rendering, double ToClient);
 
-    private static async Task WaitForAsync(Uri baseAddress, string path, string type)
+    private static async Task WaitForAsync(Uri baseAddress, string path, string type, Action<JsonNode>? onMessage = null)
     {
         using var socket = new ClientWebSocket();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -347,7 +380,9 @@ internal static class Benchmark
         {
             var message = await ReceiveTextAsync(socket, buffer, timeout.Token)
                 ?? throw new InvalidOperationException($"{path} closed before {type}: {socket.CloseStatusDescription}");
-            var received = (string?)JsonNode.Parse(message)!["type"];
+            var parsed = JsonNode.Parse(message)!;
+            onMessage?.Invoke(parsed);
+            var received = (string?)parsed["type"];
             if (received == type)
             {
                 await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
