@@ -4,7 +4,7 @@ namespace DirectorsConsole.JobService.Engine;
 /// Runs the work handed in for one key in batches, one batch of a key at a time: an item handed in while the key has
 /// no batch gathering starts one, which runs as soon as the key's batch before it has finished; items handed in until
 /// then join it. A burst of items for one key therefore costs about two runs, not one per item, and an item alone
-/// waits for nothing but a thread-pool hop. A batch takes at most <c>maxItems</c>; the items after that gather into
+/// waits for nothing but two thread-pool hops. A batch takes at most <c>maxItems</c>; the items after that gather into
 /// the batch behind it. Keys are independent. Nothing is kept for a key with no batch.
 /// </summary>
 /// <remarks>A batch runs without the submitters' cancellation tokens (one submitter giving up must not fail the others'
@@ -58,7 +58,17 @@ public sealed class KeyedBatches<TItem, TResult>(int maxItems)
 
     private async Task RunAsync(string key, KeyState state, Batch batch, Task before, Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> run)
     {
+        // With no batch running, the batch lets the work already queued on the thread pool go first: the items of a burst
+        // (a node's children's events, read at the same moment) are there, and join it instead of the batch behind it.
+        // Measured (JobBench's group phase): batches of eight where the first of each burst went alone, and about a
+        // fifth less CPU per prompt.
+        if (before.IsCompleted)
+        {
+            await Task.Yield();
+        }
+
         // The batch before never faults: its failures went to its own items.
+
         await before;
         lock (_keys)
         {
