@@ -132,9 +132,20 @@ public sealed class JobStateMachine(
         {
             // One job has one group: a child's burst is one item of its group's batch.
             var changeSteps = steps.Select(s => s.Step).ToList();
-            committed = current.Record.GroupId is { } groupId
-                ? await CommitInGroupBatchAsync(groupId, changeSteps, cancellationToken)
-                : await store.CommitManyAsync(changeSteps.Select(s => s.Commit).ToList(), cancellationToken);
+            if (current.Record.GroupId is { } groupId)
+            {
+                committed = await CommitInGroupBatchAsync(groupId, changeSteps, cancellationToken);
+            }
+            else
+            {
+                // Each step was decided on the job as the one before leaves it.
+                for (var s = 1; s < changeSteps.Count; s++)
+                {
+                    changeSteps[s].Commit.After = [s - 1];
+                }
+
+                committed = await store.CommitManyAsync(changeSteps.Select(s => s.Commit).ToList(), cancellationToken);
+            }
         }
 
         var alone = decisions.Count;
@@ -461,8 +472,9 @@ public sealed class JobStateMachine(
     /// <summary>One batch of <see cref="CommitInGroupBatchAsync"/>: when a step settles the group, the group is read once
     /// and each such step decided on it as the steps before it in the batch leave it (its version counted on from the
     /// one read); then every step is committed with one script, each checked on its own. A step whose job changed
-    /// meanwhile is not committed, and neither is any later one that settles the group (each expects the version the one
-    /// before it would have left); their callers decide them again.</summary>
+    /// meanwhile is not committed, and neither is any later step of its caller nor any later one that settles the group
+    /// (<see cref="JobCommit.After"/>: each was decided on what the one before it would have written); their callers
+    /// decide them again.</summary>
     private async Task<IReadOnlyList<IReadOnlyList<CommitResult>>> CommitGroupBatchAsync(string groupId, IReadOnlyList<IReadOnlyList<ChangeStep>> batch)
     {
         // The batch carries changes of several callers: no single caller's cancellation may stop it (KeyedBatches).
@@ -472,19 +484,36 @@ public sealed class JobStateMachine(
             ? await SettlingGroup.ReadAsync(store, groupId, cancellationToken)
             : null;
         var now = timeProvider.GetUtcNow();
-        foreach (var (old, change, commit) in steps)
+        var place = 0;
+        int? lastSettling = null;
+        foreach (var item in batch)
         {
-            if (GroupSettledBy(old, change) is null)
+            for (var i = 0; i < item.Count; i++, place++)
             {
-                group?.Changed[change.Record.JobId] = change.Record;
-            }
-            else if (group is null)
-            {
-                logger.LogWarning("Child {JobId} ended but its group {GroupId} is gone", change.Record.JobId, groupId);
-            }
-            else
-            {
-                await AddGroupOutcomeAsync(commit, group, change.Record, now, cancellationToken);
+                var (old, change, commit) = item[i];
+                // A caller's steps were each decided on the job as the one before leaves it; a step that settles the group,
+                // on the group as the one that settled it before leaves it. Each is committed only if those were.
+                List<int> after = i > 0 ? [place - 1] : [];
+                if (GroupSettledBy(old, change) is null)
+                {
+                    group?.Changed[change.Record.JobId] = change.Record;
+                }
+                else if (group is null)
+                {
+                    logger.LogWarning("Child {JobId} ended but its group {GroupId} is gone", change.Record.JobId, groupId);
+                }
+                else
+                {
+                    await AddGroupOutcomeAsync(commit, group, change.Record, now, cancellationToken);
+                    if (lastSettling is { } settling && !after.Contains(settling))
+                    {
+                        after.Add(settling);
+                    }
+
+                    lastSettling = place;
+                }
+
+                commit.After = after;
             }
         }
 

@@ -53,6 +53,12 @@ public sealed class JobCommit
     /// <summary>Identifies this commit among every change ever made to its job or group.</summary>
     public string Token { get; } = Guid.NewGuid().ToString("N");
 
+    /// <summary>The commits before it in the same script (their places, from 0) that this one was decided after, on the
+    /// versions they leave: it is committed only when each of them was (<see cref="JobStore.CommitManyAsync"/>). Without
+    /// that, a commit whose predecessor failed could still pass when another replica's change happened to move the
+    /// version it expects by one, though it was decided on what its predecessor would have written.</summary>
+    public IReadOnlyList<int> After { get; set; } = [];
+
     public IReadOnlyList<string> Keys => _keys.Select(k => k.Length == 0 ? _keys.First(x => x.Length > 0) : k).ToList();
 
     public IReadOnlyList<RedisArg> Ops => _ops;
@@ -276,7 +282,9 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
     // args: 1 expected job version ('skip' = no job write, 'new' = create), 2 job status, 3 job record, 4 engine state,
     //       5 progress, 6 prompt id, 7 expected group version ('' = no group write, 'new' = create), 8 group status,
     //       9 group record, 10 '1' when group_complete is appended, 11 index of a slot set that must not be full ('' = none),
-    //       12 slot limit, 13 the commit's token, 14.. ops: command, key index, argument count, arguments.
+    //       12 slot limit, 13 the commit's token, 14 the changes before it in this script (their numbers from 1, separated
+    //       by spaces; '' = none) it was decided after: with 'each', it is a conflict unless every one of them was
+    //       committed, 15.. ops: command, key index, argument count, arguments.
     // Final job states are final; progress of a running attempt never goes backwards; a queued job has no progress;
     // a cancelled group stays cancelled; group_complete is appended once. Replies: one per change, in order ('all' gives
     // every change the batch's reply: 'ok', or the first refusal).
@@ -355,7 +363,7 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
           if command == 'LPUSH' or command == 'RPUSH' then pushed[key] = reply else pushed[key] = nil end
         end
         local function eachOp(K, A, f)
-          local i = 14
+          local i = 15
           while i <= #A do
             local count = tonumber(A[i + 2])
             local args = {}
@@ -453,6 +461,13 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
         if ARGV[1] == 'each' then
           for c = 1, n do
             local status = check(Ks[c], As[c])
+            -- Sent again after a lost reply, a change that finds its own token was committed whatever its predecessors
+            -- answer now (one of the same job finds a later token, not its own, and answers 'conflict').
+            if status ~= 'resent' then
+              for before in string.gmatch(As[c][14], '%d+') do
+                if replies[tonumber(before)][1] ~= 'ok' then status = 'conflict' end
+              end
+            end
             if status == 'pass' then
               writeOps(Ks[c], As[c])
               writeHashes(Ks[c], As[c])
@@ -519,7 +534,7 @@ public sealed class JobStore(IRedisConnection redis, ILogger<JobStore> logger)
             [
                 commit.JobVersion, commit.JobStatus, commit.JobRecordJson, commit.JobEngineJson, commit.JobProgress, commit.JobPromptId,
                 commit.GroupVersion, commit.GroupStatus, commit.GroupRecordJson, commit.GroupCompletes ? "1" : "0",
-                commit.SlotKeyIndex, commit.SlotLimit, commit.Token,
+                commit.SlotKeyIndex, commit.SlotLimit, commit.Token, string.Join(' ', commit.After.Select(c => c + 1)),
             ];
             own.AddRange(commit.Ops);
             var commitKeys = commit.Keys;

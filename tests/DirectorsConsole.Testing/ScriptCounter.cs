@@ -15,6 +15,7 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
 {
     private readonly ConcurrentQueue<(string Script, IReadOnlyList<string> Keys)> _sent = new();
     private readonly ConcurrentQueue<string[]> _commands = new();
+    private readonly List<OneHold> _holds = [];
     private volatile TaskCompletionSource _open = OpenGate();
     private volatile TaskCompletionSource _openNext = OpenGate();
     private volatile TaskCompletionSource _held = OpenGate();
@@ -56,6 +57,20 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
         var held = _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _holdNext, match);
         return held.Task;
+    }
+
+    /// <summary>The next script that matches waits, unsent, until the returned <c>Release</c> is called (not
+    /// <see cref="Release"/>); <c>Held</c> completes once it is waiting. Holds taken this way are independent of each other
+    /// and of the others, so a test can hold one script, then the next, and let them go in its own order.</summary>
+    public (Task Held, Action Release) HoldOne(Func<string, IReadOnlyList<string>, bool> match)
+    {
+        var hold = new OneHold(match);
+        lock (_holds)
+        {
+            _holds.Add(hold);
+        }
+
+        return (hold.Held.Task, () => hold.Gate.TrySetResult());
     }
 
     /// <summary>Lets every held script go.</summary>
@@ -116,9 +131,33 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
 
     private sealed record ReplyCancel(Func<IReadOnlyList<string>, bool> Match, CancellationTokenSource Caller);
 
+    private sealed record OneHold(Func<string, IReadOnlyList<string>, bool> Match)
+    {
+        public TaskCompletionSource Held { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
     private async Task GateAsync(string script, IReadOnlyList<string> keys)
     {
         _sent.Enqueue((script, keys));
+        OneHold? one;
+        lock (_holds)
+        {
+            one = _holds.FirstOrDefault(h => h.Match(script, keys));
+            if (one is not null)
+            {
+                _holds.Remove(one);
+            }
+        }
+
+        if (one is not null)
+        {
+            one.Held.TrySetResult();
+            await one.Gate.Task.ConfigureAwait(false);
+            return;
+        }
+
         if (Volatile.Read(ref _holdNext) is { } match && match(script, keys) && Interlocked.CompareExchange(ref _holdNext, null, match) == match)
         {
             _held.TrySetResult();

@@ -140,6 +140,50 @@ public sealed class GroupOutcomeReadTests
         await AssertCompletedOnceAsync(rig, groupId, children);
     }
 
+    [Fact]
+    public async Task AnEndAfterAFailedOneInItsBatchIsNotCommittedOnAVersionAnotherReplicaHappenedToWrite()
+    {
+        // Arrange: every child but three has ended; the first of the three is ending (its commit held), and its end again
+        // (decided on the job as it was) and the second's wait behind it in the group's next batch
+        await using var rig = await CountedJobService.StartAsync(("outcome-f", 1));
+        var (groupId, children) = await CreateDispatchedGroupAsync(rig);
+        var applier = rig.Get<RenderEventApplier>();
+        foreach (var child in children.Skip(3))
+        {
+            await applier.ApplyAsync([Completed(child)], Token);
+        }
+
+        var (first, second, third) = (children[0], children[1], children[2]);
+        var isChange = (string script, IReadOnlyList<string> _) => script == JobStore.ChangeScript;
+        var (firstHeld, releaseFirst) = rig.Scripts.HoldOne(isChange);
+        var firstEnd = Task.Run(() => applier.ApplyAsync([Completed(first)], Token), Token);
+        await firstHeld.WaitAsync(TimeSpan.FromSeconds(30), Token);
+        // (in this order: the batch's first step is the one that fails)
+        var readsBefore = rig.JobReads;
+        var firstAgain = Task.Run(() => applier.ApplyAsync([Completed(first)], Token), Token);
+        await WaitUntilAsync(() => rig.JobReads >= readsBefore + 1);
+        await Task.Delay(200, Token); // it decides its end and joins the group's next batch
+        var secondEnd = Task.Run(() => applier.ApplyAsync([Completed(second)], Token), Token);
+        await WaitUntilAsync(() => rig.JobReads >= readsBefore + 2);
+        await Task.Delay(200, Token);
+
+        // Act: the first commits; the next batch reads the group, and before its script runs another replica ends the
+        // third child (one change of the group's version, as the batch's first step would have made had it committed)
+        var (nextHeld, releaseNext) = rig.Scripts.HoldOne(isChange);
+        releaseFirst();
+        await nextHeld.WaitAsync(TimeSpan.FromSeconds(30), Token);
+        var thirdJob = await rig.Store.GetJobAsync(third.JobId, Token);
+        var otherReplica = await rig.Get<JobStateMachine>().ChangeManyAsync([thirdJob!], j => JobRules.OnRenderEvent(j, Completed(third)).Change, Token);
+        releaseNext();
+        await Task.WhenAll(firstEnd, firstAgain, secondEnd);
+
+        // Assert: the second's end, decided on the group as the failed one would have left it, was decided again: the
+        // group completed (it stayed running with every child ended when the second was committed on that version)
+        Assert.Equal(ChangeOutcome.Applied, Assert.Single(otherReplica).Outcome);
+        Assert.Equal(ChangeOutcome.Applied, Assert.Single(await secondEnd).Outcome);
+        await AssertCompletedOnceAsync(rig, groupId, children);
+    }
+
     private static async Task<(string GroupId, IReadOnlyList<JobRecord> Children)> CreateDispatchedGroupAsync(CountedJobService rig)
     {
         var now = DateTimeOffset.UtcNow;

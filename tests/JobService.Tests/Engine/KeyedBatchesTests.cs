@@ -3,9 +3,9 @@ using DirectorsConsole.JobService.Engine;
 
 namespace DirectorsConsole.JobService.Tests.Engine;
 
-/// <summary>The batches a job group's settling changes are committed in: items handed in while a key's batch runs
-/// gather into its next one, results go back to their own items, a failing batch fails only its own items, and
-/// nothing is kept for a key with no batch.</summary>
+/// <summary>The batches a job group's children's changes are committed in: items handed in while a key's batch runs
+/// gather into its next one (at most the limit each), results go back to their own items, a failing batch fails only its
+/// own items, and nothing is kept for a key with no batch.</summary>
 public sealed class KeyedBatchesTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
@@ -13,29 +13,20 @@ public sealed class KeyedBatchesTests
     [Fact]
     public async Task ItemsHandedInWhileABatchRunsAreRunTogetherNextEachGettingItsOwnResult()
     {
-        // Arrange: a run that waits until the test lets it go
-        var batches = new KeyedBatches<int, string>(maxItems: 64);
-        var runs = new ConcurrentQueue<IReadOnlyList<int>>();
-        var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Func<IReadOnlyList<int>, Task<IReadOnlyList<string>>> run = async items =>
-        {
-            runs.Enqueue(items.ToList());
-            firstRunning.TrySetResult();
-            await letGo.Task;
-            return items.Select(i => $"r{i}").ToList();
-        };
+        // Arrange
+        var batches = new KeyedBatches<int, int>(maxItems: 64);
+        var run = new HeldRun(items => items.Select(i => i * 10).ToList());
 
         // Act: one item starts a batch; eight more come while it runs
-        var first = batches.SubmitAsync("group", 0, run, Token);
-        await firstRunning.Task.WaitAsync(TimeSpan.FromSeconds(10), Token);
-        var later = Enumerable.Range(1, 8).Select(i => batches.SubmitAsync("group", i, run, Token)).ToList();
-        letGo.SetResult();
+        var first = batches.SubmitAsync("group", 0, run.RunAsync, Token);
+        await run.FirstRunning;
+        var later = Enumerable.Range(1, 8).Select(i => batches.SubmitAsync("group", i, run.RunAsync, Token)).ToList();
+        run.LetGo();
         var results = await Task.WhenAll(later.Prepend(first));
 
         // Assert: two runs, the second with the eight in the order they came; each item its own result
-        Assert.Equal([[0], [1, 2, 3, 4, 5, 6, 7, 8]], runs.ToArray());
-        Assert.Equal(Enumerable.Range(0, 9).Select(i => $"r{i}"), results);
+        Assert.Equal([[0], [1, 2, 3, 4, 5, 6, 7, 8]], run.Runs);
+        Assert.Equal(Enumerable.Range(0, 9).Select(i => i * 10), results);
         Assert.Equal(0, batches.ActiveKeys);
     }
 
@@ -44,26 +35,17 @@ public sealed class KeyedBatchesTests
     {
         // Arrange: batches of at most three
         var batches = new KeyedBatches<int, int>(maxItems: 3);
-        var runs = new ConcurrentQueue<IReadOnlyList<int>>();
-        var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Func<IReadOnlyList<int>, Task<IReadOnlyList<int>>> run = async items =>
-        {
-            runs.Enqueue(items.ToList());
-            firstRunning.TrySetResult();
-            await letGo.Task;
-            return items.ToList();
-        };
+        var run = new HeldRun(items => items.ToList());
 
         // Act: seven items come while the first batch runs
-        var first = batches.SubmitAsync("group", 0, run, Token);
-        await firstRunning.Task.WaitAsync(TimeSpan.FromSeconds(10), Token);
-        var later = Enumerable.Range(1, 7).Select(i => batches.SubmitAsync("group", i, run, Token)).ToList();
-        letGo.SetResult();
+        var first = batches.SubmitAsync("group", 0, run.RunAsync, Token);
+        await run.FirstRunning;
+        var later = Enumerable.Range(1, 7).Select(i => batches.SubmitAsync("group", i, run.RunAsync, Token)).ToList();
+        run.LetGo();
         var results = await Task.WhenAll(later.Prepend(first));
 
         // Assert: one batch after another, each of at most three, in the order the items came
-        Assert.Equal([[0], [1, 2, 3], [4, 5, 6], [7]], runs.ToArray());
+        Assert.Equal([[0], [1, 2, 3], [4, 5, 6], [7]], run.Runs);
         Assert.Equal(Enumerable.Range(0, 8), results);
         Assert.Equal(0, batches.ActiveKeys);
     }
@@ -71,28 +53,18 @@ public sealed class KeyedBatchesTests
     [Fact]
     public async Task ABatchThatFailsFailsItsOwnItemsOnlyAndTheNextStillRuns()
     {
-        // Arrange
+        // Arrange: the batch holding item 0 fails
         var batches = new KeyedBatches<int, int>(maxItems: 64);
-        var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Func<IReadOnlyList<int>, Task<IReadOnlyList<int>>> run = async items =>
-        {
-            firstRunning.TrySetResult();
-            await letGo.Task;
-            if (items.Contains(0))
-            {
-                throw new InvalidOperationException("the store refused the batch");
-            }
-
-            return items.Select(i => i * 10).ToList();
-        };
+        var run = new HeldRun(items => items.Contains(0)
+            ? throw new InvalidOperationException("the store refused the batch")
+            : items.Select(i => i * 10).ToList());
 
         // Act
-        var first = batches.SubmitAsync("group", 0, run, Token);
-        await firstRunning.Task.WaitAsync(TimeSpan.FromSeconds(10), Token);
-        var second = batches.SubmitAsync("group", 1, run, Token);
-        var third = batches.SubmitAsync("group", 2, run, Token);
-        letGo.SetResult();
+        var first = batches.SubmitAsync("group", 0, run.RunAsync, Token);
+        await run.FirstRunning;
+        var second = batches.SubmitAsync("group", 1, run.RunAsync, Token);
+        var third = batches.SubmitAsync("group", 2, run.RunAsync, Token);
+        run.LetGo();
 
         // Assert
         var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => first);
@@ -107,35 +79,22 @@ public sealed class KeyedBatchesTests
     {
         // Arrange
         var batches = new KeyedBatches<int, int>(maxItems: 64);
-        var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var ran = new ConcurrentQueue<int>();
-        Func<IReadOnlyList<int>, Task<IReadOnlyList<int>>> run = async items =>
-        {
-            firstRunning.TrySetResult();
-            await letGo.Task;
-            foreach (var item in items)
-            {
-                ran.Enqueue(item);
-            }
-
-            return items.ToList();
-        };
-        var first = batches.SubmitAsync("group", 0, run, Token);
-        await firstRunning.Task.WaitAsync(TimeSpan.FromSeconds(10), Token);
+        var run = new HeldRun(items => items.ToList());
+        var first = batches.SubmitAsync("group", 0, run.RunAsync, Token);
+        await run.FirstRunning;
         using var givesUp = CancellationTokenSource.CreateLinkedTokenSource(Token);
-        var leaving = batches.SubmitAsync("group", 1, run, givesUp.Token);
-        var staying = batches.SubmitAsync("group", 2, run, Token);
+        var leaving = batches.SubmitAsync("group", 1, run.RunAsync, givesUp.Token);
+        var staying = batches.SubmitAsync("group", 2, run.RunAsync, Token);
 
         // Act
         await givesUp.CancelAsync();
-        letGo.SetResult();
+        run.LetGo();
 
         // Assert: the one that gave up stopped waiting; its item, handed in with the others, was still carried out
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leaving);
         var results = await Task.WhenAll(first, staying);
         Assert.Equal([0, 2], results);
-        Assert.Equal([0, 1, 2], ran.ToArray());
+        Assert.Equal([[0], [1, 2]], run.Runs);
     }
 
     [Fact]
@@ -160,5 +119,29 @@ public sealed class KeyedBatchesTests
         // Assert
         Assert.Equal("b1", b);
         Assert.Equal("a1", await a.WaitAsync(TimeSpan.FromSeconds(10), Token));
+    }
+
+    /// <summary>A batch's run that records the items of each batch and holds every batch until <see cref="LetGo"/>.</summary>
+    private sealed class HeldRun(Func<IReadOnlyList<int>, IReadOnlyList<int>> results)
+    {
+        private readonly ConcurrentQueue<IReadOnlyList<int>> _runs = new();
+        private readonly TaskCompletionSource _firstRunning = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _letGo = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes once the first batch runs (and is held).</summary>
+        public Task FirstRunning => _firstRunning.Task.WaitAsync(TimeSpan.FromSeconds(10), Token);
+
+        /// <summary>The items of each batch run so far, in the order the batches ran.</summary>
+        public IReadOnlyList<IReadOnlyList<int>> Runs => _runs.ToArray();
+
+        public void LetGo() => _letGo.SetResult();
+
+        public async Task<IReadOnlyList<int>> RunAsync(IReadOnlyList<int> items)
+        {
+            _runs.Enqueue(items.ToList());
+            _firstRunning.TrySetResult();
+            await _letGo.Task;
+            return results(items);
+        }
     }
 }

@@ -226,6 +226,10 @@ public sealed class RedisDurableQueueTests(RedisTestServers servers)
             ids.Add(await queue.EnqueueAsync(name, new RenderCommand("job", frame), ct));
         }
 
+        // A message is visible from a time in milliseconds, and equal times go by id: released in the millisecond the
+        // others were enqueued in, the first would rightly come back ahead of them.
+        await Task.Delay(TimeSpan.FromMilliseconds(5), ct);
+
         // Act
         var batch = await queue.TryReceiveManyAsync<RenderCommand>(name, Visibility, "consumer", 3, ct);
         var countsHeld = await queue.GetCountsAsync(name, ct);
