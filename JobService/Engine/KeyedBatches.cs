@@ -68,7 +68,6 @@ public sealed class KeyedBatches<TItem, TResult>(int maxItems)
         }
 
         // The batch before never faults: its failures went to its own items.
-
         await before;
         lock (_keys)
         {

@@ -5,7 +5,8 @@ namespace DirectorsConsole.Testing;
 
 /// <summary>
 /// A Redis connection that counts and records the scripts sent through it (their text and keys), and holds them, unsent,
-/// while asked to: every script (<see cref="Hold"/>), or only the next one a test names (<see cref="HoldNext"/>), so
+/// while asked to: every script (<see cref="Hold"/>), only the next one a test names (<see cref="HoldNext"/>), or one
+/// at a time, each let go on its own (<see cref="HoldOne"/>), so
 /// that a test can change state between a caller's reads and its script; fails the next script a test names as a
 /// connection lost before its reply would (<see cref="LoseReplyOfNext"/>); and stops the caller of the next script a test
 /// names while its reply is on its way (<see cref="CancelOnReplyOfNext"/>). Other commands pass straight through, and
@@ -131,8 +132,10 @@ public sealed class ScriptCounter(IRedisConnection inner) : IRedisConnection
 
     private sealed record ReplyCancel(Func<IReadOnlyList<string>, bool> Match, CancellationTokenSource Caller);
 
-    private sealed record OneHold(Func<string, IReadOnlyList<string>, bool> Match)
+    private sealed class OneHold(Func<string, IReadOnlyList<string>, bool> match)
     {
+        public Func<string, IReadOnlyList<string>, bool> Match => match;
+
         public TaskCompletionSource Held { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
