@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
+using DirectorsConsole.Testing;
 
 namespace DirectorsConsole.IntegrationTests;
 
@@ -13,22 +14,36 @@ namespace DirectorsConsole.IntegrationTests;
 /// </summary>
 public abstract class RunningSuite : IAsyncDisposable
 {
+    /// <summary>Starts tried in all when another test's server takes the Gateway's port before the Gateway binds it.</summary>
+    protected const int MaxStarts = 3;
+
     private static readonly string[] Services = ["job-service", "backend-service", "gallery-service", "path-service"];
 
     protected RunningSuite(string workingDirectory, int port)
     {
         WorkingDirectory = workingDirectory;
         Port = port;
-        Gateway = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        Gateway = CreateGatewayClient(port);
     }
 
     /// <summary>Where config.yaml, data and logs live.</summary>
     public string WorkingDirectory { get; }
 
     /// <summary>The Gateway's port on 127.0.0.1, chosen at run time.</summary>
-    public int Port { get; }
+    public int Port { get; private set; }
 
-    public HttpClient Gateway { get; }
+    public HttpClient Gateway { get; private set; }
+
+    /// <summary>Points <see cref="Gateway"/> at another port, for a start tried again after <see cref="GatewayPortTakenException"/>.</summary>
+    protected void MoveGateway(int port)
+    {
+        Gateway.Dispose();
+        Port = port;
+        Gateway = CreateGatewayClient(port);
+    }
+
+    private static HttpClient CreateGatewayClient(int port) =>
+        new() { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
 
     /// <summary>Every process this suite started (services, Garnet, render nodes, and the launchers in between).</summary>
     public abstract IReadOnlyList<(int Pid, string CommandLine)> FindSuiteProcesses();
@@ -42,20 +57,30 @@ public abstract class RunningSuite : IAsyncDisposable
     /// <summary>The first line of <see cref="DescribeProcesses"/>: the suite's host.</summary>
     protected abstract string DescribeHost();
 
-    /// <summary>Polls the Gateway's <c>/health</c> until <paramref name="accept"/> holds for its status.</summary>
+    /// <summary>Polls the Gateway's <c>/health</c> until <paramref name="accept"/> holds for its status. The answer must
+    /// come from this suite's Gateway: the port was free when it was chosen, often minutes before the Gateway bound it,
+    /// and a server another test started meanwhile answers <c>/health</c> too (<see cref="GatewayPortTakenException"/>).</summary>
     public async Task<JsonObject> WaitForHealthAsync(Func<string?, bool> accept, TimeSpan timeout, CancellationToken cancellationToken, Func<JsonObject, bool>? also = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         JsonObject? last = null;
+        var ownerChecked = false;
         while (DateTime.UtcNow < deadline)
         {
             ThrowIfEnded();
             try
             {
                 last = await Gateway.GetFromJsonAsync<JsonObject>("/health", cancellationToken);
-                if (last is not null && accept((string?)last["status"]) && (also?.Invoke(last) ?? true))
+                var accepted = last is not null && accept((string?)last["status"]) && (also?.Invoke(last) ?? true);
+                if (accepted || !ownerChecked)
                 {
-                    return last;
+                    ThrowIfGatewayPortTaken();
+                    ownerChecked = true;
+                }
+
+                if (accepted)
+                {
+                    return last!;
                 }
             }
             catch (HttpRequestException)
@@ -68,6 +93,16 @@ public abstract class RunningSuite : IAsyncDisposable
 
         throw new TimeoutException(
             $"The suite's health did not reach the expected state; last: {last?.ToJsonString()}\n{DescribeProcesses()}\n{Output}");
+    }
+
+    /// <summary>Throws <see cref="GatewayPortTakenException"/> when a process that is not this suite's listens on
+    /// <see cref="Port"/>.</summary>
+    private void ThrowIfGatewayPortTaken()
+    {
+        if (LoopbackListeners.FindPid(Port) is { } pid && FindSuiteProcesses().All(p => p.Pid != pid))
+        {
+            throw new GatewayPortTakenException(Port, pid, CommandLineOf(pid));
+        }
     }
 
     public static bool AllServicesHealthy(JsonObject health) =>
@@ -177,3 +212,8 @@ public abstract class RunningSuite : IAsyncDisposable
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int NativeKill(int pid, int signal);
 }
+
+/// <summary>The port chosen for a suite's Gateway is held by a process of something else (another test's server took it
+/// between the choice and the Gateway's start): what answers there is not this suite. A start tries again on another port.</summary>
+public sealed class GatewayPortTakenException(int port, int pid, string? commandLine)
+    : Exception($"Port {port}, chosen for this suite's Gateway, is held by pid {pid} ({commandLine ?? "gone"}), which is not part of this suite.");

@@ -54,7 +54,21 @@ public sealed class SuiteApp : RunningSuite
     {
         var configFile = Path.Combine(workingDirectory, "config.yaml");
         await File.WriteAllTextAsync(configFile, $"data_dir: ./data\nlog_dir: ./logs\nworkflows_dir: '{WorkflowLibrary}'\n{configYaml}", cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(workingDirectory, configFile, arguments, cancellationToken);
+            }
+            catch (GatewayPortTakenException) when (attempt < MaxStarts)
+            {
+                // Disposed already: started again with the Gateway on another port.
+            }
+        }
+    }
 
+    private static async Task<SuiteApp> StartOnceAsync(string workingDirectory, string configFile, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    {
         var port = TestPorts.GetFreeTcpPort();
         string[] args = ["--no-dashboard", "--port", port.ToString(CultureInfo.InvariantCulture), .. arguments];
         IDistributedApplicationTestingBuilder builder;

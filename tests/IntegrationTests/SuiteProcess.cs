@@ -51,6 +51,25 @@ public sealed class SuiteProcess : RunningSuite
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            StartAppHost();
+            try
+            {
+                // Every project starts through `dotnet run --no-build`; on a loaded 2-core machine that alone can take minutes.
+                await WaitForHealthAsync(status => status == "healthy", TimeSpan.FromMinutes(5), cancellationToken);
+                return;
+            }
+            catch (GatewayPortTakenException) when (attempt < MaxStarts)
+            {
+                EndEveryProcess();
+                MoveGateway(TestPorts.GetFreeTcpPort());
+            }
+        }
+    }
+
+    private void StartAppHost()
+    {
         var startInfo = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = WorkingDirectory,
@@ -85,9 +104,6 @@ public sealed class SuiteProcess : RunningSuite
         _appHost.ErrorDataReceived += (_, e) => Append(e.Data);
         _appHost.BeginOutputReadLine();
         _appHost.BeginErrorReadLine();
-
-        // Every project starts through `dotnet run --no-build`; on a loaded 2-core machine that alone can take minutes.
-        await WaitForHealthAsync(status => status == "healthy", TimeSpan.FromMinutes(5), cancellationToken);
     }
 
     /// <summary>What the AppHost's launch profile gives <c>dotnet run</c> (the dashboard's own address, its OTLP
@@ -166,6 +182,14 @@ public sealed class SuiteProcess : RunningSuite
 
     public override async ValueTask DisposeAsync()
     {
+        EndEveryProcess();
+        Gateway.Dispose();
+        await Task.CompletedTask;
+    }
+
+    /// <summary>Stops the AppHost (SIGTERM, then a kill after 30 s) and kills whatever it started that is still there.</summary>
+    private void EndEveryProcess()
+    {
         if (_appHost is { HasExited: false })
         {
             SendSignal(_appHost.Id, Sigterm);
@@ -182,8 +206,7 @@ public sealed class SuiteProcess : RunningSuite
         }
 
         _appHost?.Dispose();
-        Gateway.Dispose();
-        await Task.CompletedTask;
+        _appHost = null;
     }
 
     private void Append(string? line)
