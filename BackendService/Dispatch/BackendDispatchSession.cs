@@ -377,12 +377,15 @@ public sealed class BackendDispatchSession
 
     // ---- posting -------------------------------------------------------------------------------------------
 
-    /// <summary>Posts the commands the intake took together, in their order: one claim for all of them, a
-    /// <c>POST /prompt</c> each, then one write recording every accepted one (its <c>accepted</c> and its in-flight record)
-    /// and their acknowledgements. A command is acknowledged only once its outcome is recorded; one that is not comes back
-    /// (its visibility timeout, or the next session's reclaim) and, claimed before, is looked for on the node first.</summary>
+    /// <summary>Posts the commands the intake took together: one claim for all of them; then, one by one in their order,
+    /// what needs no post is handled (refused, cancelled, a duplicate, found on the node already); then the first
+    /// <c>POST /prompt</c> alone and the others together (<see cref="SendAllAsync"/>); then one write recording every
+    /// accepted one (its <c>accepted</c> and its in-flight record) and their acknowledgements. A command is acknowledged
+    /// only once its outcome is recorded; one that is not comes back (its visibility timeout, or the next session's
+    /// reclaim) and, claimed before, is looked for on the node first.</summary>
     private async Task PostAsync(PostWork work, CancellationToken cancellationToken)
     {
+        var toSend = new List<PendingPost>();
         try
         {
             var deliveries = work.Deliveries;
@@ -399,44 +402,37 @@ public sealed class BackendDispatchSession
                 throw;
             }
 
-            var leasedAt = work.ReceivedAt;
+            var leases = new PostLeases(work.ReceivedAt);
             ExceptionDispatchInfo? failure = null;
-            var accepted = new List<(InFlightPrompt Record, string? DroppedOutputs, QueueDelivery<RunPromptCommand> Delivery)>();
             for (var i = 0; i < deliveries.Count; i++)
             {
-                // Slow posts to a slow node: the leases of the commands still to post must outlast the next one.
-                if (_time.GetElapsedTime(leasedAt) >= _options.BackendVisibilityTimeout - _options.RequestTimeout)
-                {
-                    await Task.WhenAll(deliveries.Skip(i).Select(delivery => _queue.ExtendAsync(delivery, _options.BackendVisibilityTimeout, cancellationToken)));
-                    leasedAt = _time.GetTimestamp();
-                }
-
-                PostOutcome outcome;
+                await ExtendLeasesIfDueAsync(leases, deliveries.Skip(i), cancellationToken);
+                var delivery = deliveries[i];
                 try
                 {
-                    outcome = await PostOneAsync(deliveries[i], claims[i], accepted.Any(post => post.Record.PromptId == deliveries[i].Message.PromptId), cancellationToken);
+                    if (await PrepareAsync(delivery, claims[i], toSend.Any(post => post.Record.PromptId == delivery.Message.PromptId), cancellationToken) is { } post)
+                    {
+                        toSend.Add(post);
+                    }
+                }
+                catch (ComfyUnreachableException ex)
+                {
+                    // Looking for it on the node failed: it and the commands after it wait as the post of it would have.
+                    var delay = await RetryUnreachableAsync(delivery, ex, cancellationToken);
+                    await ReleaseQuietlyAsync(deliveries.Skip(i + 1), delay, cancellationToken);
+                    break;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    // This command comes back after its visibility timeout; the ones posted before it are still recorded
-                    // now (or their events would find nothing tracked), and the ones after it are offered again at once.
+                    // This command comes back after its visibility timeout; the ones prepared before it are still posted
+                    // and recorded, and the ones after it are offered again at once.
                     failure = ExceptionDispatchInfo.Capture(ex);
                     await ReleaseQuietlyAsync(deliveries.Skip(i + 1), TimeSpan.Zero, cancellationToken);
                     break;
                 }
-
-                if (outcome.Accepted is { } record)
-                {
-                    accepted.Add((record, outcome.DroppedOutputs, deliveries[i]));
-                }
-                else if (outcome.RetryAfter is { } delay)
-                {
-                    // The node could not be reached: the commands after this one wait as long as it does, in their order.
-                    await ReleaseQuietlyAsync(deliveries.Skip(i + 1), delay, cancellationToken);
-                    break;
-                }
             }
 
+            var (accepted, sendFailure) = await SendAllAsync(toSend, leases, cancellationToken);
             if (accepted.Count > 0)
             {
                 // One write: every accepted prompt's state and its place in the in-flight hash.
@@ -444,12 +440,156 @@ public sealed class BackendDispatchSession
                 await Task.WhenAll(accepted.Select(post => _queue.AckAsync(post.Delivery, cancellationToken)));
             }
 
-            failure?.Throw();
+            (failure ?? sendFailure)?.Throw();
         }
         finally
         {
+            foreach (var post in toSend)
+            {
+                post.Activity?.Dispose();
+            }
+
             work.Handled.TrySetResult();
         }
+    }
+
+    /// <summary>When the commands' leases began (a timestamp of the session's clock), moved on when they are extended.</summary>
+    private sealed class PostLeases(long since)
+    {
+        public long Since { get; set; } = since;
+    }
+
+    /// <summary>Extends the leases of <paramref name="deliveries"/> when a request that takes as long as it may could
+    /// outlast them: slow requests to a slow node must not let a command still to post go to another session.</summary>
+    private async Task ExtendLeasesIfDueAsync(PostLeases leases, IEnumerable<QueueDelivery<RunPromptCommand>> deliveries, CancellationToken cancellationToken)
+    {
+        if (_time.GetElapsedTime(leases.Since) >= _options.BackendVisibilityTimeout - _options.RequestTimeout)
+        {
+            await Task.WhenAll(deliveries.Select(delivery => _queue.ExtendAsync(delivery, _options.BackendVisibilityTimeout, cancellationToken)));
+            leases.Since = _time.GetTimestamp();
+        }
+    }
+
+    /// <summary>A command ready to post: its delivery, the in-flight record it will have, the request, and the activity of
+    /// its handling (every span of its post is under it).</summary>
+    private sealed record PendingPost(QueueDelivery<RunPromptCommand> Delivery, InFlightPrompt Record, ComfyPromptRequest Request, System.Diagnostics.Activity? Activity);
+
+    /// <summary>How one post ended: the node's answer, or the exception that stopped it.</summary>
+    private sealed record SentPost(PendingPost Post, ComfyPostResult? Result, Exception? Error);
+
+    /// <summary>A command accepted by the node, to be recorded with the others of its batch.</summary>
+    private sealed record AcceptedPost(InFlightPrompt Record, string? DroppedOutputs, QueueDelivery<RunPromptCommand> Delivery);
+
+    /// <summary>
+    /// Posts <paramref name="posts"/>: the first alone, then the others at the same time. The node starts the first as soon
+    /// as it has it, and the others wait in its queue, which ComfyUI orders by each prompt's <c>number</c> (the suite's
+    /// queue order), not by arrival; posted one after another, each would wait for the answer to the one before it while
+    /// the node ran ahead. When the first cannot be posted the others are not tried: they wait as long as it does when
+    /// the node could not be reached, and are offered again at once after any other failure. The answers are then
+    /// handled one by one in order (the session's state is the loop's alone); the first unexpected failure is returned to
+    /// be thrown once the accepted ones are recorded.
+    /// </summary>
+    private async Task<(List<AcceptedPost> Accepted, ExceptionDispatchInfo? Failure)> SendAllAsync(
+        IReadOnlyList<PendingPost> posts, PostLeases leases, CancellationToken cancellationToken)
+    {
+        var accepted = new List<AcceptedPost>();
+        ExceptionDispatchInfo? failure = null;
+        if (posts.Count == 0)
+        {
+            return (accepted, failure);
+        }
+
+        await ExtendLeasesIfDueAsync(leases, posts.Select(post => post.Delivery), cancellationToken);
+        var first = await HandleSentAsync(await SendAsync(posts[0], cancellationToken), accepted, cancellationToken);
+        if (first.Failure is not null || first.RetryAfter is not null)
+        {
+            await ReleaseQuietlyAsync(posts.Skip(1).Select(post => post.Delivery), first.RetryAfter ?? TimeSpan.Zero, cancellationToken);
+            return (accepted, first.Failure);
+        }
+
+        await ExtendLeasesIfDueAsync(leases, posts.Skip(1).Select(post => post.Delivery), cancellationToken);
+        foreach (var sent in await Task.WhenAll(posts.Skip(1).Select(post => SendAsync(post, cancellationToken))))
+        {
+            failure ??= (await HandleSentAsync(sent, accepted, cancellationToken)).Failure;
+        }
+
+        return (accepted, failure);
+    }
+
+    private async Task<SentPost> SendAsync(PendingPost post, CancellationToken cancellationToken)
+    {
+        // Only the post runs beside the others: it touches nothing of the session's.
+        System.Diagnostics.Activity.Current = post.Activity ?? System.Diagnostics.Activity.Current;
+        try
+        {
+            return new SentPost(post, await _comfy.PostPromptAsync(_node, post.Request, cancellationToken), null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new SentPost(post, null, ex);
+        }
+    }
+
+    /// <summary>What became of one post: <see cref="RetryAfter"/> when the node could not be reached and the command was
+    /// released (or failed for good), <see cref="Failure"/> when it failed otherwise (it comes back after its
+    /// visibility timeout).</summary>
+    private readonly record struct SentOutcome(TimeSpan? RetryAfter = null, ExceptionDispatchInfo? Failure = null);
+
+    /// <summary>Handles the node's answer to one post: an accepted one is added to <paramref name="accepted"/>, a refused
+    /// one fails its job, and one that could not reach the node is offered again after a delay that doubles with each
+    /// failure, until <see cref="DispatchOptions.PostAttempts"/>.</summary>
+    private async Task<SentOutcome> HandleSentAsync(SentPost sent, List<AcceptedPost> accepted, CancellationToken cancellationToken)
+    {
+        var (post, result, error) = sent;
+        System.Diagnostics.Activity.Current = post.Activity ?? System.Diagnostics.Activity.Current;
+        try
+        {
+            switch (result)
+            {
+                case ComfyPromptAccepted ok:
+                    accepted.Add(new AcceptedPost(post.Record, ok.DroppedOutputs, post.Delivery));
+                    return default;
+                case ComfyPromptRejected rejected:
+                    await PublishAsync(post.Record.PromptId, post.Record.JobId, RenderEventKinds.Failed,
+                        e => e with { Error = rejected.Message, ErrorType = RenderErrorTypes.InvalidWorkflow }, cancellationToken);
+                    await _queue.AckAsync(post.Delivery, cancellationToken);
+                    return default;
+                case null when error is ComfyUnreachableException unreachable:
+                    return new SentOutcome(RetryAfter: await RetryUnreachableAsync(post.Delivery, unreachable, cancellationToken));
+                default:
+                    return new SentOutcome(Failure: ExceptionDispatchInfo.Capture(error ?? new InvalidOperationException($"No answer to the post of prompt {post.Record.PromptId}.")));
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new SentOutcome(Failure: ExceptionDispatchInfo.Capture(ex));
+        }
+    }
+
+    /// <summary>A command whose node could not be reached: offered again after a delay that doubles with each failure,
+    /// or failed with <c>backend_unreachable</c> after <see cref="DispatchOptions.PostAttempts"/>. Returns the delay.</summary>
+    private async Task<TimeSpan> RetryUnreachableAsync(QueueDelivery<RunPromptCommand> delivery, ComfyUnreachableException ex, CancellationToken cancellationToken)
+    {
+        var command = delivery.Message;
+        var failures = await _store.CountPostFailureAsync(command.PromptId, cancellationToken);
+        var delay = _options.PostRetryDelay * Math.Pow(2, failures - 1);
+        if (failures >= _options.PostAttempts)
+        {
+            await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Failed, e => e with
+            {
+                Error = $"Render node {_backend.Name} could not be reached after {failures} attempts: {ex.Message}",
+                ErrorType = RenderErrorTypes.BackendUnreachable,
+            }, cancellationToken);
+            await _queue.AckAsync(delivery, cancellationToken);
+        }
+        else
+        {
+            _logger.LogWarning("Posting prompt {PromptId} to backend {BackendId} failed (attempt {Attempt}); retrying in {Delay}: {Reason}",
+                command.PromptId, _backend.Id, failures, delay, ex.Message);
+            await _queue.ReleaseAsync(delivery, delay, cancellationToken);
+        }
+
+        return delay;
     }
 
     /// <summary>Makes commands taken and not posted visible again; one that cannot be released comes back after its
@@ -470,37 +610,36 @@ public sealed class BackendDispatchSession
         }
     }
 
-    /// <summary>What became of one command of a post: <see cref="Accepted"/> (the node took it; recorded and acknowledged
-    /// with the others), <see cref="RetryAfter"/> (the node could not be reached and the command was released), or neither
-    /// (handled and acknowledged already: cancelled, refused, a duplicate, adopted or rejected).</summary>
-    private readonly record struct PostOutcome(InFlightPrompt? Accepted = null, string? DroppedOutputs = null, TimeSpan? RetryAfter = null);
-
-    private async Task<PostOutcome> PostOneAsync(
-        QueueDelivery<RunPromptCommand> delivery, PromptClaim claim, bool postedInThisBatch, CancellationToken cancellationToken)
+    /// <summary>Decides a command before any post: a disabled backend refuses it, a cancelled one ends, a duplicate is
+    /// dropped and one found on the node already (a command delivered again after a crash) is tracked; each of these is
+    /// acknowledged here and returns null. Otherwise the command is ready to post, its activity started.</summary>
+    private async Task<PendingPost?> PrepareAsync(
+        QueueDelivery<RunPromptCommand> delivery, PromptClaim claim, bool inThisBatch, CancellationToken cancellationToken)
     {
         var command = delivery.Message;
-        using var activity = delivery.StartProcessingActivity();
+        var activity = delivery.StartProcessingActivity();
+        var ready = false;
         try
         {
             if (claim.BackendClosed)
             {
                 await RefuseAsync(delivery, cancellationToken);
-                return default;
+                return null;
             }
 
             if (claim.CancelRequested)
             {
                 await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Interrupted, e => e with { Error = "cancelled before it started" }, cancellationToken);
                 await _queue.AckAsync(delivery, cancellationToken);
-                return default;
+                return null;
             }
 
-            if (!claim.Mine || claim.IsFinal || _prompts.Contains(command.PromptId) || postedInThisBatch)
+            if (!claim.Mine || claim.IsFinal || _prompts.Contains(command.PromptId) || inThisBatch)
             {
                 _logger.LogInformation("Prompt {PromptId} is already {Status} on backend {Owner}; dropping the duplicate command",
                     command.PromptId, claim.Status ?? "claimed", claim.Owner);
                 await _queue.AckAsync(delivery, cancellationToken);
-                return default;
+                return null;
             }
 
             var prompt = command.Seed is { } seed ? PromptSeeds.Apply(command.Prompt, seed, command.SeedNodes) : command.Prompt;
@@ -511,45 +650,18 @@ public sealed class BackendDispatchSession
             if (claim.ClaimedBefore && await AdoptIfPostedAsync(record, claim, cancellationToken))
             {
                 await _queue.AckAsync(delivery, cancellationToken);
-                return default;
+                return null;
             }
 
-            var result = await _comfy.PostPromptAsync(
-                _node, new ComfyPromptRequest(command.PromptId, _clientId, prompt, command.Workflow, command.Priority), cancellationToken);
-            switch (result)
-            {
-                case ComfyPromptAccepted accepted:
-                    return new PostOutcome(record, accepted.DroppedOutputs);
-                case ComfyPromptRejected rejected:
-                    await PublishAsync(record.PromptId, record.JobId, RenderEventKinds.Failed,
-                        e => e with { Error = rejected.Message, ErrorType = RenderErrorTypes.InvalidWorkflow }, cancellationToken);
-                    break;
-            }
-
-            await _queue.AckAsync(delivery, cancellationToken);
-            return default;
+            ready = true;
+            return new PendingPost(delivery, record, new ComfyPromptRequest(command.PromptId, _clientId, prompt, command.Workflow, command.Priority), activity);
         }
-        catch (ComfyUnreachableException ex)
+        finally
         {
-            var failures = await _store.CountPostFailureAsync(command.PromptId, cancellationToken);
-            var delay = _options.PostRetryDelay * Math.Pow(2, failures - 1);
-            if (failures >= _options.PostAttempts)
+            if (!ready)
             {
-                await PublishAsync(command.PromptId, command.JobId, RenderEventKinds.Failed, e => e with
-                {
-                    Error = $"Render node {_backend.Name} could not be reached after {failures} attempts: {ex.Message}",
-                    ErrorType = RenderErrorTypes.BackendUnreachable,
-                }, cancellationToken);
-                await _queue.AckAsync(delivery, cancellationToken);
+                activity?.Dispose();
             }
-            else
-            {
-                _logger.LogWarning("Posting prompt {PromptId} to backend {BackendId} failed (attempt {Attempt}); retrying in {Delay}: {Reason}",
-                    command.PromptId, _backend.Id, failures, delay, ex.Message);
-                await _queue.ReleaseAsync(delivery, delay, cancellationToken);
-            }
-
-            return new PostOutcome(RetryAfter: delay);
         }
     }
 

@@ -269,6 +269,9 @@ public sealed class RenderEventLog
 
     public IReadOnlyList<RenderEvent> For(string promptId) => _events.Where(e => e.PromptId == promptId).ToList();
 
+    /// <summary>Every event so far, in arrival order.</summary>
+    public IReadOnlyList<RenderEvent> All => [.. _events];
+
     /// <summary>Waits for the prompt's final event (or the event of <paramref name="kind"/>).</summary>
     public async Task<RenderEvent> WaitForAsync(string promptId, string? kind = null, TimeSpan? timeout = null)
     {

@@ -333,6 +333,154 @@ public sealed class DispatchTests
     }
 
     [Fact]
+    public async Task CommandsTakenTogetherArePostedTheFirstAloneThenTheRestAtOnceAndRunInTheirQueueOrder()
+    {
+        // Arrange: a replica whose every post to the node is held 300 ms before it is sent (a node slow to answer), and
+        // a stalled node: the first prompt it takes stays running, the others wait in its queue
+        var posts = new HeldPosts(TimeSpan.FromMilliseconds(300));
+        await using var rig = await DispatchRig.StartAsync(replicas: 0);
+        rig.AddReplica(configureServices: services => services.AddHttpClient(ComfyPromptClient.HttpClientName)
+            .AddHttpMessageHandler(() => new HeldPostHandler(posts)));
+        await rig.WaitUntilOnlineAsync(DispatchRig.BackendId(0));
+        using (var stall = await rig.Emulators[0].Client.PostAsync("_emulator/stall", null, Token))
+        {
+            stall.EnsureSuccessStatusCode();
+        }
+
+        // Their places in the suite's queue are the reverse of the order in which they were enqueued after the first.
+        var commands = Enumerable.Range(0, 8)
+            .Select(i => DispatchRig.Command(DispatchRig.ProgressWorkflow(1, 0, seed: 90 + i), DispatchRig.BackendId(0)) with
+            {
+                Priority = i == 0 ? 0 : 100 - i,
+            })
+            .ToList();
+        var queue = RenderChannels.BackendQueue(DispatchRig.BackendId(0));
+
+        // Act
+        await rig.Queue.EnqueueManyAsync(commands.Select(c => new QueueMessage<RunPromptCommand>(queue, c, c.PromptId)).ToList(), Token);
+        foreach (var command in commands)
+        {
+            await rig.Events.WaitForAsync(command.PromptId, RenderEventKinds.Accepted);
+        }
+
+        using (var unstall = await rig.Emulators[0].Client.PostAsync("_emulator/unstall", null, Token))
+        {
+            unstall.EnsureSuccessStatusCode();
+        }
+
+        var ends = new List<RenderEvent>();
+        foreach (var command in commands)
+        {
+            ends.Add(await rig.Events.WaitForAsync(command.PromptId));
+        }
+
+        // Assert: the first post was answered before any other was sent, the seven others were sent together, and the
+        // node ran the prompts in their queue order, each once
+        var log = posts.Log;
+        Assert.Equal(["sent " + commands[0].PromptId, "answered " + commands[0].PromptId], log.Take(2));
+        Assert.Equal(7, posts.MostAtOnce);
+        Assert.All(ends, end => Assert.Equal(RenderEventKinds.Completed, end.Kind));
+        var queueOrder = commands.OrderBy(c => c.Priority).Select(c => c.PromptId).ToList();
+        var started = rig.Events.All.Where(e => e.Kind == RenderEventKinds.Started).Select(e => e.PromptId).ToList();
+        Assert.Equal(queueOrder, started);
+    }
+
+    [Fact]
+    public async Task ARefusedWorkflowAmongCommandsPostedTogetherFailsAloneAndTheOthersRun()
+    {
+        // Arrange: four commands taken together, the third a workflow the node refuses
+        await using var rig = await DispatchRig.StartAsync();
+        var refused = JsonNode.Parse("""
+            {"1": {"class_type": "EmptyImage", "inputs": {"width": 0, "height": 64, "batch_size": 1, "color": 0}},
+             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bad"}}}
+            """)!.AsObject();
+        var commands = Enumerable.Range(0, 4)
+            .Select(i => DispatchRig.Command(i == 2 ? refused : DispatchRig.ProgressWorkflow(1, 0, seed: 80 + i), DispatchRig.BackendId(0)) with { Priority = i })
+            .ToList();
+        var queue = RenderChannels.BackendQueue(DispatchRig.BackendId(0));
+        await rig.WaitUntilOnlineAsync(DispatchRig.BackendId(0));
+
+        // Act
+        await rig.Queue.EnqueueManyAsync(commands.Select(c => new QueueMessage<RunPromptCommand>(queue, c, c.PromptId)).ToList(), Token);
+        var ends = new List<RenderEvent>();
+        foreach (var command in commands)
+        {
+            ends.Add(await rig.Events.WaitForAsync(command.PromptId));
+        }
+
+        // Assert
+        Assert.Equal(RenderEventKinds.Failed, ends[2].Kind);
+        Assert.Equal(RenderErrorTypes.InvalidWorkflow, ends[2].ErrorType);
+        Assert.DoesNotContain(rig.Events.For(commands[2].PromptId), e => e.Kind == RenderEventKinds.Accepted);
+        Assert.All(ends.Where((_, i) => i != 2), end => Assert.Equal(RenderEventKinds.Completed, end.Kind));
+        Assert.All(commands, c => Assert.Single(rig.Events.For(c.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
+    }
+
+    /// <summary>The posts of a replica, each held for a while before it is sent: what was sent and answered, in order,
+    /// and the most posts sent and not yet answered at once.</summary>
+    private sealed class HeldPosts(TimeSpan hold)
+    {
+        private readonly List<string> _log = [];
+        private int _inProgress;
+
+        public TimeSpan Hold => hold;
+
+        public int MostAtOnce { get; private set; }
+
+        public IReadOnlyList<string> Log
+        {
+            get
+            {
+                lock (_log)
+                {
+                    return [.. _log];
+                }
+            }
+        }
+
+        public void Sent(string promptId)
+        {
+            lock (_log)
+            {
+                _log.Add("sent " + promptId);
+                MostAtOnce = Math.Max(MostAtOnce, ++_inProgress);
+            }
+        }
+
+        public void Answered(string promptId)
+        {
+            lock (_log)
+            {
+                _log.Add("answered " + promptId);
+                _inProgress--;
+            }
+        }
+    }
+
+    private sealed class HeldPostHandler(HeldPosts posts) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Method != HttpMethod.Post || request.RequestUri!.AbsolutePath != "/prompt")
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+
+            var promptId = (string?)JsonNode.Parse(await request.Content!.ReadAsStringAsync(cancellationToken))!["prompt_id"] ?? "";
+            posts.Sent(promptId);
+            try
+            {
+                await Task.Delay(posts.Hold, cancellationToken);
+                return await base.SendAsync(request, cancellationToken);
+            }
+            finally
+            {
+                posts.Answered(promptId);
+            }
+        }
+    }
+
+    [Fact]
     public async Task APromptLeftOnlyInTheInFlightHashIsFinishedByTheReconcileOfAnIdleNode()
     {
         // Arrange: a prompt the node ran to its end, which the session does not track and knows only from the backend's
