@@ -21,6 +21,12 @@ public sealed class DispatchTests
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
+    /// <summary>A workflow ComfyUI refuses with a 400: an <c>EmptyImage</c> 0 pixels wide.</summary>
+    private static JsonObject RefusedWorkflow() => JsonNode.Parse("""
+        {"1": {"class_type": "EmptyImage", "inputs": {"width": 0, "height": 64, "batch_size": 1, "color": 0}},
+         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bad"}}}
+        """)!.AsObject();
+
     [Fact]
     public async Task PromptRunsToCompletionWithProgressAndViewableOutput()
     {
@@ -88,10 +94,7 @@ public sealed class DispatchTests
     {
         // Arrange
         await using var rig = await DispatchRig.StartAsync();
-        var prompt = JsonNode.Parse("""
-            {"1": {"class_type": "EmptyImage", "inputs": {"width": 0, "height": 64, "batch_size": 1, "color": 0}},
-             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bad"}}}
-            """)!.AsObject();
+        var prompt = RefusedWorkflow();
 
         // Act
         var command = await rig.EnqueueAsync(prompt);
@@ -390,10 +393,7 @@ public sealed class DispatchTests
     {
         // Arrange: four commands taken together, the third a workflow the node refuses
         await using var rig = await DispatchRig.StartAsync();
-        var refused = JsonNode.Parse("""
-            {"1": {"class_type": "EmptyImage", "inputs": {"width": 0, "height": 64, "batch_size": 1, "color": 0}},
-             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bad"}}}
-            """)!.AsObject();
+        var refused = RefusedWorkflow();
         var commands = Enumerable.Range(0, 4)
             .Select(i => DispatchRig.Command(i == 2 ? refused : DispatchRig.ProgressWorkflow(1, 0, seed: 80 + i), DispatchRig.BackendId(0)) with { Priority = i })
             .ToList();
