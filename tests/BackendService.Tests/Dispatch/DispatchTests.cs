@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
@@ -359,8 +360,20 @@ public sealed class DispatchTests
             .ToList();
         var queue = RenderChannels.BackendQueue(DispatchRig.BackendId(0));
 
+        // Each command sent in a trace of its own, and every span of the replica's code and of HttpClient kept.
+        var traces = commands.Select(_ => new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded)).ToList();
+        var stopped = new System.Collections.Concurrent.ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name.StartsWith("DirectorsConsole", StringComparison.Ordinal) || source.Name == "System.Net.Http",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+
         // Act
-        await rig.Queue.EnqueueManyAsync(commands.Select(c => new QueueMessage<RunPromptCommand>(queue, c, c.PromptId)).ToList(), Token);
+        await rig.Queue.EnqueueManyAsync(
+            commands.Select((c, i) => new QueueMessage<RunPromptCommand>(queue, c, c.PromptId) { Parent = traces[i] }).ToList(), Token);
         foreach (var command in commands)
         {
             await rig.Events.WaitForAsync(command.PromptId, RenderEventKinds.Accepted);
@@ -386,6 +399,10 @@ public sealed class DispatchTests
         var queueOrder = commands.OrderBy(c => c.Priority).Select(c => c.PromptId).ToList();
         var started = rig.Events.All.Where(e => e.Kind == RenderEventKinds.Started).Select(e => e.PromptId).ToList();
         Assert.Equal(queueOrder, started);
+
+        // Each post, sent beside the others, is a span of its own command's trace.
+        Assert.All(traces, trace => Assert.Single(stopped, a => a.TraceId == trace.TraceId && a.Kind == ActivityKind.Client
+            && a.GetTagItem("url.full") is string url && url.EndsWith("/prompt", StringComparison.Ordinal)));
     }
 
     [Fact]
