@@ -303,12 +303,11 @@ internal static class Benchmark
         return clock.Elapsed.TotalMilliseconds;
     }
 
-    /// <summary>Milliseconds from the submit to its answer and to the group's <c>group_complete</c>. The socket asks for
-    /// <c>?since=0</c>, so a group that ends before it connects still replays its <c>group_complete</c>.</summary>
     /// <summary>One job group through the suite: milliseconds from <c>POST /api/job-groups</c> to <c>group_complete</c> on
     /// the group's stream, split by the children's own times as their events on that stream carry them: until the 201,
     /// until the first child started on its node (<c>started_at</c>), until the last one finished (<c>completed_at</c>),
-    /// and until the client had <c>group_complete</c>.</summary>
+    /// and until the client had <c>group_complete</c>. The socket asks for <c>?since=0</c>, so a group that ends before it
+    /// connects still replays its <c>group_complete</c>.</summary>
     private static async Task<GroupTiming> RunGroupAsync(HttpClient gateway, Uri baseAddress, string[] backendIds, JsonObject workflow)
     {
         var clock = Stopwatch.StartNew();
