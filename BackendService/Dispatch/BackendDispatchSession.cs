@@ -406,7 +406,8 @@ public sealed class BackendDispatchSession
             ExceptionDispatchInfo? failure = null;
             for (var i = 0; i < deliveries.Count; i++)
             {
-                await ExtendLeasesIfDueAsync(leases, deliveries.Skip(i), cancellationToken);
+                // The leases of those prepared and not yet posted, and of those still to prepare.
+                await ExtendLeasesIfDueAsync(leases, toSend.Select(post => post.Delivery).Concat(deliveries.Skip(i)), cancellationToken);
                 var delivery = deliveries[i];
                 try
                 {
