@@ -433,8 +433,43 @@ public sealed class DispatchTests
         Assert.All(commands, c => Assert.Single(rig.Events.For(c.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
     }
 
-    /// <summary>The posts of a replica, each held for a while before it is sent: what was sent and answered, in order,
-    /// and the most posts sent and not yet answered at once.</summary>
+    [Fact]
+    public async Task WhenTheFirstOfCommandsTakenTogetherCannotReachTheNodeTheOthersWaitWithItAndEachIsPostedOnce()
+    {
+        // Arrange: a replica whose first post of the first command is answered 503 (the node out of reach) without
+        // reaching the node
+        var posts = new HeldPosts(TimeSpan.Zero);
+        await using var rig = await DispatchRig.StartAsync(replicas: 0);
+        rig.AddReplica(configureServices: services => services.AddHttpClient(ComfyPromptClient.HttpClientName)
+            .AddHttpMessageHandler(() => new HeldPostHandler(posts)));
+        await rig.WaitUntilOnlineAsync(DispatchRig.BackendId(0));
+        var commands = Enumerable.Range(0, 4)
+            .Select(i => DispatchRig.Command(DispatchRig.ProgressWorkflow(1, 0, seed: 110 + i), DispatchRig.BackendId(0)) with { Priority = i })
+            .ToList();
+        posts.RefuseFirstPostOf(commands[0].PromptId);
+        var queue = RenderChannels.BackendQueue(DispatchRig.BackendId(0));
+
+        // Act
+        await rig.Queue.EnqueueManyAsync(commands.Select(c => new QueueMessage<RunPromptCommand>(queue, c, c.PromptId)).ToList(), Token);
+        var ends = new List<RenderEvent>();
+        foreach (var command in commands)
+        {
+            ends.Add(await rig.Events.WaitForAsync(command.PromptId));
+        }
+
+        // Assert: nothing else was sent before the first command was sent again (after the retry delay), and every
+        // prompt completed once, each posted once to the node
+        var log = posts.Log;
+        Assert.Equal(["sent " + commands[0].PromptId, "answered " + commands[0].PromptId, "sent " + commands[0].PromptId], log.Take(3));
+        Assert.All(ends, end => Assert.Equal(RenderEventKinds.Completed, end.Kind));
+        Assert.All(commands.Skip(1), c => Assert.Single(log, line => line == "sent " + c.PromptId));
+        Assert.All(commands, c => Assert.Single(rig.Events.For(c.PromptId), e => RenderEventKinds.IsFinal(e.Kind)));
+        var history = await rig.Emulators[0].Client.GetFromJsonAsync<JsonObject>("history", Token);
+        Assert.Equal(commands.Select(c => c.PromptId).Order(), history!.Select(entry => entry.Key).Order());
+    }
+
+    /// <summary>The posts of a replica, each held for a while before it is sent (and one refused, when asked): what was
+    /// sent and answered, in order, and the most posts sent and not yet answered at once.</summary>
     private sealed class HeldPosts(TimeSpan hold)
     {
         private readonly List<string> _log = [];
@@ -452,6 +487,26 @@ public sealed class DispatchTests
                 {
                     return [.. _log];
                 }
+            }
+        }
+
+        private string? _refused;
+
+        /// <summary>The first post of <paramref name="promptId"/> is answered 503 without reaching the node.</summary>
+        public void RefuseFirstPostOf(string promptId) => _refused = promptId;
+
+        /// <summary>True once for the post <see cref="RefuseFirstPostOf"/> named.</summary>
+        public bool Refuses(string promptId)
+        {
+            lock (_log)
+            {
+                if (_refused != promptId)
+                {
+                    return false;
+                }
+
+                _refused = null;
+                return true;
             }
         }
 
@@ -488,7 +543,9 @@ public sealed class DispatchTests
             try
             {
                 await Task.Delay(posts.Hold, cancellationToken);
-                return await base.SendAsync(request, cancellationToken);
+                return posts.Refuses(promptId)
+                    ? new HttpResponseMessage(HttpStatusCode.ServiceUnavailable) { RequestMessage = request }
+                    : await base.SendAsync(request, cancellationToken);
             }
             finally
             {
