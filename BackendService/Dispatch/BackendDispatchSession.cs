@@ -485,8 +485,8 @@ public sealed class BackendDispatchSession
     /// Posts <paramref name="posts"/>: the first alone, then the others at the same time. The node starts the first as soon
     /// as it has it, and the others wait in its queue, which ComfyUI orders by each prompt's <c>number</c> (the suite's
     /// queue order), not by arrival; posted one after another, each would wait for the answer to the one before it while
-    /// the node ran ahead. When the first cannot be posted the others are not tried: they wait as long as it does when
-    /// the node could not be reached, and are offered again at once after any other failure. The answers are then
+    /// the node ran ahead. When a post sent alone fails, the ones after it are not tried: they wait as long as it does
+    /// when the node could not be reached, and are offered again at once after any other failure. The answers are
     /// handled one by one in order (the session's state is the loop's alone); the first unexpected failure is returned to
     /// be thrown once the accepted ones are recorded.
     /// </summary>
@@ -494,21 +494,32 @@ public sealed class BackendDispatchSession
         IReadOnlyList<PendingPost> posts, PostLeases leases, CancellationToken cancellationToken)
     {
         var accepted = new List<AcceptedPost>();
-        ExceptionDispatchInfo? failure = null;
         if (posts.Count == 0)
         {
-            return (accepted, failure);
+            return (accepted, null);
         }
 
-        await ExtendLeasesIfDueAsync(leases, posts.Select(post => post.Delivery), cancellationToken);
-        var first = await HandleSentAsync(await SendAsync(posts[0], cancellationToken), accepted, cancellationToken);
-        if (first.Failure is not null || first.RetryAfter is not null)
+        // A prompt with no number of its own (a command of an earlier version) takes its place in the node's queue by
+        // when it arrives, so such a batch is posted one after another, as the suite's queue ordered it.
+        var together = posts.Skip(1).All(post => post.Request.Number is not null);
+        for (var i = 0; i < (together ? 1 : posts.Count); i++)
         {
-            await ReleaseQuietlyAsync(posts.Skip(1).Select(post => post.Delivery), first.RetryAfter ?? TimeSpan.Zero, cancellationToken);
-            return (accepted, first.Failure);
+            await ExtendLeasesIfDueAsync(leases, posts.Skip(i).Select(post => post.Delivery), cancellationToken);
+            var outcome = await HandleSentAsync(await SendAsync(posts[i], cancellationToken), accepted, cancellationToken);
+            if (outcome.Failure is not null || outcome.RetryAfter is not null)
+            {
+                await ReleaseQuietlyAsync(posts.Skip(i + 1).Select(post => post.Delivery), outcome.RetryAfter ?? TimeSpan.Zero, cancellationToken);
+                return (accepted, outcome.Failure);
+            }
+        }
+
+        if (!together)
+        {
+            return (accepted, null);
         }
 
         await ExtendLeasesIfDueAsync(leases, posts.Skip(1).Select(post => post.Delivery), cancellationToken);
+        ExceptionDispatchInfo? failure = null;
         foreach (var sent in await Task.WhenAll(posts.Skip(1).Select(post => SendAsync(post, cancellationToken))))
         {
             failure ??= (await HandleSentAsync(sent, accepted, cancellationToken)).Failure;

@@ -339,9 +339,10 @@ public sealed class DispatchTests
     [Fact]
     public async Task CommandsTakenTogetherArePostedTheFirstAloneThenTheRestAtOnceAndRunInTheirQueueOrder()
     {
-        // Arrange: a replica whose every post to the node is held 300 ms before it is sent (a node slow to answer), and
-        // a stalled node: the first prompt it takes stays running, the others wait in its queue
-        var posts = new HeldPosts(TimeSpan.FromMilliseconds(300));
+        // Arrange: a replica whose every post to the node is held before it is sent (a node slow to answer) for a second,
+        // or until seven are in flight, and a stalled node: the first prompt it takes stays running, the others wait in
+        // its queue
+        var posts = new HeldPosts(TimeSpan.FromSeconds(1), together: 7);
         await using var rig = await DispatchRig.StartAsync(replicas: 0);
         rig.AddReplica(configureServices: services => services.AddHttpClient(ComfyPromptClient.HttpClientName)
             .AddHttpMessageHandler(() => new HeldPostHandler(posts)));
@@ -468,14 +469,18 @@ public sealed class DispatchTests
         Assert.Equal(commands.Select(c => c.PromptId).Order(), history!.Select(entry => entry.Key).Order());
     }
 
-    /// <summary>The posts of a replica, each held for a while before it is sent (and one refused, when asked): what was
-    /// sent and answered, in order, and the most posts sent and not yet answered at once.</summary>
-    private sealed class HeldPosts(TimeSpan hold)
+    /// <summary>The posts of a replica, each held before it is sent for <paramref name="hold"/> at most, or until
+    /// <paramref name="together"/> posts are in flight (and one refused, when asked): what was sent and answered, in
+    /// order, and the most posts sent and not yet answered at once.</summary>
+    private sealed class HeldPosts(TimeSpan hold, int together = int.MaxValue)
     {
         private readonly List<string> _log = [];
+        private readonly TaskCompletionSource _allInFlight = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _inProgress;
 
-        public TimeSpan Hold => hold;
+        /// <summary>Holds a post that was just sent.</summary>
+        public Task HoldAsync(CancellationToken cancellationToken) =>
+            hold == TimeSpan.Zero ? Task.CompletedTask : Task.WhenAny(_allInFlight.Task, Task.Delay(hold, cancellationToken));
 
         public int MostAtOnce { get; private set; }
 
@@ -516,6 +521,10 @@ public sealed class DispatchTests
             {
                 _log.Add("sent " + promptId);
                 MostAtOnce = Math.Max(MostAtOnce, ++_inProgress);
+                if (_inProgress >= together)
+                {
+                    _allInFlight.TrySetResult();
+                }
             }
         }
 
@@ -542,7 +551,7 @@ public sealed class DispatchTests
             posts.Sent(promptId);
             try
             {
-                await Task.Delay(posts.Hold, cancellationToken);
+                await posts.HoldAsync(cancellationToken);
                 return posts.Refuses(promptId)
                     ? new HttpResponseMessage(HttpStatusCode.ServiceUnavailable) { RequestMessage = request }
                     : await base.SendAsync(request, cancellationToken);
