@@ -74,7 +74,7 @@ public abstract class RunningSuite : IAsyncDisposable
                 var accepted = last is not null && accept((string?)last["status"]) && (also?.Invoke(last) ?? true);
                 if (accepted || !ownerChecked)
                 {
-                    ThrowIfGatewayPortTaken();
+                    await ThrowIfGatewayPortTakenAsync(cancellationToken);
                     ownerChecked = true;
                 }
 
@@ -96,12 +96,23 @@ public abstract class RunningSuite : IAsyncDisposable
     }
 
     /// <summary>Throws <see cref="GatewayPortTakenException"/> when a process that is not this suite's listens on
-    /// <see cref="Port"/>.</summary>
-    private void ThrowIfGatewayPortTaken()
+    /// <see cref="Port"/>. The suite's list of its processes can lag a moment behind a process it has just started, so
+    /// a listener counts as foreign only when it is still not among them after two seconds.</summary>
+    private async Task ThrowIfGatewayPortTakenAsync(CancellationToken cancellationToken)
     {
-        if (LoopbackListeners.FindPid(Port) is { } pid && FindSuiteProcesses().All(p => p.Pid != pid))
+        for (var look = 1; ; look++)
         {
-            throw new GatewayPortTakenException(Port, pid, CommandLineOf(pid));
+            if (LoopbackListeners.FindPid(Port) is not { } pid || FindSuiteProcesses().Any(p => p.Pid == pid))
+            {
+                return;
+            }
+
+            if (look == 5)
+            {
+                throw new GatewayPortTakenException(Port, pid, CommandLineOf(pid));
+            }
+
+            await Task.Delay(500, cancellationToken);
         }
     }
 
